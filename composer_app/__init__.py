@@ -1,0 +1,1 @@
+"""Composer Assistant's PySide6 desktop app: piano roll, Continue, playback."""

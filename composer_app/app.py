@@ -1,0 +1,70 @@
+"""Application set-up: the QApplication, the main window, and the crash-recovery offer.
+
+`build_main_window(path)` is the one place that assembles the editor; the playback and
+Continue panels are wired in `install_panels`, so adding one is a one-line change here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from composer_app import dialogs
+from composer_app.autosave import RecoveryError, read_recovery, remove_recovery
+from composer_app.main_window import APP_TITLE, MainWindow
+from ml_core.paths import APP_NAME
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The process's QApplication (created once)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_TITLE)
+    app.setOrganizationName(APP_NAME)
+    return app
+
+
+def offer_recovery(window: MainWindow) -> bool:
+    """If the last session left a recovery file, offer to restore it. True if restored."""
+    try:
+        recovered = read_recovery()
+    except RecoveryError as error:
+        remove_recovery()
+        window.status(f"Unsaved work from the last session was lost: {error}")
+        return False
+    if recovered is None:
+        return False
+    score, source = recovered
+    where = f"your unsaved changes to {source.name}" if source else "your unsaved composition"
+    if not dialogs.ask_restore_recovery(window, f"{where} ({score.note_count} notes)"):
+        remove_recovery()
+        return False
+    window.document.load_score(score, source)
+    window.document.mark_modified()   # restored work is not on disk yet
+    window.status("Restored unsaved work from the last session")
+    return True
+
+
+def install_panels(window: MainWindow) -> None:
+    """Dock the other parts of the app (playback, Continue) into the editor window."""
+    from composer_app.continue_panel import install_continue
+    from composer_app.transport import install_playback
+
+    transport = install_playback(window)
+    panel = install_continue(window)
+    panel.audition_requested.connect(transport.play)
+
+
+def build_main_window(path: str | Path | None = None, *, recover: bool = True) -> MainWindow:
+    """The editor window, with last session's work restored (if wanted) or `path` opened."""
+    window = MainWindow()
+    install_panels(window)
+    window.restore_dock_layout()
+    restored = recover and offer_recovery(window)
+    if path is not None and not restored:
+        window.files.load(path)
+    return window

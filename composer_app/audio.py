@@ -1,0 +1,568 @@
+"""Sound through FluidSynth: offline rendering, WAV export, audio-device probing, live synth.
+
+Qt-free. The soundfont defaults to the General MIDI bank that ships inside pretty_midi
+(`TimGM6mb.sf2`); any `.sf2`/`.sf3` file can replace it. Every track of a Score gets its
+own synth channel (FluidSynth has 256): pitched tracks on channels whose number mod 16 is
+not 9, drum tracks on 9, 25, 41 ... with bank 128, so a piece never runs out of channels
+and drums are drums.
+
+`render` turns a Score into float32 stereo samples, rendering in blocks between note
+events so every note-on/off lands on its exact sample (times from the Score's tempo map).
+`write_wav` streams the same blocks into a 16-bit WAV file atomically. `LiveSynth` is the
+real-time side used by `composer_app.playback`: it probes audio drivers itself because
+pyfluidsynth's `Synth.start()` never reports a failed driver, and keeps working silently
+when no device exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import sys
+import tempfile
+import wave
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from ml_core.music import Score, Track
+
+DEFAULT_SAMPLE_RATE = 44100
+DEFAULT_GAIN = 0.5            # FluidSynth's 0.2 leaves TimGM6mb very quiet; 0.5 peaks ~ -20 dBFS per note
+SYNTH_CHANNELS = 256          # FluidSynth allows up to 256 MIDI channels: one per track
+DRUM_BANK = 128               # SoundFont bank that holds the GM drum kits
+MIN_NOTE_SECONDS = 0.002      # a zero-length note still gets a note-off after its note-on
+MAX_BLOCK_FRAMES = 32768      # longest single FluidSynth call while streaming (~0.75 s)
+MAX_RENDER_SECONDS = 30 * 60  # `render` keeps everything in memory: 30 min is ~630 MB
+MAX_WAV_SECONDS = 3 * 60 * 60  # streamed to disk; 16-bit stereo WAV stays far below 4 GiB
+NO_AUDIO_MESSAGE = "No audio device: playback is silent; Export WAV still works"
+AUDIO_DRIVER_ENV = "COMPOSER_ASSISTANT_AUDIO_DRIVER"  # e.g. "alsa", or "none" for silence
+
+# Drivers tried in order, per platform; the first that opens a device wins.
+_PLATFORM_DRIVERS = {
+    "linux": ("pulseaudio", "pipewire", "alsa", "jack", "sdl2", "oss"),
+    "darwin": ("coreaudio", "portaudio", "sdl2"),
+    "win32": ("wasapi", "dsound", "waveout", "sdl2"),
+}
+_DRIVER_LABELS = {
+    "pulseaudio": "PulseAudio", "pipewire": "PipeWire", "alsa": "ALSA", "jack": "JACK",
+    "sdl2": "SDL2", "oss": "OSS", "coreaudio": "Core Audio", "portaudio": "PortAudio",
+    "wasapi": "WASAPI", "dsound": "DirectSound", "waveout": "WaveOut", "file": "file",
+}
+
+
+class AudioError(Exception):
+    """Base of this module's errors; the message is one line a person can read."""
+
+
+class SoundfontError(AudioError):
+    """A soundfont file is missing, not a SoundFont, truncated, or refused by FluidSynth."""
+
+
+class RenderError(AudioError):
+    """A rendering request that cannot be honoured (too long, bad parameters)."""
+
+
+# ---------------------------------------------------------------------------- FluidSynth access
+_fluidsynth_module: ModuleType | None = None
+_write_float = None
+
+
+def _fluidsynth() -> ModuleType:
+    """pyfluidsynth, imported on first use (so the app runs even without libfluidsynth),
+    with FluidSynth's own console messages switched off."""
+    global _fluidsynth_module, _write_float
+    if _fluidsynth_module is None:
+        try:
+            import fluidsynth
+        except (ImportError, OSError) as exc:
+            raise AudioError(f"FluidSynth is not available ({exc}); install libfluidsynth") from exc
+        _write_float = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+        )(("fluid_synth_write_float", fluidsynth._fl))
+        _fluidsynth_module = fluidsynth
+        _set_log_handler(False)
+    return _fluidsynth_module
+
+
+_LOG_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_LOG_ERROR_LEVELS = (0, 1)    # FLUID_PANIC, FLUID_ERR
+_LOG_LEVEL_COUNT = 5          # PANIC, ERR, WARN, INFO, DBG
+_log_sink: list[str] = []
+
+
+def _collect_log_message(level: int, message: bytes | None, data: object) -> None:
+    _log_sink.append((message or b"").decode("utf-8", "replace"))
+
+
+_LOG_COLLECTOR = _LOG_FUNCTION(_collect_log_message)  # module-level: never garbage collected
+
+
+def _set_log_handler(collect: bool) -> None:
+    """Silence FluidSynth's log; with `collect`, keep its error messages in `_log_sink`."""
+    set_log = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int, _LOG_FUNCTION, ctypes.c_void_p)(
+        ("fluid_set_log_function", _fluidsynth_module._fl))
+    silent = _LOG_FUNCTION()  # a NULL function pointer: FluidSynth drops the message
+    for level in range(_LOG_LEVEL_COUNT):
+        use_collector = collect and level in _LOG_ERROR_LEVELS
+        set_log(level, _LOG_COLLECTOR if use_collector else silent, None)
+
+
+def _synth_samples(synth: object, frames: int) -> np.ndarray:
+    """`frames` stereo frames from a fluidsynth.Synth as float32 (frames, 2), no dithering."""
+    block = np.empty((frames, 2), dtype=np.float32)
+    if frames:
+        pointer = block.ctypes.data
+        _write_float(synth.synth, frames, pointer, 0, 2, pointer, 1, 2)
+    return block
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to the null device for a moment: ALSA and JACK print their
+    probing failures straight to stderr, past FluidSynth's log handler."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no usable stderr (e.g. pythonw on Windows): nothing to hide
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+# ---------------------------------------------------------------------------- soundfonts
+def default_soundfont() -> Path:
+    """The General MIDI soundfont bundled with pretty_midi."""
+    try:
+        path = Path(str(resources.files("pretty_midi") / "TimGM6mb.sf2"))
+    except ModuleNotFoundError as exc:
+        raise SoundfontError("the default soundfont needs pretty_midi, which is not installed") from exc
+    if not path.is_file():
+        raise SoundfontError(f"the default soundfont is missing: {path}")
+    return path
+
+
+def check_soundfont(path: str | os.PathLike[str]) -> Path:
+    """Return `path` as a Path if it looks like a complete SoundFont 2 file, else raise
+    SoundfontError saying what is wrong (FluidSynth itself only logs a vague error)."""
+    path = Path(path)
+    if not path.exists():
+        raise SoundfontError(f"soundfont not found: {path}")
+    if not path.is_file():
+        raise SoundfontError(f"soundfont is not a file: {path}")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SoundfontError(f"cannot read soundfont {path}: {exc.strerror or exc}") from exc
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"sfbk":
+        raise SoundfontError(f"not a SoundFont (.sf2) file: {path}")
+    declared = int.from_bytes(header[4:8], "little") + 8
+    if declared > size:
+        raise SoundfontError(f"soundfont file is truncated ({size} of {declared} bytes): {path}")
+    return path
+
+
+def _load_soundfont(synth: object, path: Path) -> int:
+    with _quiet_stderr():  # libinstpatch prints GLib criticals on some corrupt files
+        soundfont_id = synth.sfload(str(path))
+    if soundfont_id < 0:
+        raise SoundfontError(f"FluidSynth could not load the soundfont (corrupt file?): {path}")
+    return soundfont_id
+
+
+# ---------------------------------------------------------------------------- tempo and channels
+class TempoMap:
+    """Ticks <-> seconds for one Score, vectorised (tempo is constant between changes)."""
+
+    def __init__(self, score: Score) -> None:
+        ticks = sorted({0} | {max(0, change.tick) for change in score.tempo_changes})
+        self._ticks = np.array(ticks, dtype=np.float64)
+        self._seconds = np.array([score.seconds_at(tick) for tick in ticks], dtype=np.float64)
+        self._seconds_per_tick = np.array(
+            [60.0 / (score.tempo_at(tick) * score.ticks_per_quarter) for tick in ticks])
+
+    def seconds(self, ticks: np.ndarray | Sequence[int]) -> np.ndarray:
+        ticks = np.asarray(ticks, dtype=np.float64)
+        index = np.searchsorted(self._ticks, ticks, side="right") - 1
+        index = np.clip(index, 0, None)
+        return self._seconds[index] + (ticks - self._ticks[index]) * self._seconds_per_tick[index]
+
+    def seconds_at(self, tick: int) -> float:
+        return float(self.seconds([tick])[0])
+
+    def tick_at(self, seconds: float) -> int:
+        """The tick sounding at `seconds` (rounded; 0 before the start)."""
+        seconds = max(0.0, float(seconds))
+        index = max(0, int(np.searchsorted(self._seconds, seconds, side="right")) - 1)
+        tick = self._ticks[index] + (seconds - self._seconds[index]) / self._seconds_per_tick[index]
+        return int(round(tick))
+
+
+def assign_channels(tracks: Sequence[Track]) -> list[int]:
+    """One synth channel per track: drums on channels = 9 (mod 16), the rest elsewhere.
+    Past 240 pitched (or 16 drum) tracks, channels are shared."""
+    pitched = [c for c in range(SYNTH_CHANNELS) if c % 16 != 9]
+    drums = [c for c in range(SYNTH_CHANNELS) if c % 16 == 9]
+    channels, used_pitched, used_drums = [], 0, 0
+    for track in tracks:
+        if track.is_drum:
+            channels.append(drums[used_drums % len(drums)])
+            used_drums += 1
+        else:
+            channels.append(pitched[used_pitched % len(pitched)])
+            used_pitched += 1
+    return channels
+
+
+def select_program(synth: object, soundfont_id: int, channel: int, program: int, is_drum: bool) -> None:
+    """Give `channel` a GM instrument (or drum kit), falling back to the bank's first preset
+    when the soundfont lacks that program."""
+    bank = DRUM_BANK if is_drum else 0
+    program = min(max(int(program), 0), 127)
+    if synth.program_select(channel, soundfont_id, bank, program) != 0:
+        synth.program_select(channel, soundfont_id, bank, 0)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every note-on/off of a Score in time order; parallel arrays, one row per event.
+
+    Within one instant note-offs come before note-ons, so a repeated pitch re-strikes."""
+
+    seconds: np.ndarray      # float64, non-decreasing
+    is_on: np.ndarray        # bool
+    channel: np.ndarray      # int
+    pitch: np.ndarray        # int
+    velocity: np.ndarray     # int (1..127 for note-ons)
+    programs: dict[int, tuple[int, bool]]  # channel -> (GM program, is drum)
+    end_seconds: float       # when the last note ends
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+
+def build_schedule(score: Score) -> Schedule:
+    """Note events of `score` with times from its tempo map (vectorised for big scores)."""
+    channels = assign_channels(score.tracks)
+    programs = {}
+    for track, channel in zip(score.tracks, channels, strict=True):
+        programs.setdefault(channel, (track.program, track.is_drum))
+    notes = score.note_array()
+    notes = notes[(notes["pitch"] >= 0) & (notes["pitch"] <= 127)]
+    tempo = TempoMap(score)
+    starts = tempo.seconds(notes["start"])
+    ends = np.maximum(tempo.seconds(notes["start"] + np.maximum(notes["duration"], 0)),
+                      starts + MIN_NOTE_SECONDS)
+    note_channels = np.array(channels, dtype=np.int64)[notes["track"]] if len(notes) else \
+        np.zeros(0, dtype=np.int64)
+    count = len(notes)
+    seconds = np.concatenate([ends, starts])
+    is_on = np.concatenate([np.zeros(count, bool), np.ones(count, bool)])
+    order = np.lexsort((is_on, seconds))
+    velocity = np.clip(notes["velocity"].astype(np.int64), 1, 127)
+    return Schedule(
+        seconds=seconds[order],
+        is_on=is_on[order],
+        channel=np.concatenate([note_channels, note_channels])[order],
+        pitch=np.concatenate([notes["pitch"], notes["pitch"]]).astype(np.int64)[order],
+        velocity=np.concatenate([np.zeros(count, np.int64), velocity])[order],
+        programs=programs,
+        end_seconds=float(ends.max()) if count else 0.0,
+    )
+
+
+# ---------------------------------------------------------------------------- offline rendering
+def _check_render_arguments(sample_rate: int, tail_seconds: float, gain: float) -> None:
+    if not 8000 <= int(sample_rate) <= 192000:
+        raise RenderError(f"sample rate must be between 8000 and 192000 Hz, not {sample_rate}")
+    if not 0.0 <= tail_seconds <= 60.0:
+        raise RenderError(f"tail must be between 0 and 60 seconds, not {tail_seconds}")
+    if not 0.0 < gain <= 10.0:
+        raise RenderError(f"gain must be in (0, 10], not {gain}")
+
+
+def _render_blocks(score: Score, sample_rate: int, soundfont: str | os.PathLike[str] | None,
+                   tail_seconds: float, gain: float, max_seconds: float) -> Iterator[np.ndarray]:
+    """Yield the rendering as float32 (n, 2) blocks; note events fall on block boundaries."""
+    _check_render_arguments(sample_rate, tail_seconds, gain)
+    path = check_soundfont(soundfont) if soundfont is not None else default_soundfont()
+    schedule = build_schedule(score)
+    if schedule.end_seconds + tail_seconds > max_seconds:
+        raise RenderError(f"the piece lasts {schedule.end_seconds / 60:.0f} min; "
+                          f"rendering is limited to {max_seconds / 60:.0f} min")
+    samples = np.round(schedule.seconds * sample_rate).astype(np.int64)
+    order = np.lexsort((schedule.is_on, samples))  # re-sort: rounding may tie an off and an on
+    total = (int(samples.max()) if len(samples) else 0) + int(round(tail_seconds * sample_rate))
+
+    fluidsynth = _fluidsynth()
+    synth = fluidsynth.Synth(gain=float(gain), samplerate=float(sample_rate))
+    try:
+        soundfont_id = _load_soundfont(synth, path)
+        for channel, (program, is_drum) in schedule.programs.items():
+            select_program(synth, soundfont_id, channel, program, is_drum)
+        position = 0
+        for row in order.tolist():
+            target = int(samples[row])
+            while position < target:
+                frames = min(target - position, MAX_BLOCK_FRAMES)
+                yield _synth_samples(synth, frames)
+                position += frames
+            channel, pitch = int(schedule.channel[row]), int(schedule.pitch[row])
+            if schedule.is_on[row]:
+                synth.noteon(channel, pitch, int(schedule.velocity[row]))
+            else:
+                synth.noteoff(channel, pitch)
+        while position < total:
+            frames = min(total - position, MAX_BLOCK_FRAMES)
+            yield _synth_samples(synth, frames)
+            position += frames
+    finally:
+        synth.delete()
+
+
+def render(score: Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
+           soundfont: str | os.PathLike[str] | None = None, tail_seconds: float = 1.0,
+           gain: float = DEFAULT_GAIN) -> np.ndarray:
+    """Render `score` through FluidSynth: float32 array (frames, 2), left/right in [-1, 1]
+    (louder passages may exceed 1; `write_wav` clips). Frames run to the last note-off plus
+    `tail_seconds` for the release. Raises SoundfontError or RenderError."""
+    blocks = list(_render_blocks(score, sample_rate, soundfont, tail_seconds, gain,
+                                 MAX_RENDER_SECONDS))
+    if not blocks:
+        return np.zeros((0, 2), dtype=np.float32)
+    return np.concatenate(blocks)
+
+
+def write_wav(score: Score, path: str | os.PathLike[str], sample_rate: int = DEFAULT_SAMPLE_RATE,
+              soundfont: str | os.PathLike[str] | None = None, tail_seconds: float = 1.0,
+              gain: float = DEFAULT_GAIN) -> Path:
+    """Render `score` into a 16-bit stereo WAV file at `path`, atomically: the audio is
+    streamed into a temporary file in the same folder, which replaces `path` only when
+    complete, so a failure leaves no partial file and an existing file untouched."""
+    path = Path(path)
+    blocks = _render_blocks(score, sample_rate, soundfont, tail_seconds, gain, MAX_WAV_SECONDS)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                         dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as raw, wave.open(raw, "wb") as output:
+            output.setnchannels(2)
+            output.setsampwidth(2)
+            output.setframerate(int(sample_rate))
+            for block in blocks:
+                pcm = np.clip(block, -1.0, 1.0) * 32767.0
+                output.writeframes(np.round(pcm).astype("<i2").tobytes())
+        os.replace(temporary, path)
+    except BaseException:
+        blocks.close()
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------- live output
+def _platform_drivers() -> tuple[str, ...]:
+    chosen = os.environ.get(AUDIO_DRIVER_ENV, "").strip().lower()
+    if chosen:
+        return () if chosen == "none" else (chosen,)
+    for prefix, drivers in _PLATFORM_DRIVERS.items():
+        if sys.platform.startswith(prefix):
+            return drivers
+    return ("sdl2",)
+
+
+def _sdl_audio_ready() -> bool:
+    """FluidSynth >= 2.2 expects the application to initialise SDL's audio subsystem."""
+    for name in ("SDL2", "SDL2-2.0"):
+        library = ctypes.util.find_library(name)
+        if library:
+            try:
+                return ctypes.CDLL(library).SDL_Init(0x10) == 0  # SDL_INIT_AUDIO
+            except (OSError, AttributeError):
+                return False
+    return False
+
+
+def open_audio_output(synth: object, drivers: Sequence[str] | None = None) -> tuple[str | None, str]:
+    """Attach the first working audio driver to a fluidsynth.Synth.
+
+    Tries `drivers` (default: the platform's list, or the one named by the environment
+    variable COMPOSER_ASSISTANT_AUDIO_DRIVER, where "none" means silence) and checks each
+    result itself. Returns (driver name, "Audio: ALSA") or (None, a message saying playback
+    is silent). Console noise from the attempts is suppressed."""
+    fluidsynth = _fluidsynth()
+    candidates = tuple(_platform_drivers() if drivers is None else drivers)
+    saved_jack = os.environ.get("JACK_NO_START_SERVER")
+    os.environ["JACK_NO_START_SERVER"] = "1"  # probing must not launch a JACK server
+    _log_sink.clear()
+    _set_log_handler(True)
+    try:
+        with _quiet_stderr():
+            for name in candidates:
+                if name == "sdl2" and not _sdl_audio_ready():
+                    continue
+                synth.setting("audio.driver", name)
+                driver = fluidsynth.new_fluid_audio_driver(synth.settings, synth.synth)
+                if driver:
+                    synth.audio_driver = driver
+                    return name, f"Audio: {_DRIVER_LABELS.get(name, name)}"
+    finally:
+        _set_log_handler(False)
+        if saved_jack is None:
+            os.environ.pop("JACK_NO_START_SERVER", None)
+        else:
+            os.environ["JACK_NO_START_SERVER"] = saved_jack
+    return None, NO_AUDIO_MESSAGE
+
+
+class LiveSynth:
+    """A FluidSynth synthesizer for real-time use: per-channel programs, note on/off,
+    all-notes-off and short preview notes. Construction never fails for lack of an audio
+    device or soundfont: `audio_available`/`status` say what works, and everything else
+    keeps running silently. Call `close()` when done (it stops the audio thread)."""
+
+    PREVIEW_CHANNEL = SYNTH_CHANNELS - 1  # tracks reach it only past 240 pitched tracks
+
+    def __init__(self, soundfont: str | os.PathLike[str] | None = None, *,
+                 sample_rate: int = DEFAULT_SAMPLE_RATE, gain: float = DEFAULT_GAIN,
+                 drivers: Sequence[str] | None = None,
+                 settings: Mapping[str, str | int | float] | None = None) -> None:
+        """`settings` are extra FluidSynth settings applied before the driver opens, e.g.
+        {"audio.period-size": 128} or, with drivers=["file"], {"audio.file.name": path}
+        to record the live output to a WAV file."""
+        self.driver_name: str | None = None
+        self.status = NO_AUDIO_MESSAGE
+        self.soundfont: Path | None = None
+        self.soundfont_error: str | None = None
+        self._synth = None
+        self._sequencer = None
+        self._soundfont_id: int | None = None
+        self._programs: dict[int, tuple[int, bool]] = {}
+        self.probe_messages: list[str] = []
+        try:
+            fluidsynth = _fluidsynth()
+        except AudioError as exc:
+            self.status = f"No audio: {exc}"
+            return
+        self._synth = fluidsynth.Synth(gain=float(gain), samplerate=float(sample_rate),
+                                       channels=SYNTH_CHANNELS, **dict(settings or {}))
+        # A sequencer driven by the synth's own sample clock times preview note-offs
+        # inside the audio thread: no Python thread or timer needed.
+        self._sequencer = fluidsynth.Sequencer(time_scale=1000, use_system_timer=False)
+        self._sequencer_destination = self._sequencer.register_fluidsynth(self._synth)
+        try:
+            self.load_soundfont(default_soundfont() if soundfont is None else soundfont)
+        except SoundfontError as exc:
+            self.soundfont_error = str(exc)
+        self.driver_name, self.status = open_audio_output(self._synth, drivers)
+        self.probe_messages = list(_log_sink)  # FluidSynth's reasons, for a details view
+        if self.soundfont_error:
+            self.status = f"{self.status} ({self.soundfont_error})"
+
+    @property
+    def audio_available(self) -> bool:
+        return self.driver_name is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._synth is None
+
+    def load_soundfont(self, path: str | os.PathLike[str]) -> Path:
+        """Switch to another soundfont, keeping the channels' programs. On error (raised
+        as SoundfontError) the current soundfont stays."""
+        path = check_soundfont(path)
+        if self._synth is None:
+            raise SoundfontError("the synthesizer is closed or FluidSynth is unavailable")
+        new_id = _load_soundfont(self._synth, path)
+        if self._soundfont_id is not None:
+            self._synth.all_sounds_off(-1)
+            self._synth.sfunload(self._soundfont_id, 1)
+        self._soundfont_id = new_id
+        self.soundfont, self.soundfont_error = path, None
+        for channel, (program, is_drum) in self._programs.items():
+            select_program(self._synth, new_id, channel, program, is_drum)
+        return path
+
+    def _check_channel(self, channel: int) -> int:
+        if not 0 <= channel < SYNTH_CHANNELS:
+            raise ValueError(f"channel must be 0..{SYNTH_CHANNELS - 1}, not {channel}")
+        return int(channel)
+
+    def set_program(self, channel: int, program: int, is_drum: bool = False) -> None:
+        channel = self._check_channel(channel)
+        self._programs[channel] = (int(program), bool(is_drum))
+        if self._synth is not None and self._soundfont_id is not None:
+            select_program(self._synth, self._soundfont_id, channel, program, is_drum)
+
+    def note_on(self, channel: int, pitch: int, velocity: int = 100) -> None:
+        channel = self._check_channel(channel)
+        if self._synth is not None and 0 <= pitch <= 127:
+            self._synth.noteon(channel, int(pitch), min(max(int(velocity), 1), 127))
+
+    def note_off(self, channel: int, pitch: int) -> None:
+        channel = self._check_channel(channel)
+        if self._synth is not None and 0 <= pitch <= 127:
+            self._synth.noteoff(channel, int(pitch))
+
+    def all_notes_off(self, channel: int | None = None) -> None:
+        """Release every sounding note (of one channel, or of all); release tails ring on."""
+        if self._synth is not None:
+            self._synth.all_notes_off(-1 if channel is None else self._check_channel(channel))
+
+    def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.4, *,
+                     program: int = 0, is_drum: bool = False) -> None:
+        """Sound one note now and release it after `duration_s` (timed by the synth)."""
+        if self._synth is None or not 0 <= pitch <= 127:
+            return
+        if self._programs.get(self.PREVIEW_CHANNEL) != (program, is_drum):
+            self.set_program(self.PREVIEW_CHANNEL, program, is_drum)
+        milliseconds = max(1, int(round(duration_s * 1000)))
+        self._sequencer.note(0, self.PREVIEW_CHANNEL, int(pitch), min(max(int(velocity), 1), 127),
+                             milliseconds, dest=self._sequencer_destination, absolute=False)
+
+    def read_samples(self, frames: int) -> np.ndarray:
+        """Pull `frames` of audio by hand (float32 (frames, 2)); only without an audio
+        device, whose thread otherwise owns rendering. Useful for tests and meters."""
+        if self._synth is None:
+            raise AudioError("the synthesizer is closed or FluidSynth is unavailable")
+        if self.audio_available:
+            raise AudioError("samples cannot be pulled while an audio device plays them")
+        return _synth_samples(self._synth, int(frames))
+
+    def close(self) -> None:
+        """Stop the audio thread, then free the sequencer and synth. Safe to call twice."""
+        if self._synth is None:
+            return
+        synth, self._synth = self._synth, None
+        fluidsynth = _fluidsynth()
+        synth.all_notes_off(-1)
+        if synth.audio_driver:
+            fluidsynth.delete_fluid_audio_driver(synth.audio_driver)
+            synth.audio_driver = None
+        self._sequencer.delete()  # unregisters from the synth, so it goes first
+        self._sequencer = None
+        synth.delete()
+        self.driver_name = None
+
+    def __enter__(self) -> LiveSynth:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

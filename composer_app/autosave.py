@@ -1,0 +1,155 @@
+"""Crash protection: the open composition is written to a recovery file as you work.
+
+The file (`recovery.json` in the user data folder) is written atomically every 60 s and
+3 s after the last edit, but only while there are unsaved changes. It is deleted on a
+clean exit and after a successful save; if it is still there when the app starts, the
+last session ended badly and the app offers to restore it.
+
+The format is a small JSON document of our own (tempo map, tracks, notes, the file the
+work came from), lossless for everything the editor holds and readable without Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from composer_app.document import Document
+from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
+from ml_core.paths import user_data_dir
+
+FORMAT_VERSION = 1
+PERIOD_MS = 60_000
+IDLE_MS = 3_000
+
+
+class RecoveryError(Exception):
+    """The recovery file exists but cannot be read back."""
+
+
+def recovery_path() -> Path:
+    return user_data_dir() / "recovery.json"
+
+
+def score_to_dict(score: Score) -> dict:
+    return {
+        "tempo_bpm": score.tempo_bpm,
+        "time_signature": list(score.time_signature),
+        "ticks_per_quarter": score.ticks_per_quarter,
+        "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
+        "time_signature_changes": [[c.tick, c.numerator, c.denominator]
+                                   for c in score.time_signature_changes],
+        "tracks": [{"name": t.name, "program": t.program, "is_drum": t.is_drum,
+                    "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in t.notes]}
+                   for t in score.tracks],
+    }
+
+
+def score_from_dict(data: dict) -> Score:
+    tracks = [Track(str(t["name"]), int(t["program"]), bool(t["is_drum"]),
+                    [Note(*map(int, n)) for n in t["notes"]]) for t in data["tracks"]]
+    return Score(tracks, float(data["tempo_bpm"]), tuple(data["time_signature"]),
+                 int(data["ticks_per_quarter"]),
+                 [TempoChange(int(tick), float(bpm)) for tick, bpm in data["tempo_changes"]],
+                 [TimeSignatureChange(int(tick), int(num), int(den))
+                  for tick, num, den in data["time_signature_changes"]])
+
+
+def write_recovery(score: Score, source: Path | None) -> Path:
+    """Write the recovery file atomically (a temp file in the same folder, then rename)."""
+    path = recovery_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT_VERSION, "source": str(source) if source else None,
+               "score": score_to_dict(score)}
+    handle, temp = tempfile.mkstemp(prefix=".recovery-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(payload, stream, separators=(",", ":"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_recovery() -> tuple[Score, Path | None] | None:
+    """(score, the file it came from) if a recovery file exists; RecoveryError if unreadable."""
+    path = recovery_path()
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if payload.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unknown format {payload.get('format')!r}")
+        source = Path(payload["source"]) if payload.get("source") else None
+        return score_from_dict(payload["score"]), source
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RecoveryError(f"the recovery file could not be read ({error})") from None
+
+
+def remove_recovery() -> None:
+    recovery_path().unlink(missing_ok=True)
+
+
+class Autosaver(QObject):
+    """Writes the document's recovery file periodically and when editing pauses."""
+
+    saved = Signal(object)     # Path of the recovery file
+    failed = Signal(str)       # a one-line reason (disk full, no permission...)
+
+    def __init__(self, document: Document, parent: QObject | None = None,
+                 period_ms: int = PERIOD_MS, idle_ms: int = IDLE_MS) -> None:
+        super().__init__(parent)
+        self._document = document
+        self._dirty = False
+        self._period = QTimer(self)
+        self._period.setInterval(period_ms)
+        self._period.timeout.connect(self.save_now)
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(idle_ms)
+        self._idle.timeout.connect(self.save_now)
+        document.undo_stack.indexChanged.connect(self._on_edit)
+        document.meta_changed.connect(self._on_edit)
+        document.reset.connect(self._on_reset)
+        self._period.start()
+
+    def _on_edit(self, *_args: object) -> None:
+        self._dirty = True
+        self._idle.start()     # restarts: fires once editing has paused
+
+    def _on_reset(self) -> None:
+        self._dirty = False
+        self._idle.stop()
+
+    def save_now(self) -> Path | None:
+        """Write the recovery file if there are unsaved changes; returns its path then."""
+        if not self._dirty:
+            return None
+        if not self._document.is_modified:   # edits undone back to the saved state
+            self.discard()
+            return None
+        try:
+            path = write_recovery(self._document.score(include_generated=True), self._document.path)
+        except OSError as error:
+            self.failed.emit(f"Autosave failed: {error.strerror or error}")
+            return None
+        self._dirty = False
+        self.saved.emit(path)
+        return path
+
+    def discard(self) -> None:
+        """Work is safe elsewhere (saved, or deliberately discarded): drop the recovery file."""
+        self._dirty = False
+        self._idle.stop()
+        remove_recovery()
+
+    def stop(self) -> None:
+        self._period.stop()
+        self._idle.stop()

@@ -1,0 +1,151 @@
+"""The piano-roll canvas: ruler, keyboard, roll and velocity lane laid out as one widget.
+
+This is the editor surface other parts talk to: `selected_notes()`, the playhead
+(`playhead_tick`, `set_playhead`), the loop region (`loop_range`), `key_pressed(pitch)`
+for note previews, plus tool, grid and zoom controls for the toolbar.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QGraphicsScene, QGridLayout, QWidget
+
+from composer_app import geometry
+from composer_app.document import Document
+from composer_app.keyboard import Keyboard
+from composer_app.roll_view import PianoRollView, Tool
+from composer_app.ruler import Ruler
+from composer_app.velocity_lane import VelocityLane
+from ml_core.music import Note
+
+DEFAULT_CENTER_PITCH = 66
+
+
+class PianoRollCanvas(QWidget):
+    key_pressed = Signal(int)          # a keyboard key was clicked: preview this pitch
+    playhead_moved = Signal(int)       # the musician moved the playhead (ruler click)
+    loop_changed = Signal(object)      # (start, end) ticks or None
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.view = PianoRollView(document, self)
+        self.keyboard = Keyboard(self.view, self)
+        self.ruler = Ruler(self.view, self)
+        self.velocity_lane = VelocityLane(self.view, self)
+        self._playhead_tick = 0
+        self._loop: tuple[int, int] | None = None
+
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.ruler, 0, 1)
+        layout.addWidget(self.keyboard, 1, 0)
+        layout.addWidget(self.view, 1, 1)
+        layout.addWidget(self.velocity_lane, 2, 1)
+        layout.setRowStretch(1, 1)
+        layout.setColumnStretch(1, 1)
+
+        self.keyboard.key_pressed.connect(self.key_pressed)
+        self.ruler.playhead_clicked.connect(self._on_ruler_click)
+        self.ruler.loop_dragged.connect(self.set_loop_range)
+        self.view.zoom_changed.connect(self.keyboard.update)
+        document.reset.connect(self._after_reset)
+        self._centered = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._centered:   # the viewport has its real size only once shown
+            self._centered = True
+            self._after_reset()
+
+    # ------------------------------------------------------------------ contract used by other panels
+    @property
+    def scene(self) -> QGraphicsScene:
+        return self.view.scene()
+
+    def selected_ids(self) -> list[int]:
+        return self.view.selected_ids()
+
+    def selected_notes(self) -> list[Note]:
+        """The selected notes, in time order."""
+        return sorted(self.document.note(i) for i in self.view.selected_ids())
+
+    def select_ids(self, ids: list[int] | set[int]) -> None:
+        self.view.select_ids(ids)
+
+    @property
+    def playhead_tick(self) -> int:
+        return self._playhead_tick
+
+    def set_playhead(self, tick: int) -> None:
+        tick = max(0, int(tick))
+        self._playhead_tick = tick
+        self.view.set_playhead(tick)
+        self.ruler.playhead_tick = tick
+        self.ruler.update()
+
+    @property
+    def loop_range(self) -> tuple[int, int] | None:
+        return self._loop
+
+    def set_loop_range(self, loop: tuple[int, int] | None) -> None:
+        if loop is not None:
+            start, end = sorted((max(0, int(loop[0])), max(0, int(loop[1]))))
+            loop = (start, end) if end > start else None
+        self._loop = loop
+        self.view.set_loop(loop)
+        self.ruler.loop = loop
+        self.ruler.update()
+        self.loop_changed.emit(loop)
+
+    # ------------------------------------------------------------------ tools, grid, zoom
+    @property
+    def tool(self) -> Tool:
+        return self.view.tool
+
+    def set_tool(self, tool: Tool) -> None:
+        self.view.tool = tool
+
+    @property
+    def grid_label(self) -> str:
+        return self.view.grid_label
+
+    def set_grid(self, label: str) -> None:
+        self.view.set_grid(label)
+        self.ruler.update()
+
+    def grid_step(self) -> int:
+        return self.view.grid_step()
+
+    def zoom_in(self) -> None:
+        self.view.zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.view.zoom_by(0.8)
+
+    def set_zoom(self, zoom: geometry.Zoom) -> None:
+        self.view.set_zoom(zoom)
+
+    def select_all(self) -> None:
+        self.view.select_all()
+
+    def delete_selected(self) -> None:
+        self.view.delete_selected()
+
+    def duplicate_selected(self) -> list[int]:
+        return self.view.duplicate_selected()
+
+    # ------------------------------------------------------------------ internals
+    def _on_ruler_click(self, tick: int) -> None:
+        self.set_playhead(tick)
+        self.playhead_moved.emit(tick)
+
+    def _after_reset(self) -> None:
+        """A new document: playhead home, no loop, the music's pitch range in view."""
+        self.set_playhead(0)
+        self.set_loop_range(None)
+        pitches = [n.pitch for _, n in self.document.notes().values()]
+        center = (min(pitches) + max(pitches)) // 2 if pitches else DEFAULT_CENTER_PITCH
+        self.view.scroll_to(0, center)

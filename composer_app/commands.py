@@ -1,0 +1,78 @@
+"""Undo commands: every user intent on the document is one of these.
+
+Note edits are stored as a diff: for each touched note id, the entry before and after
+((track, Note), or None when the note does not exist on that side), plus the ids whose
+"generated" flag flips. undo() applies the before side, redo() the after side, so one
+class covers add, delete, move, resize, velocity, duplicate, accept and a whole
+generated continuation. Consecutive keyboard nudges or wheel steps on the same notes
+merge into one command through `merge_key`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QUndoCommand
+
+from ml_core.music import Note
+
+if TYPE_CHECKING:
+    from composer_app.document import Document
+
+Entry = tuple[int, Note]  # (track index, note)
+
+# QUndoCommand.id() values: commands with the same id may merge.
+MERGE_IDS = {"nudge": 1001, "wheel-velocity": 1002}
+
+
+class NoteEditCommand(QUndoCommand):
+    """Replace some notes' entries (and generated flags) by others, symmetrically."""
+
+    def __init__(self, document: Document, text: str,
+                 before: dict[int, Entry | None], after: dict[int, Entry | None],
+                 generated_before: dict[int, bool] | None = None,
+                 generated_after: dict[int, bool] | None = None,
+                 merge_key: str | None = None) -> None:
+        super().__init__(text)
+        self._document = document
+        self.before = before
+        self.after = after
+        self.generated_before = generated_before or {}
+        self.generated_after = generated_after or {}
+        self._merge_key = merge_key
+
+    def redo(self) -> None:
+        self._document._apply(self.after, self.generated_after)
+
+    def undo(self) -> None:
+        self._document._apply(self.before, self.generated_before)
+
+    def id(self) -> int:
+        return MERGE_IDS.get(self._merge_key, -1) if self._merge_key else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, NoteEditCommand) or other._merge_key != self._merge_key:
+            return False
+        if set(other.before) != set(self.after) or other.generated_after:
+            return False
+        # Keep our "before", take the newer "after": one undo step for the whole run.
+        self.after = other.after
+        return True
+
+
+class MetaCommand(QUndoCommand):
+    """Change the initial tempo or time signature."""
+
+    def __init__(self, document: Document, text: str, field: str, before: object,
+                 after: object) -> None:
+        super().__init__(text)
+        self._document = document
+        self._field = field
+        self._before = before
+        self._after = after
+
+    def redo(self) -> None:
+        self._document._set_meta(self._field, self._after)
+
+    def undo(self) -> None:
+        self._document._set_meta(self._field, self._before)

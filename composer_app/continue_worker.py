@@ -1,0 +1,261 @@
+"""Continue off the GUI thread: load a bundle (cached), run generation, stream updates.
+
+A `ContinueWorker` lives in the GUI thread; `start(job)` runs the job on a registered
+worker thread (`composer_app.threads`) that does everything heavy, bundle loading and
+torch import included, and posts back through queued Qt signals:
+
+    loaded(str)          the device the model runs on ("cpu", "cuda:0")
+    progress(object)     a `ContinueProgress`, at most one per `interval_s` (the first at once)
+    finished(object)     a `ContinueResult` (also after Stop: `cancelled` is then True)
+    failed(object, str)  the job and a one-line message for a dialog (bad bundle, bad options)
+    preload_failed(str)  a bundle preloaded on selection could not be loaded
+
+`preload(path, device)` loads a bundle into the cache ahead of the first Continue, so the
+first note appears sooner.
+
+`stop()` sets the cancel event that `ml_core.generation.generate` polls, then joins the
+thread. The GUI thread only ever does cheap signal handling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from composer_app import threads
+from ml_core.music import Note, Score
+
+PROGRESS_INTERVAL_S = 0.04  # ~25 canvas refreshes a second: smooth, yet cheap for the GUI thread
+# Intra-op threads for CPU generation. One step of a batch-1 model is a handful of small
+# matmuls that gain nothing from more threads, while spinning thread pools starve the GUI
+# thread and, on a busy 2-core machine, made generation ~9x slower (measured).
+CPU_GENERATION_THREADS = 1
+
+
+@dataclass(frozen=True)
+class ContinueJob:
+    """What to continue, with which model and options.
+
+    `prompt` starts at tick 0; `offset` is where tick 0 of the prompt lies in the document,
+    added back to every generated note. `options` are `GenerationOptions` keyword arguments
+    (built on the worker thread so the GUI thread never imports torch)."""
+
+    bundle_path: Path
+    device: str
+    prompt: Score
+    options: dict[str, Any]
+    offset: int = 0
+    track: int = 0
+
+
+@dataclass
+class ContinueProgress:
+    """A snapshot of a running job, in document ticks."""
+
+    job: ContinueJob
+    new_notes: list[list[Note]]      # per variation
+    confidences: list[list[float]]   # per variation: probability of each sampled token
+    tokens_generated: int
+    fraction: float
+
+
+@dataclass
+class ContinueResult:
+    """The end of a job: the continuation of every variation, in document ticks."""
+
+    job: ContinueJob
+    new_notes: list[list[Note]]
+    confidences: list[list[float]]
+    tokens_generated: int
+    cancelled: bool
+    device: str = "cpu"
+    seconds: float = 0.0
+    scores: list[Score] = field(default_factory=list)
+
+    @property
+    def variation_count(self) -> int:
+        return len(self.new_notes)
+
+
+class BundleCache:
+    """Loaded bundles keyed by (path, device, file times): a second Continue reuses the model,
+    and a bundle retrained in place is reloaded. Safe to use from worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bundles: dict[tuple, Any] = {}
+        self.loads = 0  # how many real loads happened (tests check the cache works)
+
+    @staticmethod
+    def _key(path: Path, device: str) -> tuple:
+        stamps = []
+        for name in ("config.json", "model.safetensors"):
+            try:
+                stamps.append((path / name).stat().st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return (str(Path(path).resolve()), device, tuple(stamps))
+
+    def get(self, path: Path, device: str) -> Any:
+        """The bundle at `path` on `device` ("cpu", "cuda"...), loading it on first use."""
+        key = self._key(Path(path), device)
+        with self._lock:
+            bundle = self._bundles.get(key)
+            if bundle is not None:
+                return bundle
+            from ml_core import bundle as bundle_module
+
+            bundle = bundle_module.load(Path(path), device=device)
+            # Keep one entry per (path, device): an older version of the same files goes.
+            for old in [k for k in self._bundles if k[:2] == key[:2]]:
+                del self._bundles[old]
+            self._bundles[key] = bundle
+            self.loads += 1
+            return bundle
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bundles.clear()
+
+
+def _shifted(notes: list[Note], offset: int) -> list[Note]:
+    if offset == 0:
+        return list(notes)
+    return [Note(n.pitch, n.start + offset, n.duration, n.velocity) for n in notes]
+
+
+class ContinueWorker(QObject):
+    """Runs one Continue job at a time on a worker thread; see the module docstring."""
+
+    loaded = Signal(str)
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(object, str)
+    preload_failed = Signal(str)
+
+    def __init__(self, cache: BundleCache | None = None, parent: QObject | None = None,
+                 interval_s: float = PROGRESS_INTERVAL_S) -> None:
+        super().__init__(parent)
+        self.cache = cache if cache is not None else BundleCache()
+        self.interval_s = interval_s
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._preloads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ GUI-thread API
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, job: ContinueJob) -> None:
+        """Start `job`; a job still running is stopped first."""
+        if self.is_running():
+            self.stop()
+        self._cancel = threading.Event()
+        cancel = self._cancel
+        self._thread = threads.start(lambda: self._run(job, cancel), name="continue", cancel=cancel)
+
+    def preload(self, bundle_path: Path, device: str) -> None:
+        """Load a bundle into the cache on a worker thread (errors: `preload_failed`)."""
+        self._preloads = [t for t in self._preloads if t.is_alive()]
+        path = Path(bundle_path)
+        thread = threads.start(lambda: self._load(path, device), name="preload",
+                               cancel=threading.Event())
+        self._preloads.append(thread)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Cancel the running job, join it and any preload; True when all have ended."""
+        self._cancel.set()
+        thread = self._thread
+        ended = True
+        if thread is not None:
+            ended = threads.stop(thread, timeout)
+            if ended:
+                self._thread = None
+        for preload in self._preloads:
+            preload.join(timeout)
+        self._preloads = [t for t in self._preloads if t.is_alive()]
+        return ended and not self._preloads
+
+    def request_stop(self) -> None:
+        """Cancel without waiting (the thread ends on its own and emits `finished`)."""
+        self._cancel.set()
+
+    def wait(self, timeout: float = 5.0) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
+    # ------------------------------------------------------------ worker thread
+    def _load(self, path: Path, device: str) -> None:
+        try:
+            from ml_core import generation
+
+            resolved = str(generation.resolve_device(device))
+            self.cache.get(path, resolved)
+            self.loaded.emit(resolved)
+        except Exception as error:
+            self.preload_failed.emit(_describe(error))
+
+    def _run(self, job: ContinueJob, cancel: threading.Event) -> None:
+        began = time.perf_counter()
+        try:
+            from ml_core import generation
+
+            device = str(generation.resolve_device(job.device))
+            if device == "cpu":
+                _limit_torch_threads()
+            bundle = self.cache.get(job.bundle_path, device)
+            if cancel.is_set():
+                self.finished.emit(ContinueResult(job, [], [], 0, True, device,
+                                                  time.perf_counter() - began))
+                return
+            self.loaded.emit(device)
+            options = generation.GenerationOptions(**{**job.options, "device": device})
+            last = None
+            last_emit = 0.0
+            for update in generation.generate(bundle, job.prompt, options, cancel=cancel):
+                last = update
+                now = time.perf_counter()
+                if update.done or update.cancelled:
+                    break
+                if last_emit == 0.0 or now - last_emit >= self.interval_s:
+                    last_emit = now
+                    self.progress.emit(ContinueProgress(
+                        job, [_shifted(notes, job.offset) for notes in update.new_notes],
+                        [list(c) for c in update.confidences],
+                        update.tokens_generated, float(update.fraction)))
+            cancelled = cancel.is_set() or (last is not None and last.cancelled)
+            if last is None:
+                result = ContinueResult(job, [], [], 0, cancelled, device,
+                                        time.perf_counter() - began)
+            else:
+                result = ContinueResult(
+                    job, [_shifted(notes, job.offset) for notes in last.new_notes],
+                    [list(c) for c in last.confidences], last.tokens_generated, cancelled,
+                    device, time.perf_counter() - began, list(last.scores))
+            self.finished.emit(result)
+        except Exception as error:  # every failure becomes a dialog, never a dead thread
+            self.failed.emit(job, _describe(error))
+
+
+def _limit_torch_threads() -> None:
+    import torch
+
+    if torch.get_num_threads() > CPU_GENERATION_THREADS:
+        torch.set_num_threads(CPU_GENERATION_THREADS)
+
+
+def _describe(error: Exception) -> str:
+    """One line for a person: the message of our own errors, the type for anything else."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    known = type(error).__name__ in ("BundleError", "GenerationError", "TokenizerError",
+                                     "FileNotFoundError", "ValueError")
+    if known and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

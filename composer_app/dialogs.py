@@ -1,0 +1,50 @@
+"""Every modal question the editor asks, in one small module.
+
+Routing message boxes and file dialogs through these functions keeps the rest of the
+app testable: tests monkeypatch them instead of facing a blocking dialog.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+OPEN_FILTER = ("Music files (*.mid *.midi *.musicxml *.xml *.mxl *.abc *.krn);;"
+               "MIDI files (*.mid *.midi);;All files (*)")
+MIDI_FILTER = "MIDI files (*.mid *.midi)"
+MUSICXML_FILTER = "MusicXML files (*.musicxml *.xml)"
+
+
+def show_error(parent: QWidget | None, text: str) -> None:
+    QMessageBox.critical(parent, "Composer Assistant", text)
+
+
+def ask_save_changes(parent: QWidget | None, name: str = "this composition") -> str:
+    """'save', 'discard' or 'cancel'."""
+    answer = QMessageBox.warning(
+        parent, "Unsaved changes", f"Save the changes to {name} before closing it?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+        | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+    if answer == QMessageBox.StandardButton.Save:
+        return "save"
+    if answer == QMessageBox.StandardButton.Discard:
+        return "discard"
+    return "cancel"
+
+
+def ask_restore_recovery(parent: QWidget | None, description: str) -> bool:
+    answer = QMessageBox.question(
+        parent, "Recover unsaved work",
+        f"Composer Assistant did not close properly last time. Restore {description}?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def get_open_path(parent: QWidget | None, folder: str) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open", folder, OPEN_FILTER)
+    return path or None
+
+
+def get_save_path(parent: QWidget | None, title: str, suggested: str, file_filter: str) -> str | None:
+    path, _ = QFileDialog.getSaveFileName(parent, title, suggested, file_filter)
+    return path or None

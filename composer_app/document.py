@@ -1,0 +1,318 @@
+"""The edited composition: notes with stable ids, tempo, meter, an undo stack. No widgets.
+
+The document owns the music; views subscribe to its signals and never keep their own
+copy of a note. Every edit made through the public methods is one QUndoCommand on
+`undo_stack`; the private `_apply` / `_set_meta` are what those commands call.
+
+Notes carry a stable integer id (never reused), so a canvas item maps to its note and
+undo/redo give a deleted note back its old id. A generated continuation is added as
+ordinary notes flagged "generated" until the musician accepts it; a preview (notes
+streaming from the model) lives outside the undo stack and outside every save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from composer_app.commands import Entry, MetaCommand, NoteEditCommand
+from ml_core.music import (
+    PITCH_MAX,
+    PITCH_MIN,
+    TICKS_PER_QUARTER,
+    Note,
+    Score,
+    Track,
+    is_valid_time_signature,
+)
+
+MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
+DEFAULT_TRACK = Track("Piano", 0, False, [])
+
+
+class DocumentError(ValueError):
+    """An edit the document refuses (a note outside MIDI's range, an unknown track...)."""
+
+
+def validate_note(note: Note) -> Note:
+    """The note itself when it is a playable MIDI note; DocumentError otherwise."""
+    if not PITCH_MIN <= note.pitch <= PITCH_MAX:
+        raise DocumentError(f"pitch {note.pitch} is outside MIDI's 0..127")
+    if note.start < 0:
+        raise DocumentError(f"note starts before the beginning (tick {note.start})")
+    if note.duration < 1:
+        raise DocumentError(f"note duration must be at least one tick, not {note.duration}")
+    if not 1 <= note.velocity <= 127:
+        raise DocumentError(f"velocity {note.velocity} is outside 1..127")
+    return note
+
+
+def _playable(note: Note) -> Note:
+    """A file's note with what can be mended mended: silent or zero-length notes happen."""
+    velocity = min(127, max(1, note.velocity))
+    duration = max(1, note.duration)
+    if (velocity, duration) == (note.velocity, note.duration):
+        return note
+    return note.moved(velocity=velocity, duration=duration)
+
+
+class Document(QObject):
+    """Score being edited + undo stack + change signals."""
+
+    notes_added = Signal(list)      # ids
+    notes_removed = Signal(list)    # ids
+    notes_changed = Signal(list)    # ids whose note, track or generated flag changed
+    meta_changed = Signal()         # tempo or time signature
+    modified_changed = Signal(bool)
+    reset = Signal()                # the whole document was replaced (load_score)
+    preview_changed = Signal()
+    path_changed = Signal(object)   # Path | None
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self._notes: dict[int, Entry] = {}
+        self._generated: set[int] = set()
+        self._tracks: list[Track] = [Track(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        self._meta = Score([])          # notes-free: tempo, meter and their changes
+        self._next_id = 1
+        self._preview: list[Note] = []
+        self._preview_track = 0
+        self._path: Path | None = None
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @path.setter
+    def path(self, value: str | Path | None) -> None:
+        self._path = Path(value) if value is not None else None
+        self.path_changed.emit(self._path)
+
+    @property
+    def is_modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self, path: str | Path | None = None) -> None:
+        """The current state is what is on disk (at `path` when given)."""
+        if path is not None:
+            self.path = path
+        self.undo_stack.setClean()
+
+    def mark_modified(self) -> None:
+        """Flag unsaved work that has no undo step (e.g. a restored recovery file)."""
+        self.undo_stack.resetClean()
+
+    @property
+    def ticks_per_quarter(self) -> int:
+        return TICKS_PER_QUARTER
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self._meta.tempo_bpm
+
+    @property
+    def time_signature(self) -> tuple[int, int]:
+        return self._meta.time_signature
+
+    def meter(self) -> Score:
+        """A notes-free Score with this document's tempo and meter map, for bar arithmetic."""
+        return self._meta
+
+    def tracks(self) -> list[Track]:
+        """Track descriptions (name, program, drum flag); their notes lists are empty."""
+        return [Track(t.name, t.program, t.is_drum, []) for t in self._tracks]
+
+    def track_count(self) -> int:
+        return len(self._tracks)
+
+    def notes(self) -> dict[int, tuple[int, Note]]:
+        """Every note on the canvas (generated ones included): id -> (track index, note)."""
+        return dict(self._notes)
+
+    def note(self, note_id: int) -> Note:
+        return self._notes[note_id][1]
+
+    def entry(self, note_id: int) -> Entry:
+        return self._notes[note_id]
+
+    def __contains__(self, note_id: object) -> bool:
+        return note_id in self._notes
+
+    def generated_ids(self) -> set[int]:
+        return set(self._generated)
+
+    def is_generated(self, note_id: int) -> bool:
+        return note_id in self._generated
+
+    def end_tick(self) -> int:
+        return max((note.end for _, note in self._notes.values()), default=0)
+
+    def score(self, include_generated: bool = False) -> Score:
+        """A snapshot copy of the composition (unaccepted generated notes left out unless
+        `include_generated`); the preview is never part of it."""
+        tracks = [Track(t.name, t.program, t.is_drum, []) for t in self._tracks]
+        for note_id, (track, note) in self._notes.items():
+            if include_generated or note_id not in self._generated:
+                tracks[track].notes.append(note)
+        meta = self._meta
+        return Score(tracks, meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
+                     list(meta.tempo_changes), list(meta.time_signature_changes)).sort()
+
+    # ------------------------------------------------------------------ whole-document
+    def load_score(self, score: Score, path: str | Path | None = None) -> None:
+        """Replace everything by `score`; the undo stack starts empty and clean."""
+        if score.ticks_per_quarter != TICKS_PER_QUARTER:
+            score = score.resampled(TICKS_PER_QUARTER)
+        notes: dict[int, Entry] = {}
+        next_id = 1
+        for track_index, track in enumerate(score.tracks):
+            for note in track.notes:
+                notes[next_id] = (track_index, validate_note(_playable(note)))
+                next_id += 1
+        tracks = [Track(t.name, t.program, t.is_drum, []) for t in score.tracks]
+        self._tracks = tracks or [Track(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        self._meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
+                           list(score.tempo_changes), list(score.time_signature_changes))
+        self._notes = notes
+        self._generated = set()
+        self._next_id = next_id
+        self._preview = []
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self._path = Path(path) if path is not None else None
+        self.reset.emit()
+        self.path_changed.emit(self._path)
+
+    # ------------------------------------------------------------------ preview
+    def set_preview(self, notes: list[Note] | None, track: int = 0) -> None:
+        """Provisional notes drawn in the generated style; not undoable, never saved."""
+        self._preview = list(notes) if notes else []
+        self._preview_track = track
+        self.preview_changed.emit()
+
+    def preview(self) -> list[Note]:
+        return list(self._preview)
+
+    # ------------------------------------------------------------------ edits (undoable)
+    def add_notes(self, notes: Iterable[Note], track: int = 0, text: str = "Add notes") -> list[int]:
+        """Add notes to `track` as one undo step; returns their new ids."""
+        return self._add(notes, track, text, generated=False)
+
+    def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue") -> list[int]:
+        """Add a model's continuation as one undo step, flagged generated until accepted."""
+        return self._add(notes, track, text, generated=True)
+
+    def accept_generated(self) -> None:
+        """Make every generated note an ordinary note (one undo step)."""
+        ids = sorted(self._generated)
+        if ids:
+            self.undo_stack.push(NoteEditCommand(
+                self, "Accept continuation", {}, {},
+                generated_before=dict.fromkeys(ids, True), generated_after=dict.fromkeys(ids, False)))
+
+    def discard_generated(self) -> None:
+        """Remove every generated note (one undo step)."""
+        if self._generated:
+            self.remove_notes(self._generated, text="Discard continuation")
+
+    def remove_notes(self, ids: Iterable[int], text: str = "Delete notes") -> None:
+        ids = [i for i in ids if i in self._notes]
+        if not ids:
+            return
+        before = {i: self._notes[i] for i in ids}
+        generated = {i: True for i in ids if i in self._generated}
+        self.undo_stack.push(NoteEditCommand(
+            self, text, before, dict.fromkeys(ids), generated_before=generated,
+            generated_after=dict.fromkeys(generated, False)))
+
+    def change_notes(self, changes: dict[int, Note], text: str = "Edit notes",
+                     merge_key: str | None = None) -> None:
+        """Replace notes by new values (moved, resized, re-velocitied) as one undo step."""
+        changes = {i: validate_note(n) for i, n in changes.items()
+                   if i in self._notes and self._notes[i][1] != n}
+        if not changes:
+            return
+        before = {i: self._notes[i] for i in changes}
+        after = {i: (self._notes[i][0], note) for i, note in changes.items()}
+        self.undo_stack.push(NoteEditCommand(self, text, before, after, merge_key=merge_key))
+
+    def set_tempo(self, bpm: float) -> None:
+        bpm = float(bpm)
+        if not MIN_TEMPO <= bpm <= MAX_TEMPO:
+            raise DocumentError(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, not {bpm:g}")
+        if bpm != self._meta.tempo_bpm:
+            self.undo_stack.push(MetaCommand(self, "Change tempo", "tempo", self._meta.tempo_bpm, bpm))
+
+    def set_time_signature(self, numerator: int, denominator: int) -> None:
+        signature = (int(numerator), int(denominator))
+        if not is_valid_time_signature(*signature):
+            raise DocumentError(f"{numerator}/{denominator} is not a valid time signature")
+        if signature != self._meta.time_signature:
+            self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
+                                             self._meta.time_signature, signature))
+
+    def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool) -> list[int]:
+        notes = [validate_note(n) for n in notes]
+        if not 0 <= track < len(self._tracks):
+            raise DocumentError(f"there is no track {track} (the document has {len(self._tracks)})")
+        if not notes:
+            return []
+        ids = list(range(self._next_id, self._next_id + len(notes)))
+        self._next_id += len(notes)
+        after = {i: (track, n) for i, n in zip(ids, notes, strict=True)}
+        flags = dict.fromkeys(ids, True) if generated else {}
+        self.undo_stack.push(NoteEditCommand(
+            self, text, dict.fromkeys(ids), after,
+            generated_before=dict.fromkeys(flags, False), generated_after=flags))
+        return ids
+
+    # ------------------------------------------------------------------ called by commands
+    def _apply(self, entries: dict[int, Entry | None], generated: dict[int, bool]) -> None:
+        added, removed, changed = [], [], []
+        for note_id, entry in entries.items():
+            present = note_id in self._notes
+            if entry is None:
+                if present:
+                    del self._notes[note_id]
+                    removed.append(note_id)
+            elif not present:
+                self._notes[note_id] = entry
+                added.append(note_id)
+            elif self._notes[note_id] != entry:
+                self._notes[note_id] = entry
+                changed.append(note_id)
+        flag_changed = []
+        for note_id, flag in generated.items():
+            if flag and note_id in self._notes and note_id not in self._generated:
+                self._generated.add(note_id)
+                flag_changed.append(note_id)
+            elif not flag and note_id in self._generated:
+                self._generated.discard(note_id)
+                flag_changed.append(note_id)
+        self._generated &= self._notes.keys()
+        settled = set(added) | set(removed) | set(changed)
+        changed += [i for i in flag_changed if i not in settled and i in self._notes]
+        if removed:
+            self.notes_removed.emit(removed)
+        if added:
+            self.notes_added.emit(added)
+        if changed:
+            self.notes_changed.emit(changed)
+
+    def _set_meta(self, field: str, value: object) -> None:
+        if field == "tempo":
+            self._meta.tempo_bpm = float(value)
+        elif field == "time_signature":
+            self._meta.time_signature = tuple(value)
+        else:
+            raise KeyError(field)
+        self.meta_changed.emit()

@@ -1,0 +1,176 @@
+"""New / Open / Save / Save As / Export, with the unsaved-changes prompt and error reporting.
+
+Every failure (a corrupt file, a failed write) becomes one sentence in an error box and
+leaves the open document exactly as it was. Saves go through ml_core.midi_io, whose
+writes are atomic. Dialogs come from composer_app.dialogs so tests can answer them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from composer_app import dialogs, settings
+from composer_app.autosave import Autosaver
+from composer_app.document import Document, DocumentError
+from ml_core.midi_io import (
+    MIDI_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    MidiFileError,
+    read_score,
+    write_midi,
+    write_musicxml,
+)
+from ml_core.music import Score
+
+UNTITLED = "Untitled"
+
+
+def _reason(error: Exception, name: str) -> str:
+    """The error's message without a repeated file name at its start."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    marker = text.find(f"{name}: ")
+    if 0 <= marker <= 20:   # "song.mid: ..." or "cannot write song.mid: ..."
+        text = text[marker + len(name) + 2:]
+    return text.rstrip(".")
+
+
+def is_supported(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+class FileActions(QObject):
+    """File commands acting on one Document on behalf of one window."""
+
+    recent_changed = Signal(list)
+    status = Signal(str)
+
+    def __init__(self, window: QWidget, document: Document, autosaver: Autosaver | None = None) -> None:
+        super().__init__(window)
+        self._window = window
+        self._document = document
+        self._autosaver = autosaver
+
+    # ------------------------------------------------------------------ names and folders
+    def display_name(self) -> str:
+        path = self._document.path
+        return path.name if path is not None else UNTITLED
+
+    def _folder(self) -> str:
+        path = self._document.path
+        if path is not None:
+            return str(path.parent)
+        return settings.get_str(settings.LAST_FOLDER, str(Path.home()))
+
+    def _remember(self, path: Path) -> None:
+        settings.set_value(settings.LAST_FOLDER, str(path.parent))
+        self.recent_changed.emit(settings.add_recent_file(path))
+
+    # ------------------------------------------------------------------ the prompt
+    def confirm_discard(self) -> bool:
+        """True when the current work may be replaced: saved, unmodified, or discarded."""
+        if not self._document.is_modified:
+            return True
+        answer = dialogs.ask_save_changes(self._window, self.display_name())
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    # ------------------------------------------------------------------ commands
+    def new(self) -> bool:
+        if not self.confirm_discard():
+            return False
+        tempo, meter = self._document.tempo_bpm, self._document.time_signature
+        self._document.load_score(Score([], tempo, meter))
+        self._discard_recovery()
+        self.status.emit("New composition")
+        return True
+
+    def open(self, path: str | Path | None = None) -> bool:
+        """Ask about unsaved work, then open `path` (or ask for one)."""
+        if not self.confirm_discard():
+            return False
+        if path is None:
+            path = dialogs.get_open_path(self._window, self._folder())
+            if path is None:
+                return False
+        return self.load(path)
+
+    def load(self, path: str | Path) -> bool:
+        """Read `path` into the document; on any failure show why and change nothing."""
+        path = Path(path)
+        try:
+            score = read_score(path, allow_empty=True)
+            self._document.load_score(score, path)
+        except (MidiFileError, DocumentError, OSError) as error:
+            dialogs.show_error(self._window, f"Could not open {path.name}: {_reason(error, path.name)}.")
+            return False
+        self._discard_recovery()
+        self._remember(path)
+        self.status.emit(f"Opened {path.name} ({score.note_count} notes)")
+        return True
+
+    def save(self) -> bool:
+        path = self._document.path
+        if path is None or path.suffix.lower() not in MIDI_EXTENSIONS:
+            return self.save_as()   # never overwrite a MusicXML source with MIDI bytes
+        return self._save_to(path)
+
+    def save_as(self, path: str | Path | None = None) -> bool:
+        if path is None:
+            suggested = str(Path(self._folder()) / (Path(self.display_name()).stem + ".mid"))
+            path = dialogs.get_save_path(self._window, "Save As", suggested, dialogs.MIDI_FILTER)
+            if path is None:
+                return False
+        path = Path(path)
+        if path.suffix.lower() not in MIDI_EXTENSIONS:
+            path = path.with_name(path.name + ".mid")
+        return self._save_to(path)
+
+    def export_midi(self, path: str | Path | None = None) -> bool:
+        """Write a MIDI copy; the document keeps its own file and modified state."""
+        return self._export(path, ".mid", dialogs.MIDI_FILTER, write_midi)
+
+    def export_musicxml(self, path: str | Path | None = None) -> bool:
+        return self._export(path, ".musicxml", dialogs.MUSICXML_FILTER, write_musicxml)
+
+    # ------------------------------------------------------------------ internals
+    def _save_to(self, path: Path) -> bool:
+        if not self._write(write_midi, path, "save"):
+            return False
+        self._document.mark_saved(path)
+        self._discard_recovery()
+        self._remember(path)
+        self.status.emit(f"Saved {path.name}")
+        return True
+
+    def _export(self, path: str | Path | None, suffix: str, file_filter: str, writer) -> bool:
+        if path is None:
+            suggested = str(Path(self._folder()) / (Path(self.display_name()).stem + suffix))
+            path = dialogs.get_save_path(self._window, "Export", suggested, file_filter)
+            if path is None:
+                return False
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(suffix)
+        if not self._write(writer, path, "export"):
+            return False
+        settings.set_value(settings.LAST_FOLDER, str(path.parent))
+        self.status.emit(f"Exported {path.name}")
+        return True
+
+    def _write(self, writer, path: Path, verb: str) -> bool:
+        try:
+            writer(self._document.score(include_generated=True), path)
+        except (MidiFileError, OSError, ValueError) as error:
+            dialogs.show_error(self._window, f"Could not {verb} {path.name}: {_reason(error, path.name)}.")
+            return False
+        return True
+
+    def _discard_recovery(self) -> None:
+        if self._autosaver is not None:
+            self._autosaver.discard()

@@ -1,0 +1,99 @@
+"""How a note looks on the piano roll: a rectangle coloured by velocity.
+
+An item knows only its note id and its look; the note itself lives in the Document.
+Colours come from small precomputed tables (one brush per velocity and kind), so paint()
+is a table lookup and one drawRect: the cheap path that keeps 10,000 notes scrolling.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem, QWidget
+
+
+class NoteKind(Enum):
+    NORMAL = "normal"         # the musician's notes
+    GENERATED = "generated"   # a continuation not yet accepted
+    PREVIEW = "preview"       # streaming from the model, not in the document's undo stack
+
+
+# (hue, saturation range, value range) per kind; velocity moves along the ranges.
+_PALETTE = {
+    NoteKind.NORMAL: (212, (0.30, 0.85), (0.98, 0.62)),
+    NoteKind.GENERATED: (28, (0.35, 0.95), (1.00, 0.80)),
+    NoteKind.PREVIEW: (28, (0.25, 0.60), (1.00, 0.90)),
+}
+_SELECTED_HUE = 350
+
+
+def velocity_color(velocity: int, kind: NoteKind = NoteKind.NORMAL, selected: bool = False) -> QColor:
+    """Light and pale for soft notes, deep and saturated for loud ones."""
+    hue, (s0, s1), (v0, v1) = _PALETTE[kind]
+    if selected:
+        hue = _SELECTED_HUE
+    t = max(0, min(127, velocity)) / 127
+    color = QColor.fromHsvF(hue / 360, s0 + (s1 - s0) * t, v0 + (v1 - v0) * t)
+    if kind is NoteKind.PREVIEW:
+        color.setAlphaF(0.7)
+    return color
+
+
+def _brush_table(kind: NoteKind, selected: bool) -> list[QBrush]:
+    return [QBrush(velocity_color(v, kind, selected)) for v in range(128)]
+
+
+def _cosmetic_pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(color, 0, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+_BRUSHES: dict[tuple[NoteKind, bool], list[QBrush]] = {}
+_OUTLINES = {
+    NoteKind.NORMAL: _cosmetic_pen(QColor(20, 40, 80)),
+    NoteKind.GENERATED: _cosmetic_pen(QColor(150, 60, 0), Qt.PenStyle.DashLine),
+    NoteKind.PREVIEW: _cosmetic_pen(QColor(170, 90, 20), Qt.PenStyle.DotLine),
+}
+_SELECTED_OUTLINE = _cosmetic_pen(QColor(120, 0, 20))
+_NO_PEN = QPen(Qt.PenStyle.NoPen)
+
+
+def brushes(kind: NoteKind, selected: bool) -> list[QBrush]:
+    key = (kind, selected)
+    if key not in _BRUSHES:   # built lazily: QBrush/QColor need a QGuiApplication
+        _BRUSHES[key] = _brush_table(kind, selected)
+    return _BRUSHES[key]
+
+
+class NoteItem(QGraphicsRectItem):
+    """One note rectangle; geometry in scene units (ticks across, key rows down)."""
+
+    def __init__(self, note_id: int, rect: QRectF, velocity: int, kind: NoteKind) -> None:
+        super().__init__(rect)
+        self.note_id = note_id
+        # The item's own pen stays NoPen so boundingRect() equals the note's rectangle;
+        # paint() draws a 1-pixel cosmetic outline that Qt's 2-pixel update margin covers.
+        self.setPen(_NO_PEN)
+        if kind is not NoteKind.PREVIEW:
+            self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.set_look(velocity, kind)
+
+    def set_look(self, velocity: int, kind: NoteKind) -> None:
+        self.kind = kind
+        self._fill = brushes(kind, False)[velocity]
+        self._selected_fill = brushes(kind, True)[velocity]
+        self._outline = _OUTLINES[kind]
+        self.update()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        if self.isSelected():
+            painter.setPen(_SELECTED_OUTLINE)
+            painter.setBrush(self._selected_fill)
+        else:
+            painter.setPen(self._outline)
+            painter.setBrush(self._fill)
+        painter.drawRect(self.rect())

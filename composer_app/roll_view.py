@@ -1,0 +1,501 @@
+"""The piano roll proper: a QGraphicsView of note items kept in step with the Document.
+
+The view mirrors the document through its signals (one item per note id, created,
+moved or dropped as notes are) and turns mouse and key gestures into document edits:
+each gesture is exactly one undo command, pushed when it completes. While a drag is in
+progress only the items move; the document changes once, on release.
+
+Tools: DRAW (click-drag on empty space draws a note snapped to the grid) and SELECT
+(click, Ctrl+click, rubber band). With either tool, dragging a note moves the
+selection (snapped; Shift moves freely) and dragging its right edge resizes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QWidget,
+)
+
+from composer_app import geometry
+from composer_app.document import Document
+from composer_app.grid import paint_background
+from composer_app.note_item import NoteItem, NoteKind
+from ml_core.music import PITCH_MAX, PITCH_MIN, Note
+
+DEFAULT_VELOCITY = 100
+RESIZE_EDGE_PIXELS = 6.0
+WHEEL_VELOCITY_STEP = 4
+MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
+
+
+class Tool(Enum):
+    DRAW = "draw"
+    SELECT = "select"
+
+
+@dataclass
+class _Gesture:
+    """What the current left-button drag is doing."""
+
+    mode: str                                  # "move", "resize" or "draw"
+    press: QPointF                             # scene position of the press
+    anchor: Note                               # the note under the mouse (or being drawn)
+    originals: dict[int, Note] = field(default_factory=dict)
+    pending: dict[int, Note] = field(default_factory=dict)
+    draw_item: NoteItem | None = None
+
+
+class PianoRollView(QGraphicsView):
+    zoom_changed = Signal()
+    visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.tool = Tool.DRAW
+        self.grid_label = geometry.DEFAULT_GRID
+        self.current_track = 0
+        self.zoom = geometry.Zoom()
+        self._items: dict[int, NoteItem] = {}
+        self._preview_items: list[NoteItem] = []
+        self._gesture: _Gesture | None = None
+
+        scene = QGraphicsScene(self)
+        scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        scene.setSceneRect(QRectF(0, 0, MIN_SCENE_TICKS, geometry.scene_height()))
+        self.setScene(scene)
+        scene.selectionChanged.connect(self.visible_notes_changed)
+
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemBoundingRect)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setAcceptDrops(False)   # files dropped here go to the main window
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setTransform(self.zoom.transform())
+
+        self._playhead = QGraphicsLineItem(0, 0, 0, geometry.scene_height())
+        playhead_pen = QPen(QColor(220, 30, 30), 0)
+        playhead_pen.setCosmetic(True)
+        self._playhead.setPen(playhead_pen)
+        self._playhead.setZValue(1000)
+        scene.addItem(self._playhead)
+        self._loop = QGraphicsRectItem()
+        self._loop.setPen(QPen(Qt.PenStyle.NoPen))
+        self._loop.setBrush(QBrush(QColor(60, 180, 90, 40)))
+        self._loop.setZValue(-1)
+        self._loop.setVisible(False)
+        scene.addItem(self._loop)
+
+        document.reset.connect(self._rebuild)
+        document.notes_added.connect(self._on_added)
+        document.notes_removed.connect(self._on_removed)
+        document.notes_changed.connect(self._on_changed)
+        document.meta_changed.connect(self.refresh_grid)
+        document.preview_changed.connect(self._on_preview)
+        self._rebuild()
+
+    # ------------------------------------------------------------------ mirror the document
+    def _kind(self, note_id: int) -> NoteKind:
+        return NoteKind.GENERATED if self.document.is_generated(note_id) else NoteKind.NORMAL
+
+    def _make_item(self, note_id: int) -> NoteItem:
+        note = self.document.note(note_id)
+        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id))
+        self._items[note_id] = item
+        return item
+
+    def _rebuild(self) -> None:
+        scene = self.scene()
+        self._gesture = None
+        for item in list(self._items.values()) + self._preview_items:
+            scene.removeItem(item)
+        self._items.clear()
+        self._preview_items.clear()
+        # The BSP index takes new items in one batch later (Qt defers it), so this stays
+        # linear; switching the index off and on around it makes a far worse tree.
+        self._grow_scene(self.document.end_tick())
+        for note_id in self.document.notes():
+            scene.addItem(self._make_item(note_id))
+        self._on_preview()
+        self.refresh_grid()
+        self.visible_notes_changed.emit()
+
+    def _on_added(self, ids: list[int]) -> None:
+        for note_id in ids:
+            self.scene().addItem(self._make_item(note_id))
+        self._grow_scene(max(self.document.note(i).end for i in ids))
+        self.visible_notes_changed.emit()
+
+    def _on_removed(self, ids: list[int]) -> None:
+        for note_id in ids:
+            item = self._items.pop(note_id, None)
+            if item is not None:
+                self.scene().removeItem(item)
+        self.visible_notes_changed.emit()
+
+    def _on_changed(self, ids: list[int]) -> None:
+        for note_id in ids:
+            item = self._items.get(note_id)
+            if item is None:
+                continue
+            note = self.document.note(note_id)
+            item.setRect(geometry.note_rect(note))
+            item.set_look(note.velocity, self._kind(note_id))
+        self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items), default=0))
+        self.visible_notes_changed.emit()
+
+    def _on_preview(self) -> None:
+        notes = self.document.preview()
+        scene = self.scene()
+        # Streaming grows the preview a few notes at a time: keep the common prefix.
+        keep = 0
+        while (keep < len(notes) and keep < len(self._preview_items)
+               and self._preview_items[keep].rect() == geometry.note_rect(notes[keep])):
+            keep += 1
+        for item in self._preview_items[keep:]:
+            scene.removeItem(item)
+        del self._preview_items[keep:]
+        for note in notes[keep:]:
+            item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.PREVIEW)
+            scene.addItem(item)
+            self._preview_items.append(item)
+        if notes:
+            self._grow_scene(max(n.end for n in notes))
+
+    def _grow_scene(self, end_tick: int) -> None:
+        rect = self.scene().sceneRect()
+        if end_tick + MIN_SCENE_TICKS // 4 > rect.width():
+            width = max(rect.width() * 2, end_tick + MIN_SCENE_TICKS // 4)
+            self.scene().setSceneRect(QRectF(0, 0, width, geometry.scene_height()))
+
+    def item_for(self, note_id: int) -> NoteItem | None:
+        return self._items.get(note_id)
+
+    def preview_item_count(self) -> int:
+        return len(self._preview_items)
+
+    # ------------------------------------------------------------------ grid, zoom, scrolling
+    def grid_step(self) -> int:
+        return geometry.grid_step_ticks(self.grid_label, self.document.ticks_per_quarter)
+
+    def set_grid(self, label: str) -> None:
+        geometry.grid_step_ticks(label)   # validates
+        self.grid_label = label
+        self.refresh_grid()
+
+    def refresh_grid(self) -> None:
+        self.resetCachedContent()
+        self.viewport().update()
+        self.zoom_changed.emit()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        paint_background(painter, rect, self.document.meter(), self.grid_step(), self.zoom)
+
+    def set_zoom(self, zoom: geometry.Zoom, anchor_x: float | None = None) -> None:
+        """Rescale the view, keeping the tick under viewport x `anchor_x` in place."""
+        zoom = zoom.clamped()
+        anchor_x = self.viewport().width() / 2 if anchor_x is None else anchor_x
+        anchor_tick = self.mapToScene(QPoint(int(anchor_x), 0)).x()
+        center_row = self.mapToScene(QPoint(0, self.viewport().height() // 2)).y()
+        self.zoom = zoom
+        self.setTransform(zoom.transform())
+        bar = self.horizontalScrollBar()
+        bar.setValue(int(round(anchor_tick * zoom.pixels_per_tick - anchor_x)))
+        vbar = self.verticalScrollBar()
+        vbar.setValue(int(round(center_row * zoom.row_pixels - self.viewport().height() / 2)))
+        self.refresh_grid()
+
+    def zoom_by(self, factor: float, anchor_x: float | None = None) -> None:
+        self.set_zoom(geometry.Zoom(self.zoom.pixels_per_tick * factor, self.zoom.row_pixels), anchor_x)
+
+    def scroll_to(self, tick: int, pitch: int | None = None) -> None:
+        """Put `tick` at the left edge (and `pitch` in the vertical middle when given)."""
+        self.horizontalScrollBar().setValue(int(self.zoom.pixels_for_ticks(tick)))
+        if pitch is not None:
+            middle = geometry.pitch_to_row(pitch) * self.zoom.row_pixels
+            self.verticalScrollBar().setValue(int(middle - self.viewport().height() / 2))
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    # ------------------------------------------------------------------ playhead and loop
+    def set_playhead(self, tick: int) -> None:
+        self._playhead.setLine(tick, 0, tick, geometry.scene_height())
+
+    def set_loop(self, loop: tuple[int, int] | None) -> None:
+        if loop is None:
+            self._loop.setVisible(False)
+        else:
+            self._loop.setRect(QRectF(loop[0], 0, loop[1] - loop[0], geometry.scene_height()))
+            self._loop.setVisible(True)
+
+    # ------------------------------------------------------------------ selection
+    def selected_ids(self) -> list[int]:
+        return sorted(item.note_id for item in self.scene().selectedItems()
+                      if isinstance(item, NoteItem) and item.note_id in self._items)
+
+    def select_ids(self, ids: list[int] | set[int]) -> None:
+        self.scene().clearSelection()
+        for note_id in ids:
+            item = self._items.get(note_id)
+            if item is not None:
+                item.setSelected(True)
+
+    def select_all(self) -> None:
+        for item in self._items.values():
+            item.setSelected(True)
+
+    def note_item_at(self, view_pos: QPoint) -> NoteItem | None:
+        for item in self.items(view_pos):
+            if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW:
+                return item
+        return None
+
+    def visible_note_ids(self) -> list[int]:
+        """Ids of the notes in the visible tick range (all pitches), for the velocity lane."""
+        rect = self.visible_scene_rect()
+        rect = QRectF(rect.left(), 0, rect.width(), geometry.scene_height())
+        # Bounding rectangles are exact for note items and far cheaper than shapes.
+        items = self.scene().items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
+        return [item.note_id for item in items
+                if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW]
+
+    # ------------------------------------------------------------------ edits on the selection
+    def delete_selected(self) -> None:
+        self.document.remove_notes(self.selected_ids(), text="Delete notes")
+
+    def duplicate_selected(self) -> list[int]:
+        """Copies of the selection placed right after it (by its length, rounded up to the grid)."""
+        ids = self.selected_ids()
+        if not ids:
+            return []
+        notes = [self.document.entry(i) for i in ids]
+        first = min(n.start for _, n in notes)
+        last = max(n.end for _, n in notes)
+        shift = geometry.snap_ceil(last - first, self.grid_step())
+        by_track: dict[int, list[Note]] = {}
+        for track, note in notes:
+            by_track.setdefault(track, []).append(note.moved(start=note.start + shift))
+        self.document.undo_stack.beginMacro("Duplicate notes")
+        new_ids = []
+        for track, copies in by_track.items():
+            new_ids += self.document.add_notes(copies, track=track, text="Duplicate notes")
+        self.document.undo_stack.endMacro()
+        self.select_ids(new_ids)
+        return new_ids
+
+    def nudge(self, semitones: int = 0, ticks: int = 0) -> bool:
+        """Move the selection; refused (False) if any note would leave the roll."""
+        ids = self.selected_ids()
+        notes = {i: self.document.note(i) for i in ids}
+        if not notes:
+            return False
+        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + ticks) for i, n in notes.items()}
+        if any(not PITCH_MIN <= n.pitch <= PITCH_MAX or n.start < 0 for n in moved.values()):
+            return False
+        self.document.change_notes(moved, text="Move notes", merge_key="nudge")
+        return True
+
+    def change_velocity(self, ids: list[int], delta: int, merge_key: str | None = None) -> None:
+        changes = {}
+        for note_id in ids:
+            note = self.document.note(note_id)
+            changes[note_id] = note.moved(velocity=max(1, min(127, note.velocity + delta)))
+        self.document.change_notes(changes, text="Change velocity", merge_key=merge_key)
+
+    # ------------------------------------------------------------------ mouse gestures
+    def _bar_origin(self, tick: float) -> int:
+        """Grid lines are counted from the start of the bar containing `tick`."""
+        bar, offset = self.document.meter().bar_at(max(0, int(tick)))
+        return int(tick) - offset if tick >= 0 else 0
+
+    def snap(self, tick: float, how: str = "nearest") -> int:
+        step = self.grid_step()
+        origin = self._bar_origin(tick)
+        snapper = {"nearest": geometry.snap_nearest, "floor": geometry.snap_floor,
+                   "ceil": geometry.snap_ceil}[how]
+        return snapper(tick, step, origin)
+
+    def _on_right_edge(self, item: NoteItem, view_pos: QPointF) -> bool:
+        rect = self.mapFromScene(item.rect()).boundingRect()
+        zone = min(RESIZE_EDGE_PIXELS, rect.width() / 3)
+        return rect.right() - zone <= view_pos.x() <= rect.right() + 1
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus()
+        pos = event.position()
+        scene_pos = self.mapToScene(pos.toPoint())
+        item = self.note_item_at(pos.toPoint())
+        if event.button() == Qt.MouseButton.RightButton and item is not None:
+            self.document.remove_notes([item.note_id], text="Delete note")
+            return
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        if item is not None:
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                item.setSelected(not item.isSelected())
+                return
+            if not item.isSelected():
+                self.scene().clearSelection()
+                item.setSelected(True)
+            mode = "resize" if self._on_right_edge(item, pos) else "move"
+            originals = {i: self.document.note(i) for i in self.selected_ids()}
+            self._gesture = _Gesture(mode, scene_pos, self.document.note(item.note_id), originals)
+            return
+        if self.tool is Tool.DRAW and self.document.track_count() > self.current_track:
+            start = self.snap(scene_pos.x(), "floor")
+            pitch = geometry.row_to_pitch(scene_pos.y())
+            note = Note(pitch, max(0, start), self.grid_step(), DEFAULT_VELOCITY)
+            draw_item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.NORMAL)
+            self.scene().addItem(draw_item)
+            self.scene().clearSelection()
+            self._gesture = _Gesture("draw", scene_pos, note, draw_item=draw_item)
+            return
+        super().mousePressEvent(event)   # rubber band / clear selection
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        gesture = self._gesture
+        if gesture is None:
+            self._update_cursor(event.position())
+            super().mouseMoveEvent(event)
+            return
+        scene_pos = self.mapToScene(event.position().toPoint())
+        free = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if gesture.mode == "draw":
+            anchor = gesture.anchor
+            end = round(scene_pos.x()) if free else self.snap(scene_pos.x(), "ceil")
+            minimum = 1 if free else self.grid_step()
+            gesture.pending = {-1: anchor.moved(duration=max(minimum, end - anchor.start))}
+            gesture.draw_item.setRect(geometry.note_rect(gesture.pending[-1]))
+            return
+        dx = scene_pos.x() - gesture.press.x()
+        if gesture.mode == "move":
+            gesture.pending = self._moved(gesture, dx, scene_pos, free)
+        else:
+            gesture.pending = self._resized(gesture, dx, free)
+        for note_id, note in gesture.pending.items():
+            self._items[note_id].setRect(geometry.note_rect(note))
+
+    def _moved(self, gesture: _Gesture, dx: float, scene_pos: QPointF, free: bool) -> dict[int, Note]:
+        anchor = gesture.anchor
+        target = anchor.start + dx
+        new_start = round(target) if free else self.snap(target)
+        shift = new_start - anchor.start
+        semitones = geometry.row_to_pitch(scene_pos.y()) - geometry.row_to_pitch(gesture.press.y())
+        notes = gesture.originals.values()
+        shift = max(shift, -min(n.start for n in notes))
+        semitones = max(PITCH_MIN - min(n.pitch for n in notes),
+                        min(PITCH_MAX - max(n.pitch for n in notes), semitones))
+        return {i: n.moved(pitch=n.pitch + semitones, start=n.start + shift)
+                for i, n in gesture.originals.items()}
+
+    def _resized(self, gesture: _Gesture, dx: float, free: bool) -> dict[int, Note]:
+        anchor = gesture.anchor
+        target = anchor.end + dx
+        new_end = round(target) if free else self.snap(target)
+        change = new_end - anchor.end
+        minimum = 1 if free else self.grid_step()
+        return {i: n.moved(duration=max(min(minimum, n.duration), n.duration + change))
+                for i, n in gesture.originals.items()}
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        gesture, self._gesture = self._gesture, None
+        if gesture is None or event.button() != Qt.MouseButton.LeftButton:
+            super().mouseReleaseEvent(event)
+            return
+        if gesture.mode == "draw":
+            self.scene().removeItem(gesture.draw_item)
+            note = gesture.pending.get(-1, gesture.anchor)
+            ids = self.document.add_notes([note], track=self.current_track, text="Draw note")
+            self.select_ids(ids)
+            return
+        changes = {i: n for i, n in gesture.pending.items() if n != gesture.originals[i]}
+        if changes:
+            text = "Move notes" if gesture.mode == "move" else "Resize notes"
+            self.document.change_notes(changes, text=text)
+        else:
+            self._on_changed(list(gesture.originals))   # put items back where the notes are
+
+    def cancel_gesture(self) -> None:
+        gesture, self._gesture = self._gesture, None
+        if gesture is None:
+            return
+        if gesture.draw_item is not None:
+            self.scene().removeItem(gesture.draw_item)
+        else:
+            self._on_changed(list(gesture.originals))
+
+    def _update_cursor(self, pos: QPointF) -> None:
+        item = self.note_item_at(pos.toPoint())
+        if item is not None and self._on_right_edge(item, pos):
+            self.viewport().setCursor(Qt.CursorShape.SizeHorCursor)
+        elif item is not None:
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+        elif self.tool is Tool.DRAW:
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        notches = event.angleDelta().y() / 120
+        modifiers = event.modifiers()
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.25 ** notches, event.position().x())
+            return
+        item = self.note_item_at(event.position().toPoint())
+        if item is not None and item.isSelected() and notches:
+            self.change_velocity(self.selected_ids(), round(notches * WHEEL_VELOCITY_STEP),
+                                 merge_key="wheel-velocity")
+            return
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:
+            bar = self.horizontalScrollBar()
+            bar.setValue(bar.value() - int(notches * bar.singleStep() * 3))
+            return
+        super().wheelEvent(event)
+
+    # ------------------------------------------------------------------ keys
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        modifiers = event.modifiers()
+        shift = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+        ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            self.nudge(semitones=(12 if shift else 1) * (1 if key == Qt.Key.Key_Up else -1))
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            self.nudge(ticks=self.grid_step() * (1 if key == Qt.Key.Key_Right else -1))
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selected()
+        elif ctrl and key == Qt.Key.Key_A:
+            self.select_all()
+        elif ctrl and key == Qt.Key.Key_D:
+            self.duplicate_selected()
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(1.25)
+        elif key == Qt.Key.Key_Minus:
+            self.zoom_by(0.8)
+        elif key == Qt.Key.Key_Escape:
+            if self._gesture is not None:
+                self.cancel_gesture()
+            else:
+                self.scene().clearSelection()
+        else:
+            super().keyPressEvent(event)
+

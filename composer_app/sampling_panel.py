@@ -1,0 +1,191 @@
+"""The sampling panel: how long to continue, how adventurous, how many variations.
+
+Length in bars, temperature, top-k, top-p, variations, a seed with a lock (locked: every
+Continue reuses the seed; unlocked: a new random seed on each Continue, shown in the box),
+"stay in key" with the prompt's estimated key shown and overridable (24 keys), and what
+the prompt is: the whole score, the selection, or everything up to the playhead.
+
+`option_values()` gives the `GenerationOptions` keyword arguments as a plain dict (no torch
+import on the GUI thread); `options()` builds the `GenerationOptions` itself.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from ml_core.music import Score
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEYS: tuple[tuple[int, str], ...] = tuple((tonic, mode) for mode in ("major", "minor")
+                                          for tonic in range(12))
+PROMPT_SOURCES = (("score", "Whole score"), ("selection", "Selection"),
+                  ("playhead", "Up to the playhead"))
+MAX_SEED = 2**31 - 1
+
+# Krumhansl-Kessler key profiles: the fallback when ml_core's estimator is not available.
+_MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+_MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+
+
+def key_name(key: tuple[int, str]) -> str:
+    tonic, mode = key
+    return f"{PITCH_NAMES[tonic % 12]} {mode}"
+
+
+def estimate_key(score: Score) -> tuple[int, str] | None:
+    """The prompt's key (tonic pitch class, "major"/"minor"), None for an empty prompt."""
+    if score.is_empty:
+        return None
+    try:
+        from ml_core.tokenizers.augment import estimate_key as core_estimate
+    except ImportError:
+        core_estimate = None
+    if core_estimate is not None:
+        return core_estimate(score)
+    import numpy as np
+
+    histogram = score.pitch_class_histogram()
+    if not histogram.any():
+        return None
+    best, best_key = -2.0, (0, "major")
+    for tonic, mode in KEYS:
+        profile = np.roll(_MAJOR_PROFILE if mode == "major" else _MINOR_PROFILE, tonic)
+        correlation = float(np.corrcoef(histogram, profile)[0, 1])
+        if correlation > best:
+            best, best_key = correlation, (tonic, mode)
+    return best_key
+
+
+class SamplingPanel(QWidget):
+    """Sampling controls; `changed` fires on any edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._estimated_key: tuple[int, str] | None = None
+        form = QFormLayout(self)
+
+        self.bars = QSpinBox(minimum=1, maximum=64, value=8)
+        self.bars.setSuffix(" bars")
+        form.addRow("Length", self.bars)
+
+        self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05,
+                                          decimals=2, value=1.0)
+        self.temperature.setToolTip("Below 1: safer, more repetitive. Above 1: more surprising.")
+        form.addRow("Temperature", self.temperature)
+
+        self.top_k = QSpinBox(minimum=0, maximum=1000, value=0)
+        self.top_k.setSpecialValueText("off")
+        self.top_k.setToolTip("Sample only among the k most likely tokens (0: off).")
+        form.addRow("Top-k", self.top_k)
+
+        self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
+                                    value=1.0)
+        self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: off).")
+        form.addRow("Top-p", self.top_p)
+
+        self.variations = QSpinBox(minimum=1, maximum=8, value=1)
+        form.addRow("Variations", self.variations)
+
+        seed_row = QHBoxLayout()
+        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=random.randint(0, 99999))
+        self.seed_lock = QToolButton(text="Lock", checkable=True)
+        self.seed_lock.setToolTip("Locked: every Continue reuses this seed. "
+                                  "Unlocked: a new seed each time.")
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_lock)
+        form.addRow("Seed", seed_row)
+
+        self.stay_in_key = QCheckBox("Stay in key")
+        self.stay_in_key.setChecked(True)  # the product's promise: continuations keep the motif's key
+        form.addRow(self.stay_in_key)
+        self.key = QComboBox()
+        self.key.addItem("Estimated from the prompt", None)
+        for key in KEYS:
+            self.key.addItem(key_name(key), key)
+        self.key.setEnabled(True)
+        form.addRow("Key", self.key)
+
+        self.prompt_source = QComboBox()
+        for value, label in PROMPT_SOURCES:
+            self.prompt_source.addItem(label, value)
+        form.addRow("Prompt", self.prompt_source)
+
+        self.stay_in_key.toggled.connect(self.key.setEnabled)
+        for spin in (self.bars, self.top_k, self.variations, self.seed):
+            spin.valueChanged.connect(self.changed)
+        for spin in (self.temperature, self.top_p):
+            spin.valueChanged.connect(self.changed)
+        for combo in (self.key, self.prompt_source):
+            combo.currentIndexChanged.connect(self.changed)
+        self.stay_in_key.toggled.connect(self.changed)
+        self.seed_lock.toggled.connect(self._on_lock)
+
+    # ------------------------------------------------------------ key
+    def set_estimated_key(self, key: tuple[int, str] | None) -> None:
+        """Show the prompt's estimated key in the first entry of the key box."""
+        self._estimated_key = key
+        text = "Estimated: " + key_name(key) if key else "Estimated (empty prompt)"
+        self.key.setItemText(0, text)
+
+    def estimated_key(self) -> tuple[int, str] | None:
+        return self._estimated_key
+
+    def chosen_key(self) -> tuple[int, str] | None:
+        """The key "stay in key" uses: the override if one is picked, else the estimate."""
+        override = self.key.currentData()
+        return tuple(override) if override else self._estimated_key
+
+    # ------------------------------------------------------------ seed
+    def _on_lock(self, locked: bool) -> None:
+        self.seed_lock.setText("Locked" if locked else "Lock")
+
+    def seed_locked(self) -> bool:
+        return self.seed_lock.isChecked()
+
+    def next_seed(self, fresh: bool = False) -> int:
+        """The seed for the next Continue: the shown one when locked (unless `fresh`), else
+        a new random one, which is then shown."""
+        if self.seed_locked() and not fresh:
+            return self.seed.value()
+        seed = random.randint(0, MAX_SEED)
+        self.seed.setValue(seed)
+        return seed
+
+    # ------------------------------------------------------------ results
+    def prompt_source_value(self) -> str:
+        return self.prompt_source.currentData()
+
+    def option_values(self, seed: int | None = None) -> dict[str, Any]:
+        """`GenerationOptions` keyword arguments; the seed given or the shown one."""
+        stay = self.stay_in_key.isChecked()
+        return {
+            "bars": self.bars.value(),
+            "temperature": round(self.temperature.value(), 4),
+            "top_k": self.top_k.value(),
+            "top_p": round(self.top_p.value(), 4),
+            "seed": self.seed.value() if seed is None else seed,
+            "variations": self.variations.value(),
+            "stay_in_key": stay,
+            "key": self.chosen_key() if stay else None,
+        }
+
+    def options(self, seed: int | None = None, device: str = "auto") -> Any:
+        """The `ml_core.generation.GenerationOptions` these controls describe."""
+        from ml_core.generation import GenerationOptions
+
+        return GenerationOptions(**self.option_values(seed), device=device)

@@ -1,0 +1,93 @@
+"""A tiny registry of the app's worker threads, so every one is stopped and joined.
+
+Workers are plain Python threads (non-daemon: a forgotten one is visible, and the test
+fixture in tests/composer_app/conftest.py fails a test that leaves one alive). Each is
+started with the `threading.Event` that asks it to stop; `stop_all()` sets every event and
+joins every thread. Results travel back to the GUI thread through Qt signals of a QObject
+living there (a signal emitted from a foreign thread is queued to the receiver's thread).
+
+    thread = threads.start(run, name="continue", cancel=cancel_event)
+    ...
+    threads.stop_all(timeout=2.0)   # on window close
+
+A module that runs a QThread instead registers it with `track_qthread(thread)`, so the
+same fixture sees it while it runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+_lock = threading.Lock()
+_workers: dict[threading.Thread, threading.Event] = {}
+_qthreads: list = []  # running QThreads registered by other modules: checked, not joined
+
+
+def start(target: Callable[[], None], *, name: str, cancel: threading.Event) -> threading.Thread:
+    """Start `target` on a new registered thread; `cancel` is set by `stop_all()`."""
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            with _lock:
+                _workers.pop(threading.current_thread(), None)
+
+    thread = threading.Thread(target=run, name=f"composer-{name}", daemon=False)
+    with _lock:
+        _workers[thread] = cancel
+    thread.start()
+    return thread
+
+
+def running() -> list[threading.Thread]:
+    """Registered threads still alive."""
+    with _lock:
+        return [thread for thread in _workers if thread.is_alive()]
+
+
+def track_qthread(thread: object) -> None:
+    """Register a started QThread so `running_qthreads()` (and the test fixture) see it."""
+    with _lock:
+        _qthreads.append(thread)
+
+
+def running_qthreads() -> list:
+    """Registered QThreads still running (deleted ones are forgotten)."""
+    alive = []
+    with _lock:
+        for thread in list(_qthreads):
+            try:
+                running = thread.isRunning()
+            except RuntimeError:  # the C++ object is gone: it cannot be running
+                _qthreads.remove(thread)
+                continue
+            if running:
+                alive.append(thread)
+            else:
+                _qthreads.remove(thread)
+    return alive
+
+
+def stop(thread: threading.Thread, timeout: float = 2.0) -> bool:
+    """Ask one registered thread to stop and join it; True when it has ended."""
+    with _lock:
+        cancel = _workers.get(thread)
+    if cancel is not None:
+        cancel.set()
+    if thread is not threading.current_thread():
+        thread.join(timeout)
+    return not thread.is_alive()
+
+
+def stop_all(timeout: float = 2.0) -> bool:
+    """Ask every registered thread to stop and join them all; True when none is left."""
+    with _lock:
+        pending = list(_workers.items())
+    for _, cancel in pending:
+        cancel.set()
+    for thread, _ in pending:
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+    return not running()

@@ -1,0 +1,144 @@
+"""Playback wiring: the FluidSynth Player connected to the editor window.
+
+Space plays from the playhead (inside the loop region when one is set) or stops; the
+playhead follows the audio clock; clicking a piano key sounds it; the soundfont comes
+from the settings (or File > Choose Soundfont); File > Export WAV renders offline through
+the same synth on a worker thread that is joined on close.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog
+
+from composer_app import dialogs, settings
+from composer_app.audio import AudioError, SoundfontError, write_wav
+from composer_app.main_window import MainWindow
+from composer_app.playback import Player
+from ml_core.music import Score
+
+
+class Transport(QObject):
+    """Owns the Player for one window and the Export WAV worker."""
+
+    export_finished = Signal(str)   # a status line, emitted from the worker thread
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        soundfont = settings.get_str(settings.SOUNDFONT, "") or None
+        self.player = Player(window, soundfont=soundfont)
+        if soundfont and self.player.soundfont is not None and str(self.player.soundfont) != soundfont:
+            window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the default")
+        self._export_thread: threading.Thread | None = None
+        self._connect()
+        self._sync_score()
+        window.status(self.player.audio_status)
+
+    # ------------------------------------------------------------------ wiring
+    def _connect(self) -> None:
+        window, document, canvas = self.window, self.window.document, self.window.canvas
+        window.play_action.triggered.connect(self.toggle)
+        self.player.position_changed.connect(canvas.set_playhead)
+        self.player.error.connect(window.status)
+        canvas.key_pressed.connect(self.player.preview_note)
+        for signal in (document.notes_added, document.notes_removed, document.notes_changed,
+                       document.meta_changed, document.reset):
+            signal.connect(self._sync_score)
+        self.export_finished.connect(window.status)
+        window.closing.connect(self.shutdown)
+
+        file_menu = window.menuBar().actions()[0].menu()
+        self.export_wav_action = QAction("Export &WAV…", window)
+        self.export_wav_action.triggered.connect(self.export_wav_dialog)
+        self.soundfont_action = QAction("Choose &Soundfont…", window)
+        self.soundfont_action.triggered.connect(self.choose_soundfont_dialog)
+        quit_action = file_menu.actions()[-1]
+        file_menu.insertAction(quit_action, self.export_wav_action)
+        file_menu.insertAction(quit_action, self.soundfont_action)
+
+    def _sync_score(self, *_args: object) -> None:
+        self.player.set_score(self.window.document.score(include_generated=True))
+
+    # ------------------------------------------------------------------ playback
+    def toggle(self) -> None:
+        if self.player.is_playing:
+            self.player.stop()
+            return
+        self.play()
+
+    def play(self, score: Score | None = None) -> None:
+        """Play the document (or `score`, e.g. a variation being auditioned) from the playhead."""
+        if score is not None:
+            self.player.set_score(score)
+        else:
+            self._sync_score()
+        loop = self.window.canvas.loop_range
+        start = self.window.canvas.playhead_tick
+        if loop is not None and not loop[0] <= start < loop[1]:
+            start = loop[0]
+        end = (score or self.window.document.score(include_generated=True)).end_tick
+        if loop is None and start >= end:
+            start = 0  # at or past the end: play from the top, as any DAW does
+        try:
+            self.player.play(start, loop)
+        except (ValueError, RuntimeError) as error:
+            self.window.status(f"Cannot play: {error}")
+
+    # ------------------------------------------------------------------ soundfont and WAV
+    def set_soundfont(self, path: str) -> bool:
+        try:
+            self.player.set_soundfont(path)
+        except SoundfontError as error:
+            dialogs.show_error(self.window, str(error))
+            return False
+        settings.set_value(settings.SOUNDFONT, str(path))
+        self.window.status(f"Soundfont: {Path(path).name}")
+        return True
+
+    def choose_soundfont_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a SoundFont", "", "SoundFont (*.sf2)")
+        if path:
+            self.set_soundfont(path)
+
+    def export_wav_dialog(self) -> None:
+        source = self.window.document.path
+        suggested = str(Path(source).with_suffix(".wav")) if source else "composition.wav"
+        path = dialogs.get_save_path(self.window, "Export WAV", suggested, "WAV audio (*.wav)")
+        if path:
+            self.export_wav(path)
+
+    def export_wav(self, path: str | Path) -> threading.Thread | None:
+        """Render the composition to `path` on a worker thread (one export at a time)."""
+        if self._export_thread is not None and self._export_thread.is_alive():
+            self.window.status("An export is already running")
+            return None
+        score = self.window.document.score(include_generated=True)
+        soundfont = self.player.soundfont
+
+        def work() -> None:
+            try:
+                write_wav(score, path, soundfont=soundfont)
+                self.export_finished.emit(f"Exported {Path(path).name}")
+            except (AudioError, OSError) as error:
+                self.export_finished.emit(f"Export failed: {error}")
+
+        self._export_thread = threading.Thread(target=work, name="export-wav")
+        self._export_thread.start()
+        return self._export_thread
+
+    def shutdown(self) -> None:
+        if self._export_thread is not None:
+            self._export_thread.join()
+            self._export_thread = None
+        self.player.shutdown()
+
+
+def install_playback(window: MainWindow) -> Transport:
+    transport = Transport(window)
+    window.transport = transport
+    return transport

@@ -1,0 +1,41 @@
+"""Take docs/screenshot-continue.png: the app as `make run` opens it (bundled default
+model selected), after a Continue of an example motif with three variations.
+
+Run under a real X server:
+    xvfb-run -a -s "-screen 0 1500x1000x24" .venv/bin/python docs/screenshot_continue.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo, not docs/ (see bench/)
+
+from docs.screenshot_common import EXAMPLES, ROOT, open_window, save_and_close  # noqa: E402
+
+OUTPUT = ROOT / "docs" / "screenshot-continue.png"
+MOTIF = EXAMPLES / "a_minor_3-4.mid"
+
+
+def main() -> None:
+    app, window = open_window(MOTIF, 1500, 1000)
+    from composer_app.continue_panel import ContinuePanel
+
+    panel = window.findChild(ContinuePanel)
+    assert panel.model_panel.selected_bundle() is not None, "no bundled default model"
+    panel.sampling_panel.variations.setValue(3)
+    panel.sampling_panel.bars.setValue(4)
+    panel.sampling_panel.seed_lock.setChecked(True)
+    panel.sampling_panel.seed.setValue(3)
+    panel.continue_()
+    deadline = time.monotonic() + 120
+    while (panel.is_running() or panel.result() is None) and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    save_and_close(app, window, OUTPUT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,570 @@
+"""Datasets for training: from music files to tokenized shards, and windows back out.
+
+`prepare_dataset` turns MIDI/notation files, folders and `music21:<query>` corpus
+selections into a dataset folder:
+
+    manifest.json        sources, tokenizer (fitted vocab included), split counts,
+                         skipped files with reasons, augmentation, cache key
+    train_data.npy       all training pieces concatenated: int32 token ids
+                         (or a (steps, features) frame array for frame representations)
+    train_offsets.npy    int64 piece boundaries: piece i is data[offsets[i]:offsets[i+1]]
+    val_data.npy, val_offsets.npy   the same for the validation split
+
+The split is by FILE (seeded), so no piece leaks between splits; transposition
+augmentation touches the training split only. Re-running with the same files (paths,
+sizes, mtimes) and options reuses the shards.
+
+`load_dataset` reads them back (memory-mapped) and `WindowSampler` draws fixed-length
+windows that never cross a piece boundary (short pieces are padded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val")
+TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved more than a tritone
+MUSIC21_PREFIX = "music21:"
+
+
+class DataError(ValueError):
+    """A dataset that cannot be built or read (one-line message for a person)."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o644)  # mkstemp makes 0600; a dataset or log is not secret
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def describe_encoder(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a tokenizer / frame-representation name and return its to_dict()."""
+    encoder = build_encoder({"name": name, "config": dict(config)}, fresh=True)
+    return _encoder_to_dict(encoder, name, dict(config))
+
+
+def encoder_kind(encoder: Any) -> str:
+    return getattr(encoder, "kind", "token")
+
+
+def build_encoder(description: dict[str, Any], *, fresh: bool = False) -> Any:
+    """A tokenizer (kind 'token') or frame representation (kind 'frame') from its dict."""
+    from ml_core.tokenizers import TokenizerError, from_dict, get_tokenizer, tokenizer_names
+
+    name = description.get("name")
+    config = description.get("config", {}) or {}
+    if name in tokenizer_names():
+        return get_tokenizer(name, **config) if fresh else from_dict(description)
+    try:
+        from ml_core.tokenizers import frames
+    except ImportError:
+        frames = None
+    if frames is not None:
+        try:
+            return frames.get_representation(name, **config)
+        except (KeyError, ValueError, TokenizerError):
+            pass
+    names = tokenizer_names() + (list(getattr(frames, "representation_names", list)()) if frames else [])
+    raise DataError(f"unknown tokenizer '{name}' (choose from {', '.join(sorted(names))})")
+
+
+def _encoder_to_dict(encoder: Any, name: str, config: dict[str, Any]) -> dict[str, Any]:
+    if hasattr(encoder, "to_dict"):
+        return encoder.to_dict()
+    return {"name": name, "config": config, "kind": encoder_kind(encoder)}
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _supported_extensions() -> tuple[str, ...]:
+    from ml_core.midi_io import SUPPORTED_EXTENSIONS
+
+    return tuple(ext.lower() for ext in SUPPORTED_EXTENSIONS)
+
+
+def _music21_paths(query: str) -> list[Path]:
+    from music21 import corpus
+
+    query = query.strip()
+    if not query:
+        raise DataError("empty music21 query (try music21:bach or music21:all)")
+    if query == "all":
+        paths = corpus.getPaths()
+    else:
+        paths = corpus.getComposer(query) or [p for p in corpus.getPaths() if query in str(p)]
+    if not paths:
+        raise DataError(f"the music21 corpus has no pieces for '{query}'")
+    return sorted(Path(p) for p in paths)
+
+
+def resolve_sources(sources: Sequence[str], limit: int | None = None) -> list[Path]:
+    """Every music file named by `sources` (files, folders searched recursively,
+    `music21:<query>`), sorted and de-duplicated, at most `limit` of them."""
+    if not sources:
+        raise DataError("no sources given")
+    extensions = _supported_extensions()
+    found: list[Path] = []
+    for source in sources:
+        if source.startswith(MUSIC21_PREFIX):
+            found.extend(_music21_paths(source[len(MUSIC21_PREFIX):]))
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.name.lower().endswith(extensions)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"no such file or folder: {source}")
+    unique = sorted(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise DataError(f"no music files ({', '.join(extensions)}) found in {', '.join(sources)}")
+    if limit is not None:
+        if limit < 1:
+            raise DataError("--limit must be at least 1")
+        unique = unique[:limit]
+    return unique
+
+
+def split_files(files: Sequence[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """Seeded split by file: (train, val). Keeps at least one training file, and at least
+    one validation file when there are two or more files and val_fraction > 0."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError("--val-fraction must be in [0, 1)")
+    ordered = sorted(files)
+    count = len(ordered)
+    val_count = int(round(count * val_fraction))
+    if val_fraction > 0 and count >= 2:
+        val_count = max(1, val_count)
+    val_count = min(val_count, count - 1) if count else 0
+    order = np.random.default_rng(seed).permutation(count)
+    val_set = {ordered[i] for i in order[:val_count]}
+    return [p for p in ordered if p not in val_set], [p for p in ordered if p in val_set]
+
+
+# ---------------------------------------------------------------- per-file work
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    transpose: bool = False       # train split only: every shift in TRANSPOSE_SHIFTS
+    normalize_key: bool = False   # move each piece to C major / A minor first
+
+    def shifts(self, split: str) -> tuple[int, ...]:
+        return TRANSPOSE_SHIFTS if self.transpose and split == "train" else (0,)
+
+
+_worker_encoder: Any = None
+
+
+def _init_worker(description: dict[str, Any]) -> None:
+    global _worker_encoder
+    _worker_encoder = build_encoder(description)
+
+
+def _read_variants(path: str, augmentation: Augmentation, split: str) -> list[Any]:
+    from ml_core.midi_io import read_score
+
+    score = read_score(path)
+    if score.is_empty:
+        raise DataError("no notes")
+    if augmentation.normalize_key:
+        from ml_core.tokenizers.augment import normalize_key
+
+        normalized = normalize_key(score)
+        score = normalized[0] if isinstance(normalized, tuple) else normalized
+    shifts = augmentation.shifts(split)
+    if shifts == (0,):
+        return [score]
+    from ml_core.tokenizers.augment import transpositions
+
+    pitch_range = getattr(_worker_encoder, "pitch_range", None)
+    variants = (transpositions(score, list(shifts), tuple(pitch_range)) if pitch_range
+                else transpositions(score, list(shifts)))
+    return [v[1] if isinstance(v, tuple) else v for v in variants]
+
+
+def _error_text(error: BaseException) -> str:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    ours = type(error).__module__.startswith("ml_core")
+    if message and (ours or isinstance(error, (ValueError, OSError))):
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None, str | None]:
+    """Worker: (path, encoded variants, None) or (path, None, reason)."""
+    path, augmentation, split = job
+    try:
+        arrays = []
+        for score in _read_variants(path, augmentation, split):
+            encoded = _worker_encoder.encode(score)
+            array = (np.asarray(encoded, dtype=np.int32) if encoder_kind(_worker_encoder) == "token"
+                     else np.asarray(encoded))
+            if len(array) >= 2:
+                arrays.append(array)
+        if not arrays:
+            return path, None, "nothing left after tokenizing"
+        return path, arrays, None
+    except Exception as error:  # any unreadable file is listed and skipped, never fatal
+        return path, None, _error_text(error)
+
+
+def _scores_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[Any] | None, str | None]:
+    path, augmentation, split = job
+    try:
+        return path, _read_variants(path, augmentation, split), None
+    except Exception as error:
+        return path, None, _error_text(error)
+
+
+def _run_jobs(function: Callable, jobs: list, description: dict[str, Any], workers: int,
+              label: str) -> Iterable:
+    """Results in job order, with a progress bar on an interactive stderr."""
+    from tqdm import tqdm
+
+    bar_options = {"total": len(jobs), "desc": label, "unit": "file", "disable": None, "leave": False}
+    if workers <= 1 or len(jobs) <= 1:
+        _init_worker(description)
+        yield from tqdm(map(function, jobs), **bar_options)
+        return
+    # "spawn", never "fork": a forked child of a process with live threads (torch, Qt, a
+    # worker thread) can inherit a held lock and hang for ever.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(jobs)), initializer=_init_worker,
+                      initargs=(description,)) as pool:
+        yield from tqdm(pool.imap(function, jobs, chunksize=1), **bar_options)
+
+
+# ---------------------------------------------------------------- prepare
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    tokenizer: str
+    tokenizer_config: dict[str, Any] = field(default_factory=dict)
+    val_fraction: float = 0.1
+    seed: int = 0
+    augmentation: Augmentation = Augmentation()
+    limit: int | None = None
+    workers: int = 1
+
+
+@dataclass
+class PrepareResult:
+    directory: Path
+    manifest: dict[str, Any]
+    reused: bool
+
+
+def _cache_key(files: Sequence[Path], options: PrepareOptions) -> str:
+    entries = []
+    for path in files:
+        stat = path.stat()
+        entries.append([str(path), stat.st_size, stat.st_mtime_ns])
+    payload = {
+        "format": FORMAT_VERSION, "files": entries, "tokenizer": options.tokenizer,
+        "config": options.tokenizer_config, "val_fraction": options.val_fraction,
+        "seed": options.seed, "transpose": options.augmentation.transpose,
+        "normalize_key": options.augmentation.normalize_key,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cached_manifest(directory: Path, key: str) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("cache_key") != key:
+        return None
+    if not all((directory / f"{s}_{kind}.npy").is_file() for s in SPLITS for kind in ("data", "offsets")):
+        return None
+    return manifest
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    temp = path.with_name(path.name + ".tmp.npy")
+    np.save(temp, array)
+    os.replace(temp, path)
+
+
+def _stack(arrays: list[np.ndarray], kind: str, feature_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(a) for a in arrays])
+    if kind == "token":
+        data = np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, np.int32)
+    else:
+        data = np.concatenate(arrays) if arrays else np.zeros((0, *feature_shape), np.uint8)
+        if data.dtype == bool:
+            data = data.astype(np.uint8)
+    return data, offsets
+
+
+def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptions,
+                    log: Callable[[str], None] = lambda message: None) -> PrepareResult:
+    """Build (or reuse) a tokenized dataset in `out_dir`. Raises DataError when nothing usable."""
+    out_dir = Path(out_dir)
+    files = resolve_sources(sources, options.limit)
+    description = describe_encoder(options.tokenizer, options.tokenizer_config)
+    key = _cache_key(files, options)
+    cached = _cached_manifest(out_dir, key)
+    if cached is not None:
+        return PrepareResult(out_dir, cached, reused=True)
+
+    train_files, val_files = split_files(files, options.val_fraction, options.seed)
+    augmentation = options.augmentation
+    skipped: dict[str, str] = {}
+    encoder = build_encoder(description)
+    if hasattr(encoder, "fit"):  # learned vocabulary (chord words): fit on the training split only
+        fit_jobs = [(str(p), augmentation, "train") for p in train_files]
+        scores = []
+        for path, variants, error in _run_jobs(_scores_job, fit_jobs, description, options.workers, "reading"):
+            if error:
+                skipped[path] = error
+            else:
+                scores.extend(variants)
+        if not scores:
+            raise DataError(_nothing_readable(len(train_files), skipped))
+        encoder.fit(scores)
+        description = _encoder_to_dict(encoder, options.tokenizer, options.tokenizer_config)
+
+    jobs = ([(str(p), augmentation, "train") for p in train_files if str(p) not in skipped]
+            + [(str(p), augmentation, "val") for p in val_files])
+    arrays: dict[str, list[np.ndarray]] = {"train": [], "val": []}
+    used: dict[str, list[str]] = {"train": [], "val": []}
+    for (path, variants, error), job in zip(
+            _run_jobs(_encode_job, jobs, description, options.workers, "tokenizing"), jobs, strict=True):
+        if error:
+            skipped[path] = error
+            continue
+        arrays[job[2]].extend(variants)
+        used[job[2]].append(path)
+    if not arrays["train"]:
+        raise DataError(_nothing_readable(len(files), skipped))
+
+    kind = encoder_kind(encoder)
+    feature_shape = tuple(arrays["train"][0].shape[1:])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # the manifest is written last: it marks completion
+    split_summary = {}
+    for split in SPLITS:
+        data, offsets = _stack(arrays[split], kind, feature_shape)
+        _save_npy(out_dir / f"{split}_data.npy", data)
+        _save_npy(out_dir / f"{split}_offsets.npy", offsets)
+        split_summary[split] = {"files": len(used[split]), "pieces": len(arrays[split]),
+                                "tokens": int(len(data)), "file_list": used[split]}
+    vocab_size = getattr(encoder, "vocab_size", None)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cache_key": key,
+        "sources": list(sources),
+        "tokenizer": description,
+        "vocab_size": vocab_size,
+        "pad_id": _pad_id(encoder) if kind == "token" else None,
+        "feature_shape": list(feature_shape),
+        "split": {"val_fraction": options.val_fraction, "seed": options.seed, "by": "file"},
+        "augmentation": {"transpose": list(augmentation.shifts("train")) if augmentation.transpose else [],
+                         "normalize_key": augmentation.normalize_key, "applies_to": "train"},
+        "limit": options.limit,
+        "splits": split_summary,
+        "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())],
+    }
+    if kind == "token":
+        counts = np.bincount(np.load(out_dir / "train_data.npy"), minlength=vocab_size or 0)
+        _save_npy(out_dir / "train_token_counts.npy", counts.astype(np.int64))
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1))
+    return PrepareResult(out_dir, manifest, reused=False)
+
+
+def _pad_id(encoder: Any) -> int | None:
+    """The scheme's PAD id, or None for schemes without one (windows then pad inputs with 0;
+    padded targets are ignored by the losses either way)."""
+    try:
+        return int(encoder.pad_id)
+    except (AttributeError, KeyError, ValueError):
+        return None
+
+
+def _nothing_readable(count: int, skipped: dict[str, str]) -> str:
+    if not skipped:
+        return f"none of the {count} file(s) gave any training data"
+    path, reason = next(iter(skipped.items()))
+    return f"none of the {count} file(s) could be used (e.g. {Path(path).name}: {reason})"
+
+
+# ---------------------------------------------------------------- loading and windows
+
+
+@dataclass
+class Split:
+    data: np.ndarray      # (N,) int32 tokens or (N, *features) frames
+    offsets: np.ndarray   # (pieces + 1,) int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def pieces(self) -> int:
+        return len(self.offsets) - 1
+
+    def piece(self, index: int) -> np.ndarray:
+        return self.data[self.offsets[index]:self.offsets[index + 1]]
+
+
+@dataclass
+class Dataset:
+    directory: Path
+    manifest: dict[str, Any]
+    train: Split
+    val: Split
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def pad_id(self) -> int:
+        """Value padded windows are filled with (the scheme's PAD, else 0: never a target)."""
+        return int(self.manifest.get("pad_id") or 0)
+
+    @property
+    def vocab_size(self) -> int | None:
+        return self.manifest.get("vocab_size")
+
+    def encoder(self) -> Any:
+        """The tokenizer / frame representation the shards were made with."""
+        return build_encoder(self.manifest["tokenizer"])
+
+    def token_counts(self) -> np.ndarray:
+        """How often each token id occurs in the training split (for class weights)."""
+        path = self.directory / "train_token_counts.npy"
+        if path.is_file():
+            return np.load(path)
+        return np.bincount(np.asarray(self.train.data), minlength=self.vocab_size or 0)
+
+
+def load_dataset(directory: Path) -> Dataset:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"no such dataset folder: {directory}")
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{directory} is not a prepared dataset (no {MANIFEST}; run `composer-train prepare`)") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{directory / MANIFEST} is unreadable: {error}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{directory} was prepared by an incompatible version; prepare it again")
+    splits = {}
+    try:
+        for split in SPLITS:
+            splits[split] = Split(np.load(directory / f"{split}_data.npy", mmap_mode="r"),
+                                  np.load(directory / f"{split}_offsets.npy"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"dataset shards in {directory} are unreadable: {error}") from None
+    if splits["train"].pieces == 0 or len(splits["train"].data) < 2:
+        raise DataError(f"dataset {directory} has no training data")
+    return Dataset(directory, manifest, splits["train"], splits["val"])
+
+
+def window_counts(lengths: np.ndarray, window: int) -> np.ndarray:
+    """Windows of window+1 items each piece offers: every start that fits, or one padded
+    window for a piece shorter than that (pieces under 2 items offer none)."""
+    span = window + 1
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.where(lengths >= span, lengths - span + 1, np.where(lengths >= 2, 1, 0))
+
+
+@dataclass
+class Batch:
+    items: np.ndarray   # (B, window + 1) token ids, or (B, window + 1, *features) frames
+    valid: np.ndarray   # (B, window + 1) bool: False on padding
+
+
+class WindowSampler:
+    """Uniform random windows of `window + 1` items inside pieces (never across a boundary)."""
+
+    def __init__(self, split: Split, window: int, pad_value: int = 0) -> None:
+        if window < 1:
+            raise DataError("--window must be at least 1")
+        self.split = split
+        self.window = window
+        self.pad_value = pad_value
+        self.counts = window_counts(split.lengths, window)
+        self.cumulative = np.cumsum(self.counts)
+
+    @property
+    def total_windows(self) -> int:
+        return int(self.cumulative[-1]) if len(self.cumulative) else 0
+
+    def positions(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(piece index, start) of `count` windows drawn uniformly over all windows."""
+        if self.total_windows == 0:
+            raise DataError("the dataset has no piece long enough for a window")
+        flat = rng.integers(0, self.total_windows, size=count)
+        pieces = np.searchsorted(self.cumulative, flat, side="right")
+        before = np.where(pieces > 0, self.cumulative[pieces - 1], 0)
+        return pieces, flat - before
+
+    def gather(self, pieces: np.ndarray, starts: np.ndarray) -> Batch:
+        span = self.window + 1
+        feature_shape = self.split.data.shape[1:]
+        items = np.full((len(pieces), span, *feature_shape), self.pad_value,
+                        dtype=np.int64 if not feature_shape else np.float32)
+        valid = np.zeros((len(pieces), span), dtype=bool)
+        for row, (piece, start) in enumerate(zip(pieces.tolist(), starts.tolist(), strict=True)):
+            begin = int(self.split.offsets[piece]) + start
+            end = min(begin + span, int(self.split.offsets[piece + 1]))
+            items[row, :end - begin] = self.split.data[begin:end]
+            valid[row, :end - begin] = True
+        return Batch(items, valid)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        return self.gather(*self.positions(rng, batch_size))
+
+    def validation_positions(self, max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Deterministic windows tiling each piece with stride `window`, so each target
+        position is scored exactly once; thinned evenly to at most `max_windows`."""
+        pieces, starts = [], []
+        for piece, length in enumerate(self.split.lengths.tolist()):
+            if length < 2:
+                continue
+            for start in range(0, length - 1, self.window):  # the last one may be padded
+                pieces.append(piece)
+                starts.append(start)
+        pieces_array, starts_array = np.asarray(pieces, np.int64), np.asarray(starts, np.int64)
+        if max_windows is not None and len(pieces_array) > max_windows:
+            keep = np.linspace(0, len(pieces_array) - 1, max_windows).round().astype(np.int64)
+            pieces_array, starts_array = pieces_array[keep], starts_array[keep]
+        return pieces_array, starts_array

@@ -1,0 +1,409 @@
+"""Continue a prompt Score with a model bundle.
+
+The prompt is encoded, run through the model once, then the model steps one token at a
+time (LSTM hidden state / Transformer KV cache), sampling under the tokenizer's grammar
+mask (so every sequence decodes) and, with stay-in-key, a mask of the prompt's scale.
+Variations are rows of one batch. `generate()` yields updates with the notes made so far
+and honours a cancel event between steps (a step takes milliseconds); `continue_score()`
+runs it to the end. The prompt comes back unchanged (same notes, tempo, meter), followed
+by the continuation.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
+from ml_core.sampling import sample
+from ml_core.tokenizers.augment import estimate_key, scale_pitch_classes
+
+UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
+TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
+CPU_THREADS = 1              # intra-op threads while stepping on a CPU (see _cpu_threads)
+
+
+class GenerationError(ValueError):
+    """Generation cannot run (bad options, a prompt the model cannot read...)."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    bars: int = 8                          # continuation length in bars of the prompt's meter
+    max_tokens: int | None = None          # hard cap on generated tokens (default: bars x 160)
+    temperature: float = 1.0               # 0 = greedy
+    top_k: int = 0                         # 0 = off
+    top_p: float = 1.0                     # 1.0 = off
+    seed: int | None = None                # None = a fresh random seed (reported back)
+    variations: int = 1                    # rows of one batch
+    stay_in_key: bool = False              # mask pitches outside the key's scale
+    key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
+    device: str = "auto"                   # auto | cpu | cuda | mps
+
+    def validated(self) -> GenerationOptions:
+        if self.bars < 1 and self.max_tokens is None:
+            raise GenerationError("bars must be at least 1")
+        if self.variations < 1 or self.variations > 64:
+            raise GenerationError("variations must be between 1 and 64")
+        if self.temperature < 0:
+            raise GenerationError("temperature must not be negative")
+        if not 0 < self.top_p <= 1:
+            raise GenerationError("top-p must be in (0, 1]")
+        if self.top_k < 0:
+            raise GenerationError("top-k must not be negative")
+        if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
+            raise GenerationError(f"bad key {self.key}")
+        return self
+
+
+@dataclass
+class GenerationUpdate:
+    scores: list[Score]                     # prompt + continuation so far, per variation
+    new_notes: list[list[Note]]             # continuation notes so far, per variation
+    confidences: list[list[float]]          # probability of each sampled token, per variation
+    tokens_generated: int                   # tokens (or frames) generated per variation
+    fraction: float                         # 0..1 of the way to the target
+    done: bool = False
+    cancelled: bool = False
+    seed: int = 0
+    key: tuple[int, str] | None = None
+
+
+@dataclass
+class GenerationResult:
+    scores: list[Score]
+    new_notes: list[list[Note]]
+    confidences: list[list[float]]
+    tokens_generated: int
+    seconds: float
+    cancelled: bool
+    seed: int
+    key: tuple[int, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens_generated * len(self.scores) / self.seconds if self.seconds > 0 else 0.0
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GenerationError("CUDA was requested but no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GenerationError("MPS was requested but is not available")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise GenerationError(f"unknown device '{name}' (auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def target_tick(prompt: Score, bars: int) -> int:
+    """Where a continuation of `bars` bars ends: that many bar lines after the prompt's end."""
+    end = prompt.end_tick
+    if end == 0:
+        return prompt.bar_start(bars)
+    first_free_bar, offset = prompt.bar_at(prompt.next_bar_start(end))
+    return prompt.bar_start(first_free_bar + bars)
+
+
+def _prompt_at_model_resolution(prompt: Score) -> Score:
+    if prompt.ticks_per_quarter == TICKS_PER_QUARTER:
+        return prompt
+    return prompt.resampled(TICKS_PER_QUARTER)
+
+
+def _continuation_track_index(prompt: Score) -> int:
+    for index, track in enumerate(prompt.tracks):
+        if not track.is_drum:
+            return index
+    return len(prompt.tracks)
+
+
+def _assemble(prompt: Score, notes: list[Note]) -> Score:
+    """The prompt unchanged, plus `notes` (at 480 tpq) in its first pitched track."""
+    result = prompt.copy()
+    if prompt.ticks_per_quarter != TICKS_PER_QUARTER:
+        factor = prompt.ticks_per_quarter / TICKS_PER_QUARTER
+        notes = [Note(n.pitch, round(n.start * factor), max(1, round(n.duration * factor)), n.velocity)
+                 for n in notes]
+    index = _continuation_track_index(prompt)
+    if index == len(result.tracks):
+        result.tracks.append(Track("Continuation", 0, False, []))
+    track = result.tracks[index]
+    track.notes = sorted(track.notes + notes)
+    return result
+
+
+def _new_notes(decoded: Score, prompt_notes: Counter, target: int) -> list[Note]:
+    """Decoded notes that the prompt's own tokens did not make, cut at the target."""
+    remaining = Counter(prompt_notes)
+    struck = {(n.pitch, n.start) for n in prompt_notes}
+    notes = []
+    for note in sorted(n for t in decoded.tracks if not t.is_drum for n in t.notes):
+        if remaining[note] > 0:
+            remaining[note] -= 1
+            continue
+        if note.start >= target or (note.pitch, note.start) in struck:
+            continue  # past the end, or a key already struck at that instant
+        struck.add((note.pitch, note.start))
+        notes.append(note.moved(duration=max(1, min(note.duration, target - note.start))))
+    return sorted(notes)
+
+
+def _resolve_key(prompt: Score, options: GenerationOptions) -> tuple[int, str] | None:
+    if options.key is not None:
+        return options.key
+    if prompt.pitch_class_histogram().sum() == 0:
+        return None
+    return estimate_key(prompt)
+
+
+def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
+             cancel: threading.Event | None = None, *,
+             update_interval: float | None = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
+    """Continue `prompt` with `bundle` (from ml_core.bundle.load), yielding updates.
+
+    An update with the notes so far comes every `update_interval` seconds (None: only the
+    final one). The last update has done=True (and cancelled=True if the cancel event
+    stopped it)."""
+    options = (options or GenerationOptions()).validated()
+    cancel = cancel or threading.Event()
+    device = resolve_device(options.device)
+    model, tokenizer = bundle.model, bundle.tokenizer
+    if next(model.parameters()).device != device:
+        model.to(device)
+    model.eval()
+    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
+    key = _resolve_key(prompt, options) if options.stay_in_key else None
+    kind = _generate_frames if getattr(model, "kind", "token") == "frame" else _generate_tokens
+    with _cpu_threads(device, CPU_THREADS):
+        interval = float("inf") if update_interval is None else update_interval
+        yield from kind(model, tokenizer, prompt, options, cancel, device, seed, key, interval)
+
+
+@contextmanager
+def _cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
+    """One-token steps are tiny: on a CPU, extra intra-op threads only add synchronisation
+    (and collapse when another process holds a core), so generation runs on one thread."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
+                   cancel: threading.Event | None = None) -> GenerationResult:
+    """Run `generate` to the end and return the finished variations."""
+    started = time.perf_counter()
+    last = None
+    for update in generate(bundle, prompt, options, cancel, update_interval=None):
+        last = update
+    assert last is not None  # generate always ends with a done update
+    return GenerationResult(last.scores, last.new_notes, last.confidences, last.tokens_generated,
+                            time.perf_counter() - started, last.cancelled, last.seed, last.key)
+
+
+# ----------------------------------------------------------------------- token models
+def _step(model: torch.nn.Module, tokens: torch.Tensor, state: Any, context: list[list[int]],
+          used: int, device: torch.device) -> tuple[torch.Tensor, Any, int]:
+    """One forward step, sliding the window when the model's context is full."""
+    limit = getattr(model, "max_context", None)
+    if limit is not None and used + tokens.shape[1] > limit:
+        keep = max(1, limit // 2)
+        cropped = model.crop_state(state, keep) if state is not None else None
+        if cropped is not None:
+            state, used = cropped, keep
+        else:  # absolute positions: re-encode the last `keep` tokens from scratch
+            rows = [row[-keep:] for row in context]
+            rows = [[row[0]] * (keep - len(row)) + row for row in rows]  # rows that ended early
+            window = torch.tensor(rows, dtype=torch.long, device=device)
+            _, state = model(window[:, :-1], None)
+            used = keep - 1
+            tokens = window[:, -1:]
+    logits, state = model(tokens, state)
+    return logits[:, -1, :], state, used + tokens.shape[1]
+
+
+def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions,
+                     cancel: threading.Event, device: torch.device, seed: int,
+                     key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
+    source = _prompt_at_model_resolution(prompt)
+    prompt_ids = list(tokenizer.encode(source))
+    if not prompt_ids:
+        if "BOS" not in tokenizer.vocab:
+            raise GenerationError("the prompt encodes to no tokens and the tokenizer has no BOS token")
+        prompt_ids = [tokenizer.vocab["BOS"]]
+    grammar = tokenizer.grammar()
+    state = grammar.start()
+    for token in prompt_ids:  # tokens the grammar refuses are skipped, as validate() does
+        if grammar.allowed(state)[token]:
+            state = grammar.advance(state, token)
+    prompt_notes = Counter(n for t in tokenizer.decode(prompt_ids).tracks if not t.is_drum
+                           for n in t.notes)
+    target = target_tick(source, options.bars) if options.bars >= 1 else 2**62
+    max_tokens = options.max_tokens or max(1, options.bars) * TOKENS_PER_BAR_CAP
+    start_tick = state.tick
+    span = max(1, target - start_tick)
+
+    rows = options.variations
+    key_mask = tokenizer.key_mask(scale_pitch_classes(*key)) if key is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    states = [state] * rows
+    sequences = [list(prompt_ids) for _ in range(rows)]
+    confidences: list[list[float]] = [[] for _ in range(rows)]
+    finished = [state.tick >= target for _ in range(rows)]
+
+    limit = getattr(model, "max_context", None)
+    feed = prompt_ids[-limit:] if limit is not None else prompt_ids
+    generated = 0
+    last_update = time.perf_counter()
+
+    def snapshot(done: bool, cancelled: bool) -> GenerationUpdate:
+        new_notes = [_new_notes(tokenizer.decode(seq), prompt_notes, target) for seq in sequences]
+        reached = min(states[r].tick for r in range(rows))
+        fraction = 1.0 if done else min(1.0, max(generated / max_tokens, (reached - start_tick) / span))
+        return GenerationUpdate([_assemble(prompt, notes) for notes in new_notes], new_notes,
+                                [list(c) for c in confidences], generated, fraction, done,
+                                cancelled, seed, key)
+
+    with torch.inference_mode():
+        # Read the prompt once, then copy its state into one row per variation.
+        logits, model_state = model(torch.tensor([feed], dtype=torch.long, device=device), None)
+        rows_index = torch.zeros(rows, dtype=torch.long, device=device)
+        model_state = model.select_state(model_state, rows_index)
+        logits, used = logits[:, -1, :].expand(rows, -1), len(feed)
+        tokens = None  # the tokens sampled last, fed at the next step
+        while not all(finished) and generated < max_tokens:
+            if cancel.is_set():
+                yield snapshot(True, True)
+                return
+            if generated:
+                logits, model_state, used = _step(model, tokens, model_state, sequences, used, device)
+            masks = np.stack([grammar.allowed(s) for s in states])
+            if key_mask is not None:
+                keyed = masks & key_mask
+                masks = np.where(keyed.any(axis=1, keepdims=True), keyed, masks)
+            chosen, probabilities = sample(
+                logits.float().cpu(), temperature=options.temperature, top_k=options.top_k,
+                top_p=options.top_p, mask=torch.from_numpy(masks), generator=generator)
+            chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
+            for row in range(rows):
+                if finished[row]:
+                    continue
+                token = chosen_list[row]
+                states[row] = grammar.advance(states[row], token)
+                if states[row].tick >= target:
+                    finished[row] = True
+                    continue  # the token that crosses the target (a bar line) is not kept
+                sequences[row].append(token)
+                confidences[row].append(probability_list[row])
+            generated += 1
+            tokens = chosen.view(rows, 1).to(device)
+            now = time.perf_counter()
+            if now - last_update >= interval:
+                last_update = now
+                yield snapshot(False, False)
+    yield snapshot(True, False)
+
+
+# ----------------------------------------------------------------------- frame models
+def _generate_frames(model, representation, prompt: Score, options: GenerationOptions,
+                     cancel: threading.Event, device: torch.device, seed: int,
+                     key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
+    source = _prompt_at_model_resolution(prompt)
+    step = representation.step_ticks
+    prompt_frames = np.asarray(representation.encode(source), dtype=np.float32)
+    prompt_steps = max(1, -(-source.end_tick // step))
+    if prompt_frames.shape[0] < prompt_steps:
+        pad = np.zeros((prompt_steps - prompt_frames.shape[0],) + prompt_frames.shape[1:], np.float32)
+        prompt_frames = np.concatenate([prompt_frames, pad])
+    prompt_frames = prompt_frames[:prompt_steps]
+    target = target_tick(source, options.bars)
+    total_steps = max(1, (target - prompt_steps * step) // step)
+    if options.max_tokens:
+        total_steps = min(total_steps, options.max_tokens)
+
+    rows = options.variations
+    generator = torch.Generator().manual_seed(seed)
+    key_filter = None
+    if key is not None:  # the first feature axis runs over keys from pitch_range[0] upwards
+        in_scale = scale_pitch_classes(*key)
+        low = representation.pitch_range[0]
+        keys = representation.feature_shape[0]
+        key_filter = torch.tensor([float((low + i) % 12 in in_scale) for i in range(keys)])
+
+    frames = [prompt_frames.copy() for _ in range(rows)]
+    generated = 0
+    last_update = time.perf_counter()
+
+    offset = prompt_steps * step
+
+    def continuation(rows_frames: np.ndarray) -> list[Note]:
+        # Decode only the generated frames: a key held across the boundary starts anew there.
+        if rows_frames.shape[0] == prompt_steps:
+            return []
+        decoded = representation.decode(rows_frames[prompt_steps:])
+        return _new_notes(decoded.with_tracks(
+            [Track(t.name, t.program, t.is_drum, [n.moved(start=n.start + offset) for n in t.notes])
+             for t in decoded.tracks]), Counter(), target)
+
+    def snapshot(done: bool, cancelled: bool) -> GenerationUpdate:
+        new_notes = [continuation(f) for f in frames]
+        # Frame models draw every key independently: there is no single token probability,
+        # so no confidence curve (the app shows note density for them instead).
+        return GenerationUpdate([_assemble(prompt, notes) for notes in new_notes], new_notes,
+                                [[] for _ in range(rows)], generated,
+                                1.0 if done else generated / total_steps, done, cancelled, seed, key)
+
+    with torch.inference_mode():
+        _, state = model(torch.from_numpy(prompt_frames).unsqueeze(0).to(device), None)
+        state = model.select_state(state, torch.zeros(rows, dtype=torch.long, device=device))
+        for _ in range(total_steps):
+            if cancel.is_set():
+                yield snapshot(True, True)
+                return
+            # The state holds the prediction for the next frame; draw it, filter it, read it.
+            frame = model._sample_from_state(state, options.temperature, generator)
+            if key_filter is not None:
+                frame = frame * key_filter.to(frame.device).view((1, -1) + (1,) * (frame.dim() - 2))
+            _, state = model(frame.unsqueeze(1), state)
+            frame_rows = frame.float().cpu().numpy()
+            for row in range(rows):
+                frames[row] = np.concatenate([frames[row], frame_rows[row][None]])
+            generated += 1
+            now = time.perf_counter()
+            if now - last_update >= interval:
+                last_update = now
+                yield snapshot(False, False)
+    yield snapshot(True, False)
+
+
+def prompt_until(score: Score, tick: int) -> Score:
+    """The part of `score` before `tick` (notes starting earlier, cut at `tick`)."""
+    return score.sliced(0, tick, shift=False, clip=True)
+
+
+def prompt_from_notes(score: Score, notes: Sequence[Note]) -> Score:
+    """A prompt made of some notes of `score` (e.g. the selection), keeping its tempo and meter."""
+    return score.with_tracks([Track("Prompt", score.tracks[0].program if score.tracks else 0,
+                                    False, sorted(notes))])

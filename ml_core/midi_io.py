@@ -1,0 +1,596 @@
+"""Reading and writing music files without ever crashing: MIDI, MusicXML, ABC, Humdrum.
+
+MIDI goes through a small parser of our own that checks every byte as it goes, so a
+damaged or hostile file ends in one `MidiFileError` with a message a person understands
+("song.mid: the file is truncated") and memory stays bounded: the size, the note count
+and the length in time are refused before anything big is built. Writes are atomic
+(a temp file in the same folder, fsync, then `os.replace`). Notation formats go through
+music21, imported only when needed so `import ml_core.midi_io` stays fast.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import io
+import os
+import secrets
+import struct
+import zipfile
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ml_core.music import (
+    TICKS_PER_QUARTER,
+    Note,
+    Score,
+    TempoChange,
+    TimeSignatureChange,
+    Track,
+    is_valid_time_signature,
+)
+
+MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".rmi")
+NOTATION_EXTENSIONS = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
+SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + NOTATION_EXTENSIONS
+
+MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_NOTES = 1_000_000
+MAX_TICK = 2**28                    # in the file's own ticks
+MAX_SECONDS = 10 * 3600             # longer than this is a broken file, not music
+DRUM_CHANNEL = 9                    # "channel 10" counted from 1
+DEFAULT_VELOCITY = 80
+
+
+class MidiFileError(Exception):
+    """A music file that cannot be read or written; the message names the file and why."""
+
+
+# ------------------------------------------------------------------ shared file checks
+def _display_name(path: str | os.PathLike[str]) -> str:
+    return Path(path).name or str(path)
+
+
+def _too_large(name: str, size: int) -> MidiFileError:
+    return MidiFileError(f"{name}: the file is too large ({size / 2**20:.0f} MB; "
+                         f"the limit is {MAX_FILE_BYTES // 2**20} MB)")
+
+
+def _read_checked(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, after refusing missing, folder, empty and oversized paths."""
+    name = _display_name(path)
+    try:
+        if os.path.isdir(path):
+            raise MidiFileError(f"{name}: is a folder, not a file")
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:     # refused before reading a byte
+            raise _too_large(name, size)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise MidiFileError(f"{name}: no such file") from None
+    except PermissionError:
+        raise MidiFileError(f"{name}: cannot read it (permission denied)") from None
+    except OSError as error:
+        raise MidiFileError(f"{name}: cannot read it ({error.strerror or error})") from None
+    if not data:
+        raise MidiFileError(f"{name}: the file is empty")
+    if len(data) > MAX_FILE_BYTES:    # it grew after we looked
+        raise _too_large(name, len(data))
+    return data
+
+
+def _write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync it, then move it over `path`.
+
+    On any failure the temp file is removed, the old file is untouched and a
+    MidiFileError says what went wrong."""
+    name, target = _display_name(path), Path(path)
+    if target.is_dir():
+        raise MidiFileError(f"cannot write {name}: it is a folder")
+    if not target.parent.is_dir():
+        raise MidiFileError(f"cannot write {name}: the folder {target.parent} does not exist")
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    created = False
+    try:   # os.open with 0o666 honours the umask (mkstemp would make the file private)
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(temp, target.stat().st_mode & 0o7777)
+        os.replace(temp, target)
+        created = False
+    except PermissionError:
+        raise MidiFileError(f"cannot write {name}: permission denied") from None
+    except OSError as error:
+        raise MidiFileError(f"cannot write {name}: {error.strerror or error}") from None
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+# ------------------------------------------------------------------ MIDI reading
+class _Corrupt(Exception):
+    """Internal: raised deep in the parser, turned into a MidiFileError with the file name."""
+
+
+_CUT_EVENT = "the file is truncated (a track stops in the middle of an event)"
+
+
+def _find_header(data: bytes) -> int:
+    """Offset of the MThd chunk (inside a RIFF RMID wrapper or after a short Mac header)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":
+        position = data.find(b"MThd", 12)     # the SMF sits in the "data" chunk
+        if position < 0:
+            raise _Corrupt("not a MIDI file (a RIFF file without MIDI data)")
+        return position
+    position = data.find(b"MThd", 0, 512)
+    if position < 0:
+        raise _Corrupt("not a MIDI file")
+    return position
+
+
+def _read_variable(data: bytes, position: int, end: int) -> tuple[int, int]:
+    """A variable-length quantity (at most 4 bytes) at `position`; returns (value, next position)."""
+    value = 0
+    for _ in range(4):
+        if position >= end:
+            raise _Corrupt(_CUT_EVENT)
+        byte = data[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, position
+    raise _Corrupt("the file is corrupt (a number longer than 4 bytes)")
+
+
+class _TrackEvents:
+    """What one MTrk chunk holds: finished notes, programs, tempo and meter events."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[int, int, int, int, int]] = []   # (channel, pitch, start, end, velocity)
+        self.programs: dict[int, list[tuple[int, int]]] = {}      # channel -> [(tick, program)]
+        self.tempos: list[tuple[int, int]] = []                   # (tick, microseconds per quarter)
+        self.meters: list[tuple[int, tuple[int, int]]] = []       # (tick, (numerator, denominator))
+        self.name = ""
+
+
+def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int,
+                 note_budget: int) -> _TrackEvents:
+    """Parse one track chunk's events in data[position:end]; notes counted against note_budget."""
+    track = _TrackEvents()
+    notes = track.notes
+    sounding: dict[int, list[list[int]]] = {}   # channel << 7 | pitch -> [[start, velocity, next_on]]
+    tick = status = note_ons = 0
+    while position < end:
+        delta, position = _read_variable(data, position, end)
+        tick += delta
+        if tick > MAX_TICK:
+            raise _Corrupt(f"the file's times are absurd (a delta time of {delta} ticks takes "
+                           f"track {number} past tick {MAX_TICK})")
+        if position >= end:
+            raise _Corrupt(_CUT_EVENT)
+        byte = data[position]
+        if byte in (0xFF, 0xF0, 0xF7):    # meta and system exclusive events: a length, then data
+            kind = data[position + 1] if byte == 0xFF and position + 1 < end else -1
+            length, position = _read_variable(data, position + (2 if byte == 0xFF else 1), end)
+            if position + length > end:
+                raise _Corrupt(f"the file is corrupt (an event runs past the end of track {number})")
+            body = data[position:position + length]
+            position += length
+            if kind == 0x2F:
+                break
+            if kind == 0x51 and length == 3 and int.from_bytes(body, "big") > 0:
+                track.tempos.append((tick, int.from_bytes(body, "big")))
+            elif kind == 0x58 and length >= 2 and body[1] <= 6 and is_valid_time_signature(body[0], 1 << body[1]):
+                track.meters.append((tick, (body[0], 1 << body[1])))
+            elif kind == 0x03 and not track.name:
+                track.name = _decode_text(body)
+            continue
+        if byte & 0x80:
+            if byte >= 0xF8:           # real-time bytes carry no data; skip them
+                position += 1
+                continue
+            if byte >= 0xF0:
+                raise _Corrupt(f"the file is corrupt (status byte {byte:#04x} in track {number})")
+            status = byte
+            position += 1
+        elif not status:
+            raise _Corrupt(f"the file is corrupt (data without a status byte in track {number})")
+        kind, channel = status & 0xF0, status & 0x0F
+        size = 1 if kind in (0xC0, 0xD0) else 2
+        if position + size > end:
+            raise _Corrupt(_CUT_EVENT)
+        first = data[position]
+        second = data[position + 1] if size == 2 else 0
+        if (first | second) & 0x80:
+            raise _Corrupt(f"the file is corrupt (a bad data byte in track {number})")
+        position += size
+        if kind == 0x90 and second:
+            note_ons += 1
+            if note_ons > note_budget:
+                raise _Corrupt(f"the file has too many notes (more than {MAX_NOTES:,})")
+            key = channel << 7 | first
+            waiting = sounding.setdefault(key, [])
+            for entry in waiting:       # a new strike of a held key ends it if no note-off ever does
+                if entry[2] < 0:
+                    entry[2] = tick
+            waiting.append([tick, second, -1])
+        elif kind == 0x80 or kind == 0x90:
+            waiting = sounding.get(channel << 7 | first)
+            if waiting:                 # first on, first off; a stray note-off is ignored
+                start, velocity, _ = waiting.pop(0)
+                notes.append((channel, first, start, tick, velocity))
+        elif kind == 0xC0:
+            track.programs.setdefault(channel, []).append((tick, first))
+    for key, waiting in sounding.items():   # notes never released
+        for start, velocity, next_on in waiting:
+            stop = next_on if next_on > start else tick if tick > start else start + quarter
+            notes.append((key >> 7, key & 0x7F, start, stop, velocity))
+    return track
+
+
+def _decode_text(body: bytes) -> str:
+    """MIDI names carry no encoding: UTF-8 when it is valid, else Latin-1 (never fails)."""
+    try:
+        return body.decode("utf-8").rstrip("\x00")
+    except UnicodeDecodeError:
+        return body.decode("latin-1").rstrip("\x00")
+
+
+def _parse_file(data: bytes) -> tuple[list[_TrackEvents], int, int]:
+    """All track chunks, the file's quarter length in ticks and the ticks per second (SMPTE only)."""
+    start = _find_header(data)
+    if len(data) < start + 14:
+        raise _Corrupt("the file is truncated (in its header)")
+    header_length, file_format, declared_tracks, division = struct.unpack(">IHHH", data[start + 4:start + 14])
+    if header_length < 6:
+        raise _Corrupt("not a MIDI file (a bad header)")
+    if file_format > 1:
+        raise _Corrupt("unsupported MIDI type 2 file (independent patterns); save it as type 1"
+                       if file_format == 2 else f"not a MIDI file (unknown MIDI type {file_format})")
+    # SMPTE division: frames per second x ticks per frame, and no tempo; a quarter is 0.5 s
+    ticks_per_second = (256 - (division >> 8)) * (division & 0xFF) if division & 0x8000 else 0
+    quarter = ticks_per_second // 2 if division & 0x8000 else division
+    if quarter <= 0:
+        raise _Corrupt("not a MIDI file (a bad time division)")
+    position = start + 8 + header_length
+    if position > len(data):
+        raise _Corrupt("the file is truncated (in its header)")
+    tracks: list[_TrackEvents] = []
+    note_budget = MAX_NOTES
+    while position + 8 <= len(data):
+        kind = data[position:position + 4]
+        (length,) = struct.unpack(">I", data[position + 4:position + 8])
+        body = position + 8
+        cut_short = body + length > len(data)
+        if cut_short and (kind == b"MTrk" or not tracks):
+            raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
+        if kind == b"MTrk":
+            tracks.append(_parse_track(data, body, body + length, len(tracks) + 1, quarter, note_budget))
+            note_budget -= len(tracks[-1].notes)
+        elif cut_short or not (kind.isascii() and kind.isalpha()):
+            if tracks:                       # junk after the music: ignore it
+                break
+            raise _Corrupt("the file is corrupt (a bad chunk after the header)")
+        position = body + length
+    if position < len(data) and len(tracks) < declared_tracks:
+        raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
+    if not tracks:
+        raise _Corrupt("the file has no tracks")
+    return tracks, quarter, ticks_per_second
+
+
+def _program_lookup(own: list[tuple[int, int]], shared: list[tuple[int, int]]) -> Callable[[int], int]:
+    """Program in force at a tick: the track's own changes, else any track's for the channel;
+    before the first change, the first change's (files often put it just after the first note)."""
+    changes = sorted(own or shared)
+    if not changes:
+        return lambda tick: 0
+    if all(program == changes[0][1] for _, program in changes):
+        return lambda tick: changes[0][1]
+    ticks, programs = [tick for tick, _ in changes], [program for _, program in changes]
+    return lambda tick: programs[max(0, bisect.bisect_right(ticks, tick) - 1)]
+
+
+def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int,
+                 allow_empty: bool) -> Score:
+    if ticks_per_second:   # SMPTE time: seconds become ticks at 120 bpm
+        numerator, denominator = 2 * TICKS_PER_QUARTER, ticks_per_second
+    else:
+        numerator, denominator = TICKS_PER_QUARTER, quarter
+
+    def scale(tick: int) -> int:
+        return (tick * numerator + denominator // 2) // denominator
+
+    # events come in time order within a track; of several at one tick the last one counts
+    tempos = {scale(tick): 60_000_000 / microseconds for track in tracks
+              for tick, microseconds in track.tempos} if not ticks_per_second else {}
+    meters = {scale(tick): meter for track in tracks for tick, meter in track.meters}
+    score = Score([], tempos.pop(0, 120.0), meters.pop(0, (4, 4)), TICKS_PER_QUARTER,
+                  [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
+                  [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())])
+    last_end = max((end for track in tracks for *_, end, _ in track.notes), default=0)
+    seconds = score.seconds_at(scale(last_end))
+    if seconds > MAX_SECONDS:
+        raise _Corrupt(f"the file's times are absurd (the music would last {seconds / 3600:.1f} "
+                       f"hours; the limit is {MAX_SECONDS // 3600})")
+    shared: dict[int, list[tuple[int, int]]] = {}
+    for track in tracks:
+        for channel, changes in track.programs.items():
+            shared.setdefault(channel, []).extend(changes)
+    groups: dict[tuple[int, int, int], list[tuple[int, int, int, int]]] = {}
+    for index, track in enumerate(tracks):
+        lookups: dict[int, Callable[[int], int]] = {}
+        for channel, pitch, start, end, velocity in track.notes:
+            if channel not in lookups:
+                lookups[channel] = _program_lookup(track.programs.get(channel, []), shared.get(channel, []))
+            key = (index, channel, lookups[channel](start))
+            begin = scale(start)
+            groups.setdefault(key, []).append((begin, pitch, max(1, scale(end) - begin), velocity))
+    for (index, channel, program), rows in sorted(groups.items(), key=lambda g: (*g[0][:2], min(g[1])[0])):
+        rows.sort()
+        notes = [Note(pitch, start, duration, velocity) for start, pitch, duration, velocity in rows]
+        score.tracks.append(Track(tracks[index].name, program, channel == DRUM_CHANNEL, notes))
+    if not score.tracks and not allow_empty:
+        raise _Corrupt("the file has no notes")
+    return score
+
+
+def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bool = False) -> Score:
+    """Parse a Standard MIDI File held in memory. Raises MidiFileError naming `name`."""
+    if not data:
+        raise MidiFileError(f"{name}: the file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(name, len(data))
+    try:
+        tracks, quarter, ticks_per_second = _parse_file(bytes(data))
+        return _build_score(tracks, quarter, ticks_per_second, allow_empty)
+    except _Corrupt as error:
+        raise MidiFileError(f"{name}: {error}") from None
+    except (IndexError, ValueError, struct.error, OverflowError) as error:  # a check we missed
+        raise MidiFileError(f"{name}: the file is corrupt ({error})") from None
+
+
+def read_midi(path: str | os.PathLike[str], allow_empty: bool = False) -> Score:
+    """Read a type 0 or type 1 MIDI file into a Score at 480 ticks per quarter.
+
+    One Track per (track chunk, channel, program); channel 10 gives drum tracks. Notes
+    never released end at the next strike of the same key or at their track's end.
+    A file without notes raises MidiFileError unless `allow_empty`."""
+    return score_from_midi_bytes(_read_checked(path), _display_name(path), allow_empty=allow_empty)
+
+
+# ------------------------------------------------------------------ MIDI writing
+def _variable(value: int) -> bytes:
+    out = bytearray([value & 0x7F])
+    while value := value >> 7:
+        out.append(0x80 | (value & 0x7F))
+    return bytes(reversed(out))
+
+
+def _chunk(events: list[tuple[int, int, bytes]]) -> bytes:
+    """An MTrk chunk from (tick, order, message) events; ties keep the `order` rank."""
+    events.sort(key=lambda event: (event[0], event[1]))
+    body = bytearray()
+    previous = 0
+    for tick, _, message in events:
+        body += _variable(tick - previous)
+        body += message
+        previous = tick
+    body += b"\x00\xff\x2f\x00"
+    return b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+
+
+def _meta(kind: int, body: bytes) -> bytes:
+    return bytes([0xFF, kind]) + _variable(len(body)) + body
+
+
+def _tempo_meta(bpm: float) -> bytes:
+    microseconds = round(60_000_000 / bpm)
+    if not 1 <= microseconds <= 0xFFFFFF:
+        raise ValueError(f"a tempo of {bpm:g} bpm is outside what MIDI can store (4 to 60,000,000)")
+    return _meta(0x51, microseconds.to_bytes(3, "big"))
+
+
+def _meter_meta(numerator: int, denominator: int) -> bytes:
+    return _meta(0x58, bytes([numerator, denominator.bit_length() - 1, 24, 8]))
+
+
+def _check_writable(score: Score) -> None:
+    if not 1 <= score.ticks_per_quarter <= 0x7FFF or len(score.tracks) > 0xFFFE:
+        raise ValueError("MIDI cannot store this resolution or this many tracks")
+    changes = [c.tick for c in score.tempo_changes] + [c.tick for c in score.time_signature_changes]
+    if any(not 0 <= tick <= MAX_TICK for tick in changes):
+        raise ValueError("a tempo or meter change lies at an impossible time")
+    for number, track in enumerate(score.tracks, 1):
+        if not 0 <= track.program <= 127:
+            raise ValueError(f"track {number} has program {track.program} (MIDI allows 0..127)")
+        for note in track.notes:
+            if not (0 <= note.pitch <= 127 and 0 <= note.velocity <= 127):
+                raise ValueError(f"track {number} has a note with pitch {note.pitch} and velocity "
+                                 f"{note.velocity} (MIDI allows 0..127)")
+            if note.start < 0 or note.duration < 0 or note.end >= MAX_TICK:
+                raise ValueError(f"track {number} has a note at an impossible time "
+                                 f"(start {note.start}, duration {note.duration})")
+
+
+def midi_bytes(score: Score) -> bytes:
+    """The Score as a type 1 Standard MIDI File: a tempo/meter track, then one track per Track.
+
+    Drum tracks go on channel 10, pitched tracks on the other 15 in turn. A note of zero
+    length is written one tick long and velocity 0 as 1 (0 would mean "note off").
+    Raises ValueError for a Score MIDI cannot hold (pitch outside 0..127...)."""
+    _check_writable(score)
+    conductor = [(0, 0, _tempo_meta(score.tempo_bpm)), (0, 0, _meter_meta(*score.time_signature))]
+    conductor += [(c.tick, 1, _tempo_meta(c.bpm)) for c in score.tempo_changes]
+    conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator)) for c in score.time_signature_changes]
+    chunks = [_chunk(conductor)]
+    pitched_channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
+    pitched = 0
+    for track in score.tracks:
+        channel = DRUM_CHANNEL if track.is_drum else pitched_channels[pitched % len(pitched_channels)]
+        pitched += not track.is_drum
+        events = [(0, 0, _meta(0x03, track.name.encode("utf-8")))] if track.name else []
+        events.append((0, 1, bytes([0xC0 | channel, track.program])))
+        on, off = 0x90 | channel, 0x80 | channel
+        for note in track.notes:
+            events.append((note.start, 3, bytes([on, note.pitch, max(1, note.velocity)])))
+            events.append((note.start + max(1, note.duration), 2, bytes([off, note.pitch, 0])))
+        chunks.append(_chunk(events))
+    header = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), score.ticks_per_quarter)
+    return header + b"".join(chunks)
+
+
+def write_midi(score: Score, path: str | os.PathLike[str]) -> None:
+    """Write a type 1 MIDI file atomically; any failure raises MidiFileError and keeps the old file."""
+    try:
+        data = midi_bytes(score)
+    except ValueError as error:
+        raise MidiFileError(f"cannot write {_display_name(path)}: {error}") from None
+    _write_atomically(path, data)
+
+
+# ------------------------------------------------------------------ notation via music21
+def _ticks(quarter_length: Any) -> int:
+    return int(round(Fraction(quarter_length) * TICKS_PER_QUARTER))
+
+
+def score_from_music21(stream: Any) -> Score:
+    """A music21 Score/Part/Stream (or the first piece of an Opus) as a Score at 480 tpq.
+
+    Parts become tracks (tied notes merged, rests and grace notes skipped, each chord
+    pitch a note); metronome marks and time signatures become the tempo and meter map."""
+    from music21 import stream as streams
+    from music21.instrument import UnpitchedPercussion
+
+    if isinstance(stream, streams.Opus):
+        if not stream.scores:
+            raise ValueError("the collection holds no pieces")
+        stream = stream.scores[0]
+    parts = (list(stream.parts) if isinstance(stream, streams.Score) else []) or [stream]
+    everything = stream.flatten()
+    tempos = {_ticks(mark.offset): float(mark.getQuarterBPM())
+              for mark in everything.getElementsByClass("MetronomeMark") if (mark.getQuarterBPM() or 0) > 0}
+    meters = {_ticks(sign.offset): (sign.numerator, sign.denominator)
+              for sign in everything.getElementsByClass("TimeSignature")
+              if is_valid_time_signature(sign.numerator, sign.denominator)}
+    tracks = []
+    for part in parts:
+        notes = []
+        for element in part.stripTies(inPlace=False).flatten().notes:
+            duration = _ticks(element.quarterLength)
+            if duration <= 0:
+                continue
+            velocity = element.volume.velocity if element.volume.velocity is not None else DEFAULT_VELOCITY
+            start = _ticks(element.offset)
+            for pitch in element.pitches:
+                if 0 <= pitch.midi <= 127:
+                    notes.append(Note(pitch.midi, start, duration, int(velocity)))
+        instrument = part.getInstrument(returnDefault=True)
+        program = instrument.midiProgram if instrument.midiProgram is not None else 0
+        is_drum = instrument.midiChannel == DRUM_CHANNEL or isinstance(instrument, UnpitchedPercussion)
+        name = part.partName or instrument.instrumentName or ""
+        tracks.append(Track(str(name), int(program), bool(is_drum), sorted(notes)))
+    return Score(tracks, tempos.pop(0, 120.0), meters.pop(0, (4, 4)), TICKS_PER_QUARTER,
+                 [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
+                 [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())])
+
+
+_NOTATION_FORMATS = {".xml": ("musicxml", "MusicXML"), ".musicxml": ("musicxml", "MusicXML"),
+                     ".mxl": ("musicxml", "compressed MusicXML"), ".abc": ("abc", "ABC"),
+                     ".krn": ("humdrum", "Humdrum")}
+
+
+def read_score(path: str | os.PathLike[str], allow_empty: bool = False) -> Score:
+    """Read any SUPPORTED_EXTENSIONS file: MIDI natively, notation formats through music21."""
+    name = _display_name(path)
+    extension = Path(path).suffix.lower()
+    if extension in MIDI_EXTENSIONS:
+        return read_midi(path, allow_empty=allow_empty)
+    if extension not in NOTATION_EXTENSIONS:
+        raise MidiFileError(f"{name}: unsupported file type {extension or '(no extension)'}")
+    data = _read_checked(path)
+    music21_format, kind = _NOTATION_FORMATS[extension]
+    try:
+        if extension == ".mxl" and data[:2] != b"PK":
+            raise ValueError("not a zip archive")
+        if extension in (".xml", ".musicxml") and not any(root in data[:4096] for root in (
+                b"<score-partwise", b"<score-timewise")):
+            raise ValueError("no <score-partwise> element")
+        from music21 import converter
+
+        score = score_from_music21(converter.parse(str(path), format=music21_format, forceSource=True))
+    except Exception as error:  # music21 raises many unrelated types for bad input
+        detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise MidiFileError(f"{name}: not a {kind} file ({detail})") from None
+    if score.is_empty and not allow_empty:
+        raise MidiFileError(f"{name}: the file has no notes")
+    return score
+
+
+def _music21_score(score: Score) -> Any:
+    """A music21 Score: one Part per Track, the meter map in every part, tempi in the first."""
+    from music21 import chord, instrument, meter, note, stream, tempo
+
+    def offset(tick: int) -> Fraction:
+        """The nearest sixteenth or eighth-note-triplet position, in quarters (notation needs one)."""
+        exact = Fraction(tick, score.ticks_per_quarter)
+        return min((Fraction(round(exact * steps), steps) for steps in (4, 3)), key=lambda q: abs(q - exact))
+
+    meters = [(0, score.time_signature)] + [(c.tick, (c.numerator, c.denominator))
+                                            for c in score.time_signature_changes]
+    tempos = [(0, score.tempo_bpm)] + [(c.tick, c.bpm) for c in score.tempo_changes]
+    piece = stream.Score()
+    for index, track in enumerate(score.tracks or [Track()]):
+        part = stream.Part()
+        part.partName = track.name or None
+        sound = instrument.UnpitchedPercussion() if track.is_drum else instrument.instrumentFromMidiProgram(track.program)
+        sound.midiProgram = track.program
+        part.insert(0, sound)
+        for tick, (top, bottom) in meters:
+            part.insert(offset(tick), meter.TimeSignature(f"{top}/{bottom}"))
+        for tick, bpm in tempos if index == 0 else []:
+            part.insert(offset(tick), tempo.MetronomeMark(number=round(bpm, 3)))
+        by_time: dict[tuple[Fraction, Fraction], list[Note]] = {}   # same start and end: one chord
+        for n in track.notes:
+            start, end = offset(n.start), offset(n.end)
+            by_time.setdefault((start, max(end, start + Fraction(1, 4))), []).append(n)
+        for (start, end), group in sorted(by_time.items()):
+            pitches = sorted({n.pitch for n in group})
+            element = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+            element.quarterLength = end - start
+            element.volume.velocity = group[0].velocity
+            part.insert(start, element)
+        piece.insert(0, part)
+    return piece
+
+
+def write_musicxml(score: Score, path: str | os.PathLike[str]) -> None:
+    """Export the Score as MusicXML (`.mxl` compressed, anything else plain) atomically.
+
+    Times are snapped to sixteenths and eighth-note triplets, as notation needs; a
+    few thousand notes take seconds (music21), so call it off the GUI thread."""
+    name = _display_name(path)
+    try:
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+        xml = GeneralObjectExporter(_music21_score(score)).parse()
+    except Exception as error:  # music21 raises many unrelated types
+        raise MidiFileError(f"cannot write {name}: music21 could not export the score ({error})") from None
+    if Path(path).suffix.lower() == ".mxl":   # a zip whose container names the score inside
+        inner = Path(path).with_suffix(".musicxml").name
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("mimetype", "application/vnd.recordare.musicxml")
+            archive.writestr("META-INF/container.xml", '<?xml version="1.0" encoding="UTF-8"?><container>'
+                             f'<rootfiles><rootfile full-path="{inner}"/></rootfiles></container>')
+            archive.writestr(inner, xml)
+        xml = buffer.getvalue()
+    _write_atomically(path, xml)

@@ -1,0 +1,592 @@
+"""The training loop behind `composer-train train`.
+
+Random windows from the training shards; an "epoch" is `epoch_fraction` of all windows
+(the symbolic-music report's 2 %); validation NLL on fixed windows after every epoch; the
+best model by validation NLL saved as a bundle the app lists; atomic checkpoints every N
+steps, so `--resume` continues after a kill at exactly the step it had reached.
+
+Every batch is drawn from a generator seeded by (seed, rank, step) and dropout is seeded
+the same way, so a resumed run sees the very batches an uninterrupted one would have,
+without saving any random state. Under `torchrun` the loop runs DistributedDataParallel
+(gloo on CPU, nccl on GPU); each rank draws its own windows and rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml_core import checkpoint as checkpoints
+from ml_core.data import Batch, Dataset, WindowSampler, load_dataset
+from ml_core.evaluation import plot_loss_curve
+from ml_core.losses import (
+    FRAME_LOSSES,
+    IGNORE_INDEX,
+    TOKEN_LOSSES,
+    LossConfig,
+    class_weights_from_counts,
+    frame_bce_sums,
+    frame_loss,
+    token_loss,
+    token_nll_sums,
+)
+
+LOSS_CURVE_FILE = "loss_curve.png"
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl+C during training; a checkpoint was saved first."""
+
+    def __init__(self, step: int, folder: Path) -> None:
+        super().__init__(f"interrupted at step {step}; resume with --resume (checkpoint in {folder})")
+        self.step = step
+
+
+@dataclass
+class TrainOptions:
+    """What `composer-train train` was asked; None means "the preset's value, else the default"."""
+
+    data: Path
+    out: str
+    arch: str | None = None
+    preset: str | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    decay: float | None = None
+    min_lr: float | None = None
+    window: int | None = None
+    epoch_fraction: float | None = None
+    loss: str = "ce"
+    last_n: int = 1
+    focal_gamma: float = 2.0
+    device: str = "auto"
+    precision: str = "fp32"
+    resume: bool = False
+    seed: int = 0
+    patience: int | None = None
+    checkpoint_every: int = 100
+    max_steps: int | None = None
+    num_workers: int = 0
+    grad_clip: float = 1.0        # max gradient norm
+    log_every: int = 20           # steps between metrics.jsonl step records
+    max_val_windows: int = 256    # keeps each validation pass to seconds on a CPU
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The resolved training recipe, stored in the bundle's model card."""
+
+    arch: str
+    hparams: dict[str, Any]
+    optimizer: str = "adamax"       # the symbolic-music report: Adamax, default settings
+    lr: float = 1e-3                # its Transformer's flat rate
+    schedule: str = "constant"      # or exp-decay (its LSTM: 5e-4 x0.8 per epoch down to 5e-5)
+    decay: float = 0.8
+    min_lr: float = 1e-4
+    window: int = 256               # inputs; + 1 shifted target = its windows of 257
+    epoch_fraction: float = 0.02    # an "epoch" is 2 % of all windows (full epochs overfit)
+    batch_size: int = 8             # its batch size
+    epochs: int = 20
+    preset: str | None = None
+    paper: str | None = None
+
+
+def _preset_value(preset: Any, name: str) -> Any:
+    """A preset's field, in our units: its `window` counts inputs + 1 target (257), ours inputs."""
+    value = getattr(preset, name, None) if preset is not None else None
+    if name == "window" and value is not None:
+        value -= 1
+    return value
+
+
+def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Recipe:
+    """Command-line values win over the preset's, which win over Recipe's defaults."""
+    preset = None
+    if options.preset:
+        from ml_core.models.presets import get_preset
+
+        preset = get_preset(options.preset)
+    arch = options.arch or _preset_value(preset, "arch")
+    if not arch:
+        raise ValueError("give --model ARCH or --preset NAME")
+    defaults = Recipe(arch=arch, hparams={})
+    values: dict[str, Any] = {}
+    for name in ("optimizer", "lr", "schedule", "decay", "window", "epoch_fraction", "batch_size", "epochs"):
+        explicit = getattr(options, name)
+        chosen = explicit if explicit is not None else _preset_value(preset, name)
+        values[name] = chosen if chosen is not None else getattr(defaults, name)
+    schedule = {"exp": "exp-decay", "exponential": "exp-decay"}.get(values["schedule"], values["schedule"])
+    if schedule not in ("constant", "exp-decay"):
+        raise ValueError(f"unknown schedule '{values['schedule']}' (choose constant or exp-decay)")
+    min_lr = options.min_lr
+    if min_lr is None:
+        preset_floor = _preset_value(preset, "min_lr")
+        min_lr = preset_floor if preset_floor and options.lr is None else values["lr"] / 10
+    recipe = Recipe(arch=arch, hparams={**(_preset_value(preset, "hparams") or {}), **options.hparams},
+                    **{**values, "schedule": schedule}, min_lr=min_lr, preset=options.preset,
+                    paper=_preset_value(preset, "paper"))
+    for name in ("lr", "epoch_fraction", "decay"):
+        if not getattr(recipe, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive")
+    for name in ("window", "batch_size", "epochs"):
+        if getattr(recipe, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    return recipe
+
+
+@dataclass
+class DistributedContext:
+    """Where this process stands under torchrun (RANK/WORLD_SIZE/LOCAL_RANK), or alone."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    started: bool = False
+
+    @classmethod
+    def from_environment(cls) -> DistributedContext:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
+                   int(os.environ.get("LOCAL_WORLD_SIZE", str(world))))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def initialize(self, device: torch.device) -> None:
+        import torch.distributed as dist
+
+        if self.world_size > 1 and not dist.is_initialized():
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.started = True
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        if self.world_size <= 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def sum_across_ranks(self, total: float, count: int, device: torch.device) -> tuple[float, int]:
+        if self.world_size <= 1:
+            return total, count
+        both = torch.tensor([total, float(count)], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(both)
+        return float(both[0]), int(both[1])
+
+    def shutdown(self) -> None:
+        if self.started:
+            torch.distributed.destroy_process_group()
+            self.started = False
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    epoch: int = 0                  # completed epochs
+    tokens_seen: int = 0
+    best_val_nll: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    wall_seconds: float = 0.0
+    epoch_loss_sum: float = 0.0     # running training loss of the current epoch
+    epoch_loss_steps: int = 0
+    finished: bool = False
+    stopped_early: bool = False
+
+
+@dataclass
+class TrainResult:
+    bundle_path: Path
+    best_val_nll: float | None
+    steps: int
+    epochs: int
+    tokens_seen: int
+    seconds: float
+    resumed_from: int | None
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def output_folder(out: str) -> Path:
+    """A bare name goes to the user models folder (so the app lists it); a path stays a path."""
+    from ml_core.paths import user_models_dir
+
+    if not out or out in (".", ".."):
+        raise ValueError("--out needs a model name or folder")
+    if "/" in out or os.sep in out or out.startswith("~"):
+        return Path(out).expanduser()
+    return user_models_dir() / out
+
+
+def pick_device(requested: str, context: DistributedContext) -> torch.device:
+    if requested not in ("auto", "cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device '{requested}' (choose auto, cpu, cuda or mps)")
+    if requested == "auto":
+        requested = ("cuda" if torch.cuda.is_available()
+                     else "mps" if torch.backends.mps.is_available() else "cpu")
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available")
+        return torch.device("cuda", context.local_rank % torch.cuda.device_count())
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps: Apple's MPS is not available")
+    return torch.device(requested)
+
+
+def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
+    optimizers = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam,
+                  "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
+    if name not in optimizers:
+        raise ValueError(f"unknown optimizer '{name}' (choose from {', '.join(optimizers)})")
+    return optimizers[name](parameters, lr=lr)
+
+
+def learning_rate(recipe: Recipe, epoch: int) -> float:
+    """Flat, or decaying x`decay` per epoch down to `min_lr` (the report's LSTM recipe)."""
+    if recipe.schedule == "constant":
+        return recipe.lr
+    return max(recipe.lr * recipe.decay ** epoch, recipe.min_lr)
+
+
+def build_training_model(recipe: Recipe, dataset: Dataset) -> torch.nn.Module:
+    from ml_core.models import build_model
+
+    hparams = dict(recipe.hparams)
+    if dataset.kind == "token":
+        hparams["vocab_size"] = int(dataset.vocab_size)
+    model = build_model(recipe.arch, **hparams)
+    if getattr(model, "kind", "token") != dataset.kind:
+        raise ValueError(f"model '{recipe.arch}' reads {model.kind} data but the dataset holds {dataset.kind} data")
+    expected = tuple(dataset.manifest.get("feature_shape") or ())
+    if dataset.kind == "frame" and tuple(model.feature_shape) != expected:
+        raise ValueError(f"model '{recipe.arch}' reads frames of shape {tuple(model.feature_shape)} "
+                         f"but the dataset's are {expected}")
+    max_context = getattr(model, "max_context", None)
+    if max_context and recipe.window > max_context:
+        raise ValueError(f"--window {recipe.window} is longer than the model's context ({max_context})")
+    return model
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return torch.autocast(device_type=device.type, enabled=False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _step_seed(seed: int, rank: int, step: int) -> list[int]:
+    return [seed, rank, step]
+
+
+def _dropout_seed(seed: int, rank: int, step: int) -> int:
+    return int(np.random.default_rng([seed, rank, step, 1]).integers(2**31))
+
+
+class Trainer:
+    """One training run; `run()` does it. Kept as a class so the pieces stay small."""
+
+    def __init__(self, options: TrainOptions, log: Callable[[str], None] = print) -> None:
+        self.options = options
+        self.context = DistributedContext.from_environment()
+        self.log = log if self.context.is_main else (lambda message: None)
+        self.dataset = load_dataset(options.data)
+        self.recipe = resolve_recipe(options, self.dataset)
+        self.device = pick_device(options.device, self.context)
+        self.context.initialize(self.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.context.local_world_size))
+        torch.manual_seed(options.seed)
+        self.model = build_training_model(self.recipe, self.dataset).to(self.device)
+        self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(), self.recipe.lr)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
+            options.precision == "fp16" and self.device.type == "cuda"))
+        self.wrapped = self.context.wrap(self.model, self.device)
+        self.bundle_dir = output_folder(options.out)
+        if self.bundle_dir.exists() and not (self.bundle_dir / "config.json").is_file() and (
+                not self.bundle_dir.is_dir() or any(self.bundle_dir.iterdir())):
+            # saving a bundle replaces its folder: never let that be someone's own folder
+            raise ValueError(f"{self.bundle_dir} exists and is not a model bundle; choose another --out")
+        self.run_dir = checkpoints.run_folder(self.bundle_dir)
+        self.run_log = checkpoints.RunLog(self.run_dir, self.bundle_dir)
+        pad = self.dataset.pad_id if self.dataset.kind == "token" else 0
+        self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad)
+        val_split = self.dataset.val if self.dataset.val.pieces else self.dataset.train
+        self.val_sampler = WindowSampler(val_split, self.recipe.window, pad)
+        self.loss_config = LossConfig(options.loss, options.focal_gamma, options.last_n)
+        allowed = TOKEN_LOSSES if self.dataset.kind == "token" else FRAME_LOSSES + ("ce",)
+        if options.loss not in allowed:
+            raise ValueError(f"--loss {options.loss} does not apply to {self.dataset.kind} models "
+                             f"(choose from {', '.join(allowed)})")
+        self.class_weights = None
+        if self.dataset.kind == "token" and options.loss == "weighted-ce":
+            self.class_weights = class_weights_from_counts(self.dataset.token_counts()).to(self.device)
+        per_step = self.recipe.batch_size * self.context.world_size
+        self.steps_per_epoch = max(1, math.ceil(self.recipe.epoch_fraction * self.sampler.total_windows / per_step))
+        self.total_steps = self.steps_per_epoch * self.recipe.epochs
+        if options.max_steps is not None:
+            self.total_steps = min(self.total_steps, options.max_steps)
+        self.state = LoopState()
+        self.resumed_from: int | None = None
+
+    # ------------------------------------------------------------ batches
+    def _batch(self, step: int) -> Batch:
+        rng = np.random.default_rng(_step_seed(self.options.seed, self.context.rank, step))
+        return self.sampler.sample(rng, self.recipe.batch_size)
+
+    def _batches(self, first: int, last: int) -> Iterator[tuple[int, Batch]]:
+        """Batches for steps first..last-1, prepared ahead by `num_workers` threads."""
+        if self.options.num_workers <= 0:
+            for step in range(first, last):
+                yield step, self._batch(step)
+            return
+        ahead = 2 * self.options.num_workers
+        with ThreadPoolExecutor(self.options.num_workers) as pool:
+            futures = {s: pool.submit(self._batch, s) for s in range(first, min(first + ahead, last))}
+            for step in range(first, last):
+                if step + ahead < last:
+                    futures[step + ahead] = pool.submit(self._batch, step + ahead)
+                yield step, futures.pop(step).result()
+
+    def _tensors(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        items = torch.from_numpy(batch.items).to(self.device, non_blocking=True)
+        valid = torch.from_numpy(batch.valid).to(self.device, non_blocking=True)[:, 1:]
+        targets = items[:, 1:]
+        if self.dataset.kind == "token":
+            targets = targets.masked_fill(~valid, IGNORE_INDEX)
+        return items[:, :-1], targets, valid  # inputs (B, T), targets (B, T), valid (B, T)
+
+    # ------------------------------------------------------------ loss
+    def _loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        with _autocast(self.device, self.options.precision):
+            logits, _ = self.wrapped(inputs)
+        if self.dataset.kind == "token":
+            return token_loss(logits, targets, self.loss_config, self.class_weights)
+        return frame_loss(logits, targets, valid, self.loss_config)
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean validation NLL (nats/token; BCE per key-step for frame models), all ranks."""
+        self.model.eval()
+        pieces, starts = self.val_sampler.validation_positions(self.options.max_val_windows)
+        rank, world = self.context.rank, self.context.world_size
+        pieces, starts = pieces[rank::world], starts[rank::world]
+        total, count = 0.0, 0
+        size = self.recipe.batch_size
+        for begin in range(0, len(pieces), size):
+            inputs, targets, valid = self._tensors(
+                self.val_sampler.gather(pieces[begin:begin + size], starts[begin:begin + size]))
+            with _autocast(self.device, self.options.precision):
+                logits, _ = self.model(inputs)
+            if self.dataset.kind == "token":
+                part_total, part_count = token_nll_sums(logits, targets)
+            else:
+                part_total, part_count = frame_bce_sums(logits, targets, valid)
+            total += part_total
+            count += part_count
+        total, count = self.context.sum_across_ranks(total, count, self.device)
+        self.model.train()
+        return total / max(count, 1)
+
+    # ------------------------------------------------------------ files
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        if self.context.is_main:
+            self.run_log.append(record)
+
+    def _save_checkpoint(self) -> None:
+        if self.context.is_main:
+            checkpoints.save_checkpoint(self.run_dir, model=self.model, optimizer=self.optimizer,
+                                        state={**asdict(self.state), "recipe": asdict(self.recipe)},
+                                        scaler=self.scaler)
+        self.context.barrier()
+
+    def _save_bundle(self) -> None:
+        if not self.context.is_main:
+            return
+        from ml_core import bundle
+
+        best = self.state.best_val_nll
+        metrics = {
+            "test_nll": best, "test_perplexity": math.exp(best) if best is not None and best < 50 else None,
+            "best_epoch": self.state.best_epoch, "epochs": self.state.epoch, "steps": self.state.step,
+            "tokens_seen": self.state.tokens_seen, "wall_seconds": round(self.state.wall_seconds, 2),
+        }
+        splits = self.dataset.manifest.get("splits", {})
+        training = {
+            "data": {"folder": str(self.dataset.directory), "sources": self.dataset.manifest.get("sources"),
+                     "train_files": splits.get("train", {}).get("files"),
+                     "train_tokens": splits.get("train", {}).get("tokens"),
+                     "val_files": splits.get("val", {}).get("files"),
+                     "val_tokens": splits.get("val", {}).get("tokens"),
+                     "augmentation": self.dataset.manifest.get("augmentation")},
+            "recipe": asdict(self.recipe),
+            "loss": asdict(self.loss_config),
+            "precision": self.options.precision,
+            "world_size": self.context.world_size,
+            "seed": self.options.seed,
+        }
+        description = self.options.description or (
+            f"{self.recipe.arch} trained on {', '.join(self.dataset.manifest.get('sources') or [])}")
+        bundle.save(self.bundle_dir, self.model, self.dataset.manifest["tokenizer"],
+                    name=self.bundle_dir.name, description=description,
+                    training=training, metrics=metrics)
+        self.run_log.mirror(self.run_dir / LOSS_CURVE_FILE)  # saving replaced the folder
+
+    def _write_loss_curve(self) -> None:
+        if self.context.is_main and self.run_log.path.is_file():
+            plot_loss_curve(self.run_log.path, self.run_dir / LOSS_CURVE_FILE)
+            self.run_log.mirror(self.run_dir / LOSS_CURVE_FILE)
+
+    # ------------------------------------------------------------ loop
+    def _resume_or_start(self) -> None:
+        if self.options.resume:
+            restored = checkpoints.load_checkpoint(self.run_dir, model=self.model,
+                                                   optimizer=self.optimizer, scaler=self.scaler)
+            restored.pop("recipe", None)
+            self.state = LoopState(**restored)
+            self.resumed_from = self.state.step
+            if self.context.is_main:
+                self.run_log.trim(self.state.step)
+            self.log(f"resuming from step {self.state.step} (epoch {self.state.epoch})")
+        elif self.context.is_main:
+            self.run_log.clear()
+            (self.run_dir / checkpoints.CHECKPOINT_JSON).unlink(missing_ok=True)
+
+    def _end_epoch(self, step_losses: float, steps: int) -> bool:
+        """Validate, maybe save the bundle; True when early stopping says stop."""
+        state = self.state
+        val = self.validate()
+        state.epoch += 1
+        improved = state.best_val_nll is None or val < state.best_val_nll
+        if improved:
+            state.best_val_nll, state.best_epoch, state.bad_epochs = val, state.epoch, 0
+        else:
+            state.bad_epochs += 1
+        record = {"type": "epoch", "epoch": state.epoch, "step": state.step,
+                  "train_loss": step_losses / max(steps, 1), "val_nll": val,
+                  "val_perplexity": math.exp(val) if val < 50 else None,
+                  "lr": self.optimizer.param_groups[0]["lr"], "tokens_seen": state.tokens_seen,
+                  "seconds": round(state.wall_seconds, 2), "best": improved}
+        self._write_metrics(record)
+        self.log(f"epoch {state.epoch}: train {record['train_loss']:.4f}  val {val:.4f}"
+                 + ("  (best, saved)" if improved else ""))
+        if improved:
+            self._save_bundle()
+        patience = self.options.patience
+        return patience is not None and state.bad_epochs >= patience
+
+    def run(self) -> TrainResult:
+        try:
+            return self._run()
+        finally:
+            self.context.shutdown()
+
+    def _run(self) -> TrainResult:
+        self._resume_or_start()
+        state = self.state
+        if state.step >= self.total_steps and state.best_val_nll is not None:
+            self.log(f"training already finished at step {state.step}")
+            return self._result()
+        self.log(f"training {self.recipe.arch} on {self.device}: {self.total_steps} steps, "
+                 f"{self.steps_per_epoch} per epoch, window {self.recipe.window}, batch {self.recipe.batch_size}"
+                 + (f" x {self.context.world_size} ranks" if self.context.world_size > 1 else ""))
+        self.model.train()
+        progress = _progress_bar(self.total_steps, state.step, self.context.is_main)
+        started, tokens_at_log, time_at_log = time.perf_counter(), state.tokens_seen, time.perf_counter()
+        wall_base = state.wall_seconds
+        try:
+            for step, batch in self._batches(state.step, self.total_steps):
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(self.recipe, step // self.steps_per_epoch)
+                torch.manual_seed(_dropout_seed(self.options.seed, self.context.rank, step))
+                inputs, targets, valid = self._tensors(batch)
+                loss = self._loss(inputs, targets, valid)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {float(loss)} at step {step}; try a lower --lr")
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                state.step = step + 1
+                state.tokens_seen += int(batch.valid[:, 1:].sum()) * self.context.world_size
+                loss_value = float(loss.detach())
+                state.epoch_loss_sum += loss_value
+                state.epoch_loss_steps += 1
+                state.wall_seconds = wall_base + time.perf_counter() - started
+                progress.update(1)
+                if state.step % self.options.log_every == 0:
+                    now = time.perf_counter()
+                    speed = (state.tokens_seen - tokens_at_log) / max(now - time_at_log, 1e-9)
+                    tokens_at_log, time_at_log = state.tokens_seen, now
+                    progress.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{speed:.0f}")
+                    self._write_metrics({"type": "step", "step": state.step, "loss": loss_value,
+                                         "tokens_per_s": speed, "lr": self.optimizer.param_groups[0]["lr"],
+                                         "tokens_seen": state.tokens_seen})
+                epoch_done = state.step % self.steps_per_epoch == 0 or state.step == self.total_steps
+                if epoch_done:
+                    stop = self._end_epoch(state.epoch_loss_sum, state.epoch_loss_steps)
+                    state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
+                    if stop:
+                        state.stopped_early = True
+                        self.log(f"early stop: no improvement for {self.options.patience} epoch(s)")
+                if state.stopped_early or state.step % self.options.checkpoint_every == 0 or epoch_done:
+                    self._save_checkpoint()
+                if state.stopped_early:
+                    break
+        except KeyboardInterrupt:
+            progress.close()
+            self._save_checkpoint()
+            raise TrainingInterrupted(state.step, self.run_dir) from None
+        progress.close()
+        state.finished = True
+        self._save_checkpoint()
+        if state.best_val_nll is None:
+            self._end_epoch(0.0, 0)
+        self._write_loss_curve()
+        return self._result()
+
+    def _result(self) -> TrainResult:
+        return TrainResult(self.bundle_dir, self.state.best_val_nll, self.state.step, self.state.epoch,
+                           self.state.tokens_seen, self.state.wall_seconds, self.resumed_from,
+                           self.state.stopped_early, self.run_log.records())
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", disable=None if enabled else True,
+                leave=False, dynamic_ncols=True)
+
+
+def train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    """Run (or resume) training; the best model ends up as a bundle in the output folder."""
+    if options.checkpoint_every < 1 or options.log_every < 1:
+        raise ValueError("--checkpoint-every must be at least 1")
+    if options.max_steps is not None and options.max_steps < 1:
+        raise ValueError("--max-steps must be at least 1")
+    return Trainer(options, log).run()

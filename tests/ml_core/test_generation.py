@@ -1,0 +1,201 @@
+"""Generation: the prompt comes back unchanged, a continuation follows, for every
+tokenizer and model kind; stay-in-key, variations, seeds, sliding window, cancel."""
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ml_core.generation import (
+    GenerationError,
+    GenerationOptions,
+    continue_score,
+    generate,
+    resolve_device,
+    target_tick,
+)
+from ml_core.models import build_model
+from ml_core.music import Note, Score, Track
+from ml_core.tokenizers import get_tokenizer, tokenizer_names
+from ml_core.tokenizers.augment import scale_pitch_classes
+from ml_core.tokenizers.frames import get_representation
+
+
+def motif(time_signature=(3, 4), tempo=96.0) -> Score:
+    melody = [Note(67, 0, 480, 90), Note(71, 480, 480, 90), Note(74, 960, 480, 90),
+              Note(72, 1440, 240, 80), Note(71, 1680, 240, 80), Note(69, 1920, 960, 80)]
+    bass = [Note(43, 0, 1440, 60), Note(38, 1440, 1440, 60)]
+    return Score([Track("melody", 0, False, melody), Track("bass", 32, False, bass)],
+                 tempo, time_signature)
+
+
+def token_bundle(tokenizer, arch="transformer", **hparams):
+    torch.manual_seed(0)
+    defaults = {"transformer": dict(d_model=32, num_layers=2, num_heads=2, ff_size=64, context=64),
+                "lstm": dict(embedding_dim=16, hidden_size=32, num_layers=1, fc_sizes=[32])}
+    config = {**defaults.get(arch, {}), **hparams}
+    model = build_model(arch, vocab_size=tokenizer.vocab_size, **config).eval()
+    return SimpleNamespace(model=model, tokenizer=tokenizer, name="test")
+
+
+def fitted(name):
+    tokenizer = get_tokenizer(name)
+    if hasattr(tokenizer, "fit"):
+        tokenizer.fit([motif(), motif().transposed(2), motif().transposed(-3)])
+    return tokenizer
+
+
+def assert_prompt_kept(prompt: Score, result: Score):
+    assert result.tempo_bpm == prompt.tempo_bpm
+    assert result.time_signature == prompt.time_signature
+    for original, track in zip(prompt.tracks, result.tracks, strict=True):
+        kept = [n for n in track.notes if n in original.notes]
+        assert sorted(kept) == sorted(original.notes)
+
+
+@pytest.mark.parametrize("name", tokenizer_names())
+def test_every_tokenizer_continues_the_prompt(name):
+    tokenizer = fitted(name)
+    bundle = token_bundle(tokenizer)
+    prompt = motif()
+    result = continue_score(bundle, prompt, GenerationOptions(bars=4, seed=3, max_tokens=400))
+    assert not result.cancelled
+    out = result.scores[0]
+    assert_prompt_kept(prompt, out)
+    new = result.new_notes[0]
+    assert new, "a continuation with no notes"
+    assert out.note_count == prompt.note_count + len(new)
+    end = target_tick(prompt, 4)
+    assert all(n.start < end for n in new)
+    assert len(result.confidences[0]) > 0 and all(0 < p <= 1 for p in result.confidences[0])
+
+
+@pytest.mark.parametrize("arch", ["lstm", "rnn", "lstm_attention", "bilstm_attention"])
+def test_recurrent_and_window_models_continue(arch):
+    tokenizer = get_tokenizer("remi")
+    model = build_model(arch, vocab_size=tokenizer.vocab_size).eval()
+    bundle = SimpleNamespace(model=model, tokenizer=tokenizer)
+    result = continue_score(bundle, motif(), GenerationOptions(bars=2, seed=1, max_tokens=100))
+    assert result.new_notes[0]
+    assert_prompt_kept(motif(), result.scores[0])
+
+
+@pytest.mark.parametrize("representation, arch", [
+    ("pianoroll", "pianoroll_lstm"), ("pianoroll", "gru_seq2seq"), ("note_state", "biaxial_lstm")])
+def test_frame_models_continue(representation, arch):
+    torch.manual_seed(0)
+    rep = get_representation(representation)
+    small = {"pianoroll_lstm": dict(hidden_size=64, embedding_dim=32),
+             "gru_seq2seq": dict(hidden_size=64, classifier_size=32),
+             "biaxial_lstm": dict(time_hidden_size=12, note_hidden_size=12)}[arch]
+    model = build_model(arch, **small).eval()
+    bundle = SimpleNamespace(model=model, tokenizer=rep)
+    prompt = motif((4, 4))
+    result = continue_score(bundle, prompt, GenerationOptions(bars=1, seed=2, temperature=1.0))
+    assert_prompt_kept(prompt, result.scores[0])
+    end = target_tick(prompt, 1)
+    assert all(prompt.end_tick - 480 <= n.start < end for n in result.new_notes[0])
+    assert result.tokens_generated == (end - 2880) // rep.step_ticks
+
+
+def test_stay_in_key_keeps_every_new_pitch_in_the_scale():
+    tokenizer = get_tokenizer("remi")
+    bundle = token_bundle(tokenizer)
+    options = GenerationOptions(bars=4, seed=5, stay_in_key=True, key=(7, "major"), variations=3)
+    result = continue_score(bundle, motif(), options)
+    scale = scale_pitch_classes(7, "major")
+    pitches = [n.pitch for notes in result.new_notes for n in notes]
+    assert pitches and all(p % 12 in scale for p in pitches)
+    assert result.key == (7, "major")
+
+
+def test_estimated_key_is_used_when_none_given():
+    bundle = token_bundle(get_tokenizer("remi"))
+    result = continue_score(bundle, motif(), GenerationOptions(bars=2, seed=5, stay_in_key=True))
+    assert result.key == (7, "major")
+
+
+def test_seed_reproducible_and_variations_differ():
+    bundle = token_bundle(get_tokenizer("remi"))
+    options = GenerationOptions(bars=2, seed=11, variations=3, max_tokens=60)
+    first = continue_score(bundle, motif(), options)
+    second = continue_score(bundle, motif(), options)
+    assert first.new_notes == second.new_notes
+    assert len(first.scores) == 3
+    assert len({tuple(v) for v in first.new_notes}) > 1
+
+
+def test_variation_rows_match_single_runs_in_distribution_shape():
+    bundle = token_bundle(get_tokenizer("remi"))
+    one = continue_score(bundle, motif(), GenerationOptions(bars=2, seed=4, temperature=0,
+                                                            max_tokens=60))
+    many = continue_score(bundle, motif(), GenerationOptions(bars=2, seed=4, temperature=0,
+                                                             variations=2, max_tokens=60))
+    # Greedy decoding is deterministic, so batched rows equal the single run.
+    assert many.new_notes[0] == one.new_notes[0] == many.new_notes[1]
+
+
+@pytest.mark.parametrize("positions", ["relative", "rope", "absolute"])
+def test_sliding_window_when_sequence_outgrows_context(positions):
+    tokenizer = get_tokenizer("remi")
+    bundle = token_bundle(tokenizer, context=24, positions=positions, max_relative_distance=16)
+    long_prompt = motif().copy()
+    result = continue_score(bundle, long_prompt, GenerationOptions(bars=3, seed=0, max_tokens=120))
+    assert result.tokens_generated > 24
+    assert result.new_notes[0]
+    assert_prompt_kept(long_prompt, result.scores[0])
+
+
+def test_streaming_updates_grow_and_cancel_stops_quickly():
+    bundle = token_bundle(get_tokenizer("remi"), arch="lstm")
+    cancel = threading.Event()
+    updates = []
+    stopped_at = None
+    for update in generate(bundle, motif(), GenerationOptions(bars=400, seed=0, max_tokens=100000),
+                           cancel):
+        updates.append(update)
+        if len(updates) == 3:
+            cancel.set()
+            stopped_at = time.perf_counter()
+    assert updates[-1].done and updates[-1].cancelled
+    assert time.perf_counter() - stopped_at < 0.1
+    assert updates[1].tokens_generated > updates[0].tokens_generated > 0
+    assert all(0 <= u.fraction <= 1 for u in updates)
+
+
+def test_empty_prompt_generates_from_scratch():
+    bundle = token_bundle(get_tokenizer("remi"))
+    empty = Score([], 110, (6, 8))
+    result = continue_score(bundle, empty, GenerationOptions(bars=2, seed=9))
+    assert result.scores[0].time_signature == (6, 8)
+    assert all(n.start < 2 * 1440 for n in result.new_notes[0])
+
+
+def test_bad_options_are_clear_errors():
+    bundle = token_bundle(get_tokenizer("remi"))
+    for options in (GenerationOptions(variations=0), GenerationOptions(top_p=0),
+                    GenerationOptions(temperature=-1), GenerationOptions(key=(3, "dorian"))):
+        with pytest.raises(GenerationError):
+            continue_score(bundle, motif(), options)
+    with pytest.raises(GenerationError):
+        resolve_device("tpu")
+
+
+def test_target_tick_follows_the_meter():
+    prompt = motif((6, 8))  # ends at tick 2880 = 2 bars of 6/8
+    assert target_tick(prompt, 1) == 3 * 1440
+    assert target_tick(Score([Track("", 0, False, [Note(60, 0, 100)])], 120, (7, 8)), 2) == 2 * 1680 + 1680
+
+
+def test_new_notes_are_sorted_and_never_double_strike_a_key():
+    bundle = token_bundle(get_tokenizer("remi"))
+    result = continue_score(bundle, motif(), GenerationOptions(bars=4, seed=21, temperature=2.0,
+                                                               variations=4, max_tokens=300))
+    for notes in result.new_notes:
+        assert notes == sorted(notes)
+        onsets = [(n.pitch, n.start) for n in notes]
+        assert len(onsets) == len(set(onsets))
+        prompt_onsets = {(n.pitch, n.start) for n in motif().notes()}
+        assert not prompt_onsets & set(onsets)

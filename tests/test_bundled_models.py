@@ -1,0 +1,60 @@
+"""The bundled models continue held-out prompts (our own example motifs, never in the
+training data: major and minor, 4/4, 3/4, 6/8, 7/8) in key and meter, out of the box."""
+
+from pathlib import Path
+
+import pytest
+
+from ml_core.bundle import find_bundles, load, resolve
+from ml_core.evaluation import musical_statistics
+from ml_core.generation import GenerationOptions, continue_score, target_tick
+from ml_core.midi_io import read_midi
+from resources import EXAMPLES_DIR, MODELS_DIR
+
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
+BUNDLED = ["default", "lstm"]
+
+
+def test_examples_cover_keys_and_meters():
+    names = {path.stem for path in EXAMPLES}
+    assert {"c_major_4-4", "a_minor_3-4", "d_major_6-8"} <= names
+    meters = {read_midi(path).time_signature for path in EXAMPLES}
+    assert {(4, 4), (3, 4), (6, 8)} <= meters
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundle_is_shipped_and_listed(name):
+    path = MODELS_DIR / name
+    assert (path / "model.safetensors").is_file() and (path / "config.json").is_file()
+    assert resolve(name) == path
+    listed = {info.name: info for info in find_bundles()}
+    assert listed[name].source == "bundled"
+    card = listed[name].config
+    assert card["metrics"]["test_nll"] > 0 and card["training"]
+    assert Path(path / "model.safetensors").stat().st_size < 30 * 2**20
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_continues_examples_in_key_and_meter(name):
+    bundle = load(MODELS_DIR / name)
+    ratios = []
+    for path in EXAMPLES:
+        prompt = read_midi(path)
+        result = continue_score(bundle, prompt, GenerationOptions(bars=4, seed=0, stay_in_key=True))
+        out, new = result.scores[0], result.new_notes[0]
+        assert new, f"{name} made no continuation of {path.name}"
+        assert out.time_signature == prompt.time_signature and out.tempo_bpm == prompt.tempo_bpm
+        for original, track in zip(prompt.tracks, out.tracks, strict=False):
+            assert set(original.notes) <= set(track.notes)
+        assert all(n.start < target_tick(prompt, 4) for n in new)
+        ratios.append(musical_statistics(prompt, out)["in_scale_ratio"])
+    assert sum(ratios) / len(ratios) >= 0.85
+
+
+def test_the_app_starts_with_the_bundled_default_selected(qtbot):
+    from composer_app.model_panel import ModelPanel
+
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    selected = panel.selected_bundle()
+    assert selected is not None and selected.name == "default" and selected.source == "bundled"

@@ -1,0 +1,146 @@
+"""`composer-train` / `python -m training_cli`: prepare data, train, evaluate, generate,
+list models. Exit codes: 0 success, 2 user error (one `error: ...` line on stderr, no
+traceback), 130 interrupted (training saves a checkpoint first)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from training_cli import commands
+
+# (module, name) of every exception that means "the user gave something unusable"
+_USER_ERRORS = [
+    ("ml_core.data", "DataError"), ("ml_core.midi_io", "MidiFileError"),
+    ("ml_core.bundle", "BundleError"), ("ml_core.tokenizers", "TokenizerError"),
+    ("ml_core.models", "ModelConfigError"), ("ml_core.generation", "GenerationError"),
+    ("ml_core.checkpoint", "CheckpointError"),
+]
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ValueError, OSError, FloatingPointError]
+    for module_name, name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is None:
+            try:
+                module = importlib.import_module(module_name)
+            except Exception:  # a part that failed to import cannot have raised its error
+                continue
+        error_type = getattr(module, name, None)
+        if isinstance(error_type, type) and issubclass(error_type, BaseException):
+            types.append(error_type)
+    return tuple(types)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"no such file or folder: {error.filename}"
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename}: {error.strerror}"
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="composer-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = sub.add_parser("prepare", help="tokenize MIDI/notation files into a training dataset")
+    prepare.add_argument("sources", nargs="+", metavar="SOURCE",
+                         help="a file, a folder (searched recursively) or music21:<query> (music21:bach)")
+    prepare.add_argument("--tokenizer", required=True, help="tokenizer or frame representation name")
+    prepare.add_argument("--opt", action="append", metavar="KEY=VALUE", help="tokenizer option (repeatable)")
+    prepare.add_argument("--out", required=True, help="dataset folder to write")
+    prepare.add_argument("--val-fraction", type=float, default=0.1, help="share of FILES for validation")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--workers", type=int, default=0, help="parallel processes (default: all cores)")
+    prepare.add_argument("--transpose", action="store_true", help="add training copies transposed -6..+5")
+    prepare.add_argument("--normalize-key", action="store_true", help="move pieces to C major / A minor")
+    prepare.add_argument("--limit", type=int, help="use at most N files")
+    prepare.set_defaults(run=commands.prepare)
+
+    train = sub.add_parser("train", help="train a model on a prepared dataset")
+    train.add_argument("--data", required=True, help="prepared dataset folder")
+    train.add_argument("--model", help="architecture name")
+    train.add_argument("--preset", help="a preset: architecture + hyper-parameters + recipe")
+    train.add_argument("--hparam", action="append", metavar="KEY=VALUE", help="model hyper-parameter (repeatable)")
+    train.add_argument("--out", required=True, help="model name (user models folder) or a folder path")
+    train.add_argument("--description", help="one line for the model card")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--optimizer", choices=["adamax", "adam", "adamw", "rmsprop"])
+    train.add_argument("--schedule", choices=["constant", "exp-decay"])
+    train.add_argument("--decay", type=float, help="learning-rate factor per epoch with exp-decay")
+    train.add_argument("--window", type=int, help="input positions per training window")
+    train.add_argument("--epoch-fraction", type=float, help="share of all windows that makes an epoch")
+    train.add_argument("--loss", choices=["ce", "weighted-ce", "focal", "last-n", "bce"], default="ce")
+    train.add_argument("--last-n", type=int, default=1)
+    train.add_argument("--focal-gamma", type=float, default=2.0)
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--patience", type=int, help="stop after N epochs without improvement")
+    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--num-workers", type=int, default=0, help="threads preparing batches ahead")
+    train.set_defaults(run=commands.train)
+
+    evaluate = sub.add_parser("evaluate", help="test NLL, accuracy, F1, grammar errors, sample statistics")
+    evaluate.add_argument("model", metavar="MODEL", help="bundle name or folder")
+    evaluate.add_argument("--data", required=True, help="prepared dataset folder (its validation split)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--samples", type=int, default=4)
+    evaluate.add_argument("--sample-tokens", type=int, default=128)
+    evaluate.add_argument("--window", type=int, default=256)
+    evaluate.add_argument("--max-windows", type=int, default=256)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    evaluate.set_defaults(run=commands.evaluate)
+
+    generate = sub.add_parser("generate", help="continue a MIDI prompt (headless Continue)")
+    generate.add_argument("--prompt", required=True, help="MIDI or notation file")
+    generate.add_argument("--bars", type=int, default=8)
+    generate.add_argument("--out", required=True, help="output .mid (out-1.mid ... with variations)")
+    generate.add_argument("--model", default="default", help="default, a bundle name or a folder")
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--top-k", type=int, default=0)
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--variations", type=int, default=1)
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--stay-in-key", action="store_true")
+    generate.add_argument("--key", help='e.g. "D minor" (implies --stay-in-key)')
+    generate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    generate.add_argument("--json", action="store_true")
+    generate.set_defaults(run=commands.generate)
+
+    listing = sub.add_parser("models", help="list bundled and user model bundles")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=commands.models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        commands.eprint("error: interrupted")
+        return 130
+    except Exception as error:
+        training = sys.modules.get("ml_core.training")
+        if training is not None and isinstance(error, training.TrainingInterrupted):
+            commands.eprint(f"error: {error}")
+            return 130
+        if isinstance(error, _user_error_types()):
+            commands.eprint(f"error: {_one_line(error)}")
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

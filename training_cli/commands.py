@@ -1,0 +1,214 @@
+"""The subcommands of `composer-train`: thin wrappers that turn parsed arguments into
+calls on ml_core.data / ml_core.training / ml_core.evaluation / ml_core.generation and
+print the outcome. Heavy imports (torch) happen inside each command, so `--help` and
+argument errors stay instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """['key=value', ...] -> dict; values read as JSON when they parse (4, 0.5, true, [1,2])."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, separator, text = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"{flag} expects key=value, got '{pair}'")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        result[key.strip().replace("-", "_")] = value
+    return result
+
+
+def parse_key(text: str | None) -> tuple[int, str] | None:
+    """'D minor' / 'F# major' / 'Bb' -> (pitch class, mode)."""
+    if not text:
+        return None
+    parts = text.replace("-", " ").split()
+    mode = parts[1].lower() if len(parts) > 1 else "major"
+    name = parts[0] if parts else ""
+    if not name or name[0].lower() not in NOTE_NAMES or mode not in ("major", "minor") or len(parts) > 2:
+        raise ValueError(f"cannot read key '{text}' (try \"D minor\" or \"F# major\")")
+    tonic = NOTE_NAMES[name[0].lower()]
+    for accidental in name[1:]:
+        if accidental == "#":
+            tonic += 1
+        elif accidental in ("b", "♭"):
+            tonic -= 1
+        else:
+            raise ValueError(f"cannot read key '{text}' (try \"D minor\" or \"F# major\")")
+    return tonic % 12, mode
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from ml_core.data import Augmentation, PrepareOptions, prepare_dataset
+
+    options = PrepareOptions(
+        tokenizer=args.tokenizer, tokenizer_config=parse_assignments(args.opt, "--opt"),
+        val_fraction=args.val_fraction, seed=args.seed,
+        augmentation=Augmentation(transpose=args.transpose, normalize_key=args.normalize_key),
+        limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1))
+    result = prepare_dataset(args.sources, Path(args.out), options)
+    manifest = result.manifest
+    splits = manifest["splits"]
+    if result.reused:
+        _say(f"{result.directory}: up to date, reusing the cached dataset (same files and options)")
+    for path_reason in manifest["skipped"][:10]:
+        _say(f"skipped {path_reason['path']}: {path_reason['reason']}")
+    if len(manifest["skipped"]) > 10:
+        _say(f"... and {len(manifest['skipped']) - 10} more skipped (see manifest.json)")
+    unit = "tokens" if manifest["kind"] == "token" else "frames"
+    _say(f"dataset {result.directory}: train {splits['train']['files']} files / "
+         f"{splits['train']['tokens']} {unit}, validation {splits['val']['files']} files / "
+         f"{splits['val']['tokens']} {unit}, {len(manifest['skipped'])} skipped")
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(args: argparse.Namespace) -> int:
+    from ml_core.training import TrainOptions
+    from ml_core.training import train as run_training
+
+    if not args.model and not args.preset:
+        raise ValueError("give --model ARCH or --preset NAME")
+    options = TrainOptions(
+        data=Path(args.data), out=args.out, arch=args.model, preset=args.preset,
+        hparams=parse_assignments(args.hparam, "--hparam"), epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
+        decay=args.decay, window=args.window, epoch_fraction=args.epoch_fraction, loss=args.loss,
+        last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
+        precision=args.precision, resume=args.resume, seed=args.seed, patience=args.patience,
+        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
+        num_workers=args.num_workers, description=args.description or "")
+    result = run_training(options, log=_say)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
+        return 0
+    nll = f"{result.best_val_nll:.4f}" if result.best_val_nll is not None else "n/a"
+    _say(f"saved the best model (validation NLL {nll}, {result.steps} steps, {result.epochs} epochs, "
+         f"{result.tokens_seen} tokens) to {result.bundle_path}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _load_bundle(name: str, device_name: str):
+    from ml_core import bundle
+    from ml_core.generation import resolve_device
+
+    return bundle.load(bundle.resolve(name), resolve_device(device_name))
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from ml_core.data import load_dataset
+    from ml_core.evaluation import evaluate as run_evaluation
+    from ml_core.evaluation import format_report
+
+    dataset = load_dataset(Path(args.data))
+    loaded = _load_bundle(args.model, args.device)
+    report = run_evaluation(loaded, dataset, samples=args.samples, sample_tokens=args.sample_tokens,
+                            window=args.window, max_windows=args.max_windows, seed=args.seed)
+    _say(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+# ---------------------------------------------------------------- generate
+
+
+def output_paths(out: Path, variations: int) -> list[Path]:
+    if variations == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{index}{out.suffix or '.mid'}") for index in range(1, variations + 1)]
+
+
+def generate(args: argparse.Namespace) -> int:
+    from ml_core.generation import GenerationOptions, continue_score
+    from ml_core.midi_io import read_score, write_midi
+
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    key = parse_key(args.key)
+    prompt = read_score(args.prompt)
+    options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
+                                top_p=args.top_p, seed=args.seed, variations=args.variations,
+                                stay_in_key=args.stay_in_key or key is not None, key=key,
+                                device=args.device).validated()
+    loaded = _load_bundle(args.model, args.device)
+    result = continue_score(loaded, prompt, options)
+    paths = output_paths(out, len(result.scores))
+    for score, path in zip(result.scores, paths, strict=True):
+        write_midi(score, path)
+    tokens_per_s = result.tokens_generated * len(result.scores) / max(result.seconds, 1e-9)
+    if args.json:
+        _say(json.dumps({"tokens": result.tokens_generated, "seconds": result.seconds,
+                         "tokens_per_s": tokens_per_s, "variations": len(result.scores),
+                         "seed": getattr(result, "seed", args.seed), "outputs": [str(p) for p in paths]}))
+    else:
+        _say(f"wrote {', '.join(str(p) for p in paths)} ({result.tokens_generated} tokens in "
+             f"{result.seconds:.2f} s, {tokens_per_s:.0f} tokens/s)")
+    return 0
+
+
+# ---------------------------------------------------------------- models
+
+
+def _bundle_row(entry: Any) -> dict[str, Any]:
+    from ml_core import bundle
+
+    path = Path(getattr(entry, "path", entry))
+    config = getattr(entry, "config", None) or bundle.read_config(path)
+    model = config.get("model", {}) if isinstance(config.get("model"), dict) else {}
+    metrics = config.get("metrics") or {}
+    tokenizer = config.get("tokenizer") or {}
+    return {
+        "name": config.get("name", path.name),
+        "arch": model.get("arch") or config.get("arch") or config.get("architecture"),
+        "parameters": config.get("parameter_count") or config.get("parameters") or model.get("parameters"),
+        "tokenizer": tokenizer.get("name") if isinstance(tokenizer, dict) else tokenizer,
+        "test_nll": metrics.get("test_nll"),
+        "location": str(path),
+    }
+
+
+def models(args: argparse.Namespace) -> int:
+    from ml_core import bundle
+
+    rows = [_bundle_row(entry) for entry in bundle.find_bundles()]
+    if args.json:
+        _say(json.dumps(rows))
+        return 0
+    if not rows:
+        _say("no model bundles found")
+        return 0
+    columns = ("name", "arch", "parameters", "tokenizer", "test_nll", "location")
+    cells = [[("-" if row[c] is None else f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
+              for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    _say("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        _say("  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def eprint(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
