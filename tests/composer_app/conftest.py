@@ -27,6 +27,22 @@ def _leftovers(before: set[threading.Thread]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
+def gc_on_the_gui_thread_only():
+    """As in the app (`composer_app.gui_gc`): no automatic cyclic collection during a test,
+    so a worker thread never destroys a Qt object left in a cycle (that can deadlock); the
+    test's garbage is collected here, on the main thread, once its widgets are closed."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    yield
+    gc.collect()
+    if was_enabled:
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_threads():
     before = set(threading.enumerate())
     yield
@@ -45,6 +61,43 @@ def no_leaked_threads():
 
         threads.stop_all(timeout=5.0)
         pytest.fail(f"the test left threads running: {', '.join(leftovers)}")
+
+
+class UnexpectedDialog(AssertionError):
+    """A test reached a modal dialog it did not ask for (offscreen, it would wait forever)."""
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """Fail, instead of hanging, when code under test opens a modal dialog.
+
+    Headless, a modal dialog's event loop never ends: one unexpected error dialog would
+    stall the whole suite. Tests that expect a dialog patch the app's own wrappers
+    (`dialogs.show_error`, `continue_panel.show_error`...), which take precedence; anything
+    that still reaches Qt's modal API raises with the dialog's text, so the failure says
+    what went wrong. pytest-qt turns an exception raised inside a slot into a test failure.
+    """
+    from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
+
+    opened: list[str] = []
+
+    def refuse(kind):
+        def refuse_call(*args, **_kwargs):
+            texts = [str(a) for a in args if isinstance(a, str)]
+            opened.append(f"{kind}: {' | '.join(texts)}")
+            raise UnexpectedDialog(f"unexpected modal {kind}: {' | '.join(texts)}")
+        return refuse_call
+
+    for name in ("critical", "warning", "question", "information", "about"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(refuse(f"QMessageBox.{name}")))
+    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName",
+                 "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(refuse(f"QFileDialog.{name}")))
+    for name in ("getText", "getInt", "getDouble", "getItem"):
+        monkeypatch.setattr(QInputDialog, name, staticmethod(refuse(f"QInputDialog.{name}")))
+    monkeypatch.setattr(QDialog, "exec", refuse("QDialog.exec"))
+    monkeypatch.setattr(QMessageBox, "exec", refuse("QMessageBox.exec"))
+    yield opened
 
 
 # ---------------------------------------------------------------- a small real model bundle

@@ -159,3 +159,15 @@ def test_settings_are_typed_isolated_and_remember_the_window(window, tmp_path):
         assert (reopened.width(), reopened.height()) == (700, 500)
     finally:
         reopened.deleteLater()
+
+
+def test_an_unexpected_modal_dialog_fails_instead_of_hanging(qtbot):
+    """The conftest guard: headless, a real modal dialog would wait forever."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from composer_app import dialogs
+
+    with pytest.raises(AssertionError, match="unexpected modal QMessageBox.critical: .*disk is full"):
+        dialogs.show_error(None, "The disk is full")
+    with pytest.raises(AssertionError, match="QMessageBox.exec"):
+        QMessageBox(QMessageBox.Icon.Warning, "t", "x").exec()
