@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -176,6 +177,11 @@ class DistributedContext:
         if self.world_size > 1 and not dist.is_initialized():
             if device.type == "cuda":
                 torch.cuda.set_device(device)
+            if (device.type != "cuda" and self.local_world_size == self.world_size
+                    and "GLOO_SOCKET_IFNAME" not in os.environ):
+                # One machine: ranks talk over loopback. Gloo otherwise binds to whatever
+                # the host name resolves to, which hangs where that address is unreachable.
+                os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             self.started = True
 
@@ -201,6 +207,17 @@ class DistributedContext:
         if self.started:
             torch.distributed.destroy_process_group()
             self.started = False
+
+
+def _loopback_interface() -> str:
+    """The loopback network interface's name ("lo" on Linux, "lo0" on macOS)."""
+    import socket
+
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        names = []
+    return next((name for name in names if name in ("lo", "lo0")), "lo0" if sys.platform == "darwin" else "lo")
 
 
 @dataclass
