@@ -2,7 +2,8 @@
 
 A `ContinueWorker` lives in the GUI thread; `start(job)` runs the job on a registered
 worker thread (`composer_app.threads`) that does everything heavy, bundle loading and
-torch import included, and posts back through queued Qt signals:
+torch import included, and posts back (`WorkerSignals.post`: the signals are emitted on
+the GUI thread):
 
     loaded(str)          the device the model runs on ("cpu", "cuda:0")
     progress(object)     a `ContinueProgress`, at most one per `interval_s` (the first at once)
@@ -129,7 +130,7 @@ def _shifted(notes: list[Note], offset: int) -> list[Note]:
     return [Note(n.pitch, n.start + offset, n.duration, n.velocity) for n in notes]
 
 
-class ContinueWorker(QObject):
+class ContinueWorker(threads.WorkerSignals):
     """Runs one Continue job at a time on a worker thread; see the module docstring."""
 
     loaded = Signal(str)
@@ -198,9 +199,9 @@ class ContinueWorker(QObject):
 
             resolved = str(generation.resolve_device(device))
             self.cache.get(path, resolved)
-            self.loaded.emit(resolved)
+            self.post("loaded", resolved)
         except Exception as error:
-            self.preload_failed.emit(_describe(error))
+            self.post("preload_failed", _describe(error))
 
     def _run(self, job: ContinueJob, cancel: threading.Event) -> None:
         began = time.perf_counter()
@@ -212,21 +213,23 @@ class ContinueWorker(QObject):
                 _limit_torch_threads()
             bundle = self.cache.get(job.bundle_path, device)
             if cancel.is_set():
-                self.finished.emit(ContinueResult(job, [], [], 0, True, device,
+                self.post("finished", ContinueResult(job, [], [], 0, True, device,
                                                   time.perf_counter() - began))
                 return
-            self.loaded.emit(device)
+            self.post("loaded", device)
             options = generation.GenerationOptions(**{**job.options, "device": device})
             last = None
             last_emit = 0.0
-            for update in generation.generate(bundle, job.prompt, options, cancel=cancel):
+            updates = generation.generate(bundle, job.prompt, options, cancel=cancel,
+                                          update_interval=self.interval_s)
+            for update in updates:
                 last = update
                 now = time.perf_counter()
                 if update.done or update.cancelled:
                     break
                 if last_emit == 0.0 or now - last_emit >= self.interval_s:
                     last_emit = now
-                    self.progress.emit(ContinueProgress(
+                    self.post("progress", ContinueProgress(
                         job, [_shifted(notes, job.offset) for notes in update.new_notes],
                         [list(c) for c in update.confidences],
                         update.tokens_generated, float(update.fraction)))
@@ -239,9 +242,9 @@ class ContinueWorker(QObject):
                     job, [_shifted(notes, job.offset) for notes in last.new_notes],
                     [list(c) for c in last.confidences], last.tokens_generated, cancelled,
                     device, time.perf_counter() - began, list(last.scores))
-            self.finished.emit(result)
+            self.post("finished", result)
         except Exception as error:  # every failure becomes a dialog, never a dead thread
-            self.failed.emit(job, _describe(error))
+            self.post("failed", job, _describe(error))
 
 
 def _limit_torch_threads() -> None:

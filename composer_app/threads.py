@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
 _lock = threading.Lock()
 _workers: dict[threading.Thread, threading.Event] = {}
 _qthreads: list = []  # running QThreads registered by other modules: checked, not joined
@@ -91,3 +93,28 @@ def stop_all(timeout: float = 2.0) -> bool:
         if thread is not threading.current_thread():
             thread.join(timeout)
     return not running()
+
+
+class WorkerSignals(QObject):
+    """Base for QObjects whose signals are raised by worker threads.
+
+    `post("name", *args)` may be called from any thread: the signal `name` is then emitted
+    on the thread this object lives in (the GUI thread), so every connection, lambdas and
+    test helpers included, runs there as a plain direct call. Emitting from the worker
+    itself would queue calls to plain Python callables, which PySide may still deliver
+    after the callable was disconnected (seen as segfaults in pytest-qt's waitSignal when
+    a fast worker emitted progress on every token)."""
+
+    _posted = Signal(str, object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(str, object)
+    def _deliver(self, name: str, args: tuple) -> None:
+        getattr(self, name).emit(*args)
+
+    def post(self, name: str, *args: object) -> None:
+        """Emit signal `name` with `args` on this object's thread (callable from any thread)."""
+        self._posted.emit(name, args)

@@ -11,18 +11,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from composer_app import dialogs, settings
+from composer_app import dialogs, settings, threads
 from composer_app.audio import AudioError, SoundfontError, write_wav
 from composer_app.main_window import MainWindow
 from composer_app.playback import Player
 from ml_core.music import Score
 
 
-class Transport(QObject):
+class Transport(threads.WorkerSignals):
     """Owns the Player for one window and the Export WAV worker."""
 
     export_finished = Signal(str)   # a status line, emitted from the worker thread
@@ -123,9 +123,9 @@ class Transport(QObject):
         def work() -> None:
             try:
                 write_wav(score, path, soundfont=soundfont)
-                self.export_finished.emit(f"Exported {Path(path).name}")
+                self.post("export_finished", f"Exported {Path(path).name}")
             except (AudioError, OSError) as error:
-                self.export_finished.emit(f"Export failed: {error}")
+                self.post("export_finished", f"Export failed: {error}")
 
         self._export_thread = threading.Thread(target=work, name="export-wav")
         self._export_thread.start()

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
-from ml_core.sampling import sample
+from ml_core.sampling import sample_numpy
 from ml_core.tokenizers.augment import estimate_key, scale_pitch_classes
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
@@ -48,6 +49,7 @@ class GenerationOptions:
     stay_in_key: bool = False              # mask pitches outside the key's scale
     key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
     device: str = "auto"                   # auto | cpu | cuda | mps
+    engine: str = "auto"                   # token models: auto (NumPy on a CPU) | torch | numpy
 
     def validated(self) -> GenerationOptions:
         if self.bars < 1 and self.max_tokens is None:
@@ -60,6 +62,8 @@ class GenerationOptions:
             raise GenerationError("top-p must be in (0, 1]")
         if self.top_k < 0:
             raise GenerationError("top-k must not be negative")
+        if self.engine not in ENGINES:
+            raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
         if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
             raise GenerationError(f"bad key {self.key}")
         return self
@@ -224,26 +228,6 @@ def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None
 
 
 # ----------------------------------------------------------------------- token models
-def _step(model: torch.nn.Module, tokens: torch.Tensor, state: Any, context: list[list[int]],
-          used: int, device: torch.device) -> tuple[torch.Tensor, Any, int]:
-    """One forward step, sliding the window when the model's context is full."""
-    limit = getattr(model, "max_context", None)
-    if limit is not None and used + tokens.shape[1] > limit:
-        keep = max(1, limit // 2)
-        cropped = model.crop_state(state, keep) if state is not None else None
-        if cropped is not None:
-            state, used = cropped, keep
-        else:  # absolute positions: re-encode the last `keep` tokens from scratch
-            rows = [row[-keep:] for row in context]
-            rows = [[row[0]] * (keep - len(row)) + row for row in rows]  # rows that ended early
-            window = torch.tensor(rows, dtype=torch.long, device=device)
-            _, state = model(window[:, :-1], None)
-            used = keep - 1
-            tokens = window[:, -1:]
-    logits, state = model(tokens, state)
-    return logits[:, -1, :], state, used + tokens.shape[1]
-
-
 def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions,
                      cancel: threading.Event, device: torch.device, seed: int,
                      key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
@@ -267,14 +251,12 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
 
     rows = options.variations
     key_mask = tokenizer.key_mask(scale_pitch_classes(*key)) if key is not None else None
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     states = [state] * rows
     sequences = [list(prompt_ids) for _ in range(rows)]
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
 
-    limit = getattr(model, "max_context", None)
-    feed = prompt_ids[-limit:] if limit is not None else prompt_ids
     generated = 0
     last_update = time.perf_counter()
 
@@ -287,25 +269,29 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
                                 cancelled, seed, key)
 
     with torch.inference_mode():
-        # Read the prompt once, then copy its state into one row per variation.
-        logits, model_state = model(torch.tensor([feed], dtype=torch.long, device=device), None)
-        rows_index = torch.zeros(rows, dtype=torch.long, device=device)
-        model_state = model.select_state(model_state, rows_index)
-        logits, used = logits[:, -1, :].expand(rows, -1), len(feed)
-        tokens = None  # the tokens sampled last, fed at the next step
+        try:
+            stepper = make_stepper(model, device, options.engine)
+        except SteppingError as error:
+            raise GenerationError(str(error)) from None
+        # Read the prompt once; every variation (row) starts from its state.
+        logits = stepper.start(prompt_ids, rows)
+        chosen_list: list[int] = []
         while not all(finished) and generated < max_tokens:
             if cancel.is_set():
                 yield snapshot(True, True)
                 return
             if generated:
-                logits, model_state, used = _step(model, tokens, model_state, sequences, used, device)
-            masks = np.stack([grammar.allowed(s) for s in states])
+                logits = stepper.step(chosen_list, sequences)
+            if rows == 1:
+                masks = grammar.allowed(states[0])[None]
+            else:
+                masks = np.stack([grammar.allowed(s) for s in states])
             if key_mask is not None:
                 keyed = masks & key_mask
                 masks = np.where(keyed.any(axis=1, keepdims=True), keyed, masks)
-            chosen, probabilities = sample(
-                logits.float().cpu(), temperature=options.temperature, top_k=options.top_k,
-                top_p=options.top_p, mask=torch.from_numpy(masks), generator=generator)
+            chosen, probabilities = sample_numpy(
+                logits, temperature=options.temperature, top_k=options.top_k,
+                top_p=options.top_p, mask=masks, rng=rng)
             chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
             for row in range(rows):
                 if finished[row]:
@@ -318,7 +304,6 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
                 sequences[row].append(token)
                 confidences[row].append(probability_list[row])
             generated += 1
-            tokens = chosen.view(rows, 1).to(device)
             now = time.perf_counter()
             if now - last_update >= interval:
                 last_update = now

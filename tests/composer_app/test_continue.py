@@ -43,8 +43,31 @@ def panel(qtbot, tiny_bundle, errors, motif_score):
     widget.show()
     assert widget.model_panel.select("tiny")
     widget.worker.interval_s = 0.0  # forward every streaming update (the tiny model is fast)
+    widget.sampling_panel.seed.setValue(1234)  # a fixed seed: the same continuation every run
     widget.sampling_panel.seed_lock.setChecked(True)
     return widget
+
+
+@pytest.fixture
+def slow_steps(monkeypatch):
+    """Each generated token takes at least 2 ms: the tiny model alone writes 64 bars in a
+    fraction of a second, too fast for tests that act while a continuation is running."""
+    from ml_core import generation
+
+    real = generation.make_stepper
+
+    def make_slow_stepper(*args, **kwargs):
+        stepper = real(*args, **kwargs)
+        step = stepper.step
+
+        def slow_step(*step_args):
+            time.sleep(0.002)
+            return step(*step_args)
+
+        stepper.step = slow_step
+        return stepper
+
+    monkeypatch.setattr(generation, "make_stepper", make_slow_stepper)
 
 
 def run_continue(qtbot, panel, timeout=20000):
@@ -96,7 +119,7 @@ def test_same_locked_seed_gives_the_same_continuation_and_reuses_the_loaded_bund
     assert panel.worker.cache.loads == loads  # the second Continue did not reload
 
 
-def test_stop_ends_the_worker_quickly_and_keeps_the_partial_continuation(qtbot, panel):
+def test_stop_ends_the_worker_quickly_and_keeps_the_partial_continuation(qtbot, panel, slow_steps):
     panel.sampling_panel.bars.setValue(64)
     panel.worker.interval_s = 0.04
     with qtbot.waitSignal(panel.worker.progress, timeout=20000):
@@ -221,7 +244,7 @@ def test_build_prompt_sources():
             build_prompt(score, source, **kwargs)
 
 
-def test_shutdown_while_generating_joins_the_worker(qtbot, panel):
+def test_shutdown_while_generating_joins_the_worker(qtbot, panel, slow_steps):
     panel.sampling_panel.bars.setValue(64)
     with qtbot.waitSignal(panel.worker.progress, timeout=20000):
         panel.continue_()
@@ -237,7 +260,8 @@ def test_shutdown_while_generating_joins_the_worker(qtbot, panel):
     assert not panel.is_running()
 
 
-def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle, monkeypatch, motif_score):
+def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle, monkeypatch,
+                                                             motif_score, slow_steps):
     from PySide6.QtWidgets import QDockWidget
 
     from composer_app import dialogs

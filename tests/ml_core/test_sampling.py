@@ -120,3 +120,63 @@ def test_key_sampling() -> None:
     torch.testing.assert_close(draws.mean(0), torch.sigmoid(logits[0]), atol=0.02, rtol=0)
     again = sample_keys(many, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(draws, again)
+
+
+# ------------------------------------------------------------------ sample_numpy
+def test_numpy_sampling_follows_the_distribution_and_reports_probabilities() -> None:
+    import numpy as np
+
+    from ml_core.sampling import sample_numpy
+
+    logits = np.log(np.array([[0.1, 0.2, 0.3, 0.4]] * 4000))
+    ids, probabilities = sample_numpy(logits, rng=np.random.default_rng(0))
+    frequencies = np.bincount(ids, minlength=4) / len(ids)
+    assert frequencies == pytest.approx([0.1, 0.2, 0.3, 0.4], abs=0.03)
+    assert probabilities == pytest.approx(np.array([0.1, 0.2, 0.3, 0.4])[ids])
+    again, _ = sample_numpy(logits, rng=np.random.default_rng(0))
+    assert (again == ids).all()                                   # same seed, same draws
+
+
+def test_numpy_sampling_applies_mask_top_k_top_p_and_greedy_like_torch() -> None:
+    import numpy as np
+
+    from ml_core.sampling import sample_numpy
+
+    logits = np.array([[2.0, 1.0, 0.5, 3.0, -1.0]])
+    rows = np.repeat(logits, 2000, axis=0)
+    mask = np.array([True, True, True, False, True])
+    ids, probabilities = sample_numpy(rows, mask=mask, rng=np.random.default_rng(1))
+    assert 3 not in ids
+    _, torch_probabilities = sample(torch.tensor(logits), mask=torch.tensor(mask),
+                                    generator=torch.Generator().manual_seed(0))
+    masked = np.where(mask, logits[0], -np.inf)
+    expected = np.exp(masked) / np.exp(masked).sum()
+    assert probabilities == pytest.approx(expected[ids])
+    assert set(np.unique(sample_numpy(rows, top_k=2, rng=np.random.default_rng(2))[0])) == {0, 3}
+    # top-p 0.6: token 3 (0.61 of the mass) alone already covers it
+    assert set(np.unique(sample_numpy(rows, top_p=0.6, rng=np.random.default_rng(3))[0])) == {3}
+    greedy, greedy_probability = sample_numpy(logits, temperature=0, mask=mask)
+    assert greedy.tolist() == [0]
+    assert greedy_probability[0] == pytest.approx(expected[0])
+    hot, _ = sample_numpy(rows, temperature=5.0, rng=np.random.default_rng(4))
+    cold, _ = sample_numpy(rows, temperature=0.2, rng=np.random.default_rng(4))
+    assert len(np.unique(hot)) == 5 and (cold == 3).mean() > 0.95
+    assert float(torch_probabilities[0]) in [pytest.approx(p) for p in expected[expected > 0]]
+
+
+def test_numpy_sampling_errors_are_clear() -> None:
+    import numpy as np
+
+    from ml_core.sampling import sample_numpy
+
+    logits = np.zeros((1, 3))
+    for kwargs, message in (({"mask": np.zeros((1, 3), bool)}, "allows no token"),
+                            ({"mask": np.ones((1, 4), bool)}, "mask has 4 entries"),
+                            ({"mask": np.ones((1, 3))}, "must be boolean"),
+                            ({"temperature": -1.0}, "must not be negative"),
+                            ({"top_p": 0.0}, "top-p must be in"),
+                            ({"top_k": -2}, "top-k must not be negative")):
+        with pytest.raises(SamplingError, match=message):
+            sample_numpy(logits, **kwargs)
+    with pytest.raises(SamplingError, match="shape"):
+        sample_numpy(np.zeros(3))
