@@ -1,15 +1,21 @@
-"""Generation speed: our incremental generator (KV cache, one token per step) against the
-research code's method (a full forward pass over the whole window for every new token),
-same model, same run. Also 4 variations generated as one batch.
+"""Generation speed at batch 1 on the CPU, three ways on the same model in the same run:
 
-    .venv/bin/python bench/generate.py [--new-tokens 512] [--prompt 256] [--threads 1]
-                                       [--recompute-tokens 64] [--repeats 4]
+- `numpy`: what the app and `composer-train generate` do on a CPU: the whole Continue
+  pipeline (`ml_core.generation.continue_score`: grammar mask, stay in key, sampling,
+  decoding) with the model stepped in NumPy (`ml_core.models.stepping`);
+- `torch`: the same pipeline with the model's own incremental torch forward (KV cache);
+- `recompute`: the research code's method, a full forward over the whole window for
+  every new token (timed on an evenly spread sample of its steps and extrapolated).
 
-The model is the `default` preset (random weights are fine for timing) at vocab 300.
-Both methods run in alternating rounds so they share the machine's load; the slow method
-times an evenly spread sample of its steps (each one full forward over its window) and
-extrapolates, since timing all 512 of them takes minutes. Ends with one JSON line:
-{"tokens_per_s": ..., "recompute_tokens_per_s": ..., "ratio": ..., "batched4_tokens_per_s": ...}
+    .venv/bin/python bench/generate.py [--model default|lstm|PATH] [--tokens 600]
+                                       [--prompt resources/examples/c_major_4-4.mid]
+                                       [--repeats 3] [--recompute-tokens 48]
+
+The model is a bundled model (`default` unless told) with its real weights. The methods
+run in alternating rounds so that they share the machine's load, each on one torch
+thread (the setting generation uses). Ends with one JSON line:
+{"tokens_per_s": ..., "torch_tokens_per_s": ..., "recompute_tokens_per_s": ...,
+ "ratio_vs_torch": ..., "ratio_vs_recompute": ..., "variations4_tokens_per_s": ...}
 """
 
 from __future__ import annotations
@@ -26,84 +32,86 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from ml_core.models.presets import get_preset  # noqa: E402
+from ml_core import bundle as bundle_module  # noqa: E402
+from ml_core.generation import GenerationOptions, continue_score  # noqa: E402
+from ml_core.midi_io import read_score  # noqa: E402
 from ml_core.sampling import sample  # noqa: E402
 
-VOCAB = 300
+ROOT = Path(_HERE).parent
 
 
-def incremental(model, prompt: torch.Tensor, new_tokens: int, generator: torch.Generator) -> float:
-    """Tokens per second of KV-cached generation (prompt encoding included in the time)."""
-    limit = model.max_context
+def pipeline_rate(bundle, prompt, tokens: int, engine: str, variations: int = 1) -> float:
+    """Generated tokens per second (all rows) of the Continue pipeline, prompt included."""
+    options = GenerationOptions(bars=10_000, max_tokens=tokens, seed=0, stay_in_key=True,
+                                variations=variations, engine=engine)
     started = time.perf_counter()
-    logits, state = model(prompt)
-    used = prompt.shape[1]
-    logits = logits[:, -1]
-    for _ in range(new_tokens):
-        token, _ = sample(logits, temperature=1.0, generator=generator)
-        if used + 1 > limit:
-            state, used = model.crop_state(state, limit // 2), limit // 2
-        logits, state = model(token.unsqueeze(1), state)
-        logits = logits[:, -1]
-        used += 1
-    return prompt.shape[0] * new_tokens / (time.perf_counter() - started)
+    result = continue_score(bundle, prompt, options)
+    return variations * result.tokens_generated / (time.perf_counter() - started)
 
 
-def recompute_step_seconds(model, prompt: torch.Tensor, step: int,
-                           generator: torch.Generator) -> float:
-    """Seconds the research method spends on new token number `step`: one full forward over
-    the window (the last max_context tokens of prompt + generated so far) and a sample."""
-    length = min(prompt.shape[1] + step, model.max_context)
-    window = torch.randint(0, VOCAB, (prompt.shape[0], length), generator=generator)
+def recompute_seconds(model, window_length: int, vocab: int, generator: torch.Generator) -> float:
+    """One step of the research method: a full forward over the window, then a draw."""
+    window = torch.randint(0, vocab, (1, window_length), generator=generator)
     started = time.perf_counter()
-    logits, _ = model(window)
-    sample(logits[:, -1], temperature=1.0, generator=generator)
+    with torch.inference_mode():
+        logits, _ = model(window)
+        sample(logits[:, -1], temperature=1.0, generator=generator)
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompt", type=int, default=256)
-    parser.add_argument("--new-tokens", type=int, default=512)
-    parser.add_argument("--recompute-tokens", type=int, default=64,
+    parser.add_argument("--model", default="default",
+                        help="a bundled model's name or a bundle folder")
+    parser.add_argument("--prompt", default=str(ROOT / "resources/examples/c_major_4-4.mid"))
+    parser.add_argument("--tokens", type=int, default=600, help="tokens generated per run")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--recompute-tokens", type=int, default=48,
                         help="steps of the slow method to time, spread over the run")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both methods (1 suits one-token steps: a "
-                             "second thread only adds synchronisation, and stalls whenever "
-                             "the machine is busy)")
-    parser.add_argument("--repeats", type=int, default=4, help="alternating rounds")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = get_preset("default").build(vocab_size=VOCAB).eval()
-    prompt = torch.randint(0, VOCAB, (1, args.prompt))
+    torch.set_num_threads(1)
+    path = Path(args.model)
+    if not path.is_dir():
+        path = ROOT / "resources" / "models" / args.model
+    bundle = bundle_module.load(path, device="cpu")
+    prompt = read_score(Path(args.prompt))
+    prompt_tokens = len(bundle.tokenizer.encode(prompt))
+    limit = getattr(bundle.model, "max_context", None) or 10**9
+    vocab = bundle.tokenizer.vocab_size
     generator = torch.Generator().manual_seed(0)
-    # The two methods are measured in alternating rounds so that they share whatever load
-    # the machine has. The slow method times `--recompute-tokens` of its steps, spread evenly
-    # over the run (each step costs one forward over its window), and extrapolates.
-    steps = list(range(0, args.new_tokens, max(1, args.new_tokens // args.recompute_tokens)))
-    per_round = [steps[r::args.repeats] for r in range(args.repeats)]
-    fast_seconds = slow_seconds = batched_seconds = 0.0
-    with torch.inference_mode():
-        incremental(model, prompt, 32, generator)  # warm-up
-        for round_steps in per_round:
-            fast_seconds += args.new_tokens / incremental(model, prompt, args.new_tokens, generator)
-            batched_seconds += 4 * args.new_tokens / incremental(
-                model, prompt.repeat(4, 1), args.new_tokens, generator)
-            slow_seconds += sum(recompute_step_seconds(model, prompt, step, generator)
-                                for step in round_steps)
-    fast = args.repeats * args.new_tokens / fast_seconds
-    batched = args.repeats * 4 * args.new_tokens / batched_seconds
-    slow = len(steps) / slow_seconds
+    pipeline_rate(bundle, prompt, 32, "numpy")           # warm-up (weights converted once)
+    pipeline_rate(bundle, prompt, 32, "torch")
+    fast = slow = variations = 0.0
+    recompute_total, recompute_count = 0.0, 0
+    steps = list(range(0, args.tokens, max(1, args.tokens // args.recompute_tokens)))
+    for round_index in range(args.repeats):
+        fast += args.tokens / pipeline_rate(bundle, prompt, args.tokens, "numpy")
+        slow += args.tokens / pipeline_rate(bundle, prompt, args.tokens, "torch")
+        variations += 4 * args.tokens / pipeline_rate(bundle, prompt, args.tokens, "numpy", 4)
+        for step in steps[round_index::args.repeats]:
+            recompute_total += recompute_seconds(bundle.model, min(prompt_tokens + step, limit),
+                                                 vocab, generator)
+            recompute_count += 1
+    numpy_rate = args.repeats * args.tokens / fast
+    torch_rate = args.repeats * args.tokens / slow
+    recompute_rate = recompute_count / recompute_total
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"model: default preset, {model.parameter_count():,} parameters, vocab {VOCAB}, "
-          f"{torch.get_num_threads()} threads, load average {load:.1f} on {os.cpu_count()} "
-          f"CPUs", file=sys.stderr)
-    print(json.dumps({"tokens_per_s": round(fast, 1), "recompute_tokens_per_s": round(slow, 1),
-                      "ratio": round(fast / slow, 1), "batched4_tokens_per_s": round(batched, 1)}))
+    print(f"model: {path.name} ({bundle.model.arch}, {bundle.model.parameter_count():,} "
+          f"parameters), prompt {prompt_tokens} tokens, {args.tokens} new tokens, "
+          f"1 torch thread, load average {load:.1f} on {os.cpu_count()} CPUs", file=sys.stderr)
+    print(f"numpy engine {numpy_rate:.0f} tokens/s, torch engine {torch_rate:.0f}, "
+          f"recompute {recompute_rate:.0f}: {numpy_rate / torch_rate:.2f}x and "
+          f"{numpy_rate / recompute_rate:.1f}x", file=sys.stderr)
+    print(json.dumps({"tokens_per_s": round(numpy_rate, 1),
+                      "torch_tokens_per_s": round(torch_rate, 1),
+                      "recompute_tokens_per_s": round(recompute_rate, 1),
+                      "ratio_vs_torch": round(numpy_rate / torch_rate, 2),
+                      "ratio_vs_recompute": round(numpy_rate / recompute_rate, 1),
+                      "variations4_tokens_per_s": round(4 * args.repeats * args.tokens / variations, 1)}))
 
 
 if __name__ == "__main__":

@@ -202,17 +202,24 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
 
 @contextmanager
 def _cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
-    """One-token steps are tiny: on a CPU, extra intra-op threads only add synchronisation
-    (and collapse when another process holds a core), so generation runs on one thread."""
+    """One-token steps are tiny: on a CPU, extra intra-op threads (torch's and NumPy's BLAS)
+    only add synchronisation (and collapse when another process holds a core), so
+    generation runs on one thread. torch's count is only changed when it differs: setting
+    it while another thread runs torch code is best avoided (the app sets it once)."""
     if device.type != "cpu":
         yield
         return
+    from threadpoolctl import threadpool_limits
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if previous != threads:
+        torch.set_num_threads(threads)
     try:
-        yield
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield
     finally:
-        torch.set_num_threads(previous)
+        if previous != threads:
+            torch.set_num_threads(previous)
 
 
 def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None = None,

@@ -126,10 +126,22 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 
 def _linear(module: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
-    """(weight transposed to (in, out) for `x @ W`, bias or zeros)."""
+    """(weight as (in, out) for `x @ W`, bias or zeros). Call `_laid_out` once the weight
+    is final."""
     weight = _array(module.weight).T.copy()
     bias = _array(module.bias) if module.bias is not None else np.zeros(weight.shape[1], np.float32)
     return weight, bias
+
+
+def _laid_out(linear: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The (in, out) weight stored with its longer axis contiguous (a transposed view when
+    that is the input axis). A one-row product streams the whole matrix from memory, and
+    BLAS reads long contiguous rows fastest: measured with cold caches, 1024 -> 256 takes
+    30-33 us from (out, in) storage and 44 us from (in, out); 256 -> 1024 is the reverse."""
+    weight, bias = linear
+    if weight.shape[0] > weight.shape[1]:
+        return np.ascontiguousarray(weight.T).T, bias
+    return np.ascontiguousarray(weight), bias
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray | None = None,
@@ -259,7 +271,9 @@ class NumpyTransformer:
             # `reverse[capacity - T:]` lists those for j = 0..T-1.
             self.reverse_distances = np.minimum(
                 np.arange(self.limit - 1, -1, -1), config.max_relative_distance)
-        self.caches: list[np.ndarray] = []  # per layer (2, B, H, capacity, head_dim)
+        # per layer: keys stored transposed (B, H, head_dim, capacity), so that the scores
+        # are one (1, hd) x (hd, T) product per head, and values (B, H, capacity, head_dim)
+        self.caches: list[tuple[np.ndarray, np.ndarray]] = []
         self.length = 0                     # valid cache slots
         self.position = 0                   # absolute position of the next token
 
@@ -289,11 +303,14 @@ class NumpyTransformer:
                 layer["norm1"] = layer["norm2"] = (None, None)
             if attention.relative is not None:
                 layer["relative"] = _array(attention.relative).T.copy()   # (head_dim, D+1)
+            for name in ("qkv", "out", "ff_in", "ff_out"):
+                layer[name] = _laid_out(layer[name])
             layers.append(layer)
         head = _linear(model.head)
         final_norm = _norm_parameters(model.final_norm)
         if final_norm is not None:
             head, final_norm = _folded(final_norm, head), (None, None)
+        head = _laid_out(head)
         positions = model.position_embedding
         return {"embedding": _array(model.embedding.weight), "layers": layers, "head": head,
                 "final_norm": final_norm,
@@ -303,11 +320,14 @@ class NumpyTransformer:
     def _load_state(self, state: Any, rows: int) -> None:
         self.length, self.position = state.length, state.position
         self.caches = []
+        shape = (rows, self.heads, self.limit, self.head_dim)
         for cache in state.caches:
-            buffer = np.zeros((2, rows, self.heads, self.limit, self.head_dim), np.float32)
             held = cache[:, :, :, :state.length].detach().cpu().float().numpy()
-            buffer[:, :, :, :state.length] = held  # a one-row state is repeated per row
-            self.caches.append(buffer)
+            keys = np.zeros(shape, np.float32).transpose(0, 1, 3, 2).copy()
+            values = np.zeros(shape, np.float32)
+            keys[:, :, :, :state.length] = held[0].transpose(0, 1, 3, 2)  # one row repeats
+            values[:, :, :state.length] = held[1]
+            self.caches.append((keys, values))
 
     def _prefill(self, rows_ids: torch.Tensor, rows: int) -> np.ndarray:
         logits, state = self.model(rows_ids, None)
@@ -325,8 +345,10 @@ class NumpyTransformer:
         if self.length + 1 > self.limit:
             keep = max(1, self.limit // 2)
             if self.positions is None:      # relative distances survive a crop
-                for cache in self.caches:
-                    cache[:, :, :, :keep] = cache[:, :, :, self.length - keep:self.length].copy()
+                start, end = self.length - keep, self.length
+                for keys, values in self.caches:
+                    keys[..., :keep] = keys[..., start:end].copy()
+                    values[:, :, :keep] = values[:, :, start:end].copy()
                 self.length = keep
             else:                           # absolute positions: re-encode
                 window = _window(history, keep, self.device)
@@ -353,7 +375,7 @@ class NumpyTransformer:
         slot = self.length
         total = slot + 1
         residual = None
-        for layer, cache in zip(self.layers, self.caches, strict=True):
+        for layer, (keys, values) in zip(self.layers, self.caches, strict=True):
             h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
             weight, bias = layer["qkv"]
             qkv = h @ weight
@@ -364,10 +386,10 @@ class NumpyTransformer:
                 q, k = rotated[:, :d], rotated[:, d:]
             else:
                 q, k = qkv[:, :d], qkv[:, d:2 * d]
-            cache[0, :, :, slot] = k.reshape(rows, heads, head_dim)
-            cache[1, :, :, slot] = qkv[:, 2 * d:].reshape(rows, heads, head_dim)
+            keys[..., slot] = k.reshape(rows, heads, head_dim)
+            values[:, :, slot] = qkv[:, 2 * d:].reshape(rows, heads, head_dim)
             q = q.reshape(rows, heads, 1, head_dim)       # already scaled by 1/sqrt(hd)
-            scores = np.matmul(q, cache[0, :, :, :total].transpose(0, 1, 3, 2))  # (B, H, 1, T)
+            scores = np.matmul(q, keys[..., :total])                      # (B, H, 1, T)
             if "relative" in layer:
                 by_distance = np.matmul(q, layer["relative"])              # (B, H, 1, D+1)
                 scores += by_distance[..., self.reverse_distances[self.limit - total:]]
@@ -378,7 +400,7 @@ class NumpyTransformer:
             scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= np.add.reduce(scores, axis=-1, keepdims=True)
-            attended = np.matmul(scores, cache[1, :, :, :total]).reshape(rows, d)
+            attended = np.matmul(scores, values[:, :, :total]).reshape(rows, d)
             weight, bias = layer["out"]
             attended = attended @ weight
             attended += bias
@@ -440,11 +462,11 @@ class NumpyLSTM:
             w_hh = _array(getattr(lstm, f"weight_hh_l{index}"))[order]
             bias = (_array(getattr(lstm, f"bias_ih_l{index}"))
                     + _array(getattr(lstm, f"bias_hh_l{index}")))[order]
-            cells.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T), bias))
+            cells.append(_laid_out((np.concatenate([w_ih, w_hh], axis=1).T, bias)))
         head: list[tuple[str, Any]] = []
         for module in model.head.layers:
             if isinstance(module, nn.Linear):
-                head.append(("linear", _linear(module)))
+                head.append(("linear", _laid_out(_linear(module))))
             elif isinstance(module, nn.LayerNorm):
                 head.append(("norm", _norm_parameters(module)))
             elif isinstance(module, nn.ReLU):
