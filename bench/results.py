@@ -311,8 +311,9 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int) -> list
     """Plain-language paragraphs on where our numbers agree with the reports."""
     by_key = {r["key"]: r["report"] for r in results if r.get("report")}
     steps = {r["key"]: r["training"]["steps"] for r in results if r.get("report")}
+    seconds = {r["key"]: r["training"]["seconds"] for r in results if r.get("report")}
     paragraphs = [_paper_pair_text(by_key, steps, train_files), _grammar_text(by_key),
-                  _sequential_text(by_key), _frame_text(by_key)]
+                  _sequential_text(by_key, steps, seconds), _frame_text(by_key)]
     return [p for p in paragraphs if p]
 
 
@@ -360,7 +361,8 @@ def _grammar_text(by_key: dict[str, dict[str, Any]]) -> str:
             f"many grammar errors per 100 tokens: {unmasked}. With the mask, {outcome}")
 
 
-def _sequential_text(by_key: dict[str, dict[str, Any]]) -> str:
+def _sequential_text(by_key: dict[str, dict[str, Any]], steps: dict[str, int],
+                     seconds: dict[str, float]) -> str:
     rnn, attention = by_key.get("rnn"), by_key.get("lstm-attention")
     if not (rnn and attention):
         return ""
@@ -372,7 +374,8 @@ def _sequential_text(by_key: dict[str, dict[str, Any]]) -> str:
             f"{by_f1} has the higher macro F1 ({attention['macro_f1']:.3f} with attention, "
             f"{rnn['macro_f1']:.3f} for the RNN), which {agrees} the report, and the {by_nll} the "
             "lower NLL. Both read bar_offset tokens here, not the report's note/duration tokens, "
-            "and trained for well under a minute.")
+            f"and trained for {seconds['rnn']:.0f} and {seconds['lstm-attention']:.0f} s "
+            f"({steps['rnn']:,} and {steps['lstm-attention']:,} steps).")
 
 
 def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:

@@ -293,9 +293,12 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
                 masks = grammar.allowed(states[0])[None]
             else:
                 masks = np.stack([grammar.allowed(s) for s in states])
-            if key_mask is not None:
+            if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 keyed = masks & key_mask
-                masks = np.where(keyed.any(axis=1, keepdims=True), keyed, masks)
+                if rows == 1:
+                    masks = keyed if keyed.any() else masks
+                else:
+                    masks = np.where(keyed.any(axis=1, keepdims=True), keyed, masks)
             chosen, probabilities = sample_numpy(
                 logits, temperature=options.temperature, top_k=options.top_k,
                 top_p=options.top_p, mask=masks, rng=rng)

@@ -120,15 +120,16 @@ def sample_numpy(logits: np.ndarray, *, temperature: float = 1.0, top_k: int = 0
         raise SamplingError(f"top-p must be in (0, 1], got {top_p}")
     if top_k < 0:
         raise SamplingError(f"top-k must not be negative, got {top_k}")
-    x = logits.astype(np.float64)
     if mask is not None:
         if mask.dtype != np.bool_:
             raise SamplingError(f"mask must be boolean, got {mask.dtype}")
-        if mask.shape[-1] != x.shape[-1]:
-            raise SamplingError(f"mask has {mask.shape[-1]} entries, logits {x.shape[-1]}")
+        if mask.shape[-1] != logits.shape[-1]:
+            raise SamplingError(f"mask has {mask.shape[-1]} entries, logits {logits.shape[-1]}")
         if not np.logical_or.reduce(mask, axis=-1).all():
             raise SamplingError("the mask allows no token in some row")
-        x = np.where(mask, x, -np.inf)
+        x = np.where(mask, logits, -np.inf)            # a new array: the caller's is untouched
+    else:
+        x = np.array(logits, dtype=np.float32)
     if temperature > 0 and temperature != 1.0:
         x /= temperature
     vocab = x.shape[-1]
@@ -144,7 +145,7 @@ def sample_numpy(logits: np.ndarray, *, temperature: float = 1.0, top_k: int = 0
         np.put_along_axis(drop, order, before >= top_p, axis=-1)
         x = np.where(drop, -np.inf, x)
     weights = np.exp(x - np.maximum.reduce(x, axis=-1, keepdims=True))   # unnormalised
-    cumulative = np.cumsum(weights, axis=-1)
+    cumulative = np.cumsum(weights, axis=-1, dtype=np.float64)
     totals = cumulative[:, -1]
     if temperature == 0:
         ids = np.argmax(x, axis=-1)
@@ -154,7 +155,7 @@ def sample_numpy(logits: np.ndarray, *, temperature: float = 1.0, top_k: int = 0
         # the first token whose cumulative mass passes the draw: never a zero-mass token
         ids = np.argmax(cumulative > thresholds[:, None], axis=-1)
     rows = np.arange(x.shape[0])
-    return ids.astype(np.int64), weights[rows, ids] / totals
+    return ids.astype(np.int64), weights[rows, ids].astype(np.float64) / totals
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
