@@ -258,7 +258,6 @@ class NumpyTransformer:
         self.head_dim = config.d_model // config.num_heads
         self.d_model = config.d_model
         self.limit = config.context
-        self.scale = np.float32(1.0 / math.sqrt(self.head_dim))
         self.pre_norm = config.norm == "pre"
         self.activation = _gelu if config.activation == "gelu" else _relu
         self.__dict__.update(_converted(model, self._weights))
