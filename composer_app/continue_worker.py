@@ -6,7 +6,7 @@ torch import included, and posts back (`WorkerSignals.post`: the signals are emi
 the GUI thread):
 
     loaded(str)          the device the model runs on ("cpu", "cuda:0")
-    progress(object)     a `ContinueProgress`, at most one per `interval_s` (the first at once)
+    progress(object)     a `ContinueProgress`, at most one per `interval_s`
     finished(object)     a `ContinueResult` (also after Stop: `cancelled` is then True)
     failed(object, str)  the job and a one-line message for a dialog (bad bundle, bad options)
     preload_failed(str)  a bundle preloaded on selection could not be loaded
@@ -219,20 +219,17 @@ class ContinueWorker(threads.WorkerSignals):
             self.post("loaded", device)
             options = generation.GenerationOptions(**{**job.options, "device": device})
             last = None
-            last_emit = 0.0
+            # generate() itself yields at most one update per interval: forward each one
             updates = generation.generate(bundle, job.prompt, options, cancel=cancel,
                                           update_interval=self.interval_s)
             for update in updates:
                 last = update
-                now = time.perf_counter()
                 if update.done or update.cancelled:
                     break
-                if last_emit == 0.0 or now - last_emit >= self.interval_s:
-                    last_emit = now
-                    self.post("progress", ContinueProgress(
-                        job, [_shifted(notes, job.offset) for notes in update.new_notes],
-                        [list(c) for c in update.confidences],
-                        update.tokens_generated, float(update.fraction)))
+                self.post("progress", ContinueProgress(
+                    job, [_shifted(notes, job.offset) for notes in update.new_notes],
+                    [list(c) for c in update.confidences],
+                    update.tokens_generated, float(update.fraction)))
             cancelled = cancel.is_set() or (last is not None and last.cancelled)
             if last is None:
                 result = ContinueResult(job, [], [], 0, cancelled, device,
