@@ -51,9 +51,9 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication([])
 
-    from composer_app import continue_panel
-    from composer_app.continue_panel import ContinuePanel
-    from composer_app.document import Document
+    from composer_app.continuation import panel as continue_panel
+    from composer_app.continuation.panel import ContinuePanel
+    from composer_app.document.document import Document
     from ml_core import bundle, paths
     from ml_core.models import count_parameters
     from ml_core.models.presets import get_preset

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from composer_app import dialogs
-from composer_app.autosave import RecoveryError, read_recovery, remove_recovery
+from composer_app.document.autosave import RecoveryError, read_recovery, remove_recovery
 from composer_app.main_window import APP_TITLE, MainWindow
 from ml_core.paths import APP_NAME
 
@@ -51,8 +51,8 @@ def offer_recovery(window: MainWindow) -> bool:
 
 def install_panels(window: MainWindow) -> None:
     """Dock the other parts of the app (playback, Continue) into the editor window."""
-    from composer_app.continue_panel import install_continue
-    from composer_app.transport import install_playback
+    from composer_app.continuation.panel import install_continue
+    from composer_app.playback.transport import install_playback
 
     transport = install_playback(window)
     panel = install_continue(window)

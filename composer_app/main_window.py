@@ -31,12 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from composer_app import geometry, settings
-from composer_app.autosave import Autosaver
-from composer_app.canvas import PianoRollCanvas
-from composer_app.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
-from composer_app.file_actions import FileActions, is_supported
-from composer_app.roll_view import Tool
+from composer_app import settings
+from composer_app.canvas import geometry
+from composer_app.canvas.canvas import PianoRollCanvas
+from composer_app.canvas.view import Tool
+from composer_app.document.autosave import Autosaver
+from composer_app.document.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
+from composer_app.document.file_actions import FileActions, is_supported
 
 APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)

@@ -21,7 +21,7 @@ MOTIF = EXAMPLES / "a_minor_3-4.mid"
 
 def main() -> None:
     app, window = open_window(MOTIF, 1500, 1000)
-    from composer_app.continue_panel import ContinuePanel
+    from composer_app.continuation.panel import ContinuePanel
 
     panel = window.findChild(ContinuePanel)
     assert panel.model_panel.selected_bundle() is not None, "no bundled default model"

@@ -52,7 +52,7 @@ def test_bundled_model_continues_examples_in_key_and_meter(name):
 
 
 def test_the_app_starts_with_the_bundled_default_selected(qtbot):
-    from composer_app.model_panel import ModelPanel
+    from composer_app.continuation.model_panel import ModelPanel
 
     panel = ModelPanel()
     qtbot.addWidget(panel)

@@ -7,8 +7,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDockWidget, QLabel
 
 from composer_app import dialogs, settings
+from composer_app.canvas.view import Tool
 from composer_app.main_window import MainWindow
-from composer_app.roll_view import Tool
 from ml_core.midi_io import read_midi
 from ml_core.music import Note
 from ml_core.paths import user_data_dir

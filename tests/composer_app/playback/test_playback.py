@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from composer_app import audio
-from composer_app.playback import Player
+from composer_app.playback import audio
+from composer_app.playback.player import Player
 from ml_core.music import Note, Score, Track
 
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QUndoCommand
 from ml_core.music import Note
 
 if TYPE_CHECKING:
-    from composer_app.document import Document
+    from composer_app.document.document import Document
 
 Entry = tuple[int, Note]  # (track index, note)
 

@@ -9,9 +9,14 @@ import shutil
 import numpy as np
 import pytest
 
-from composer_app.confidence_view import ConfidenceView, density_per_bar, smoothed
-from composer_app.model_panel import ModelPanel, card_fields, read_metrics, training_curves
-from composer_app.sampling_panel import KEYS, SamplingPanel, estimate_key, key_name
+from composer_app.continuation.confidence_view import ConfidenceView, density_per_bar, smoothed
+from composer_app.continuation.model_panel import (
+    ModelPanel,
+    card_fields,
+    read_metrics,
+    training_curves,
+)
+from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, estimate_key, key_name
 from ml_core.music import Note, Score, Track
 
 

@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from composer_app import audio
+from composer_app.playback import audio
 from ml_core.music import Note, Score, TempoChange, Track
 
 RATE = 22050          # half the default rate keeps the tests quick; timing is the same

@@ -10,8 +10,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QWidget
 
-from composer_app.note_item import NoteKind, brushes
-from composer_app.roll_view import PianoRollView
+from composer_app.canvas.note_item import NoteKind, brushes
+from composer_app.canvas.view import PianoRollView
 
 LANE_HEIGHT = 72
 MARGIN = 4

@@ -9,7 +9,7 @@ and drums are drums.
 `render` turns a Score into float32 stereo samples, rendering in blocks between note
 events so every note-on/off lands on its exact sample (times from the Score's tempo map).
 `write_wav` streams the same blocks into a 16-bit WAV file atomically. `LiveSynth` is the
-real-time side used by `composer_app.playback`: it probes audio drivers itself because
+real-time side used by `composer_app.playback.player`: it probes audio drivers itself because
 pyfluidsynth's `Synth.start()` never reports a failed driver, and keeps working silently
 when no device exists.
 """

@@ -4,14 +4,14 @@ import pytest
 
 from composer_app import dialogs
 from composer_app.app import build_main_window
-from composer_app.autosave import (
+from composer_app.document.autosave import (
     Autosaver,
     RecoveryError,
     read_recovery,
     recovery_path,
     write_recovery,
 )
-from composer_app.document import Document
+from composer_app.document.document import Document
 from composer_app.main_window import MainWindow
 from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
 from ml_core.paths import user_data_dir

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from composer_app import geometry
-from composer_app.document import Document
-from composer_app.grid import paint_background
-from composer_app.note_item import NoteItem, NoteKind
+from composer_app.canvas import geometry
+from composer_app.canvas.grid import paint_background
+from composer_app.canvas.note_item import NoteItem, NoteKind
+from composer_app.document.document import Document
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
 
 DEFAULT_VELOCITY = 100

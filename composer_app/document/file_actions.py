@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from composer_app import dialogs, settings
-from composer_app.autosave import Autosaver
-from composer_app.document import Document, DocumentError
+from composer_app.document.autosave import Autosaver
+from composer_app.document.document import Document, DocumentError
 from ml_core.midi_io import (
     MIDI_EXTENSIONS,
     SUPPORTED_EXTENSIONS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
-from composer_app.geometry import ROW_COUNT, Zoom, row_to_pitch
+from composer_app.canvas.geometry import ROW_COUNT, Zoom, row_to_pitch
 from ml_core.music import Score, beat_ticks
 
 BLACK_KEY_CLASSES = frozenset({1, 3, 6, 8, 10})

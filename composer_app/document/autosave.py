@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from composer_app.document import Document
+from composer_app.document.document import Document
 from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
 from ml_core.paths import user_data_dir
 

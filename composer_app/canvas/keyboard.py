@@ -10,8 +10,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
-from composer_app import geometry
-from composer_app.grid import is_black_key
+from composer_app.canvas import geometry
+from composer_app.canvas.grid import is_black_key
 
 KEYBOARD_WIDTH = 58
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

@@ -34,16 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from composer_app.confidence_view import ConfidenceView
-from composer_app.continue_worker import (
+from composer_app.continuation.confidence_view import ConfidenceView
+from composer_app.continuation.model_panel import ModelPanel
+from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
+from composer_app.continuation.worker import (
     BundleCache,
     ContinueJob,
     ContinueProgress,
     ContinueResult,
     ContinueWorker,
 )
-from composer_app.model_panel import ModelPanel
-from composer_app.sampling_panel import SamplingPanel, estimate_key
 from ml_core.music import Note, Score, Track
 
 COMMAND_TEXT = "Continue"

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from composer_app.audio import LiveSynth, Schedule, TempoMap, build_schedule
+from composer_app.playback.audio import LiveSynth, Schedule, TempoMap, build_schedule
 from ml_core.music import Score
 
 TIMER_INTERVAL_MS = 10

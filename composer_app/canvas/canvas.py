@@ -11,12 +11,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGraphicsScene, QGridLayout, QWidget
 
-from composer_app import geometry
-from composer_app.document import Document
-from composer_app.keyboard import Keyboard
-from composer_app.roll_view import PianoRollView, Tool
-from composer_app.ruler import Ruler
-from composer_app.velocity_lane import VelocityLane
+from composer_app.canvas import geometry
+from composer_app.canvas.keyboard import Keyboard
+from composer_app.canvas.ruler import Ruler
+from composer_app.canvas.velocity_lane import VelocityLane
+from composer_app.canvas.view import PianoRollView, Tool
+from composer_app.document.document import Document
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66

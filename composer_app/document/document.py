@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from composer_app.commands import Entry, MetaCommand, NoteEditCommand
+from composer_app.document.commands import Entry, MetaCommand, NoteEditCommand
 from ml_core.music import (
     PITCH_MAX,
     PITCH_MIN,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from composer_app.document import Document, DocumentError
+from composer_app.document.document import Document, DocumentError
 from ml_core.music import Note, Score, TimeSignatureChange, Track
 
 

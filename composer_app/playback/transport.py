@@ -16,9 +16,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
 from composer_app import dialogs, settings, threads
-from composer_app.audio import AudioError, SoundfontError, write_wav
 from composer_app.main_window import MainWindow
-from composer_app.playback import Player
+from composer_app.playback.audio import AudioError, SoundfontError, write_wav
+from composer_app.playback.player import Player
 from ml_core.music import Score
 
 

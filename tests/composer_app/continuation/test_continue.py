@@ -13,8 +13,8 @@ import time
 import pytest
 from PySide6.QtCore import Qt
 
-from composer_app import continue_panel
-from composer_app.continue_panel import ContinuePanel, PromptError, build_prompt
+from composer_app.continuation import panel as continue_panel
+from composer_app.continuation.panel import ContinuePanel, PromptError, build_prompt
 from ml_core.music import Note, Score, Track
 
 PROMPT_END = 2 * 1920  # the two-bar motif
@@ -30,8 +30,8 @@ def errors(monkeypatch):
 
 @pytest.fixture
 def panel(qtbot, tiny_bundle, errors, motif_score):
-    from composer_app.canvas import PianoRollCanvas
-    from composer_app.document import Document
+    from composer_app.canvas.canvas import PianoRollCanvas
+    from composer_app.document.document import Document
 
     document = Document()
     document.load_score(motif_score(2))
@@ -285,7 +285,7 @@ def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle
 
 
 def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
-    from composer_app.sampling_panel import estimate_key, key_name
+    from composer_app.continuation.sampling_panel import estimate_key, key_name
     from ml_core.tokenizers.augment import scale_pitch_classes
 
     key = estimate_key(panel.document.score())

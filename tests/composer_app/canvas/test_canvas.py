@@ -6,12 +6,12 @@ from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from composer_app import geometry
-from composer_app.canvas import PianoRollCanvas
-from composer_app.document import Document
-from composer_app.grid import BAR_PEN
-from composer_app.note_item import NoteKind
-from composer_app.roll_view import DEFAULT_VELOCITY, Tool
+from composer_app.canvas import geometry
+from composer_app.canvas.canvas import PianoRollCanvas
+from composer_app.canvas.grid import BAR_PEN
+from composer_app.canvas.note_item import NoteKind
+from composer_app.canvas.view import DEFAULT_VELOCITY, Tool
+from composer_app.document.document import Document
 from ml_core.music import Note, Score, Track
 
 LEFT = Qt.MouseButton.LeftButton

@@ -6,7 +6,7 @@ QFileSystemWatcher on both folders and on each bundle folder, debounced) or on R
 The selected bundle's card shows its architecture, parameter count, tokenizer, training
 data and test NLL, with its training curve (pyqtgraph) when the bundle has
 `metrics.jsonl`. Reading a card is a JSON read; loading the weights happens on the worker
-thread (`composer_app.continue_worker`).
+thread (`composer_app.continuation.worker`).
 """
 
 from __future__ import annotations

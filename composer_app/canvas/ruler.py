@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPolygonF
 from PySide6.QtWidgets import QWidget
 
-from composer_app.roll_view import PianoRollView
+from composer_app.canvas.view import PianoRollView
 
 RULER_HEIGHT = 24
 DRAG_THRESHOLD_PIXELS = 3
