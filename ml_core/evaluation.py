@@ -203,7 +203,7 @@ def _sample_tokens(model, tokenizer, prompts: list[list[int]], count: int, maske
 def musical_statistics(prompt: Score, full: Score) -> dict[str, float]:
     """Statistics of the notes `full` has beyond `prompt`: pitch-class entropy (bits),
     ratio of notes in the prompt's estimated key, mean notes sounding at each onset."""
-    from ml_core.tokenizers.augment import estimate_key, scale_pitch_classes
+    from ml_core.keys import estimate_key, scale_pitch_classes
 
     old = Counter(n for t in prompt.tracks if not t.is_drum for n in t.notes)
     new: list[Note] = []

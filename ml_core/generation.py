@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ml_core.keys import estimate_key, scale_pitch_classes
 from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 from ml_core.sampling import sample_numpy
-from ml_core.tokenizers.augment import estimate_key, scale_pitch_classes
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops

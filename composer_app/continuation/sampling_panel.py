@@ -50,7 +50,7 @@ def estimate_key(score: Score) -> tuple[int, str] | None:
     if score.is_empty:
         return None
     try:
-        from ml_core.tokenizers.augment import estimate_key as core_estimate
+        from ml_core.keys import estimate_key as core_estimate
     except ImportError:
         core_estimate = None
     if core_estimate is not None:
