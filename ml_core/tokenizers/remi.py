@@ -12,6 +12,30 @@ bar, `Position_p` tokens move strictly forward; each is followed by an optional
 `Tempo_bpm`, an optional `Chord_root_quality` and one or more notes, each note being
 `Pitch`, `Velocity`, `Duration` (in positions). An empty bar is just `Bar`.
 
+Attribute controls (`use_controls`, on for new tokenizers): every Bar (and its TimeSig)
+is followed by three tokens describing the bar, in this order:
+
+    Bar [TimeSig_n_d] Texture_t Density_d Register_r Position_0 ...
+
+- `Texture_1..4`: mean notes per onset, rounded (1 = a single line, 4 = four or more);
+- `Density_0..5`: onsets per beat (beat: music.beat_ticks, a dotted quarter in 6/8):
+  0 = an empty bar, 1 under 0.75, 2 under 1.5, 3 under 2.5, 4 under 3.5, 5 above;
+- `Register_0..5`: the median pitch of the bar's notes: below 48, 48-54, 55-61, 62-68,
+  69-75, 76 and up;
+and `Texture_any`, `Density_any`, `Register_any` where the value is not given (an empty
+bar has no texture or register; training drops values to "any" at random, see
+ml_core.objectives; generation forces chosen values through a mask, `control_mask`).
+
+Bar infilling (`use_infill`): three more tokens let one sequence ask for missing bars:
+
+    <bars before> Hole <bars after> FillStart Bar ... <the missing bars> ... FillEnd
+
+`Hole` stands where the missing bars were, `FillStart` restarts time at the hole's first
+bar, `FillEnd` closes the fill. Training builds such sequences (ml_core.objectives); the
+plain grammar never allows the three tokens: generation feeds the context to the model
+and samples the fill from `grammar.fill_start(meter)`, a state that reads the fill as a
+sequence of its own in the hole's meter.
+
 Documented limits (what does not survive encode -> decode):
 - all pitched tracks are merged into one (Score.merged); drum tracks are dropped;
 - pitches outside `pitch_range` are dropped;
@@ -22,16 +46,18 @@ Documented limits (what does not survive encode -> decode):
 - a meter change that falls inside a bar takes effect at the next bar line; meters whose
   bar is longer than `max_bar_quarters` (or not a whole number of positions) are refused
   with TokenizerError;
-- Chord tokens (use_chords) are hints for the model; decode ignores them.
+- Chord tokens (use_chords) and control tokens are hints for the model; decode ignores
+  them (and decodes an infilling sequence only up to its Hole, see `decode`).
 Decode skips tokens the grammar forbids where they stand and drops a note cut short by
 the end of the sequence.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,6 +69,7 @@ from ml_core.music import (
     TimeSignatureChange,
     Track,
     bar_ticks,
+    beat_ticks,
 )
 from ml_core.tokenizers import register
 from ml_core.tokenizers.base import (
@@ -81,11 +108,55 @@ class RemiConfig(TokenizerConfig):
     tempo_bins: int = 32              # log-spaced 40..250 BPM, ~5.5% apart
     use_chords: bool = False          # Chord tokens from simultaneous onsets (decode ignores)
     pitch_range: tuple[int, int] = (21, 108)  # the 88 piano keys
+    use_controls: bool = True         # Texture/Density/Register after each bar (off for old configs)
+    use_infill: bool = True           # Hole/FillStart/FillEnd tokens (off for old configs)
 
     def __post_init__(self) -> None:
         check_event_config(self)
         if not 1 <= self.max_duration_quarters <= 64:
             raise TokenizerError(f"max_duration_quarters must be 1..64, got {self.max_duration_quarters}")
+
+
+# Control values: bins, with ANY for "not given".
+ANY = -1
+TEXTURE_LEVELS = (1, 2, 3, 4)                  # mean notes per onset, 4 = four or more
+DENSITY_EDGES = (0.75, 1.5, 2.5, 3.5)          # onsets per beat between Density_1.._5
+DENSITY_LEVELS = (0, 1, 2, 3, 4, 5)            # 0 = an empty bar
+REGISTER_EDGES = (48, 55, 62, 69, 76)          # median pitch between Register_0.._5
+REGISTER_LEVELS = (0, 1, 2, 3, 4, 5)
+
+
+def texture_bin(notes_per_onset: float) -> int:
+    """Texture value of a mean number of notes per onset (1 = one line ... 4 = 4+)."""
+    return min(4, max(1, int(notes_per_onset + 0.5)))
+
+
+def density_bin(onsets_per_beat: float) -> int:
+    """Density value of a number of onsets per beat (0 only for no onsets)."""
+    return 0 if onsets_per_beat <= 0 else 1 + bisect_right(DENSITY_EDGES, onsets_per_beat)
+
+
+def register_bin(median_pitch: float) -> int:
+    """Register value of a median MIDI pitch."""
+    return bisect_right(REGISTER_EDGES, median_pitch)
+
+
+@dataclass(frozen=True)
+class BarControls:
+    """The three control values of a bar (bins; ANY = not given)."""
+
+    texture: int = ANY
+    density: int = ANY
+    register: int = ANY
+
+    @staticmethod
+    def measure(onsets: int, pitches: Sequence[int], beats: float) -> BarControls:
+        """The values of music with `onsets` distinct onset positions sounding `pitches`
+        (one per note) over `beats` beats."""
+        if onsets == 0 or not pitches:
+            return BarControls(ANY, 0, ANY)
+        return BarControls(texture_bin(len(pitches) / onsets), density_bin(onsets / beats),
+                           register_bin(float(np.median(pitches))))
 
 
 class RemiState(NamedTuple):
@@ -98,10 +169,12 @@ class RemiState(NamedTuple):
 
 # Phases: what the last token was.
 START, AFTER_BOS, AFTER_BAR, AFTER_TIMESIG, AFTER_POSITION, AFTER_TEMPO, AFTER_CHORD, \
-    AFTER_PITCH, AFTER_VELOCITY, AFTER_NOTE, AFTER_EOS = range(11)
+    AFTER_PITCH, AFTER_VELOCITY, AFTER_NOTE, AFTER_EOS, AFTER_TEXTURE, AFTER_DENSITY, \
+    AFTER_REGISTER, AFTER_HOLE, AFTER_FILL_START, AFTER_FILL_END = range(17)
 # Token kinds.
 K_PAD, K_BOS, K_EOS, K_BAR, K_TIMESIG, K_POSITION, K_TEMPO, K_CHORD, K_PITCH, K_VELOCITY, \
-    K_DURATION = range(11)
+    K_DURATION, K_TEXTURE, K_DENSITY, K_REGISTER, K_HOLE, K_FILL_START, K_FILL_END = range(17)
+CONTROL_KINDS = (K_TEXTURE, K_DENSITY, K_REGISTER)
 
 
 class RemiGrammar:
@@ -113,6 +186,13 @@ class RemiGrammar:
 
     def start(self) -> RemiState:
         return RemiState(START, 0, -1, 0, 0)
+
+    def fill_start(self, meter: tuple[int, int]) -> RemiState:
+        """The state after `FillStart` when the hole's bars are in `meter`: the fill reads
+        like a sequence of its own (time 0 = the hole's first bar), so the plain grammar
+        never needs to allow Hole / FillStart / FillEnd."""
+        positions = bar_ticks(meter) // self._t.ticks_per_position
+        return RemiState(AFTER_FILL_START, positions, -1, 0, 0)
 
     def allowed(self, state: RemiState) -> np.ndarray:
         key = (state[0], state[1], state[2])
@@ -129,10 +209,18 @@ class RemiGrammar:
         def allow(kind: int) -> None:
             mask[kinds == kind] = True
 
+        controls = t.config.use_controls
+
         def allow_bar_level(after_position: int) -> None:
             mask[t.bar_id] = mask[t.eos_id] = True
             first = t.position_first + after_position + 1
             mask[first:t.position_first + bar_positions] = True
+
+        def allow_bar_body() -> None:  # what follows a bar line and its meter
+            if controls:
+                allow(K_TEXTURE)
+            else:
+                allow_bar_level(-1)
 
         if phase == START:
             mask[t.bos_id] = True
@@ -141,9 +229,17 @@ class RemiGrammar:
         elif phase == AFTER_BAR:
             allow(K_TIMESIG)
             if bar_positions:
-                allow_bar_level(-1)
+                allow_bar_body()
         elif phase == AFTER_TIMESIG:
+            allow_bar_body()
+        elif phase == AFTER_TEXTURE:
+            allow(K_DENSITY)
+        elif phase == AFTER_DENSITY:
+            allow(K_REGISTER)
+        elif phase == AFTER_REGISTER:
             allow_bar_level(-1)
+        elif phase == AFTER_FILL_START:
+            mask[t.bar_id] = True
         elif phase == AFTER_POSITION:
             allow(K_TEMPO)
             allow(K_CHORD)
@@ -171,7 +267,7 @@ class RemiGrammar:
         kind = t.kinds[token]
         phase, bar_positions, position, bar_start, tick = state
         if kind == K_BAR:
-            if phase != AFTER_BOS:
+            if phase != AFTER_BOS and phase != AFTER_FILL_START:
                 bar_start += bar_positions * t.ticks_per_position
             return RemiState(AFTER_BAR, bar_positions, -1, bar_start, bar_start)
         if kind == K_POSITION:
@@ -180,12 +276,15 @@ class RemiGrammar:
                              bar_start + position * t.ticks_per_position)
         if kind == K_TIMESIG:
             return RemiState(AFTER_TIMESIG, t.values[token], position, bar_start, tick)
+        if kind == K_FILL_START:  # time restarts at the hole's first bar, in the meter in force
+            return RemiState(AFTER_FILL_START, bar_positions, -1, 0, 0)
         return RemiState(_NEXT_PHASE[kind], bar_positions, position, bar_start, tick)
 
 
 _NEXT_PHASE = {K_PAD: START, K_BOS: AFTER_BOS, K_EOS: AFTER_EOS, K_TEMPO: AFTER_TEMPO,
                K_CHORD: AFTER_CHORD, K_PITCH: AFTER_PITCH, K_VELOCITY: AFTER_VELOCITY,
-               K_DURATION: AFTER_NOTE}
+               K_DURATION: AFTER_NOTE, K_TEXTURE: AFTER_TEXTURE, K_DENSITY: AFTER_DENSITY,
+               K_REGISTER: AFTER_REGISTER, K_HOLE: AFTER_HOLE, K_FILL_END: AFTER_FILL_END}
 
 
 @register
@@ -209,7 +308,24 @@ class RemiTokenizer(Tokenizer):
         self._pitch_first = self.vocab[f"Pitch_{self.config.pitch_range[0]}"]
         self._duration_first = self.vocab["Duration_1"]
         self._meter_of_token = {token: meter for meter, token in self._signature_ids.items()}
+        # control kind -> {value: token id} (ANY included); empty without controls
+        self.control_ids: dict[int, dict[int, int]] = {kind: {} for kind in CONTROL_KINDS} \
+            if c.use_controls else {}
+        for token, kind in enumerate(self.kinds):
+            if kind in self.control_ids:
+                self.control_ids[kind][self.values[token]] = token
+        self.infill_ids: tuple[int, ...] = tuple(self.vocab[n] for n in ("Hole", "FillStart", "FillEnd")) \
+            if c.use_infill else ()
         self._grammar = RemiGrammar(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RemiTokenizer:
+        """A stored tokenizer. Configs written before controls and infilling existed lack
+        those keys: they mean both off (their models never saw the tokens)."""
+        config = data.get("config", {})
+        if isinstance(config, dict):
+            config = {"use_controls": False, "use_infill": False, **config}
+        return cls.from_config_dict(config)  # type: ignore[return-value]
 
     @property
     def keeps_tempo(self) -> bool:  # type: ignore[override]
@@ -244,6 +360,13 @@ class RemiTokenizer(Tokenizer):
         entries += [(f"Velocity_{v}", K_VELOCITY, v) for v in self._velocities]
         max_duration = c.max_duration_quarters * c.beat_resolution
         entries += [(f"Duration_{d}", K_DURATION, d) for d in range(1, max_duration + 1)]
+        if c.use_controls:
+            for name, kind, levels in (("Texture", K_TEXTURE, TEXTURE_LEVELS),
+                                       ("Density", K_DENSITY, DENSITY_LEVELS),
+                                       ("Register", K_REGISTER, REGISTER_LEVELS)):
+                entries += [(f"{name}_{v}", kind, v) for v in levels] + [(f"{name}_any", kind, ANY)]
+        if c.use_infill:
+            entries += [("Hole", K_HOLE, 0), ("FillStart", K_FILL_START, 0), ("FillEnd", K_FILL_END, 0)]
         return self._vocab_from_entries(entries)
 
     def grammar(self) -> RemiGrammar:
@@ -251,6 +374,73 @@ class RemiTokenizer(Tokenizer):
 
     def pitches_of(self, token: int) -> tuple[int, ...]:
         return (self.values[token],) if self.kinds[token] == K_PITCH else ()
+
+    # ------------------------------------------------------------------ controls
+    def control_tokens(self, controls: BarControls) -> list[int]:
+        """Texture, Density, Register ids of `controls` (empty without use_controls)."""
+        if not self.control_ids:
+            return []
+        return [self.control_ids[kind][value] for kind, value in
+                ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density), (K_REGISTER, controls.register))]
+
+    def control_mask(self, controls: BarControls) -> np.ndarray:
+        """Mask (vocab_size,) allowing every non-control token and, of the control tokens,
+        only those of `controls` (a value ANY forces the "any" token)."""
+        mask = np.ones(self.vocab_size, dtype=bool)
+        if not self.control_ids:
+            return mask
+        for kind, value in ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density),
+                            (K_REGISTER, controls.register)):
+            ids = self.control_ids[kind]
+            if value not in ids:
+                raise TokenizerError(f"no control token for value {value} of {self.vocab.string(ids[ANY])}")
+            mask[list(ids.values())] = False
+            mask[ids[value]] = True
+        return mask
+
+    def controls_of(self, score: Score, *, bars: int = 2, end_tick: int | None = None) -> BarControls:
+        """The controls of the last `bars` bars that have notes (before `end_tick` if
+        given), measured together: what "follow the prompt" asks of new bars. All ANY for
+        a score without notes."""
+        score = at_standard_resolution(score)
+        step = self.ticks_per_position
+        low, high = self.config.pitch_range
+        notes = [n for t in score.tracks if not t.is_drum for n in t.notes
+                 if low <= n.pitch <= high and (end_tick is None or n.start < end_tick)]
+        if not notes:
+            return BarControls()
+        last = max(n.start for n in notes)
+        plan = self._bar_plan(score, last + step, None)
+        by_bar: dict[int, list[Note]] = {}
+        starts = [bar_start for bar_start, _, _ in plan]
+        for note in notes:
+            by_bar.setdefault(bisect_right(starts, (note.start + step // 2) // step * step) - 1, []).append(note)
+        chosen = sorted(by_bar)[-bars:]
+        chosen_notes = [n for bar in chosen for n in by_bar[bar]]
+        beats = sum(plan[bar][1] / beat_ticks(plan[bar][2]) for bar in chosen)
+        onsets = len({(n.start + step // 2) // step for n in chosen_notes})
+        return BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats)
+
+    def onset_mask(self, state: RemiState, earliest: int, sounding: Sequence[int]) -> np.ndarray:
+        """Mask (vocab_size,) of tokens that start no note before tick `earliest` and no
+        note on a pitch in `sounding` (pitches still ringing at the state's tick). Positions
+        before `earliest` are refused too, so the grammar never reaches a dead end."""
+        mask = np.ones(self.vocab_size, dtype=bool)
+        tick = state.tick
+        low = self.config.pitch_range[0]
+        pitch_ids = slice(self._pitch_first, self._pitch_first + self.config.pitch_range[1] - low + 1)
+        if tick < earliest:
+            mask[pitch_ids] = False
+            mask[self.kind_array == K_CHORD] = False
+        else:
+            for pitch in sounding:
+                if low <= pitch <= self.config.pitch_range[1]:
+                    mask[self._pitch_first + pitch - low] = False
+        before = -(-(earliest - state.bar_start) // self.ticks_per_position)  # positions before earliest
+        if before > 0:
+            max_positions = self.config.max_bar_quarters * self.config.beat_resolution
+            mask[self.position_first:self.position_first + min(before, max_positions)] = False
+        return mask
 
     # ------------------------------------------------------------------ encode
     def _bar_plan(self, score: Score, last_tick: int, end_tick: int | None) -> list[tuple[int, int, tuple[int, int]]]:
@@ -303,10 +493,12 @@ class RemiTokenizer(Tokenizer):
         # pitch, computed with numpy: encoding a folder is dominated by this part.
         positions, pitches, triples = self._note_tokens(score)
         notes_at: dict[int, tuple[int, int]] = {}  # position -> [first, last) note index
+        onset_positions: list[int] = []
         if positions:
             unique, first = np.unique(np.asarray(positions), return_index=True)
             bounds = np.append(first, len(positions)).tolist()
-            notes_at = {p: (bounds[i], bounds[i + 1]) for i, p in enumerate(unique.tolist())}
+            onset_positions = unique.tolist()
+            notes_at = {p: (bounds[i], bounds[i + 1]) for i, p in enumerate(onset_positions)}
         tempo_at: dict[int, int] = {}
         if c.use_tempo:
             levels: dict[int, int] = {}  # position -> tempo level; the last change on a position wins
@@ -329,6 +521,13 @@ class RemiTokenizer(Tokenizer):
                 ids.append(self._signature_ids[bar_meter])
                 meter = bar_meter
             first_position, end_position = bar_start // step, (bar_start + length) // step
+            if self.control_ids:
+                first_onset = bisect_right(onset_positions, first_position - 1)
+                end_onset = bisect_right(onset_positions, end_position - 1)
+                bar_pitches = pitches[notes_at[onset_positions[first_onset]][0]:
+                                      notes_at[onset_positions[end_onset - 1]][1]] if end_onset > first_onset else []
+                ids += self.control_tokens(BarControls.measure(
+                    end_onset - first_onset, bar_pitches, length / beat_ticks(bar_meter)))
             while index < len(event_positions) and event_positions[index] < end_position:
                 position = event_positions[index]
                 index += 1
@@ -370,7 +569,8 @@ class RemiTokenizer(Tokenizer):
 
     # ------------------------------------------------------------------ decode
     def decode(self, ids: Sequence[int]) -> Score:
-        """The Score of a token sequence (any prefix of a valid one decodes)."""
+        """The Score of a token sequence (any prefix of a valid one decodes). An infilling
+        sequence decodes up to its Hole (generation.fill decodes the fill itself)."""
         ids = check_ids(ids, self.vocab_size, self.name)
         grammar = self._grammar
         kinds, values = self.kinds, self.values
@@ -381,10 +581,12 @@ class RemiTokenizer(Tokenizer):
         tempi: list[tuple[int, float]] = []
         pitch = velocity = 0
         for token in ids:
+            kind = kinds[token]
+            if kind == K_HOLE:  # an infilling sequence: what follows is not in time order
+                break
             if not grammar.allowed(state)[token]:
                 continue
             state = grammar.advance(state, token)
-            kind = kinds[token]
             if kind == K_PITCH:
                 pitch = values[token]
             elif kind == K_VELOCITY:

@@ -12,6 +12,9 @@ from ml_core.tokenizers.remi import RemiTokenizer
 
 
 def remi(**config) -> RemiTokenizer:
+    """A REMI tokenizer without control tokens (these tests pin the plain layout; the
+    controls and infilling tokens have tests/ml_core/test_remi_controls.py)."""
+    config.setdefault("use_controls", False)
     tokenizer = get_tokenizer("remi", **config)
     assert isinstance(tokenizer, RemiTokenizer)
     return tokenizer
