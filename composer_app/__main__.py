@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 
     from composer_app.app import build_main_window, create_application
-    from composer_app.gui_gc import GuiThreadCollector
+    from composer_app.workers.gui_gc import GuiThreadCollector
 
     app = create_application([sys.argv[0], *qt_args])
     # Cycles are collected on this (GUI) thread only: a worker must never destroy a widget.

@@ -50,7 +50,8 @@ def offer_recovery(window: MainWindow) -> bool:
 
 
 def install_panels(window: MainWindow) -> None:
-    """Dock the other parts of the app (playback, Continue) into the editor window."""
+    """Dock the other parts of the app (playback, Continue) into the editor window. Each is
+    a child of the window: it lives, and shuts down, with it."""
     from composer_app.continuation.panel import install_continue
     from composer_app.playback.transport import install_playback
 

@@ -1,12 +1,14 @@
 """The editor's main window: menus, toolbar, the piano-roll canvas, docks, status bar.
 
-Other parts plug in through `add_dock(widget, title, area)`, `document`, `canvas`,
-`status(message)`, `play_action` (Space) and the `closing` signal (emitted once the
-window is really closing, after the unsaved-changes prompt).
+Other parts plug in through `add_dock(widget, title, area)`, `add_menu_action(section,
+action)` (the menu sections are declared here, by name: `MenuSection`), `document`,
+`timeline`, `canvas`, `status(message)`, `play_action` (Space) and the `closing` signal
+(emitted once the window is really closing, after the unsaved-changes prompt).
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import partial
 from pathlib import Path
 
@@ -38,10 +40,20 @@ from composer_app.canvas.view import Tool
 from composer_app.document.autosave import Autosaver
 from composer_app.document.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
 from composer_app.document.file_actions import FileActions, is_supported
+from composer_app.playback.timeline import Timeline
 
 APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
+
+
+class MenuSection(Enum):
+    """The places in the menus where other parts add their actions."""
+
+    FILE_EXPORT = "file/export"     # after Export MIDI / MusicXML
+    EDIT = "edit"                   # at the end of the Edit menu
+    VIEW = "view"                   # at the end of the View menu (dock toggles go here too)
+    TRANSPORT = "transport"         # at the end of the Transport menu
 
 
 class MainWindow(QMainWindow):
@@ -50,7 +62,8 @@ class MainWindow(QMainWindow):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = Document(self)
-        self.canvas = PianoRollCanvas(self.document, self)
+        self.timeline = Timeline()
+        self.canvas = PianoRollCanvas(self.document, self, timeline=self.timeline)
         self.setCentralWidget(self.canvas)
         self.autosaver = Autosaver(self.document, self)
         self.files = FileActions(self, self.document, self.autosaver)
@@ -80,8 +93,16 @@ class MainWindow(QMainWindow):
         dock.setObjectName(f"dock-{title}")   # saveState() needs names
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self._view_menu.addAction(dock.toggleViewAction())
+        self.add_menu_action(MenuSection.VIEW, dock.toggleViewAction())
         return dock
+
+    def add_menu_action(self, section: MenuSection, action: QAction) -> None:
+        """Put `action` at the end of a declared menu section."""
+        menu, end = self._sections[section]
+        if end is None:
+            menu.addAction(action)
+        else:
+            menu.insertAction(end, action)
 
     def status(self, message: str) -> None:
         self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
@@ -133,6 +154,10 @@ class MainWindow(QMainWindow):
         self.play_action = self._action("&Play / Stop", None, "Space", "Play from the playhead, or stop")
         self.zoom_in_action = self._action("Zoom &In", canvas.zoom_in, ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", canvas.zoom_out, "Ctrl+-")
+        self.follow_action = self._action("&Follow Playback", self.timeline.set_follow_playback,
+                                          None, "Scroll the roll along while playing")
+        self.follow_action.setCheckable(True)
+        self.follow_action.setChecked(self.timeline.follow_playback)
 
         tools = QActionGroup(self)
         self.draw_tool_action = self._action("Draw", partial(canvas.set_tool, Tool.DRAW), "B",
@@ -153,9 +178,11 @@ class MainWindow(QMainWindow):
         menu.addActions([self.save_action, self.save_as_action])
         menu.addSeparator()
         menu.addActions([self.export_midi_action, self.export_musicxml_action])
-        menu.addSeparator()
+        export_end = menu.addSeparator()
         menu.addAction(self.quit_action)
         self._fill_recent_menu(settings.recent_files())
+        self._sections: dict[MenuSection, tuple[QMenu, QAction | None]] = {
+            MenuSection.FILE_EXPORT: (menu, export_end)}
 
         menu = self.menuBar().addMenu("&Edit")
         menu.addActions([self.undo_action, self.redo_action])
@@ -163,13 +190,17 @@ class MainWindow(QMainWindow):
         menu.addActions([self.select_all_action, self.duplicate_action, self.delete_action])
         menu.addSeparator()
         menu.addAction(self.accept_action)
+        self._sections[MenuSection.EDIT] = (menu, None)
 
-        self._view_menu = self.menuBar().addMenu("&View")
-        self._view_menu.addActions([self.zoom_in_action, self.zoom_out_action])
-        self._view_menu.addSeparator()
+        menu = self.menuBar().addMenu("&View")
+        menu.addActions([self.zoom_in_action, self.zoom_out_action])
+        menu.addSeparator()
+        self._sections[MenuSection.VIEW] = (menu, None)
 
         menu = self.menuBar().addMenu("&Transport")
-        menu.addAction(self.play_action)
+        menu.addActions([self.play_action, self.follow_action])
+        menu.addSeparator()
+        self._sections[MenuSection.TRANSPORT] = (menu, None)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Editor", self)

@@ -1,8 +1,10 @@
 """The piano-roll canvas: ruler, keyboard, roll and velocity lane laid out as one widget.
 
-This is the editor surface other parts talk to: `selected_notes()`, the playhead
-(`playhead_tick`, `set_playhead`), the loop region (`loop_range`), `key_pressed(pitch)`
-for note previews, plus tool, grid and zoom controls for the toolbar.
+This is the editor surface other parts talk to: `selected_notes()`, the shared
+`timeline` (playhead and loop; `playhead_tick`, `set_playhead` and `loop_range` read and
+write it), `key_pressed(pitch)` for note previews, plus tool, grid and zoom controls for
+the toolbar. The canvas keeps no playhead of its own: the roll and the ruler observe the
+Timeline, and so does whoever else moves the playhead (the player).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from composer_app.canvas.ruler import Ruler
 from composer_app.canvas.velocity_lane import VelocityLane
 from composer_app.canvas.view import PianoRollView, Tool
 from composer_app.document.document import Document
+from composer_app.playback.timeline import Timeline
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66
@@ -25,17 +28,17 @@ DEFAULT_CENTER_PITCH = 66
 class PianoRollCanvas(QWidget):
     key_pressed = Signal(int)          # a keyboard key was clicked: preview this pitch
     playhead_moved = Signal(int)       # the musician moved the playhead (ruler click)
-    loop_changed = Signal(object)      # (start, end) ticks or None
+    loop_changed = Signal(object)      # the timeline's loop changed: (start, end) ticks or None
 
-    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document, parent: QWidget | None = None, *,
+                 timeline: Timeline | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.view = PianoRollView(document, self)
+        self.timeline = timeline if timeline is not None else Timeline()
+        self.view = PianoRollView(document, self.timeline, self)
         self.keyboard = Keyboard(self.view, self)
-        self.ruler = Ruler(self.view, self)
+        self.ruler = Ruler(self.view, self.timeline, self)
         self.velocity_lane = VelocityLane(self.view, self)
-        self._playhead_tick = 0
-        self._loop: tuple[int, int] | None = None
 
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -48,8 +51,8 @@ class PianoRollCanvas(QWidget):
         layout.setColumnStretch(1, 1)
 
         self.keyboard.key_pressed.connect(self.key_pressed)
-        self.ruler.playhead_clicked.connect(self._on_ruler_click)
-        self.ruler.loop_dragged.connect(self.set_loop_range)
+        self.ruler.playhead_clicked.connect(self.playhead_moved)
+        self.timeline.loop_changed.connect(self.loop_changed.emit)
         self.view.zoom_changed.connect(self.keyboard.update)
         document.reset.connect(self._after_reset)
         self._centered = False
@@ -77,28 +80,17 @@ class PianoRollCanvas(QWidget):
 
     @property
     def playhead_tick(self) -> int:
-        return self._playhead_tick
+        return self.timeline.playhead
 
     def set_playhead(self, tick: int) -> None:
-        tick = max(0, int(tick))
-        self._playhead_tick = tick
-        self.view.set_playhead(tick)
-        self.ruler.playhead_tick = tick
-        self.ruler.update()
+        self.timeline.set_playhead(tick)
 
     @property
     def loop_range(self) -> tuple[int, int] | None:
-        return self._loop
+        return self.timeline.loop
 
     def set_loop_range(self, loop: tuple[int, int] | None) -> None:
-        if loop is not None:
-            start, end = sorted((max(0, int(loop[0])), max(0, int(loop[1]))))
-            loop = (start, end) if end > start else None
-        self._loop = loop
-        self.view.set_loop(loop)
-        self.ruler.loop = loop
-        self.ruler.update()
-        self.loop_changed.emit(loop)
+        self.timeline.set_loop(loop)
 
     # ------------------------------------------------------------------ tools, grid, zoom
     @property
@@ -138,10 +130,6 @@ class PianoRollCanvas(QWidget):
         return self.view.duplicate_selected()
 
     # ------------------------------------------------------------------ internals
-    def _on_ruler_click(self, tick: int) -> None:
-        self.set_playhead(tick)
-        self.playhead_moved.emit(tick)
-
     def _after_reset(self) -> None:
         """A new document: playhead home, no loop, the music's pitch range in view."""
         self.set_playhead(0)

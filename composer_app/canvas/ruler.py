@@ -1,7 +1,9 @@
 """The timeline above the roll: bar numbers, the playhead marker and the loop region.
 
 Click to move the playhead; drag to set a loop region (snapped to the grid);
-right-click to clear the loop.
+right-click to clear the loop. Both live in the shared `Timeline`: the ruler writes
+them there and repaints when the timeline changes (whoever changed it). While a drag is
+in progress only the ruler shows the region; the timeline changes once, on release.
 """
 
 from __future__ import annotations
@@ -11,26 +13,29 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from composer_app.canvas.view import PianoRollView
+from composer_app.playback.timeline import Timeline
 
 RULER_HEIGHT = 24
 DRAG_THRESHOLD_PIXELS = 3
 
 
 class Ruler(QWidget):
-    playhead_clicked = Signal(int)
-    loop_dragged = Signal(object)     # (start, end) ticks, or None to clear
+    playhead_clicked = Signal(int)    # the musician clicked: the playhead is now there
 
-    def __init__(self, view: PianoRollView, parent: QWidget | None = None) -> None:
+    def __init__(self, view: PianoRollView, timeline: Timeline,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._view = view
-        self.playhead_tick = 0
-        self.loop: tuple[int, int] | None = None
+        self.timeline = timeline
+        self._drag_loop: tuple[int, int] | None = None   # the region being dragged
         self._press_x: float | None = None
         self._press_tick = 0
         self._dragging = False
         self.setFixedHeight(RULER_HEIGHT)
         view.horizontalScrollBar().valueChanged.connect(self.update)
         view.zoom_changed.connect(self.update)
+        timeline.playhead_changed.connect(lambda _tick: self.update(), owner=self)
+        timeline.loop_changed.connect(lambda _loop: self.update(), owner=self)
 
     def sizeHint(self) -> QSize:
         return QSize(600, RULER_HEIGHT)
@@ -45,8 +50,9 @@ class Ruler(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(236, 238, 244))
         height = self.height()
-        if self.loop is not None:
-            left, right = self.x_of(self.loop[0]), self.x_of(self.loop[1])
+        loop = self._drag_loop if self._dragging else self.timeline.loop
+        if loop is not None:
+            left, right = self.x_of(loop[0]), self.x_of(loop[1])
             painter.fillRect(QRectF(left, 0, right - left, height), QColor(60, 180, 90, 110))
         meter = self._view.document.meter()
         zoom = self._view.zoom
@@ -66,7 +72,7 @@ class Ruler(QWidget):
                 painter.drawLine(QPointF(x, height * 0.35), QPointF(x, height))
                 painter.drawText(QPointF(x + 3, height * 0.62), str(bar + 1))
             bar += 1
-        x = self.x_of(self.playhead_tick)
+        x = self.x_of(self.timeline.playhead)
         painter.setBrush(QColor(220, 30, 30))
         painter.setPen(Qt.PenStyle.NoPen)
         painter.drawPolygon(QPolygonF([QPointF(x - 5, 0), QPointF(x + 5, 0), QPointF(x, 8)]))
@@ -76,7 +82,7 @@ class Ruler(QWidget):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.RightButton:
-            self.loop_dragged.emit(None)
+            self.timeline.set_loop(None)
             return
         if event.button() == Qt.MouseButton.LeftButton:
             self._press_x = event.position().x()
@@ -92,7 +98,7 @@ class Ruler(QWidget):
         if self._dragging:
             tick = self._view.snap(self.tick_at(x))
             low, high = sorted((max(0, self._press_tick), max(0, tick)))
-            self.loop = (low, high) if high > low else None
+            self._drag_loop = (low, high) if high > low else None
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -100,6 +106,11 @@ class Ruler(QWidget):
             return
         self._press_x = None
         if self._dragging:
-            self.loop_dragged.emit(self.loop)
+            self._dragging = False
+            self.timeline.set_loop(self._drag_loop)
+            self._drag_loop = None
+            self.update()
         else:
-            self.playhead_clicked.emit(max(0, self._press_tick))
+            tick = max(0, self._press_tick)
+            self.timeline.set_playhead(tick)
+            self.playhead_clicked.emit(tick)

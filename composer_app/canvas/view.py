@@ -1,21 +1,18 @@
 """The piano roll proper: a QGraphicsView of note items kept in step with the Document.
 
 The view mirrors the document through its signals (one item per note id, created,
-moved or dropped as notes are) and turns mouse and key gestures into document edits:
-each gesture is exactly one undo command, pushed when it completes. While a drag is in
-progress only the items move; the document changes once, on release.
+moved or dropped as notes are), draws the shared Timeline's playhead and loop region
+(scrolling along while playback runs, when the timeline says to follow), and offers the
+edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
+gestures are handled by `gestures.RollGestures`: each is one undo command.
 
 Tools: DRAW (click-drag on empty space draws a note snapped to the grid) and SELECT
-(click, Ctrl+click, rubber band). With either tool, dragging a note moves the
-selection (snapped; Shift moves freely) and dragging its right edge resizes it.
+(click, Ctrl+click, rubber band).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -27,48 +24,35 @@ from PySide6.QtWidgets import (
 )
 
 from composer_app.canvas import geometry
+from composer_app.canvas.gestures import DEFAULT_VELOCITY, RollGestures, Tool
 from composer_app.canvas.grid import paint_background
 from composer_app.canvas.note_item import NoteItem, NoteKind
 from composer_app.document.document import Document
+from composer_app.playback.timeline import Timeline
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
 
-DEFAULT_VELOCITY = 100
-RESIZE_EDGE_PIXELS = 6.0
-WHEEL_VELOCITY_STEP = 4
+__all__ = ["DEFAULT_VELOCITY", "PianoRollView", "Tool"]
+
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
-
-
-class Tool(Enum):
-    DRAW = "draw"
-    SELECT = "select"
-
-
-@dataclass
-class _Gesture:
-    """What the current left-button drag is doing."""
-
-    mode: str                                  # "move", "resize" or "draw"
-    press: QPointF                             # scene position of the press
-    anchor: Note                               # the note under the mouse (or being drawn)
-    originals: dict[int, Note] = field(default_factory=dict)
-    pending: dict[int, Note] = field(default_factory=dict)
-    draw_item: NoteItem | None = None
+FOLLOW_MARGIN = 0.1                # follow playback: the playhead re-enters 10% from the left
 
 
 class PianoRollView(QGraphicsView):
     zoom_changed = Signal()
     visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
 
-    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document, timeline: Timeline | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
+        self.timeline = timeline if timeline is not None else Timeline()
+        self.gestures = RollGestures(self)
         self.tool = Tool.DRAW
         self.grid_label = geometry.DEFAULT_GRID
         self.current_track = 0
         self.zoom = geometry.Zoom()
         self._items: dict[int, NoteItem] = {}
         self._preview_items: list[NoteItem] = []
-        self._gesture: _Gesture | None = None
 
         scene = QGraphicsScene(self)
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -109,7 +93,11 @@ class PianoRollView(QGraphicsView):
         document.notes_changed.connect(self._on_changed)
         document.meta_changed.connect(self.refresh_grid)
         document.preview_changed.connect(self._on_preview)
+        self.timeline.playhead_changed.connect(self._show_playhead, owner=self)
+        self.timeline.loop_changed.connect(self._show_loop, owner=self)
         self._rebuild()
+        self._show_playhead(self.timeline.playhead)
+        self._show_loop(self.timeline.loop)
 
     # ------------------------------------------------------------------ mirror the document
     def _kind(self, note_id: int) -> NoteKind:
@@ -123,7 +111,7 @@ class PianoRollView(QGraphicsView):
 
     def _rebuild(self) -> None:
         scene = self.scene()
-        self._gesture = None
+        self.gestures.current = None
         for item in list(self._items.values()) + self._preview_items:
             scene.removeItem(item)
         self._items.clear()
@@ -235,11 +223,19 @@ class PianoRollView(QGraphicsView):
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
 
-    # ------------------------------------------------------------------ playhead and loop
-    def set_playhead(self, tick: int) -> None:
-        self._playhead.setLine(tick, 0, tick, geometry.scene_height())
+    def put_items_back(self, ids: list[int]) -> None:
+        """Items of `ids` to where their notes are (after a cancelled or no-op drag)."""
+        self._on_changed(ids)
 
-    def set_loop(self, loop: tuple[int, int] | None) -> None:
+    # ------------------------------------------------------------------ timeline
+    def _show_playhead(self, tick: int) -> None:
+        self._playhead.setLine(tick, 0, tick, geometry.scene_height())
+        if self.timeline.playing and self.timeline.follow_playback:
+            visible = self.visible_scene_rect()
+            if not visible.left() <= tick < visible.right():
+                self.scroll_to(max(0, int(tick - visible.width() * FOLLOW_MARGIN)))
+
+    def _show_loop(self, loop: tuple[int, int] | None) -> None:
         if loop is None:
             self._loop.setVisible(False)
         else:
@@ -333,169 +329,26 @@ class PianoRollView(QGraphicsView):
                    "ceil": geometry.snap_ceil}[how]
         return snapper(tick, step, origin)
 
-    def _on_right_edge(self, item: NoteItem, view_pos: QPointF) -> bool:
-        rect = self.mapFromScene(item.rect()).boundingRect()
-        zone = min(RESIZE_EDGE_PIXELS, rect.width() / 3)
-        return rect.right() - zone <= view_pos.x() <= rect.right() + 1
-
+    # ------------------------------------------------------------------ events: see gestures
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        self.setFocus()
-        pos = event.position()
-        scene_pos = self.mapToScene(pos.toPoint())
-        item = self.note_item_at(pos.toPoint())
-        if event.button() == Qt.MouseButton.RightButton and item is not None:
-            self.document.remove_notes([item.note_id], text="Delete note")
-            return
-        if event.button() != Qt.MouseButton.LeftButton:
+        if not self.gestures.press(event):
             super().mousePressEvent(event)
-            return
-        if item is not None:
-            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-                item.setSelected(not item.isSelected())
-                return
-            if not item.isSelected():
-                self.scene().clearSelection()
-                item.setSelected(True)
-            mode = "resize" if self._on_right_edge(item, pos) else "move"
-            originals = {i: self.document.note(i) for i in self.selected_ids()}
-            self._gesture = _Gesture(mode, scene_pos, self.document.note(item.note_id), originals)
-            return
-        if self.tool is Tool.DRAW and self.document.track_count() > self.current_track:
-            start = self.snap(scene_pos.x(), "floor")
-            pitch = geometry.row_to_pitch(scene_pos.y())
-            note = Note(pitch, max(0, start), self.grid_step(), DEFAULT_VELOCITY)
-            draw_item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.NORMAL)
-            self.scene().addItem(draw_item)
-            self.scene().clearSelection()
-            self._gesture = _Gesture("draw", scene_pos, note, draw_item=draw_item)
-            return
-        super().mousePressEvent(event)   # rubber band / clear selection
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        gesture = self._gesture
-        if gesture is None:
-            self._update_cursor(event.position())
+        if not self.gestures.move(event):
             super().mouseMoveEvent(event)
-            return
-        scene_pos = self.mapToScene(event.position().toPoint())
-        free = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if gesture.mode == "draw":
-            anchor = gesture.anchor
-            end = round(scene_pos.x()) if free else self.snap(scene_pos.x(), "ceil")
-            minimum = 1 if free else self.grid_step()
-            gesture.pending = {-1: anchor.moved(duration=max(minimum, end - anchor.start))}
-            gesture.draw_item.setRect(geometry.note_rect(gesture.pending[-1]))
-            return
-        dx = scene_pos.x() - gesture.press.x()
-        if gesture.mode == "move":
-            gesture.pending = self._moved(gesture, dx, scene_pos, free)
-        else:
-            gesture.pending = self._resized(gesture, dx, free)
-        for note_id, note in gesture.pending.items():
-            self._items[note_id].setRect(geometry.note_rect(note))
-
-    def _moved(self, gesture: _Gesture, dx: float, scene_pos: QPointF, free: bool) -> dict[int, Note]:
-        anchor = gesture.anchor
-        target = anchor.start + dx
-        new_start = round(target) if free else self.snap(target)
-        shift = new_start - anchor.start
-        semitones = geometry.row_to_pitch(scene_pos.y()) - geometry.row_to_pitch(gesture.press.y())
-        notes = gesture.originals.values()
-        shift = max(shift, -min(n.start for n in notes))
-        semitones = max(PITCH_MIN - min(n.pitch for n in notes),
-                        min(PITCH_MAX - max(n.pitch for n in notes), semitones))
-        return {i: n.moved(pitch=n.pitch + semitones, start=n.start + shift)
-                for i, n in gesture.originals.items()}
-
-    def _resized(self, gesture: _Gesture, dx: float, free: bool) -> dict[int, Note]:
-        anchor = gesture.anchor
-        target = anchor.end + dx
-        new_end = round(target) if free else self.snap(target)
-        change = new_end - anchor.end
-        minimum = 1 if free else self.grid_step()
-        return {i: n.moved(duration=max(min(minimum, n.duration), n.duration + change))
-                for i, n in gesture.originals.items()}
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        gesture, self._gesture = self._gesture, None
-        if gesture is None or event.button() != Qt.MouseButton.LeftButton:
+        if not self.gestures.release(event):
             super().mouseReleaseEvent(event)
-            return
-        if gesture.mode == "draw":
-            self.scene().removeItem(gesture.draw_item)
-            note = gesture.pending.get(-1, gesture.anchor)
-            ids = self.document.add_notes([note], track=self.current_track, text="Draw note")
-            self.select_ids(ids)
-            return
-        changes = {i: n for i, n in gesture.pending.items() if n != gesture.originals[i]}
-        if changes:
-            text = "Move notes" if gesture.mode == "move" else "Resize notes"
-            self.document.change_notes(changes, text=text)
-        else:
-            self._on_changed(list(gesture.originals))   # put items back where the notes are
 
     def cancel_gesture(self) -> None:
-        gesture, self._gesture = self._gesture, None
-        if gesture is None:
-            return
-        if gesture.draw_item is not None:
-            self.scene().removeItem(gesture.draw_item)
-        else:
-            self._on_changed(list(gesture.originals))
-
-    def _update_cursor(self, pos: QPointF) -> None:
-        item = self.note_item_at(pos.toPoint())
-        if item is not None and self._on_right_edge(item, pos):
-            self.viewport().setCursor(Qt.CursorShape.SizeHorCursor)
-        elif item is not None:
-            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
-        elif self.tool is Tool.DRAW:
-            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
-        else:
-            self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+        self.gestures.cancel()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        notches = event.angleDelta().y() / 120
-        modifiers = event.modifiers()
-        if modifiers & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_by(1.25 ** notches, event.position().x())
-            return
-        item = self.note_item_at(event.position().toPoint())
-        if item is not None and item.isSelected() and notches:
-            self.change_velocity(self.selected_ids(), round(notches * WHEEL_VELOCITY_STEP),
-                                 merge_key="wheel-velocity")
-            return
-        if modifiers & Qt.KeyboardModifier.ShiftModifier:
-            bar = self.horizontalScrollBar()
-            bar.setValue(bar.value() - int(notches * bar.singleStep() * 3))
-            return
-        super().wheelEvent(event)
+        if not self.gestures.wheel(event):
+            super().wheelEvent(event)
 
-    # ------------------------------------------------------------------ keys
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
-        modifiers = event.modifiers()
-        shift = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
-        ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
-        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
-            self.nudge(semitones=(12 if shift else 1) * (1 if key == Qt.Key.Key_Up else -1))
-        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
-            self.nudge(ticks=self.grid_step() * (1 if key == Qt.Key.Key_Right else -1))
-        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            self.delete_selected()
-        elif ctrl and key == Qt.Key.Key_A:
-            self.select_all()
-        elif ctrl and key == Qt.Key.Key_D:
-            self.duplicate_selected()
-        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.zoom_by(1.25)
-        elif key == Qt.Key.Key_Minus:
-            self.zoom_by(0.8)
-        elif key == Qt.Key.Key_Escape:
-            if self._gesture is not None:
-                self.cancel_gesture()
-            else:
-                self.scene().clearSelection()
-        else:
+        if not self.gestures.key(event):
             super().keyPressEvent(event)
-

@@ -1,7 +1,7 @@
 """Continue off the GUI thread: load a bundle (cached), run generation, stream updates.
 
 A `ContinueWorker` lives in the GUI thread; `start(job)` runs the job on a registered
-worker thread (`composer_app.threads`) that does everything heavy, bundle loading and
+worker thread (`composer_app.workers.threads`) that does everything heavy, bundle loading and
 torch import included, and posts back (`WorkerSignals.post`: the signals are emitted on
 the GUI thread):
 
@@ -28,7 +28,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from composer_app import threads
+from composer_app.workers import threads
 from ml_core.music import Note, Score
 
 PROGRESS_INTERVAL_S = 0.04  # ~25 canvas refreshes a second: smooth, yet cheap for the GUI thread

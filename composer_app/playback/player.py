@@ -3,14 +3,15 @@
 A precise ~10 ms QTimer wakes the player; each time it reads a monotonic clock
 (`time.perf_counter`), works out where in the piece that moment falls, sends FluidSynth
 every note event due up to there (from a schedule precomputed by `audio.build_schedule`)
-and emits the playhead tick. Because position comes from the clock, not from counting
-timer ticks, a late timer never makes the playhead drift from the audio. No threads.
+and writes the playhead tick into the shared `Timeline` (which the canvas and ruler
+observe; the player never touches a view), also emitting it as `position_changed`.
+Because position comes from the clock, not from counting timer ticks, a late timer
+never makes the playhead drift from the audio. No threads.
 
-Usage from the main window:
-    player = Player(parent)
-    player.position_changed.connect(canvas.set_playhead)
+Usage (the transport does this for the main window):
+    player = Player(parent, timeline=window.timeline)
     status_bar.showMessage(player.audio_status)
-    player.set_score(document.score)       # again after every edit; playback follows
+    player.set_score(document.score)       # before playing, and on edits while playing
     player.play(from_tick=0, loop=(start, end))
     player.stop()
     player.shutdown()                      # in closeEvent: stops the timer, frees the synth
@@ -27,6 +28,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from composer_app.playback.audio import LiveSynth, Schedule, TempoMap, build_schedule
+from composer_app.playback.timeline import Timeline
 from ml_core.music import Score
 
 TIMER_INTERVAL_MS = 10
@@ -48,12 +50,16 @@ class Player(QObject):
                  soundfont: str | os.PathLike[str] | None = None,
                  drivers: Sequence[str] | None = None,
                  synth_settings: Mapping[str, str | int | float] | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 timeline: Timeline | None = None) -> None:
         """`drivers` overrides the audio drivers tried (an empty list: stay silent);
         `synth_settings` are extra FluidSynth settings (see `LiveSynth`); `clock` is a
-        monotonic seconds clock."""
+        monotonic seconds clock; `timeline` receives the playhead and the playing state."""
         super().__init__(parent)
         self._clock = clock
+        self.timeline = timeline
+        self.position_changed.connect(self._to_timeline)
+        self.state_changed.connect(self._playing_to_timeline)
         self._synth: LiveSynth | None = LiveSynth(soundfont, drivers=drivers,
                                                   settings=synth_settings)
         self._timer = QTimer(self)
@@ -173,6 +179,14 @@ class Player(QObject):
             self._synth = None
 
     # ------------------------------------------------------------------ scheduling
+    def _to_timeline(self, tick: int) -> None:
+        if self.timeline is not None:
+            self.timeline.set_playhead(tick)
+
+    def _playing_to_timeline(self, playing: bool) -> None:
+        if self.timeline is not None:
+            self.timeline.set_playing(playing)
+
     def _require_synth(self) -> LiveSynth:
         if self._synth is None:
             raise RuntimeError("the player has been shut down")

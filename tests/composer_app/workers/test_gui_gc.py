@@ -8,7 +8,7 @@ import weakref
 
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
-from composer_app.gui_gc import GuiThreadCollector
+from composer_app.workers.gui_gc import GuiThreadCollector
 
 
 class _Node:

@@ -6,7 +6,7 @@ import threading
 
 from PySide6.QtCore import Signal
 
-from composer_app.threads import WorkerSignals
+from composer_app.workers.threads import WorkerSignals
 
 
 class Emitter(WorkerSignals):
