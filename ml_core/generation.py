@@ -1,4 +1,4 @@
-"""Continue a prompt Score with a model bundle.
+"""Continue a prompt Score with a model bundle, or regenerate some of its bars.
 
 The prompt is encoded, run through the model once, then the model steps one token at a
 time (LSTM hidden state / Transformer KV cache), sampling under the tokenizer's grammar
@@ -6,7 +6,18 @@ mask (so every sequence decodes) and, with stay-in-key, a mask of the prompt's s
 Variations are rows of one batch. `generate()` yields updates with the notes made so far
 and honours a cancel event between steps (a step takes milliseconds); `continue_score()`
 runs it to the end. The prompt comes back unchanged (same notes, tempo, meter), followed
-by the continuation.
+by the continuation, which starts where the prompt ends: no new onset before the notes of
+the prompt's last onset have ended, and no new note on a pitch the prompt still holds
+(`allow_overlap` lifts both).
+
+With a tokenizer that has attribute controls (REMI `use_controls`), every new bar is
+forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
+or the options' own.
+
+`fill()` / `fill_score()` regenerate bars `start_bar..end_bar-1` of a score from the music
+before and after them, for a model trained with the infilling objective: the model reads
+`<bars before> Hole <bars after> FillStart` and samples the missing bars in the span's
+meter; every note starting outside the span comes back unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +41,7 @@ from ml_core.sampling import sample_numpy
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
+FILL_CONTEXT_BARS = 4        # bars before and after a span that `fill` shows the model
 CPU_THREADS = 1              # intra-op threads while stepping on a CPU (see _cpu_threads)
 
 
@@ -50,6 +62,12 @@ class GenerationOptions:
     key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
     device: str = "auto"                   # auto | cpu | cuda | mps
     engine: str = "auto"                   # token models: auto (NumPy on a CPU) | torch | numpy
+    # Attribute controls (tokenizers with controls): None = follow the prompt's last bars,
+    # "any" = leave it to the model, or a value forced on every new bar.
+    texture: int | str | None = None       # notes per onset: 1 = a single line .. 4 = four or more
+    density: float | str | None = None     # onsets per beat (0.5 = half notes in 4/4, 2 = eighths)
+    register: int | str | None = None      # the bars' median MIDI pitch (60 = middle C)
+    allow_overlap: bool = False            # let Continue start before the prompt's last notes end
 
     def validated(self) -> GenerationOptions:
         if self.bars < 1 and self.max_tokens is None:
@@ -66,6 +84,13 @@ class GenerationOptions:
             raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
         if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
             raise GenerationError(f"bad key {self.key}")
+        for name, low, high in (("texture", 1, 4), ("density", 0, 16), ("register", 0, 127)):
+            value = getattr(self, name)
+            if value is None or value == "any":
+                continue
+            if isinstance(value, str) or not low <= value <= high:
+                raise GenerationError(f"{name} must be 'any', none (follow the prompt) or a number "
+                                      f"from {low} to {high}, got {value!r}")
         return self
 
 
@@ -194,10 +219,13 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
     model.eval()
     seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
     key = _resolve_key(prompt, options) if options.stay_in_key else None
-    kind = _generate_frames if getattr(model, "kind", "token") == "frame" else _generate_tokens
     with _cpu_threads(device, CPU_THREADS):
         interval = float("inf") if update_interval is None else update_interval
-        yield from kind(model, tokenizer, prompt, options, cancel, device, seed, key, interval)
+        if getattr(model, "kind", "token") == "frame":
+            yield from _generate_frames(model, tokenizer, prompt, options, cancel, device, seed, key, interval)
+        else:
+            plan = _continue_plan(tokenizer, prompt, options)
+            yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
 
 
 @contextmanager
@@ -235,23 +263,95 @@ def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None
 
 
 # ----------------------------------------------------------------------- token models
-def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions,
-                     cancel: threading.Event, device: torch.device, seed: int,
-                     key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
+@dataclass
+class _TokenPlan:
+    """What one token-sampling run needs; Continue and Fill each build one."""
+
+    context: list[int]                        # tokens the model reads first
+    state: Any                                # grammar state the sampling starts from
+    target: int                               # a row stops when its state reaches this tick
+    notes: Callable[[list[int]], list[Note]]  # new notes (480 tpq) of a row's sampled tokens
+    assemble: Callable[[list[Note]], Score]   # the finished score around those notes
+    fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
+    timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
+
+
+def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: int | None):
+    """The BarControls to force on new bars, or None when the tokenizer has none."""
+    if not getattr(tokenizer, "control_ids", None):
+        return None
+    from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
+
+    follow = tokenizer.controls_of(context, end_tick=end_tick)
+    chosen = {}
+    for name, binning in (("texture", texture_bin), ("density", density_bin), ("register", register_bin)):
+        value = getattr(options, name)
+        chosen[name] = getattr(follow, name) if value is None else ANY if value == "any" else binning(value)
+    return BarControls(**chosen)
+
+
+def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None] | None:
+    """The per-state mask that makes Continue start where the prompt ends: no onset before
+    the notes of the prompt's last onset end, no pitch struck while the prompt holds it."""
+    notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
+    if not notes or not hasattr(tokenizer, "onset_mask"):
+        return None
+    last_onset = max(n.start for n in notes)
+    earliest = max(n.end for n in notes if n.start == last_onset)
+    latest = max(n.end for n in notes)
+
+    def timing(state) -> np.ndarray | None:
+        if state.tick >= latest:
+            return None  # nothing of the prompt sounds any more
+        sounding = [n.pitch for n in notes if n.start <= state.tick < n.end]
+        return tokenizer.onset_mask(state, earliest, sounding)
+    return timing
+
+
+def _no_end_mask(tokenizer) -> np.ndarray:
+    """Everything but EOS: the musician asked for a number of bars, and a row that ended
+    its piece would only repeat EOS until the token cap."""
+    mask = np.ones(tokenizer.vocab_size, dtype=bool)
+    if "EOS" in tokenizer.vocab:
+        mask[tokenizer.vocab["EOS"]] = False
+    return mask
+
+
+def _start_state(grammar, ids: Sequence[int]):
+    state = grammar.start()
+    for token in ids:  # tokens the grammar refuses are skipped, as validate() does
+        if grammar.allowed(state)[token]:
+            state = grammar.advance(state, token)
+    return state
+
+
+def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions) -> _TokenPlan:
     source = _prompt_at_model_resolution(prompt)
     prompt_ids = list(tokenizer.encode(source))
     if not prompt_ids:
         if "BOS" not in tokenizer.vocab:
             raise GenerationError("the prompt encodes to no tokens and the tokenizer has no BOS token")
         prompt_ids = [tokenizer.vocab["BOS"]]
-    grammar = tokenizer.grammar()
-    state = grammar.start()
-    for token in prompt_ids:  # tokens the grammar refuses are skipped, as validate() does
-        if grammar.allowed(state)[token]:
-            state = grammar.advance(state, token)
     prompt_notes = Counter(n for t in tokenizer.decode(prompt_ids).tracks if not t.is_drum
                            for n in t.notes)
     target = target_tick(source, options.bars) if options.bars >= 1 else 2**62
+    controls = _controls(tokenizer, options, source, None)
+    fixed = _no_end_mask(tokenizer)
+    if controls is not None:
+        fixed &= tokenizer.control_mask(controls)
+    return _TokenPlan(
+        context=prompt_ids, state=_start_state(tokenizer.grammar(), prompt_ids), target=target,
+        notes=lambda tokens: _new_notes(tokenizer.decode(prompt_ids + tokens), prompt_notes, target),
+        assemble=lambda notes: _assemble(prompt, notes),
+        fixed_mask=fixed,
+        timing=None if options.allow_overlap else _onset_timing(tokenizer, source))
+
+
+def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
+                     cancel: threading.Event, device: torch.device, seed: int,
+                     key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
+    grammar = tokenizer.grammar()
+    state, target = plan.state, plan.target
     max_tokens = options.max_tokens or max(1, options.bars) * TOKENS_PER_BAR_CAP
     start_tick = state.tick
     span = max(1, target - start_tick)
@@ -260,7 +360,8 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
     key_mask = tokenizer.key_mask(scale_pitch_classes(*key)) if key is not None else None
     rng = np.random.default_rng(seed)
     states = [state] * rows
-    sequences = [list(prompt_ids) for _ in range(rows)]
+    sequences = [list(plan.context) for _ in range(rows)]
+    read = len(plan.context)
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
 
@@ -268,20 +369,25 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
     last_update = time.perf_counter()
 
     def snapshot(done: bool, cancelled: bool) -> GenerationUpdate:
-        new_notes = [_new_notes(tokenizer.decode(seq), prompt_notes, target) for seq in sequences]
+        new_notes = [plan.notes(seq[read:]) for seq in sequences]
         reached = min(states[r].tick for r in range(rows))
         fraction = 1.0 if done else min(1.0, max(generated / max_tokens, (reached - start_tick) / span))
-        return GenerationUpdate([_assemble(prompt, notes) for notes in new_notes], new_notes,
+        return GenerationUpdate([plan.assemble(notes) for notes in new_notes], new_notes,
                                 [list(c) for c in confidences], generated, fraction, done,
                                 cancelled, seed, key)
+
+    def soft(masks: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        """masks & extra, except in rows where that allows nothing (they keep `masks`)."""
+        narrowed = masks & extra
+        return np.where(narrowed.any(axis=1, keepdims=True), narrowed, masks)
 
     with torch.inference_mode():
         try:
             stepper = make_stepper(model, device, options.engine)
         except SteppingError as error:
             raise GenerationError(str(error)) from None
-        # Read the prompt once; every variation (row) starts from its state.
-        logits = stepper.start(prompt_ids, rows)
+        # Read the context once; every variation (row) starts from its state.
+        logits = stepper.start(plan.context, rows)
         chosen_list: list[int] = []
         while not all(finished) and generated < max_tokens:
             if cancel.is_set():
@@ -293,12 +399,14 @@ def _generate_tokens(model, tokenizer, prompt: Score, options: GenerationOptions
                 masks = grammar.allowed(states[0])[None]
             else:
                 masks = np.stack([grammar.allowed(s) for s in states])
+            if plan.fixed_mask is not None:
+                masks = soft(masks, plan.fixed_mask)
+            if plan.timing is not None:
+                timings = [plan.timing(s) for s in states]
+                if any(t is not None for t in timings):
+                    masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t for t in timings]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
-                keyed = masks & key_mask
-                if rows == 1:
-                    masks = keyed if keyed.any() else masks
-                else:
-                    masks = np.where(keyed.any(axis=1, keepdims=True), keyed, masks)
+                masks = soft(masks, key_mask)
             chosen, probabilities = sample_numpy(
                 logits, temperature=options.temperature, top_k=options.top_k,
                 top_p=options.top_p, mask=masks, rng=rng)

@@ -1,0 +1,73 @@
+"""Continue starts where the prompt ends, and forces the attribute controls on new bars."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_core.generation import GenerationError, GenerationOptions, continue_score
+from ml_core.music import Note, Score, Track
+from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+from tests.ml_core.test_generation import token_bundle
+
+
+class RecordingRemi(RemiTokenizer):
+    """REMI that remembers the longest sequence it decoded (the prompt + what was sampled)."""
+
+    last: list[int] = []
+
+    def decode(self, ids):
+        if len(ids) >= len(self.last):
+            self.last = list(ids)
+        return super().decode(ids)
+
+
+def held_prompt() -> Score:
+    # A C5 held for a whole bar under a quick figure; the figure's last chord ends at 1680.
+    figure = [Note(64, 0, 240), Note(67, 240, 240), Note(65, 480, 480), Note(69, 1440, 240), Note(76, 1440, 240)]
+    return Score([Track("p", 0, False, [Note(72, 0, 3840)] + figure)], time_signature=(4, 4))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_continue_never_starts_before_the_prompt_ends_nor_under_a_held_key(seed: int) -> None:
+    bundle = token_bundle(RemiTokenizer())
+    prompt = held_prompt()
+    result = continue_score(bundle, prompt, GenerationOptions(bars=2, seed=seed, variations=3))
+    for notes in result.new_notes:
+        assert notes, "no continuation"
+        assert min(n.start for n in notes) >= 1680
+        assert not [n for n in notes if n.pitch == 72 and n.start < 3840]   # the C5 still rings
+
+
+def test_allow_overlap_lets_it_start_earlier() -> None:
+    bundle = token_bundle(RemiTokenizer())
+    starts = []
+    for seed in range(8):
+        result = continue_score(bundle, held_prompt(), GenerationOptions(bars=1, seed=seed, allow_overlap=True))
+        starts += [n.start for n in result.new_notes[0]]
+    assert min(starts) < 1680
+
+
+def new_bar_controls(tokenizer: RecordingRemi, prompt_length: int) -> list[tuple[str, str, str]]:
+    strings = tokenizer.tokens_to_strings(tokenizer.last[prompt_length:])
+    return [tuple(strings[i:i + 3]) for i, s in enumerate(strings) if s.startswith("Texture_")]
+
+
+def test_new_bars_follow_the_prompt_or_the_given_values() -> None:
+    tokenizer = RecordingRemi(RemiConfig())
+    bundle = token_bundle(tokenizer)
+    prompt = Score([Track("p", 0, False, [Note(74 + i % 3, i * 240, 240) for i in range(16)])])
+    prompt_length = len(tokenizer.encode(prompt))
+    continue_score(bundle, prompt, GenerationOptions(bars=3, seed=1))
+    followed = new_bar_controls(tokenizer, prompt_length)
+    assert followed and set(followed) == {("Texture_1", "Density_3", "Register_4")}
+    tokenizer.last = []
+    continue_score(bundle, prompt, GenerationOptions(bars=3, seed=1, texture=3, density=0.5, register="any"))
+    given = new_bar_controls(tokenizer, prompt_length)
+    assert given and set(given) == {("Texture_3", "Density_1", "Register_any")}
+
+
+def test_bad_control_values_are_clear_errors() -> None:
+    with pytest.raises(GenerationError, match="texture"):
+        GenerationOptions(texture=7).validated()
+    with pytest.raises(GenerationError, match="register"):
+        GenerationOptions(register="high").validated()
