@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ import torch
 
 from ml_core.keys import estimate_key, scale_pitch_classes
 from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
-from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.sampling import sample_numpy
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
@@ -427,6 +427,105 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 last_update = now
                 yield snapshot(False, False)
     yield snapshot(True, False)
+
+
+# ----------------------------------------------------------------------- fill (infilling)
+def trained_with_infilling(bundle: Any) -> bool:
+    """Whether the bundle's model learned the infilling objective (its config says so)."""
+    config = getattr(bundle, "config", None) or {}
+    objectives = (config.get("training") or {}).get("objectives") or {}
+    return bool(objectives.get("infill_rate")) and bool(getattr(bundle.tokenizer, "infill_ids", ()))
+
+
+def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
+               options: GenerationOptions) -> _TokenPlan:
+    source = _prompt_at_model_resolution(score)
+    if not 0 <= start_bar < end_bar:
+        raise GenerationError(f"bars to fill must satisfy 0 <= start < end, got {start_bar}..{end_bar}")
+    span_start, span_end = source.bar_start(start_bar), source.bar_start(end_bar)
+    meter = source.time_signature_at(span_start)
+    for bar in range(start_bar, end_bar):
+        if source.bar_start(bar + 1) - source.bar_start(bar) != bar_ticks(meter):
+            raise GenerationError("the bars to fill cross a time-signature change; fill each meter's bars separately")
+    # What the model reads: a few bars before, Hole, a few bars after, FillStart.
+    before = source.bar_start(max(0, start_bar - FILL_CONTEXT_BARS))
+    prefix = [tokenizer.bos_id] if start_bar == 0 else tokenizer.encode(
+        source.sliced(before, span_start, clip=False), end_tick=span_start - before)
+    after_end = source.bar_start(end_bar + FILL_CONTEXT_BARS)
+    suffix_score = source.sliced(span_end, after_end, clip=False)
+    suffix = tokenizer.encode(suffix_score)[1:] if not suffix_score.is_empty else []
+    hole, fill_start, _ = tokenizer.infill_ids
+    context = list(prefix) + [hole] + list(suffix) + [fill_start]
+
+    # The span's bars alone, as a sequence of their own, decode to notes from the span start.
+    header = [tokenizer.bos_id, tokenizer.bar_id, tokenizer.vocab[f"TimeSig_{meter[0]}_{meter[1]}"]]
+
+    def notes(tokens: list[int]) -> list[Note]:
+        decoded = [n for t in tokenizer.decode(header + tokens[1:]).tracks for n in t.notes] if tokens else []
+        result = []
+        for note in sorted(decoded):
+            start = span_start + note.start
+            if start < span_end:
+                result.append(Note(note.pitch, start, max(1, min(note.duration, span_end - start)), note.velocity))
+        return result
+
+    def assemble(new_notes: list[Note]) -> Score:
+        kept = score.copy()
+        factor = score.ticks_per_quarter / TICKS_PER_QUARTER
+        low, high = round(span_start * factor), round(span_end * factor)
+        for track in kept.tracks:
+            if not track.is_drum:
+                track.notes = [n for n in track.notes if not low <= n.start < high]
+        return _assemble(kept, new_notes)
+
+    around = source.sliced(0, span_start, shift=False) if any(
+        n.start < span_start for n in source.notes()) else suffix_score
+    controls = _controls(tokenizer, options, around, None)
+    fixed = tokenizer.fill_mask()
+    if controls is not None:
+        fixed &= tokenizer.control_mask(controls)
+    return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
+                      target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed)
+
+
+def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,
+         options: GenerationOptions | None = None, cancel: threading.Event | None = None, *,
+         update_interval: float | None = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
+    """Regenerate bars `start_bar` .. `end_bar - 1` (from 0) of `score` with `bundle`,
+    yielding updates like `generate`. Each update's scores are the whole piece: every note
+    starting outside those bars unchanged, the bars refilled in the piece's meter (the new
+    notes go to the first pitched track). `options.bars` is not used."""
+    options = (options or GenerationOptions()).validated()
+    if not trained_with_infilling(bundle):
+        raise GenerationError(f"model '{getattr(bundle, 'name', '?')}' was not trained to fill bars "
+                              "(train one with `composer-train train --infill-rate R` on a REMI dataset)")
+    cancel = cancel or threading.Event()
+    device = resolve_device(options.device)
+    model, tokenizer = bundle.model, bundle.tokenizer
+    if next(model.parameters()).device != device:
+        model.to(device)
+    model.eval()
+    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
+    plan = _fill_plan(tokenizer, score, start_bar, end_bar, options)
+    key = _resolve_key(score, options) if options.stay_in_key else None
+    span_bars = end_bar - start_bar
+    options = replace(options, bars=span_bars, max_tokens=options.max_tokens or span_bars * TOKENS_PER_BAR_CAP)
+    with _cpu_threads(device, CPU_THREADS):
+        interval = float("inf") if update_interval is None else update_interval
+        yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
+
+
+def fill_score(bundle: Any, score: Score, start_bar: int, end_bar: int,
+               options: GenerationOptions | None = None,
+               cancel: threading.Event | None = None) -> GenerationResult:
+    """Run `fill` to the end and return the finished variations."""
+    started = time.perf_counter()
+    last = None
+    for update in fill(bundle, score, start_bar, end_bar, options, cancel, update_interval=None):
+        last = update
+    assert last is not None
+    return GenerationResult(last.scores, last.new_notes, last.confidences, last.tokens_generated,
+                            time.perf_counter() - started, last.cancelled, last.seed, last.key)
 
 
 # ----------------------------------------------------------------------- frame models

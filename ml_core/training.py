@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from ml_core import checkpoint as checkpoints
-from ml_core.data import Batch, Dataset, WindowSampler, load_dataset
+from ml_core import objectives
+from ml_core.data import Batch, Dataset, WindowSampler, collection_weights, load_dataset
 from ml_core.evaluation import plot_loss_curve
 from ml_core.losses import (
     FRAME_LOSSES,
@@ -85,6 +86,9 @@ class TrainOptions:
     log_every: int = 20           # steps between metrics.jsonl step records
     max_val_windows: int = 256    # keeps each validation pass to seconds on a CPU
     description: str = ""
+    balance: str = "none"         # "collections": every collection an equal share of the windows
+    balance_weights: dict[str, float] = field(default_factory=dict)  # collection -> share weight
+    infill_rate: float = 0.0      # share of windows turned into bar-infilling examples (ml_core.objectives)
 
 
 @dataclass(frozen=True)
@@ -350,7 +354,10 @@ class Trainer:
         self.run_dir = checkpoints.run_folder(self.bundle_dir)
         self.run_log = checkpoints.RunLog(self.run_dir, self.bundle_dir)
         pad = self.dataset.pad_id if self.dataset.kind == "token" else 0
-        self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad)
+        shares = collection_weights(self.dataset, options.balance, options.balance_weights)
+        self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad, shares)
+        self.batch_transform = objectives.for_training(self.dataset.manifest["tokenizer"], infill_rate=(
+            options.infill_rate)) if self.dataset.kind == "token" else None
         val_split = self.dataset.val if self.dataset.val.pieces else self.dataset.train
         self.val_sampler = WindowSampler(val_split, self.recipe.window, pad)
         self.loss_config = LossConfig(options.loss, options.focal_gamma, options.last_n)
@@ -372,7 +379,10 @@ class Trainer:
     # ------------------------------------------------------------ batches
     def _batch(self, step: int) -> Batch:
         rng = np.random.default_rng(_step_seed(self.options.seed, self.context.rank, step))
-        return self.sampler.sample(rng, self.recipe.batch_size)
+        batch = self.sampler.sample(rng, self.recipe.batch_size)
+        if self.batch_transform is not None:  # control dropout, bar infilling
+            batch = Batch(*self.batch_transform(batch.items, batch.valid, rng))
+        return batch
 
     def _batches(self, first: int, last: int) -> Iterator[tuple[int, Batch]]:
         """Batches for steps first..last-1, prepared ahead by `num_workers` threads."""
@@ -463,6 +473,7 @@ class Trainer:
             "loss": asdict(self.loss_config),
             "precision": self.options.precision,
             "world_size": self.context.world_size,
+            "objectives": self.batch_transform.describe() if self.batch_transform is not None else {},
             "seed": self.options.seed,
         }
         description = self.options.description or (

@@ -421,6 +421,14 @@ class RemiTokenizer(Tokenizer):
         onsets = len({(n.start + step // 2) // step for n in chosen_notes})
         return BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats)
 
+    def fill_mask(self) -> np.ndarray:
+        """Mask (vocab_size,) of the tokens a fill may use: no meter change (the hole's
+        bars keep the piece's meter), no EOS, no infilling tokens."""
+        mask = self.kind_array != K_TIMESIG
+        mask[self.eos_id] = False
+        mask[list(self.infill_ids)] = False
+        return mask
+
     def onset_mask(self, state: RemiState, earliest: int, sounding: Sequence[int]) -> np.ndarray:
         """Mask (vocab_size,) of tokens that start no note before tick `earliest` and no
         note on a pitch in `sounding` (pitches still ringing at the state's tick). Positions

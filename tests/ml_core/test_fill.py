@@ -1,0 +1,125 @@
+"""Bar infilling: `fill` regenerates exactly the span's bars and nothing else; a model
+trained without infilling refuses; the training transform builds well-formed examples."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from ml_core import objectives
+from ml_core.generation import GenerationError, GenerationOptions, fill, fill_score
+from ml_core.models import build_model
+from ml_core.music import Note, Score, Track, bar_ticks
+from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+
+class RecordingRemi(RemiTokenizer):
+    """REMI that remembers every sequence it decoded."""
+
+    def decode(self, ids):
+        self.__dict__.setdefault("seen", []).append(list(ids))
+        return super().decode(ids)
+
+
+def infill_bundle(tokenizer, infill_rate=0.5):
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=tokenizer.vocab_size, d_model=32, num_layers=2,
+                        num_heads=2, ff_size=64, context=256).eval()
+    config = {"training": {"objectives": {"infill_rate": infill_rate}}}
+    return SimpleNamespace(model=model, tokenizer=tokenizer, name="tiny", config=config)
+
+
+def piece(meter: tuple[int, int], bars: int = 7) -> Score:
+    length = bar_ticks(meter)
+    rng = np.random.default_rng(length)
+    melody = [Note(int(rng.integers(60, 80)), bar * length + step * 240, 240, int(rng.integers(40, 110)))
+              for bar in range(bars) for step in range(length // 240)]
+    bass = [Note(36 + bar % 5, bar * length, length, 60) for bar in range(bars)]
+    return Score([Track("melody", 0, False, melody), Track("bass", 32, False, bass)],
+                 tempo_bpm=90, time_signature=meter)
+
+
+@pytest.mark.parametrize("meter", [(4, 4), (3, 4), (6, 8)])
+def test_fill_changes_only_the_span_and_fills_exactly_its_bars(meter) -> None:
+    tokenizer = RecordingRemi(RemiConfig())
+    score = piece(meter)
+    length = bar_ticks(meter)
+    start_bar, end_bar = 2, 5
+    span = range(start_bar * length, end_bar * length)
+    result = fill_score(infill_bundle(tokenizer), score, start_bar, end_bar,
+                        GenerationOptions(seed=4, variations=2))
+    assert not result.cancelled and len(result.scores) == 2
+    for filled, new in zip(result.scores, result.new_notes, strict=True):
+        for before, after in zip(score.tracks, filled.tracks, strict=True):
+            outside = [(n.pitch, n.start, n.duration, n.velocity) for n in before.notes if n.start not in span]
+            kept = [(n.pitch, n.start, n.duration, n.velocity) for n in after.notes if n.start not in span]
+            assert kept == outside
+        assert new and all(n.start in span and n.end <= span.stop for n in new)
+        assert sorted(n for t in filled.tracks for n in t.notes if n.start in span) == sorted(new)
+        assert filled.time_signature == meter and filled.tempo_bpm == score.tempo_bpm
+    # The sampled fill has exactly the span's bars: its last decoded form has 3 bar lines,
+    # and its state reached the span's end (the next bar line ended it).
+    last = tokenizer.seen[-1]
+    assert tokenizer.tokens_to_strings(last).count("Bar") == end_bar - start_bar
+
+
+def test_fill_at_the_start_and_the_end_of_a_piece() -> None:
+    score = piece((4, 4), bars=3)
+    bundle = infill_bundle(RemiTokenizer())
+    for start_bar, end_bar in ((0, 1), (2, 3)):
+        result = fill_score(bundle, score, start_bar, end_bar, GenerationOptions(seed=1))
+        span = range(start_bar * 1920, end_bar * 1920)
+        outside = sorted(n for t in score.tracks for n in t.notes if n.start not in span)
+        assert sorted(n for t in result.scores[0].tracks for n in t.notes if n.start not in span) == outside
+
+
+def test_fill_streams_and_cancels() -> None:
+    cancel = threading.Event()
+    updates = fill(infill_bundle(RemiTokenizer()), piece((4, 4)), 1, 6,
+                   GenerationOptions(seed=2), cancel, update_interval=0.0)
+    first = next(updates)
+    assert not first.done
+    cancel.set()
+    last = list(updates)[-1]
+    assert last.done and last.cancelled
+
+
+def test_a_model_trained_without_infilling_refuses_clearly() -> None:
+    with pytest.raises(GenerationError, match="not trained to fill"):
+        list(fill(infill_bundle(RemiTokenizer(), infill_rate=0.0), piece((4, 4)), 1, 2))
+    with pytest.raises(GenerationError, match="not trained to fill"):
+        list(fill(infill_bundle(RemiTokenizer(RemiConfig(use_infill=False))), piece((4, 4)), 1, 2))
+
+
+def test_training_transform_builds_infilling_rows_and_drops_controls() -> None:
+    tokenizer = RemiTokenizer()
+    transform = objectives.for_training(tokenizer.to_dict(), infill_rate=1.0, control_dropout=0.5)
+    ids = np.array(tokenizer.encode(piece((3, 4), bars=24)))
+    window = 129
+    items = np.stack([ids[i:i + window] for i in (5, 40, 90)])
+    valid = np.ones_like(items, dtype=bool)
+    out, out_valid = transform(items, valid, np.random.default_rng(0))
+    assert out.shape == items.shape and out_valid.all()
+    hole, fill_start, fill_end = tokenizer.infill_ids
+    strings = [tokenizer.tokens_to_strings(row.tolist()) for row in out]
+    for row in out:
+        row = row.tolist()
+        assert row.count(hole) == row.count(fill_start) == row.count(fill_end) == 1
+        assert row.index(hole) < row.index(fill_start) < row.index(fill_end) == len(row) - 1
+        fill_part = row[row.index(fill_start) + 1:-1]
+        assert fill_part[0] == tokenizer.bar_id
+        # the missing bars are whole bars taken from the window, in order
+        assert 1 <= fill_part.count(tokenizer.bar_id) <= objectives.DEFAULT_MAX_FILL_BARS
+    assert any(s.endswith("_any") for row in strings for s in row)
+    assert transform.describe()["infill_rate"] == 1.0
+
+
+def test_no_transform_for_old_tokenizers_and_a_clear_error_for_infilling() -> None:
+    old = RemiTokenizer(RemiConfig(use_controls=False, use_infill=False))
+    assert objectives.for_training(old.to_dict()) is None
+    with pytest.raises(ValueError, match="infilling tokens"):
+        objectives.for_training(old.to_dict(), infill_rate=0.3)
