@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--num-workers", type=int, default=0, help="threads preparing batches ahead")
+    train.add_argument("--infill-rate", type=float, default=0.0, metavar="R",
+                       help="share of windows trained as bar infilling (REMI; lets `generate --fill-bars` work)")
     train.set_defaults(run=commands.train)
 
     evaluate = sub.add_parser("evaluate", help="test NLL, accuracy, F1, grammar errors, sample statistics")
@@ -116,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--key", help='e.g. "D minor" (implies --stay-in-key)')
     generate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     generate.add_argument("--json", action="store_true")
+    generate.add_argument("--fill-bars", metavar="A:B",
+                          help="regenerate bars A..B-1 of the prompt (1-based, B exclusive) instead of continuing")
+    generate.add_argument("--texture", default="auto", help="new bars' notes per onset: auto (follow the prompt), any, 1-4")
+    generate.add_argument("--density", default="auto", help="onsets per beat: auto, any or a number (2 = eighths in 4/4)")
+    generate.add_argument("--register", default="auto", help="median pitch of new bars: auto, any, a MIDI number or C5")
     generate.set_defaults(run=commands.generate)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def train(args: argparse.Namespace) -> int:
         decay=args.decay, window=args.window, epoch_fraction=args.epoch_fraction, loss=args.loss,
         last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
         precision=args.precision, resume=args.resume, seed=args.seed, patience=args.patience,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
+        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
         num_workers=args.num_workers, description=args.description or "")
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
@@ -140,8 +141,40 @@ def output_paths(out: Path, variations: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{index}{out.suffix or '.mid'}") for index in range(1, variations + 1)]
 
 
+def parse_fill_bars(text: str | None) -> tuple[int, int] | None:
+    """'3:5' (1-based, end exclusive) -> (2, 4), the 0-based bars ml_core.generation.fill takes."""
+    if not text:
+        return None
+    first, separator, end = text.partition(":")
+    try:
+        start_bar, end_bar = int(first), int(end)
+    except ValueError:
+        start_bar = end_bar = 0
+    if not separator or start_bar < 1 or end_bar <= start_bar:
+        raise ValueError(f"--fill-bars expects A:B with 1 <= A < B (bars A..B-1), got '{text}'")
+    return start_bar - 1, end_bar - 1
+
+
+def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float | str | None:
+    """auto -> None (follow the prompt), any -> 'any', a number (or, with `pitch`, a note
+    name such as C5 or F#3) -> that value."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if value == "any":
+        return "any"
+    try:
+        return float(value) if "." in value else int(value)
+    except ValueError:
+        pass
+    match = re.fullmatch(r"([a-g])(#|b)?(-?\d)", value) if pitch else None
+    if match:  # C4 = 60
+        return NOTE_NAMES[match[1]] + {"#": 1, "b": -1, None: 0}[match[2]] + 12 * (int(match[3]) + 1)
+    raise ValueError(f"{flag} expects auto, any or a number, got '{text}'")
+
+
 def generate(args: argparse.Namespace) -> int:
-    from ml_core.generation import GenerationOptions, continue_score
+    from ml_core.generation import GenerationOptions, continue_score, fill_score
     from ml_core.midi_io import read_score, write_midi
 
     out = Path(args.out)
@@ -152,9 +185,15 @@ def generate(args: argparse.Namespace) -> int:
     options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, seed=args.seed, variations=args.variations,
                                 stay_in_key=args.stay_in_key or key is not None, key=key,
-                                device=args.device).validated()
+                                device=args.device, texture=parse_control(args.texture, "--texture"),
+                                density=parse_control(args.density, "--density"),
+                                register=parse_control(args.register, "--register", pitch=True)).validated()
+    fill_bars = parse_fill_bars(args.fill_bars)
     loaded = _load_bundle(args.model, args.device)
-    result = continue_score(loaded, prompt, options)
+    if fill_bars is not None:
+        result = fill_score(loaded, prompt, *fill_bars, options)
+    else:
+        result = continue_score(loaded, prompt, options)
     paths = output_paths(out, len(result.scores))
     for score, path in zip(result.scores, paths, strict=True):
         write_midi(score, path)
