@@ -6,11 +6,15 @@ Note edits are stored as a diff: for each touched note id, the entry before and 
 class covers add, delete, move, resize, velocity, duplicate, accept and a whole
 generated continuation. Consecutive keyboard nudges or wheel steps on the same notes
 merge into one command through `merge_key`.
+
+A continuation enters as a `ContinuationCommand`: the same diff, plus an owner (the
+`ContinueSession`) told when this very command is undone or redone, so the session
+never has to guess from the undo stack's index or a command's text.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
@@ -58,6 +62,36 @@ class NoteEditCommand(QUndoCommand):
         # Keep our "before", take the newer "after": one undo step for the whole run.
         self.after = other.after
         return True
+
+
+class ContinuationOwner(Protocol):
+    """Who is told about a continuation command's undo and redo."""
+
+    def continuation_undone(self, command: ContinuationCommand) -> None: ...
+
+    def continuation_redone(self, command: ContinuationCommand) -> None: ...
+
+
+class ContinuationCommand(NoteEditCommand):
+    """A generated continuation added as one undo step, reporting undo/redo to its owner."""
+
+    def __init__(self, document: Document, text: str,
+                 before: dict[int, Entry | None], after: dict[int, Entry | None],
+                 generated_before: dict[int, bool], generated_after: dict[int, bool],
+                 owner: ContinuationOwner | None = None) -> None:
+        super().__init__(document, text, before, after, generated_before, generated_after)
+        self.owner = owner
+        self.note_ids = sorted(after)
+
+    def redo(self) -> None:
+        super().redo()
+        if self.owner is not None:
+            self.owner.continuation_redone(self)
+
+    def undo(self) -> None:
+        super().undo()
+        if self.owner is not None:
+            self.owner.continuation_undone(self)
 
 
 class MetaCommand(QUndoCommand):

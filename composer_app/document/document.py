@@ -18,7 +18,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from composer_app.document.commands import Entry, MetaCommand, NoteEditCommand
+from composer_app.document.commands import (
+    ContinuationCommand,
+    ContinuationOwner,
+    Entry,
+    MetaCommand,
+    NoteEditCommand,
+)
 from ml_core.music import (
     PITCH_MAX,
     PITCH_MIN,
@@ -207,9 +213,11 @@ class Document(QObject):
         """Add notes to `track` as one undo step; returns their new ids."""
         return self._add(notes, track, text, generated=False)
 
-    def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue") -> list[int]:
-        """Add a model's continuation as one undo step, flagged generated until accepted."""
-        return self._add(notes, track, text, generated=True)
+    def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue",
+                      owner: ContinuationOwner | None = None) -> list[int]:
+        """Add a model's continuation as one undo step (a `ContinuationCommand` that reports
+        its undo and redo to `owner`), flagged generated until accepted."""
+        return self._add(notes, track, text, generated=True, owner=owner)
 
     def accept_generated(self) -> None:
         """Make every generated note an ordinary note (one undo step)."""
@@ -260,7 +268,8 @@ class Document(QObject):
             self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
                                              self._meta.time_signature, signature))
 
-    def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool) -> list[int]:
+    def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool,
+             owner: ContinuationOwner | None = None) -> list[int]:
         notes = [validate_note(n) for n in notes]
         if not 0 <= track < len(self._tracks):
             raise DocumentError(f"there is no track {track} (the document has {len(self._tracks)})")
@@ -269,11 +278,22 @@ class Document(QObject):
         ids = list(range(self._next_id, self._next_id + len(notes)))
         self._next_id += len(notes)
         after = {i: (track, n) for i, n in zip(ids, notes, strict=True)}
-        flags = dict.fromkeys(ids, True) if generated else {}
-        self.undo_stack.push(NoteEditCommand(
-            self, text, dict.fromkeys(ids), after,
-            generated_before=dict.fromkeys(flags, False), generated_after=flags))
+        if generated:
+            flags = dict.fromkeys(ids, True)
+            self.undo_stack.push(ContinuationCommand(
+                self, text, dict.fromkeys(ids), after, dict.fromkeys(ids, False), flags, owner))
+        else:
+            self.undo_stack.push(NoteEditCommand(self, text, dict.fromkeys(ids), after))
         return ids
+
+    def is_newest_step(self, command: object) -> bool:
+        """True when `command` is the step the next Ctrl+Z would undo."""
+        index = self.undo_stack.index()
+        return index > 0 and self.undo_stack.command(index - 1) is command
+
+    def undo(self) -> None:
+        """Undo the newest step (what Ctrl+Z does)."""
+        self.undo_stack.undo()
 
     # ------------------------------------------------------------------ called by commands
     def _apply(self, entries: dict[int, Entry | None], generated: dict[int, bool]) -> None:

@@ -1,0 +1,266 @@
+"""The state of one Continue, as a model: the job, its variations, and where they stand.
+
+A `ContinueSession` is Qt-free. The panel renders it and feeds it the worker's messages;
+the document tells it, through the session's own `ContinuationCommand`, when its
+continuation is undone or redone. Nothing is inferred from a widget, from the undo
+stack's index or from a command's text.
+
+    begin(job)            a job started: RUNNING (progress() streams its notes as a preview)
+    finish(result)        the job ended: the chosen variation enters the document as ONE
+                          undo step and the session is PENDING (or back to IDLE if the
+                          model made nothing)
+    select(index)         swap the pending continuation for another variation (still one
+                          undo step), or preview it when the musician has edited since
+    withdraw()            take the pending continuation out again (Re-roll), giving back
+                          the job to repeat
+    accept()              the continuation becomes ordinary notes: ACCEPTED
+    Ctrl+Z of it          UNDONE: its variations are dropped
+
+`changed` fires after every state change, `continuation_added(ids)` when notes enter.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from composer_app.continuation.worker import ContinueJob, ContinueProgress, ContinueResult
+from composer_app.events import Event
+from ml_core.music import Note, Score, Track
+
+COMMAND_TEXT = "Continue"   # the undo step's label, for people only
+
+
+class SessionState(Enum):
+    IDLE = "idle"             # nothing generated yet (or the model made no note)
+    RUNNING = "running"       # a job is generating
+    PENDING = "pending"       # a continuation is in the document, not yet accepted
+    ACCEPTED = "accepted"     # the last continuation became ordinary notes
+    UNDONE = "undone"         # the musician undid the last continuation
+
+
+class ContinuationRefused(ValueError):
+    """The document refused the generated notes (the message says why)."""
+
+
+class ContinueSession:
+    """One continuation's state over a Document (see the module docstring)."""
+
+    def __init__(self, document: Any) -> None:
+        self.document = document
+        self.changed = Event()
+        self.continuation_added = Event()          # (ids) the notes now pending in the document
+        self.state = SessionState.IDLE
+        self.job: ContinueJob | None = None        # the running job
+        self.last_job: ContinueJob | None = None   # what Re-roll repeats
+        self.result: ContinueResult | None = None  # the variations of the last job
+        self.selected = 0                          # the variation shown
+        self.command: Any = None                   # our undo step while PENDING
+        self.command_variation: int | None = None  # the variation that step holds
+        self._withdrawing = False                  # True while we undo our own step
+        self._adding = False                       # True while we push our own step
+
+    # ------------------------------------------------------------------ questions
+    @property
+    def running(self) -> bool:
+        return self.state is SessionState.RUNNING
+
+    @property
+    def variation_count(self) -> int:
+        return self.result.variation_count if self.result is not None else 0
+
+    def is_pending(self) -> bool:
+        """A continuation of ours is in the document and is the newest undo step (so it
+        can be swapped or taken out without undoing anything of the musician's)."""
+        return (self.state is SessionState.PENDING and self.command is not None
+                and self.document.is_newest_step(self.command))
+
+    def can_reroll(self) -> bool:
+        """Re-roll replaces the pending continuation, or retries after a stop or error."""
+        return (not self.running and self.last_job is not None
+                and (self.is_pending() or self.result is None))
+
+    # ------------------------------------------------------------------ the job
+    def begin(self, job: ContinueJob) -> None:
+        self.job = self.last_job = job
+        self.result = None
+        self.selected = 0
+        self.command = None
+        self.command_variation = None
+        self.state = SessionState.RUNNING
+        self.changed.emit()
+
+    def progress(self, progress: ContinueProgress) -> bool:
+        """Show the notes streamed so far as a preview; False for a stale job's message."""
+        if progress.job is not self.job:
+            return False
+        notes = progress.new_notes[self.selected] if progress.new_notes else []
+        self.document.set_preview(notes, progress.job.track)
+        return True
+
+    def finish(self, result: ContinueResult) -> str | None:
+        """Take the job's result in; the status line to show (None for a stale job).
+        Raises ContinuationRefused when the document refused the notes."""
+        if result.job is not self.job:
+            return None
+        self.job = None
+        self.command = None
+        self.command_variation = None
+        if not any(result.new_notes):
+            self.document.set_preview(None)
+            self.result = None
+            self.state = SessionState.IDLE
+            self.changed.emit()
+            return ("Stopped before any note was made." if result.cancelled
+                    else "The model made no notes; try again or raise the temperature.")
+        self.result = result
+        self.selected = next(i for i, notes in enumerate(result.new_notes) if notes)
+        try:
+            self._add(self.selected)
+        except ValueError as error:  # the document refused a note (DocumentError)
+            self.document.set_preview(None)
+            self.result = None
+            self.state = SessionState.IDLE
+            self.changed.emit()
+            raise ContinuationRefused(f"The continuation could not be added: {error}") from None
+        self.changed.emit()
+        count = len(result.new_notes[self.selected])
+        verb = "Stopped; kept" if result.cancelled else "Added"
+        return (f"{verb} {count} notes ({result.tokens_generated} tokens in "
+                f"{result.seconds:.1f} s on {result.device}). Ctrl+Z removes them.")
+
+    def fail(self, job: ContinueJob) -> bool:
+        """The job failed; False for a stale job."""
+        if job is not self.job:
+            return False
+        self.job = None
+        self.document.set_preview(None)
+        self.state = SessionState.IDLE
+        self.changed.emit()
+        return True
+
+    def abandon(self) -> None:
+        """The running job was stopped for good (shutdown): its messages no longer count."""
+        if self.running:
+            self.job = None
+            self.state = SessionState.IDLE
+            self.changed.emit()
+
+    # ------------------------------------------------------------------ the musician's choices
+    def select(self, index: int) -> bool:
+        """Show variation `index`: it replaces the pending continuation (one undo step), or,
+        when the musician has edited since, is shown as a preview. False if not possible."""
+        if self.result is None or self.running or not 0 <= index < self.variation_count:
+            return False
+        self.selected = index
+        if self.is_pending() and self.command_variation != index:
+            self._undo_ours()
+            self._add(index)
+        elif self.command_variation != index:
+            self.document.set_preview(self.result.new_notes[index], self.result.job.track)
+        else:
+            self.document.set_preview(None)
+        self.changed.emit()
+        return True
+
+    def keep_pending(self) -> None:
+        """Accept a pending continuation before continuing from it (continuing means keeping it)."""
+        if self.is_pending():
+            self.document.accept_generated()
+        self.command = None
+
+    def withdraw(self) -> ContinueJob | None:
+        """Take the pending continuation out (for a re-roll); the job to repeat, or None."""
+        if self.running or self.last_job is None:
+            return None
+        if self.is_pending():
+            self._undo_ours()
+        self.command = None
+        self.command_variation = None
+        self.result = None
+        self.state = SessionState.IDLE
+        self.changed.emit()
+        return self.last_job
+
+    def accept(self) -> None:
+        """Every generated note becomes an ordinary note; the variations are done with."""
+        if self.running:
+            return
+        self.document.accept_generated()
+        self.command = None
+        self.command_variation = None
+        self.result = None
+        self.last_job = None
+        self.state = SessionState.ACCEPTED
+        self.changed.emit()
+
+    def forget(self) -> None:
+        """The document was replaced (a file opened): nothing of ours is in it any more."""
+        if self.running:
+            return
+        self.command = None
+        self.command_variation = None
+        self.result = None
+        self.last_job = None
+        self.state = SessionState.IDLE
+        self.changed.emit()
+
+    def audition_score(self) -> Score | None:
+        """The piece as it would be with the selected variation (None without variations)."""
+        if self.result is None:
+            return None
+        score = self.document.score(include_generated=True)
+        if self.command_variation != self.selected or not self.is_pending():
+            score = score.copy()
+            track = min(self.result.job.track, len(score.tracks) - 1) if score.tracks else 0
+            if not score.tracks:
+                score.tracks.append(Track("Continuation", 0, False, []))
+            score.tracks[track].notes = sorted(score.tracks[track].notes
+                                               + self.result.new_notes[self.selected])
+        return score
+
+    def selected_notes(self) -> list[Note]:
+        return list(self.result.new_notes[self.selected]) if self.result is not None else []
+
+    # ------------------------------------------------------------------ our undo step
+    def continuation_undone(self, command: Any) -> None:
+        """Called by our command: a Ctrl+Z of it ends the variations (our own swaps do not)."""
+        if self._withdrawing or command is not self.command:
+            return
+        self.command = None
+        self.command_variation = None
+        self.result = None
+        self.state = SessionState.UNDONE
+        self.document.set_preview(None)
+        self.changed.emit()
+
+    def continuation_redone(self, command: Any) -> None:
+        """Called by our command when it is pushed (that is how the session learns which
+        step is its own) or redone. A redo after the musician's undo brings the notes back
+        as generated notes; the variations stay dropped."""
+        if self._adding:
+            self.command = command
+
+    def _add(self, index: int) -> None:
+        assert self.result is not None
+        self._adding = True
+        try:
+            ids = self.document.add_generated(self.result.new_notes[index], self.result.job.track,
+                                              text=COMMAND_TEXT, owner=self)
+        finally:
+            self._adding = False
+        self.document.set_preview(None)
+        if ids:
+            self.command_variation = index
+            self.state = SessionState.PENDING
+            self.continuation_added.emit(ids)
+        else:
+            self.command = None
+            self.state = SessionState.IDLE
+
+    def _undo_ours(self) -> None:
+        self._withdrawing = True
+        try:
+            self.document.undo()
+        finally:
+            self._withdrawing = False
