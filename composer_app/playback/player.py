@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from composer_app.playback.audio import LiveSynth, Schedule, TempoMap, build_schedule
+from composer_app.playback.audio import Schedule, TempoMap, build_schedule
+from composer_app.playback.synth import LiveSynth
 from composer_app.playback.timeline import Timeline
 from ml_core.music import Score
 

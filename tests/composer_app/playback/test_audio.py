@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from composer_app.playback import audio
+from composer_app.playback import audio, synth
 from ml_core.music import Note, Score, TempoChange, Track
 
 RATE = 22050          # half the default rate keeps the tests quick; timing is the same
@@ -211,9 +211,9 @@ def test_bad_render_arguments_are_refused():
 
 
 def test_live_synth_without_device_stays_silent_and_previews(tmp_path):
-    with audio.LiveSynth(drivers=["no-such-driver"], sample_rate=RATE) as live:
+    with synth.LiveSynth(drivers=["no-such-driver"], sample_rate=RATE) as live:
         assert live.audio_available is False
-        assert live.status == audio.NO_AUDIO_MESSAGE
+        assert live.status == synth.NO_AUDIO_MESSAGE
         assert live.soundfont == audio.default_soundfont()
         live.read_samples(RATE // 10)
         live.preview_note(60, 100, 0.3)
@@ -238,7 +238,7 @@ def test_live_synth_without_device_stays_silent_and_previews(tmp_path):
 def test_live_synth_with_bad_soundfont_still_constructs(tmp_path):
     bad = tmp_path / "bad.sf2"
     bad.write_bytes(b"nothing")
-    with audio.LiveSynth(bad, drivers=[]) as live:
+    with synth.LiveSynth(bad, drivers=[]) as live:
         assert live.soundfont is None
         assert "not a SoundFont" in live.soundfont_error
         assert "not a SoundFont" in live.status
@@ -246,7 +246,7 @@ def test_live_synth_with_bad_soundfont_still_constructs(tmp_path):
 
 
 def test_default_probe_reports_consistently():
-    with audio.LiveSynth() as live:
+    with synth.LiveSynth() as live:
         if live.audio_available:
             assert live.status.startswith("Audio: ")
         else:
@@ -257,7 +257,7 @@ def test_preview_note_is_released_by_the_audio_thread(tmp_path):
     """With a running audio thread (FluidSynth's real-time "file" driver), a preview note's
     release is timed inside the synth: the recording holds ~0.25 s of sound, then quiet."""
     recording = tmp_path / "preview.wav"
-    live = audio.LiveSynth(sample_rate=RATE, drivers=["file"],
+    live = synth.LiveSynth(sample_rate=RATE, drivers=["file"],
                            settings={"audio.file.name": str(recording), "audio.file.type": "wav"})
     try:
         assert live.audio_available and live.status == "Audio: file"
