@@ -17,7 +17,7 @@ import os
 import secrets
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -458,22 +458,206 @@ def write_midi(score: Score, path: str | os.PathLike[str]) -> None:
 
 
 # ------------------------------------------------------------------ notation via music21
+# Budgets checked before music21 sees a byte: music21 holds about 40 bytes of objects per
+# byte of MusicXML (190 MB for the Grosse Fuge's 4.9 MB), so these keep a parse under ~2 GB.
+MAX_NOTATION_BYTES = 50 * 1024 * 1024     # MusicXML text, after decompression for .mxl
+MAX_NOTATION_NOTES = 100_000              # <note> elements; the Grosse Fuge has 8,892
+MAX_TEXT_NOTATION_BYTES = 5 * 1024 * 1024  # ABC and Humdrum (the corpus's largest is 248 KB)
+_INFLATE_CHUNK = 1 << 20
+
+
 def _ticks(quarter_length: Any) -> int:
     return int(round(Fraction(quarter_length) * TICKS_PER_QUARTER))
 
 
-def score_from_music21(stream: Any) -> Score:
-    """A music21 Score/Part/Stream (or the first piece of an Opus) as a Score at 480 tpq.
+def _megabytes(size: int) -> str:
+    return f"{size // 2**20} MB"
+
+
+def _count_xml_notes(chunks: Iterable[bytes]) -> int:
+    """<note> elements in a stream of XML chunks (a tag cut by a chunk border still counts once)."""
+    count, tail = 0, b""
+    for chunk in chunks:
+        window = tail + chunk
+        count += window.count(b"<note>") + window.count(b"<note ")
+        tail = window[-5:]            # shorter than either pattern: nothing is counted twice
+    return count
+
+
+def _check_xml_notes(name: str, notes: int) -> None:
+    if notes > MAX_NOTATION_NOTES:
+        raise MidiFileError(f"{name}: the score has too many notes (more than {MAX_NOTATION_NOTES:,})")
+
+
+def _check_archive(data: bytes, name: str) -> None:
+    """Refuse an .mxl whose members expand past MAX_NOTATION_BYTES, by their declared sizes
+    first and then by inflating them in 1 MB chunks (a forged header cannot lie past the cap);
+    memory stays at one chunk whatever the archive claims."""
+    too_big = MidiFileError(f"{name}: the compressed score expands to more than "
+                            f"{_megabytes(MAX_NOTATION_BYTES)}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if sum(info.file_size for info in members) > MAX_NOTATION_BYTES:
+                raise too_big
+            expanded = notes = 0
+            for info in members:
+                def inflated(info: zipfile.ZipInfo = info) -> Iterator[bytes]:
+                    nonlocal expanded
+                    with archive.open(info) as member:
+                        while chunk := member.read(_INFLATE_CHUNK):
+                            expanded += len(chunk)
+                            if expanded > MAX_NOTATION_BYTES:
+                                raise too_big
+                            yield chunk
+                notes += _count_xml_notes(inflated())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError,
+            RuntimeError, ValueError) as error:  # corrupt, encrypted or unsupported archives
+        detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise MidiFileError(f"{name}: not a compressed MusicXML file ({detail})") from None
+    _check_xml_notes(name, notes)
+
+
+def _check_notation_budget(data: bytes, extension: str, name: str) -> None:
+    """Refuse a notation file too big to parse safely, before music21 is imported."""
+    if extension == ".mxl":
+        if data[:2] == b"PK":
+            _check_archive(data, name)
+    elif extension in (".xml", ".musicxml"):
+        if len(data) > MAX_NOTATION_BYTES:
+            raise MidiFileError(f"{name}: the MusicXML file is larger than {_megabytes(MAX_NOTATION_BYTES)}")
+        _check_xml_notes(name, _count_xml_notes([data]))
+    elif len(data) > MAX_TEXT_NOTATION_BYTES:
+        kind = "ABC" if extension == ".abc" else "Humdrum"
+        raise MidiFileError(f"{name}: the {kind} file is larger than {_megabytes(MAX_TEXT_NOTATION_BYTES)}")
+
+
+def _tie_merges(container: Any) -> tuple[dict[int, Any], set[int]]:
+    """Which notes music21's `stripTies` (matchByPitch=True) would lengthen and which it would
+    delete, found in one pass over the same elements without copying or editing anything:
+    ({id(first note): merged quarter length}, {id(deleted note)}).
+
+    It follows stripTies rule for rule, including its quirks (rests take part in the
+    sequence; a Part with voices inside its measures is read as one flattened sequence),
+    so scores come out note for note as they did when we called it. stripTies itself costs
+    minutes on a large score: a deep copy, a re-sort per removed note, a spanner scan per tie."""
+    from music21 import chord, note, stream
+    from music21.common.numberTools import opFrac
+
+    lengths: dict[int, Any] = {}
+    deleted: set[int] = set()
+    if container.hasPartLikeStreams():
+        for inner in container.getElementsByClass(stream.Stream):
+            inner_lengths, inner_deleted = _tie_merges(inner)
+            lengths.update(inner_lengths)
+            deleted |= inner_deleted
+        return lengths, deleted
+    if container.hasVoices():
+        for voice in container.voices:
+            inner_lengths, inner_deleted = _tie_merges(voice)
+            lengths.update(inner_lengths)
+            deleted |= inner_deleted
+        return lengths, deleted
+
+    items = [element for element in container.flatten().notesAndRests if element.quarterLength > 0]
+    ties = [getattr(element, "tie", None) for element in items]
+    tie_types = [tie.type if tie is not None else None for tie in ties]
+    is_chord = [isinstance(element, chord.Chord) for element in items]
+
+    def ends_chain(index: int, previous_connected: bool) -> bool:
+        """stripTies' updateEndMatch: does element `index` close the open chain?"""
+        if not is_chord[index] and tie_types[index] == "stop":
+            return True
+        if index == 0 or not previous_connected:
+            return False
+        last, current = items[index - 1], items[index]
+        if (hasattr(last, "pitch") and hasattr(current, "pitch") and not is_chord[index - 1]
+                and not is_chord[index] and last.pitch == current.pitch):
+            return True
+        if not isinstance(current, note.Note) and hasattr(last, "pitches") and hasattr(current, "pitches"):
+            if len(last.pitches) != len(current.pitches):
+                return False
+            return all(before.step == after.step and before.isEnharmonic(after)
+                       for before, after in zip(last.pitches, current.pitches, strict=False))
+        return False
+
+    connected: list[int] = []   # the open chain; it holds index - 1 only if the previous element joined
+    for index in range(len(items)):
+        previous_connected = bool(connected) and connected[-1] == index - 1
+        kind = tie_types[index]
+        if kind == "start":
+            if not previous_connected:
+                connected = [index]
+            else:
+                connected.append(index)
+            continue
+        if kind == "continue":
+            if not connected:
+                connected.append(index)
+            elif ends_chain(index, previous_connected):
+                connected.append(index)
+            else:
+                connected = [index]
+            continue
+        if not ends_chain(index, previous_connected):
+            continue
+        connected.append(index)
+        if len(connected) < 2:    # a stop without a start: left as it is
+            connected = []
+            continue
+        first = items[connected[0]]
+        added = 0
+        for position in connected[1:]:
+            added += lengths.get(id(items[position]), items[position].quarterLength)
+            deleted.add(id(items[position]))
+        lengths[id(first)] = opFrac(lengths.get(id(first), first.quarterLength) + added)
+        connected = []
+    return lengths, deleted
+
+
+def _part_notes(part: Any) -> list[Note]:
+    """The part's notes with ties merged (our linear pass), rests and grace notes skipped."""
+    lengths, deleted = _tie_merges(part)
+    return _notes_of(part.flatten().notes, lengths, deleted)
+
+
+def _part_notes_strip_ties(part: Any) -> list[Note]:
+    """The reference: the same notes through music21's own stripTies (minutes on big scores).
+    Kept for tests and bench/open_file.py, which compare the two."""
+    return _notes_of(part.stripTies(inPlace=False).flatten().notes, {}, set())
+
+
+def _notes_of(elements: Iterable[Any], lengths: dict[int, Any], deleted: set[int]) -> list[Note]:
+    notes = []
+    for element in elements:
+        if id(element) in deleted:
+            continue
+        duration = _ticks(lengths.get(id(element), element.quarterLength))
+        if duration <= 0:
+            continue
+        velocity = element.volume.velocity if element.volume.velocity is not None else DEFAULT_VELOCITY
+        start = _ticks(element.offset)
+        for pitch in element.pitches:
+            if 0 <= pitch.midi <= 127:
+                notes.append(Note(pitch.midi, start, duration, int(velocity)))
+    return sorted(notes)
+
+
+def score_from_music21(stream: Any, *, piece: int = 0,
+                       part_notes: Callable[[Any], list[Note]] = _part_notes) -> Score:
+    """A music21 Score/Part/Stream (or piece `piece` of an Opus) as a Score at 480 tpq.
 
     Parts become tracks (tied notes merged, rests and grace notes skipped, each chord
-    pitch a note); metronome marks and time signatures become the tempo and meter map."""
+    pitch a note); metronome marks and time signatures become the tempo and meter map.
+    `part_notes` is for comparing with the stripTies reference only."""
     from music21 import stream as streams
     from music21.instrument import UnpitchedPercussion
 
     if isinstance(stream, streams.Opus):
-        if not stream.scores:
+        scores = list(stream.scores)
+        if not scores:
             raise ValueError("the collection holds no pieces")
-        stream = stream.scores[0]
+        stream = scores[piece]
     parts = (list(stream.parts) if isinstance(stream, streams.Score) else []) or [stream]
     everything = stream.flatten()
     tempos = {_ticks(mark.offset): float(mark.getQuarterBPM())
@@ -483,21 +667,11 @@ def score_from_music21(stream: Any) -> Score:
               if is_valid_time_signature(sign.numerator, sign.denominator)}
     tracks = []
     for part in parts:
-        notes = []
-        for element in part.stripTies(inPlace=False).flatten().notes:
-            duration = _ticks(element.quarterLength)
-            if duration <= 0:
-                continue
-            velocity = element.volume.velocity if element.volume.velocity is not None else DEFAULT_VELOCITY
-            start = _ticks(element.offset)
-            for pitch in element.pitches:
-                if 0 <= pitch.midi <= 127:
-                    notes.append(Note(pitch.midi, start, duration, int(velocity)))
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
         is_drum = instrument.midiChannel == DRUM_CHANNEL or isinstance(instrument, UnpitchedPercussion)
         name = part.partName or instrument.instrumentName or ""
-        tracks.append(Track(str(name), int(program), bool(is_drum), sorted(notes)))
+        tracks.append(Track(str(name), int(program), bool(is_drum), part_notes(part)))
     return Score(tracks, tempos.pop(0, 120.0), meters.pop(0, (4, 4)), TICKS_PER_QUARTER,
                  [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
                  [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())])
@@ -508,15 +682,13 @@ _NOTATION_FORMATS = {".xml": ("musicxml", "MusicXML"), ".musicxml": ("musicxml",
                      ".krn": ("humdrum", "Humdrum")}
 
 
-def read_score(path: str | os.PathLike[str], allow_empty: bool = False) -> Score:
-    """Read any SUPPORTED_EXTENSIONS file: MIDI natively, notation formats through music21."""
+def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece: bool,
+                   part_notes: Callable[[Any], list[Note]]) -> list[Score]:
+    """Parse a notation file within its budgets: the first piece, or every piece of a collection."""
     name = _display_name(path)
     extension = Path(path).suffix.lower()
-    if extension in MIDI_EXTENSIONS:
-        return read_midi(path, allow_empty=allow_empty)
-    if extension not in NOTATION_EXTENSIONS:
-        raise MidiFileError(f"{name}: unsupported file type {extension or '(no extension)'}")
     data = _read_checked(path)
+    _check_notation_budget(data, extension, name)
     music21_format, kind = _NOTATION_FORMATS[extension]
     try:
         if extension == ".mxl" and data[:2] != b"PK":
@@ -525,14 +697,48 @@ def read_score(path: str | os.PathLike[str], allow_empty: bool = False) -> Score
                 b"<score-partwise", b"<score-timewise")):
             raise ValueError("no <score-partwise> element")
         from music21 import converter
+        from music21 import stream as streams
 
-        score = score_from_music21(converter.parse(str(path), format=music21_format, forceSource=True))
+        parsed = converter.parse(str(path), format=music21_format, forceSource=True)
+        count = len(parsed.scores) if every_piece and isinstance(parsed, streams.Opus) else 1
+        scores = [score_from_music21(parsed, piece=index, part_notes=part_notes) for index in range(count)]
     except Exception as error:  # music21 raises many unrelated types for bad input
         detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise MidiFileError(f"{name}: not a {kind} file ({detail})") from None
-    if score.is_empty and not allow_empty:
+    kept = scores if allow_empty else [score for score in scores if not score.is_empty]
+    if not kept:
         raise MidiFileError(f"{name}: the file has no notes")
-    return score
+    return kept
+
+
+def _check_extension(path: str | os.PathLike[str]) -> str:
+    extension = Path(path).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise MidiFileError(f"{_display_name(path)}: unsupported file type {extension or '(no extension)'}")
+    return extension
+
+
+def read_score(path: str | os.PathLike[str], allow_empty: bool = False) -> Score:
+    """Read any SUPPORTED_EXTENSIONS file: MIDI natively, notation formats through music21
+    (the first piece of a collection such as a many-tune ABC file)."""
+    if _check_extension(path) in MIDI_EXTENSIONS:
+        return read_midi(path, allow_empty=allow_empty)
+    return _read_notation(path, allow_empty, False, _part_notes)[0]
+
+
+def read_scores(path: str | os.PathLike[str]) -> list[Score]:
+    """Every piece in a file: one for MIDI and most notation, each tune of an ABC collection
+    (pieces without notes are left out; a file with none raises MidiFileError)."""
+    if _check_extension(path) in MIDI_EXTENSIONS:
+        return [read_midi(path)]
+    return _read_notation(path, False, True, _part_notes)
+
+
+def _read_score_reference(path: str | os.PathLike[str]) -> Score:
+    """read_score as it was before our tie pass (music21's stripTies): for tests and benches."""
+    if _check_extension(path) in MIDI_EXTENSIONS:
+        return read_midi(path)
+    return _read_notation(path, False, False, _part_notes_strip_ties)[0]
 
 
 def _music21_score(score: Score) -> Any:
