@@ -259,10 +259,11 @@ def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str)
                 loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp.png")
-    figure.savefig(temporary)
+    from ml_core.files import atomic_path
+
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary)
     pyplot.close(figure)
-    os.replace(temporary, path)
 
 
 # ---------------------------------------------------------------- the document
@@ -525,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     import torch
 
-    from ml_core.data import DataError, atomic_write_text
+    from ml_core.data import DataError
+    from ml_core.files import atomic_write_text
 
     torch.set_num_threads(args.threads)
 

@@ -14,7 +14,6 @@ with a bundle is a BundleError with a one-line message saying what is wrong.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ml_core import paths
+from ml_core.files import atomic_write_text, replace_folder
 from ml_core.models import ModelConfigError, build_model, count_parameters, model_names
 
 FORMAT_VERSION = 1
@@ -125,35 +125,14 @@ def save(path: str | Path, model: torch.nn.Module, tokenizer_dict: dict[str, Any
     try:
         temporary.mkdir()
         save_file(tensors, str(temporary / WEIGHTS_FILE), metadata={"format": "pt"})
-        with open(temporary / CONFIG_FILE, "w", encoding="utf-8") as handle:
-            handle.write(config_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _replace_folder(temporary, destination)
+        atomic_write_text(temporary / CONFIG_FILE, config_text)
+        replace_folder(temporary, destination)
     except (OSError, SafetensorError, ValueError, RuntimeError) as error:
         raise BundleError(f"could not save the bundle to {destination}: {error}") from None
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
     return destination
-
-
-def _replace_folder(source: Path, destination: Path) -> None:
-    """Move `source` to `destination`; an existing destination is swapped out first and
-    restored if the move fails."""
-    if not destination.exists():
-        os.replace(source, destination)
-        return
-    if not destination.is_dir():
-        raise OSError(f"{destination} exists and is not a folder")
-    backup = destination.parent / f".{destination.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(destination, backup)
-    try:
-        os.replace(source, destination)
-    except OSError:
-        os.replace(backup, destination)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------ reading

@@ -1,13 +1,13 @@
 """Atomic, pickle-free training checkpoints.
 
 A run folder (`.<name>.training/` beside the bundle) holds the run's metrics.jsonl log
-(`RunLog`) and a checkpoint of two files:
+(`RunLog`; the schema is in `ml_core.metrics_log`) and a checkpoint of two files:
 
     checkpoint-<step>.safetensors   model weights + optimizer tensors
     checkpoint.json                 step counters, optimizer hyper-parameters, loop state,
                                     and the name of the tensor file it goes with
 
-The tensor file is written first (temp file + `os.replace`), then `checkpoint.json`
+The tensor file is written first (atomically, `ml_core.files`), then `checkpoint.json`
 (same way), then older tensor files are deleted. A kill at any moment therefore
 leaves a `checkpoint.json` that names a complete tensor file: `train --resume`
 always finds a consistent pair. Nothing is unpickled on load.
@@ -16,9 +16,8 @@ always finds a consistent pair. Nothing is unpickled on load.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ml_core.data import atomic_write_text
+from ml_core.files import atomic_path, atomic_write_text
+from ml_core.metrics_log import METRICS_FILE, read_metrics
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -34,18 +34,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, damaged, or belongs to another model."""
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp_name)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def _split_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -84,8 +72,8 @@ def save_checkpoint(directory: Path, *, model: torch.nn.Module, optimizer: torch
     optimizer_tensors, optimizer_plain = _split_optimizer_state(optimizer.state_dict())
     tensors.update(optimizer_tensors)
     tensor_name = f"checkpoint-{step:09d}.safetensors"
-    _atomic_write_bytes(directory / tensor_name,
-                        lambda name: save_file(tensors, name, metadata={"step": str(step)}))
+    with atomic_path(directory / tensor_name) as temporary:
+        save_file(tensors, str(temporary), metadata={"step": str(step)})
     document = {
         "format_version": FORMAT_VERSION,
         "tensors": tensor_name,
@@ -146,7 +134,7 @@ class RunLog:
     """The run's metrics.jsonl (one JSON object per line) in the run folder, mirrored into
     the bundle folder, where the app reads it, whenever the bundle exists."""
 
-    FILE = "metrics.jsonl"
+    FILE = METRICS_FILE
 
     def __init__(self, run_dir: Path, bundle_dir: Path) -> None:
         self.path = Path(run_dir) / self.FILE
@@ -165,14 +153,7 @@ class RunLog:
                 handle.write(line)
 
     def records(self) -> list[dict[str, Any]]:
-        records = []
-        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.is_file() else []
-        for line in lines:
-            try:
-                records.append(json.loads(line))
-            except ValueError:  # a line torn by a kill
-                continue
-        return records
+        return read_metrics(self.path, max_lines=sys.maxsize)
 
     def trim(self, step: int) -> None:
         """Forget records logged after `step` (a resumed run logs them again)."""
@@ -187,5 +168,5 @@ class RunLog:
             return
         for source in (self.path, *extra_files):
             if source.is_file():
-                _atomic_write_bytes(self.bundle_dir / source.name,
-                                    lambda name, source=source: shutil.copyfile(source, name))
+                with atomic_path(self.bundle_dir / source.name) as temporary:
+                    shutil.copyfile(source, temporary)

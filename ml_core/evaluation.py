@@ -10,14 +10,13 @@
   sampled WITHOUT the grammar mask (and with it, which must be 0), and musical
   statistics: pitch-class entropy, ratio of notes in the prompt's key, polyphony.
 
-`read_metrics` / `plot_loss_curve` read the metrics.jsonl the trainer writes.
+`plot_loss_curve` draws the metrics.jsonl the trainer writes (read by `ml_core.metrics_log`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,28 +25,15 @@ import numpy as np
 import torch
 
 from ml_core.data import DataError, Dataset, WindowSampler
+from ml_core.files import atomic_path
 from ml_core.losses import IGNORE_INDEX, frame_bce_sums, token_nll_sums
+from ml_core.metrics_log import read_metrics, training_loss, validation_nll
 from ml_core.music import Note, Score
 
 PROMPT_TOKENS = 32  # prompt length (tokens or frames) for sampled continuations
 
 
-# ---------------------------------------------------------------- metrics.jsonl
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl file (a torn last line is ignored)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+# ---------------------------------------------------------------- the loss curve
 
 
 def plot_loss_curve(metrics_path: Path, image_path: Path) -> None:
@@ -58,22 +44,20 @@ def plot_loss_curve(metrics_path: Path, image_path: Path) -> None:
     from matplotlib import pyplot
 
     records = read_metrics(metrics_path)
-    steps = [(r["step"], r["loss"]) for r in records if r.get("type") == "step"]
-    epochs = [(r["step"], r["val_nll"]) for r in records if r.get("type") == "epoch"]
+    steps, epochs = training_loss(records), validation_nll(records)
     figure, axes = pyplot.subplots(figsize=(7, 4), dpi=100)
-    if steps:
-        axes.plot(*zip(*steps, strict=True), label="training loss", color="tab:blue", alpha=0.7)
-    if epochs:
-        axes.plot(*zip(*epochs, strict=True), label="validation NLL", color="tab:orange", marker="o")
+    if steps[0]:
+        axes.plot(*steps, label="training loss", color="tab:blue", alpha=0.7)
+    if epochs[0]:
+        axes.plot(*epochs, label="validation NLL", color="tab:orange", marker="o")
     axes.set_xlabel("step")
     axes.set_ylabel("loss (nats)")
     axes.legend(loc="upper right")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    temp = image_path.with_name(image_path.name + ".tmp.png")
-    figure.savefig(temp)
+    with atomic_path(image_path, suffix=".png") as temporary:
+        figure.savefig(temporary)
     pyplot.close(figure)
-    os.replace(temp, image_path)
 
 
 # ---------------------------------------------------------------- likelihood metrics

@@ -12,7 +12,6 @@ thread (`composer_app.continuation.worker`).
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from ml_core import paths
+from ml_core.metrics_log import METRICS_FILE, loss_curves, read_metrics
 
 DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
-METRICS_FILE = "metrics.jsonl"
-MAX_METRIC_LINES = 100_000  # a runaway metrics file is plotted from its first lines only
 
 
 def cuda_available() -> bool:
@@ -43,45 +41,6 @@ def cuda_available() -> bool:
     except ImportError:
         return False
     return bool(torch.cuda.is_available())
-
-
-def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """The JSON objects of `folder/metrics.jsonl` (bad lines skipped; [] when absent)."""
-    path = Path(folder) / METRICS_FILE
-    rows: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            for index, line in enumerate(stream):
-                if index >= MAX_METRIC_LINES:
-                    break
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a line being written, or garbage
-                if isinstance(row, dict):
-                    rows.append(row)
-    except OSError:
-        return []
-    return rows
-
-
-def training_curves(rows: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
-    """{"train_loss": (x, y), "val_loss": (x, y)} from metrics rows; x is the step, else the
-    epoch, else the row number."""
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    # composer-train logs {"type": "step", "loss"} rows and {"type": "epoch", "val_nll"} rows.
-    aliases = {"train_loss": ("train_loss", "loss"), "val_loss": ("val_loss", "val_nll")}
-    for number, row in enumerate(rows):
-        x = row.get("step", row.get("epoch", number))
-        for name, keys in aliases.items():
-            if name == "train_loss" and row.get("type") == "epoch":
-                continue  # an epoch's mean train loss would zig-zag against the step losses
-            value = next((row[key] for key in keys if key in row), None)
-            if isinstance(value, (int, float)) and isinstance(x, (int, float)):
-                xs, ys = curves.setdefault(name, ([], []))
-                xs.append(float(x))
-                ys.append(float(value))
-    return curves
 
 
 def _training_data(training: dict[str, Any]) -> str:
@@ -309,7 +268,7 @@ class ModelPanel(QWidget):
         description = config.get("description")
         intro = f"<p>{html.escape(str(description))}</p>" if description else ""
         self.card.setText(f"<h3>{html.escape(info.name)}</h3>{intro}<table>{rows}</table>")
-        curves = training_curves(read_metrics(Path(info.path)))
+        curves = loss_curves(read_metrics(Path(info.path)))
         self.curve_plot.clear()
         colours = {"train_loss": (70, 130, 220), "val_loss": (230, 120, 40)}
         for name, (xs, ys) in curves.items():

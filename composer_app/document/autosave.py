@@ -12,13 +12,12 @@ work came from), lossless for everything the editor holds and readable without Q
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from composer_app.document.document import Document
+from ml_core.files import atomic_open
 from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
 from ml_core.paths import user_data_dir
 
@@ -60,21 +59,13 @@ def score_from_dict(data: dict) -> Score:
 
 
 def write_recovery(score: Score, source: Path | None) -> Path:
-    """Write the recovery file atomically (a temp file in the same folder, then rename)."""
+    """Write the recovery file atomically (`ml_core.files`)."""
     path = recovery_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT_VERSION, "source": str(source) if source else None,
                "score": score_to_dict(score)}
-    handle, temp = tempfile.mkstemp(prefix=".recovery-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, separators=(",", ":"))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as stream:
+        json.dump(payload, stream, separators=(",", ":"))
     return path
 
 

@@ -19,7 +19,6 @@ import ctypes
 import ctypes.util
 import os
 import sys
-import tempfile
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ml_core.files import atomic_open
 from ml_core.music import Score, Track
 
 DEFAULT_SAMPLE_RATE = 44100
@@ -342,20 +342,14 @@ def write_wav(score: Score, path: str | os.PathLike[str], sample_rate: int = DEF
     complete, so a failure leaves no partial file and an existing file untouched."""
     path = Path(path)
     blocks = _render_blocks(score, sample_rate, soundfont, tail_seconds, gain, MAX_WAV_SECONDS)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as raw, wave.open(raw, "wb") as output:
+        with atomic_open(path, "wb") as raw, wave.open(raw, "wb") as output:
             output.setnchannels(2)
             output.setsampwidth(2)
             output.setframerate(int(sample_rate))
             for block in blocks:
                 pcm = np.clip(block, -1.0, 1.0) * 32767.0
                 output.writeframes(np.round(pcm).astype("<i2").tobytes())
-        os.replace(temporary, path)
-    except BaseException:
+    finally:
         blocks.close()
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
     return path

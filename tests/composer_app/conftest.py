@@ -149,7 +149,7 @@ def tiny_bundle_source(tmp_path_factory):
                 metrics={"test_nll": losses[-1]})
     with open(folder / "metrics.jsonl", "w", encoding="utf-8") as stream:
         for step, value in enumerate(losses):
-            stream.write(f'{{"step": {step}, "train_loss": {value}}}\n')
+            stream.write(f'{{"type": "step", "step": {step}, "loss": {value}}}\n')
     return folder
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ml_core import bundle as bundles
+from ml_core import files
 from ml_core.bundle import BundleError, find_bundles, load, read_config, resolve, save
 from ml_core.models import build_model
 from ml_core.tokenizers import get_tokenizer
@@ -198,14 +199,15 @@ def test_save_is_atomic_when_the_swap_fails(saved, tokenizer, monkeypatch) -> No
 
     def flaky_replace(source, destination):
         calls.append(source)
-        if len(calls) == 2:  # the new folder moving into place
-            raise OSError("interrupted")
+        if Path(destination) == folder and Path(source).name.startswith(".tiny.saving"):
+            raise OSError("interrupted")   # the new folder moving into place
         return real_replace(source, destination)
 
-    monkeypatch.setattr(bundles.os, "replace", flaky_replace)
+    monkeypatch.setattr(files.os, "replace", flaky_replace)
     with pytest.raises(BundleError, match="interrupted"):
         save(folder, small_transformer(tokenizer.vocab_size), tokenizer.to_dict(), name="tiny")
-    monkeypatch.setattr(bundles.os, "replace", real_replace)
+    monkeypatch.setattr(files.os, "replace", real_replace)
+    assert any(Path(source).name.startswith(".tiny.saving") for source in calls)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sorted(p.name for p in folder.parent.iterdir()) == ["tiny"]
 

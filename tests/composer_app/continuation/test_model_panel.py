@@ -10,12 +10,7 @@ import numpy as np
 import pytest
 
 from composer_app.continuation.confidence_view import ConfidenceView, density_per_bar, smoothed
-from composer_app.continuation.model_panel import (
-    ModelPanel,
-    card_fields,
-    read_metrics,
-    training_curves,
-)
+from composer_app.continuation.model_panel import ModelPanel, card_fields
 from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, estimate_key, key_name
 from ml_core.music import Note, Score, Track
 
@@ -89,18 +84,6 @@ def test_device_choice_is_remembered_and_cuda_follows_availability(qtbot, tiny_b
     assert again.device_in_use.text() == "cpu"
 
 
-def test_metrics_reading_skips_bad_lines(tmp_path):
-    (tmp_path / "metrics.jsonl").write_text(
-        '{"epoch": 1, "step": 10, "train_loss": 2.5, "val_loss": 2.7}\n'
-        'not json\n[1, 2]\n'
-        '{"epoch": 2, "step": 20, "train_loss": 2.0}\n{"step": 30, "val_loss": "x"}\n')
-    rows = read_metrics(tmp_path)
-    assert len(rows) == 3
-    assert training_curves(rows) == {"train_loss": ([10.0, 20.0], [2.5, 2.0]),
-                                     "val_loss": ([10.0], [2.7])}
-    assert read_metrics(tmp_path / "missing") == []
-
-
 def test_card_fields_from_a_config():
     fields = dict(card_fields({"arch": "lstm", "hparams": {"hidden_size": 512},
                                "parameter_count": 4_426_457,
@@ -116,14 +99,6 @@ def test_card_fields_from_a_config():
                                                       "train_tokens": 4_045_992},
                                              "recipe": {"optimizer": "adamw"}}}))
     assert trained["Training data"] == "music21:bach, 372 files, 4.05 M tokens"
-
-
-def test_training_curves_read_what_composer_train_logs():
-    rows = [{"type": "step", "step": 20, "loss": 2.0}, {"type": "step", "step": 40, "loss": 1.8},
-            {"type": "epoch", "epoch": 1, "step": 40, "train_loss": 1.9, "val_nll": 1.7}]
-    curves = training_curves(rows)
-    assert curves["train_loss"] == ([20.0, 40.0], [2.0, 1.8])
-    assert curves["val_loss"] == ([40.0], [1.7])
 
 
 # ---------------------------------------------------------------- sampling panel

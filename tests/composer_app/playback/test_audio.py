@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 import wave
 
@@ -144,6 +146,18 @@ def test_write_wav_rereads_with_right_format(tmp_path):
     rendered = audio.render(score, sample_rate=RATE, tail_seconds=0.25)
     assert np.abs(pcm - np.clip(rendered, -1, 1)).max() < 2 / 32767
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_exported_wav_gets_the_permissions_of_a_normal_file(tmp_path):
+    """Not mkstemp's private 0o600: other programs (a DAW, a media player) must read it."""
+    old_umask = os.umask(0o022)
+    try:
+        path = audio.write_wav(Score([piano(Note(60, 0, 240, 100))], 120.0), tmp_path / "out.wav",
+                               sample_rate=RATE, tail_seconds=0.1)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 def test_failed_wav_write_leaves_no_partial_file(tmp_path, monkeypatch):
