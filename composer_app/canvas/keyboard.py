@@ -12,14 +12,9 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from composer_app.canvas import geometry
 from composer_app.canvas.grid import is_black_key
+from ml_core.pitch import pitch_name
 
 KEYBOARD_WIDTH = 58
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-
-def pitch_name(pitch: int) -> str:
-    """Scientific pitch name, middle C (60) being C4."""
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 class Keyboard(QWidget):

@@ -26,9 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ml_core.keys import key_name
 from ml_core.music import Score
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+__all__ = ["KEYS", "SamplingPanel", "estimate_key", "key_name"]
+
 KEYS: tuple[tuple[int, str], ...] = tuple((tonic, mode) for mode in ("major", "minor")
                                           for tonic in range(12))
 PROMPT_SOURCES = (("score", "Whole score"), ("selection", "Selection"),
@@ -38,11 +40,6 @@ MAX_SEED = 2**31 - 1
 # Krumhansl-Kessler key profiles: the fallback when ml_core's estimator is not available.
 _MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
 _MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-
-
-def key_name(key: tuple[int, str]) -> str:
-    tonic, mode = key
-    return f"{PITCH_NAMES[tonic % 12]} {mode}"
 
 
 def estimate_key(score: Score) -> tuple[int, str] | None:

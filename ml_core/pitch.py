@@ -1,0 +1,46 @@
+"""Names of pitches and pitch classes: the one table, both directions.
+
+Pitch classes are named with the spelling most common in keys (C#, Eb, F#, Ab, Bb), as
+the app's key menu, the REMI chord tokens and the key estimator print them; MIDI note 60
+is C4 (scientific pitch notation, as in most DAWs).
+
+    pitch_class_name(3) == "Eb"      pitch_name(61) == "C#4"
+    parse_pitch_class("bb") == 10    parse_pitch("F#3") == 54
+"""
+
+from __future__ import annotations
+
+import re
+
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+NATURAL_PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+ACCIDENTALS = {"": 0, "#": 1, "b": -1}
+
+_PITCH_CLASS = re.compile(r"([a-gA-G])(#|b)?")
+_PITCH = re.compile(r"([a-gA-G])(#|b)?(-?\d+)")
+
+
+def pitch_class_name(pitch_class: int) -> str:
+    return PITCH_CLASS_NAMES[pitch_class % 12]
+
+
+def pitch_name(pitch: int) -> str:
+    """A MIDI note number as a name with its octave: 60 -> "C4", 61 -> "C#4"."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def parse_pitch_class(text: str) -> int:
+    """"C", "c#", "Bb"... -> 0..11; ValueError for anything else."""
+    match = _PITCH_CLASS.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a pitch class name: '{text}'")
+    return (NATURAL_PITCH_CLASSES[match[1].lower()] + ACCIDENTALS[match[2] or ""]) % 12
+
+
+def parse_pitch(text: str) -> int:
+    """"C4" -> 60, "f#3" -> 54, "Bb-1" -> 10; ValueError for anything else."""
+    match = _PITCH.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a pitch name: '{text}'")
+    natural = NATURAL_PITCH_CLASSES[match[1].lower()]
+    return natural + ACCIDENTALS[match[2] or ""] + 12 * (int(match[3]) + 1)
