@@ -36,10 +36,8 @@ DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
 
 
 def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
+    import torch  # imported here: a card is shown long before torch is needed
+
     return bool(torch.cuda.is_available())
 
 
