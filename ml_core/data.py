@@ -4,18 +4,25 @@
 selections into a dataset folder:
 
     manifest.json        sources, tokenizer (fitted vocab included), split counts,
-                         skipped files with reasons, augmentation, cache key
+                         skipped files with reasons, augmentation, cache key, and the
+                         collection of every file (a music21 corpus folder such as
+                         `essenFolksong`, or the name of the user's folder)
     train_data.npy       all training pieces concatenated: int32 token ids
                          (or a (steps, features) frame array for frame representations)
     train_offsets.npy    int64 piece boundaries: piece i is data[offsets[i]:offsets[i+1]]
     val_data.npy, val_offsets.npy   the same for the validation split
+    train_collections.npy, val_collections.npy   int32 per piece: its index in
+                         manifest["collections"]
+    score_cache/         every source file read once, as JSON (tokenizer-independent), so
+                         preparing again with another tokenizer or option skips the parsing
 
 The split is by FILE (seeded), so no piece leaks between splits; transposition
 augmentation touches the training split only. Re-running with the same files (paths,
 sizes, mtimes) and options reuses the shards.
 
 `load_dataset` reads them back (memory-mapped) and `WindowSampler` draws fixed-length
-windows that never cross a piece boundary (short pieces are padded).
+windows that never cross a piece boundary (short pieces are padded), optionally
+balanced so that each collection gets its share of the windows whatever its size.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
 TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved more than a tritone
 MUSIC21_PREFIX = "music21:"
+READER_VERSION = 2   # bump when reading a file gives other notes: invalidates score caches
 
 
 class DataError(ValueError):
@@ -109,48 +117,75 @@ def _supported_extensions() -> tuple[str, ...]:
     return tuple(ext.lower() for ext in SUPPORTED_EXTENSIONS)
 
 
+def _music21_root() -> Path:
+    from music21 import corpus
+
+    return Path(corpus.__file__).resolve().parent
+
+
+def music21_collection(path: Path) -> str:
+    """The corpus folder a music21 corpus file sits in (`bach`, `essenFolksong`...)."""
+    return Path(path).resolve().relative_to(_music21_root()).parts[0]
+
+
 def _music21_paths(query: str) -> list[Path]:
+    """The corpus files for `all`, a collection folder name, a composer, or a path fragment
+    (only formats we read: the corpus's roman-numeral analyses are left out)."""
     from music21 import corpus
 
     query = query.strip()
     if not query:
         raise DataError("empty music21 query (try music21:bach or music21:all)")
+    extensions = _supported_extensions()
+    every = [Path(p) for p in corpus.getPaths() if str(p).lower().endswith(extensions)]
     if query == "all":
-        paths = corpus.getPaths()
+        paths = every
     else:
-        paths = corpus.getComposer(query) or [p for p in corpus.getPaths() if query in str(p)]
+        root = _music21_root()
+        paths = ([p for p in every if p.resolve().relative_to(root).parts[0] == query]
+                 or [Path(p) for p in corpus.getComposer(query) if str(p).lower().endswith(extensions)]
+                 or [p for p in every if query in str(p)])
     if not paths:
         raise DataError(f"the music21 corpus has no pieces for '{query}'")
-    return sorted(Path(p) for p in paths)
+    return sorted(paths)
 
 
-def resolve_sources(sources: Sequence[str], limit: int | None = None) -> list[Path]:
+def resolve_collections(sources: Sequence[str], limit: int | None = None) -> dict[Path, str]:
     """Every music file named by `sources` (files, folders searched recursively,
-    `music21:<query>`), sorted and de-duplicated, at most `limit` of them."""
+    `music21:<query>`), sorted and de-duplicated, at most `limit` of them, each with its
+    collection: the music21 corpus folder it comes from, the name of the folder given,
+    or for a file given alone the name of its folder."""
     if not sources:
         raise DataError("no sources given")
     extensions = _supported_extensions()
-    found: list[Path] = []
+    found: dict[Path, str] = {}
     for source in sources:
         if source.startswith(MUSIC21_PREFIX):
-            found.extend(_music21_paths(source[len(MUSIC21_PREFIX):]))
+            for path in _music21_paths(source[len(MUSIC21_PREFIX):]):
+                found.setdefault(path.resolve(), music21_collection(path))
             continue
         path = Path(source).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.name.lower().endswith(extensions)))
+            name = path.resolve().name or "files"
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(extensions)):
+                found.setdefault(file.resolve(), name)
         elif path.is_file():
-            found.append(path)
+            found.setdefault(path.resolve(), path.resolve().parent.name or "files")
         else:
             raise DataError(f"no such file or folder: {source}")
-    unique = sorted(dict.fromkeys(p.resolve() for p in found))
-    if not unique:
+    if not found:
         raise DataError(f"no music files ({', '.join(extensions)}) found in {', '.join(sources)}")
+    unique = sorted(found)
     if limit is not None:
         if limit < 1:
             raise DataError("--limit must be at least 1")
         unique = unique[:limit]
-    return unique
+    return {path: found[path] for path in unique}
+
+
+def resolve_sources(sources: Sequence[str], limit: int | None = None) -> list[Path]:
+    """The files of resolve_collections, without their collections."""
+    return list(resolve_collections(sources, limit))
 
 
 def split_files(files: Sequence[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
@@ -182,19 +217,90 @@ class Augmentation:
 
 
 _worker_encoder: Any = None
+_worker_score_cache: Path | None = None
 
 
-def _init_worker(description: dict[str, Any]) -> None:
-    global _worker_encoder
+def _init_worker(description: dict[str, Any], score_cache: Path | None = None) -> None:
+    global _worker_encoder, _worker_score_cache
     _worker_encoder = build_encoder(description)
+    _worker_score_cache = score_cache
+
+
+def _score_to_json(score: Any) -> dict[str, Any]:
+    return {"tempo": score.tempo_bpm, "meter": list(score.time_signature), "tpq": score.ticks_per_quarter,
+            "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
+            "meter_changes": [[c.tick, c.numerator, c.denominator] for c in score.time_signature_changes],
+            "tracks": [{"name": t.name, "program": t.program, "drum": t.is_drum,
+                        "notes": [value for n in t.notes for value in (n.pitch, n.start, n.duration, n.velocity)]}
+                       for t in score.tracks]}
+
+
+def _score_from_json(data: dict[str, Any]) -> Any:
+    from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
+
+    tracks = []
+    for track in data["tracks"]:
+        values = track["notes"]
+        notes = [Note(*values[i:i + 4]) for i in range(0, len(values), 4)]
+        tracks.append(Track(track["name"], track["program"], track["drum"], notes))
+    return Score(tracks, data["tempo"], tuple(data["meter"]), data["tpq"],
+                 [TempoChange(tick, bpm) for tick, bpm in data["tempo_changes"]],
+                 [TimeSignatureChange(tick, top, bottom) for tick, top, bottom in data["meter_changes"]])
+
+
+def _file_key(path: Path) -> list[Any]:
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns, READER_VERSION]
+
+
+def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
+    """Every piece in a music file (each tune of an ABC collection), through a per-file cache
+    of the parsed scores (or of the reason the file is unreadable) when `cache` is a folder."""
+    from ml_core.midi_io import read_scores
+
+    key = _file_key(Path(path))
+    entry = cache / (hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32] + ".json") if cache else None
+    stored = _cached_pieces(entry, key) if entry is not None else None
+    if stored is not None:
+        if isinstance(stored, str):
+            raise DataError(stored)
+        return stored
+    try:
+        scores, error_text = read_scores(path), None
+    except Exception as error:  # remembered so that a bad file is not parsed again either
+        scores, error_text = [], _error_text(error)
+    if entry is not None:
+        payload = {"key": key, "error": error_text, "pieces": [_score_to_json(s) for s in scores]}
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(entry, json.dumps(payload, separators=(",", ":")))
+    if error_text is not None:
+        raise DataError(error_text)
+    return scores
+
+
+def _cached_pieces(entry: Path, key: list[Any]) -> list[Any] | str | None:
+    """The cached scores, the cached reason the file is unreadable, or None (no usable entry)."""
+    try:
+        stored = json.loads(entry.read_text(encoding="utf-8"))
+        if stored.get("key") != key:
+            return None
+        return stored["error"] or [_score_from_json(piece) for piece in stored["pieces"]]
+    except (OSError, ValueError, KeyError, TypeError):   # missing or damaged: read the file again
+        return None
 
 
 def _read_variants(path: str, augmentation: Augmentation, split: str) -> list[Any]:
-    from ml_core.midi_io import read_score
-
-    score = read_score(path)
-    if score.is_empty:
+    variants = []
+    for score in read_pieces(path, _worker_score_cache):
+        variants.extend(_augmented(score, augmentation, split))
+    if not variants:
         raise DataError("no notes")
+    return variants
+
+
+def _augmented(score: Any, augmentation: Augmentation, split: str) -> list[Any]:
+    if score.is_empty:
+        return []
     if augmentation.normalize_key:
         from ml_core.tokenizers.augment import normalize_key
 
@@ -246,21 +352,37 @@ def _scores_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[Any] | No
 
 
 def _run_jobs(function: Callable, jobs: list, description: dict[str, Any], workers: int,
-              label: str) -> Iterable:
+              label: str, score_cache: Path | None = None) -> Iterable:
     """Results in job order, with a progress bar on an interactive stderr."""
     from tqdm import tqdm
 
     bar_options = {"total": len(jobs), "desc": label, "unit": "file", "disable": None, "leave": False}
     if workers <= 1 or len(jobs) <= 1:
-        _init_worker(description)
+        _init_worker(description, score_cache)
         yield from tqdm(map(function, jobs), **bar_options)
         return
     # "spawn", never "fork": a forked child of a process with live threads (torch, Qt, a
     # worker thread) can inherit a held lock and hang for ever.
     context = multiprocessing.get_context("spawn")
+    # the biggest files first, so that a slow one does not start last and leave a core idle
+    order = sorted(range(len(jobs)), key=lambda i: -_job_size(jobs[i]))
+    results: dict[int, Any] = {}
+    position = 0
     with context.Pool(min(workers, len(jobs)), initializer=_init_worker,
-                      initargs=(description,)) as pool:
-        yield from tqdm(pool.imap(function, jobs, chunksize=1), **bar_options)
+                      initargs=(description, score_cache)) as pool:
+        done = pool.imap(function, [jobs[i] for i in order], chunksize=1)
+        for index, result in tqdm(zip(order, done, strict=True), **bar_options):
+            results[index] = result
+            while position in results:   # hand results back in job order as they complete
+                yield results.pop(position)
+                position += 1
+
+
+def _job_size(job: tuple) -> int:
+    try:
+        return os.stat(job[0]).st_size
+    except OSError:
+        return 0
 
 
 # ---------------------------------------------------------------- prepare
@@ -275,6 +397,7 @@ class PrepareOptions:
     augmentation: Augmentation = Augmentation()
     limit: int | None = None
     workers: int = 1
+    score_cache: Path | None = None   # parsed files kept here; None: <out>/score_cache
 
 
 @dataclass
@@ -284,13 +407,13 @@ class PrepareResult:
     reused: bool
 
 
-def _cache_key(files: Sequence[Path], options: PrepareOptions) -> str:
+def _cache_key(files: dict[Path, str], options: PrepareOptions) -> str:
     entries = []
-    for path in files:
+    for path, collection in files.items():
         stat = path.stat()
-        entries.append([str(path), stat.st_size, stat.st_mtime_ns])
+        entries.append([str(path), stat.st_size, stat.st_mtime_ns, collection])
     payload = {
-        "format": FORMAT_VERSION, "files": entries, "tokenizer": options.tokenizer,
+        "format": FORMAT_VERSION, "reader": READER_VERSION, "files": entries, "tokenizer": options.tokenizer,
         "config": options.tokenizer_config, "val_fraction": options.val_fraction,
         "seed": options.seed, "transpose": options.augmentation.transpose,
         "normalize_key": options.augmentation.normalize_key,
@@ -332,9 +455,11 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
                     log: Callable[[str], None] = lambda message: None) -> PrepareResult:
     """Build (or reuse) a tokenized dataset in `out_dir`. Raises DataError when nothing usable."""
     out_dir = Path(out_dir)
-    files = resolve_sources(sources, options.limit)
+    collection_of = resolve_collections(sources, options.limit)
+    files = list(collection_of)
+    score_cache = Path(options.score_cache) if options.score_cache else out_dir / "score_cache"
     description = describe_encoder(options.tokenizer, options.tokenizer_config)
-    key = _cache_key(files, options)
+    key = _cache_key(collection_of, options)
     cached = _cached_manifest(out_dir, key)
     if cached is not None:
         return PrepareResult(out_dir, cached, reused=True)
@@ -346,7 +471,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     if hasattr(encoder, "fit"):  # learned vocabulary (chord words): fit on the training split only
         fit_jobs = [(str(p), augmentation, "train") for p in train_files]
         scores = []
-        for path, variants, error in _run_jobs(_scores_job, fit_jobs, description, options.workers, "reading"):
+        for path, variants, error in _run_jobs(_scores_job, fit_jobs, description, options.workers, "reading",
+                                                score_cache):
             if error:
                 skipped[path] = error
             else:
@@ -360,13 +486,16 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
             + [(str(p), augmentation, "val") for p in val_files])
     arrays: dict[str, list[np.ndarray]] = {"train": [], "val": []}
     used: dict[str, list[str]] = {"train": [], "val": []}
+    piece_collections: dict[str, list[str]] = {"train": [], "val": []}
     for (path, variants, error), job in zip(
-            _run_jobs(_encode_job, jobs, description, options.workers, "tokenizing"), jobs, strict=True):
+            _run_jobs(_encode_job, jobs, description, options.workers, "tokenizing", score_cache),
+            jobs, strict=True):
         if error:
             skipped[path] = error
             continue
         arrays[job[2]].extend(variants)
         used[job[2]].append(path)
+        piece_collections[job[2]].extend([collection_of[Path(path)]] * len(variants))
     if not arrays["train"]:
         raise DataError(_nothing_readable(len(files), skipped))
 
@@ -375,12 +504,21 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST).unlink(missing_ok=True)  # the manifest is written last: it marks completion
     split_summary = {}
+    collections = sorted(set(collection_of.values()))
     for split in SPLITS:
         data, offsets = _stack(arrays[split], kind, feature_shape)
         _save_npy(out_dir / f"{split}_data.npy", data)
         _save_npy(out_dir / f"{split}_offsets.npy", offsets)
-        split_summary[split] = {"files": len(used[split]), "pieces": len(arrays[split]),
-                                "tokens": int(len(data)), "file_list": used[split]}
+        ids = np.asarray([collections.index(c) for c in piece_collections[split]], dtype=np.int32)
+        _save_npy(out_dir / f"{split}_collections.npy", ids)
+        lengths = np.diff(offsets)
+        split_summary[split] = {
+            "files": len(used[split]), "pieces": len(arrays[split]), "tokens": int(len(data)),
+            "file_list": used[split],
+            "file_collections": [collection_of[Path(path)] for path in used[split]],
+            "collections": {name: {"pieces": int((ids == number).sum()),
+                                   "tokens": int(lengths[ids == number].sum())}
+                            for number, name in enumerate(collections) if (ids == number).any()}}
     vocab_size = getattr(encoder, "vocab_size", None)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -396,6 +534,7 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         "augmentation": {"transpose": list(augmentation.shifts("train")) if augmentation.transpose else [],
                          "normalize_key": augmentation.normalize_key, "applies_to": "train"},
         "limit": options.limit,
+        "collections": collections,
         "splits": split_summary,
         "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())],
     }
@@ -429,6 +568,7 @@ def _nothing_readable(count: int, skipped: dict[str, str]) -> str:
 class Split:
     data: np.ndarray      # (N,) int32 tokens or (N, *features) frames
     offsets: np.ndarray   # (pieces + 1,) int64
+    collections: np.ndarray | None = None   # (pieces,) int32 index into the dataset's names
 
     @property
     def lengths(self) -> np.ndarray:
@@ -466,6 +606,11 @@ class Dataset:
         """The tokenizer / frame representation the shards were made with."""
         return build_encoder(self.manifest["tokenizer"])
 
+    @property
+    def collection_names(self) -> list[str]:
+        """The collections pieces come from (a dataset prepared before they were recorded: one)."""
+        return list(self.manifest.get("collections") or ["all"])
+
     def token_counts(self) -> np.ndarray:
         """How often each token id occurs in the training split (for class weights)."""
         path = self.directory / "train_token_counts.npy"
@@ -489,8 +634,14 @@ def load_dataset(directory: Path) -> Dataset:
     splits = {}
     try:
         for split in SPLITS:
-            splits[split] = Split(np.load(directory / f"{split}_data.npy", mmap_mode="r"),
-                                  np.load(directory / f"{split}_offsets.npy"))
+            offsets = np.load(directory / f"{split}_offsets.npy")
+            labels = directory / f"{split}_collections.npy"
+            collections = (np.load(labels) if labels.is_file()
+                           else np.zeros(len(offsets) - 1, dtype=np.int32))
+            if len(collections) != len(offsets) - 1:
+                raise ValueError(f"{labels.name} does not match the pieces")
+            splits[split] = Split(np.load(directory / f"{split}_data.npy", mmap_mode="r"), offsets,
+                                  collections)
     except (OSError, ValueError) as error:
         raise DataError(f"dataset shards in {directory} are unreadable: {error}") from None
     if splits["train"].pieces == 0 or len(splits["train"].data) < 2:
@@ -506,6 +657,47 @@ def window_counts(lengths: np.ndarray, window: int) -> np.ndarray:
     return np.where(lengths >= span, lengths - span + 1, np.where(lengths >= 2, 1, 0))
 
 
+BALANCE_MODES = ("none", "collections")
+
+
+def collection_weights(dataset: Dataset, balance: str = "none",
+                       weights: dict[str, float] | None = None) -> np.ndarray | None:
+    """Per-collection shares of the sampled windows, or None for plain uniform windows.
+
+    `balance="collections"` gives every collection the same share; `weights` (collection ->
+    weight, implies balancing) scales them, unnamed collections keeping weight 1 and weight 0
+    leaving a collection out."""
+    if balance not in BALANCE_MODES:
+        raise DataError(f"unknown --balance '{balance}' (choose from {', '.join(BALANCE_MODES)})")
+    if balance == "none" and not weights:
+        return None
+    names = dataset.collection_names
+    unknown = sorted(set(weights or {}) - set(names))
+    if unknown:
+        raise DataError(f"the dataset has no collection {', '.join(unknown)} "
+                        f"(it has {', '.join(names)})")
+    shares = np.asarray([float((weights or {}).get(name, 1.0)) for name in names])
+    if not np.all(np.isfinite(shares)) or (shares < 0).any() or shares.sum() <= 0:
+        raise DataError("collection weights must be 0 or more, and not all 0")
+    return shares
+
+
+def parse_collection_weights(text: str) -> dict[str, float]:
+    """'folk=3,bach=0.5' -> {'folk': 3.0, 'bach': 0.5}."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, separator, value = item.rpartition("=")
+        try:
+            weights[name.strip()] = float(value) if separator and name.strip() else float("nan")
+        except ValueError:
+            weights[name.strip()] = float("nan")
+        if not weights[name.strip()] >= 0:
+            raise DataError(f"--balance-weights expects name=weight with a weight of 0 or more, got '{item}'")
+    if not weights:
+        raise DataError("--balance-weights expects name=weight,... (e.g. essenFolksong=3,bach=1)")
+    return weights
+
+
 @dataclass
 class Batch:
     items: np.ndarray   # (B, window + 1) token ids, or (B, window + 1, *features) frames
@@ -513,9 +705,12 @@ class Batch:
 
 
 class WindowSampler:
-    """Uniform random windows of `window + 1` items inside pieces (never across a boundary)."""
+    """Random windows of `window + 1` items inside pieces (never across a boundary): uniform
+    over all windows, or with `collection_weights` (one weight per collection id) a
+    collection is drawn first in proportion to its weight, then a window uniformly in it."""
 
-    def __init__(self, split: Split, window: int, pad_value: int = 0) -> None:
+    def __init__(self, split: Split, window: int, pad_value: int = 0,
+                 collection_weights: np.ndarray | None = None) -> None:
         if window < 1:
             raise DataError("--window must be at least 1")
         self.split = split
@@ -523,6 +718,16 @@ class WindowSampler:
         self.pad_value = pad_value
         self.counts = window_counts(split.lengths, window)
         self.cumulative = np.cumsum(self.counts)
+        self.balanced_cumulative: np.ndarray | None = None   # of each piece's probability
+        if collection_weights is not None:
+            labels = (split.collections if split.collections is not None
+                      else np.zeros(split.pieces, dtype=np.int32))
+            windows = np.bincount(labels, weights=self.counts, minlength=len(collection_weights))
+            shares = np.where(windows > 0, np.asarray(collection_weights, dtype=np.float64), 0.0)
+            if shares.sum() <= 0:
+                raise DataError("the balance weights leave no collection with a window to sample")
+            per_window = shares / np.maximum(windows, 1) / shares.sum()
+            self.balanced_cumulative = np.cumsum(self.counts * per_window[labels])
 
     @property
     def total_windows(self) -> int:
@@ -532,6 +737,11 @@ class WindowSampler:
         """(piece index, start) of `count` windows drawn uniformly over all windows."""
         if self.total_windows == 0:
             raise DataError("the dataset has no piece long enough for a window")
+        if self.balanced_cumulative is not None:
+            draws = rng.random(count) * self.balanced_cumulative[-1]
+            pieces = np.minimum(np.searchsorted(self.balanced_cumulative, draws, side="right"),
+                                len(self.counts) - 1)
+            return pieces, (rng.random(count) * self.counts[pieces]).astype(np.int64)
         flat = rng.integers(0, self.total_windows, size=count)
         pieces = np.searchsorted(self.cumulative, flat, side="right")
         before = np.where(pieces > 0, self.cumulative[pieces - 1], 0)

@@ -16,6 +16,7 @@ import io
 import os
 import secrets
 import struct
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
@@ -682,6 +683,33 @@ _NOTATION_FORMATS = {".xml": ("musicxml", "MusicXML"), ".musicxml": ("musicxml",
                      ".krn": ("humdrum", "Humdrum")}
 
 
+_skip_beaming = threading.local()
+
+
+@contextlib.contextmanager
+def _no_beaming() -> Iterator[None]:
+    """music21's ABC reader spends two thirds of its time drawing beams and stems (makeBeams),
+    which hold no notes. Skip them, in this thread only: other threads (an export running
+    meanwhile) still get music21's own method."""
+    from music21 import stream as streams
+
+    if not getattr(streams.Stream.makeBeams, "skippable", False):
+        original = streams.Stream.makeBeams
+
+        def make_beams(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(_skip_beaming, "active", False):
+                return None if kwargs.get("inPlace") else self
+            return original(self, *args, **kwargs)
+
+        make_beams.skippable = True  # type: ignore[attr-defined]
+        streams.Stream.makeBeams = make_beams
+    _skip_beaming.active = True
+    try:
+        yield
+    finally:
+        _skip_beaming.active = False
+
+
 def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece: bool,
                    part_notes: Callable[[Any], list[Note]]) -> list[Score]:
     """Parse a notation file within its budgets: the first piece, or every piece of a collection."""
@@ -699,7 +727,9 @@ def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece:
         from music21 import converter
         from music21 import stream as streams
 
-        parsed = converter.parse(str(path), format=music21_format, forceSource=True)
+        skip_beams = music21_format == "abc" and part_notes is _part_notes   # the reference: as before
+        with _no_beaming() if skip_beams else contextlib.nullcontext():
+            parsed = converter.parse(str(path), format=music21_format, forceSource=True)
         count = len(parsed.scores) if every_piece and isinstance(parsed, streams.Opus) else 1
         scores = [score_from_music21(parsed, piece=index, part_notes=part_notes) for index in range(count)]
     except Exception as error:  # music21 raises many unrelated types for bad input

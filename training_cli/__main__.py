@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--num-workers", type=int, default=0, help="threads preparing batches ahead")
+    train.add_argument("--balance", default="none", choices=["none", "collections"],
+                       help="collections: each collection of the dataset gets an equal share of the windows")
+    train.add_argument("--balance-weights", metavar="NAME=W,...",
+                       help="share per collection (unnamed: 1, 0 leaves one out); implies --balance")
     train.add_argument("--infill-rate", type=float, default=0.0, metavar="R",
                        help="share of windows trained as bar infilling (REMI; lets `generate --fill-bars` work)")
     train.set_defaults(run=commands.train)

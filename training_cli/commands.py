@@ -76,6 +76,10 @@ def prepare(args: argparse.Namespace) -> int:
     if len(manifest["skipped"]) > 10:
         _say(f"... and {len(manifest['skipped']) - 10} more skipped (see manifest.json)")
     unit = "tokens" if manifest["kind"] == "token" else "frames"
+    collections = splits["train"].get("collections") or {}
+    if len(collections) > 1:
+        _say("collections (train): " + ", ".join(
+            f"{name} {entry['pieces']} pieces / {entry['tokens']} {unit}" for name, entry in collections.items()))
     _say(f"dataset {result.directory}: train {splits['train']['files']} files / "
          f"{splits['train']['tokens']} {unit}, validation {splits['val']['files']} files / "
          f"{splits['val']['tokens']} {unit}, {len(manifest['skipped'])} skipped")
@@ -83,6 +87,13 @@ def prepare(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
+
+
+def _balance_weights(args: argparse.Namespace) -> dict[str, float]:
+    from ml_core.data import parse_collection_weights
+
+    text = getattr(args, "balance_weights", None)
+    return parse_collection_weights(text) if text else {}
 
 
 def train(args: argparse.Namespace) -> int:
@@ -99,7 +110,8 @@ def train(args: argparse.Namespace) -> int:
         last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
         precision=args.precision, resume=args.resume, seed=args.seed, patience=args.patience,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
-        num_workers=args.num_workers, description=args.description or "")
+        num_workers=args.num_workers, description=args.description or "",
+        balance=args.balance, balance_weights=_balance_weights(args))
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
         return 0
