@@ -558,7 +558,8 @@ def _nothing_readable(count: int, skipped: dict[str, str]) -> str:
     if not skipped:
         return f"none of the {count} file(s) gave any training data"
     path, reason = next(iter(skipped.items()))
-    return f"none of the {count} file(s) could be used (e.g. {Path(path).name}: {reason})"
+    named = reason if reason.startswith(f"{Path(path).name}: ") else f"{Path(path).name}: {reason}"
+    return f"none of the {count} file(s) could be used (e.g. {named})"
 
 
 # ---------------------------------------------------------------- loading and windows

@@ -186,14 +186,15 @@ def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float |
 
 
 def generate(args: argparse.Namespace) -> int:
-    from ml_core.generation import GenerationOptions, continue_score, fill_score
     from ml_core.midi_io import read_score, write_midi
 
     out = Path(args.out)
     if out.parent and not out.parent.is_dir():
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
     key = parse_key(args.key)
-    prompt = read_score(args.prompt)
+    prompt = read_score(args.prompt)   # before torch is imported: a bad file is refused at once
+    from ml_core.generation import GenerationOptions, continue_score, fill_score
+
     options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, seed=args.seed, variations=args.variations,
                                 stay_in_key=args.stay_in_key or key is not None, key=key,
