@@ -14,6 +14,10 @@ With a tokenizer that has attribute controls (REMI `use_controls`), every new ba
 forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
 or the options' own.
 
+With a tokenizer that carries no velocity (REMI without `use_velocity`, and the schemes
+that never had it), new notes take the prompt's dynamics (`PromptDynamics`): the level of
+the last bars of the track they join, slightly humanised, the same under the same seed.
+
 `fill()` / `fill_score()` regenerate bars `start_bar..end_bar-1` of a score from the music
 before and after them, for a model trained with the infilling objective: the model reads
 `<bars before> Hole <bars after> FillStart` and samples the missing bars in the span's
@@ -43,6 +47,10 @@ UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
 FILL_CONTEXT_BARS = 4        # bars before and after a span that `fill` shows the model
 CPU_THREADS = 1              # intra-op threads while stepping on a CPU (see _cpu_threads)
+DYNAMICS_BARS = 2            # new notes follow the velocities of the prompt's last bars
+HUMANISE = 4                 # +-velocity steps of deterministic per-note variation
+DOWNBEAT_ACCENT = 3          # extra velocity for a note on a bar's first beat
+DEFAULT_DYNAMICS = 80        # level when the prompt has no notes (the corpus's velocity)
 
 
 class GenerationError(ValueError):
@@ -194,6 +202,49 @@ def _new_notes(decoded: Score, prompt_notes: Counter, target: int) -> list[Note]
     return sorted(notes)
 
 
+@dataclass(frozen=True)
+class PromptDynamics:
+    """Velocities for new notes from a model that writes none: the median velocity of the
+    last DYNAMICS_BARS bars of the track they join (all pitched tracks if it has no notes
+    there), an accent on each bar's first beat, and a per-note variation drawn from
+    (seed, pitch, start): deterministic, and the same note keeps its velocity while a
+    take streams in."""
+
+    level: int
+    score: Score      # for bar lines (the prompt, 480 ticks per quarter)
+    seed: int
+
+    @staticmethod
+    def of(context: Score, seed: int, track_index: int | None = None) -> PromptDynamics:
+        tracks = [t for t in context.tracks if not t.is_drum]
+        if track_index is not None and track_index < len(context.tracks) and context.tracks[track_index].notes:
+            tracks = [context.tracks[track_index]]
+        notes = [n for t in tracks for n in t.notes]
+        if not notes:
+            return PromptDynamics(DEFAULT_DYNAMICS, context, seed)
+        last_bar = context.bar_at(max(n.start for n in notes))[0]
+        since = context.bar_start(max(0, last_bar - DYNAMICS_BARS + 1))
+        recent = [n.velocity for n in notes if n.start >= since]
+        return PromptDynamics(int(round(float(np.median(recent)))), context, seed)
+
+    def velocity(self, note: Note) -> int:
+        mixed = (self.seed * 0x9E3779B1 + note.pitch * 0x85EBCA77 + note.start * 0xC2B2AE3D) & 0xFFFFFFFF
+        mixed ^= mixed >> 15
+        mixed = (mixed * 0x2C1B3C6D) & 0xFFFFFFFF
+        mixed ^= mixed >> 12
+        variation = mixed % (2 * HUMANISE + 1) - HUMANISE
+        accent = DOWNBEAT_ACCENT if self.score.bar_at(note.start)[1] == 0 else 0
+        return min(127, max(1, self.level + accent + variation))
+
+    def apply(self, notes: list[Note]) -> list[Note]:
+        return [n.moved(velocity=self.velocity(n)) for n in notes]
+
+
+def _dynamics(tokenizer, context: Score, seed: int, track_index: int | None) -> PromptDynamics | None:
+    """PromptDynamics when the tokenizer writes no velocities, else None."""
+    return None if getattr(tokenizer, "keeps_velocity", False) else PromptDynamics.of(context, seed, track_index)
+
+
 def _resolve_key(prompt: Score, options: GenerationOptions) -> tuple[int, str] | None:
     if options.key is not None:
         return options.key
@@ -224,7 +275,7 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
         if getattr(model, "kind", "token") == "frame":
             yield from _generate_frames(model, tokenizer, prompt, options, cancel, device, seed, key, interval)
         else:
-            plan = _continue_plan(tokenizer, prompt, options)
+            plan = _continue_plan(tokenizer, prompt, options, seed)
             yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
 
 
@@ -325,7 +376,7 @@ def _start_state(grammar, ids: Sequence[int]):
     return state
 
 
-def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions) -> _TokenPlan:
+def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: int = 0) -> _TokenPlan:
     source = _prompt_at_model_resolution(prompt)
     prompt_ids = list(tokenizer.encode(source))
     if not prompt_ids:
@@ -339,9 +390,15 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions) -> _Tok
     fixed = _no_end_mask(tokenizer)
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
+    dynamics = _dynamics(tokenizer, source, seed, _continuation_track_index(source))
+
+    def notes(tokens: list[int]) -> list[Note]:
+        made = _new_notes(tokenizer.decode(prompt_ids + tokens), prompt_notes, target)
+        return made if dynamics is None else dynamics.apply(made)
+
     return _TokenPlan(
         context=prompt_ids, state=_start_state(tokenizer.grammar(), prompt_ids), target=target,
-        notes=lambda tokens: _new_notes(tokenizer.decode(prompt_ids + tokens), prompt_notes, target),
+        notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source))
@@ -438,7 +495,7 @@ def trained_with_infilling(bundle: Any) -> bool:
 
 
 def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
-               options: GenerationOptions) -> _TokenPlan:
+               options: GenerationOptions, seed: int = 0) -> _TokenPlan:
     source = _prompt_at_model_resolution(score)
     if not 0 <= start_bar < end_bar:
         raise GenerationError(f"bars to fill must satisfy 0 <= start < end, got {start_bar}..{end_bar}")
@@ -460,6 +517,10 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     # The span's bars alone, as a sequence of their own, decode to notes from the span start.
     header = [tokenizer.bos_id, tokenizer.bar_id, tokenizer.vocab[f"TimeSig_{meter[0]}_{meter[1]}"]]
 
+    around = source.sliced(0, span_start, shift=False) if any(
+        n.start < span_start for n in source.notes()) else source.sliced(span_end, after_end, shift=False)
+    dynamics = _dynamics(tokenizer, around, seed, _continuation_track_index(source))
+
     def notes(tokens: list[int]) -> list[Note]:
         decoded = [n for t in tokenizer.decode(header + tokens[1:]).tracks for n in t.notes] if tokens else []
         result = []
@@ -467,7 +528,7 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
             start = span_start + note.start
             if start < span_end:
                 result.append(Note(note.pitch, start, max(1, min(note.duration, span_end - start)), note.velocity))
-        return result
+        return result if dynamics is None else dynamics.apply(result)
 
     def assemble(new_notes: list[Note]) -> Score:
         kept = score.copy()
@@ -506,7 +567,7 @@ def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,
         model.to(device)
     model.eval()
     seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
-    plan = _fill_plan(tokenizer, score, start_bar, end_bar, options)
+    plan = _fill_plan(tokenizer, score, start_bar, end_bar, options, seed)
     key = _resolve_key(score, options) if options.stay_in_key else None
     span_bars = end_bar - start_bar
     options = replace(options, bars=span_bars, max_tokens=options.max_tokens or span_bars * TOKENS_PER_BAR_CAP)

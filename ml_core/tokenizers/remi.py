@@ -12,6 +12,12 @@ bar, `Position_p` tokens move strictly forward; each is followed by an optional
 `Tempo_bpm`, an optional `Chord_root_quality` and one or more notes, each note being
 `Pitch`, `Velocity`, `Duration` (in positions). An empty bar is just `Bar`.
 
+Without velocity (`use_velocity` off) a note is `Pitch`, `Duration`: the scheme then
+carries no dynamics (decoded notes get velocity 80) and generation gives new notes the
+prompt's dynamics (ml_core.generation). Notation corpora have one velocity for every note,
+so velocity tokens there teach nothing and make performed MIDI look alien (docs/DYNAMICS.md).
+Stored configs without the key keep velocity tokens.
+
 Attribute controls (`use_controls`, on for new tokenizers): every Bar (and its TimeSig)
 is followed by three tokens describing the bar, in this order:
 
@@ -41,7 +47,8 @@ Documented limits (what does not survive encode -> decode):
 - pitches outside `pitch_range` are dropped;
 - onsets snap to the nearest position; durations round to whole positions, at least 1
   and at most `max_duration_quarters` (longer notes are cut);
-- velocities come back as the nearest of `velocity_bins` levels, tempi as the nearest of
+- velocities come back as the nearest of `velocity_bins` levels (velocity 80 without
+  `use_velocity`), tempi as the nearest of
   `tempo_bins` levels (log-spaced 40..250 BPM), placed on the position grid;
 - a meter change that falls inside a bar takes effect at the next bar line; meters whose
   bar is longer than `max_bar_quarters` (or not a whole number of positions) are refused
@@ -110,6 +117,7 @@ class RemiConfig(TokenizerConfig):
     pitch_range: tuple[int, int] = (21, 108)  # the 88 piano keys
     use_controls: bool = True         # Texture/Density/Register after each bar (off for old configs)
     use_infill: bool = True           # Hole/FillStart/FillEnd tokens (off for old configs)
+    use_velocity: bool = True         # Velocity tokens; off: notes are Pitch, Duration (docs/DYNAMICS.md)
 
     def __post_init__(self) -> None:
         check_event_config(self)
@@ -124,6 +132,7 @@ DENSITY_EDGES = (0.75, 1.5, 2.5, 3.5)          # onsets per beat between Density
 DENSITY_LEVELS = (0, 1, 2, 3, 4, 5)            # 0 = an empty bar
 REGISTER_EDGES = (48, 55, 62, 69, 76)          # median pitch between Register_0.._5
 REGISTER_LEVELS = (0, 1, 2, 3, 4, 5)
+UNENCODED_VELOCITY = 80                        # decoded velocity without Velocity tokens
 
 
 def texture_bin(notes_per_onset: float) -> int:
@@ -251,7 +260,7 @@ class RemiGrammar:
         elif phase == AFTER_CHORD:
             allow(K_PITCH)
         elif phase == AFTER_PITCH:
-            allow(K_VELOCITY)
+            allow(K_VELOCITY if t.config.use_velocity else K_DURATION)
         elif phase == AFTER_VELOCITY:
             allow(K_DURATION)
         elif phase == AFTER_NOTE:
@@ -292,7 +301,6 @@ class RemiTokenizer(Tokenizer):
     name = "remi"
     config_class = RemiConfig
     config: RemiConfig
-    keeps_velocity = True
     keeps_time_signature = True
 
     def __init__(self, config: RemiConfig | None = None) -> None:
@@ -302,9 +310,9 @@ class RemiTokenizer(Tokenizer):
         self.bos_id, self.eos_id, self.bar_id = self.vocab["BOS"], self.vocab["EOS"], self.vocab["Bar"]
         self.position_first = self.vocab["Position_0"]
         self.kind_array = np.array(self.kinds, dtype=np.int8)
-        self._velocity_index = nearest_level_table(self._velocities)
-        self._velocity_token = np.array([self.vocab[f"Velocity_{self._velocities[i]}"]
-                                         for i in self._velocity_index], dtype=np.int64)
+        self._velocity_token = np.array([self.vocab[f"Velocity_{self._velocities[i]}"] for i in
+                                         nearest_level_table(self._velocities)], dtype=np.int64) \
+            if c.use_velocity else None
         self._pitch_first = self.vocab[f"Pitch_{self.config.pitch_range[0]}"]
         self._duration_first = self.vocab["Duration_1"]
         self._meter_of_token = {token: meter for meter, token in self._signature_ids.items()}
@@ -331,8 +339,12 @@ class RemiTokenizer(Tokenizer):
     def keeps_tempo(self) -> bool:  # type: ignore[override]
         return self.config.use_tempo
 
+    @property
+    def keeps_velocity(self) -> bool:  # type: ignore[override]
+        return self.config.use_velocity
+
     def velocity_levels(self) -> tuple[int, ...]:
-        return self._velocities
+        return self._velocities if self.config.use_velocity else ()
 
     def tempo_levels(self) -> tuple[float, ...]:
         return tuple(float(t) for t in self._tempi) if self.config.use_tempo else ()
@@ -357,7 +369,8 @@ class RemiTokenizer(Tokenizer):
                     for root, quality in self._chords]
         low, high = c.pitch_range
         entries += [(f"Pitch_{p}", K_PITCH, p) for p in range(low, high + 1)]
-        entries += [(f"Velocity_{v}", K_VELOCITY, v) for v in self._velocities]
+        if c.use_velocity:
+            entries += [(f"Velocity_{v}", K_VELOCITY, v) for v in self._velocities]
         max_duration = c.max_duration_quarters * c.beat_resolution
         entries += [(f"Duration_{d}", K_DURATION, d) for d in range(1, max_duration + 1)]
         if c.use_controls:
@@ -497,9 +510,10 @@ class RemiTokenizer(Tokenizer):
         score = at_standard_resolution(score)
         c = self.config
         step = self.ticks_per_position
-        # Notes as flat token triples (Pitch, Velocity, Duration) sorted by position then
+        # Notes as flat token groups (Pitch, [Velocity,] Duration) sorted by position then
         # pitch, computed with numpy: encoding a folder is dominated by this part.
-        positions, pitches, triples = self._note_tokens(score)
+        positions, pitches, groups = self._note_tokens(score)
+        width = 3 if c.use_velocity else 2
         notes_at: dict[int, tuple[int, int]] = {}  # position -> [first, last) note index
         onset_positions: list[int] = []
         if positions:
@@ -548,14 +562,14 @@ class RemiTokenizer(Tokenizer):
                         chord = self._chord_token(pitches[first_note:end_note])
                         if chord is not None:
                             ids.append(chord)
-                    ids += triples[3 * first_note:3 * end_note]
+                    ids += groups[width * first_note:width * end_note]
         if eos:
             ids.append(self.eos_id)
         return ids
 
     def _note_tokens(self, score: Score) -> tuple[list[int], list[int], list[int]]:
         """(position, pitch) of each pitched note in range, sorted by position, pitch,
-        velocity, duration; and their Pitch/Velocity/Duration ids as one flat list."""
+        velocity, duration; and their Pitch/[Velocity/]Duration ids as one flat list."""
         c = self.config
         rows = [(n.start, n.duration, n.pitch, n.velocity)
                 for track in score.tracks if not track.is_drum for n in track.notes]
@@ -569,11 +583,16 @@ class RemiTokenizer(Tokenizer):
         positions = (table[:, 0] + step // 2) // step
         durations = np.clip((table[:, 1] + step // 2) // step, 1, max_duration)
         pitch_ids = self._pitch_first + table[:, 2] - low
-        velocity_ids = self._velocity_token[np.clip(table[:, 3], 0, 127)]
         duration_ids = self._duration_first + durations - 1
-        order = np.lexsort((duration_ids, velocity_ids, pitch_ids, positions))
-        triples = np.stack([pitch_ids[order], velocity_ids[order], duration_ids[order]], axis=1)
-        return positions[order].tolist(), table[order, 2].tolist(), triples.ravel().tolist()
+        if self._velocity_token is None:
+            order = np.lexsort((duration_ids, pitch_ids, positions))
+            columns = [pitch_ids[order], duration_ids[order]]
+        else:
+            velocity_ids = self._velocity_token[np.clip(table[:, 3], 0, 127)]
+            order = np.lexsort((duration_ids, velocity_ids, pitch_ids, positions))
+            columns = [pitch_ids[order], velocity_ids[order], duration_ids[order]]
+        groups = np.stack(columns, axis=1)
+        return positions[order].tolist(), table[order, 2].tolist(), groups.ravel().tolist()
 
     # ------------------------------------------------------------------ decode
     def decode(self, ids: Sequence[int]) -> Score:
@@ -587,7 +606,7 @@ class RemiTokenizer(Tokenizer):
         notes: list[Note] = []
         meters: list[tuple[int, tuple[int, int]]] = []
         tempi: list[tuple[int, float]] = []
-        pitch = velocity = 0
+        pitch, velocity = 0, UNENCODED_VELOCITY
         for token in ids:
             kind = kinds[token]
             if kind == K_HOLE:  # an infilling sequence: what follows is not in time order

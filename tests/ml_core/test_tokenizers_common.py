@@ -24,7 +24,8 @@ SIXTEENTH = 120
 # Extra configs per scheme (the default config is always tested).
 EXTRA_CONFIGS: dict[str, list[dict]] = {
     "remi": [{"beat_resolution": 12, "use_chords": True, "velocity_bins": 32},
-             {"use_tempo": False, "max_bar_quarters": 6}],
+             {"use_tempo": False, "max_bar_quarters": 6},
+             {"use_velocity": False}],
     "midi_like": [{"beat_resolution": 12, "use_tempo": False, "use_time_signature": False,
                    "max_shift_quarters": 1}],
     "bar_offset": [{"pad_token": True, "velocity": 64}],
