@@ -5,7 +5,6 @@ traceback), 130 interrupted (training saves a checkpoint first)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
@@ -24,11 +23,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ValueError, OSError, FloatingPointError]
     for module_name, name in _USER_ERRORS:
         module = sys.modules.get(module_name)
-        if module is None:
-            try:
-                module = importlib.import_module(module_name)
-            except Exception:  # a part that failed to import cannot have raised its error
-                continue
+        if module is None:   # never imported, so it raised nothing (importing torch takes seconds)
+            continue
         error_type = getattr(module, name, None)
         if isinstance(error_type, type) and issubclass(error_type, BaseException):
             types.append(error_type)
