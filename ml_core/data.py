@@ -211,6 +211,12 @@ def split_files(files: Sequence[Path], val_fraction: float, seed: int) -> tuple[
 class Augmentation:
     transpose: bool = False       # train split only: every shift in TRANSPOSE_SHIFTS
     normalize_key: bool = False   # move each piece to C major / A minor first
+    performance: float = 0.0      # train split: share of variants played in (tokenizers.performance)
+    seed: int = 0                 # draws of those renditions
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.performance <= 1:
+            raise DataError(f"--performance-share must lie between 0 and 1, got {self.performance}")
 
     def shifts(self, split: str) -> tuple[int, ...]:
         return TRANSPOSE_SHIFTS if self.transpose and split == "train" else (0,)
@@ -308,13 +314,22 @@ def _augmented(score: Any, augmentation: Augmentation, split: str) -> list[Any]:
         score = normalized[0] if isinstance(normalized, tuple) else normalized
     shifts = augmentation.shifts(split)
     if shifts == (0,):
-        return [score]
+        return _performed([score], augmentation, split)
     from ml_core.tokenizers.augment import transpositions
 
     pitch_range = getattr(_worker_encoder, "pitch_range", None)
     variants = (transpositions(score, list(shifts), tuple(pitch_range)) if pitch_range
                 else transpositions(score, list(shifts)))
-    return [v[1] if isinstance(v, tuple) else v for v in variants]
+    return _performed([v[1] if isinstance(v, tuple) else v for v in variants], augmentation, split)
+
+
+def _performed(variants: list[Any], augmentation: Augmentation, split: str) -> list[Any]:
+    """`--augment performance`: a share of the training variants as performed renditions."""
+    if not augmentation.performance or split != "train":
+        return variants
+    from ml_core.tokenizers.performance import performed_variants
+
+    return performed_variants(variants, augmentation.performance, augmentation.seed)
 
 
 def _error_text(error: BaseException) -> str:
@@ -417,6 +432,7 @@ def _cache_key(files: dict[Path, str], options: PrepareOptions) -> str:
         "config": options.tokenizer_config, "val_fraction": options.val_fraction,
         "seed": options.seed, "transpose": options.augmentation.transpose,
         "normalize_key": options.augmentation.normalize_key,
+        **({"performance": options.augmentation.performance} if options.augmentation.performance else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -532,7 +548,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         "feature_shape": list(feature_shape),
         "split": {"val_fraction": options.val_fraction, "seed": options.seed, "by": "file"},
         "augmentation": {"transpose": list(augmentation.shifts("train")) if augmentation.transpose else [],
-                         "normalize_key": augmentation.normalize_key, "applies_to": "train"},
+                         "normalize_key": augmentation.normalize_key, "applies_to": "train",
+                         "performance": augmentation.performance},
         "limit": options.limit,
         "collections": collections,
         "splits": split_summary,

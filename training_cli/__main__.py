@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workers", type=int, default=0, help="parallel processes (default: all cores)")
     prepare.add_argument("--transpose", action="store_true", help="add training copies transposed -6..+5")
     prepare.add_argument("--normalize-key", action="store_true", help="move pieces to C major / A minor")
+    prepare.add_argument("--augment", action="append", choices=["performance"], default=[],
+                         help="performance: replace a share of the training variants by performed "
+                              "renditions (dynamics, articulation, onset jitter, tempo changes; docs/DYNAMICS.md)")
+    prepare.add_argument("--performance-share", type=float, default=0.5,
+                         help="with --augment performance: share of training variants performed (default 0.5)")
     prepare.add_argument("--limit", type=int, help="use at most N files")
     prepare.set_defaults(run=commands.prepare)
 

@@ -64,7 +64,9 @@ def prepare(args: argparse.Namespace) -> int:
     options = PrepareOptions(
         tokenizer=args.tokenizer, tokenizer_config=parse_assignments(args.opt, "--opt"),
         val_fraction=args.val_fraction, seed=args.seed,
-        augmentation=Augmentation(transpose=args.transpose, normalize_key=args.normalize_key),
+        augmentation=Augmentation(transpose=args.transpose, normalize_key=args.normalize_key,
+                                  performance=args.performance_share if "performance" in args.augment else 0.0,
+                                  seed=args.seed),
         limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1))
     result = prepare_dataset(args.sources, Path(args.out), options)
     manifest = result.manifest
