@@ -27,6 +27,12 @@ import numpy as np
 import torch
 
 from ml_core import checkpoint as checkpoints
+from ml_core.acceleration import (
+    autocast,
+    make_optimizer,
+    resolve_precision,
+    should_compile,
+)
 from ml_core import objectives
 from ml_core.data import Batch, Dataset, WindowSampler, collection_weights, load_dataset
 from ml_core.evaluation import plot_loss_curve
@@ -75,7 +81,8 @@ class TrainOptions:
     last_n: int = 1
     focal_gamma: float = 2.0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"       # auto: bf16 where the hardware has bf16 matrix units
+    compile: str = "auto"         # torch.compile the step: auto, on, off
     resume: bool = False
     seed: int = 0
     patience: int | None = None
@@ -278,14 +285,6 @@ def pick_device(requested: str, context: DistributedContext) -> torch.device:
     return torch.device(requested)
 
 
-def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
-    optimizers = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam,
-                  "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
-    if name not in optimizers:
-        raise ValueError(f"unknown optimizer '{name}' (choose from {', '.join(optimizers)})")
-    return optimizers[name](parameters, lr=lr)
-
-
 def learning_rate(recipe: Recipe, epoch: int) -> float:
     """Flat, or decaying x`decay` per epoch down to `min_lr` (the report's LSTM recipe)."""
     if recipe.schedule == "constant":
@@ -312,13 +311,6 @@ def build_training_model(recipe: Recipe, dataset: Dataset) -> torch.nn.Module:
     return model
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return torch.autocast(device_type=device.type, enabled=False)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def _step_seed(seed: int, rank: int, step: int) -> list[int]:
     return [seed, rank, step]
 
@@ -342,9 +334,11 @@ class Trainer:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.context.local_world_size))
         torch.manual_seed(options.seed)
         self.model = build_training_model(self.recipe, self.dataset).to(self.device)
-        self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(), self.recipe.lr)
+        self.precision = resolve_precision(options.precision, self.device)
+        self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(), self.recipe.lr,
+                                        self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
-            options.precision == "fp16" and self.device.type == "cuda"))
+            self.precision == "fp16" and self.device.type == "cuda"))
         self.wrapped = self.context.wrap(self.model, self.device)
         self.bundle_dir = output_folder(options.out)
         if self.bundle_dir.exists() and not (self.bundle_dir / "config.json").is_file() and (
@@ -375,6 +369,8 @@ class Trainer:
             self.total_steps = min(self.total_steps, options.max_steps)
         self.state = LoopState()
         self.resumed_from: int | None = None
+        self.compiled_loss = (torch.compile(self._eager_loss, dynamic=False)
+                              if should_compile(options.compile, self.device, self.total_steps) else None)
 
     # ------------------------------------------------------------ batches
     def _batch(self, step: int) -> Batch:
@@ -408,7 +404,17 @@ class Trainer:
 
     # ------------------------------------------------------------ loss
     def _loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        with _autocast(self.device, self.options.precision):
+        if self.compiled_loss is not None:
+            try:
+                return self.compiled_loss(inputs, targets, valid)
+            except Exception as error:  # noqa: BLE001 - any compiler failure: train eagerly
+                reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                self.log(f"torch.compile failed ({reason}); training in eager mode")
+                self.compiled_loss = None
+        return self._eager_loss(inputs, targets, valid)
+
+    def _eager_loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
             logits, _ = self.wrapped(inputs)
         if self.dataset.kind == "token":
             return token_loss(logits, targets, self.loss_config, self.class_weights)
@@ -426,7 +432,7 @@ class Trainer:
         for begin in range(0, len(pieces), size):
             inputs, targets, valid = self._tensors(
                 self.val_sampler.gather(pieces[begin:begin + size], starts[begin:begin + size]))
-            with _autocast(self.device, self.options.precision):
+            with autocast(self.device, self.precision):
                 logits, _ = self.model(inputs)
             if self.dataset.kind == "token":
                 part_total, part_count = token_nll_sums(logits, targets)
@@ -471,7 +477,8 @@ class Trainer:
                      "augmentation": self.dataset.manifest.get("augmentation")},
             "recipe": asdict(self.recipe),
             "loss": asdict(self.loss_config),
-            "precision": self.options.precision,
+            "precision": self.precision,
+            "compiled": self.compiled_loss is not None,
             "world_size": self.context.world_size,
             "objectives": self.batch_transform.describe() if self.batch_transform is not None else {},
             "seed": self.options.seed,
@@ -519,7 +526,11 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"], "tokens_seen": state.tokens_seen,
                   "seconds": round(state.wall_seconds, 2), "best": improved}
         self._write_metrics(record)
+        tokens_then, seconds_then = getattr(self, "_epoch_mark", (0, 0.0))
+        speed = (state.tokens_seen - tokens_then) / max(state.wall_seconds - seconds_then, 1e-9)
+        self._epoch_mark = (state.tokens_seen, state.wall_seconds)
         self.log(f"epoch {state.epoch}: train {record['train_loss']:.4f}  val {val:.4f}"
+                 f"  {speed:,.0f} tokens/s"
                  + ("  (best, saved)" if improved else ""))
         if improved:
             self._save_bundle()
@@ -540,8 +551,12 @@ class Trainer:
             return self._result()
         self.log(f"training {self.recipe.arch} on {self.device}: {self.total_steps} steps, "
                  f"{self.steps_per_epoch} per epoch, window {self.recipe.window}, batch {self.recipe.batch_size}"
-                 + (f" x {self.context.world_size} ranks" if self.context.world_size > 1 else ""))
+                 + (f" x {self.context.world_size} ranks" if self.context.world_size > 1 else "")
+                 + f", precision {self.precision}"
+                 + (" (auto)" if self.options.precision == "auto" else "")
+                 + (", compiled" if self.compiled_loss is not None else ", eager"))
         self.model.train()
+        self._epoch_mark = (state.tokens_seen, state.wall_seconds)
         progress = _progress_bar(self.total_steps, state.step, self.context.is_main)
         started, tokens_at_log, time_at_log = time.perf_counter(), state.tokens_seen, time.perf_counter()
         wall_base = state.wall_seconds

@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--last-n", type=int, default=1)
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    train.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto: bf16 autocast where the CPU (AMX, AVX-512 BF16) or GPU multiplies "
+                            "bf16 natively, else fp32; weights, loss and optimizer state stay fp32")
+    train.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+                       help="torch.compile the training step (auto: on a GPU, and on a CPU for runs "
+                            "of 3000+ steps); falls back to eager mode if compiling fails")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--patience", type=int, help="stop after N epochs without improvement")

@@ -110,7 +110,7 @@ def train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
         decay=args.decay, window=args.window, epoch_fraction=args.epoch_fraction, loss=args.loss,
         last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
-        precision=args.precision, resume=args.resume, seed=args.seed, patience=args.patience,
+        precision=args.precision, compile=args.compile, resume=args.resume, seed=args.seed, patience=args.patience,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
         num_workers=args.num_workers, description=args.description or "",
         balance=args.balance, balance_weights=_balance_weights(args))
