@@ -12,7 +12,7 @@ from enum import Enum
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QScrollArea,
     QSpinBox,
     QToolBar,
     QWidget,
@@ -45,6 +46,8 @@ from composer_app.playback.timeline import Timeline
 APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
+LAYOUT_VERSION = 2          # bump when the default dock layout changes: old saved layouts are dropped
+SIDE_DOCK_WIDTH = 360       # the right-hand docks' starting width; the roll takes the rest
 
 
 class MenuSection(Enum):
@@ -70,6 +73,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
 
+        self._default_state: QByteArray | None = None
         self._make_actions()
         self._make_menus()
         self._make_toolbar()
@@ -82,17 +86,32 @@ class MainWindow(QMainWindow):
         self.files.status.connect(self.status)
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.autosaver.failed.connect(self.status)
+        self.closing.connect(self.files.opener.shutdown)
         self._update_title()
         self._show_meta()
         self._restore_settings()
 
     # ------------------------------------------------------------------ public hooks
     def add_dock(self, widget: QWidget, title: str,
-                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea, *,
+                 scrollable: bool = False, tab_with: QDockWidget | None = None) -> QDockWidget:
+        """Dock `widget`. `scrollable` puts it in a scroll area (a tall panel then never
+        forces the window taller than the screen); `tab_with` stacks it as a tab on that dock."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title}")   # saveState() needs names
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
+        if scrollable:
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setWidget(widget)
+            dock.setWidget(scroll)
+        else:
+            dock.setWidget(widget)
+        if tab_with is not None:
+            self.tabifyDockWidget(tab_with, dock)
+        else:
+            self.addDockWidget(area, dock)
         self.add_menu_action(MenuSection.VIEW, dock.toggleViewAction())
         return dock
 
@@ -112,10 +131,25 @@ class MainWindow(QMainWindow):
         return self.files.open(path)
 
     def restore_dock_layout(self) -> None:
-        """Put docks back where the musician left them (call after adding the docks)."""
+        """Remember the default layout (for View > Reset Layout), then put docks back where
+        the musician left them (call after adding the docks)."""
+        right = [dock for dock in self.findChildren(QDockWidget)
+                 if self.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea]
+        if right:
+            self.resizeDocks(right[:1], [SIDE_DOCK_WIDTH], Qt.Orientation.Horizontal)
+        self._default_state = self.saveState(LAYOUT_VERSION)
         state = settings.get_bytes(settings.WINDOW_STATE)
         if state is not None:
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)   # refused (kept default) if older
+
+    def reset_layout(self) -> None:
+        """Every dock back to where it starts in a fresh install."""
+        if self._default_state is not None:
+            self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.findChildren(QDockWidget):
+            if self.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea:
+                self.resizeDocks([dock], [SIDE_DOCK_WIDTH], Qt.Orientation.Horizontal)
+                break
 
     # ------------------------------------------------------------------ building
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -154,6 +188,8 @@ class MainWindow(QMainWindow):
         self.play_action = self._action("&Play / Stop", None, "Space", "Play from the playhead, or stop")
         self.zoom_in_action = self._action("Zoom &In", canvas.zoom_in, ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", canvas.zoom_out, "Ctrl+-")
+        self.reset_layout_action = self._action("&Reset Layout", self.reset_layout, None,
+                                                "Put every panel back where it started")
         self.follow_action = self._action("&Follow Playback", self.timeline.set_follow_playback,
                                           None, "Scroll the roll along while playing")
         self.follow_action.setCheckable(True)
@@ -194,6 +230,8 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&View")
         menu.addActions([self.zoom_in_action, self.zoom_out_action])
+        menu.addSeparator()
+        menu.addAction(self.reset_layout_action)
         menu.addSeparator()
         self._sections[MenuSection.VIEW] = (menu, None)
 
@@ -284,14 +322,14 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         geometry_bytes = settings.get_bytes(settings.WINDOW_GEOMETRY)
         if geometry_bytes is None or not self.restoreGeometry(geometry_bytes):
-            self.resize(1280, 800)
+            self.resize(1280, 760)
         grid = settings.get_str(settings.GRID, geometry.DEFAULT_GRID)
         self.grid_box.setCurrentText(grid if grid in geometry.GRID_CHOICES else geometry.DEFAULT_GRID)
         self.canvas.set_grid(self.grid_box.currentText())
 
     def _save_settings(self) -> None:
         settings.set_value(settings.WINDOW_GEOMETRY, self.saveGeometry())
-        settings.set_value(settings.WINDOW_STATE, self.saveState())
+        settings.set_value(settings.WINDOW_STATE, self.saveState(LAYOUT_VERSION))
 
     # ------------------------------------------------------------------ window events
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -123,6 +123,16 @@ class PianoRollCanvas(QWidget):
     def select_all(self) -> None:
         self.view.select_all()
 
+    def reveal(self, tick: int, pitch: int | None = None) -> None:
+        """Scroll so `tick` (and `pitch`) can be seen, if it is not in view already."""
+        self.view.reveal(tick, pitch)
+
+    def reveal_notes(self, ids: list[int]) -> None:
+        notes = [self.document.note(i) for i in ids if i in self.document]
+        if notes:
+            first = min(notes)
+            self.view.reveal(first.start, first.pitch)
+
     def delete_selected(self) -> None:
         self.view.delete_selected()
 

@@ -51,6 +51,8 @@ class VelocityLane(QWidget):
         selected = set(self._view.selected_ids())
         stems = []
         for note_id in self._view.visible_note_ids():
+            if note_id not in document:   # e.g. the note being drawn (id -1) is not one yet
+                continue
             note = document.note(note_id)
             velocity = self._drag_velocity if note_id == self._dragged else note.velocity
             stems.append((note_id, origin + note.start * pixels_per_tick, velocity, note_id in selected))
@@ -58,6 +60,12 @@ class VelocityLane(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
+        try:   # an error while painting must not leave the painter active on the backing store
+            self._paint(painter)
+        finally:
+            painter.end()
+
+    def _paint(self, painter: QPainter) -> None:
         painter.fillRect(self.rect(), QColor(244, 245, 248))
         painter.setPen(QColor(214, 216, 224))
         for velocity in (32, 64, 96, 127):
@@ -75,7 +83,6 @@ class VelocityLane(QWidget):
             painter.fillRect(QRectF(x, y, 3, bottom - y), tables[kind, selected][max(velocity, 48)])
         painter.setPen(QColor(160, 164, 176))
         painter.drawLine(0, 0, self.width(), 0)
-        painter.end()
 
     def stem_at(self, x: float) -> int | None:
         """The note whose stem is nearest to `x` (selected notes first), if close enough."""

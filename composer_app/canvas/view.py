@@ -12,7 +12,9 @@ Tools: DRAW (click-drag on empty space draws a note snapped to the grid) and SEL
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+import time
+
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -35,6 +37,8 @@ __all__ = ["DEFAULT_VELOCITY", "PianoRollView", "Tool"]
 
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
 FOLLOW_MARGIN = 0.1                # follow playback: the playhead re-enters 10% from the left
+REBUILD_SLICE_S = 0.010            # a rebuild works this long, then lets the event loop run
+REBUILD_BATCH = 64                 # items made between two looks at the clock
 
 
 class PianoRollView(QGraphicsView):
@@ -53,6 +57,11 @@ class PianoRollView(QGraphicsView):
         self.zoom = geometry.Zoom()
         self._items: dict[int, NoteItem] = {}
         self._preview_items: list[NoteItem] = []
+        self._stale_items: list[NoteItem] = []   # a replaced document's, removed slice by slice
+        self._pending_ids: list[int] = []        # notes whose items are still to be made
+        self._rebuild_timer = QTimer(self)
+        self._rebuild_timer.setSingleShot(True)
+        self._rebuild_timer.timeout.connect(self._continue_rebuild)
 
         scene = QGraphicsScene(self)
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -110,20 +119,45 @@ class PianoRollView(QGraphicsView):
         return item
 
     def _rebuild(self) -> None:
+        """Mirror a replaced document. Thousands of items take longer than a frame to make, so
+        items go and come in slices of REBUILD_SLICE_S between turns of the event loop (a
+        small piece is done at once). The old document's items are marked stale first: no
+        query or edit reaches them while they wait to be removed."""
         scene = self.scene()
         self.gestures.current = None
-        for item in list(self._items.values()) + self._preview_items:
-            scene.removeItem(item)
+        scene.clearSelection()
+        stale = list(self._items.values()) + self._preview_items
+        for item in stale:
+            item.note_id, item.kind = -1, NoteKind.PREVIEW
+        self._stale_items.extend(stale)
         self._items.clear()
         self._preview_items.clear()
-        # The BSP index takes new items in one batch later (Qt defers it), so this stays
-        # linear; switching the index off and on around it makes a far worse tree.
+        self._pending_ids = list(reversed(self.document.notes()))   # popped from the end: first notes first
         self._grow_scene(self.document.end_tick())
-        for note_id in self.document.notes():
-            scene.addItem(self._make_item(note_id))
         self._on_preview()
         self.refresh_grid()
+        self._continue_rebuild()
+
+    def _continue_rebuild(self) -> None:
+        scene = self.scene()
+        deadline = time.perf_counter() + REBUILD_SLICE_S
+        while self._stale_items and time.perf_counter() < deadline:
+            for item in self._stale_items[-REBUILD_BATCH:]:
+                scene.removeItem(item)
+            del self._stale_items[-REBUILD_BATCH:]
+        while self._pending_ids and time.perf_counter() < deadline:
+            batch = self._pending_ids[-REBUILD_BATCH:]
+            del self._pending_ids[-REBUILD_BATCH:]
+            for note_id in reversed(batch):
+                if note_id in self.document and note_id not in self._items:   # edits meanwhile
+                    scene.addItem(self._make_item(note_id))
+        if self.rebuild_pending():
+            self._rebuild_timer.start()
         self.visible_notes_changed.emit()
+
+    def rebuild_pending(self) -> bool:
+        """True while a replaced document's items are still being made."""
+        return bool(self._stale_items or self._pending_ids)
 
     def _on_added(self, ids: list[int]) -> None:
         for note_id in ids:
@@ -220,6 +254,16 @@ class PianoRollView(QGraphicsView):
             middle = geometry.pitch_to_row(pitch) * self.zoom.row_pixels
             self.verticalScrollBar().setValue(int(middle - self.viewport().height() / 2))
 
+    def reveal(self, tick: int, pitch: int | None = None) -> None:
+        """Bring `tick` (and `pitch`) into view, entering 10% from the left, when outside it."""
+        visible = self.visible_scene_rect()
+        if not visible.left() <= tick < visible.right():
+            self.scroll_to(max(0, int(tick - visible.width() * FOLLOW_MARGIN)))
+        if pitch is not None:
+            row = geometry.pitch_to_row(pitch) + 0.5
+            if not visible.top() <= row <= visible.bottom():
+                self.scroll_to(int(self.visible_scene_rect().left()) + 1, pitch)
+
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
 
@@ -271,7 +315,8 @@ class PianoRollView(QGraphicsView):
         # Bounding rectangles are exact for note items and far cheaper than shapes.
         items = self.scene().items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
         return [item.note_id for item in items
-                if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW]
+                if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW
+                and item.note_id in self._items]
 
     # ------------------------------------------------------------------ edits on the selection
     def delete_selected(self) -> None:

@@ -40,7 +40,7 @@ from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.model_panel import ModelPanel
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
-from composer_app.continuation.session import ContinuationRefused, ContinueSession
+from composer_app.continuation.session import ContinuationRefused, ContinueSession, SessionState
 from composer_app.continuation.worker import (
     BundleCache,
     ContinueJob,
@@ -82,6 +82,9 @@ class ContinuePanel(QWidget):
         self.worker = ContinueWorker(cache, self)
         self.preview_updates = 0            # streaming previews shown (tests count them)
         self._shut_down = False
+        self._revealed = False              # the view went to this job's first notes
+        self._resets = 0                    # documents loaded (New, Open...) so far
+        self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self._build_controls()
         self._connect()
         self.update_estimated_key()  # stay in key is on from the start: show the key at once
@@ -178,8 +181,31 @@ class ContinuePanel(QWidget):
         self.previous_button.setEnabled(many and selected > 0)
         self.next_button.setEnabled(many and selected < count - 1)
         self.audition_button.setEnabled(not running and count > 0)
+        pending = bool(self.document.generated_ids())
         self.variation_label.setText(f"Variation {selected + 1} / {count}" if count
+                                     else "Pending (no variations)" if pending and not running
                                      else "No variations yet")
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        """A message stands while the document stays as it was when it was said; after an
+        undo, redo, edit, New or Open the line says where the continuation now stands."""
+        here = (self.document.undo_stack.index(), self._resets)
+        if self._said_at is None or self._said_at == here or self.session.running:
+            return
+        self._said_at = None
+        session, pending = self.session, len(self.document.generated_ids())
+        if session.is_pending():
+            text = f"{pending} generated notes pending: Accept keeps them, Ctrl+Z removes them."
+        elif pending:
+            text = f"{pending} generated notes are not accepted yet: Accept keeps them."
+        elif session.state is SessionState.UNDONE:
+            text = "Continuation undone."
+        elif session.state is SessionState.ACCEPTED:
+            text = "Continuation accepted."
+        else:
+            text = ""
+        self.status_label.setText(text)
 
     def _on_session_changed(self) -> None:
         if self.session.result is None:
@@ -188,6 +214,7 @@ class ContinuePanel(QWidget):
 
     def _say(self, text: str) -> None:
         self.status_label.setText(text)
+        self._said_at = (self.document.undo_stack.index(), self._resets)
         self.status_message.emit(text)
 
     def update_estimated_key(self) -> None:
@@ -214,10 +241,30 @@ class ContinuePanel(QWidget):
             if source == "selection":
                 selected = list(self.canvas.selected_notes())
             playhead = self.canvas.playhead_tick
-        return build_prompt(self.document.score(), source, selected, playhead)
+        return build_prompt(self.document.score(tracks_wanted=self._prompt_tracks()), source,
+                            selected, playhead)
+
+    def _prompt_tracks(self) -> list[bool]:
+        """The tracks Continue reads: the audible ones (unmuted, or the soloed: the chosen
+        ones); drum tracks only when the continuation goes into a drum track."""
+        infos = self.document.track_infos()
+        target_is_drum = infos[self._continuation_track()].is_drum
+        return [heard and (target_is_drum or not info.is_drum)
+                for heard, info in zip(self.document.audible_tracks(), infos, strict=True)]
 
     def _continuation_track(self) -> int:
-        return next((i for i, t in enumerate(self.document.tracks()) if not t.is_drum), 0)
+        """The track the continuation is written into: the active track."""
+        active = getattr(self.document, "active_track", 0)
+        return active if active < self.document.track_count() else 0
+
+    def _make_room(self, offset: int) -> tuple[str, int] | None:
+        """Continuing from the playhead inside the piece: replace or shift what follows."""
+        if self.sampling_panel.prompt_source_value() != "playhead" or self.canvas is None:
+            return None
+        playhead = self.canvas.playhead_tick
+        if any(note.start >= playhead for _, note in self.document.notes().values()):
+            return (self.sampling_panel.after_playhead_value(), playhead)
+        return None
 
     def continue_(self) -> None:
         """Continue the prompt with a fresh job (a pending continuation is accepted first:
@@ -247,8 +294,9 @@ class ContinuePanel(QWidget):
             return
         job = ContinueJob(info.path, self.model_panel.device(), prompt,
                           self.sampling_panel.option_values(seed), offset,
-                          self._continuation_track())
+                          self._continuation_track(), self._make_room(offset))
         self.preview_updates = 0
+        self._revealed = False
         self.progress_bar.setValue(0)
         self.confidence_view.clear()
         self._say(f"Continuing with {info.name} (seed {seed})...")
@@ -284,13 +332,19 @@ class ContinuePanel(QWidget):
 
     def _on_document_reset(self) -> None:
         if not self._shut_down:
+            self._resets += 1
             self.session.forget()
+            self._update_buttons()
 
     # ------------------------------------------------------------ worker signals
     def _on_progress(self, progress: ContinueProgress) -> None:
         if self.session.progress(progress):
             self.preview_updates += 1
             self.progress_bar.setValue(int(progress.fraction * 1000))
+            notes = self.document.preview()
+            if notes and not self._revealed and self.canvas is not None:
+                self._revealed = True   # a long piece: go where the new notes appear
+                self.canvas.reveal(min(n.start for n in notes), notes[0].pitch)
 
     def _on_finished(self, result: ContinueResult) -> None:
         if result.job is not self.session.job:
@@ -351,13 +405,18 @@ class ContinuePanel(QWidget):
 def install_continue(window: Any) -> ContinuePanel:
     """Dock the Continue side into the main window: one line of wiring for the lead."""
     panel = ContinuePanel(window.document, window.canvas, settings=settings, parent=window)
-    window.add_dock(panel.model_panel, "Model", Qt.DockWidgetArea.RightDockWidgetArea)
-    window.add_dock(panel.sampling_panel, "Sampling", Qt.DockWidgetArea.RightDockWidgetArea)
-    window.add_dock(panel, "Continue", Qt.DockWidgetArea.RightDockWidgetArea)
-    window.add_dock(panel.confidence_view, "Confidence", Qt.DockWidgetArea.BottomDockWidgetArea)
+    # Right column: Continue on top, then Sampling / Model / Confidence as tabs under it,
+    # so nothing overlaps from 1280x720 up and the roll keeps most of the width.
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    window.add_dock(panel, "Continue", right, scrollable=True)
+    sampling = window.add_dock(panel.sampling_panel, "Sampling", right, scrollable=True)
+    window.add_dock(panel.model_panel, "Model", right, scrollable=True, tab_with=sampling)
+    window.add_dock(panel.confidence_view, "Confidence", right, scrollable=True, tab_with=sampling)
+    sampling.raise_()
     for child in (panel.model_panel, panel.sampling_panel, panel.confidence_view):
         child.show()
     panel.status_message.connect(window.status)
+    panel.continuation_added.connect(window.canvas.reveal_notes)
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed
     app = QApplication.instance()
     if app is not None:

@@ -35,6 +35,7 @@ KEYS: tuple[tuple[int, str], ...] = tuple((tonic, mode) for mode in ("major", "m
                                           for tonic in range(12))
 PROMPT_SOURCES = (("score", "Whole score"), ("selection", "Selection"),
                   ("playhead", "Up to the playhead"))
+AFTER_PLAYHEAD = (("replace", "Replace what follows"), ("shift", "Shift what follows later"))
 MAX_SEED = 2**31 - 1
 
 # Krumhansl-Kessler key profiles: the fallback when ml_core's estimator is not available.
@@ -121,6 +122,15 @@ class SamplingPanel(QWidget):
         for value, label in PROMPT_SOURCES:
             self.prompt_source.addItem(label, value)
         form.addRow("Prompt", self.prompt_source)
+        self.after_playhead = QComboBox()
+        for value, label in AFTER_PLAYHEAD:
+            self.after_playhead.addItem(label, value)
+        self.after_playhead.setToolTip("Continuing up to the playhead inside the piece: what "
+                                       "happens to the notes after the playhead")
+        form.addRow("Music after", self.after_playhead)
+        self.after_playhead.setEnabled(False)
+        self.prompt_source.currentIndexChanged.connect(
+            lambda _i: self.after_playhead.setEnabled(self.prompt_source_value() == "playhead"))
 
         self.stay_in_key.toggled.connect(self.key.setEnabled)
         for spin in (self.bars, self.top_k, self.variations, self.seed):
@@ -166,6 +176,10 @@ class SamplingPanel(QWidget):
     # ------------------------------------------------------------ results
     def prompt_source_value(self) -> str:
         return self.prompt_source.currentData()
+
+    def after_playhead_value(self) -> str:
+        """"replace" or "shift": the notes after the playhead when continuing from it."""
+        return self.after_playhead.currentData()
 
     def option_values(self, seed: int | None = None) -> dict[str, Any]:
         """`GenerationOptions` keyword arguments; the seed given or the shown one."""

@@ -246,7 +246,8 @@ class ContinueSession:
         self._adding = True
         try:
             ids = self.document.add_generated(self.result.new_notes[index], self.result.job.track,
-                                              text=COMMAND_TEXT, owner=self)
+                                              text=COMMAND_TEXT, owner=self,
+                                              make_room=self.result.job.make_room)
         finally:
             self._adding = False
         self.document.set_preview(None)

@@ -52,6 +52,7 @@ class ContinueJob:
     options: dict[str, Any]
     offset: int = 0
     track: int = 0
+    make_room: tuple[str, int] | None = None   # ("replace"/"shift", tick): see Document.add_generated
 
 
 @dataclass

@@ -81,7 +81,7 @@ class ContinuationCommand(NoteEditCommand):
                  owner: ContinuationOwner | None = None) -> None:
         super().__init__(document, text, before, after, generated_before, generated_after)
         self.owner = owner
-        self.note_ids = sorted(after)
+        self.note_ids = sorted(i for i, flag in generated_after.items() if flag)
 
     def redo(self) -> None:
         super().redo()

@@ -12,7 +12,7 @@ streaming from the model) lives outside the undo stack and outside every save.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -25,6 +25,7 @@ from composer_app.document.commands import (
     MetaCommand,
     NoteEditCommand,
 )
+from composer_app.document.tracks import TrackCommand, TrackInfo, audible, default_color
 from ml_core.music import (
     PITCH_MAX,
     PITCH_MIN,
@@ -76,6 +77,8 @@ class Document(QObject):
     reset = Signal()                # the whole document was replaced (load_score)
     preview_changed = Signal()
     path_changed = Signal(object)   # Path | None
+    tracks_changed = Signal()       # a track was added, deleted, renamed, re-coloured, muted...
+    active_track_changed = Signal(int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,7 +86,8 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._notes: dict[int, Entry] = {}
         self._generated: set[int] = set()
-        self._tracks: list[Track] = [Track(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        self._tracks: list[TrackInfo] = [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        self._active_track = 0
         self._meta = Score([])          # notes-free: tempo, meter and their changes
         self._next_id = 1
         self._preview: list[Note] = []
@@ -140,6 +144,30 @@ class Document(QObject):
     def track_count(self) -> int:
         return len(self._tracks)
 
+    def track_infos(self) -> list[TrackInfo]:
+        """Name, instrument, colour, mute and solo of each track, in order."""
+        return list(self._tracks)
+
+    def track_info(self, index: int) -> TrackInfo:
+        return self._tracks[index]
+
+    def audible_tracks(self) -> list[bool]:
+        return audible(self._tracks)
+
+    @property
+    def active_track(self) -> int:
+        """The track that receives drawn and pasted notes and the continuation."""
+        return self._active_track
+
+    def set_active_track(self, index: int) -> None:
+        index = max(0, min(len(self._tracks) - 1, int(index)))
+        if index != self._active_track:
+            self._active_track = index
+            self.active_track_changed.emit(index)
+
+    def track_note_ids(self, track: int) -> list[int]:
+        return [i for i, (t, _) in self._notes.items() if t == track]
+
     def notes(self) -> dict[int, tuple[int, Note]]:
         """Every note on the canvas (generated ones included): id -> (track index, note)."""
         return dict(self._notes)
@@ -162,16 +190,23 @@ class Document(QObject):
     def end_tick(self) -> int:
         return max((note.end for _, note in self._notes.values()), default=0)
 
-    def score(self, include_generated: bool = False) -> Score:
+    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
         """A snapshot copy of the composition (unaccepted generated notes left out unless
-        `include_generated`); the preview is never part of it."""
+        `include_generated`); the preview is never part of it. With `tracks_wanted`, the
+        notes of the unwanted tracks are left out (the tracks stay, empty)."""
         tracks = [Track(t.name, t.program, t.is_drum, []) for t in self._tracks]
         for note_id, (track, note) in self._notes.items():
+            if tracks_wanted is not None and not tracks_wanted[track]:
+                continue
             if include_generated or note_id not in self._generated:
                 tracks[track].notes.append(note)
         meta = self._meta
         return Score(tracks, meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
                      list(meta.tempo_changes), list(meta.time_signature_changes)).sort()
+
+    def playback_score(self, include_generated: bool = True) -> Score:
+        """What is heard: the score with muted (or not soloed) tracks silent."""
+        return self.score(include_generated, self.audible_tracks())
 
     # ------------------------------------------------------------------ whole-document
     def load_score(self, score: Score, path: str | Path | None = None) -> None:
@@ -184,8 +219,10 @@ class Document(QObject):
             for note in track.notes:
                 notes[next_id] = (track_index, validate_note(_playable(note)))
                 next_id += 1
-        tracks = [Track(t.name, t.program, t.is_drum, []) for t in score.tracks]
-        self._tracks = tracks or [Track(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum))
+                  for i, t in enumerate(score.tracks)]
+        self._tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+        self._active_track = next((i for i, t in enumerate(self._tracks) if not t.is_drum), 0)
         self._meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
                            list(score.tempo_changes), list(score.time_signature_changes))
         self._notes = notes
@@ -196,6 +233,8 @@ class Document(QObject):
         self.undo_stack.setClean()
         self._path = Path(path) if path is not None else None
         self.reset.emit()
+        self.tracks_changed.emit()
+        self.active_track_changed.emit(self._active_track)
         self.path_changed.emit(self._path)
 
     # ------------------------------------------------------------------ preview
@@ -214,10 +253,36 @@ class Document(QObject):
         return self._add(notes, track, text, generated=False)
 
     def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue",
-                      owner: ContinuationOwner | None = None) -> list[int]:
+                      owner: ContinuationOwner | None = None,
+                      make_room: tuple[str, int] | None = None) -> list[int]:
         """Add a model's continuation as one undo step (a `ContinuationCommand` that reports
-        its undo and redo to `owner`), flagged generated until accepted."""
-        return self._add(notes, track, text, generated=True, owner=owner)
+        its undo and redo to `owner`), flagged generated until accepted. `make_room=(mode,
+        tick)` clears the way for notes continuing at `tick` in the same step: "replace"
+        removes `track`'s notes starting from `tick` to the continuation's end, "shift" moves
+        every note starting at or after `tick` later by the continuation's length in bars."""
+        return self._add(notes, track, text, generated=True, owner=owner, make_room=make_room)
+
+    def _room_for(self, notes: list[Note], track: int, mode: str, tick: int) -> dict[int, Entry | None]:
+        """The entries that change to make room for `notes` continuing at `tick`."""
+        if not notes:
+            return {}
+        end = max(n.end for n in notes)
+        changes: dict[int, Entry | None] = {}
+        if mode == "replace":
+            for note_id, (t, note) in self._notes.items():
+                if t == track and tick <= note.start < end:
+                    changes[note_id] = None
+        elif mode == "shift":
+            bar_at_tick, _ = self._meta.bar_at(tick)
+            bar_at_end, offset = self._meta.bar_at(end)
+            bars = bar_at_end - bar_at_tick + (1 if offset else 0)
+            shift = self._meta.bar_start(bar_at_tick + max(1, bars)) - self._meta.bar_start(bar_at_tick)
+            for note_id, (t, note) in self._notes.items():
+                if note.start >= tick:
+                    changes[note_id] = (t, note.moved(start=note.start + shift))
+        else:
+            raise DocumentError(f"unknown way to make room: {mode!r}")
+        return changes
 
     def accept_generated(self) -> None:
         """Make every generated note an ordinary note (one undo step)."""
@@ -268,8 +333,79 @@ class Document(QObject):
             self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
                                              self._meta.time_signature, signature))
 
+    # ------------------------------------------------------------------ tracks
+    def add_track(self, name: str | None = None, program: int = 0, is_drum: bool = False) -> int:
+        """Append a track (one undo step) and make it the active one; returns its index."""
+        index = len(self._tracks)
+        info = TrackInfo(name or ("Drums" if is_drum else f"Track {index + 1}"), int(program),
+                         bool(is_drum), default_color(index, is_drum))
+        self.undo_stack.push(TrackCommand(self, "Add track", self._tracks, self._tracks + [info], {}, {}))
+        self.set_active_track(index)
+        return index
+
+    def delete_track(self, index: int) -> None:
+        """Delete a track and its notes (one undo step); the last track cannot go."""
+        if not 0 <= index < len(self._tracks):
+            raise DocumentError(f"there is no track {index}")
+        if len(self._tracks) == 1:
+            raise DocumentError("a composition keeps at least one track")
+        before: dict[int, Entry | None] = {}
+        after: dict[int, Entry | None] = {}
+        generated = {}
+        for note_id, (track, note) in self._notes.items():
+            if track == index:
+                before[note_id], after[note_id] = (track, note), None
+                if note_id in self._generated:
+                    generated[note_id] = True
+            elif track > index:
+                before[note_id], after[note_id] = (track, note), (track - 1, note)
+        tracks = self._tracks[:index] + self._tracks[index + 1:]
+        self.undo_stack.push(TrackCommand(self, "Delete track", self._tracks, tracks, before, after,
+                                          generated, dict.fromkeys(generated, False)))
+
+    def change_track(self, index: int, text: str = "Change track", **fields: object) -> None:
+        """Rename, re-instrument or re-colour a track (one undo step)."""
+        if not 0 <= index < len(self._tracks):
+            raise DocumentError(f"there is no track {index}")
+        if "name" in fields and not str(fields["name"]).strip():
+            raise DocumentError("a track needs a name")
+        if "program" in fields and not 0 <= int(fields["program"]) <= 127:
+            raise DocumentError(f"GM programs are 0..127, not {fields['program']}")
+        info = self._tracks[index].changed(**fields)
+        if info != self._tracks[index]:
+            tracks = list(self._tracks)
+            tracks[index] = info
+            self.undo_stack.push(TrackCommand(self, text, self._tracks, tracks, {}, {}))
+
+    def set_track_muted(self, index: int, muted: bool) -> None:
+        """Mute or unmute a track (listening state: no undo step)."""
+        self._set_listening(index, muted=bool(muted))
+
+    def set_track_soloed(self, index: int, soloed: bool) -> None:
+        self._set_listening(index, soloed=bool(soloed))
+
+    def _set_listening(self, index: int, **fields: bool) -> None:
+        info = self._tracks[index].changed(**fields)
+        if info != self._tracks[index]:
+            self._tracks[index] = info
+            self.tracks_changed.emit()
+
+    def _set_tracks(self, tracks: list[TrackInfo], apply_notes: Callable[[], None]) -> None:
+        """Called by TrackCommand: the new track list and its note diff, in an order where
+        every note entry always names an existing track."""
+        if len(tracks) >= len(self._tracks):
+            self._tracks = list(tracks)
+            apply_notes()
+        else:
+            apply_notes()
+            self._tracks = list(tracks)
+        if self._active_track >= len(self._tracks):
+            self.set_active_track(len(self._tracks) - 1)
+        self.tracks_changed.emit()
+
     def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool,
-             owner: ContinuationOwner | None = None) -> list[int]:
+             owner: ContinuationOwner | None = None,
+             make_room: tuple[str, int] | None = None) -> list[int]:
         notes = [validate_note(n) for n in notes]
         if not 0 <= track < len(self._tracks):
             raise DocumentError(f"there is no track {track} (the document has {len(self._tracks)})")
@@ -280,8 +416,14 @@ class Document(QObject):
         after = {i: (track, n) for i, n in zip(ids, notes, strict=True)}
         if generated:
             flags = dict.fromkeys(ids, True)
+            before: dict[int, Entry | None] = dict.fromkeys(ids)
+            if make_room is not None:
+                room = self._room_for(notes, track, *make_room)
+                before.update({i: self._notes[i] for i in room})
+                after.update(room)
+                flags.update({i: False for i in room if room[i] is None and i in self._generated})
             self.undo_stack.push(ContinuationCommand(
-                self, text, dict.fromkeys(ids), after, dict.fromkeys(ids, False), flags, owner))
+                self, text, before, after, {i: i in self._generated for i in before}, flags, owner))
         else:
             self.undo_stack.push(NoteEditCommand(self, text, dict.fromkeys(ids), after))
         return ids

@@ -39,6 +39,14 @@ def _reason(error: Exception, name: str) -> str:
     return text.rstrip(".")
 
 
+def pending_left_out(document: Document) -> str:
+    """The note an export's status line adds when unaccepted generated notes were left out."""
+    count = len(document.generated_ids())
+    if not count:
+        return ""
+    return f" without the {count} pending continuation notes (Accept them to include them)"
+
+
 def is_supported(path: str | Path) -> bool:
     return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
 
@@ -84,8 +92,7 @@ class FileActions(QObject):
     def new(self) -> bool:
         if not self.confirm_discard():
             return False
-        tempo, meter = self._document.tempo_bpm, self._document.time_signature
-        self._document.load_score(Score([], tempo, meter))
+        self._document.load_score(Score([]))   # a fresh piece: default tempo and meter
         self._discard_recovery()
         self.status.emit("New composition")
         return True
@@ -157,15 +164,15 @@ class FileActions(QObject):
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(suffix)
-        if not self._write(writer, path, "export"):
+        if not self._write(writer, path, "export", include_pending=False):
             return False
         settings.set_value(settings.LAST_FOLDER, str(path.parent))
-        self.status.emit(f"Exported {path.name}")
+        self.status.emit(f"Exported {path.name}{pending_left_out(self._document)}")
         return True
 
-    def _write(self, writer, path: Path, verb: str) -> bool:
+    def _write(self, writer, path: Path, verb: str, include_pending: bool = True) -> bool:
         try:
-            writer(self._document.score(include_generated=True), path)
+            writer(self._document.score(include_generated=include_pending), path)
         except (MidiFileError, OSError, ValueError) as error:
             dialogs.show_error(self._window, f"Could not {verb} {path.name}: {_reason(error, path.name)}.")
             return False

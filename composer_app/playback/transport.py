@@ -18,9 +18,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QLabel
 
 from composer_app import dialogs, settings
+from composer_app.document.file_actions import pending_left_out
 from composer_app.main_window import MainWindow, MenuSection
 from composer_app.playback.audio import AudioError, SoundfontError, write_wav
 from composer_app.playback.player import Player
@@ -46,6 +47,10 @@ class Transport(threads.WorkerSignals):
         self._connect()
         self._declare_actions()
         window.status(self.player.audio_status)
+        if not self.player.audio_available:   # stays in sight, not only for a few seconds
+            self.audio_label = QLabel("No audio device")
+            self.audio_label.setToolTip(self.player.audio_status)
+            window.statusBar().addPermanentWidget(self.audio_label)
 
     # ------------------------------------------------------------------ wiring
     def _connect(self) -> None:
@@ -74,7 +79,7 @@ class Transport(threads.WorkerSignals):
             self._sync_score()
 
     def _sync_score(self) -> None:
-        self.player.set_score(self.window.document.score(include_generated=True))
+        self.player.set_score(self.window.document.playback_score(include_generated=True))
         self._score_stale = False
 
     @property
@@ -102,6 +107,9 @@ class Transport(threads.WorkerSignals):
             self.player.play(start, self.timeline.loop)
         except (ValueError, RuntimeError) as error:
             self.window.status(f"Cannot play: {error}")
+            return
+        if not self.player.audio_available:
+            self.window.status(self.player.audio_status)   # Space says why nothing is heard
 
     # ------------------------------------------------------------------ soundfont and WAV
     def set_soundfont(self, path: str) -> bool:
@@ -131,13 +139,15 @@ class Transport(threads.WorkerSignals):
         if self._export_thread is not None and self._export_thread.is_alive():
             self.window.status("An export is already running")
             return None
-        score = self.window.document.score(include_generated=True)
+        document = self.window.document
+        score = document.playback_score(include_generated=False)   # what was accepted and is heard
         soundfont = self.player.soundfont
+        left_out = pending_left_out(document)
 
         def work() -> None:
             try:
                 write_wav(score, path, soundfont=soundfont)
-                self.post("export_finished", f"Exported {Path(path).name}")
+                self.post("export_finished", f"Exported {Path(path).name}{left_out}")
             except (AudioError, OSError) as error:
                 self.post("export_finished", f"Export failed: {error}")
 
