@@ -475,14 +475,30 @@ def _megabytes(size: int) -> str:
     return f"{size // 2**20} MB"
 
 
+# MusicXML comes in UTF-8 or UTF-16 (part of the music21 corpus): look for both
+_NOTE_TAGS = [tag.encode(encoding) for tag in ("<note>", "<note ")
+              for encoding in ("utf-8", "utf-16-le", "utf-16-be")]
+_UTF16_MARKS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
 def _count_xml_notes(chunks: Iterable[bytes]) -> int:
     """<note> elements in a stream of XML chunks (a tag cut by a chunk border still counts once)."""
-    count, tail = 0, b""
+    count = 0
+    tails = dict.fromkeys(_NOTE_TAGS, b"")
     for chunk in chunks:
-        window = tail + chunk
-        count += window.count(b"<note>") + window.count(b"<note ")
-        tail = window[-5:]            # shorter than either pattern: nothing is counted twice
+        for tag, tail in tails.items():
+            window = tail + chunk
+            count += window.count(tag)
+            tails[tag] = window[-(len(tag) - 1):]   # shorter than the tag: never counted twice
     return count
+
+
+def _xml_head(data: bytes) -> bytes:
+    """The start of an XML file as UTF-8 bytes, whatever its encoding mark says."""
+    for mark, encoding in _UTF16_MARKS.items():
+        if data.startswith(mark):
+            return data[2:8194].decode(encoding, errors="ignore").encode()
+    return data[:4096]
 
 
 def _check_xml_notes(name: str, notes: int) -> None:
@@ -721,7 +737,7 @@ def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece:
     try:
         if extension == ".mxl" and data[:2] != b"PK":
             raise ValueError("not a zip archive")
-        if extension in (".xml", ".musicxml") and not any(root in data[:4096] for root in (
+        if extension in (".xml", ".musicxml") and not any(root in _xml_head(data) for root in (
                 b"<score-partwise", b"<score-timewise")):
             raise ValueError("no <score-partwise> element")
         from music21 import converter

@@ -193,3 +193,13 @@ def test_oversized_abc_and_humdrum_are_refused_before_parsing(tmp_path, monkeypa
     kind = "ABC" if name.endswith(".abc") else "Humdrum"
     with pytest.raises(MidiFileError, match=rf"^{name}: the {kind} file is larger than 1 MB$"):
         read_score(tmp_path / name)
+
+
+def test_utf16_musicxml_is_read_and_its_notes_counted(tmp_path, monkeypatch):
+    # part of the music21 corpus (trecento) is UTF-16; it used to be refused as "not MusicXML"
+    text = _musicxml(8).decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    (tmp_path / "wide.xml").write_bytes(text.encode("utf-16"))
+    assert read_score(tmp_path / "wide.xml").note_count == 8
+    monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", 7)
+    with pytest.raises(MidiFileError, match="too many notes"):
+        read_score(tmp_path / "wide.xml")
