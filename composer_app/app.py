@@ -53,8 +53,12 @@ def install_panels(window: MainWindow) -> None:
     """Dock the other parts of the app (playback, Continue) into the editor window. Each is
     a child of the window: it lives, and shuts down, with it."""
     from composer_app.continuation.panel import install_continue
+    from composer_app.editing.actions import install_editing
     from composer_app.playback.transport import install_playback
+    from composer_app.tracks.panel import install_tracks
 
+    install_tracks(window)
+    install_editing(window)
     transport = install_playback(window)
     panel = install_continue(window)
     panel.audition_requested.connect(transport.play)

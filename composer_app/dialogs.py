@@ -6,7 +6,8 @@ app testable: tests monkeypatch them instead of facing a blocking dialog.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QColorDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 OPEN_FILTER = ("Music files (*.mid *.midi *.musicxml *.xml *.mxl *.abc *.krn);;"
                "MIDI files (*.mid *.midi);;All files (*)")
@@ -48,3 +49,19 @@ def get_open_path(parent: QWidget | None, folder: str) -> str | None:
 def get_save_path(parent: QWidget | None, title: str, suggested: str, file_filter: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, suggested, file_filter)
     return path or None
+
+
+def choose_color(parent: QWidget | None, current: str) -> str | None:
+    """A colour as "#rrggbb", or None when cancelled."""
+    color = QColorDialog.getColor(QColor(current), parent, "Track colour")
+    return color.name() if color.isValid() else None
+
+
+def ask_number(parent: QWidget | None, title: str, label: str, value: float, minimum: float,
+               maximum: float, decimals: int = 0) -> float | None:
+    """A number from the musician (None when cancelled)."""
+    if decimals == 0:
+        number, ok = QInputDialog.getInt(parent, title, label, int(value), int(minimum), int(maximum))
+    else:
+        number, ok = QInputDialog.getDouble(parent, title, label, value, minimum, maximum, decimals)
+    return number if ok else None

@@ -24,6 +24,8 @@ LAST_FOLDER = "files/last_folder"
 RECENT_FILES = "files/recent"
 WINDOW_GEOMETRY = "window/geometry"
 WINDOW_STATE = "window/state"
+METRONOME = "playback/metronome"
+NOTE_PREVIEW = "editor/note_preview"
 MAX_RECENT_FILES = 10
 
 

@@ -55,6 +55,8 @@ class PianoRollCanvas(QWidget):
         self.timeline.loop_changed.connect(self.loop_changed.emit)
         self.view.zoom_changed.connect(self.keyboard.update)
         document.reset.connect(self._after_reset)
+        document.tracks_changed.connect(self._show_active_track)
+        document.active_track_changed.connect(self._show_active_track)
         self._centered = False
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -139,7 +141,15 @@ class PianoRollCanvas(QWidget):
     def duplicate_selected(self) -> list[int]:
         return self.view.duplicate_selected()
 
+    def select_all_in_track(self) -> None:
+        self.view.select_all_in_track(self.document.active_track)
+
     # ------------------------------------------------------------------ internals
+    def _show_active_track(self, *_args: object) -> None:
+        track = self.document.active_track
+        drums = track < self.document.track_count() and self.document.track_info(track).is_drum
+        self.keyboard.set_drum_mode(drums)
+
     def _after_reset(self) -> None:
         """A new document: playhead home, no loop, the music's pitch range in view."""
         self.set_playhead(0)

@@ -74,7 +74,9 @@ class RollGestures:
             start = view.snap(scene_pos.x(), "floor")
             pitch = geometry.row_to_pitch(scene_pos.y())
             note = Note(pitch, max(0, start), view.grid_step(), DEFAULT_VELOCITY)
-            draw_item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.NORMAL)
+            draw_item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.NORMAL,
+                                 *view.track_look(view.current_track))
+            view.note_sounded.emit(note.pitch, note.velocity, view.current_track)
             view.scene().addItem(draw_item)
             view.scene().clearSelection()
             self.current = Gesture("draw", scene_pos, note, draw_item=draw_item)
@@ -90,6 +92,8 @@ class RollGestures:
             view.scene().clearSelection()
             item.setSelected(True)
         mode = "resize" if self._on_right_edge(item, event.position()) else "move"
+        track, clicked = view.document.entry(item.note_id)
+        view.note_sounded.emit(clicked.pitch, clicked.velocity, track)
         originals = {i: view.document.note(i) for i in view.selected_ids()}
         self.current = Gesture(mode, scene_pos, view.document.note(item.note_id), originals)
 
@@ -152,7 +156,11 @@ class RollGestures:
         changes = {i: n for i, n in gesture.pending.items() if n != gesture.originals[i]}
         if changes:
             text = "Move notes" if gesture.mode == "move" else "Resize notes"
+            anchor_id = next((i for i, n in gesture.originals.items() if n == gesture.anchor), None)
             view.document.change_notes(changes, text=text)
+            moved = changes.get(anchor_id)
+            if gesture.mode == "move" and moved is not None and moved.pitch != gesture.anchor.pitch:
+                view.note_sounded.emit(moved.pitch, moved.velocity, view.document.entry(anchor_id)[0])
         else:
             view.put_items_back(list(gesture.originals))
         return True

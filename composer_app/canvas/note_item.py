@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem, QWidget
 
 
@@ -29,9 +29,12 @@ _PALETTE = {
 _SELECTED_HUE = 350
 
 
-def velocity_color(velocity: int, kind: NoteKind = NoteKind.NORMAL, selected: bool = False) -> QColor:
-    """Light and pale for soft notes, deep and saturated for loud ones."""
-    hue, (s0, s1), (v0, v1) = _PALETTE[kind]
+def velocity_color(velocity: int, kind: NoteKind = NoteKind.NORMAL, selected: bool = False,
+                   hue: int | None = None) -> QColor:
+    """Light and pale for soft notes, deep and saturated for loud ones; ordinary notes take
+    their track's `hue` when given."""
+    palette_hue, (s0, s1), (v0, v1) = _PALETTE[kind]
+    hue = hue if hue is not None and kind is NoteKind.NORMAL else palette_hue
     if selected:
         hue = _SELECTED_HUE
     t = max(0, min(127, velocity)) / 127
@@ -41,8 +44,8 @@ def velocity_color(velocity: int, kind: NoteKind = NoteKind.NORMAL, selected: bo
     return color
 
 
-def _brush_table(kind: NoteKind, selected: bool) -> list[QBrush]:
-    return [QBrush(velocity_color(v, kind, selected)) for v in range(128)]
+def _brush_table(kind: NoteKind, selected: bool, hue: int | None) -> list[QBrush]:
+    return [QBrush(velocity_color(v, kind, selected, hue)) for v in range(128)]
 
 
 def _cosmetic_pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
@@ -51,7 +54,7 @@ def _cosmetic_pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> 
     return pen
 
 
-_BRUSHES: dict[tuple[NoteKind, bool], list[QBrush]] = {}
+_BRUSHES: dict[tuple[NoteKind, bool, int | None], list[QBrush]] = {}
 _OUTLINES = {
     NoteKind.NORMAL: _cosmetic_pen(QColor(20, 40, 80)),
     NoteKind.GENERATED: _cosmetic_pen(QColor(150, 60, 0), Qt.PenStyle.DashLine),
@@ -61,17 +64,23 @@ _SELECTED_OUTLINE = _cosmetic_pen(QColor(120, 0, 20))
 _NO_PEN = QPen(Qt.PenStyle.NoPen)
 
 
-def brushes(kind: NoteKind, selected: bool) -> list[QBrush]:
-    key = (kind, selected)
+def brushes(kind: NoteKind, selected: bool, hue: int | None = None) -> list[QBrush]:
+    key = (kind, selected, hue if kind is NoteKind.NORMAL else None)
     if key not in _BRUSHES:   # built lazily: QBrush/QColor need a QGuiApplication
-        _BRUSHES[key] = _brush_table(kind, selected)
+        _BRUSHES[key] = _brush_table(kind, selected, key[2])
     return _BRUSHES[key]
+
+
+def track_hue(color: str) -> int:
+    """The hue (0..359) of a track colour such as "#3d7fd9"."""
+    return max(0, QColor(color).hue())
 
 
 class NoteItem(QGraphicsRectItem):
     """One note rectangle; geometry in scene units (ticks across, key rows down)."""
 
-    def __init__(self, note_id: int, rect: QRectF, velocity: int, kind: NoteKind) -> None:
+    def __init__(self, note_id: int, rect: QRectF, velocity: int, kind: NoteKind,
+                 hue: int | None = None, drum: bool = False) -> None:
         super().__init__(rect)
         self.note_id = note_id
         # The item's own pen stays NoPen so boundingRect() equals the note's rectangle;
@@ -79,12 +88,14 @@ class NoteItem(QGraphicsRectItem):
         self.setPen(_NO_PEN)
         if kind is not NoteKind.PREVIEW:
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.set_look(velocity, kind)
+        self.set_look(velocity, kind, hue, drum)
 
-    def set_look(self, velocity: int, kind: NoteKind) -> None:
+    def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None, drum: bool = False) -> None:
         self.kind = kind
-        self._fill = brushes(kind, False)[velocity]
-        self._selected_fill = brushes(kind, True)[velocity]
+        self.hue = hue
+        self.drum = drum   # a drum hit: drawn as a diamond at its start
+        self._fill = brushes(kind, False, hue)[velocity]
+        self._selected_fill = brushes(kind, True, hue)[velocity]
         self._outline = _OUTLINES[kind]
         self.update()
 
@@ -96,4 +107,13 @@ class NoteItem(QGraphicsRectItem):
         else:
             painter.setPen(self._outline)
             painter.setBrush(self._fill)
-        painter.drawRect(self.rect())
+        rect = self.rect()
+        if self.drum:
+            width = min(rect.width(), rect.height() * 60)   # ~an eighth of a beat at row scale
+            middle = rect.center().y()
+            painter.drawPolygon(QPolygonF([QPointF(rect.left(), middle),
+                                           QPointF(rect.left() + width / 2, rect.top()),
+                                           QPointF(rect.left() + width, middle),
+                                           QPointF(rect.left() + width / 2, rect.bottom())]))
+        else:
+            painter.drawRect(rect)

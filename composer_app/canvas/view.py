@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from composer_app.canvas import geometry
 from composer_app.canvas.gestures import DEFAULT_VELOCITY, RollGestures, Tool
 from composer_app.canvas.grid import paint_background
-from composer_app.canvas.note_item import NoteItem, NoteKind
+from composer_app.canvas.note_item import NoteItem, NoteKind, track_hue
 from composer_app.document.document import Document
 from composer_app.playback.timeline import Timeline
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
@@ -45,6 +45,7 @@ class PianoRollView(QGraphicsView):
     zoom_changed = Signal()
     visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
 
+    note_sounded = Signal(int, int, int)   # pitch, velocity, track: a note was drawn, clicked or moved
     def __init__(self, document: Document, timeline: Timeline | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -53,7 +54,6 @@ class PianoRollView(QGraphicsView):
         self.gestures = RollGestures(self)
         self.tool = Tool.DRAW
         self.grid_label = geometry.DEFAULT_GRID
-        self.current_track = 0
         self.zoom = geometry.Zoom()
         self._items: dict[int, NoteItem] = {}
         self._preview_items: list[NoteItem] = []
@@ -106,6 +106,7 @@ class PianoRollView(QGraphicsView):
         self.timeline.loop_changed.connect(self._show_loop, owner=self)
         self._rebuild()
         self._show_playhead(self.timeline.playhead)
+        document.tracks_changed.connect(self._on_tracks_changed)
         self._show_loop(self.timeline.loop)
 
     # ------------------------------------------------------------------ mirror the document
@@ -113,15 +114,38 @@ class PianoRollView(QGraphicsView):
         return NoteKind.GENERATED if self.document.is_generated(note_id) else NoteKind.NORMAL
 
     def _make_item(self, note_id: int) -> NoteItem:
-        note = self.document.note(note_id)
-        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id))
+        track, note = self.document.entry(note_id)
+        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
+                        *self._track_look(track))
         self._items[note_id] = item
+    @property
+    def current_track(self) -> int:
+        """The track drawn notes go into: the document's active track."""
+        return self.document.active_track
+
+    def track_look(self, track: int) -> tuple[int | None, bool]:
+        return self._track_look(track)
+
+    def _track_look(self, track: int) -> tuple[int | None, bool]:
+        """(hue, drum) of a track's notes."""
+        if not 0 <= track < self.document.track_count():
+            return None, False
+        info = self.document.track_info(track)
+        return track_hue(info.color), info.is_drum
+
         return item
 
     def _rebuild(self) -> None:
         """Mirror a replaced document. Thousands of items take longer than a frame to make, so
         items go and come in slices of REBUILD_SLICE_S between turns of the event loop (a
         small piece is done at once). The old document's items are marked stale first: no
+    def _on_tracks_changed(self) -> None:
+        """Colours or drum flags may have changed: every item takes its track's look again."""
+        for note_id, item in self._items.items():
+            if note_id in self.document:
+                track, note = self.document.entry(note_id)
+                item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
+
         query or edit reaches them while they wait to be removed."""
         scene = self.scene()
         self.gestures.current = None
@@ -177,9 +201,9 @@ class PianoRollView(QGraphicsView):
             item = self._items.get(note_id)
             if item is None:
                 continue
-            note = self.document.note(note_id)
+            track, note = self.document.entry(note_id)
             item.setRect(geometry.note_rect(note))
-            item.set_look(note.velocity, self._kind(note_id))
+            item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
         self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items), default=0))
         self.visible_notes_changed.emit()
 
@@ -306,6 +330,9 @@ class PianoRollView(QGraphicsView):
         for item in self.items(view_pos):
             if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW:
                 return item
+    def select_all_in_track(self, track: int) -> None:
+        self.select_ids(self.document.track_note_ids(track))
+
         return None
 
     def visible_note_ids(self) -> list[int]:

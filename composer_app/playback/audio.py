@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import tempfile
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ MIN_NOTE_SECONDS = 0.002      # a zero-length note still gets a note-off after i
 MAX_BLOCK_FRAMES = 32768      # longest single FluidSynth call while streaming (~0.75 s)
 MAX_RENDER_SECONDS = 30 * 60  # `render` keeps everything in memory: 30 min is ~630 MB
 MAX_WAV_SECONDS = 3 * 60 * 60  # streamed to disk; 16-bit stereo WAV stays far below 4 GiB
+WAV_PEAK_DBFS = -1.0          # exported WAV is normalised so its loudest sample sits here
 
 
 class AudioError(Exception):
@@ -336,20 +338,35 @@ def render(score: Score, sample_rate: int = DEFAULT_SAMPLE_RATE,
 
 def write_wav(score: Score, path: str | os.PathLike[str], sample_rate: int = DEFAULT_SAMPLE_RATE,
               soundfont: str | os.PathLike[str] | None = None, tail_seconds: float = 1.0,
-              gain: float = DEFAULT_GAIN) -> Path:
+              gain: float = DEFAULT_GAIN, peak_dbfs: float | None = WAV_PEAK_DBFS) -> Path:
     """Render `score` into a 16-bit stereo WAV file at `path`, atomically: the audio is
     streamed into a temporary file in the same folder, which replaces `path` only when
-    complete, so a failure leaves no partial file and an existing file untouched."""
+    complete, so a failure leaves no partial file and an existing file untouched.
+
+    With `peak_dbfs` (default -1 dBFS) the audio is normalised so its loudest sample lands
+    there: quiet soundfonts come out at a sensible level and loud passages never clip. The
+    float rendering waits in a scratch file meanwhile (the peak is known only at the end)."""
     path = Path(path)
     blocks = _render_blocks(score, sample_rate, soundfont, tail_seconds, gain, MAX_WAV_SECONDS)
     try:
-        with atomic_open(path, "wb") as raw, wave.open(raw, "wb") as output:
-            output.setnchannels(2)
-            output.setsampwidth(2)
-            output.setframerate(int(sample_rate))
+        with tempfile.TemporaryFile(dir=path.parent if path.parent.is_dir() else None) as scratch:
+            peak = 0.0
             for block in blocks:
-                pcm = np.clip(block, -1.0, 1.0) * 32767.0
-                output.writeframes(np.round(pcm).astype("<i2").tobytes())
+                if len(block):
+                    peak = max(peak, float(np.abs(block).max()))
+                    scratch.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+            scale = 1.0
+            if peak_dbfs is not None and peak > 0:
+                scale = 10 ** (peak_dbfs / 20) / peak
+            scratch.seek(0)
+            with atomic_open(path, "wb") as raw, wave.open(raw, "wb") as output:
+                output.setnchannels(2)
+                output.setsampwidth(2)
+                output.setframerate(int(sample_rate))
+                while chunk := scratch.read(MAX_BLOCK_FRAMES * 8):
+                    block = np.frombuffer(chunk, dtype="<f4") * scale
+                    pcm = np.clip(block, -1.0, 1.0) * 32767.0
+                    output.writeframes(np.round(pcm).astype("<i2").tobytes())
     finally:
         blocks.close()
     return path

@@ -9,6 +9,11 @@ joined on close.
 The playback schedule is built when playback starts. Edits only mark it stale, except
 while something plays: then the player takes the edited piece at once, so what is heard
 follows the edit.
+
+What plays is `Document.playback_score()` (muted or un-soloed tracks silent, each track
+on its own GM instrument), plus the metronome's clicks when Transport > Metronome is on.
+Drawing, clicking or moving a note sounds it on its track's instrument when Transport >
+Preview Notes is on. Both switches are remembered in the settings.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from composer_app import dialogs, settings
 from composer_app.document.file_actions import pending_left_out
 from composer_app.main_window import MainWindow, MenuSection
 from composer_app.playback.audio import AudioError, SoundfontError, write_wav
+from composer_app.playback.metronome import with_metronome
 from composer_app.playback.player import Player
 from composer_app.workers import threads
 from ml_core.music import Score
@@ -57,9 +63,10 @@ class Transport(threads.WorkerSignals):
         window, document, canvas = self.window, self.window.document, self.window.canvas
         window.play_action.triggered.connect(self.toggle)
         self.player.error.connect(window.status)
-        canvas.key_pressed.connect(self.player.preview_note)
+        canvas.key_pressed.connect(self._preview_key)
+        canvas.view.note_sounded.connect(self.preview_note)
         for signal in (document.notes_added, document.notes_removed, document.notes_changed,
-                       document.meta_changed, document.reset):
+                       document.meta_changed, document.reset, document.tracks_changed):
             signal.connect(self._on_document_changed)
         self.export_finished.connect(window.status)
         window.closing.connect(self.shutdown)
@@ -69,6 +76,19 @@ class Transport(threads.WorkerSignals):
         self.export_wav_action = QAction("Export &WAV…", self.window)
         self.export_wav_action.triggered.connect(self.export_wav_dialog)
         self.window.add_menu_action(MenuSection.FILE_EXPORT, self.export_wav_action)
+        self.metronome_action = QAction("&Metronome", self.window)
+        self.metronome_action.setCheckable(True)
+        self.metronome_action.setChecked(settings.get_str(settings.METRONOME, "false") == "true")
+        self.metronome_action.setStatusTip("Click every beat of the meter while playing")
+        self.metronome_action.toggled.connect(self._on_metronome)
+        self.window.add_menu_action(MenuSection.TRANSPORT, self.metronome_action)
+        self.preview_action = QAction("&Preview Notes", self.window)
+        self.preview_action.setCheckable(True)
+        self.preview_action.setChecked(settings.get_str(settings.NOTE_PREVIEW, "true") == "true")
+        self.preview_action.setStatusTip("Sound a note when it is drawn, clicked or moved")
+        self.preview_action.toggled.connect(
+            lambda on: settings.set_value(settings.NOTE_PREVIEW, "true" if on else "false"))
+        self.window.add_menu_action(MenuSection.TRANSPORT, self.preview_action)
         self.soundfont_action = QAction("Choose &Soundfont…", self.window)
         self.soundfont_action.triggered.connect(self.choose_soundfont_dialog)
         self.window.add_menu_action(MenuSection.TRANSPORT, self.soundfont_action)
@@ -79,8 +99,45 @@ class Transport(threads.WorkerSignals):
             self._sync_score()
 
     def _sync_score(self) -> None:
-        self.player.set_score(self.window.document.playback_score(include_generated=True))
+        self.player.set_score(self.playback_score())
         self._score_stale = False
+
+    def playback_score(self) -> Score:
+        """What Play plays: the audible tracks, plus the metronome when it is on (clicking
+        to the end of the last bar, or of the loop)."""
+        document = self.window.document
+        score = document.playback_score(include_generated=True)
+        if not self.metronome_action.isChecked():
+            return score
+        end = max(score.end_tick, self.timeline.loop[1] if self.timeline.loop else 0, 1)
+        bar, offset = score.bar_at(end)
+        return with_metronome(score, score.bar_start(bar + (1 if offset else 0)))
+
+    def _on_metronome(self, on: bool) -> None:
+        settings.set_value(settings.METRONOME, "true" if on else "false")
+        self._on_document_changed()
+
+    # ------------------------------------------------------------------ note preview
+    def preview_note(self, pitch: int, velocity: int = 100, track: int = 0) -> None:
+        """Sound a note on `track`'s instrument (when note preview is on)."""
+        if not self.preview_action.isChecked() or self.player.is_playing:
+            return
+        document = self.window.document
+        info = document.track_info(track) if 0 <= track < document.track_count() else None
+        try:
+            self.player.preview_note(pitch, velocity, program=info.program if info else 0,
+                                     is_drum=bool(info and info.is_drum))
+        except RuntimeError:   # shut down
+            pass
+
+    def _preview_key(self, pitch: int) -> None:
+        """A click on the keyboard: the active track's instrument (always sounds)."""
+        document = self.window.document
+        info = document.track_info(document.active_track)
+        try:
+            self.player.preview_note(pitch, program=info.program, is_drum=info.is_drum)
+        except RuntimeError:
+            pass
 
     @property
     def schedule_is_stale(self) -> bool:

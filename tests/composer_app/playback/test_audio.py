@@ -144,8 +144,23 @@ def test_write_wav_rereads_with_right_format(tmp_path):
         assert reader.getnframes() == int(0.75 * RATE)
     pcm = np.frombuffer(frames, dtype="<i2").reshape(-1, 2) / 32767.0
     rendered = audio.render(score, sample_rate=RATE, tail_seconds=0.25)
-    assert np.abs(pcm - np.clip(rendered, -1, 1)).max() < 2 / 32767
+    target = 10 ** (audio.WAV_PEAK_DBFS / 20)           # normalised to -1 dBFS
+    assert abs(np.abs(pcm).max() - target) < 2 / 32767
+    expected = rendered * (target / np.abs(rendered).max())
+    assert np.abs(pcm - expected).max() < 2 / 32767     # the same audio, only louder
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_write_wav_normalises_a_loud_piece_without_clipping(tmp_path):
+    chord = [Note(p, 0, 960, 127) for p in range(36, 96, 3)]   # 20 loud notes at once
+    score = Score([piano(*chord)], 120.0)
+    assert np.abs(audio.render(score, sample_rate=RATE, gain=2.0)).max() > 1.0   # would clip
+    path = audio.write_wav(score, tmp_path / "loud.wav", sample_rate=RATE, gain=2.0)
+    with wave.open(str(path), "rb") as reader:
+        pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    peak_dbfs = 20 * np.log10(np.abs(pcm).max() / 32767)
+    assert -1.1 < peak_dbfs < -0.9
+    assert (np.abs(pcm) >= 32767).sum() == 0
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

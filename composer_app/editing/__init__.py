@@ -1,0 +1,1 @@
+"""Editing every piano roll has: clipboard, quantize, transpose, legato, velocity tools."""
