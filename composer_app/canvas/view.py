@@ -44,8 +44,8 @@ REBUILD_BATCH = 64                 # items made between two looks at the clock
 class PianoRollView(QGraphicsView):
     zoom_changed = Signal()
     visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
-
     note_sounded = Signal(int, int, int)   # pitch, velocity, track: a note was drawn, clicked or moved
+
     def __init__(self, document: Document, timeline: Timeline | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,22 +102,17 @@ class PianoRollView(QGraphicsView):
         document.notes_changed.connect(self._on_changed)
         document.meta_changed.connect(self.refresh_grid)
         document.preview_changed.connect(self._on_preview)
+        document.tracks_changed.connect(self._on_tracks_changed)
         self.timeline.playhead_changed.connect(self._show_playhead, owner=self)
         self.timeline.loop_changed.connect(self._show_loop, owner=self)
         self._rebuild()
         self._show_playhead(self.timeline.playhead)
-        document.tracks_changed.connect(self._on_tracks_changed)
         self._show_loop(self.timeline.loop)
 
     # ------------------------------------------------------------------ mirror the document
     def _kind(self, note_id: int) -> NoteKind:
         return NoteKind.GENERATED if self.document.is_generated(note_id) else NoteKind.NORMAL
 
-    def _make_item(self, note_id: int) -> NoteItem:
-        track, note = self.document.entry(note_id)
-        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
-                        *self._track_look(track))
-        self._items[note_id] = item
     @property
     def current_track(self) -> int:
         """The track drawn notes go into: the document's active track."""
@@ -133,12 +128,13 @@ class PianoRollView(QGraphicsView):
         info = self.document.track_info(track)
         return track_hue(info.color), info.is_drum
 
+    def _make_item(self, note_id: int) -> NoteItem:
+        track, note = self.document.entry(note_id)
+        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
+                        *self._track_look(track))
+        self._items[note_id] = item
         return item
 
-    def _rebuild(self) -> None:
-        """Mirror a replaced document. Thousands of items take longer than a frame to make, so
-        items go and come in slices of REBUILD_SLICE_S between turns of the event loop (a
-        small piece is done at once). The old document's items are marked stale first: no
     def _on_tracks_changed(self) -> None:
         """Colours or drum flags may have changed: every item takes its track's look again."""
         for note_id, item in self._items.items():
@@ -146,6 +142,10 @@ class PianoRollView(QGraphicsView):
                 track, note = self.document.entry(note_id)
                 item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
 
+    def _rebuild(self) -> None:
+        """Mirror a replaced document. Thousands of items take longer than a frame to make, so
+        items go and come in slices of REBUILD_SLICE_S between turns of the event loop (a
+        small piece is done at once). The old document's items are marked stale first: no
         query or edit reaches them while they wait to be removed."""
         scene = self.scene()
         self.gestures.current = None
@@ -326,13 +326,13 @@ class PianoRollView(QGraphicsView):
         for item in self._items.values():
             item.setSelected(True)
 
+    def select_all_in_track(self, track: int) -> None:
+        self.select_ids(self.document.track_note_ids(track))
+
     def note_item_at(self, view_pos: QPoint) -> NoteItem | None:
         for item in self.items(view_pos):
             if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW:
                 return item
-    def select_all_in_track(self, track: int) -> None:
-        self.select_ids(self.document.track_note_ids(track))
-
         return None
 
     def visible_note_ids(self) -> list[int]:
