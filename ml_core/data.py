@@ -704,13 +704,14 @@ def parse_collection_weights(text: str) -> dict[str, float]:
     """'folk=3,bach=0.5' -> {'folk': 3.0, 'bach': 0.5}."""
     weights: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, separator, value = item.rpartition("=")
+        name, _, value = (part.strip() for part in item.rpartition("="))
         try:
-            weights[name.strip()] = float(value) if separator and name.strip() else float("nan")
+            weight = float(value)
         except ValueError:
-            weights[name.strip()] = float("nan")
-        if not weights[name.strip()] >= 0:
+            weight = float("nan")
+        if not name or not weight >= 0:   # also refuses nan
             raise DataError(f"--balance-weights expects name=weight with a weight of 0 or more, got '{item}'")
+        weights[name] = weight
     if not weights:
         raise DataError("--balance-weights expects name=weight,... (e.g. essenFolksong=3,bach=1)")
     return weights
