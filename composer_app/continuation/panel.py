@@ -191,7 +191,7 @@ class ContinuePanel(QWidget):
         """A message stands while the document stays as it was when it was said; after an
         undo, redo, edit, New or Open the line says where the continuation now stands."""
         here = (self.document.undo_stack.index(), self._resets)
-        if self._said_at is None or self._said_at == here or self.session.running:
+        if self._said_at == here or self.session.running:
             return
         self._said_at = None
         session, pending = self.session, len(self.document.generated_ids())
