@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.models or default_models():
         bundle = bundles.load(bundles.resolve(name))
+        name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
                                          fill_bars=(2, 3) if args.quick else quality.FILL_BARS)

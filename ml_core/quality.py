@@ -293,11 +293,17 @@ def held_out_prompts(per_group: dict[str, int], *, cache: Any = None, val_fracti
                     pieces = read_pieces(str(path), cache)
                 except DataError:
                     continue
-                prompt = _held_out(pieces[0] if pieces else None, f"{collection_of[path]}/{path.stem}", group)
+                prompt = _held_out(pieces[0] if pieces else None, _piece_name(path, collection_of[path]), group)
                 if prompt is not None:
                     prompts.append(prompt)
                     taken += 1
     return prompts
+
+
+def _piece_name(path: Any, collection: str) -> str:
+    """collection/[folder/]stem: files of one collection may share a name in two folders."""
+    return f"{collection}/{path.stem}" if path.parent.name == collection else \
+        f"{collection}/{path.parent.name}/{path.stem}"
 
 
 def _held_out(piece: Score | None, name: str, group: str) -> Prompt | None:
