@@ -163,8 +163,17 @@ class _TrackEvents:
 
 
 def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int,
-                 note_budget: int) -> _TrackEvents:
-    """Parse one track chunk's events in data[position:end]; notes counted against note_budget."""
+                 note_budget: int, warnings: list[str] | None = None, cut: bool = False) -> _TrackEvents:
+    """Parse one track chunk's events in data[position:end]; notes counted against note_budget.
+    With `warnings` (lenient reading) a data byte over 127 is clamped, and with `cut` (the
+    file ends inside this track) the events read before the cut are kept; both noted there."""
+    if warnings is not None and cut:
+        warnings.append(f"the file is truncated: track {number} keeps what was read")
+        try:
+            return _parse_track(data, position, end, number, quarter, note_budget, warnings)
+        except _Corrupt:   # cut inside an event: keep the events before it
+            return _parse_track(data, position, _last_whole_event(data, position, end), number,
+                                quarter, note_budget, warnings)
     track = _TrackEvents()
     notes = track.notes
     sounding: dict[int, list[list[int]]] = {}   # channel << 7 | pitch -> [[start, velocity, next_on]]
@@ -211,7 +220,11 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
         first = data[position]
         second = data[position + 1] if size == 2 else 0
         if (first | second) & 0x80:
-            raise _Corrupt(f"the file is corrupt (a bad data byte in track {number})")
+            if warnings is None:
+                raise _Corrupt(f"the file is corrupt (a bad data byte in track {number})")
+            first, second = min(first, 127), min(second, 127)
+            if not any(w.startswith("a data byte over 127") for w in warnings):
+                warnings.append(f"a data byte over 127 was clamped (track {number})")
         position += size
         if kind == 0x90 and second:
             note_ons += 1
@@ -237,6 +250,19 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
     return track
 
 
+def _last_whole_event(data: bytes, position: int, end: int) -> int:
+    """Where the last complete event before `end` ends (lenient reading of a cut track)."""
+    whole = position
+    for stop in range(end, position, -1):   # the longest prefix that parses
+        try:
+            _parse_track(data, position, stop, 0, 1, MAX_NOTES, [])
+        except _Corrupt:
+            continue
+        whole = stop
+        break
+    return whole
+
+
 def _decode_text(body: bytes) -> str:
     """MIDI names carry no encoding: UTF-8 when it is valid, else Latin-1 (never fails)."""
     try:
@@ -245,8 +271,9 @@ def _decode_text(body: bytes) -> str:
         return body.decode("latin-1").rstrip("\x00")
 
 
-def _parse_file(data: bytes) -> tuple[list[_TrackEvents], int, int]:
-    """All track chunks, the file's quarter length in ticks and the ticks per second (SMPTE only)."""
+def _parse_file(data: bytes, warnings: list[str] | None = None) -> tuple[list[_TrackEvents], int, int]:
+    """All track chunks, the file's quarter length in ticks and the ticks per second (SMPTE
+    only). With `warnings`, a truncated last track and bad data bytes are repaired and noted."""
     start = _find_header(data)
     if len(data) < start + 14:
         raise _Corrupt("the file is truncated (in its header)")
@@ -271,10 +298,16 @@ def _parse_file(data: bytes) -> tuple[list[_TrackEvents], int, int]:
         (length,) = struct.unpack(">I", data[position + 4:position + 8])
         body = position + 8
         cut_short = body + length > len(data)
+        if cut_short and warnings is not None and kind == b"MTrk":
+            tracks.append(_parse_track(data, body, len(data), len(tracks) + 1, quarter, note_budget,
+                                       warnings, cut=True))
+            position = len(data)
+            break
         if cut_short and (kind == b"MTrk" or not tracks):
             raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
         if kind == b"MTrk":
-            tracks.append(_parse_track(data, body, body + length, len(tracks) + 1, quarter, note_budget))
+            tracks.append(_parse_track(data, body, body + length, len(tracks) + 1, quarter, note_budget,
+                                       warnings))
             note_budget -= len(tracks[-1].notes)
         elif cut_short or not (kind.isascii() and kind.isalpha()):
             if tracks:                       # junk after the music: ignore it
@@ -282,7 +315,9 @@ def _parse_file(data: bytes) -> tuple[list[_TrackEvents], int, int]:
             raise _Corrupt("the file is corrupt (a bad chunk after the header)")
         position = body + length
     if position < len(data) and len(tracks) < declared_tracks:
-        raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
+        if warnings is None or not tracks:
+            raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
+        warnings.append(f"the file is truncated: track {len(tracks) + 1} is missing")
     if not tracks:
         raise _Corrupt("the file has no tracks")
     return tracks, quarter, ticks_per_second
@@ -344,14 +379,18 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
     return score
 
 
-def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bool = False) -> Score:
-    """Parse a Standard MIDI File held in memory. Raises MidiFileError naming `name`."""
+def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bool = False,
+                          warnings: list[str] | None = None) -> Score:
+    """Parse a Standard MIDI File held in memory. Raises MidiFileError naming `name`.
+    Passing a `warnings` list reads leniently, as DAWs do: a data byte over 127 is clamped
+    and a truncated last track keeps what was read; each repair adds one line to the list.
+    What is not a MIDI file at all is still refused."""
     if not data:
         raise MidiFileError(f"{name}: the file is empty")
     if len(data) > MAX_FILE_BYTES:
         raise _too_large(name, len(data))
     try:
-        tracks, quarter, ticks_per_second = _parse_file(bytes(data))
+        tracks, quarter, ticks_per_second = _parse_file(bytes(data), warnings)
         return _build_score(tracks, quarter, ticks_per_second, allow_empty)
     except _Corrupt as error:
         raise MidiFileError(f"{name}: {error}") from None
@@ -359,13 +398,16 @@ def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bo
         raise MidiFileError(f"{name}: the file is corrupt ({error})") from None
 
 
-def read_midi(path: str | os.PathLike[str], allow_empty: bool = False) -> Score:
+def read_midi(path: str | os.PathLike[str], allow_empty: bool = False,
+              warnings: list[str] | None = None) -> Score:
     """Read a type 0 or type 1 MIDI file into a Score at 480 ticks per quarter.
 
     One Track per (track chunk, channel, program); channel 10 gives drum tracks. Notes
     never released end at the next strike of the same key or at their track's end.
-    A file without notes raises MidiFileError unless `allow_empty`."""
-    return score_from_midi_bytes(_read_checked(path), _display_name(path), allow_empty=allow_empty)
+    A file without notes raises MidiFileError unless `allow_empty`. With a `warnings` list
+    the reading is lenient (see `score_from_midi_bytes`) and the repairs are listed there."""
+    return score_from_midi_bytes(_read_checked(path), _display_name(path), allow_empty=allow_empty,
+                                 warnings=warnings)
 
 
 # ------------------------------------------------------------------ MIDI writing
