@@ -73,7 +73,9 @@ def main() -> None:
         view = window.canvas.view
 
         started = time.perf_counter()
-        opened = window.files.load(path)
+        opened = window.files.load(path) and window.files.wait_until_opened()
+        while view.rebuild_pending():             # large pieces get their items in slices
+            app.processEvents()
         app.processEvents()
         view.viewport().repaint()
         open_s = time.perf_counter() - started

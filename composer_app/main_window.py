@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.files.status.connect(self.status)
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.autosaver.failed.connect(self.status)
+        self.closing.connect(self.files.opener.shutdown)
         self._update_title()
         self._show_meta()
         self._restore_settings()

@@ -13,6 +13,7 @@ streaming from the model) lives outside the undo stack and outside every save.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -64,6 +65,41 @@ def _playable(note: Note) -> Note:
     if (velocity, duration) == (note.velocity, note.duration):
         return note
     return note.moved(velocity=velocity, duration=duration)
+
+
+@dataclass(frozen=True)
+class PreparedScore:
+    """A Score turned into the document's own state, ready to install (see `prepare_score`)."""
+
+    notes: dict[int, Entry]
+    next_id: int
+    tracks: list[TrackInfo]
+    active_track: int
+    meta: Score             # notes-free: tempo, meter and their changes
+
+    @property
+    def note_count(self) -> int:
+        return len(self.notes)
+
+
+def prepare_score(score: Score) -> PreparedScore:
+    """Check and number a score's notes for `Document.load_score` (DocumentError when one is
+    not playable). Touches no document, so a worker thread may run it for a large file."""
+    if score.ticks_per_quarter != TICKS_PER_QUARTER:
+        score = score.resampled(TICKS_PER_QUARTER)
+    notes: dict[int, Entry] = {}
+    next_id = 1
+    for track_index, track in enumerate(score.tracks):
+        for note in track.notes:
+            notes[next_id] = (track_index, validate_note(_playable(note)))
+            next_id += 1
+    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum))
+              for i, t in enumerate(score.tracks)]
+    tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
+    active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
+    meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
+                 list(score.tempo_changes), list(score.time_signature_changes))
+    return PreparedScore(notes, next_id, tracks, active, meta)
 
 
 class Document(QObject):
@@ -209,22 +245,14 @@ class Document(QObject):
         return self.score(include_generated, self.audible_tracks())
 
     # ------------------------------------------------------------------ whole-document
-    def load_score(self, score: Score, path: str | Path | None = None) -> None:
-        """Replace everything by `score`; the undo stack starts empty and clean."""
-        if score.ticks_per_quarter != TICKS_PER_QUARTER:
-            score = score.resampled(TICKS_PER_QUARTER)
-        notes: dict[int, Entry] = {}
-        next_id = 1
-        for track_index, track in enumerate(score.tracks):
-            for note in track.notes:
-                notes[next_id] = (track_index, validate_note(_playable(note)))
-                next_id += 1
-        tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum))
-                  for i, t in enumerate(score.tracks)]
-        self._tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
-        self._active_track = next((i for i, t in enumerate(self._tracks) if not t.is_drum), 0)
-        self._meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
-                           list(score.tempo_changes), list(score.time_signature_changes))
+    def load_score(self, score: Score | PreparedScore, path: str | Path | None = None) -> None:
+        """Replace everything by `score`; the undo stack starts empty and clean. A large file
+        is prepared on a worker thread first (`prepare_score`), leaving little to do here."""
+        prepared = score if isinstance(score, PreparedScore) else prepare_score(score)
+        notes, next_id = dict(prepared.notes), prepared.next_id
+        self._tracks = list(prepared.tracks)
+        self._active_track = prepared.active_track
+        self._meta = prepared.meta
         self._notes = notes
         self._generated = set()
         self._next_id = next_id

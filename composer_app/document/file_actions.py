@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from composer_app import dialogs, settings
 from composer_app.document.autosave import Autosaver
-from composer_app.document.document import Document, DocumentError
+from composer_app.document.document import Document, DocumentError, PreparedScore
+from composer_app.document.loader import FileOpener
 from ml_core.midi_io import (
     MIDI_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
     MidiFileError,
-    read_score,
     write_midi,
     write_musicxml,
 )
@@ -56,12 +56,16 @@ class FileActions(QObject):
 
     recent_changed = Signal(list)
     status = Signal(str)
+    open_finished = Signal(bool)   # a background open ended: True when the document holds the file
 
     def __init__(self, window: QWidget, document: Document, autosaver: Autosaver | None = None) -> None:
         super().__init__(window)
         self._window = window
         self._document = document
         self._autosaver = autosaver
+        self.opener = FileOpener(window)   # reads off the GUI thread; see document/loader.py
+        self.opener.finished.connect(self._on_read)
+        self._opened = False
 
     # ------------------------------------------------------------------ names and folders
     def display_name(self) -> str:
@@ -108,18 +112,49 @@ class FileActions(QObject):
         return self.load(path)
 
     def load(self, path: str | Path) -> bool:
-        """Read `path` into the document; on any failure show why and change nothing."""
-        path = Path(path)
+        """Start reading `path` in the background (True: started). The document changes only
+        once the whole file is read (`open_finished(True)`); a failure shows why and changes
+        nothing; Cancel in the progress box leaves everything as it was."""
+        self.opener.start(path)
+        return True
+
+    def wait_until_opened(self, timeout_s: float = 120.0) -> bool:
+        """Run the event loop until the open in flight ends (scripts, tests); its outcome."""
+        if self.opener.is_busy():
+            loop, limit = QEventLoop(), QTimer()
+            limit.setSingleShot(True)
+            limit.timeout.connect(self.opener.cancel)
+            self.open_finished.connect(loop.exit)
+            limit.start(int(timeout_s * 1000))
+            loop.exec()
+            limit.stop()
+            self.open_finished.disconnect(loop.exit)
+        return self._opened
+
+    def _on_read(self, path: Path, score: PreparedScore | None, error: Exception | None) -> None:
+        self._opened = False
+        if score is None:
+            if error is not None:
+                dialogs.show_error(self._window, f"Could not open {path.name}: {_reason(error, path.name)}.")
+            else:
+                self.status.emit(f"Did not open {path.name}")
+            self.open_finished.emit(False)
+            return
         try:
-            score = read_score(path, allow_empty=True)
             self._document.load_score(score, path)
-        except (MidiFileError, DocumentError, OSError) as error:
+        except DocumentError as error:
             dialogs.show_error(self._window, f"Could not open {path.name}: {_reason(error, path.name)}.")
-            return False
+            self.open_finished.emit(False)
+            return
+        self._opened = True
+        message = f"Opened {path.name} ({score.note_count} notes)"
+        QTimer.singleShot(0, self, lambda: self._after_open(path, message))   # a turn of its own
+
+    def _after_open(self, path: Path, message: str) -> None:
         self._discard_recovery()
         self._remember(path)
-        self.status.emit(f"Opened {path.name} ({score.note_count} notes)")
-        return True
+        self.status.emit(message)
+        self.open_finished.emit(True)
 
     def save(self) -> bool:
         path = self._document.path

@@ -114,6 +114,7 @@ def test_declining_the_offer_deletes_the_recovery_file_and_opens_the_file(qtbot,
     monkeypatch.setattr(dialogs, "ask_restore_recovery", lambda parent, description: False)
     window = build_main_window(tmp_path / "arg.mid")
     qtbot.addWidget(window)
+    assert window.files.wait_until_opened()   # the file is read in the background
     assert not recovery_path().exists()
     assert [n for _, n in window.document.notes().values()] == [Note(50, 0, 480)]
 

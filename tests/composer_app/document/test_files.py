@@ -23,6 +23,15 @@ def window(qtbot, monkeypatch):
     return window
 
 
+def opened(window, path) -> bool:
+    """Open through the window (with its unsaved-changes prompt) and wait for the reader."""
+    return window.open_file(path) and window.files.wait_until_opened()
+
+
+def loaded(window, path) -> bool:
+    return window.files.load(path) and window.files.wait_until_opened()
+
+
 def two_track_score() -> Score:
     melody = [Note(60, 0, 480, 90), Note(62, 480, 240, 70), Note(64, 720, 240, 110), Note(67, 960, 960, 64)]
     bass = [Note(36, 0, 960, 100), Note(43, 960, 960, 100)]
@@ -39,7 +48,7 @@ def assert_same_music(a: Score, b: Score) -> None:
 def test_open_then_save_as_round_trips(window, tmp_path):
     source = tmp_path / "motif.mid"
     write_midi(two_track_score(), source)
-    assert window.open_file(source)
+    assert opened(window, source)
     assert window.document.path == source and not window.document.is_modified
     assert "motif.mid" in window.windowTitle()
     assert_same_music(window.document.score(), two_track_score())
@@ -54,7 +63,7 @@ def test_open_then_save_as_round_trips(window, tmp_path):
 def test_edit_save_reread_and_save_overwrites_atomically(window, tmp_path):
     source = tmp_path / "motif.mid"
     write_midi(two_track_score(), source)
-    window.open_file(source)
+    opened(window, source)
     window.document.add_notes([Note(72, 1920, 480, 100)])
     window.document.set_tempo(132)
     assert window.document.is_modified and window.isWindowModified()
@@ -68,12 +77,12 @@ def test_edit_save_reread_and_save_overwrites_atomically(window, tmp_path):
 def test_corrupt_file_shows_one_error_and_leaves_the_document_untouched(window, tmp_path):
     good = tmp_path / "good.mid"
     write_midi(two_track_score(), good)
-    window.open_file(good)
+    opened(window, good)
     window.document.add_notes([Note(80, 0, 120)])
     before = window.document.notes()
     bad = tmp_path / "broken.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00\x90<")
-    assert not window.files.load(bad)
+    assert not loaded(window, bad)
     assert len(window.errors) == 1
     message = window.errors[0]
     assert message.startswith("Could not open broken.mid: ") and "\n" not in message
@@ -82,9 +91,9 @@ def test_corrupt_file_shows_one_error_and_leaves_the_document_untouched(window, 
 
 
 def test_missing_and_unsupported_files_are_refused_clearly(window, tmp_path):
-    assert not window.files.load(tmp_path / "nowhere.mid")
+    assert not loaded(window, tmp_path / "nowhere.mid")
     (tmp_path / "notes.txt").write_text("C D E")
-    assert not window.files.load(tmp_path / "notes.txt")
+    assert not loaded(window, tmp_path / "notes.txt")
     assert len(window.errors) == 2
     assert all(e.startswith("Could not open ") for e in window.errors)
     assert window.document.path is None
@@ -124,7 +133,7 @@ def test_export_midi_and_musicxml_do_not_change_the_document(window, tmp_path):
 def test_open_musicxml_then_save_goes_to_a_new_midi_file(window, tmp_path, monkeypatch):
     window.document.load_score(two_track_score())
     window.files.export_musicxml(tmp_path / "piece.musicxml")
-    assert window.open_file(tmp_path / "piece.musicxml")
+    assert opened(window, tmp_path / "piece.musicxml")
     window.document.add_notes([Note(90, 0, 240)])
     asked = []
     monkeypatch.setattr(dialogs, "get_save_path",
@@ -139,11 +148,11 @@ def test_unsaved_changes_prompt_on_open_and_new(window, tmp_path, monkeypatch):
     window.document.add_notes([Note(60, 0, 480)])
     answers = ["cancel", "discard"]
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": answers.pop(0))
-    assert not window.open_file(tmp_path / "a.mid")          # cancelled: nothing changes
+    assert not opened(window, tmp_path / "a.mid")          # cancelled: nothing changes
     assert window.document.is_modified and len(window.document.notes()) == 1
     assert window.files.new()                               # discarded
     assert window.document.notes() == {} and not window.document.is_modified
-    assert window.open_file(tmp_path / "a.mid")             # unmodified: no prompt needed
+    assert opened(window, tmp_path / "a.mid")             # unmodified: no prompt needed
 
 
 def test_dropping_a_file_on_the_window_opens_it(window, tmp_path):
@@ -158,6 +167,7 @@ def test_dropping_a_file_on_the_window_opens_it(window, tmp_path):
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
+    assert window.files.wait_until_opened()
     assert window.document.path == path
     assert_same_music(window.document.score(), two_track_score())
     text = QMimeData()
