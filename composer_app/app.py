@@ -55,6 +55,7 @@ def install_panels(window: MainWindow) -> None:
     from composer_app.continuation.panel import install_continue
     from composer_app.editing.actions import install_editing
     from composer_app.playback.transport import install_playback
+    from composer_app.recording.panel import install_recording
     from composer_app.tracks.panel import install_tracks
 
     install_tracks(window)
@@ -62,6 +63,7 @@ def install_panels(window: MainWindow) -> None:
     transport = install_playback(window)
     panel = install_continue(window)
     panel.audition_requested.connect(transport.play)
+    install_recording(window, transport)
 
 
 def build_main_window(path: str | Path | None = None, *, recover: bool = True) -> MainWindow:

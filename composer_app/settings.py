@@ -26,6 +26,7 @@ WINDOW_GEOMETRY = "window/geometry"
 WINDOW_STATE = "window/state"
 METRONOME = "playback/metronome"
 NOTE_PREVIEW = "editor/note_preview"
+MIDI_INPUT = "recording/midi_input"
 MAX_RECENT_FILES = 10
 
 

@@ -11,7 +11,7 @@ STAMP="$VENV/.installed"
 # --- system libraries (Debian/Ubuntu only; other systems: see README) ---------------
 need_pkgs=()
 if command -v dpkg-query >/dev/null 2>&1; then
-    for pkg in libfluidsynth3 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb xauth; do
+    for pkg in libfluidsynth3 libasound2 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb xauth; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
             need_pkgs+=("$pkg")
         fi

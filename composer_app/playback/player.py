@@ -94,6 +94,11 @@ class Player(QObject):
         return None if self._synth is None else self._synth.soundfont
 
     @property
+    def live_synth(self) -> LiveSynth | None:
+        """The synth itself, for live notes such as MIDI thru (None once shut down)."""
+        return self._synth
+
+    @property
     def is_playing(self) -> bool:
         return self._playing
 
