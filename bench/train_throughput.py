@@ -1,21 +1,37 @@
-"""Training throughput of the `default` preset on CPU, on synthetic windows.
+"""Training throughput: the shipped trainer against a plain reference loop, in one run.
 
-Runs the training step of ml_core.training (window sampling, forward, loss, backward,
-gradient clipping, optimizer step) for a few dozen steps with the preset's recipe
-(batch 16, 256-token windows), then the same model in fp32 eager mode at batch 1 as the
-baseline, and ends with ONE JSON line:
+On the same synthetic data (random notes written as MIDI files, then `prepare`d with each
+preset's tokenizer, so the windows are real token sequences):
 
-    {"tokens_per_s": ..., "baseline_tokens_per_s": ..., "ratio": ..., ...}
+  (a) the `default` preset through the shipped trainer (`ml_core.training.Trainer`: its
+      precision, compile and optimizer choices, as a long `composer-train train` run
+      gets them);
+  (b) the 4.3M Transformer of "Symbolic Music Generation with Deep Learning Techniques"
+      (`transformer-symbolic-4.3m`) through the shipped trainer;
+  (c) the baseline: that Transformer trained as the paper describes it, written plainly
+      (fp32, eager, `ml_core.models.reference.reference_forward` with the relative
+      logits and RealFormer scores written out, batch 8, Adamax);
+  (d) this machine's matmul rate (a 2048^3 product, fp32 and bf16) and each model's
+      FLOPs per trained token, giving each run's share of the peak of the precision it
+      ran in (MFU).
 
-    python bench/train_throughput.py [--steps 30] [--precision fp32|bf16] [--threads N]
+Throughput is the median of the per-step tokens/s after the warm-up steps (compilation
+included in those). It ends with ONE JSON line:
+
+    {"default_tokens_per_s": ..., "paper_transformer_tokens_per_s": ...,
+     "reference_tokens_per_s": ..., "ratio": (b)/(c), "default_mfu": ...,
+     "paper_transformer_mfu": ..., ...}
+
+    python bench/train_throughput.py [--steps 12] [--warmup 3] [--compile auto|on|off]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,67 +41,135 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ml_core.data import Split, WindowSampler  # noqa: E402
-from ml_core.losses import IGNORE_INDEX, LossConfig, token_loss  # noqa: E402
+from ml_core.acceleration import matmul_rate, should_compile  # noqa: E402
+from ml_core.data import PrepareOptions, WindowSampler, load_dataset, prepare_dataset  # noqa: E402
+from ml_core.losses import IGNORE_INDEX, token_loss  # noqa: E402
+from ml_core.midi_io import write_midi  # noqa: E402
 from ml_core.models.presets import get_preset  # noqa: E402
-from ml_core.training import make_optimizer  # noqa: E402
+from ml_core.models.reference import reference_forward  # noqa: E402
+from ml_core.music import Note, Score, Track  # noqa: E402
+from ml_core.training import TrainOptions, Trainer  # noqa: E402
 
-VOCAB = 300  # about the size of the REMI vocabulary the default preset is trained with
-
-
-def synthetic_split(pieces: int = 64, length: int = 2000, seed: int = 0) -> Split:
-    rng = np.random.default_rng(seed)
-    data = rng.integers(1, VOCAB, size=pieces * length, dtype=np.int32)
-    return Split(data, np.arange(0, pieces * length + 1, length, dtype=np.int64))
+PAPER = "transformer-symbolic-4.3m"
 
 
-def measure(batch_size: int, window: int, steps: int, precision: str, warmup: int = 3) -> float:
-    """Trained tokens per second over `steps` steps (after `warmup` untimed ones)."""
-    preset = get_preset("default")
+def synthetic_sources(folder: Path, pieces: int = 24, bars: int = 48) -> Path:
+    """Random four-voice music in 4/4 as MIDI files: enough windows for every batch."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(pieces):
+        notes = []
+        for eighth in range(bars * 8):
+            for _ in range(int(rng.integers(1, 4))):
+                notes.append(Note(int(rng.integers(48, 84)), eighth * 240,
+                                  int(rng.choice([240, 480, 960])), 80))
+        write_midi(Score([Track("piano", 0, False, notes)], tempo_bpm=100), folder / f"piece{index}.mid")
+    return folder
+
+
+def flops_per_token(model: torch.nn.Module, window: int) -> float:
+    """Training FLOPs per token: 6 per weight of every matrix product, plus attention
+    (QK^T and AV: 12 x layers x window x d; relative logits QE^T: 6 x layers x window x d)."""
+    matrix_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    config = model.config
+    attention = 12 * config.num_layers * window * config.d_model
+    if config.positions == "relative":
+        attention += 6 * config.num_layers * window * config.d_model
+    return 6 * matrix_weights + attention
+
+
+def trainer_throughput(data: Path, preset: str, steps: int, warmup: int, compile_mode: str,
+                       out: Path) -> tuple[float, str, bool, Trainer]:
+    """Median tokens/s of the shipped trainer's steps after `warmup` steps."""
+    options = TrainOptions(data=data, out=str(out), preset=preset, max_steps=warmup + steps,
+                           epoch_fraction=1.0, epochs=1, log_every=1, checkpoint_every=10**6,
+                           max_val_windows=8, compile=compile_mode)
+    trainer = Trainer(options, log=lambda message: print(f"  {message}", file=sys.stderr))
+    result = trainer.run()
+    speeds = [r["tokens_per_s"] for r in result.history if r.get("type") == "step"][warmup:]
+    return statistics.median(speeds), trainer.precision, trainer.compiled_loss is not None, trainer
+
+
+def reference_throughput(data: Path, steps: int, warmup: int) -> float:
+    """The paper's loop written plainly: fp32, eager, written-out attention, batch 8, Adamax."""
+    preset = get_preset(PAPER)
+    dataset = load_dataset(data)
     torch.manual_seed(0)
-    model = preset.build(vocab_size=VOCAB)
-    model.train()
-    optimizer = make_optimizer(preset.optimizer, model.parameters(), preset.lr)
-    sampler = WindowSampler(synthetic_split(), window)
-    dtype = torch.bfloat16 if precision == "bf16" else None
-    tokens, started = 0, 0.0
+    model = preset.build(vocab_size=int(dataset.vocab_size)).train()
+    optimizer = torch.optim.Adamax(model.parameters(), lr=preset.lr, foreach=False)
+    window = preset.window - 1
+    sampler = WindowSampler(dataset.train, window, dataset.pad_id)
+    speeds = []
     for step in range(warmup + steps):
-        if step == warmup:
-            started = time.perf_counter()
-        batch = sampler.sample(np.random.default_rng([0, step]), batch_size)
+        started = time.perf_counter()
+        batch = sampler.sample(np.random.default_rng([0, step]), preset.batch_size)
         items = torch.from_numpy(batch.items)
         valid = torch.from_numpy(batch.valid[:, 1:])
         targets = items[:, 1:].masked_fill(~valid, IGNORE_INDEX)
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-            logits, _ = model(items[:, :-1])
-        loss = token_loss(logits, targets, LossConfig("ce"))
-        optimizer.zero_grad(set_to_none=True)
+        loss = token_loss(reference_forward(model, items[:, :-1]), targets)
+        optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step >= warmup:
-            tokens += int(valid.sum())
-    return tokens / (time.perf_counter() - started)
+            speeds.append(int(valid.sum()) / (time.perf_counter() - started))
+    return statistics.median(speeds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per run")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps (compilation)")
+    parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                        help="auto: what a long `composer-train train` run does on this machine")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    preset = get_preset("default")
-    window = preset.window - 1  # the preset counts inputs + 1 target
-    ours = measure(preset.batch_size, window, args.steps, args.precision)
-    print(f"recipe: batch {preset.batch_size}, window {window}, {args.precision}: {ours:,.0f} tokens/s",
-          file=sys.stderr)
-    baseline = measure(1, window, args.steps, "fp32")
-    print(f"baseline: batch 1, window {window}, fp32 eager: {baseline:,.0f} tokens/s", file=sys.stderr)
-    print(json.dumps({"tokens_per_s": round(ours, 1), "baseline_tokens_per_s": round(baseline, 1),
-                      "ratio": round(ours / baseline, 2), "batch_size": preset.batch_size,
-                      "window": window, "precision": args.precision, "threads": args.threads,
-                      "steps": args.steps}))
+    device = torch.device("cpu")
+    compile_mode = args.compile
+    if compile_mode == "auto":
+        compile_mode = "on" if should_compile("auto", device, 10**6) else "off"
+
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        sources = synthetic_sources(root / "midi")
+        data = {}
+        for preset in ("default", PAPER):
+            tokenizer = get_preset(preset).tokenizer
+            data[preset] = root / f"data-{preset}"
+            prepare_dataset([str(sources)], data[preset], PrepareOptions(tokenizer, val_fraction=0.1))
+
+        rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
+        print(f"matmul 2048^3: fp32 {rates['fp32'] / 1e9:,.0f} GFLOP/s, "
+              f"bf16 {rates['bf16'] / 1e9:,.0f} GFLOP/s", file=sys.stderr)
+
+        figures = {}
+        for key, preset in (("default", "default"), ("paper_transformer", PAPER)):
+            speed, precision, compiled, trainer = trainer_throughput(
+                data[preset], preset, args.steps, args.warmup, compile_mode, root / f"out-{key}")
+            flops = flops_per_token(trainer.model, trainer.recipe.window)
+            mfu = speed * flops / rates["bf16" if precision == "bf16" else "fp32"]
+            figures[key] = (speed, precision, compiled, flops, mfu)
+            print(f"({'a' if key == 'default' else 'b'}) {preset}: {speed:,.0f} tokens/s, {precision}, "
+                  f"{'compiled' if compiled else 'eager'}, batch {trainer.recipe.batch_size}, "
+                  f"{flops / 1e6:.1f} MFLOP/token, MFU {mfu:.1%}", file=sys.stderr)
+        reference = reference_throughput(data[PAPER], max(3, args.steps // 2), 1)
+        print(f"(c) reference loop ({PAPER}, fp32 eager, written-out attention, batch 8, Adamax): "
+              f"{reference:,.0f} tokens/s", file=sys.stderr)
+
+    default, paper = figures["default"], figures["paper_transformer"]
+    print(json.dumps({
+        "default_tokens_per_s": round(default[0], 1),
+        "paper_transformer_tokens_per_s": round(paper[0], 1),
+        "reference_tokens_per_s": round(reference, 1),
+        "ratio": round(paper[0] / reference, 2),
+        "default_mfu": round(default[4], 4), "paper_transformer_mfu": round(paper[4], 4),
+        "default_precision": default[1], "paper_transformer_precision": paper[1],
+        "compiled": default[2] and paper[2],
+        "default_mflop_per_token": round(default[3] / 1e6, 2),
+        "paper_transformer_mflop_per_token": round(paper[3] / 1e6, 2),
+        "matmul_gflops_fp32": round(rates["fp32"] / 1e9, 1),
+        "matmul_gflops_bf16": round(rates["bf16"] / 1e9, 1),
+        "threads": torch.get_num_threads(), "steps": args.steps,
+    }))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch
 from ml_core import checkpoint as checkpoints
 from ml_core.acceleration import (
     autocast,
+    has_recurrent_layers,
     make_optimizer,
     resolve_precision,
     should_compile,
@@ -334,7 +335,7 @@ class Trainer:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.context.local_world_size))
         torch.manual_seed(options.seed)
         self.model = build_training_model(self.recipe, self.dataset).to(self.device)
-        self.precision = resolve_precision(options.precision, self.device)
+        self.precision = resolve_precision(options.precision, self.device, has_recurrent_layers(self.model))
         self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(), self.recipe.lr,
                                         self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(

@@ -194,3 +194,39 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(dataset_dir, tmp_path, monkeypa
     assert len(errors) == 1 and errors[0].startswith("error: interrupted at step 3")
     state = json.loads((checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON).read_text())["state"]
     assert state["step"] == 3
+
+
+TINY_TRANSFORMER = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32, "context": 32}
+
+
+def test_a_failing_compile_falls_back_to_eager_and_training_finishes(dataset_dir, tmp_path, monkeypatch):
+    def broken_compile(function, **kwargs):
+        def compiled(*args):
+            raise RuntimeError("inductor: no C++ compiler\nlong traceback")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    messages: list[str] = []
+    result = train(_options(dataset_dir, tmp_path / "compiled", arch="transformer", hparams=TINY_TRANSFORMER,
+                            compile="on", precision="fp32"), log=messages.append)
+    assert result.steps == 8 and math.isfinite(result.best_val_nll)
+    assert any("torch.compile failed (inductor: no C++ compiler); training in eager mode" in m for m in messages)
+    started = next(m for m in messages if m.startswith("training transformer"))
+    assert "precision fp32" in started and "compiled" in started
+    assert any("tokens/s" in m for m in messages if m.startswith("epoch"))
+    card = json.loads((result.bundle_path / "config.json").read_text())
+    assert card["training"]["precision"] == "fp32"
+
+
+def test_precision_auto_is_recorded_as_what_ran(dataset_dir, tmp_path, monkeypatch):
+    from ml_core import acceleration
+
+    monkeypatch.setattr(acceleration, "has_bf16_matrix_units", lambda device: True)
+    messages: list[str] = []
+    result = train(_options(dataset_dir, tmp_path / "auto", arch="transformer", hparams=TINY_TRANSFORMER,
+                            max_steps=2), log=messages.append)
+    card = json.loads((result.bundle_path / "config.json").read_text())
+    assert card["training"]["precision"] == "bf16" and card["training"]["compiled"] is False
+    assert any("precision bf16 (auto)" in m for m in messages)
+    lstm = train(_options(dataset_dir, tmp_path / "lstm", max_steps=2), log=messages.append)
+    assert json.loads((lstm.bundle_path / "config.json").read_text())["training"]["precision"] == "fp32"
