@@ -48,7 +48,7 @@ from ml_core.midi_io import write_midi  # noqa: E402
 from ml_core.models.presets import get_preset  # noqa: E402
 from ml_core.models.reference import reference_forward  # noqa: E402
 from ml_core.music import Note, Score, Track  # noqa: E402
-from ml_core.training import TrainOptions, Trainer  # noqa: E402
+from ml_core.training import Trainer, TrainOptions  # noqa: E402
 
 PAPER = "transformer-symbolic-4.3m"
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ml_core import checkpoint as checkpoints
+from ml_core import objectives
 from ml_core.acceleration import (
     autocast,
     has_recurrent_layers,
@@ -34,7 +35,6 @@ from ml_core.acceleration import (
     resolve_precision,
     should_compile,
 )
-from ml_core import objectives
 from ml_core.data import Batch, Dataset, WindowSampler, collection_weights, load_dataset
 from ml_core.evaluation import plot_loss_curve
 from ml_core.losses import (

@@ -169,7 +169,7 @@ def test_fast_optimizers_make_the_plain_update(name: str) -> None:
             optimizer.zero_grad()
             model(inputs).pow(2).sum().backward()
             optimizer.step()
-    for fast_p, plain_p in zip(fast_model.parameters(), plain_model.parameters()):
+    for fast_p, plain_p in zip(fast_model.parameters(), plain_model.parameters(), strict=True):
         torch.testing.assert_close(fast_p, plain_p, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("sgd-ish", fast_model.parameters(), 1e-3)
