@@ -182,3 +182,25 @@ def test_config_without_attention_dropout_loads_as_before() -> None:
     stored.pop("attention_dropout")
     rebuilt = build_model("transformer", **stored)
     assert rebuilt.config.attention_dropout == 0.0
+
+
+@pytest.mark.slow  # a CPU compile takes a minute or more; the fallback test covers the trainer's path
+def test_compiled_step_matches_the_eager_step() -> None:
+    model = _transformer(**ATTENTION_LAYOUTS["paper (relative, RealFormer, post-LN)"]).train()
+    tokens = torch.randint(0, VOCAB, (2, 16))
+    targets = torch.randint(0, VOCAB, (2, 16))
+
+    def loss_of(inputs: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+        logits, _ = model(inputs)
+        return token_loss(logits, expected)
+
+    model.eval()  # no dropout: both paths draw no random numbers
+    eager = loss_of(tokens, targets)
+    eager.backward()
+    eager_grads = _gradients(model)
+    model.zero_grad()
+    compiled = torch.compile(loss_of, dynamic=False)(tokens, targets)
+    compiled.backward()
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    for name, grad in _gradients(model).items():
+        torch.testing.assert_close(grad, eager_grads[name], atol=1e-5, rtol=1e-4)
