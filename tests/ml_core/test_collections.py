@@ -159,3 +159,31 @@ def test_balance_options_are_checked():
     split = _split([100, 100], [0, 1])
     left_out = _shares(WindowSampler(split, 8, collection_weights=np.array([0.0, 1.0])), split, 2)
     assert left_out.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.slow   # three Trainers (a minute on a busy 2-core CPU); the sampler tests above and the
+# CLI test (a bad --balance-weights is refused from inside the Trainer) cover the same path
+def test_trainer_batches_follow_the_balance_option(tmp_path):
+    from ml_core.training import Trainer, TrainOptions
+
+    for name, count, bars in (("big", 4, 32), ("small", 2, 4)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            write_tune(tmp_path / name / f"{index}.mid", index + 10 * bars, bars)
+    data = tmp_path / "data"
+    prepare_dataset([str(tmp_path / "big"), str(tmp_path / "small")], data,
+                    PrepareOptions(tokenizer="remi", val_fraction=0.0, workers=1))
+    dataset = load_dataset(data)
+    small = dataset.collection_names.index("small")
+
+    def small_share(**balance) -> float:
+        trainer = Trainer(TrainOptions(data=data, out=str(tmp_path / "m"), arch="lstm", window=16,
+                                       batch_size=8, hparams={"embedding_dim": 8, "hidden_size": 8,
+                                                              "num_layers": 1, "fc_sizes": [8]},
+                                       **balance), log=lambda message: None)
+        pieces, _ = trainer.sampler.positions(np.random.default_rng(0), 20_000)
+        return float((dataset.train.collections[pieces] == small).mean())
+
+    assert small_share() < 0.15                       # by size, the small collection is rare
+    assert small_share(balance="collections") == pytest.approx(0.5, abs=0.02)
+    assert small_share(balance_weights={"small": 3.0}) == pytest.approx(0.75, abs=0.02)
