@@ -327,13 +327,22 @@ class _TokenPlan:
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
 
 
+def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
+    """The control values "follow the prompt" forces on the new bars of a continuation of
+    `prompt` (a REMI `BarControls` of bins; ANY where the prompt says nothing), or None when
+    the tokenizer has no controls. The app shows these next to its "follow" choices."""
+    if not getattr(tokenizer, "control_ids", None):
+        return None
+    return tokenizer.controls_of(prompt, end_tick=end_tick)
+
+
 def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: int | None):
     """The BarControls to force on new bars, or None when the tokenizer has none."""
-    if not getattr(tokenizer, "control_ids", None):
+    follow = followed_controls(tokenizer, context, end_tick)
+    if follow is None:
         return None
     from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
 
-    follow = tokenizer.controls_of(context, end_tick=end_tick)
     chosen = {}
     for name, binning in (("texture", texture_bin), ("density", density_bin), ("register", register_bin)):
         value = getattr(options, name)

@@ -1,4 +1,4 @@
-"""The Continue panel: Continue / Stop / Re-roll / Accept, progress, and the variations.
+"""The Continue panel: Continue / Fill / Stop / Re-roll / Accept, progress, the variations.
 
 The panel renders a `ContinueSession` (the Qt-free state of the continuation) and feeds
 it what the `ContinueWorker` reports. Continue builds the prompt (whole score,
@@ -9,6 +9,13 @@ as ONE undo step (one Ctrl+Z removes it all). Previous/Next swap the pending
 continuation for another variation (still one undo step); Audition emits
 `audition_requested(Score)`; Accept makes it ordinary notes; Re-roll removes it and
 continues the same prompt with a fresh seed.
+
+Fill (Ctrl+Shift+Return) regenerates the bars of the selected notes, or of the loop range
+dragged in the ruler, from the music before and after them (`ml_core.generation.fill`):
+the same job, streaming, variations and one undo step as Continue, only the span's notes
+of the active track replaced. Models trained without infilling leave Fill disabled, and
+models without attribute controls the sampling panel's controls, with a tooltip saying why
+(`controls.ModelAbilities`).
 
 Stop: the notes generated so far are kept as the pending continuation (one Ctrl+Z
 removes them), so a musician can stop once they like what they hear. Errors (a bundle
@@ -27,6 +34,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -37,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
+from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
@@ -85,8 +94,10 @@ class ContinuePanel(QWidget):
         self._revealed = False              # the view went to this job's first notes
         self._resets = 0                    # documents loaded (New, Open...) so far
         self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
+        self.abilities = ModelAbilities()   # what the selected model can be asked
         self._build_controls()
         self._connect()
+        self._on_bundle_changed(self.model_panel.selected_bundle())
         self.update_estimated_key()  # stay in key is on from the start: show the key at once
         self._update_buttons()
         self.preload()  # the first Continue then finds the model loaded
@@ -102,6 +113,8 @@ class ContinuePanel(QWidget):
         self.continue_button = self._button(
             "Continue", self.continue_, "Let the model continue the prompt (Ctrl+Return)")
         self.continue_button.setShortcut(QKeySequence("Ctrl+Return"))
+        self.fill_button = self._button("Fill", self.fill)
+        self.fill_button.setShortcut(QKeySequence("Ctrl+Shift+Return"))
         self.stop_button = self._button("Stop", self.stop)
         self.reroll_button = self._button(
             "Re-roll", self.reroll, "Remove this continuation and try again with a new seed")
@@ -118,10 +131,15 @@ class ContinuePanel(QWidget):
         self.audition_button = self._button("Audition", self.audition)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
-        for row in ((self.continue_button, self.stop_button, self.reroll_button, self.accept_button),
-                    (self.progress_bar,),
-                    (self.previous_button, self.variation_label, self.next_button,
-                     self.audition_button),
+        # Two rows of three: they fit the dock's width at 1280x760 without clipping.
+        buttons = QGridLayout()
+        for index, button in enumerate((self.continue_button, self.fill_button, self.stop_button,
+                                        self.reroll_button, self.accept_button,
+                                        self.audition_button)):
+            buttons.addWidget(button, index // 3, index % 3)
+        layout.addLayout(buttons)
+        for row in ((self.progress_bar,),
+                    (self.previous_button, self.variation_label, self.next_button),
                     (self.status_label,)):
             line = QHBoxLayout()
             for widget in row:
@@ -135,7 +153,7 @@ class ContinuePanel(QWidget):
         self.worker.failed.connect(self._on_failed)
         self.worker.loaded.connect(self.model_panel.set_device_in_use)
         self.worker.preload_failed.connect(self._on_preload_failed)
-        self.model_panel.bundle_changed.connect(lambda _info: self.preload())
+        self.model_panel.bundle_changed.connect(self._on_bundle_changed)
         self.model_panel.device_changed.connect(lambda _device: self.preload())
         self.session.changed.connect(self._on_session_changed, owner=self)
         self.session.continuation_added.connect(self.continuation_added.emit, owner=self)
@@ -174,6 +192,7 @@ class ContinuePanel(QWidget):
         running = session.running
         count, selected = session.variation_count, session.selected
         self.continue_button.setEnabled(not running)
+        self.fill_button.setEnabled(not running and self.abilities.fill)
         self.stop_button.setEnabled(running)
         self.reroll_button.setEnabled(session.can_reroll())
         self.accept_button.setEnabled(not running and bool(self.document.generated_ids()))
@@ -218,13 +237,36 @@ class ContinuePanel(QWidget):
         self.status_message.emit(text)
 
     def update_estimated_key(self) -> None:
-        """Show the key of the current prompt in the sampling panel."""
+        """Show the key of the current prompt in the sampling panel, and the control values
+        "follow the prompt" would force."""
         try:
             prompt, _ = self._prompt()
-            key = estimate_key(prompt)
         except (PromptError, ValueError):
+            prompt = None
+        try:
+            key = estimate_key(prompt) if prompt is not None else None
+        except ValueError:
             key = None
         self.sampling_panel.set_estimated_key(key)
+        followed = None
+        if prompt is not None and self.abilities.controls:
+            from ml_core.generation import followed_controls
+
+            followed = followed_controls(self.abilities.tokenizer, prompt)
+        self.sampling_panel.set_followed(followed)
+
+    def _on_bundle_changed(self, info: Any) -> None:
+        """A model was chosen: what it can be asked (controls, Fill), then preload it."""
+        self.abilities = ModelAbilities.of(info)
+        self.sampling_panel.set_abilities(self.abilities)
+        self.fill_button.setToolTip(
+            "Regenerate the bars of the selected notes, or of the loop range dragged in the "
+            "ruler, from the music around them (Ctrl+Shift+Return)" if self.abilities.fill
+            else self.abilities.fill_reason)
+        self._update_buttons()
+        if not self._shut_down:
+            self.update_estimated_key()
+        self.preload()
 
     # ------------------------------------------------------------ actions
     def preload(self) -> None:
@@ -281,25 +323,64 @@ class ContinuePanel(QWidget):
             self.sampling_panel.set_estimated_key(estimate_key(prompt))
         self._start(prompt, offset, self.sampling_panel.next_seed())
 
+    def fill_span(self) -> tuple[int, int]:
+        """The bars Fill regenerates, (first, end) from 0: those of the selected notes, else
+        those the loop range (dragged in the ruler) touches."""
+        meter = self.document.meter()
+        selected = list(self.canvas.selected_notes()) if self.canvas is not None else []
+        if selected:
+            first, last = min(n.start for n in selected), max(n.start for n in selected)
+        elif self.canvas is not None and self.canvas.timeline.loop is not None:
+            first, end = self.canvas.timeline.loop
+            last = max(first, end - 1)
+        else:
+            raise PromptError("Select notes, or drag a range in the ruler, to choose the bars to fill.")
+        return meter.bar_at(first)[0], meter.bar_at(last)[0] + 1
+
+    def fill(self) -> None:
+        """Regenerate the chosen bars from the music around them (see `fill_span`)."""
+        if self.is_running() or self._shut_down:
+            return
+        if not self.abilities.fill:
+            self._fail(self.abilities.fill_reason)
+            return
+        self.session.keep_pending()
+        try:
+            first, end = self.fill_span()
+        except PromptError as error:
+            self._fail(str(error))
+            return
+        score = self.document.score(tracks_wanted=self._prompt_tracks())
+        span = ("span", score.bar_start(first), score.bar_start(end))
+        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end), make_room=span)
+
     def reroll(self) -> None:
-        """Remove the pending continuation and continue the same prompt with a new seed."""
+        """Remove the pending continuation (or fill) and run the same job with a new seed."""
         job = self.session.withdraw()
         if job is not None:
-            self._start(job.prompt, job.offset, self.sampling_panel.next_seed(fresh=True))
+            self._start(job.prompt, job.offset, self.sampling_panel.next_seed(fresh=True),
+                        fill_bars=job.fill_bars, make_room=job.make_room)
 
-    def _start(self, prompt: Score, offset: int, seed: int) -> None:
+    def _start(self, prompt: Score, offset: int, seed: int, *,
+               fill_bars: tuple[int, int] | None = None, make_room: tuple | None = None) -> None:
         info = self.model_panel.selected_bundle()
         if info is None:
             self._fail("Choose a model in the model panel first.")
             return
         job = ContinueJob(info.path, self.model_panel.device(), prompt,
                           self.sampling_panel.option_values(seed), offset,
-                          self._continuation_track(), self._make_room(offset))
+                          self._continuation_track(),
+                          make_room if fill_bars is not None else self._make_room(offset),
+                          fill_bars)
         self.preview_updates = 0
         self._revealed = False
         self.progress_bar.setValue(0)
         self.confidence_view.clear()
-        self._say(f"Continuing with {info.name} (seed {seed})...")
+        if fill_bars is not None:
+            first, end = fill_bars
+            self._say(f"Filling bars {first + 1}-{end} with {info.name} (seed {seed})...")
+        else:
+            self._say(f"Continuing with {info.name} (seed {seed})...")
         self.session.begin(job)
         self.worker.start(job)
 
@@ -327,7 +408,8 @@ class ContinuePanel(QWidget):
             self.audition_requested.emit(score)
 
     def _on_document_changed(self, *_args: Any) -> None:
-        if not self._shut_down and self.sampling_panel.stay_in_key.isChecked():
+        if not self._shut_down and (self.sampling_panel.stay_in_key.isChecked()
+                                    or self.abilities.controls):
             self._key_timer.start()  # re-estimate the key once edits settle
 
     def _on_document_reset(self) -> None:

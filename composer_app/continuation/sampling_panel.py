@@ -5,6 +5,11 @@ Continue reuses the seed; unlocked: a new random seed on each Continue, shown in
 "stay in key" with the prompt's estimated key shown and overridable (24 keys), and what
 the prompt is: the whole score, the selection, or everything up to the playhead.
 
+Texture, density and register (models trained with attribute controls): each follows the
+prompt by default, showing the value it follows (measured by
+`ml_core.generation.followed_controls`, as generation measures it), or takes a chosen
+value; for a model without controls the three are disabled with a tooltip saying why.
+
 `option_values()` gives the `GenerationOptions` keyword arguments as a plain dict (no torch
 import on the GUI thread); `options()` builds the `GenerationOptions` itself.
 """
@@ -26,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from composer_app.continuation.controls import ANY_LABEL, CONTROLS, ModelAbilities, bin_label
 from ml_core.keys import key_name
 from ml_core.music import Score
 
@@ -132,6 +138,21 @@ class SamplingPanel(QWidget):
         self.prompt_source.currentIndexChanged.connect(
             lambda _i: self.after_playhead.setEnabled(self.prompt_source_value() == "playhead"))
 
+        # Attribute controls: combo data None = follow the prompt, "any", or a value.
+        self.control_boxes: dict[str, QComboBox] = {}
+        for name, choices in CONTROLS.items():
+            box = QComboBox()
+            box.addItem("Follow the prompt", None)
+            for value, label in choices:
+                box.addItem(label, value)
+            box.addItem(ANY_LABEL, "any")
+            box.currentIndexChanged.connect(self.changed)
+            self.control_boxes[name] = box
+            form.addRow(name.capitalize(), box)
+        self.texture, self.density, self.register = (self.control_boxes[n] for n in CONTROLS)
+        self.abilities = ModelAbilities()
+        self.set_abilities(self.abilities)
+
         self.stay_in_key.toggled.connect(self.key.setEnabled)
         for spin in (self.bars, self.top_k, self.variations, self.seed):
             spin.valueChanged.connect(self.changed)
@@ -156,6 +177,38 @@ class SamplingPanel(QWidget):
         """The key "stay in key" uses: the override if one is picked, else the estimate."""
         override = self.key.currentData()
         return tuple(override) if override else self._estimated_key
+
+    # ------------------------------------------------------------ attribute controls
+    def set_abilities(self, abilities: ModelAbilities) -> None:
+        """Enable the controls for a model trained with them; otherwise disable them and
+        say why in their tooltip."""
+        self.abilities = abilities
+        for name, box in self.control_boxes.items():
+            box.setEnabled(abilities.controls)
+            box.setToolTip(f"The {name} of the new bars: follow the prompt's last bars, or "
+                           "choose one." if abilities.controls else abilities.controls_reason)
+
+    def set_followed(self, followed: Any) -> None:
+        """Show the values "follow the prompt" would force (a BarControls; None: unknown)."""
+        for name, box in self.control_boxes.items():
+            text = "Follow the prompt"
+            if followed is not None and self.abilities.controls:
+                text += f": {bin_label(name, getattr(followed, name))}"
+            box.setItemText(0, text)
+
+    def control_values(self) -> dict[str, Any]:
+        """texture/density/register for `GenerationOptions` (None = follow the prompt)."""
+        if not self.abilities.controls:
+            return {name: None for name in self.control_boxes}
+        return {name: box.currentData() for name, box in self.control_boxes.items()}
+
+    def set_control(self, name: str, value: Any) -> None:
+        """Choose a control value (None: follow the prompt); tests and settings use it."""
+        box = self.control_boxes[name]
+        index = 0 if value is None else box.findData(value)
+        if index < 0:
+            raise ValueError(f"no {name} choice {value!r}")
+        box.setCurrentIndex(index)
 
     # ------------------------------------------------------------ seed
     def _on_lock(self, locked: bool) -> None:
@@ -193,6 +246,7 @@ class SamplingPanel(QWidget):
             "variations": self.variations.value(),
             "stay_in_key": stay,
             "key": self.chosen_key() if stay else None,
+            **self.control_values(),
         }
 
     def options(self, seed: int | None = None, device: str = "auto") -> Any:

@@ -1,4 +1,4 @@
-"""The state of one Continue, as a model: the job, its variations, and where they stand.
+"""The state of one Continue or Fill, as a model: the job, its variations, where they stand.
 
 A `ContinueSession` is Qt-free. The panel renders it and feeds it the worker's messages;
 the document tells it, through the session's own `ContinuationCommand`, when its
@@ -16,6 +16,10 @@ stack's index or from a command's text.
     accept()              the continuation becomes ordinary notes: ACCEPTED
     Ctrl+Z of it          UNDONE: its variations are dropped
 
+A Fill job (`ContinueJob.fill_bars`) goes through the same states: its notes replace the
+span's notes of the job's track in the same one undo step (`make_room=("span", ...)`),
+so swapping variations, Re-roll and Ctrl+Z work as for a continuation.
+
 `changed` fires after every state change, `continuation_added(ids)` when notes enter.
 """
 
@@ -28,7 +32,7 @@ from composer_app.continuation.worker import ContinueJob, ContinueProgress, Cont
 from composer_app.events import Event
 from ml_core.music import Note, Score, Track
 
-COMMAND_TEXT = "Continue"   # the undo step's label, for people only
+COMMAND_TEXT = {"continue": "Continue", "fill": "Fill"}   # undo step labels, for people only
 
 
 class SessionState(Enum):
@@ -126,6 +130,10 @@ class ContinueSession:
         self.changed.emit()
         count = len(result.new_notes[self.selected])
         verb = "Stopped; kept" if result.cancelled else "Added"
+        if result.job.fill_bars is not None:
+            first, end = result.job.fill_bars
+            bars = f"bar {first + 1}" if end - first == 1 else f"bars {first + 1}-{end}"
+            verb = f"{'Stopped; filled' if result.cancelled else 'Filled'} {bars} with"
         return (f"{verb} {count} notes ({result.tokens_generated} tokens in "
                 f"{result.seconds:.1f} s on {result.device}). Ctrl+Z removes them.")
 
@@ -215,8 +223,11 @@ class ContinueSession:
             track = min(self.result.job.track, len(score.tracks) - 1) if score.tracks else 0
             if not score.tracks:
                 score.tracks.append(Track("Continuation", 0, False, []))
-            score.tracks[track].notes = sorted(score.tracks[track].notes
-                                               + self.result.new_notes[self.selected])
+            kept = score.tracks[track].notes
+            room = self.result.job.make_room
+            if room is not None and room[0] == "span":   # a fill replaces the span's notes
+                kept = [n for n in kept if not room[1] <= n.start < room[2]]
+            score.tracks[track].notes = sorted(kept + self.result.new_notes[self.selected])
         return score
 
     def selected_notes(self) -> list[Note]:
@@ -246,7 +257,7 @@ class ContinueSession:
         self._adding = True
         try:
             ids = self.document.add_generated(self.result.new_notes[index], self.result.job.track,
-                                              text=COMMAND_TEXT, owner=self,
+                                              text=COMMAND_TEXT[self.result.job.kind], owner=self,
                                               make_room=self.result.job.make_room)
         finally:
             self._adding = False

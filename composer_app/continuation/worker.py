@@ -44,7 +44,10 @@ class ContinueJob:
 
     `prompt` starts at tick 0; `offset` is where tick 0 of the prompt lies in the document,
     added back to every generated note. `options` are `GenerationOptions` keyword arguments
-    (built on the worker thread so the GUI thread never imports torch)."""
+    (built on the worker thread so the GUI thread never imports torch).
+
+    A Fill job (`fill_bars=(start, end)`) regenerates those bars of `prompt` (the whole
+    piece, offset 0) with `ml_core.generation.fill` instead of continuing it."""
 
     bundle_path: Path
     device: str
@@ -52,7 +55,13 @@ class ContinueJob:
     options: dict[str, Any]
     offset: int = 0
     track: int = 0
-    make_room: tuple[str, int] | None = None   # ("replace"/"shift", tick): see Document.add_generated
+    make_room: tuple | None = None   # ("replace"/"shift", tick) or ("span", start, end): Document.add_generated
+    fill_bars: tuple[int, int] | None = None   # Fill: bars start..end-1 (from 0) of the prompt
+
+    @property
+    def kind(self) -> str:
+        """"fill" or "continue": what the job does (and its undo step is called)."""
+        return "fill" if self.fill_bars is not None else "continue"
 
 
 @dataclass
@@ -221,8 +230,12 @@ class ContinueWorker(threads.WorkerSignals):
             options = generation.GenerationOptions(**{**job.options, "device": device})
             last = None
             # generate() itself yields at most one update per interval: forward each one
-            updates = generation.generate(bundle, job.prompt, options, cancel=cancel,
+            if job.fill_bars is not None:
+                updates = generation.fill(bundle, job.prompt, *job.fill_bars, options, cancel,
                                           update_interval=self.interval_s)
+            else:
+                updates = generation.generate(bundle, job.prompt, options, cancel=cancel,
+                                              update_interval=self.interval_s)
             for update in updates:
                 last = update
                 if update.done or update.cancelled:

@@ -282,16 +282,22 @@ class Document(QObject):
 
     def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue",
                       owner: ContinuationOwner | None = None,
-                      make_room: tuple[str, int] | None = None) -> list[int]:
+                      make_room: tuple | None = None) -> list[int]:
         """Add a model's continuation as one undo step (a `ContinuationCommand` that reports
         its undo and redo to `owner`), flagged generated until accepted. `make_room=(mode,
         tick)` clears the way for notes continuing at `tick` in the same step: "replace"
         removes `track`'s notes starting from `tick` to the continuation's end, "shift" moves
-        every note starting at or after `tick` later by the continuation's length in bars."""
+        every note starting at or after `tick` later by the continuation's length in bars.
+        `make_room=("span", start, end)` (Fill) removes `track`'s notes starting in
+        start..end-1, whatever the new notes are."""
         return self._add(notes, track, text, generated=True, owner=owner, make_room=make_room)
 
-    def _room_for(self, notes: list[Note], track: int, mode: str, tick: int) -> dict[int, Entry | None]:
+    def _room_for(self, notes: list[Note], track: int, mode: str, tick: int,
+                  end_tick: int | None = None) -> dict[int, Entry | None]:
         """The entries that change to make room for `notes` continuing at `tick`."""
+        if mode == "span" and end_tick is not None:
+            return {note_id: None for note_id, (t, note) in self._notes.items()
+                    if t == track and tick <= note.start < end_tick}
         if not notes:
             return {}
         end = max(n.end for n in notes)
@@ -433,7 +439,7 @@ class Document(QObject):
 
     def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool,
              owner: ContinuationOwner | None = None,
-             make_room: tuple[str, int] | None = None) -> list[int]:
+             make_room: tuple | None = None) -> list[int]:
         notes = [validate_note(n) for n in notes]
         if not 0 <= track < len(self._tracks):
             raise DocumentError(f"there is no track {track} (the document has {len(self._tracks)})")
