@@ -32,6 +32,20 @@ def ask_save_changes(parent: QWidget | None, name: str = "this composition") -> 
     return "cancel"
 
 
+def ask_pending_notes(parent: QWidget | None, count: int) -> str:
+    """Saving with a continuation not yet accepted: 'accept', 'leave' (save without those
+    notes, as exports do) or 'cancel'."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Pending continuation",
+                      f"{count} generated notes are not accepted yet. Save them as part of "
+                      "the composition?", QMessageBox.StandardButton.Cancel, parent)
+    accept = box.addButton("Accept them", QMessageBox.ButtonRole.AcceptRole)
+    leave = box.addButton("Leave them out", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(accept)
+    box.exec()
+    clicked = box.clickedButton()
+    return "accept" if clicked is accept else "leave" if clicked is leave else "cancel"
+
+
 def ask_restore_recovery(parent: QWidget | None, description: str) -> bool:
     answer = QMessageBox.question(
         parent, "Recover unsaved work",

@@ -182,12 +182,23 @@ class FileActions(QObject):
 
     # ------------------------------------------------------------------ internals
     def _save_to(self, path: Path) -> bool:
-        if not self._write(write_midi, path, "save"):
+        """Write the composition; pending (unaccepted) generated notes are asked about:
+        accepted first (one undo step), or left out as exports leave them out."""
+        left_out = ""
+        if self._document.generated_ids():
+            answer = dialogs.ask_pending_notes(self._window, len(self._document.generated_ids()))
+            if answer == "cancel":
+                return False
+            if answer == "accept":
+                self._document.accept_generated()
+            else:
+                left_out = pending_left_out(self._document)
+        if not self._write(write_midi, path, "save", include_pending=False):
             return False
         self._document.mark_saved(path)
         self._discard_recovery()
         self._remember(path)
-        self.status.emit(f"Saved {path.name}")
+        self.status.emit(f"Saved {path.name}{left_out}")
         return True
 
     def _export(self, path: str | Path | None, suffix: str, file_filter: str, writer) -> bool:
