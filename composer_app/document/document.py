@@ -287,8 +287,9 @@ class Document(QObject):
         its undo and redo to `owner`), flagged generated until accepted. `make_room=(mode,
         tick)` clears the way for notes continuing at `tick` in the same step: "replace"
         removes `track`'s notes starting from `tick` to the continuation's end, "shift" moves
-        every note starting at or after `tick` later by the continuation's length in bars.
-        `make_room=("span", start, end)` (Fill) removes `track`'s notes starting in
+        every note starting at or after `tick` later by the continuation's length in bars;
+        either way a note of `track` that starts before `tick` and still sounds there is cut
+        at `tick` (the prompt was cut there too). `make_room=("span", start, end)` (Fill) removes `track`'s notes starting in
         start..end-1, whatever the new notes are."""
         return self._add(notes, track, text, generated=True, owner=owner, make_room=make_room)
 
@@ -302,6 +303,10 @@ class Document(QObject):
             return {}
         end = max(n.end for n in notes)
         changes: dict[int, Entry | None] = {}
+        if mode in ("replace", "shift"):   # what sounds across the playhead stops there
+            for note_id, (t, note) in self._notes.items():
+                if t == track and note.start < tick < note.end:
+                    changes[note_id] = (t, note.moved(duration=tick - note.start))
         if mode == "replace":
             for note_id, (t, note) in self._notes.items():
                 if t == track and tick <= note.start < end:

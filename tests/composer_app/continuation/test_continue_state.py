@@ -36,6 +36,28 @@ def test_continuing_at_the_playhead_makes_room_in_one_undo_step(mode):
     assert sorted(n for _, n in document.notes().values()) == sorted(piece().tracks[0].notes)
 
 
+@pytest.mark.parametrize("mode", ["replace", "shift"])
+def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_piece(qtbot, mode):
+    from composer_app.canvas.canvas import PianoRollCanvas
+
+    document = Document()
+    held = Note(55, BAR, 2 * BAR)                       # from bar 2 to the end of bar 3
+    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480), held, Note(64, 3 * BAR, 480)])]))
+    canvas = PianoRollCanvas(document)
+    panel = ContinuePanel(document, canvas)
+    qtbot.addWidget(panel)
+    qtbot.addWidget(canvas)
+    panel.sampling_panel.prompt_source.setCurrentIndex(panel.sampling_panel.prompt_source.findData("playhead"))
+    canvas.set_playhead(2 * BAR)
+    prompt, offset = panel._prompt()
+    assert offset == 0 and Note(55, BAR, BAR) in prompt.tracks[0].notes   # cut at the playhead
+    assert prompt.end_tick == 2 * BAR
+    document.add_generated([Note(67, 2 * BAR, 480)], 0, make_room=(mode, 2 * BAR))
+    assert Note(55, BAR, BAR) in [n for _, n in document.notes().values()]
+    document.undo()
+    assert held in [n for _, n in document.notes().values()]
+
+
 @pytest.fixture
 def window(qtbot, monkeypatch):
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
