@@ -76,6 +76,9 @@ def track_hue(color: str) -> int:
     return max(0, QColor(color).hue())
 
 
+DIMMED_OPACITY = 0.15   # other tracks' notes while the drum lane is shown
+
+
 class NoteItem(QGraphicsRectItem):
     """One note rectangle; geometry in scene units (ticks across, key rows down)."""
 
@@ -88,6 +91,7 @@ class NoteItem(QGraphicsRectItem):
         self.setPen(_NO_PEN)
         if kind is not NoteKind.PREVIEW:
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.dimmed = False
         self.set_look(velocity, kind, hue, drum)
 
     def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None, drum: bool = False) -> None:
@@ -98,6 +102,16 @@ class NoteItem(QGraphicsRectItem):
         self._selected_fill = brushes(kind, True, hue)[velocity]
         self._outline = _OUTLINES[kind]
         self.update()
+
+    def set_dimmed(self, dimmed: bool) -> None:
+        """Faint and out of reach of clicks and selection (another track's note under the
+        drum lane), or back to normal."""
+        self.dimmed = dimmed
+        self.setOpacity(DIMMED_OPACITY if dimmed else 1.0)
+        if self.kind is not NoteKind.PREVIEW:
+            self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, not dimmed)
+        if dimmed and self.isSelected():
+            self.setSelected(False)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:

@@ -108,6 +108,7 @@ class PianoRollView(QGraphicsView):
         document.meta_changed.connect(self.refresh_grid)
         document.preview_changed.connect(self._on_preview)
         document.tracks_changed.connect(self._on_tracks_changed)
+        document.active_track_changed.connect(lambda _track: self._on_tracks_changed())
         self.timeline.playhead_changed.connect(self._show_playhead, owner=self)
         self.timeline.loop_changed.connect(self._show_loop, owner=self)
         self._rebuild()
@@ -133,19 +134,34 @@ class PianoRollView(QGraphicsView):
         info = self.document.track_info(track)
         return track_hue(info.color), info.is_drum
 
+    def drum_lane_track(self) -> int | None:
+        """The active track when it is a drum track (the keyboard shows the drum lane)."""
+        active = self.document.active_track
+        if 0 <= active < self.document.track_count() and self.document.track_info(active).is_drum:
+            return active
+        return None
+
     def _make_item(self, note_id: int) -> NoteItem:
         track, note = self.document.entry(note_id)
         item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
                         *self._track_look(track))
+        lane = self.drum_lane_track()
+        if lane is not None and track != lane:
+            item.set_dimmed(True)
         self._items[note_id] = item
         return item
 
     def _on_tracks_changed(self) -> None:
-        """Colours or drum flags may have changed: every item takes its track's look again."""
+        """Colours or drum flags may have changed: every item takes its track's look again.
+        While the drum lane is shown, other tracks' notes are dimmed and cannot be picked."""
+        lane = self.drum_lane_track()
         for note_id, item in self._items.items():
             if note_id in self.document:
                 track, note = self.document.entry(note_id)
                 item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
+                dimmed = lane is not None and track != lane
+                if dimmed != item.dimmed:
+                    item.set_dimmed(dimmed)
 
     def _rebuild(self) -> None:
         """Mirror a replaced document. Thousands of items take longer than a frame to make, so
@@ -339,7 +355,7 @@ class PianoRollView(QGraphicsView):
 
     def note_item_at(self, view_pos: QPoint) -> NoteItem | None:
         for item in self.items(view_pos):
-            if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW:
+            if isinstance(item, NoteItem) and item.kind is not NoteKind.PREVIEW and not item.dimmed:
                 return item
         return None
 

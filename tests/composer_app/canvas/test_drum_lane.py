@@ -1,0 +1,38 @@
+"""While the drum lane is shown (a drum track is active), the other tracks' notes are drawn
+faint on the drum rows and cannot be clicked or selected; back to normal afterwards."""
+
+from PySide6.QtCore import QPoint
+
+from composer_app.canvas import geometry
+from composer_app.canvas.canvas import PianoRollCanvas
+from composer_app.canvas.note_item import DIMMED_OPACITY
+from composer_app.document.document import Document
+from ml_core.music import Note, Score, Track
+
+
+def test_other_tracks_are_dimmed_and_out_of_reach_under_the_drum_lane(qtbot):
+    document = Document()
+    document.load_score(Score([Track("Bass", 33, False, [Note(38, 0, 480)]),
+                               Track("Drums", 0, True, [Note(36, 0, 120), Note(42, 480, 60)])]))
+    canvas = PianoRollCanvas(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(900, 500)
+    canvas.show()
+    view = canvas.view
+    bass_id = document.track_note_ids(0)[0]
+    drum_ids = document.track_note_ids(1)
+    assert view.item_for(bass_id).opacity() == 1.0
+
+    document.set_active_track(1)
+    assert canvas.keyboard.drum_mode
+    bass = view.item_for(bass_id)
+    assert bass.dimmed and bass.opacity() == DIMMED_OPACITY
+    assert not any(view.item_for(i).dimmed for i in drum_ids)
+    view.select_all()
+    assert view.selected_ids() == sorted(drum_ids)          # the bass note cannot be picked
+    view.scroll_to(0, 38)
+    at = view.mapFromScene(geometry.note_rect(Note(38, 0, 480)).center())
+    assert view.note_item_at(QPoint(at.x(), at.y())) is None   # nor clicked (snare row, D2)
+
+    document.set_active_track(0)
+    assert not bass.dimmed and bass.opacity() == 1.0
