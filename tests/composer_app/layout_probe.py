@@ -10,7 +10,7 @@ sys.excepthook = lambda kind, value, tb: errors.append("".join(traceback.format_
 
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QDockWidget  # noqa: E402
+from PySide6.QtWidgets import QDockWidget, QPushButton  # noqa: E402
 
 from composer_app.app import build_main_window, create_application  # noqa: E402
 
@@ -26,6 +26,15 @@ for dock in window.findChildren(QDockWidget):
         top_left = dock.mapTo(window, QPoint(0, 0))
         docks.append({"title": dock.windowTitle(), "x": top_left.x(), "y": top_left.y(),
                       "width": dock.width(), "height": dock.height()})
+# The Continue dock's buttons: each as wide as its text needs, and inside the dock.
+continue_dock = next(d for d in window.findChildren(QDockWidget) if d.windowTitle() == "Continue")
+buttons = []
+for button in continue_dock.findChildren(QPushButton):
+    if button.isVisible():
+        left = button.mapTo(continue_dock, QPoint(0, 0)).x()
+        buttons.append({"text": button.text(), "width": button.width(),
+                        "needed": button.minimumSizeHint().width(),
+                        "inside": left >= 0 and left + button.width() <= continue_dock.width()})
 viewport = window.canvas.view.viewport()
 start = viewport.rect().center()
 QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
@@ -41,6 +50,7 @@ print(json.dumps({
     "minimum": [window.minimumSizeHint().width(), window.minimumSizeHint().height()],
     "central_width": window.centralWidget().width(),
     "docks": docks,
+    "continue_buttons": buttons,
     "notes": len(window.document.notes()),
     "errors": errors,
 }))
