@@ -138,14 +138,22 @@ class ContinuePanel(QWidget):
                                         self.audition_button)):
             buttons.addWidget(button, index // 3, index % 3)
         layout.addLayout(buttons)
-        for row in ((self.progress_bar,),
-                    (self.previous_button, self.variation_label, self.next_button),
+        for row in ((self.previous_button, self.variation_label, self.next_button),
+                    (self.progress_bar,),
                     (self.status_label,)):
             line = QHBoxLayout()
             for widget in row:
                 line.addWidget(widget)
             layout.addLayout(line)
         layout.addStretch(1)
+
+    def essential_height(self) -> int:
+        """Height of the buttons, the variations row and the progress bar: what the dock
+        must always show (the status line below may scroll)."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        rows = [layout.itemAt(index).sizeHint().height() for index in range(3)]
+        return sum(rows) + layout.spacing() * len(rows) + margins.top() + margins.bottom()
 
     def _connect(self) -> None:
         self.worker.progress.connect(self._on_progress)
@@ -490,7 +498,8 @@ def install_continue(window: Any) -> ContinuePanel:
     # Right column: Continue on top, then Sampling / Model / Confidence as tabs under it,
     # so nothing overlaps from 1280x720 up and the roll keeps most of the width.
     right = Qt.DockWidgetArea.RightDockWidgetArea
-    window.add_dock(panel, "Continue", right, scrollable=True)
+    continue_dock = window.add_dock(panel, "Continue", right, scrollable=True)
+    continue_dock.widget().setMinimumHeight(panel.essential_height())   # buttons and variations
     sampling = window.add_dock(panel.sampling_panel, "Sampling", right, scrollable=True)
     window.add_dock(panel.model_panel, "Model", right, scrollable=True, tab_with=sampling)
     window.add_dock(panel.confidence_view, "Confidence", right, scrollable=True, tab_with=sampling)

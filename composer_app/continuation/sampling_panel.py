@@ -148,7 +148,8 @@ class SamplingPanel(QWidget):
             box.addItem(ANY_LABEL, "any")
             box.currentIndexChanged.connect(self.changed)
             self.control_boxes[name] = box
-            form.addRow(name.capitalize(), box)
+            # Right under the length: what to write comes before how adventurously.
+            form.insertRow(1 + len(self.control_boxes) - 1, name.capitalize(), box)
         self.texture, self.density, self.register = (self.control_boxes[n] for n in CONTROLS)
         self.abilities = ModelAbilities()
         self.set_abilities(self.abilities)

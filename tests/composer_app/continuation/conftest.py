@@ -37,18 +37,17 @@ def synthetic_piece(seed: int, bars: int = 8):
     return Score([Track("Piano", 0, False, notes)], 120.0)
 
 
-@pytest.fixture(scope="session")
-def steerable_bundle_source(tmp_path_factory):
+def train_steerable_bundle(root, steps: int = 160):
     """Six synthetic MIDI files -> a REMI dataset (controls and infilling tokens on) -> a
-    one-layer Transformer trained 160 steps with infill_rate 0.3 (seconds on a CPU)."""
+    one-layer Transformer trained `steps` steps with infill_rate 0.3 (seconds on a CPU);
+    the bundle's folder (under `root`). docs/screenshot_fill.py uses it too."""
     import torch
 
     from ml_core.data import PrepareOptions, prepare_dataset
     from ml_core.midi_io import write_midi
     from ml_core.training import TrainOptions, train
 
-    root = tmp_path_factory.mktemp("steerable")
-    (root / "midi").mkdir()
+    (root / "midi").mkdir(parents=True, exist_ok=True)
     for seed in range(6):
         write_midi(synthetic_piece(seed), root / "midi" / f"piece{seed}.mid")
     prepare_dataset([str(root / "midi")], root / "data",
@@ -58,13 +57,19 @@ def steerable_bundle_source(tmp_path_factory):
         result = train(TrainOptions(
             data=root / "data", out=str(root / "steerable"), arch="transformer",
             hparams={"d_model": 32, "num_layers": 1, "num_heads": 2, "ff_size": 64},
-            window=64, batch_size=8, max_steps=160, epoch_fraction=1.0, lr=8e-3, optimizer="adam",
+            window=64, batch_size=8, max_steps=steps, epoch_fraction=1.0, lr=8e-3, optimizer="adam",
             device="cpu", precision="fp32", compile="off", infill_rate=0.3,
             checkpoint_every=1000, log_every=50, max_val_windows=8, description="steerable test model"),
             log=lambda _message: None)
     finally:
         torch.set_num_threads(threads)
     return result.bundle_path
+
+
+@pytest.fixture(scope="session")
+def steerable_bundle_source(tmp_path_factory):
+    """The steerable bundle, trained once per session."""
+    return train_steerable_bundle(tmp_path_factory.mktemp("steerable"))
 
 
 @pytest.fixture
