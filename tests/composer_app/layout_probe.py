@@ -34,7 +34,8 @@ for button in continue_dock.findChildren(QPushButton):
         left = button.mapTo(continue_dock, QPoint(0, 0)).x()
         buttons.append({"text": button.text(), "width": button.width(),
                         "needed": button.minimumSizeHint().width(),
-                        "inside": left >= 0 and left + button.width() <= continue_dock.width()})
+                        "inside": left >= 0 and left + button.width() <= continue_dock.width(),
+                        "shown": button.visibleRegion().boundingRect().size() == button.size()})
 viewport = window.canvas.view.viewport()
 start = viewport.rect().center()
 QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
