@@ -78,6 +78,7 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
         with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
             qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
         new = blocker.args[0].new_notes[0]
+        assert blocker.args[0].job.options["texture"] == 1     # what the worker was given
         assert new and min(n.start for n in new) >= 2 * 1920
         single.append(notes_per_onset(new))
         panel.document.undo()
@@ -137,3 +138,36 @@ def test_follow_the_prompt_shows_what_generation_forces():
     from ml_core.tokenizers.remi import RemiTokenizer
 
     assert followed_controls(RemiTokenizer(), chords(2)) == BarControls(3, 2, 2)
+
+
+def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(qtbot, steerable_bundle, errors):
+    score = lines_and_chords(6)
+    panel = make_panel(qtbot, score, "steerable")
+    document, canvas = panel.document, panel.canvas
+    in_bar_4 = [i for i, (_, n) in document.notes().items() if 3 * 1920 <= n.start < 4 * 1920]
+    canvas.view.select_ids(in_bar_4[:2])
+    assert panel.fill_span() == (3, 4)
+    span = (3 * 1920, 4 * 1920)
+    outside = sorted(n for n in score.notes() if not span[0] <= n.start < span[1])
+    with qtbot.waitSignal(panel.worker.finished, timeout=30000):
+        panel.fill()
+    canvas.view.select_ids([])
+    assert panel.reroll_button.isEnabled()
+    with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
+        qtbot.mouseClick(panel.reroll_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].job.fill_bars == (3, 4) and errors == []
+    assert document.undo_stack.count() == 1        # the first take was taken out again
+    with qtbot.waitSignal(panel.audition_requested) as heard:
+        panel.audition()
+    auditioned = list(heard.args[0].notes())
+    assert sorted(n for n in auditioned if not span[0] <= n.start < span[1]) == outside
+    assert sorted(n for n in auditioned if span[0] <= n.start < span[1]) == sorted(panel.session.selected_notes())
+    panel.accept()
+    assert not document.generated_ids()
+
+
+def test_fill_without_a_range_says_how_to_choose_one(qtbot, steerable_bundle, errors):
+    panel = make_panel(qtbot, lines_and_chords(4), "steerable")
+    panel.fill()
+    assert errors and "drag a range in the ruler" in errors[-1]
+    assert not panel.is_running() and panel.document.undo_stack.count() == 0
