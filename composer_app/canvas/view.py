@@ -61,6 +61,7 @@ class PianoRollView(QGraphicsView):
         self._preview_items: list[NoteItem] = []
         self._stale_items: list[NoteItem] = []   # a replaced document's, removed slice by slice
         self._pending_ids: list[int] = []        # notes whose items are still to be made
+        self._dimming: tuple = (None, None)      # (drum lane track, fill span) items are dimmed for
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.timeout.connect(self._continue_rebuild)
@@ -145,21 +146,35 @@ class PianoRollView(QGraphicsView):
         track, note = self.document.entry(note_id)
         item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
                         *self._track_look(track))
-        lane = self.drum_lane_track()
-        if lane is not None and track != lane:
+        if self._is_dimmed(track, note, self.drum_lane_track(), self.document.preview_replaces()):
             item.set_dimmed(True)
         self._items[note_id] = item
         return item
 
+    @staticmethod
+    def _is_dimmed(track: int, note: Note, lane: int | None,
+                   replaced: tuple[int, int, int] | None) -> bool:
+        """Faint: another track's note under the drum lane, or a note a Fill is replacing."""
+        if lane is not None and track != lane:
+            return True
+        return replaced is not None and track == replaced[0] and replaced[1] <= note.start < replaced[2]
+
     def _on_tracks_changed(self) -> None:
         """Colours or drum flags may have changed: every item takes its track's look again.
         While the drum lane is shown, other tracks' notes are dimmed and cannot be picked."""
-        lane = self.drum_lane_track()
         for note_id, item in self._items.items():
             if note_id in self.document:
                 track, note = self.document.entry(note_id)
                 item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
-                dimmed = lane is not None and track != lane
+        self._apply_dimming()
+
+    def _apply_dimming(self) -> None:
+        lane, replaced = self.drum_lane_track(), self.document.preview_replaces()
+        self._dimming = (lane, replaced)
+        for note_id, item in self._items.items():
+            if note_id in self.document:
+                track, note = self.document.entry(note_id)
+                dimmed = self._is_dimmed(track, note, lane, replaced)
                 if dimmed != item.dimmed:
                     item.set_dimmed(dimmed)
 
@@ -233,6 +248,8 @@ class PianoRollView(QGraphicsView):
 
     def _on_preview(self) -> None:
         notes = self.document.preview()
+        if self._dimming != (self.drum_lane_track(), self.document.preview_replaces()):
+            self._apply_dimming()   # a Fill began or ended: the notes it replaces go faint or back
         scene = self.scene()
         # Streaming grows the preview a few notes at a time: keep the common prefix.
         keep = 0

@@ -35,6 +35,12 @@ from ml_core.music import Note, Score, Track
 COMMAND_TEXT = {"continue": "Continue", "fill": "Fill"}   # undo step labels, for people only
 
 
+def _replaced_span(job: ContinueJob) -> tuple[int, int] | None:
+    """(start, end) of the notes a Fill job replaces; None for a continuation."""
+    room = job.make_room
+    return (room[1], room[2]) if room is not None and room[0] == "span" else None
+
+
 class SessionState(Enum):
     IDLE = "idle"             # nothing generated yet (or the model made no note)
     RUNNING = "running"       # a job is generating
@@ -99,7 +105,7 @@ class ContinueSession:
         if progress.job is not self.job:
             return False
         notes = progress.new_notes[self.selected] if progress.new_notes else []
-        self.document.set_preview(notes, progress.job.track)
+        self.document.set_preview(notes, progress.job.track, _replaced_span(progress.job))
         return True
 
     def finish(self, result: ContinueResult) -> str | None:
@@ -165,7 +171,8 @@ class ContinueSession:
             self._undo_ours()
             self._add(index)
         elif self.command_variation != index:
-            self.document.set_preview(self.result.new_notes[index], self.result.job.track)
+            self.document.set_preview(self.result.new_notes[index], self.result.job.track,
+                                      _replaced_span(self.result.job))
         else:
             self.document.set_preview(None)
         self.changed.emit()

@@ -128,6 +128,7 @@ class Document(QObject):
         self._next_id = 1
         self._preview: list[Note] = []
         self._preview_track = 0
+        self._preview_replaces: tuple[int, int, int] | None = None   # (track, start, end) a fill hides
         self._path: Path | None = None
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -266,14 +267,22 @@ class Document(QObject):
         self.path_changed.emit(self._path)
 
     # ------------------------------------------------------------------ preview
-    def set_preview(self, notes: list[Note] | None, track: int = 0) -> None:
-        """Provisional notes drawn in the generated style; not undoable, never saved."""
+    def set_preview(self, notes: list[Note] | None, track: int = 0,
+                    replaces: tuple[int, int] | None = None) -> None:
+        """Provisional notes drawn in the generated style; not undoable, never saved.
+        `replaces=(start, end)`: the notes of `track` starting there are to be replaced (a
+        Fill), and views draw them faint meanwhile."""
         self._preview = list(notes) if notes else []
         self._preview_track = track
+        self._preview_replaces = (track, *replaces) if replaces is not None and self._preview else None
         self.preview_changed.emit()
 
     def preview(self) -> list[Note]:
         return list(self._preview)
+
+    def preview_replaces(self) -> tuple[int, int, int] | None:
+        """(track, start, end) of the notes the preview would replace, or None."""
+        return self._preview_replaces
 
     # ------------------------------------------------------------------ edits (undoable)
     def add_notes(self, notes: Iterable[Note], track: int = 0, text: str = "Add notes") -> list[int]:

@@ -36,3 +36,20 @@ def test_other_tracks_are_dimmed_and_out_of_reach_under_the_drum_lane(qtbot):
 
     document.set_active_track(0)
     assert not bass.dimmed and bass.opacity() == 1.0
+
+
+def test_the_notes_a_fill_replaces_are_faint_while_its_preview_streams(qtbot):
+    document = Document()
+    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480), Note(62, 1920, 480),
+                                                         Note(64, 3840, 480)]),
+                               Track("Bass", 33, False, [Note(40, 1920, 480)])]))
+    canvas = PianoRollCanvas(document)
+    qtbot.addWidget(canvas)
+    view = canvas.view
+    items = {document.note(i): view.item_for(i) for i in document.notes()}
+    document.set_preview([Note(67, 1920, 240)], 0, replaces=(1920, 3840))
+    assert [n for n, item in items.items() if item.dimmed] == [Note(62, 1920, 480)]
+    document.set_preview([Note(67, 1920, 240), Note(65, 2160, 240)], 0, replaces=(1920, 3840))
+    assert items[Note(62, 1920, 480)].dimmed and not items[Note(40, 1920, 480)].dimmed
+    document.set_preview(None)
+    assert not any(item.dimmed for item in items.values())
