@@ -46,6 +46,7 @@ SPLITS = ("train", "val")
 TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved more than a tritone
 MUSIC21_PREFIX = "music21:"
 READER_VERSION = 2   # bump when reading a file gives other notes: invalidates score caches
+PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates datasets only
 
 
 class DataError(ValueError):
@@ -341,21 +342,32 @@ def _error_text(error: BaseException) -> str:
 
 
 def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None, str | None]:
-    """Worker: (path, encoded variants, None) or (path, None, reason)."""
+    """Worker: (path, encoded variants, None), (path, None, reason), or for a collection
+    with some pieces the tokenizer cannot take (one tune of an ABC book in 9/4):
+    (path, the other pieces' variants, "N of M pieces left out: reason")."""
     path, augmentation, split = job
     try:
-        arrays = []
-        for score in _read_variants(path, augmentation, split):
-            encoded = _worker_encoder.encode(score)
-            array = (np.asarray(encoded, dtype=np.int32) if encoder_kind(_worker_encoder) == "token"
-                     else np.asarray(encoded))
-            if len(array) >= 2:
-                arrays.append(array)
-        if not arrays:
-            return path, None, "nothing left after tokenizing"
-        return path, arrays, None
+        variants = _read_variants(path, augmentation, split)
     except Exception as error:  # any unreadable file is listed and skipped, never fatal
         return path, None, _error_text(error)
+    arrays, failures = [], []
+    for score in variants:
+        try:
+            encoded = _worker_encoder.encode(score)
+        except Exception as error:
+            failures.append(_error_text(error))
+            continue
+        array = (np.asarray(encoded, dtype=np.int32) if encoder_kind(_worker_encoder) == "token"
+                 else np.asarray(encoded))
+        if len(array) >= 2:
+            arrays.append(array)
+    if failures and not arrays:
+        return path, None, failures[0]
+    if not arrays:
+        return path, None, "nothing left after tokenizing"
+    if failures:
+        return path, arrays, f"{len(failures)} of {len(variants)} pieces left out: {failures[0]}"
+    return path, arrays, None
 
 
 def _scores_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[Any] | None, str | None]:
@@ -428,7 +440,7 @@ def _cache_key(files: dict[Path, str], options: PrepareOptions) -> str:
         stat = path.stat()
         entries.append([str(path), stat.st_size, stat.st_mtime_ns, collection])
     payload = {
-        "format": FORMAT_VERSION, "reader": READER_VERSION, "files": entries, "tokenizer": options.tokenizer,
+        "format": FORMAT_VERSION, "reader": READER_VERSION, "prepare": PREPARE_VERSION, "files": entries, "tokenizer": options.tokenizer,
         "config": options.tokenizer_config, "val_fraction": options.val_fraction,
         "seed": options.seed, "transpose": options.augmentation.transpose,
         "normalize_key": options.augmentation.normalize_key,
@@ -503,12 +515,15 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     arrays: dict[str, list[np.ndarray]] = {"train": [], "val": []}
     used: dict[str, list[str]] = {"train": [], "val": []}
     piece_collections: dict[str, list[str]] = {"train": [], "val": []}
+    left_out: dict[str, str] = {}   # files used in part: reason some of their pieces are not
     for (path, variants, error), job in zip(
             _run_jobs(_encode_job, jobs, description, options.workers, "tokenizing", score_cache),
             jobs, strict=True):
-        if error:
+        if variants is None:
             skipped[path] = error
             continue
+        if error:
+            left_out[path] = error
         arrays[job[2]].extend(variants)
         used[job[2]].append(path)
         piece_collections[job[2]].extend([collection_of[Path(path)]] * len(variants))
@@ -554,6 +569,7 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         "collections": collections,
         "splits": split_summary,
         "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())],
+        "pieces_left_out": [{"path": p, "reason": r} for p, r in sorted(left_out.items())],
     }
     if kind == "token":
         counts = np.bincount(np.load(out_dir / "train_data.npy"), minlength=vocab_size or 0)
