@@ -97,10 +97,10 @@ class ContinuePanel(QWidget):
         self.abilities = ModelAbilities()   # what the selected model can be asked
         self._build_controls()
         self._connect()
+        # What the model can do, the prompt's key (stay in key is on from the start) and the
+        # values its controls follow, shown at once; the model is preloaded so that the
+        # first Continue finds it loaded.
         self._on_bundle_changed(self.model_panel.selected_bundle())
-        self.update_estimated_key()  # stay in key is on from the start: show the key at once
-        self._update_buttons()
-        self.preload()  # the first Continue then finds the model loaded
 
     def _button(self, text: str, slot: Any, tip: str = "") -> QPushButton:
         button = QPushButton(text)
