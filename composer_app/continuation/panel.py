@@ -179,6 +179,8 @@ class ContinuePanel(QWidget):
         for signal, slot in self._document_connections:
             signal.connect(slot)
         self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.update_estimated_key())
+        # Another prompt (score, selection, playhead): its key and followed values anew.
+        self.sampling_panel.prompt_source.currentIndexChanged.connect(lambda _i: self._key_timer.start())
 
     # ------------------------------------------------------------ state (from the session)
     def is_running(self) -> bool:

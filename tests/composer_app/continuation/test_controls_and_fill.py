@@ -63,6 +63,13 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
     assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
     assert sampling.density.itemText(0) == "Follow the prompt: calm (quarters)"
     assert sampling.option_values()["texture"] is None
+    # Up to the playhead, after the first beat of chords: still three voices, but quarters
+    # measured over the whole of bar 1 are fewer onsets per beat.
+    panel.canvas.set_playhead(480)
+    sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("playhead"))
+    qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half notes)")
+    assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
+    sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("score"))
 
     sampling.set_control("texture", 1)
     sampling.set_control("density", 2.0)
