@@ -31,7 +31,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ml_core.files import atomic_path, atomic_write_text
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -51,22 +52,6 @@ PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates 
 
 class DataError(ValueError):
     """A dataset that cannot be built or read (one-line message for a person)."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so that readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp makes 0600; a dataset or log is not secret
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- encoders
@@ -462,9 +447,8 @@ def _cached_manifest(directory: Path, key: str) -> dict[str, Any] | None:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    temp = path.with_name(path.name + ".tmp.npy")
-    np.save(temp, array)
-    os.replace(temp, path)
+    with atomic_path(path, suffix=".npy") as temporary:
+        np.save(temporary, array)
 
 
 def _stack(arrays: list[np.ndarray], kind: str, feature_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ import bisect
 import contextlib
 import io
 import os
-import secrets
 import struct
 import threading
 import zipfile
@@ -23,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ml_core.files import atomic_write_bytes
 from ml_core.music import (
     TICKS_PER_QUARTER,
     Note,
@@ -84,36 +84,19 @@ def _read_checked(path: str | os.PathLike[str]) -> bytes:
 
 
 def _write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync it, then move it over `path`.
-
-    On any failure the temp file is removed, the old file is untouched and a
-    MidiFileError says what went wrong."""
+    """Write `data` atomically (`ml_core.files`); on any failure the old file is untouched
+    and a MidiFileError says what went wrong."""
     name, target = _display_name(path), Path(path)
     if target.is_dir():
         raise MidiFileError(f"cannot write {name}: it is a folder")
     if not target.parent.is_dir():
         raise MidiFileError(f"cannot write {name}: the folder {target.parent} does not exist")
-    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    created = False
-    try:   # os.open with 0o666 honours the umask (mkstemp would make the file private)
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        created = True
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(temp, target.stat().st_mode & 0o7777)
-        os.replace(temp, target)
-        created = False
+    try:
+        atomic_write_bytes(target, data)
     except PermissionError:
         raise MidiFileError(f"cannot write {name}: permission denied") from None
     except OSError as error:
         raise MidiFileError(f"cannot write {name}: {error.strerror or error}") from None
-    finally:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
 
 
 # ------------------------------------------------------------------ MIDI reading

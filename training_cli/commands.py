@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+from ml_core.pitch import parse_pitch, parse_pitch_class
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -38,16 +37,12 @@ def parse_key(text: str | None) -> tuple[int, str] | None:
     parts = text.replace("-", " ").split()
     mode = parts[1].lower() if len(parts) > 1 else "major"
     name = parts[0] if parts else ""
-    if not name or name[0].lower() not in NOTE_NAMES or mode not in ("major", "minor") or len(parts) > 2:
+    if mode not in ("major", "minor") or len(parts) > 2:
         raise ValueError(f"cannot read key '{text}' (try \"D minor\" or \"F# major\")")
-    tonic = NOTE_NAMES[name[0].lower()]
-    for accidental in name[1:]:
-        if accidental == "#":
-            tonic += 1
-        elif accidental in ("b", "♭"):
-            tonic -= 1
-        else:
-            raise ValueError(f"cannot read key '{text}' (try \"D minor\" or \"F# major\")")
+    try:
+        tonic = parse_pitch_class(name.replace("♭", "b"))
+    except ValueError:
+        raise ValueError(f"cannot read key '{text}' (try \"D minor\" or \"F# major\")") from None
     return tonic % 12, mode
 
 
@@ -181,9 +176,11 @@ def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float |
         return float(value) if "." in value else int(value)
     except ValueError:
         pass
-    match = re.fullmatch(r"([a-g])(#|b)?(-?\d)", value) if pitch else None
-    if match:  # C4 = 60
-        return NOTE_NAMES[match[1]] + {"#": 1, "b": -1, None: 0}[match[2]] + 12 * (int(match[3]) + 1)
+    if pitch:  # C4 = 60
+        try:
+            return parse_pitch(value)
+        except ValueError:
+            pass
     raise ValueError(f"{flag} expects auto, any or a number, got '{text}'")
 
 

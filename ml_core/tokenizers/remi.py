@@ -78,6 +78,7 @@ from ml_core.music import (
     bar_ticks,
     beat_ticks,
 )
+from ml_core.pitch import PITCH_CLASS_NAMES
 from ml_core.tokenizers import register
 from ml_core.tokenizers.base import (
     Tokenizer,
@@ -94,7 +95,6 @@ from ml_core.tokenizers.base import (
     velocity_levels_for,
 )
 
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Interval sets (from the root) of the chords Chord tokens can name.
 CHORD_QUALITIES: dict[str, frozenset[int]] = {
     "maj": frozenset({0, 4, 7}), "min": frozenset({0, 3, 7}), "dim": frozenset({0, 3, 6}),
