@@ -76,15 +76,17 @@ class PreparedScore:
     tracks: list[TrackInfo]
     active_track: int
     meta: Score             # notes-free: tempo, meter and their changes
+    repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
 
     @property
     def note_count(self) -> int:
         return len(self.notes)
 
 
-def prepare_score(score: Score) -> PreparedScore:
+def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
     """Check and number a score's notes for `Document.load_score` (DocumentError when one is
-    not playable). Touches no document, so a worker thread may run it for a large file."""
+    not playable). Touches no document, so a worker thread may run it for a large file.
+    `repairs` lists what reading the file mended (shown when it opens)."""
     if score.ticks_per_quarter != TICKS_PER_QUARTER:
         score = score.resampled(TICKS_PER_QUARTER)
     notes: dict[int, Entry] = {}
@@ -99,7 +101,7 @@ def prepare_score(score: Score) -> PreparedScore:
     active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
     meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
                  list(score.tempo_changes), list(score.time_signature_changes))
-    return PreparedScore(notes, next_id, tracks, active, meta)
+    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs))
 
 
 class Document(QObject):

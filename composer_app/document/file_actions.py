@@ -148,6 +148,8 @@ class FileActions(QObject):
             return
         self._opened = True
         message = f"Opened {path.name} ({score.note_count} notes)"
+        if score.repairs:
+            message = f"Opened {path.name} (repaired: {'; '.join(score.repairs)})"
         QTimer.singleShot(0, self, lambda: self._after_open(path, message))   # a turn of its own
 
     def _after_open(self, path: Path, message: str) -> None:

@@ -2,7 +2,8 @@
 
 `FileOpener` reads one file at a time on a registered worker thread (notation formats
 through a child process, see `reading`), prepares it for the document there too, and
-reports on the GUI thread with `finished(path, prepared, error)`: a PreparedScore, or the
+reports on the GUI thread with `finished(path, prepared, error)`: a PreparedScore (MIDI is
+read leniently; its `repairs` say what was mended), or the
 exception that explains why not (MidiFileError, OSError, DocumentError), or neither after
 Cancel. Nothing touches the open document until a Score is complete;
 `FileActions` then loads it. Starting a new open cancels the one in flight, and its late
@@ -63,8 +64,9 @@ class FileOpener(WorkerSignals):
 
         def run() -> None:
             score = error = None
+            repairs: list[str] = []
             try:
-                score = prepare_score(read_score_cancellable(path, cancel))
+                score = prepare_score(read_score_cancellable(path, cancel, repairs), repairs)
             except ReadCancelled:
                 pass
             except Exception as caught:   # every failure becomes a message, never a crash

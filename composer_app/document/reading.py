@@ -5,7 +5,9 @@ deep copies) hold the interpreter lock for a second or more at a time: on a thre
 window would freeze anyway. So notation files are read by a child Python process
 (`python -m composer_app.document.reading PATH`), which also keeps a pathological file's
 memory out of the app and makes Cancel immediate (the child is killed). MIDI files are
-read by our own parser, which is fast and yields the lock often, on the calling thread.
+read by our own parser, which is fast and yields the lock often, on the calling thread;
+it reads leniently (a data byte over 127 clamped, a truncated last track kept as far as
+it goes) and lists each repair, so the app can open such a file and say what it mended.
 
 The child sends back the Score compactly (each track's notes as one array of integers),
 so the parent rebuilds it in small Python steps instead of one long unpickling call.
@@ -22,7 +24,7 @@ import threading
 from array import array
 from pathlib import Path
 
-from ml_core.midi_io import MIDI_EXTENSIONS, MidiFileError, read_score
+from ml_core.midi_io import MIDI_EXTENSIONS, MidiFileError, read_midi, read_score
 from ml_core.music import Note, Score, Track
 
 POLL_S = 0.05   # how often the waiting thread looks at the cancel event
@@ -99,11 +101,19 @@ def read_in_child(path: str | Path, cancel: threading.Event) -> Score:
     return _unpack(payload)
 
 
-def read_score_cancellable(path: str | Path, cancel: threading.Event) -> Score:
+def read_score_cancellable(path: str | Path, cancel: threading.Event,
+                           repairs: list[str] | None = None) -> Score:
     """Read any supported file (empty files allowed) so that the caller's thread never
-    holds the interpreter lock for long; raises MidiFileError, OSError or ReadCancelled."""
+    holds the interpreter lock for long; raises MidiFileError, OSError or ReadCancelled.
+    With a `repairs` list a MIDI file is read leniently and each repair is appended there;
+    when no note survives the repairs the file is refused as the strict reader refuses it."""
     if Path(path).suffix.lower() in MIDI_EXTENSIONS:
-        score = read_score(path, allow_empty=True)
+        mended: list[str] | None = [] if repairs is not None else None
+        score = read_midi(path, allow_empty=True, warnings=mended)
+        if mended and repairs is not None:
+            if not any(track.notes for track in score.tracks):
+                score = read_midi(path, allow_empty=True)   # raises: says what is wrong
+            repairs.extend(mended)
     else:
         score = read_in_child(path, cancel)
     if cancel.is_set():
