@@ -325,6 +325,28 @@ class _TokenPlan:
     assemble: Callable[[list[Note]], Score]   # the finished score around those notes
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
+    single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+
+
+@dataclass(frozen=True)
+class SingleLine:
+    """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
+
+    A texture control is a hint the model learned to follow; "a single line stays a single
+    line" is a promise, so a row that has struck a pitch at the current position may only
+    move on (a new position or bar). Applied softly, like every other mask."""
+
+    pitches: np.ndarray      # (V,) True for the Pitch tokens
+    onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, controls) -> SingleLine | None:
+        if controls is None or controls.texture != 1:
+            return None
+        tokens = tokenizer.vocab.tokens
+        pitches = np.array([t.startswith("Pitch_") for t in tokens])
+        onsets = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
+        return cls(pitches, onsets) if pitches.any() and onsets.any() else None
 
 
 def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
@@ -410,7 +432,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: i
         notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
-        timing=None if options.allow_overlap else _onset_timing(tokenizer, source))
+        timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
+        single_line=SingleLine.for_tokenizer(tokenizer, controls))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -430,6 +453,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     read = len(plan.context)
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
+    struck = [False] * rows   # single line: the row has a pitch at its current onset
 
     generated = 0
     last_update = time.perf_counter()
@@ -471,6 +495,9 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 timings = [plan.timing(s) for s in states]
                 if any(t is not None for t in timings):
                     masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t for t in timings]))
+            if plan.single_line is not None and any(struck):
+                no_pitch = ~plan.single_line.pitches
+                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch) for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             chosen, probabilities = sample_numpy(
@@ -482,6 +509,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     continue
                 token = chosen_list[row]
                 states[row] = grammar.advance(states[row], token)
+                if plan.single_line is not None:
+                    if plan.single_line.pitches[token]:
+                        struck[row] = True
+                    elif plan.single_line.onsets[token]:
+                        struck[row] = False
                 if states[row].tick >= target:
                     finished[row] = True
                     continue  # the token that crosses the target (a bar line) is not kept
@@ -555,7 +587,8 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
-                      target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed)
+                      target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
+                      single_line=SingleLine.for_tokenizer(tokenizer, controls))
 
 
 def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,

@@ -71,3 +71,21 @@ def test_bad_control_values_are_clear_errors() -> None:
         GenerationOptions(texture=7).validated()
     with pytest.raises(GenerationError, match="register"):
         GenerationOptions(register="high").validated()
+
+
+def chord_prompt() -> Score:
+    return Score([Track("p", 0, False, [Note(p, beat * 480, 480) for beat in range(8) for p in (60, 64, 67)])])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_model(seed: int) -> None:
+    """Texture 1 is kept by the mask, not left to what the model learned: a random model
+    under a chord prompt, asked for a single line, writes one note per onset."""
+    bundle = token_bundle(RemiTokenizer())
+    single = continue_score(bundle, chord_prompt(), GenerationOptions(bars=2, seed=seed, variations=3, texture=1))
+    for notes in single.new_notes:
+        assert notes
+        onsets = [n.start for n in notes]
+        assert len(onsets) == len(set(onsets)), "two notes start together in a single line"
+    free = continue_score(bundle, chord_prompt(), GenerationOptions(bars=2, seed=seed, variations=3, texture=3))
+    assert any(len({n.start for n in notes}) < len(notes) for notes in free.new_notes)
