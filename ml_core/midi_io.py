@@ -4,7 +4,7 @@ MIDI goes through a small parser of our own that checks every byte as it goes, s
 damaged or hostile file ends in one `MidiFileError` with a message a person understands
 ("song.mid: the file is truncated") and memory stays bounded: the size, the note count
 and the length in time are refused before anything big is built. Writes are atomic
-(a temp file in the same folder, fsync, then `os.replace`). Notation formats go through
+(`ml_core.files`). Notation formats go through
 music21, imported only when needed so `import ml_core.midi_io` stays fast.
 """
 
