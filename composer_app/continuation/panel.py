@@ -22,6 +22,10 @@ removes them), so a musician can stop once they like what they hear. Errors (a b
 that fails to load, bad options) open a dialog through `show_error` and the panel stays
 usable.
 
+What the buttons and status line show lives in `panel_status.PanelStatus`, what a job
+reads (prompt, tracks, target, room, Fill's bars, key estimate) in
+`panel_prompt.PromptSources`: mixins of `ContinuePanel`.
+
 `install_continue(window)` docks the model, sampling, Continue and confidence panels into
 the main window and connects them to `window.document` / `window.canvas`.
 """
@@ -47,9 +51,11 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
+from composer_app.continuation.panel_prompt import PromptSources
+from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
-from composer_app.continuation.session import ContinuationRefused, ContinueSession, SessionState
+from composer_app.continuation.session import ContinuationRefused, ContinueSession
 from composer_app.continuation.worker import (
     BundleCache,
     ContinueJob,
@@ -67,7 +73,7 @@ def show_error(parent: QWidget | None, text: str) -> None:
     dialogs.show_error(parent, text)
 
 
-class ContinuePanel(QWidget):
+class ContinuePanel(PanelStatus, PromptSources, QWidget):
     """Continue controls over a Document (and optionally the canvas for selection/playhead)."""
 
     audition_requested = Signal(object)   # Score: the piece with the selected variation
@@ -195,76 +201,6 @@ class ContinuePanel(QWidget):
     def result(self) -> ContinueResult | None:
         return self.session.result
 
-    def _update_buttons(self, *_args: Any) -> None:
-        if self._shut_down:
-            return
-        session = self.session
-        running = session.running
-        count, selected = session.variation_count, session.selected
-        self.continue_button.setEnabled(not running)
-        self.fill_button.setEnabled(not running and self.abilities.fill)
-        self.stop_button.setEnabled(running)
-        self.reroll_button.setEnabled(session.can_reroll())
-        self.accept_button.setEnabled(not running and bool(self.document.generated_ids()))
-        many = not running and count > 1
-        self.previous_button.setEnabled(many and selected > 0)
-        self.next_button.setEnabled(many and selected < count - 1)
-        self.audition_button.setEnabled(not running and count > 0)
-        pending = bool(self.document.generated_ids())
-        self.variation_label.setText(f"Variation {selected + 1} / {count}" if count
-                                     else "Pending (no variations)" if pending and not running
-                                     else "No variations yet")
-        self._refresh_status()
-
-    def _refresh_status(self) -> None:
-        """A message stands while the document stays as it was when it was said; after an
-        undo, redo, edit, New or Open the line says where the continuation now stands."""
-        here = (self.document.undo_stack.index(), self._resets)
-        if self._said_at == here or self.session.running:
-            return
-        self._said_at = None
-        session, pending = self.session, len(self.document.generated_ids())
-        if session.is_pending():
-            text = f"{pending} generated notes pending: Accept keeps them, Ctrl+Z removes them."
-        elif pending:
-            text = f"{pending} generated notes are not accepted yet: Accept keeps them."
-        elif session.state is SessionState.UNDONE:
-            text = "Continuation undone."
-        elif session.state is SessionState.ACCEPTED:
-            text = "Continuation accepted."
-        else:
-            text = ""
-        self.status_label.setText(text)
-
-    def _on_session_changed(self) -> None:
-        if self.session.result is None:
-            self.confidence_view.clear()
-        self._update_buttons()
-
-    def _say(self, text: str) -> None:
-        self.status_label.setText(text)
-        self._said_at = (self.document.undo_stack.index(), self._resets)
-        self.status_message.emit(text)
-
-    def update_estimated_key(self) -> None:
-        """Show the key of the current prompt in the sampling panel, and the control values
-        "follow the prompt" would force."""
-        try:
-            prompt, _ = self._prompt()
-        except (PromptError, ValueError):
-            prompt = None
-        try:
-            key = estimate_key(prompt) if prompt is not None else None
-        except ValueError:
-            key = None
-        self.sampling_panel.set_estimated_key(key)
-        followed = None
-        if prompt is not None and self.abilities.controls:
-            from ml_core.generation import followed_controls
-
-            followed = followed_controls(self.abilities.tokenizer, prompt)
-        self.sampling_panel.set_followed(followed)
-
     def _on_bundle_changed(self, info: Any) -> None:
         """A model was chosen: what it can be asked (controls, Fill), then preload it."""
         self.abilities = ModelAbilities.of(info)
@@ -285,39 +221,6 @@ class ContinuePanel(QWidget):
         if info is not None and not self._shut_down:
             self.worker.preload(info.path, self.model_panel.device())
 
-    def _prompt(self) -> tuple[Score, int]:
-        source = self.sampling_panel.prompt_source_value()
-        selected = None
-        playhead = 0
-        if self.canvas is not None:
-            if source == "selection":
-                selected = list(self.canvas.selected_notes())
-            playhead = self.canvas.playhead_tick
-        return build_prompt(self.document.score(tracks_wanted=self._prompt_tracks()), source,
-                            selected, playhead)
-
-    def _prompt_tracks(self) -> list[bool]:
-        """The tracks Continue reads: the audible ones (unmuted, or the soloed: the chosen
-        ones); drum tracks only when the continuation goes into a drum track."""
-        infos = self.document.track_infos()
-        target_is_drum = infos[self._continuation_track()].is_drum
-        return [heard and (target_is_drum or not info.is_drum)
-                for heard, info in zip(self.document.audible_tracks(), infos, strict=True)]
-
-    def _continuation_track(self) -> int:
-        """The track the continuation is written into: the active track."""
-        active = getattr(self.document, "active_track", 0)
-        return active if active < self.document.track_count() else 0
-
-    def _make_room(self, offset: int) -> tuple[str, int] | None:
-        """Continuing from the playhead inside the piece: replace or shift what follows."""
-        if self.sampling_panel.prompt_source_value() != "playhead" or self.canvas is None:
-            return None
-        playhead = self.canvas.playhead_tick
-        if any(note.start >= playhead for _, note in self.document.notes().values()):
-            return (self.sampling_panel.after_playhead_value(), playhead)
-        return None
-
     def continue_(self) -> None:
         """Continue the prompt with a fresh job (a pending continuation is accepted first:
         continuing from it means keeping it)."""
@@ -332,20 +235,6 @@ class ContinuePanel(QWidget):
         if self.sampling_panel.stay_in_key.isChecked():
             self.sampling_panel.set_estimated_key(estimate_key(prompt))
         self._start(prompt, offset, self.sampling_panel.next_seed())
-
-    def fill_span(self) -> tuple[int, int]:
-        """The bars Fill regenerates, (first, end) from 0: those of the selected notes, else
-        those the loop range (dragged in the ruler) touches."""
-        meter = self.document.meter()
-        selected = list(self.canvas.selected_notes()) if self.canvas is not None else []
-        if selected:
-            first, last = min(n.start for n in selected), max(n.start for n in selected)
-        elif self.canvas is not None and self.canvas.timeline.loop is not None:
-            first, end = self.canvas.timeline.loop
-            last = max(first, end - 1)
-        else:
-            raise PromptError("Select notes, or drag a range in the ruler, to choose the bars to fill.")
-        return meter.bar_at(first)[0], meter.bar_at(last)[0] + 1
 
     def fill(self) -> None:
         """Regenerate the chosen bars from the music around them (see `fill_span`)."""
@@ -463,12 +352,6 @@ class ContinuePanel(QWidget):
         self._say(message)
         self._update_buttons()
         show_error(self.window() if self.isVisible() else None, message)
-
-    def _show_confidence(self) -> None:
-        result = self.session.result
-        if result is not None:
-            self.confidence_view.show_variations(result.confidences, result.new_notes,
-                                                 self.document.meter(), self.session.selected)
 
     # ------------------------------------------------------------ shutdown
     def shutdown(self) -> None:

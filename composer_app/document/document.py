@@ -8,12 +8,13 @@ Notes carry a stable integer id (never reused), so a canvas item maps to its not
 undo/redo give a deleted note back its old id. A generated continuation is added as
 ordinary notes flagged "generated" until the musician accepts it; a preview (notes
 streaming from the model) lives outside the undo stack and outside every save.
+Checking and numbering a loaded score is `preparing.prepare_score`; the room a
+continuation or Fill makes around itself is `make_room.room_for`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -26,82 +27,23 @@ from composer_app.document.commands import (
     MetaCommand,
     NoteEditCommand,
 )
-from composer_app.document.tracks import TrackCommand, TrackInfo, audible, default_color
-from ml_core.music import (
-    PITCH_MAX,
-    PITCH_MIN,
-    TICKS_PER_QUARTER,
-    Note,
-    Score,
-    Track,
-    is_valid_time_signature,
+from composer_app.document.make_room import room_for
+from composer_app.document.preparing import (
+    DEFAULT_TRACK,
+    DocumentError,
+    PreparedScore,
+    prepare_score,
+    validate_note,
 )
+from composer_app.document.tracks import TrackCommand, TrackInfo, audible, default_color
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, is_valid_time_signature
 
 MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
-DEFAULT_TRACK = Track("Piano", 0, False, [])
 
-
-class DocumentError(ValueError):
-    """An edit the document refuses (a note outside MIDI's range, an unknown track...)."""
-
-
-def validate_note(note: Note) -> Note:
-    """The note itself when it is a playable MIDI note; DocumentError otherwise."""
-    if not PITCH_MIN <= note.pitch <= PITCH_MAX:
-        raise DocumentError(f"pitch {note.pitch} is outside MIDI's 0..127")
-    if note.start < 0:
-        raise DocumentError(f"note starts before the beginning (tick {note.start})")
-    if note.duration < 1:
-        raise DocumentError(f"note duration must be at least one tick, not {note.duration}")
-    if not 1 <= note.velocity <= 127:
-        raise DocumentError(f"velocity {note.velocity} is outside 1..127")
-    return note
-
-
-def _playable(note: Note) -> Note:
-    """A file's note with what can be mended mended: silent or zero-length notes happen."""
-    velocity = min(127, max(1, note.velocity))
-    duration = max(1, note.duration)
-    if (velocity, duration) == (note.velocity, note.duration):
-        return note
-    return note.moved(velocity=velocity, duration=duration)
-
-
-@dataclass(frozen=True)
-class PreparedScore:
-    """A Score turned into the document's own state, ready to install (see `prepare_score`)."""
-
-    notes: dict[int, Entry]
-    next_id: int
-    tracks: list[TrackInfo]
-    active_track: int
-    meta: Score             # notes-free: tempo, meter and their changes
-    repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
-
-    @property
-    def note_count(self) -> int:
-        return len(self.notes)
-
-
-def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
-    """Check and number a score's notes for `Document.load_score` (DocumentError when one is
-    not playable). Touches no document, so a worker thread may run it for a large file.
-    `repairs` lists what reading the file mended (shown when it opens)."""
-    if score.ticks_per_quarter != TICKS_PER_QUARTER:
-        score = score.resampled(TICKS_PER_QUARTER)
-    notes: dict[int, Entry] = {}
-    next_id = 1
-    for track_index, track in enumerate(score.tracks):
-        for note in track.notes:
-            notes[next_id] = (track_index, validate_note(_playable(note)))
-            next_id += 1
-    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum))
-              for i, t in enumerate(score.tracks)]
-    tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
-    active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
-    meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
-                 list(score.tempo_changes), list(score.time_signature_changes))
-    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs))
+__all__ = [
+    "DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError", "PreparedScore",
+    "prepare_score", "validate_note",
+]
 
 
 class Document(QObject):
@@ -307,32 +249,7 @@ class Document(QObject):
     def _room_for(self, notes: list[Note], track: int, mode: str, tick: int,
                   end_tick: int | None = None) -> dict[int, Entry | None]:
         """The entries that change to make room for `notes` continuing at `tick`."""
-        if mode == "span" and end_tick is not None:
-            return {note_id: None for note_id, (t, note) in self._notes.items()
-                    if t == track and tick <= note.start < end_tick}
-        if not notes:
-            return {}
-        end = max(n.end for n in notes)
-        changes: dict[int, Entry | None] = {}
-        if mode in ("replace", "shift"):   # what sounds across the playhead stops there
-            for note_id, (t, note) in self._notes.items():
-                if t == track and note.start < tick < note.end:
-                    changes[note_id] = (t, note.moved(duration=tick - note.start))
-        if mode == "replace":
-            for note_id, (t, note) in self._notes.items():
-                if t == track and tick <= note.start < end:
-                    changes[note_id] = None
-        elif mode == "shift":
-            bar_at_tick, _ = self._meta.bar_at(tick)
-            bar_at_end, offset = self._meta.bar_at(end)
-            bars = bar_at_end - bar_at_tick + (1 if offset else 0)
-            shift = self._meta.bar_start(bar_at_tick + max(1, bars)) - self._meta.bar_start(bar_at_tick)
-            for note_id, (t, note) in self._notes.items():
-                if note.start >= tick:
-                    changes[note_id] = (t, note.moved(start=note.start + shift))
-        else:
-            raise DocumentError(f"unknown way to make room: {mode!r}")
-        return changes
+        return room_for(self._notes, self._meta, notes, track, mode, tick, end_tick)
 
     def accept_generated(self) -> None:
         """Make every generated note an ordinary note (one undo step)."""
