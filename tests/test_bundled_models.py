@@ -12,7 +12,7 @@ from ml_core.midi_io import read_midi
 from resources import EXAMPLES_DIR, MODELS_DIR
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
-BUNDLED = ["default", "lstm"]
+BUNDLED = ["default", "lstm", "bach-chorales"]
 
 
 def test_examples_cover_keys_and_meters():
@@ -58,3 +58,24 @@ def test_the_app_starts_with_the_bundled_default_selected(qtbot):
     qtbot.addWidget(panel)
     selected = panel.selected_bundle()
     assert selected is not None and selected.name == "default" and selected.source == "bundled"
+
+
+def test_the_default_writes_a_chosen_texture_and_fills_bars():
+    """The default was trained with attribute controls and infilling: a chord prompt asked
+    for a single line gets one, and a filled span changes only its own bars."""
+    from ml_core.generation import fill_score, trained_with_infilling
+    from ml_core.music import bar_ticks
+    from ml_core.quality import notes_per_onset
+
+    bundle = load(MODELS_DIR / "default")
+    assert bundle.tokenizer.config.use_controls and trained_with_infilling(bundle)
+    prompt = read_midi(EXAMPLES_DIR / "e_minor_chorale_4-4.mid")
+    single = continue_score(bundle, prompt, GenerationOptions(bars=4, seed=0, variations=2, texture=1))
+    for new in single.new_notes:
+        assert new and notes_per_onset(new) <= 1.2
+    bar = bar_ticks(prompt.time_signature, prompt.ticks_per_quarter)
+    filled = fill_score(bundle, prompt, 1, 2, GenerationOptions(seed=0))
+    outside = [n for t in prompt.tracks for n in t.notes if not bar <= n.start < 2 * bar]
+    kept = [n for t in filled.scores[0].tracks for n in t.notes if not bar <= n.start < 2 * bar]
+    assert sorted(kept) == sorted(outside)
+    assert filled.new_notes[0] and all(bar <= n.start < 2 * bar for n in filled.new_notes[0])

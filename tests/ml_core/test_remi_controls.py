@@ -75,7 +75,7 @@ def test_bins() -> None:
 
 
 def test_old_configs_without_the_keys_have_no_controls_and_the_old_vocabulary() -> None:
-    config = json.loads((resources.files("resources") / "models" / "default" / "config.json").read_text())
+    config = json.loads((resources.files("resources") / "models" / "bach-chorales" / "config.json").read_text())
     tokenizer = from_dict(config["tokenizer"])
     assert not tokenizer.config.use_controls and not tokenizer.config.use_infill
     assert tokenizer.vocab_size == config["hparams"]["vocab_size"]

@@ -127,11 +127,11 @@ def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bu
 
 def test_a_model_without_controls_or_infilling_says_why(qtbot, tiny_bundle, errors, motif_score):
     """The tiny conftest model has control tokens but learned no infilling; the bundled
-    default has neither."""
+    chorale model (bach-chorales) has neither."""
     panel = make_panel(qtbot, motif_score(2), "tiny")
     assert not panel.fill_button.isEnabled()
     assert "not trained to fill" in panel.fill_button.toolTip()
-    assert panel.model_panel.select("default")
+    assert panel.model_panel.select("bach-chorales")
     sampling = panel.sampling_panel
     assert not any(box.isEnabled() for box in sampling.control_boxes.values())
     assert "without texture, density and register" in sampling.texture.toolTip()
@@ -178,3 +178,20 @@ def test_fill_without_a_range_says_how_to_choose_one(qtbot, steerable_bundle, er
     panel.fill()
     assert errors and "drag a range in the ruler" in errors[-1]
     assert not panel.is_running() and panel.document.undo_stack.count() == 0
+
+
+def test_the_bundled_default_writes_a_chosen_texture_through_the_panel(qtbot, errors):
+    """The shipped default has controls: asked for a single line under chords, it writes one."""
+    panel = make_panel(qtbot, chords(2), "default")
+    sampling = panel.sampling_panel
+    assert all(box.isEnabled() for box in sampling.control_boxes.values())
+    assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
+    sampling.set_control("texture", 1)
+    sampling.bars.setValue(2)
+    sampling.seed.setValue(1)
+    with qtbot.waitSignal(panel.worker.finished, timeout=60000) as blocker:
+        qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].job.options["texture"] == 1
+    new = blocker.args[0].new_notes[0]
+    assert new and len({n.start for n in new}) == len(new), "a chord in a single line"
+    assert not errors
