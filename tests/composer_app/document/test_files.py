@@ -7,20 +7,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from composer_app import dialogs, settings
-from composer_app.main_window import MainWindow
 from ml_core.midi_io import read_midi, read_score, write_midi
 from ml_core.music import Note, Score, Track
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    errors: list[str] = []
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, text: errors.append(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
-    window = MainWindow()
-    window.errors = errors
-    qtbot.addWidget(window)
-    return window
 
 
 def opened(window, path) -> bool:

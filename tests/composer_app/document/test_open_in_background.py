@@ -7,20 +7,12 @@ import zipfile
 import pytest
 from PySide6.QtWidgets import QPushButton
 
-from composer_app import dialogs
-from composer_app.main_window import MainWindow
 from ml_core.midi_io import write_musicxml
 from ml_core.music import Note, Score, Track
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
-    errors: list[str] = []
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, text: errors.append(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
-    window = MainWindow()
-    window.errors = errors
-    qtbot.addWidget(window)
+def window(window):
     window.document.add_notes([Note(70, 0, 480), Note(72, 480, 480)])   # unsaved work
     return window
 

@@ -3,25 +3,10 @@ says in the status bar what was mended; a file that is no MIDI file at all is st
 
 import struct
 
-import pytest
-
-from composer_app import dialogs
-from composer_app.main_window import MainWindow
 from ml_core.midi_io import write_midi
 from ml_core.music import Note, Score, Track
 
 NOTES = [Note(60 + i, i * 480, 480, 90) for i in range(8)]
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    errors: list[str] = []
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, text: errors.append(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
-    window = MainWindow()
-    window.errors = errors
-    qtbot.addWidget(window)
-    return window
 
 
 def written(tmp_path) -> bytes:
