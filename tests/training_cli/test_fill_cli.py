@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from ml_core import bundle
-from ml_core.midi_io import read_score
+from ml_core.midi_io import read_midi, read_score
+from ml_core.music import bar_ticks
 from training_cli.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,9 +57,21 @@ def test_fill_and_control_flags_refuse_clearly(tmp_path, capsys):
     assert "--fill-bars expects A:B" in capsys.readouterr().err
     assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--texture", "thick"]) == 2
     assert "--texture expects" in capsys.readouterr().err
-    # The bundled default learned no infilling: a clear refusal, no traceback.
+    # The chorale model learned no infilling: a clear refusal, no traceback.
     assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--fill-bars", "1:2",
-                 "--device", "cpu"]) == 2
+                 "--model", "bach-chorales", "--device", "cpu"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error:") and "not trained to fill" in error and "Traceback" not in error
     assert not out.exists()
+    # The bundled default did: bar 1 is rewritten, bar 2 on is the prompt's.
+    assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--fill-bars", "1:2",
+                 "--device", "cpu", "--seed", "0"]) == 0
+    original, filled = read_midi(prompt), read_midi(out)
+
+    def after_bar_one(score):  # (pitch, start, duration) in quarters, from bar 2 on
+        quarter = score.ticks_per_quarter
+        bar = bar_ticks(score.time_signature, quarter)
+        return sorted((n.pitch, n.start / quarter, n.duration / quarter)
+                      for t in score.tracks for n in t.notes if n.start >= bar)
+
+    assert after_bar_one(original) and after_bar_one(filled) == after_bar_one(original)
