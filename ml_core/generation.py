@@ -263,12 +263,8 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
     stopped it)."""
     options = (options or GenerationOptions()).validated()
     cancel = cancel or threading.Event()
-    device = resolve_device(options.device)
+    device, seed = _ready(bundle, options)
     model, tokenizer = bundle.model, bundle.tokenizer
-    if next(model.parameters()).device != device:
-        model.to(device)
-    model.eval()
-    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
     key = _resolve_key(prompt, options) if options.stay_in_key else None
     with _cpu_threads(device, CPU_THREADS):
         interval = float("inf") if update_interval is None else update_interval
@@ -277,6 +273,16 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
         else:
             plan = _continue_plan(tokenizer, prompt, options, seed)
             yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
+
+
+def _ready(bundle: Any, options: GenerationOptions) -> tuple[torch.device, int]:
+    """The device the bundle's model now sits on (in eval mode) and the run's seed."""
+    device = resolve_device(options.device)
+    if next(bundle.model.parameters()).device != device:
+        bundle.model.to(device)
+    bundle.model.eval()
+    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
+    return device, seed
 
 
 @contextmanager
@@ -603,12 +609,8 @@ def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,
         raise GenerationError(f"model '{getattr(bundle, 'name', '?')}' was not trained to fill bars "
                               "(train one with `composer-train train --infill-rate R` on a REMI dataset)")
     cancel = cancel or threading.Event()
-    device = resolve_device(options.device)
+    device, seed = _ready(bundle, options)
     model, tokenizer = bundle.model, bundle.tokenizer
-    if next(model.parameters()).device != device:
-        model.to(device)
-    model.eval()
-    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
     plan = _fill_plan(tokenizer, score, start_bar, end_bar, options, seed)
     key = _resolve_key(score, options) if options.stay_in_key else None
     span_bars = end_bar - start_bar
