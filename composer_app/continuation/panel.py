@@ -314,6 +314,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
     def _on_document_reset(self) -> None:
         if not self._shut_down:
             self._resets += 1
+            if self.is_running():
+                self.worker.request_stop()  # it read the old document
             self.session.forget()
             self._update_buttons()
 

@@ -210,9 +210,11 @@ class ContinueSession:
         self.changed.emit()
 
     def forget(self) -> None:
-        """The document was replaced (a file opened): nothing of ours is in it any more."""
+        """The document was replaced (a file opened): nothing of ours is in it any more, and
+        a running job read the old one, so its late notes and result are dropped."""
         if self.running:
-            return
+            self.job = None
+            self.document.set_preview([], 0, None)
         self.command = None
         self.command_variation = None
         self.result = None

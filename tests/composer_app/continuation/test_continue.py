@@ -296,3 +296,18 @@ def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
     assert result.job.options["stay_in_key"] and result.job.options["key"] == key
     scale = scale_pitch_classes(*key)
     assert result.new_notes[0] and all(n.pitch % 12 in scale for n in result.new_notes[0])
+
+
+def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtbot, panel, slow_steps, motif_score):
+    """The job read the old document: once another one is loaded its notes must not land."""
+    document = panel.document
+    panel.sampling_panel.bars.setValue(16)
+    with qtbot.waitSignal(panel.worker.finished, timeout=30000):
+        qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.preview_updates > 0, timeout=10000)
+        opened = motif_score(1)
+        document.load_score(opened)
+    qtbot.wait(50)
+    assert sorted(document.score(include_generated=True).notes()) == sorted(opened.notes())
+    assert not document.preview() and not document.generated_ids()
+    assert not panel.session.running and panel.continue_button.isEnabled()
