@@ -234,6 +234,29 @@ def nearest_tempo_index(levels: Sequence[float], bpm: float) -> int:
     return int(np.abs(logs - np.log(max(bpm, 1e-3))).argmin())
 
 
+def tempo_events(levels: Sequence[float], tempo_bpm: float, changes: Sequence[Any],
+                 tolerance: float = 0.0) -> list[tuple[int, int]]:
+    """(tick, level) for each tempo a token scheme writes: the piece's tempo at tick 0, then
+    each change whose level differs from the last one written. With `tolerance` > 0 a change
+    is written only when it departs from the tempo last written by more than that ratio
+    (0.1 = 10%): a performance's rubato (a tempo map drifting a few percent around one
+    tempo) reads as that one tempo, while a real change of tempo is kept."""
+    events: list[tuple[int, int]] = []
+    written_bpm = None
+    for tick, bpm in [(0, tempo_bpm)] + [(int(c.tick), float(c.bpm)) for c in changes]:
+        if written_bpm is not None and tick > 0 and abs(bpm / written_bpm - 1.0) <= tolerance:
+            continue
+        level = int(levels[nearest_tempo_index(levels, bpm)])
+        if tick == 0 and events:   # a change at tick 0 replaces the piece's tempo
+            events.pop()
+            written_bpm = None
+        if events and events[-1][1] == level:
+            continue
+        events.append((tick, level))
+        written_bpm = bpm
+    return events
+
+
 def time_signatures_for(max_bar_quarters: int, ticks_per_step: int = 1) -> tuple[tuple[int, int], ...]:
     """The meters a vocabulary names: n/2, n/4, n/8, n/16 with 1 <= n <= 16, bars at most
     `max_bar_quarters` long, and a bar length that is a whole number of `ticks_per_step`."""

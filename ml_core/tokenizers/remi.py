@@ -49,7 +49,9 @@ Documented limits (what does not survive encode -> decode):
   and at most `max_duration_quarters` (longer notes are cut);
 - velocities come back as the nearest of `velocity_bins` levels (velocity 80 without
   `use_velocity`), tempi as the nearest of
-  `tempo_bins` levels (log-spaced 40..250 BPM), placed on the position grid;
+  `tempo_bins` levels (log-spaced 40..250 BPM), placed on the position grid; a tempo
+  change within `tempo_tolerance` (10%) of the tempo last written is not written, so a
+  performance's drifting tempo map reads as its tempo;
 - a meter change that falls inside a bar takes effect at the next bar line; meters whose
   bar is longer than `max_bar_quarters` (or not a whole number of positions) are refused
   with TokenizerError;
@@ -89,7 +91,7 @@ from ml_core.tokenizers.base import (
     check_event_config,
     check_ids,
     nearest_level_table,
-    nearest_tempo_index,
+    tempo_events,
     tempo_levels_for,
     time_signatures_for,
     velocity_levels_for,
@@ -118,11 +120,15 @@ class RemiConfig(TokenizerConfig):
     use_controls: bool = True         # Texture/Density/Register after each bar (off for old configs)
     use_infill: bool = True           # Hole/FillStart/FillEnd tokens (off for old configs)
     use_velocity: bool = True         # Velocity tokens; off: notes are Pitch, Duration (docs/DYNAMICS.md)
+    tempo_tolerance: float = 0.1      # a tempo change is written only beyond 10% from the last tempo
+                                      # written (0 for old configs; docs/DYNAMICS.md)
 
     def __post_init__(self) -> None:
         check_event_config(self)
         if not 1 <= self.max_duration_quarters <= 64:
             raise TokenizerError(f"max_duration_quarters must be 1..64, got {self.max_duration_quarters}")
+        if not 0.0 <= self.tempo_tolerance < 1.0:
+            raise TokenizerError(f"tempo_tolerance must be at least 0 and below 1, got {self.tempo_tolerance}")
 
 
 # Control values: bins, with ANY for "not given".
@@ -328,11 +334,12 @@ class RemiTokenizer(Tokenizer):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RemiTokenizer:
-        """A stored tokenizer. Configs written before controls and infilling existed lack
-        those keys: they mean both off (their models never saw the tokens)."""
+        """A stored tokenizer. Configs written before controls, infilling and the tempo
+        tolerance existed lack those keys: they mean off (their models never saw the
+        tokens, and their tempo maps were written change by change)."""
         config = data.get("config", {})
         if isinstance(config, dict):
-            config = {"use_controls": False, "use_infill": False, **config}
+            config = {"use_controls": False, "use_infill": False, "tempo_tolerance": 0.0, **config}
         return cls.from_config_dict(config)  # type: ignore[return-value]
 
     @property
@@ -524,8 +531,9 @@ class RemiTokenizer(Tokenizer):
         tempo_at: dict[int, int] = {}
         if c.use_tempo:
             levels: dict[int, int] = {}  # position -> tempo level; the last change on a position wins
-            for tick, bpm in [(0, score.tempo_bpm)] + [(t.tick, t.bpm) for t in score.tempo_changes]:
-                levels[(tick + step // 2) // step] = self._tempi[nearest_tempo_index(self._tempi, bpm)]
+            for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes,
+                                            c.tempo_tolerance):
+                levels[(tick + step // 2) // step] = level
             previous = None
             for position in sorted(levels):
                 if levels[position] != previous:

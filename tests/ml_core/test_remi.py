@@ -172,3 +172,44 @@ def test_triplets_survive_at_resolution_12() -> None:
     tokenizer = remi(beat_resolution=12)
     triplets = [Note(60 + i, i * 160, 160, 79) for i in range(6)]
     assert tokenizer.decode(tokenizer.encode(Score([Track("p", 0, False, triplets)]))).tracks[0].notes == triplets
+
+
+def _drifting(tempo: float, drift: float, beats: int = 32) -> Score:
+    """A melody with a tempo change on every beat drifting +-`drift` around `tempo`,
+    then a real change to two thirds of the tempo at beat 20 (held to the end)."""
+    changes = [TempoChange(beat * 480, tempo * (1 + drift * np.sin(beat / 2))) for beat in range(1, 20)]
+    changes.append(TempoChange(20 * 480, tempo * 2 / 3))
+    return Score([Track("p", 0, False, [Note(60 + beat % 7, beat * 480, 480, 80) for beat in range(beats)])],
+                 tempo_bpm=tempo, tempo_changes=changes)
+
+
+def test_rubato_within_the_tolerance_reads_as_one_tempo_and_real_changes_stay() -> None:
+    score = _drifting(100, 0.06)
+    tolerant, exact = remi(), remi(tempo_tolerance=0.0)
+    assert tolerant.config.tempo_tolerance == 0.1
+    tempi = [t for t in tolerant.tokens_to_strings(tolerant.encode(score)) if t.startswith("Tempo_")]
+    assert tempi == ["Tempo_100", "Tempo_66"]   # 66.7 BPM, the nearest level
+    decoded = tolerant.decode(tolerant.encode(score))
+    assert decoded.tempo_bpm == 100 and [(c.tick, c.bpm) for c in decoded.tempo_changes] == [(9600, 66.0)]
+    assert [n.start for n in decoded.tracks[0].notes] == [beat * 480 for beat in range(32)]
+    # Without a tolerance every level the drift crosses is written, as before.
+    assert sum(t.startswith("Tempo_") for t in exact.tokens_to_strings(exact.encode(score))) > 5
+
+
+def test_the_tolerance_is_measured_from_the_tempo_last_written() -> None:
+    # A slow accelerando of 4% a bar: each step is small, the sum is not.
+    score = Score([Track("p", 0, False, [Note(60, bar * 1920, 1920, 80) for bar in range(8)])], tempo_bpm=100,
+                  tempo_changes=[TempoChange(bar * 1920, 100 * 1.04 ** bar) for bar in range(1, 8)])
+    tokenizer = remi()
+    decoded = tokenizer.decode(tokenizer.encode(score))
+    written = [decoded.tempo_bpm] + [c.bpm for c in decoded.tempo_changes]
+    assert len(written) == 3 and written[0] == 100 and written[-1] > 125
+    assert [c.tick for c in decoded.tempo_changes] == [3 * 1920, 6 * 1920]
+
+
+def test_stored_configs_without_the_key_keep_writing_every_tempo_change() -> None:
+    stored = RemiTokenizer.from_dict({"name": "remi", "config": {"use_velocity": False}})
+    assert stored.config.tempo_tolerance == 0.0
+    assert sum(t.startswith("Tempo_") for t in stored.tokens_to_strings(stored.encode(_drifting(100, 0.06)))) > 5
+    with pytest.raises(TokenizerError, match="tempo_tolerance"):
+        remi(tempo_tolerance=1.5)
