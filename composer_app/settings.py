@@ -84,12 +84,19 @@ def get_list(key: str) -> list[str]:
 
 
 def set_value(key: str, value: object) -> None:
+    set_values({key: value})
+
+
+def set_values(values: dict[str, object]) -> None:
+    """Store several settings with one write of the file (each write is flushed to disk, a
+    few milliseconds or more on a busy disk)."""
     store = _store()
-    if isinstance(value, (list, tuple)):
-        value = json.dumps([str(v) for v in value])
-    elif isinstance(value, Path):
-        value = str(value)
-    store.setValue(key, value)
+    for key, value in values.items():
+        if isinstance(value, (list, tuple)):
+            value = json.dumps([str(v) for v in value])
+        elif isinstance(value, Path):
+            value = str(value)
+        store.setValue(key, value)
     store.sync()
 
 
@@ -103,10 +110,11 @@ def recent_files() -> list[str]:
     return get_list(RECENT_FILES)
 
 
-def add_recent_file(path: str | Path) -> list[str]:
-    """Put `path` first in the recent files list (no duplicates, at most 10)."""
+def add_recent_file(path: str | Path, also: dict[str, object] | None = None) -> list[str]:
+    """Put `path` first in the recent files list (no duplicates, at most 10); `also`: other
+    settings written in the same go (the last folder...). Returns the new list."""
     path = str(Path(path).resolve())
     files = [path] + [p for p in recent_files() if p != path]
     files = files[:MAX_RECENT_FILES]
-    set_value(RECENT_FILES, files)
+    set_values({RECENT_FILES: files, **(also or {})})
     return files

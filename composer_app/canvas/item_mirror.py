@@ -12,6 +12,7 @@ freezes the window. It is a mixin: the view owns the scene, the item maps and th
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from PySide6.QtCore import QRectF
 
@@ -20,9 +21,16 @@ from composer_app.canvas.note_item import NoteItem, NoteKind, track_hue
 from ml_core.music import Note
 
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
-REBUILD_SLICE_S = 0.010            # a rebuild works this long, then lets the event loop run
-REBUILD_AT_ONCE = 2000             # items a rebuild replaces on the spot, without waiting a turn
-REBUILD_BATCH = 64                 # items made between two looks at the clock
+REBUILD_SLICE_S = 0.008            # a rebuild works this long, then lets the event loop run
+REBUILD_AT_ONCE = 1000             # items a rebuild replaces on the spot, without waiting a turn
+REBUILD_BATCH = 16                 # items made or removed between two looks at the clock
+
+
+@dataclass(frozen=True)
+class _Looks:
+    tracks: list[tuple[int | None, bool]]      # (hue, drum) per track
+    lane: int | None                            # the drum lane's track, when shown
+    replaced: tuple[int, int, int] | None       # (track, start, end) a Fill is replacing
 
 
 class NoteItemMirror:
@@ -53,14 +61,22 @@ class NoteItemMirror:
             return active
         return None
 
-    def _make_item(self, note_id: int) -> NoteItem:
+    def _make_item(self, note_id: int, looks: _Looks | None = None) -> NoteItem:
+        """The item of a note (remembered in `_items`; the caller adds it to the scene).
+        `looks` shares the tracks' looks among many items made in one go."""
+        looks = looks if looks is not None else self._looks()
         track, note = self.document.entry(note_id)
-        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id),
-                        *self._track_look(track))
-        if self._is_dimmed(track, note, self.drum_lane_track(), self.document.preview_replaces()):
+        hue, drum = looks.tracks[track] if 0 <= track < len(looks.tracks) else (None, False)
+        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id), hue, drum)
+        if self._is_dimmed(track, note, looks.lane, looks.replaced):
             item.set_dimmed(True)
         self._items[note_id] = item
         return item
+
+    def _looks(self) -> _Looks:
+        """What items made now share: each track's (hue, drum), the drum lane, the Fill span."""
+        tracks = [self._track_look(track) for track in range(self.document.track_count())]
+        return _Looks(tracks, self.drum_lane_track(), self.document.preview_replaces())
 
     @staticmethod
     def _is_dimmed(track: int, note: Note, lane: int | None,
@@ -119,12 +135,13 @@ class NoteItemMirror:
             for item in self._stale_items[-REBUILD_BATCH:]:
                 scene.removeItem(item)
             del self._stale_items[-REBUILD_BATCH:]
+        looks = self._looks()
         while self._pending_ids and time.perf_counter() < deadline:
             batch = self._pending_ids[-REBUILD_BATCH:]
             del self._pending_ids[-REBUILD_BATCH:]
             for note_id in reversed(batch):
                 if note_id in self.document and note_id not in self._items:   # edits meanwhile
-                    scene.addItem(self._make_item(note_id))
+                    scene.addItem(self._make_item(note_id, looks))
         if self.rebuild_pending():
             self._rebuild_timer.start()
         self.visible_notes_changed.emit()
@@ -134,8 +151,9 @@ class NoteItemMirror:
         return bool(self._stale_items or self._pending_ids)
 
     def _on_added(self, ids: list[int]) -> None:
+        looks = self._looks()
         for note_id in ids:
-            self.scene().addItem(self._make_item(note_id))
+            self.scene().addItem(self._make_item(note_id, looks))
         self._grow_scene(max(self.document.note(i).end for i in ids))
         self.visible_notes_changed.emit()
 

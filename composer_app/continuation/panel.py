@@ -51,7 +51,7 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
-from composer_app.continuation.panel_prompt import PromptSources
+from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
 from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
@@ -172,7 +172,10 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.session.changed.connect(self._on_session_changed, owner=self)
         self.session.continuation_added.connect(self.continuation_added.emit, owner=self)
         self._key_timer = QTimer(self, singleShot=True, interval=300)
-        self._key_timer.timeout.connect(self.update_estimated_key)
+        self._key_timer.timeout.connect(self.estimate_key_in_background)
+        self._estimates = KeyEstimates(self)       # estimates made on a worker come back here
+        self._estimates.done.connect(self._on_estimated)
+        self._estimate_number, self._estimate_thread = 0, None
         document = self.document
         self._document_connections: list[tuple[Any, Any]] = [
             (document.notes_added, self._on_document_changed),
@@ -362,6 +365,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self._shut_down = True
         self._key_timer.stop()
+        self._stop_estimating()
         for signal, slot in self._document_connections:
             try:
                 signal.disconnect(slot)

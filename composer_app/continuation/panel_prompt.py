@@ -12,9 +12,36 @@ It is a mixin: the panel owns the document, canvas, sampling panel and model abi
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+from PySide6.QtCore import Signal
+
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import estimate_key
+from composer_app.workers import threads
+from composer_app.workers.threads import WorkerSignals
 from ml_core.music import Score
+
+
+class KeyEstimates(WorkerSignals):
+    """Brings a key estimate made on a worker thread back to the GUI thread."""
+
+    done = Signal(int, object, object)   # estimate number, key, followed controls
+
+
+def _estimate(prompt: Score | None, tokenizer: Any) -> tuple[Any, Any]:
+    """(key, followed controls) of a prompt: what the sampling panel shows."""
+    try:
+        key = estimate_key(prompt) if prompt is not None else None
+    except ValueError:
+        key = None
+    followed = None
+    if prompt is not None and tokenizer is not None:
+        from ml_core.generation import followed_controls
+
+        followed = followed_controls(tokenizer, prompt)
+    return key, followed
 
 
 class PromptSources:
@@ -27,16 +54,46 @@ class PromptSources:
             prompt, _ = self._prompt()
         except (PromptError, ValueError):
             prompt = None
-        try:
-            key = estimate_key(prompt) if prompt is not None else None
-        except ValueError:
-            key = None
-        self.sampling_panel.set_estimated_key(key)
-        followed = None
-        if prompt is not None and self.abilities.controls:
-            from ml_core.generation import followed_controls
+        self._estimate_number += 1   # an estimate in flight read an older prompt
+        self._show_estimate(*_estimate(prompt, self.abilities.tokenizer if self.abilities.controls else None))
 
-            followed = followed_controls(self.abilities.tokenizer, prompt)
+    def estimate_key_in_background(self) -> None:
+        """As `update_estimated_key`, with the prompt built and read on a worker thread (a
+        large piece takes tens of milliseconds); the GUI thread only captures the document.
+        Runs once edits settle; a newer estimate drops an older one's late answer."""
+        self._estimate_number += 1
+        number, snapshot = self._estimate_number, self.document.snapshot()
+        source, tracks_wanted = self.sampling_panel.prompt_source_value(), self._prompt_tracks()
+        selected = list(self.canvas.selected_notes()) if self.canvas is not None and source == "selection" else None
+        playhead = self.canvas.playhead_tick if self.canvas is not None else 0
+        tokenizer = self.abilities.tokenizer if self.abilities.controls else None
+
+        def run() -> None:
+            try:
+                prompt, _ = build_prompt(snapshot.score(tracks_wanted=tracks_wanted), source, selected, playhead)
+            except (PromptError, ValueError):
+                prompt = None
+            key, followed = _estimate(prompt, tokenizer)
+            try:
+                self._estimates.post("done", number, key, followed)
+            except RuntimeError:   # the panel is gone (application exit)
+                pass
+
+        self._estimate_thread = threads.start(run, name="estimate-key", cancel=threading.Event())
+
+    def _stop_estimating(self) -> None:
+        """Drop the answer of an estimate in flight and wait for its thread (shutdown)."""
+        self._estimate_number += 1
+        if self._estimate_thread is not None:
+            threads.stop(self._estimate_thread, timeout=5.0)
+            self._estimate_thread = None
+
+    def _on_estimated(self, number: int, key: Any, followed: Any) -> None:
+        if number == self._estimate_number and not self._shut_down:
+            self._show_estimate(key, followed)
+
+    def _show_estimate(self, key: Any, followed: Any) -> None:
+        self.sampling_panel.set_estimated_key(key)
         self.sampling_panel.set_followed(followed)
 
     def _prompt(self) -> tuple[Score, int]:

@@ -15,6 +15,7 @@ continuation or Fill makes around itself is `make_room.room_for`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -42,8 +43,30 @@ MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
 
 __all__ = [
     "DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError", "PreparedScore",
-    "prepare_score", "validate_note",
+    "Snapshot", "prepare_score", "validate_note",
 ]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A capture of a Document's notes, flags, tracks and meter (`Document.snapshot`); its
+    `score()` is what `Document.score()` was then, and may be built on any thread."""
+
+    notes: dict[int, Entry]
+    generated: frozenset[int]
+    tracks: tuple[TrackInfo, ...]
+    meta: Score
+
+    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
+        tracks = [Track(t.name, t.program, t.is_drum, []) for t in self.tracks]
+        for note_id, (track, note) in self.notes.items():
+            if tracks_wanted is not None and not tracks_wanted[track]:
+                continue
+            if include_generated or note_id not in self.generated:
+                tracks[track].notes.append(note)
+        meta = self.meta
+        return Score(tracks, meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
+                     list(meta.tempo_changes), list(meta.time_signature_changes)).sort()
 
 
 class Document(QObject):
@@ -70,6 +93,7 @@ class Document(QObject):
         self._active_track = 0
         self._meta = Score([])          # notes-free: tempo, meter and their changes
         self._next_id = 1
+        self._end_tick: int | None = 0   # where the last note ends; None: to be recounted
         self._preview: list[Note] = []
         self._preview_track = 0
         self._preview_replaces: tuple[int, int, int] | None = None   # (track, start, end) a fill hides
@@ -169,21 +193,25 @@ class Document(QObject):
         return note_id in self._generated
 
     def end_tick(self) -> int:
-        return max((note.end for _, note in self._notes.values()), default=0)
+        """Where the last note ends (0 for no notes). Kept up to date by `_apply`: it only
+        recounts every note after the note that ended last was removed or shortened."""
+        if self._end_tick is None:
+            self._end_tick = max((note.end for _, note in self._notes.values()), default=0)
+        return self._end_tick
 
     def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
         """A snapshot copy of the composition (unaccepted generated notes left out unless
         `include_generated`); the preview is never part of it. With `tracks_wanted`, the
         notes of the unwanted tracks are left out (the tracks stay, empty)."""
-        tracks = [Track(t.name, t.program, t.is_drum, []) for t in self._tracks]
-        for note_id, (track, note) in self._notes.items():
-            if tracks_wanted is not None and not tracks_wanted[track]:
-                continue
-            if include_generated or note_id not in self._generated:
-                tracks[track].notes.append(note)
+        return self.snapshot().score(include_generated, tracks_wanted)
+
+    def snapshot(self) -> Snapshot:
+        """The composition as it is now, captured in well under a millisecond (no Score is
+        built), for a worker thread to turn into a Score while the document changes on."""
         meta = self._meta
-        return Score(tracks, meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
-                     list(meta.tempo_changes), list(meta.time_signature_changes)).sort()
+        return Snapshot(dict(self._notes), frozenset(self._generated), tuple(self._tracks),
+                        Score([], meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
+                              list(meta.tempo_changes), list(meta.time_signature_changes)))
 
     def playback_score(self, include_generated: bool = True) -> Score:
         """What is heard: the score with muted (or not soloed) tracks silent."""
@@ -199,6 +227,7 @@ class Document(QObject):
         self._active_track = prepared.active_track
         self._meta = prepared.meta
         self._notes = notes
+        self._end_tick = prepared.end_tick
         self._generated = set()
         self._next_id = next_id
         self._preview = []
@@ -409,15 +438,19 @@ class Document(QObject):
         added, removed, changed = [], [], []
         for note_id, entry in entries.items():
             present = note_id in self._notes
+            if present and (entry is None or entry[1].end < self._notes[note_id][1].end):
+                self._forget_end(self._notes[note_id][1])
             if entry is None:
                 if present:
                     del self._notes[note_id]
                     removed.append(note_id)
             elif not present:
                 self._notes[note_id] = entry
+                self._extend_end(entry[1])
                 added.append(note_id)
             elif self._notes[note_id] != entry:
                 self._notes[note_id] = entry
+                self._extend_end(entry[1])
                 changed.append(note_id)
         flag_changed = []
         for note_id, flag in generated.items():
@@ -436,6 +469,15 @@ class Document(QObject):
             self.notes_added.emit(added)
         if changed:
             self.notes_changed.emit(changed)
+
+    def _extend_end(self, note: Note) -> None:
+        if self._end_tick is not None and note.end > self._end_tick:
+            self._end_tick = note.end
+
+    def _forget_end(self, note: Note) -> None:
+        """`note` goes or ends earlier: if it may have ended last, recount on the next ask."""
+        if self._end_tick is not None and note.end >= self._end_tick:
+            self._end_tick = None
 
     def _set_meta(self, field: str, value: object) -> None:
         if field == "tempo":

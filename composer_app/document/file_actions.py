@@ -26,6 +26,7 @@ from ml_core.midi_io import (
 from ml_core.music import Score
 
 UNTITLED = "Untitled"
+AFTER_OPEN_MS = 20   # recent files and status line, this long after the new document is in
 
 
 def _reason(error: Exception, name: str) -> str:
@@ -79,8 +80,8 @@ class FileActions(QObject):
         return settings.get_str(settings.LAST_FOLDER, str(Path.home()))
 
     def _remember(self, path: Path) -> None:
-        settings.set_value(settings.LAST_FOLDER, str(path.parent))
-        self.recent_changed.emit(settings.add_recent_file(path))
+        """The last folder and the recent files, in one write of the settings file."""
+        self.recent_changed.emit(settings.add_recent_file(path, {settings.LAST_FOLDER: str(path.parent)}))
 
     # ------------------------------------------------------------------ the prompt
     def confirm_discard(self) -> bool:
@@ -150,7 +151,9 @@ class FileActions(QObject):
         message = f"Opened {path.name} ({score.note_count} notes)"
         if score.repairs:
             message = f"Opened {path.name} (repaired: {'; '.join(score.repairs)})"
-        QTimer.singleShot(0, self, lambda: self._after_open(path, message))   # a turn of its own
+        # A turn of its own, after the new document's first slice of items and first paint:
+        # the settings file is written and flushed to disk there.
+        QTimer.singleShot(AFTER_OPEN_MS, self, lambda: self._after_open(path, message))
 
     def _after_open(self, path: Path, message: str) -> None:
         self._discard_recovery()

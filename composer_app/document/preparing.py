@@ -56,6 +56,7 @@ class PreparedScore:
     active_track: int
     meta: Score             # notes-free: tempo, meter and their changes
     repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
+    end_tick: int = 0       # where the last note ends (computed here, off the GUI thread)
 
     @property
     def note_count(self) -> int:
@@ -80,4 +81,5 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
     active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
     meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
                  list(score.tempo_changes), list(score.time_signature_changes))
-    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs))
+    end_tick = max((note.end for _, note in notes.values()), default=0)
+    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)

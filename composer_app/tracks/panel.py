@@ -5,14 +5,16 @@ instrument (or "Drum kit"), and Mute / Solo boxes. Selecting a row makes that tr
 active one: drawn and pasted notes go there and Continue writes into it. Add and Delete
 are buttons under the table. Every change goes through the Document (renames, instruments,
 colours, adding and deleting are undo steps; mute and solo are listening state).
-The table is rebuilt from the document on `tracks_changed`: a handful of rows.
+The table is refreshed from the document on `tracks_changed`: a handful of rows, whose
+widgets are kept and set anew (the instrument boxes share one list of names), so opening a
+file costs the GUI thread little.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,6 +42,8 @@ class TrackPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self._filling = False
+        self._instruments = QStringListModel(
+            [f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)] + ["Drum kit"], self)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["", "Track", "Instrument", "M", "S"])
         self.table.verticalHeader().hide()
@@ -94,28 +98,34 @@ class TrackPanel(QWidget):
                 name = QTableWidgetItem(info.name)
                 name.setFlags(name.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.table.setItem(row, NAME, name)
-                self.table.setCellWidget(row, INSTRUMENT, self._instrument_box(row, info))
-                self.table.setCellWidget(row, MUTE, self._box(row, info.muted, "Mute",
-                                                              self.document.set_track_muted))
-                self.table.setCellWidget(row, SOLO, self._box(row, info.soloed, "Solo",
-                                                              self.document.set_track_soloed))
+                if self.table.cellWidget(row, INSTRUMENT) is None:   # a new row
+                    self.table.setCellWidget(row, INSTRUMENT, self._instrument_box(row))
+                    self.table.setCellWidget(row, MUTE, self._box(row, "Mute", self.document.set_track_muted))
+                    self.table.setCellWidget(row, SOLO, self._box(row, "Solo", self.document.set_track_soloed))
+                for widget, value in ((self.table.cellWidget(row, INSTRUMENT),
+                                       DRUM_KIT_INDEX if info.is_drum else info.program),
+                                      (self.checkbox(row, MUTE), info.muted),
+                                      (self.checkbox(row, SOLO), info.soloed)):
+                    widget.blockSignals(True)   # showing the document's state is no edit
+                    if isinstance(widget, QComboBox):
+                        widget.setCurrentIndex(value)
+                    else:
+                        widget.setChecked(value)
+                    widget.blockSignals(False)
             self.delete_button.setEnabled(len(infos) > 1)
             self._show_active(self.document.active_track)
         finally:
             self._filling = False
 
-    def _instrument_box(self, row: int, info) -> QComboBox:
+    def _instrument_box(self, row: int) -> QComboBox:
         box = QComboBox()
-        box.addItems([f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)])
-        box.addItem("Drum kit")
-        box.setCurrentIndex(DRUM_KIT_INDEX if info.is_drum else info.program)
+        box.setModel(self._instruments)   # shared: 129 entries are not copied per row
         box.currentIndexChanged.connect(partial(self._on_instrument, row))
         return box
 
-    def _box(self, row: int, checked: bool, tip: str, setter) -> QWidget:
+    def _box(self, row: int, tip: str, setter) -> QWidget:
         holder = QWidget()
         box = QCheckBox()
-        box.setChecked(checked)
         box.setToolTip(tip)
         box.toggled.connect(lambda on: setter(row, on))
         line = QHBoxLayout(holder)

@@ -311,3 +311,17 @@ def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtb
     assert sorted(document.score(include_generated=True).notes()) == sorted(opened.notes())
     assert not document.preview() and not document.generated_ids()
     assert not panel.session.running and panel.continue_button.isEnabled()
+
+
+def test_the_estimated_key_follows_a_newly_opened_piece_estimated_off_the_gui_thread(qtbot, panel):
+    from composer_app.continuation.sampling_panel import estimate_key, key_name
+    from ml_core.music import Note, Score, Track
+
+    panel.sampling_panel.stay_in_key.setChecked(True)
+    e_major = [Note(pitch, i * 240, 240, 80) for i, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76] * 4)]
+    panel.document.load_score(Score([Track("Piano", 0, False, e_major)]))
+    key = estimate_key(panel.document.score())
+    assert key == (4, "major")
+    qtbot.waitUntil(lambda: panel.sampling_panel.key.itemText(0) == f"Estimated: {key_name(key)}",
+                    timeout=10_000)
+    assert panel._estimate_thread is not None   # noqa: SLF001 (it was a worker's estimate)

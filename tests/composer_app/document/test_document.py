@@ -168,3 +168,48 @@ def test_loaded_files_get_silent_or_zero_length_notes_mended(document):
     with pytest.raises(DocumentError, match="pitch 130"):
         document.load_score(Score([Track("x", 0, False, [Note(130, 0, 10)])]))
     assert len(document.notes()) == 2                    # a refused load changes nothing
+
+
+def test_end_tick_follows_loads_edits_undo_and_redo(document):
+    def counted() -> int:
+        return max((n.end for _, n in document.notes().values()), default=0)
+
+    assert document.end_tick() == 0
+    document.load_score(motif())                 # the melody's last note and the bass end together
+    assert document.end_tick() == counted() == 1920
+    bass = next(i for i, (track, _) in document.notes().items() if track == 1)
+    document.change_notes({bass: document.note(bass).moved(duration=240)})
+    assert document.end_tick() == counted() == 1920   # the melody still ends there
+    melody_last = max(document.track_note_ids(0), key=lambda i: document.note(i).end)
+    document.change_notes({melody_last: document.note(melody_last).moved(duration=240)})
+    assert document.end_tick() == counted() == 1200
+    ids = document.add_notes([Note(72, 3840, 480)], track=1)
+    assert document.end_tick() == 4320
+    document.remove_notes(ids)
+    assert document.end_tick() == counted() == 1200
+    document.undo()
+    assert document.end_tick() == 4320
+    document.undo()
+    document.undo()                              # the melody's last note long again
+    assert document.end_tick() == counted() == 1920
+    document.undo_stack.redo()
+    assert document.end_tick() == counted() == 1200
+    document.delete_track(0)
+    assert document.end_tick() == counted() == 240
+    document.undo()
+    assert document.end_tick() == counted() == 1200
+    document.remove_notes(list(document.notes()))
+    assert document.end_tick() == 0
+
+
+def test_a_snapshot_keeps_the_score_of_its_moment(document):
+    document.load_score(motif())
+    snapshot = document.snapshot()
+    before = document.score(include_generated=True)
+    document.add_generated([Note(72, 2880, 480)], track=0)
+    document.set_tempo(120)
+    document.remove_notes([next(iter(document.notes()))])
+    assert snapshot.score(include_generated=True) == before
+    assert document.snapshot().score() == document.score()
+    assert document.snapshot().score(include_generated=True, tracks_wanted=[True, False]) == \
+        document.score(include_generated=True, tracks_wanted=[True, False])
