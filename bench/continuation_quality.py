@@ -15,6 +15,7 @@ trained to fill). The figures are defined in `ml_core/quality.py`.
 
     .venv/bin/python bench/continuation_quality.py [--models NAME_OR_PATH ...] [--quick]
                                                    [--seeds 0 1] [--score-cache DIR]
+                                                   [--temperature T] [--top-p P]
 
 Default models: every bundled model. `--quick`: 4 prompts, one seed, 2 bars (for tests).
 Prints a table per model, the aggregates and issue 13's checks, then one JSON line:
@@ -104,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score-cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "composer-assistant-bench-scores",
                         help="parsed corpus pieces are kept here between runs")
+    parser.add_argument("--temperature", type=float, default=None, help="default: the app's")
+    parser.add_argument("--top-p", type=float, default=None, help="default: the app's")
     args = parser.parse_args(argv)
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
     seeds = args.seeds or ([0] if args.quick else [0, 1])
     bars = 2 if args.quick else quality.CONTINUATION_BARS
     started = time.perf_counter()
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
-                                         fill_bars=(2, 3) if args.quick else quality.FILL_BARS)
+                                         fill_bars=(2, 3) if args.quick else quality.FILL_BARS,
+                                         sampling=sampling)
         summary = quality.summarise(measured)
         summary["seconds"] = time.perf_counter() - model_started
         print(table(measured["rows"], f"\n== {name}: continuations"))
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_summary(name, summary), flush=True)
         results[name] = summary
     print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts), "seeds": seeds,
-                             "bars": bars, "models": results})))
+                             "bars": bars, "sampling": sampling or "app default", "models": results})))
     return 0
 
 

@@ -586,15 +586,24 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                 track.notes = [n for n in track.notes if not low <= n.start < high]
         return _assemble(kept, new_notes)
 
-    around = source.sliced(0, span_start, shift=False) if any(
-        n.start < span_start for n in source.notes()) else suffix_score
-    controls = _controls(tokenizer, options, around, None)
+    controls = _controls(tokenizer, options, _fill_neighbours(source, start_bar, end_bar), None)
     fixed = tokenizer.fill_mask()
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
                       single_line=SingleLine.for_tokenizer(tokenizer, controls))
+
+
+def _fill_neighbours(source: Score, start_bar: int, end_bar: int) -> Score:
+    """The bar before and the bar after a span, in place (the span's own notes left out):
+    what "follow" measures the controls of a fill on, so that the new bars join both sides
+    (a fill between a low and a high phrase sits between them)."""
+    low, high = source.bar_start(max(0, start_bar - 1)), source.bar_start(end_bar + 1)
+    span_start, span_end = source.bar_start(start_bar), source.bar_start(end_bar)
+    near = source.sliced(low, high, shift=False, clip=False)
+    return near.with_tracks([replace(t, notes=[n for n in t.notes if not span_start <= n.start < span_end])
+                             for t in near.tracks])
 
 
 def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,

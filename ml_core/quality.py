@@ -331,10 +331,11 @@ def benchmark_prompts(quick: bool = False, cache: Any = None) -> list[Prompt]:
 
 def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int] = (0, 1),
                   bars: int = CONTINUATION_BARS, fill_bars: tuple[int, int] = FILL_BARS,
-                  with_fill: bool = True) -> dict[str, Any]:
+                  with_fill: bool = True, sampling: dict[str, Any] | None = None) -> dict[str, Any]:
     """Continue every prompt `bars` bars once per seed (no key mask, the app's default
-    sampling) and fill `fill_bars` of every held-out piece; per-prompt rows (figures
-    averaged over seeds) for continuation and fill, and tokens per second."""
+    sampling unless `sampling` gives GenerationOptions fields such as temperature or top_p)
+    and fill `fill_bars` of every held-out piece; per-prompt rows (figures averaged over
+    seeds) for continuation and fill, and tokens per second."""
     import time
 
     from ml_core.generation import (
@@ -345,6 +346,7 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         trained_with_infilling,
     )
 
+    sampling = dict(sampling or {})
     rows, fill_rows = [], []
     tokens, seconds = 0, 0.0
     can_fill = with_fill and trained_with_infilling(bundle)
@@ -354,7 +356,7 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         truth = prompt.piece
         for seed in seeds:
             started = time.perf_counter()
-            result = continue_score(bundle, prompt.score, GenerationOptions(bars=bars, seed=seed))
+            result = continue_score(bundle, prompt.score, GenerationOptions(bars=bars, seed=seed, **sampling))
             seconds += time.perf_counter() - started
             tokens += result.tokens_generated
             takes.append(continuation_figures(prompt.score, result.new_notes[0], end,
@@ -366,7 +368,8 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         rows.append(row)
         if can_fill and truth is not None:
             start, stop = truth.bar_start(fill_bars[0]), truth.bar_start(fill_bars[1])
-            fills = [fill_figures(truth, fill_score(bundle, truth, *fill_bars, GenerationOptions(seed=seed)).scores[0],
+            fills = [fill_figures(truth, fill_score(bundle, truth, *fill_bars,
+                                                    GenerationOptions(seed=seed, **sampling)).scores[0],
                                   start, stop) for seed in seeds]
             fill_rows.append({"name": prompt.name, "group": prompt.group,
                               "single_line": is_single_line(pitched_notes(truth)), **mean_figures(fills),

@@ -123,3 +123,21 @@ def test_no_transform_for_old_tokenizers_and_a_clear_error_for_infilling() -> No
     assert objectives.for_training(old.to_dict()) is None
     with pytest.raises(ValueError, match="infilling tokens"):
         objectives.for_training(old.to_dict(), infill_rate=0.3)
+
+
+def test_a_fill_follows_the_bars_on_both_sides_of_it() -> None:
+    """Low notes before the span, high notes after it: the forced Register of the new bars
+    is the register of both neighbouring bars together (median 62: Register_3), not of
+    the bars before alone (Register_0); the span's old notes and far bars do not count."""
+    tokenizer = RecordingRemi(RemiConfig())
+    length = bar_ticks((4, 4))
+    notes = ([Note(43, step * 480, 480, 80) for step in range(4)]                       # bar 0: far away
+             + [Note(40, length + step * 480, 480, 80) for step in range(4)]            # bar 1: before
+             + [Note(100, 2 * length + step * 480, 480, 80) for step in range(8)]       # bars 2-3: the span
+             + [Note(84, 4 * length + step * 480, 480, 80) for step in range(4)])       # bar 4: after
+    score = Score([Track("line", 0, False, notes)])
+    fill_score(infill_bundle(tokenizer), score, 2, 4, GenerationOptions(seed=1))
+    generated = [tokenizer.vocab.string(t) for t in tokenizer.seen[-1]]
+    registers = [t for t in generated if t.startswith("Register_")]
+    assert registers and set(registers) == {"Register_3"}
+    assert set(t for t in generated if t.startswith("Texture_")) == {"Texture_1"}
