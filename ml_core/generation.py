@@ -63,7 +63,8 @@ class GenerationOptions:
     max_tokens: int | None = None          # hard cap on generated tokens (default: bars x 160)
     temperature: float = 1.0               # 0 = greedy
     top_k: int = 0                         # 0 = off
-    top_p: float = 1.0                     # 1.0 = off
+    top_p: float = 0.95                    # 1.0 = off; 0.95 keeps the new default in the key
+                                           # (bench/continuation_quality.py; README)
     seed: int | None = None                # None = a fresh random seed (reported back)
     variations: int = 1                    # rows of one batch
     stay_in_key: bool = False              # mask pitches outside the key's scale

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", default="default", help="default, a bundle name or a folder")
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--top-k", type=int, default=0)
-    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling, 1 = off (default 0.95)")
     generate.add_argument("--variations", type=int, default=1)
     generate.add_argument("--seed", type=int)
     generate.add_argument("--stay-in-key", action="store_true")

@@ -98,7 +98,7 @@ class SamplingPanel(QWidget):
         form.addRow("Top-k", self.top_k)
 
         self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
-                                    value=1.0)
+                                    value=0.95)   # = GenerationOptions' default (a test checks)
         self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: off).")
         form.addRow("Top-p", self.top_p)
 

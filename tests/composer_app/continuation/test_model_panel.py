@@ -102,6 +102,16 @@ def test_card_fields_from_a_config():
 
 
 # ---------------------------------------------------------------- sampling panel
+def test_a_fresh_panel_samples_as_the_library_does(qtbot):
+    from ml_core.generation import GenerationOptions
+
+    panel = SamplingPanel()
+    qtbot.addWidget(panel)
+    defaults, options = GenerationOptions(), panel.options(seed=1, device="cpu")
+    assert (options.temperature, options.top_k, options.top_p) == \
+        (defaults.temperature, defaults.top_k, defaults.top_p) == (1.0, 0, 0.95)
+
+
 def test_sampling_options_and_seed_lock(qtbot):
     from ml_core.generation import GenerationOptions
 
