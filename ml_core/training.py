@@ -90,6 +90,7 @@ class TrainOptions:
     checkpoint_every: int = 100
     max_steps: int | None = None
     num_workers: int = 0
+    threads: int | None = None    # CPU threads (default: the cores / processes on this machine)
     grad_clip: float = 1.0        # max gradient norm
     log_every: int = 20           # steps between metrics.jsonl step records
     max_val_windows: int = 256    # keeps each validation pass to seconds on a CPU
@@ -158,6 +159,8 @@ def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Rec
     for name in ("window", "batch_size", "epochs"):
         if getattr(recipe, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if options.threads is not None and options.threads < 1:
+        raise ValueError("--threads must be at least 1")
     return recipe
 
 
@@ -332,7 +335,7 @@ class Trainer:
         self.device = pick_device(options.device, self.context)
         self.context.initialize(self.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.context.local_world_size))
+            torch.set_num_threads(options.threads or max(1, (os.cpu_count() or 1) // self.context.local_world_size))
         torch.manual_seed(options.seed)
         self.model = build_training_model(self.recipe, self.dataset).to(self.device)
         self.precision = resolve_precision(options.precision, self.device, has_recurrent_layers(self.model))

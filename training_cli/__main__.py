@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--num-workers", type=int, default=0, help="threads preparing batches ahead")
+    train.add_argument("--threads", type=int, metavar="N",
+                       help="CPU threads for the model (default: all cores; fewer leaves room for other work)")
     train.add_argument("--balance", default="none", choices=["none", "collections"],
                        help="collections: each collection of the dataset gets an equal share of the windows")
     train.add_argument("--balance-weights", metavar="NAME=W,...",

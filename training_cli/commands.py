@@ -107,7 +107,7 @@ def train(args: argparse.Namespace) -> int:
         last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
         precision=args.precision, compile=args.compile, resume=args.resume, seed=args.seed, patience=args.patience,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
-        num_workers=args.num_workers, description=args.description or "",
+        num_workers=args.num_workers, threads=args.threads, description=args.description or "",
         balance=args.balance, balance_weights=_balance_weights(args))
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports

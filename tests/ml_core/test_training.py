@@ -72,6 +72,17 @@ def test_recipe_takes_the_preset_then_the_command_line():
         resolve_recipe(TrainOptions(data=".", out="x"))
     with pytest.raises(ValueError, match="window"):
         resolve_recipe(TrainOptions(data=".", out="x", arch="lstm", window=0))
+    with pytest.raises(ValueError, match="--threads"):
+        resolve_recipe(TrainOptions(data=".", out="x", arch="lstm", threads=0))
+
+
+def test_threads_caps_the_trainers_cpu_threads(dataset_dir, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        train(_options(dataset_dir, tmp_path / "model", threads=1, max_steps=2), log=lambda message: None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_exponential_decay_stops_at_the_floor():
