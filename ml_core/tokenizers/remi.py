@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -439,7 +439,13 @@ class RemiTokenizer(Tokenizer):
         chosen_notes = [n for bar in chosen for n in by_bar[bar]]
         beats = sum(plan[bar][1] / beat_ticks(plan[bar][2]) for bar in chosen)
         onsets = len({(n.start + step // 2) // step for n in chosen_notes})
-        return BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats)
+        measured = BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats)
+        # Texture from the notes' own onsets, not the grid's: a dotted figure whose short
+        # note shares a grid position with the next one is still one line (a chord's
+        # notes, a little apart when played in, still count as one onset).
+        starts = sorted(n.start for n in chosen_notes)
+        struck = 1 + sum(1 for a, b in zip(starts, starts[1:]) if b - a > step // 3)
+        return replace(measured, texture=texture_bin(len(starts) / struck))
 
     def fill_mask(self) -> np.ndarray:
         """Mask (vocab_size,) of the tokens a fill may use: no meter change (the hole's

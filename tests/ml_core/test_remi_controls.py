@@ -115,6 +115,19 @@ def test_controls_of_follow_the_last_bars_with_notes() -> None:
     assert tokenizer.controls_of(Score([Track("p", 0, False, [])])) == BarControls()
 
 
+def test_a_dotted_line_is_one_line_and_a_played_chord_is_one_onset() -> None:
+    """Follow measures texture on the notes' own onsets: a dotted-sixteenth + thirty-second
+    figure (the short note shares a grid position with the next note) stays texture 1;
+    four-note chords whose notes are up to 20 ticks apart (played in) stay texture 4."""
+    tokenizer = remi()
+    dotted = [Note(70 + (i % 2), i // 2 * 240 + (i % 2) * 180, 180 if i % 2 == 0 else 60) for i in range(32)]
+    assert tokenizer.controls_of(Score([Track("p", 0, False, dotted)])).texture == 1
+    rng = np.random.default_rng(3)
+    played = [Note(p, beat * 480 + int(rng.integers(-10, 11)), 400) for beat in range(1, 16)
+              for p in (48, 55, 64, 67)]
+    assert tokenizer.controls_of(Score([Track("p", 0, False, played)])).texture == 4
+
+
 def test_onset_mask_refuses_early_positions_and_sounding_pitches() -> None:
     tokenizer = remi()
     grammar = tokenizer.grammar()
