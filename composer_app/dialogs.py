@@ -46,6 +46,18 @@ def ask_pending_notes(parent: QWidget | None, count: int) -> str:
     return "accept" if clicked is accept else "leave" if clicked is leave else "cancel"
 
 
+def ask_discard_pending(parent: QWidget | None, count: int) -> bool:
+    """Closing the piece with a continuation not accepted (and so not saved): True to let
+    those notes go."""
+    answer = QMessageBox.question(
+        parent, "Pending continuation",
+        f"{count} generated notes are not accepted and are not in the saved file. "
+        "Close them without keeping them?",
+        QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Discard
+
+
 def ask_restore_recovery(parent: QWidget | None, description: str) -> bool:
     answer = QMessageBox.question(
         parent, "Recover unsaved work",

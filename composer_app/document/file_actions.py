@@ -85,13 +85,17 @@ class FileActions(QObject):
 
     # ------------------------------------------------------------------ the prompt
     def confirm_discard(self) -> bool:
-        """True when the current work may be replaced: saved, unmodified, or discarded."""
-        if not self._document.is_modified:
-            return True
-        answer = dialogs.ask_save_changes(self._window, self.display_name())
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
+        """True when the current work may be replaced: saved, unmodified, or discarded. A
+        continuation still pending (left out of the saved file) is asked about too: it
+        exists nowhere else."""
+        if self._document.is_modified:
+            answer = dialogs.ask_save_changes(self._window, self.display_name())
+            if answer == "discard":
+                return True
+            if answer != "save" or not self.save():
+                return False
+        pending = len(self._document.generated_ids())
+        return not pending or dialogs.ask_discard_pending(self._window, pending)
 
     # ------------------------------------------------------------------ commands
     def new(self) -> bool:

@@ -16,6 +16,7 @@ CONTINUATION = [Note(67, 960, 480, 80), Note(72, 1440, 480, 80)]
 def window(qtbot, monkeypatch):
     monkeypatch.setattr(dialogs, "show_error", lambda parent, text: pytest.fail(text))
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: True)   # closing at the end
     window = MainWindow()
     qtbot.addWidget(window)
     window.document.add_notes(MOTIF)
@@ -71,3 +72,28 @@ def test_without_pending_notes_nothing_is_asked(qtbot, monkeypatch, tmp_path):
     window.document.add_notes(MOTIF)
     assert window.files.save_as(tmp_path / "plain.mid")
     assert asked == [] and saved_pitches(tmp_path / "plain.mid") == [60, 64]
+
+
+def test_closing_after_leaving_them_out_asks_before_they_go(window, monkeypatch, tmp_path):
+    """Saved without the pending notes: the file is safe but those notes exist only in the
+    editor, so New/Open/close ask before letting them go; Cancel keeps them."""
+    answer(monkeypatch, "leave")
+    assert window.files.save_as(tmp_path / "song.mid")
+    assert not window.document.is_modified and len(window.document.generated_ids()) == 2
+    replies = [False, True]
+    asked: list[int] = []
+
+    def ask(parent, count):
+        asked.append(count)
+        return replies.pop(0)
+    monkeypatch.setattr(dialogs, "ask_discard_pending", ask)
+    assert not window.files.new()                          # Cancel: nothing changes
+    assert len(window.document.generated_ids()) == 2 and len(window.document.notes()) == 4
+    assert window.files.new()                              # Discard: a fresh piece
+    assert asked == [2, 2] and not window.document.generated_ids()
+
+
+def test_discarding_unsaved_changes_does_not_ask_twice(window, monkeypatch):
+    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: pytest.fail("asked twice"))
+    assert window.document.is_modified
+    assert window.files.new() and not window.document.generated_ids()
