@@ -12,7 +12,14 @@ STAMP="$VENV/.installed"
 need_pkgs=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in libfluidsynth3 libasound2 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb xauth; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        # Ubuntu 24.04 renamed the ALSA library libasound2t64 (libasound2 is then virtual).
+        found=0
+        for name in "$pkg" "${pkg}t64"; do
+            if dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed"; then
+                found=1
+            fi
+        done
+        if [ "$found" -eq 0 ]; then
             need_pkgs+=("$pkg")
         fi
     done
@@ -30,6 +37,11 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
+    for i in "${!need_pkgs[@]}"; do
+        if [ "${need_pkgs[$i]}" = libasound2 ] && apt-cache show libasound2t64 >/dev/null 2>&1; then
+            need_pkgs[$i]=libasound2t64
+        fi
+    done
     $SUDO apt-get install -y -qq "${need_pkgs[@]}"
 fi
 
