@@ -3,7 +3,6 @@ model: they read held-out corpus pieces, continue and fill them, and report real
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -16,13 +15,6 @@ from ml_core.models import build_model
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +44,8 @@ def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_continuation_quality_quick(tiny_models, capsys, score_cache) -> None:
-    script = load_script("continuation_quality")
+def test_continuation_quality_quick(tiny_models, capsys, score_cache, load_script) -> None:
+    script = load_script(BENCH / "continuation_quality.py", "bench_continuation_quality")
     assert script.main(["--quick", "--models", str(tiny_models["fills"]), str(tiny_models["plain"]),
                         "--score-cache", str(score_cache)]) == 0
     output = capsys.readouterr().out
@@ -73,8 +65,8 @@ def test_continuation_quality_quick(tiny_models, capsys, score_cache) -> None:
     assert fills["criteria"]["outside_span_unchanged"]["value"] == 1.0
 
 
-def test_performed_prompts_quick(tiny_models, capsys, score_cache) -> None:
-    script = load_script("performed_prompts")
+def test_performed_prompts_quick(tiny_models, capsys, score_cache, load_script) -> None:
+    script = load_script(BENCH / "performed_prompts.py", "bench_performed_prompts")
     assert script.main(["--quick", "--models", str(tiny_models["plain"]), str(tiny_models["fills"]),
                         "--score-cache", str(score_cache)]) == 0
     report = last_json(capsys.readouterr().out)

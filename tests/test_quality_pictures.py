@@ -3,10 +3,8 @@ picture are drawn as PNGs of the promised size, and pictures.json lists their fi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,15 +19,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def pictures():
-    spec = importlib.util.spec_from_file_location("docs_quality_pictures", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+def pictures(load_script):
+    return load_script(SCRIPT, "docs_quality_pictures")
 
 
 @pytest.fixture

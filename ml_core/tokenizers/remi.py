@@ -444,7 +444,7 @@ class RemiTokenizer(Tokenizer):
         # note shares a grid position with the next one is still one line (a chord's
         # notes, a little apart when played in, still count as one onset).
         starts = sorted(n.start for n in chosen_notes)
-        struck = 1 + sum(1 for a, b in zip(starts, starts[1:]) if b - a > step // 3)
+        struck = 1 + int(np.count_nonzero(np.diff(starts) > step // 3))
         return replace(measured, texture=texture_bin(len(starts) / struck))
 
     def fill_mask(self) -> np.ndarray:
