@@ -86,15 +86,20 @@ def format_summary(name: str, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _clean(value: Any) -> Any:
-    """JSON without NaN (null instead), floats rounded."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    return value
+_clean = quality.json_ready
+
+
+def card_figures(summary: dict[str, Any], prompts: int, seeds: list[int], bars: int,
+                 sampling: dict[str, Any]) -> dict[str, Any]:
+    """What a model card keeps of one model's run: the checks' values, the means, speed."""
+    infill = summary["infill"]
+    return {"bench": f"bench/continuation_quality.py ({prompts} prompts, seeds {' and '.join(map(str, seeds))}, "
+                     f"{bars} bars, no key mask)",
+            "sampling": sampling or "app default",
+            "criteria": {k: v["value"] for k, v in summary["criteria"].items()},
+            "fill_criteria": infill if isinstance(infill, str)
+            else {k: v["value"] for k, v in infill["criteria"].items()},
+            "mean": summary["mean"], "tokens_per_s": summary["tokens_per_s"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="parsed corpus pieces are kept here between runs")
     parser.add_argument("--temperature", type=float, default=None, help="default: the app's")
     parser.add_argument("--top-p", type=float, default=None, help="default: the app's")
+    parser.add_argument("--record", action="store_true",
+                        help="write each model's figures into its model card (config.json metrics)")
     args = parser.parse_args(argv)
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
     seeds = args.seeds or ([0] if args.quick else [0, 1])
@@ -117,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{bars} bars each, no key mask", flush=True)
     results = {}
     for name in args.models or default_models():
-        bundle = bundles.load(bundles.resolve(name))
+        folder = bundles.resolve(name)
+        bundle = bundles.load(folder)
         name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
@@ -130,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             print(table(measured["fill_rows"], f"-- {name}: filled bars against the true bars"))
         print(format_summary(name, summary), flush=True)
         results[name] = summary
+        if args.record:
+            bundles.record_metrics(folder, "continuation_quality", _clean(card_figures(
+                summary, len(prompts), seeds, bars, sampling)))
     print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts), "seeds": seeds,
                              "bars": bars, "sampling": sampling or "app default", "models": results})))
     return 0

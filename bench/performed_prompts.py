@@ -172,12 +172,7 @@ def _spread(pieces: list[quality.Prompt], count: int | None) -> list[quality.Pro
     return [pieces[int(i)] for i in np.linspace(0, len(pieces) - 1, count).round()]
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    return value
+_clean = quality.json_ready
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--continuation-pieces", type=int, help="continue only the first N pieces")
     parser.add_argument("--score-cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "composer-assistant-bench-scores")
+    parser.add_argument("--record", action="store_true",
+                        help="write each model's figures into its model card (config.json metrics)")
     args = parser.parse_args(argv)
     groups = {"folk": 1, "chorale": 1} if args.quick else {"folk": 12, "chorale": 12, "piano": 8}
     bars = 2 if args.quick else quality.CONTINUATION_BARS
@@ -198,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     results = {}
     for name in args.models:
-        bundle = bundles.load(bundles.resolve(name))
+        folder = bundles.resolve(name)
+        bundle = bundles.load(folder)
         name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
         bundle.model.eval()
         figures = bits_per_note(bundle, pieces)
@@ -217,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
                                                    if isinstance(v, float) and math.isfinite(v)))
             print(f"  largest difference from clean, points: {figures['continuation']['max_points_from_clean']}")
         results[name] = figures
+        if args.record:
+            card = {key: figures[key] for key in ("bits_per_note", "ratio_to_clean", "share_excess_points")}
+            if "continuation" in figures:
+                card["continuation"] = figures["continuation"]
+            bundles.record_metrics(folder, "performed_prompts", _clean(
+                {"bench": f"bench/performed_prompts.py ({len(pieces)} held-out pieces, seeds {args.seeds})",
+                 **card}))
     print(json.dumps(_clean({"bench": "performed_prompts", "pieces": len(pieces), "seeds": args.seeds,
                              "models": results})))
     return 0

@@ -156,6 +156,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def record_metrics(path: str | Path, name: str, figures: dict[str, Any]) -> None:
+    """Put `figures` under metrics[`name`] of the bundle's model card (config.json),
+    replacing what a previous run recorded there; written atomically."""
+    folder = Path(path)
+    config = read_config(folder)
+    config.setdefault("metrics", {})[name] = figures
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=2, allow_nan=False))
+
+
 def _validate_config(config: Any, where: Path) -> None:
     if not isinstance(config, dict):
         raise BundleError(f"{where} must hold a JSON object")

@@ -21,6 +21,7 @@ pitch-range (3-semitone bands) and IOI distributions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -402,3 +403,15 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
                                                    for r in fill_rows]),
                              "criteria": fill_checks}
     return summary
+
+
+def json_ready(value: Any) -> Any:
+    """Figures as plain JSON: NaN (a figure a take could not have) as null, floats rounded
+    to 4 places, inside dicts and lists."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 4)
+    return value

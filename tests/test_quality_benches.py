@@ -47,7 +47,7 @@ def last_json(text: str) -> dict:
 def test_continuation_quality_quick(tiny_models, capsys, score_cache, load_script) -> None:
     script = load_script(BENCH / "continuation_quality.py", "bench_continuation_quality")
     assert script.main(["--quick", "--models", str(tiny_models["fills"]), str(tiny_models["plain"]),
-                        "--score-cache", str(score_cache)]) == 0
+                        "--score-cache", str(score_cache), "--record"]) == 0
     output = capsys.readouterr().out
     report = last_json(output)
     assert report["prompts"] == 4 and set(report["models"]) == {"fills", "plain"}
@@ -63,12 +63,18 @@ def test_continuation_quality_quick(tiny_models, capsys, score_cache, load_scrip
     fills = report["models"]["fills"]["infill"]
     assert fills["pieces"] == 2
     assert fills["criteria"]["outside_span_unchanged"]["value"] == 1.0
+    # --record: each model card now carries its own figures, and the bundle still loads.
+    card = bundle.load(tiny_models["fills"]).config["metrics"]["continuation_quality"]
+    assert card["criteria"] == {k: v["value"] for k, v in report["models"]["fills"]["criteria"].items()}
+    assert card["fill_criteria"]["outside_span_unchanged"] == 1.0
+    assert bundle.read_config(tiny_models["plain"])["metrics"]["continuation_quality"]["fill_criteria"] \
+        == "not supported"
 
 
 def test_performed_prompts_quick(tiny_models, capsys, score_cache, load_script) -> None:
     script = load_script(BENCH / "performed_prompts.py", "bench_performed_prompts")
     assert script.main(["--quick", "--models", str(tiny_models["plain"]), str(tiny_models["fills"]),
-                        "--score-cache", str(score_cache)]) == 0
+                        "--score-cache", str(score_cache), "--record"]) == 0
     report = last_json(capsys.readouterr().out)
     plain, fills = report["models"]["plain"], report["models"]["fills"]
     for figures in (plain, fills):
@@ -83,3 +89,6 @@ def test_performed_prompts_quick(tiny_models, capsys, score_cache, load_script) 
     assert plain["bits_per_note"]["app"] != pytest.approx(plain["bits_per_note"]["clean"])
     assert "Velocity" not in fills["loss_share"]["performed"]
     assert fills["bits_per_note"]["app"] == fills["bits_per_note"]["app_v80"]
+    card = bundle.read_config(tiny_models["plain"])["metrics"]["performed_prompts"]
+    assert card["bits_per_note"] == plain["bits_per_note"]
+    assert card["continuation"]["max_points_from_clean"] == plain["continuation"]["max_points_from_clean"]
