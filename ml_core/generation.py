@@ -46,6 +46,8 @@ from ml_core.sampling import sample_numpy
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
 FILL_CONTEXT_BARS = 4        # bars before and after a span that `fill` shows the model
+FILL_RANGE_BARS = 2          # a fill's pitches stay within the range of this many bars each side,
+FILL_RANGE_MARGIN: int | None = 4   # widened by this many semitones (None: no range limit)
 CPU_THREADS = 1              # intra-op threads while stepping on a CPU (see _cpu_threads)
 DYNAMICS_BARS = 2            # new notes follow the velocities of the prompt's last bars
 HUMANISE = 4                 # +-velocity steps of deterministic per-note variation
@@ -332,28 +334,65 @@ class _TokenPlan:
     assemble: Callable[[list[Note]], Score]   # the finished score around those notes
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
-    single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    voices: VoiceLimit | None = None          # at most this many pitches per onset
 
 
 @dataclass(frozen=True)
-class SingleLine:
-    """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
+class VoiceLimit:
+    """No more pitches at one onset than the music around asks for.
 
-    A texture control is a hint the model learned to follow; "a single line stays a single
-    line" is a promise, so a row that has struck a pitch at the current position may only
-    move on (a new position or bar). Applied softly, like every other mask."""
+    Texture 1 ("a single line stays a single line") is a promise: once an onset has its
+    pitch, a row may only move on (a new position or bar). When the texture follows the
+    prompt (or a fill's neighbours), an onset also never stacks more pitches than the
+    fullest chord there: a four-part chorale is continued in at most four parts. A texture
+    control alone is a hint the model learned to follow; this is the limit. Applied softly,
+    like every other mask."""
 
     pitches: np.ndarray      # (V,) True for the Pitch tokens
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
+    most: int                # pitches allowed per onset
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, controls) -> SingleLine | None:
-        if controls is None or controls.texture != 1:
+    def for_tokenizer(cls, tokenizer, controls, fullest: int | None,
+                      texture_followed: bool) -> VoiceLimit | None:
+        """Texture 1: one pitch per onset; a followed texture: `fullest` (the largest chord
+        of the music it follows); a texture the musician chose (2-4, any): no limit."""
+        if controls is None:
+            return None
+        most = 1 if controls.texture == 1 else fullest if texture_followed else None
+        if not most:
             return None
         tokens = tokenizer.vocab.tokens
         pitches = np.array([t.startswith("Pitch_") for t in tokens])
         onsets = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
-        return cls(pitches, onsets) if pitches.any() and onsets.any() else None
+        return cls(pitches, onsets, most) if pitches.any() and onsets.any() else None
+
+
+def fullest_chord(notes: Sequence[Note], ticks_per_quarter: int = TICKS_PER_QUARTER) -> int:
+    """The most pitches struck together in `notes` (0 for none). Notes starting within a
+    64th note of each other count as one onset, as a chord played in does."""
+    starts = sorted(n.start for n in notes)
+    if not starts:
+        return 0
+    together = ticks_per_quarter // 16
+    fullest, count, first = 1, 1, starts[0]
+    for start in starts[1:]:
+        if start - first <= together:
+            count += 1
+        else:
+            count, first = 1, start
+        fullest = max(fullest, count)
+    return fullest
+
+
+def _followed_notes(source: Score, bars: int = 2) -> list[Note]:
+    """The pitched notes of the last `bars` bars of `source` that have notes (what "follow
+    the prompt" measures)."""
+    notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
+    if not notes:
+        return []
+    with_notes = sorted({source.bar_at(n.start)[0] for n in notes})[-bars:]
+    return [n for n in notes if source.bar_at(n.start)[0] in with_notes]
 
 
 def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
@@ -440,7 +479,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: i
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
-        single_line=SingleLine.for_tokenizer(tokenizer, controls))
+        voices=VoiceLimit.for_tokenizer(tokenizer, controls, fullest_chord(_followed_notes(source)),
+                                        options.texture is None))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -460,7 +500,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     read = len(plan.context)
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
-    struck = [False] * rows   # single line: the row has a pitch at its current onset
+    struck = [0] * rows       # voice limit: pitches the row has at its current onset
 
     generated = 0
     last_update = time.perf_counter()
@@ -502,9 +542,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 timings = [plan.timing(s) for s in states]
                 if any(t is not None for t in timings):
                     masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t for t in timings]))
-            if plan.single_line is not None and any(struck):
-                no_pitch = ~plan.single_line.pitches
-                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch) for hit in struck]))
+            voices = plan.voices
+            if voices is not None and max(struck) >= voices.most:
+                no_pitch = ~voices.pitches
+                masks = soft(masks, np.stack([no_pitch if hit >= voices.most else np.ones_like(no_pitch)
+                                              for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             chosen, probabilities = sample_numpy(
@@ -516,11 +558,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     continue
                 token = chosen_list[row]
                 states[row] = grammar.advance(states[row], token)
-                if plan.single_line is not None:
-                    if plan.single_line.pitches[token]:
-                        struck[row] = True
-                    elif plan.single_line.onsets[token]:
-                        struck[row] = False
+                if voices is not None:
+                    if voices.pitches[token]:
+                        struck[row] += 1
+                    elif voices.onsets[token]:
+                        struck[row] = 0
                 if states[row].tick >= target:
                     finished[row] = True
                     continue  # the token that crosses the target (a bar line) is not kept
@@ -587,20 +629,26 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                 track.notes = [n for n in track.notes if not low <= n.start < high]
         return _assemble(kept, new_notes)
 
+    neighbours = [n for t in _fill_neighbours(source, start_bar, end_bar).tracks if not t.is_drum for n in t.notes]
     controls = _controls(tokenizer, options, _fill_neighbours(source, start_bar, end_bar), None)
     fixed = tokenizer.fill_mask()
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
+    around = [n.pitch for t in _fill_neighbours(source, start_bar, end_bar, FILL_RANGE_BARS).tracks
+              if not t.is_drum for n in t.notes]
+    if around and FILL_RANGE_MARGIN is not None:
+        fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN, max(around) + FILL_RANGE_MARGIN)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
-                      single_line=SingleLine.for_tokenizer(tokenizer, controls))
+                      voices=VoiceLimit.for_tokenizer(tokenizer, controls, fullest_chord(neighbours),
+                                                      options.texture is None))
 
 
-def _fill_neighbours(source: Score, start_bar: int, end_bar: int) -> Score:
-    """The bar before and the bar after a span, in place (the span's own notes left out):
-    what "follow" measures the controls of a fill on, so that the new bars join both sides
-    (a fill between a low and a high phrase sits between them)."""
-    low, high = source.bar_start(max(0, start_bar - 1)), source.bar_start(end_bar + 1)
+def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1) -> Score:
+    """The `bars` bars before and after a span, in place (the span's own notes left out):
+    what "follow" measures the controls of a fill on (one bar each side), so that the new
+    bars join both sides (a fill between a low and a high phrase sits between them)."""
+    low, high = source.bar_start(max(0, start_bar - bars)), source.bar_start(end_bar + bars)
     span_start, span_end = source.bar_start(start_bar), source.bar_start(end_bar)
     near = source.sliced(low, high, shift=False, clip=False)
     return near.with_tracks([replace(t, notes=[n for n in t.notes if not span_start <= n.start < span_end])

@@ -168,6 +168,14 @@ class Tokenizer(ABC):
                 mask[token] = False
         return mask
 
+    def range_mask(self, low: int, high: int) -> np.ndarray:
+        """Mask (vocab_size,) allowing every token whose pitches all lie in low..high."""
+        mask = np.ones(self.vocab_size, dtype=bool)
+        for token, pitches in self._token_pitches().items():
+            if not all(low <= p <= high for p in pitches):
+                mask[token] = False
+        return mask
+
     def _token_pitches(self) -> dict[int, tuple[int, ...]]:
         """The tokens that sound pitches, computed once per tokenizer."""
         table = self.__dict__.get("_pitch_table")
