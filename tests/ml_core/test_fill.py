@@ -141,3 +141,16 @@ def test_a_fill_follows_the_bars_on_both_sides_of_it() -> None:
     registers = [t for t in generated if t.startswith("Register_")]
     assert registers and set(registers) == {"Register_3"}
     assert set(t for t in generated if t.startswith("Texture_")) == {"Texture_1"}
+
+
+def test_a_fill_stays_within_the_range_of_the_bars_around_it() -> None:
+    """Even a random model fills between two phrases within their pitch range (two bars
+    each side), widened by FILL_RANGE_MARGIN semitones."""
+    from ml_core.generation import FILL_RANGE_MARGIN
+
+    length = bar_ticks((4, 4))
+    notes = [Note(60 + (step % 5), bar * length + step * 480, 480, 80) for bar in range(6) for step in range(4)]
+    score = Score([Track("line", 0, False, notes)])
+    result = fill_score(infill_bundle(RemiTokenizer(RemiConfig())), score, 2, 4, GenerationOptions(seed=2, variations=3))
+    for new in result.new_notes:
+        assert new and all(60 - FILL_RANGE_MARGIN <= n.pitch <= 64 + FILL_RANGE_MARGIN for n in new)
