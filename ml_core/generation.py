@@ -12,7 +12,8 @@ the prompt's last onset have ended, and no new note on a pitch the prompt still 
 
 With a tokenizer that has attribute controls (REMI `use_controls`), every new bar is
 forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
-or the options' own.
+or the options' own. Texture is also a limit (`VoiceLimit`): a single line gets one pitch
+per onset, and a followed texture no more pitches per onset than its fullest chord.
 
 With a tokenizer that carries no velocity (REMI without `use_velocity`, and the schemes
 that never had it), new notes take the prompt's dynamics (`PromptDynamics`): the level of
@@ -21,7 +22,9 @@ the last bars of the track they join, slightly humanised, the same under the sam
 `fill()` / `fill_score()` regenerate bars `start_bar..end_bar-1` of a score from the music
 before and after them, for a model trained with the infilling objective: the model reads
 `<bars before> Hole <bars after> FillStart` and samples the missing bars in the span's
-meter; every note starting outside the span comes back unchanged.
+meter; every note starting outside the span comes back unchanged. A fill follows the bar
+on each side (controls, voice limit) and keeps its pitches within the range of the two
+bars on each side, widened by FILL_RANGE_MARGIN semitones.
 """
 
 from __future__ import annotations
