@@ -1,17 +1,32 @@
-"""Regenerate docs/RESULTS.md: every model family of the research, trained briefly on the
-same music21 pieces, measured the same way, and drawn continuing the same held-out prompt.
+"""Regenerate docs/RESULTS.md: every model of the research trained on the same music21
+pieces, measured the same way, compared in bits per note across token representations,
+and drawn continuing the same held-out prompt.
+
+Two modes. The fast mode (the default) gives each model a fixed wall-clock budget:
 
     .venv/bin/python bench/results.py [--budget-seconds 150] [--data-limit 120] [--out docs]
 
-1. prepares one dataset per tokenizer (bar_offset, chord_words, pianoroll, note_state) from
-   the same files and the same seeded by-file split (cached under --work-dir);
-2. trains each model with its preset's recipe for a fixed wall-clock budget (the two
-   presets of "Symbolic Music Generation" get --budget-seconds each, the others
-   --small-share of it), keeping the best epoch by validation NLL, as the paper did;
-3. evaluates each bundle on the validation split (`ml_core.evaluation.evaluate`) and
-   continues one held-out prompt with it (`ml_core.generation.continue_score`);
-4. writes <out>/RESULTS.md, one piano-roll picture per model in <out>/results/, and the
-   raw numbers in <work-dir>/results.json.
+The convergence mode (`--patience N`, issue 14) trains each model until its validation NLL
+has not improved for N epochs, and at least --min-steps (--pair-min-steps for the
+LSTM-vs-Transformer pair), capped at --max-hours of training per model; every run keeps a
+checkpoint under --work-dir, so after any stop the same command with `--resume` continues
+each unfinished model from its checkpoint and skips (and does not re-measure) finished ones:
+
+    nice -n 19 .venv/bin/python bench/results.py --patience 3 --max-hours 6 --data-limit 0 \\
+        --source music21:bach,music21:palestrina,music21:essenFolksong --resume
+
+1. prepares one dataset per tokenizer (bar_offset, remi, midi_like, note_duration,
+   chord_words, pianoroll, note_state) from the same files and the same seeded by-file
+   split (cached under --work-dir; several comma-separated --source collections are one
+   dataset);
+2. trains each model with its preset's recipe (the fast mode: a wall-clock budget; the
+   convergence mode: early stopping on validation NLL), keeping the best epoch;
+3. evaluates each bundle on the validation split (`ml_core.evaluation.evaluate`), scores
+   whole validation pieces for bits per note and per-class precision / recall / F1
+   (`validation_scores`), and continues one held-out prompt with it;
+4. writes <out>/RESULTS.md, a piano-roll picture per model and a learning-curve plot
+   (validation NLL against tokens seen) per paper in <out>/results/, the raw numbers in
+   <work-dir>/results.json, and prints them as one JSON line last.
 """
 
 from __future__ import annotations
@@ -37,9 +52,12 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 REPOSITORY = Path(_HERE).parent
 PAPER_NLL = {"lstm-symbolic": 1.425, "transformer-symbolic": 1.237}  # nats/token, full training
 PROMPT_COLOUR, CONTINUATION_COLOUR = "#4c72b0", "#dd8452"
+CURVE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2")
 
 
 class ResultsError(RuntimeError):
@@ -51,58 +69,133 @@ class ModelRun:
     key: str              # file-safe name: bundle folder and picture name
     preset: str           # ml_core.models.presets name: architecture + training recipe
     tokenizer: str        # dataset it trains on (may differ from the preset's own)
-    paper_pair: bool      # one of the two presets of the LSTM-vs-Transformer comparison
+    group: str            # the paper (GROUPS) whose comparison it belongs to
     reproduces: str       # short name of the report
+    paper_pair: bool = False    # one of the two presets of the LSTM-vs-Transformer comparison
+    big: bool = False           # may be cut to --big-max-hours
+    overrides: tuple[tuple[str, Any], ...] = ()  # TrainOptions fields that replace the preset's
 
+
+# The sequential-models report's plain LSTM has no preset of its own: its recipe (hidden
+# 512, Adam 1e-3, batch 64, windows of 128) with a one-layer LSTM and a linear output.
+_SEQUENTIAL_LSTM = (("arch", "lstm"), ("hparams", dict(embedding_dim=128, hidden_size=512, num_layers=1,
+                                                       fc_sizes=(), embedding_dropout=0.0, lstm_dropout=0.0,
+                                                       fc_dropout=0.0, layer_norm=False)))
 
 MODELS: tuple[ModelRun, ...] = (
-    ModelRun("lstm-symbolic", "lstm-symbolic-4.4m", "bar_offset", True, "Symbolic Music Generation"),
-    ModelRun("transformer-symbolic", "transformer-symbolic-4.3m", "bar_offset", True,
-             "Symbolic Music Generation"),
-    # The sequential-models report used note/duration tokens; here the RNN and the LSTM with
-    # attention read bar_offset, so their NLL compares with the pair above token for token.
-    ModelRun("rnn", "rnn", "bar_offset", False, "Music generation with sequential models"),
-    ModelRun("lstm-attention", "lstm-attention", "bar_offset", False,
+    ModelRun("lstm-symbolic", "lstm-symbolic-4.4m", "bar_offset", "symbolic", "Symbolic Music Generation",
+             paper_pair=True),
+    ModelRun("transformer-symbolic", "transformer-symbolic-4.3m", "bar_offset", "symbolic",
+             "Symbolic Music Generation", paper_pair=True),
+    ModelRun("lstm-deepdive-simple", "lstm-deepdive-simple", "remi", "deep-dive", "A Deep Dive"),
+    ModelRun("lstm-deepdive-complex", "lstm-deepdive-complex", "remi", "deep-dive", "A Deep Dive"),
+    ModelRun("transformer-deepdive", "transformer-deepdive-12x1024", "remi", "deep-dive", "A Deep Dive",
+             big=True),
+    ModelRun("pianoroll-lstm", "pianoroll-lstm", "pianoroll", "deep-dive", "A Deep Dive (one-hot roll)"),
+    ModelRun("rnn", "rnn", "note_duration", "sequential", "Music generation with sequential models"),
+    ModelRun("lstm-sequential", "rnn", "note_duration", "sequential", "Music generation with sequential models",
+             overrides=_SEQUENTIAL_LSTM),
+    ModelRun("lstm-attention", "lstm-attention", "note_duration", "sequential",
              "Music generation with sequential models"),
-    ModelRun("bilstm-attention", "bilstm-attention", "chord_words", False, "Making Music with LSTMs"),
-    ModelRun("pianoroll-lstm", "pianoroll-lstm", "pianoroll", False, "A Deep Dive (one-hot roll)"),
-    ModelRun("gru-seq2seq", "gru-seq2seq", "pianoroll", False, "Deep Musician"),
-    ModelRun("biaxial-lstm", "biaxial-lstm", "note_state", False, "Making Music with LSTMs"),
+    ModelRun("bilstm-attention", "bilstm-attention", "chord_words", "making-music", "Making Music with LSTMs"),
+    ModelRun("biaxial-lstm", "biaxial-lstm", "note_state", "making-music", "Making Music with LSTMs"),
+    ModelRun("gru-seq2seq", "gru-seq2seq", "pianoroll", "deep-musician", "Deep Musician"),
+    # The representation comparison: the pair's Transformer on the other token schemes
+    # (its bar_offset run is transformer-symbolic itself).
+    ModelRun("transformer-remi", "transformer-symbolic-4.3m", "remi", "representation", "representation comparison"),
+    ModelRun("transformer-midi_like", "transformer-symbolic-4.3m", "midi_like", "representation",
+             "representation comparison"),
+    ModelRun("transformer-note_duration", "transformer-symbolic-4.3m", "note_duration", "representation",
+             "representation comparison"),
 )
+GROUPS = {
+    "symbolic": "LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\")",
+    "deep-dive": "LSTMs vs Transformer (\"A Deep Dive into Music Generation\")",
+    "sequential": "RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\")",
+    "making-music": "\"Making Music with LSTMs\"",
+    "deep-musician": "\"Deep Musician\"",
+    "representation": "the same Transformer on four token representations",
+}
+CURVE_GROUPS = ("symbolic", "deep-dive", "sequential")    # one learning-curve plot each
+REPRESENTATIONS = {"bar_offset": "transformer-symbolic", "remi": "transformer-remi",
+                   "midi_like": "transformer-midi_like", "note_duration": "transformer-note_duration"}
+NOT_COMPARABLE = {
+    "pianoroll": "one channel per key: a held note and the same note struck again give the same "
+                 "roll, so the roll's likelihood is not a likelihood of the notes",
+}
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget-seconds", type=float, default=150.0,
-                        help="training wall-clock seconds for each of the two paper presets")
-    parser.add_argument("--small-share", type=float, default=0.3,
-                        help="the other models train for this share of --budget-seconds")
+    fast = parser.add_argument_group("fast mode (no --patience)")
+    fast.add_argument("--budget-seconds", type=float, default=150.0,
+                      help="training wall-clock seconds for each of the two paper presets")
+    fast.add_argument("--small-share", type=float, default=0.3,
+                      help="the other models train for this share of --budget-seconds")
+    converge = parser.add_argument_group("convergence mode")
+    converge.add_argument("--patience", type=int, default=None,
+                          help="train until validation NLL has not improved for N epochs (turns the mode on)")
+    converge.add_argument("--max-hours", type=float, default=6.0, help="training wall-clock cap per model")
+    converge.add_argument("--big-max-hours", type=float, default=None,
+                          help="cap for the 12 x 1024 Transformer of A Deep Dive (default: --max-hours)")
+    converge.add_argument("--pair-min-steps", type=int, default=5000,
+                          help="patience cannot stop the LSTM-vs-Transformer pair before this step")
+    converge.add_argument("--min-steps", type=int, default=1000,
+                          help="patience cannot stop the other models before this step")
+    converge.add_argument("--epoch-fraction", type=float, default=0.02,
+                          help="for presets whose epoch is a whole pass over the windows: the share "
+                               "of the windows between two validations (the pair keeps its own 2 %%)")
+    converge.add_argument("--val-windows", type=int, default=256, help="validation windows per epoch")
+    converge.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    converge.add_argument("--resume", action="store_true",
+                          help="continue unfinished runs from their checkpoints, skip finished ones")
     parser.add_argument("--max-steps", type=int, default=None, help="also stop each run after N steps")
-    parser.add_argument("--data-limit", type=int, default=120, help="music files used (first N)")
-    parser.add_argument("--source", default="music21:bach", help="prepare source (folder or music21:<query>)")
+    parser.add_argument("--data-limit", type=int, default=120, help="music files used (first N; 0: all)")
+    parser.add_argument("--source", default="music21:bach",
+                        help="prepare sources, comma-separated (folders or music21:<query>), one dataset")
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="training and scoring device (cpu, cuda, auto)")
+    parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
+                        help="torch.compile the training step (auto: the trainer's choice)")
     parser.add_argument("--prompt-bars", type=int, default=4, help="bars of the held-out piece used as prompt")
     parser.add_argument("--bars", type=int, default=4, help="bars each model continues the prompt by")
     parser.add_argument("--variations", type=int, default=4, help="continuations averaged for the in-scale ratio")
     parser.add_argument("--samples", type=int, default=4, help="sampled continuations for grammar errors")
     parser.add_argument("--sample-tokens", type=int, default=128)
     parser.add_argument("--eval-windows", type=int, default=64, help="validation windows scored per model")
+    parser.add_argument("--score-pieces", type=int, default=0,
+                        help="validation pieces scored whole for bits per note and per-class F1 (0: all)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest on a shared 2-core machine)")
-    parser.add_argument("--models", default="all", help="comma-separated keys: " + ",".join(m.key for m in MODELS))
+    parser.add_argument("--models", default="all",
+                        help="comma-separated keys or groups: " + ",".join(m.key for m in MODELS)
+                             + "; groups: " + ",".join(GROUPS))
     parser.add_argument("--out", type=Path, default=REPOSITORY / "docs", help="RESULTS.md goes here")
     parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "runs" / "results",
-                        help="datasets, bundles and results.json (not the user's model folder)")
+                        help="datasets, bundles, checkpoints and results.json (not the user's model folder)")
     parser.add_argument("--reuse-models", action="store_true",
                         help="evaluate bundles already in --work-dir instead of training again")
     args = parser.parse_args(argv)
     if args.budget_seconds <= 0 or not 0 < args.small_share <= 1:
         parser.error("--budget-seconds must be positive and --small-share in (0, 1]")
-    if min(args.threads, args.data_limit, args.prompt_bars, args.bars, args.variations, args.sample_tokens,
-           args.eval_windows) < 1 or args.samples < 0:
-        parser.error("counts must be at least 1 (--samples at least 0)")
+    if args.max_hours <= 0 or (args.big_max_hours is not None and args.big_max_hours <= 0):
+        parser.error("--max-hours must be positive")
+    if not 0 < args.epoch_fraction <= 1:
+        parser.error("--epoch-fraction must be in (0, 1]")
+    if min(args.threads, args.prompt_bars, args.bars, args.variations, args.sample_tokens,
+           args.eval_windows, args.val_windows, args.checkpoint_every) < 1 or min(
+           args.samples, args.data_limit, args.score_pieces, args.pair_min_steps, args.min_steps) < 0:
+        parser.error("counts must be at least 1 (--samples, --data-limit, --score-pieces, "
+                     "--min-steps at least 0)")
+    if args.patience is not None and args.patience < 1:
+        parser.error("--patience must be at least 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error("--max-steps must be at least 1")
     args.runs = select_models(args.models)
+    args.sources = [s.strip() for s in args.source.split(",") if s.strip()]
+    if not args.sources:
+        parser.error("--source names nothing")
     return args
 
 
@@ -110,16 +203,49 @@ def select_models(text: str) -> list[ModelRun]:
     if text == "all":
         return list(MODELS)
     known = {m.key: m for m in MODELS}
-    chosen = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in known]
+    chosen: list[ModelRun] = []
+    unknown = []
+    for name in (name.strip() for name in text.split(",")):
+        if not name:
+            continue
+        members = [known[name]] if name in known else [m for m in MODELS if m.group == name]
+        if not members:
+            unknown.append(name)
+        chosen += [m for m in members if m not in chosen]
     if unknown or not chosen:
         raise SystemExit(f"error: unknown model(s) {', '.join(unknown) or text!r} "
-                         f"(choose from {', '.join(known)})")
-    return [known[name] for name in chosen]
+                         f"(choose from {', '.join(known)}, or a group: {', '.join(GROUPS)})")
+    return chosen
 
 
 def budget_for(run: ModelRun, budget_seconds: float, small_share: float) -> float:
+    """The fast mode's training seconds for `run`."""
     return budget_seconds if run.paper_pair else budget_seconds * small_share
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """How long one run trains and what ends it."""
+
+    seconds: float                  # wall-clock cap, over all resumed sessions together
+    max_steps: int | None = None
+    patience: int | None = None     # None: the fast mode (the budget alone ends it)
+    min_steps: int = 0              # patience cannot stop the run before this step
+    epoch_fraction: float | None = None
+    val_windows: int = 16
+    checkpoint_every: int = 10**9
+
+
+def plan_for(run: ModelRun, args: argparse.Namespace) -> TrainPlan:
+    if args.patience is None:
+        return TrainPlan(budget_for(run, args.budget_seconds, args.small_share), args.max_steps)
+    from ml_core.models.presets import get_preset
+
+    hours = args.big_max_hours if run.big and args.big_max_hours is not None else args.max_hours
+    whole_pass = get_preset(run.preset).epoch_fraction >= 1.0
+    return TrainPlan(hours * 3600.0, args.max_steps, args.patience,
+                     args.pair_min_steps if run.paper_pair else args.min_steps,
+                     args.epoch_fraction if whole_pass else None, args.val_windows, args.checkpoint_every)
 
 
 # ---------------------------------------------------------------- data
@@ -127,15 +253,19 @@ def budget_for(run: ModelRun, budget_seconds: float, small_share: float) -> floa
 
 def prepare_all(runs: Sequence[ModelRun], args: argparse.Namespace,
                 say: Callable[[str], None]) -> dict[str, Any]:
-    """One dataset per tokenizer the chosen models read: {tokenizer: PrepareResult}."""
+    """One dataset per tokenizer the chosen models read (and bar_offset, whose validation
+    piece is the prompt), from the same files and split: {tokenizer: PrepareResult}."""
     from ml_core.data import PrepareOptions, prepare_dataset
 
     prepared = {}
-    for tokenizer in dict.fromkeys(run.tokenizer for run in runs):
+    needed = [run.tokenizer for run in runs]
+    if any(run.group == "representation" for run in runs):
+        needed += list(REPRESENTATIONS)
+    for tokenizer in dict.fromkeys(needed):
         started = time.perf_counter()
         options = PrepareOptions(tokenizer=tokenizer, val_fraction=args.val_fraction, seed=args.seed,
-                                 limit=args.data_limit, workers=max(1, min(2, os.cpu_count() or 1)))
-        result = prepare_dataset([args.source], args.work_dir / "data" / tokenizer, options)
+                                 limit=args.data_limit or None, workers=max(1, min(2, os.cpu_count() or 1)))
+        result = prepare_dataset(args.sources, args.work_dir / "data" / tokenizer, options)
         splits = result.manifest["splits"]
         say(f"data {tokenizer}: train {splits['train']['tokens']} / val {splits['val']['tokens']}"
             f" ({'cached' if result.reused else f'{time.perf_counter() - started:.0f} s'})")
@@ -160,22 +290,50 @@ def held_out_prompt(manifest: dict[str, Any], bars: int):
 # ---------------------------------------------------------------- training
 
 
-def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, seconds: float, max_steps: int | None,
-              seed: int, threads: int, say: Callable[[str], None]):
-    """Train `run` with its preset's recipe until `seconds` of wall-clock time have passed."""
-    import torch
+def run_folder(bundle_dir: Path) -> Path:
+    from ml_core.checkpoint import run_folder as folder
 
+    return folder(bundle_dir)
+
+
+def saved_state(bundle_dir: Path) -> dict[str, Any] | None:
+    """The loop state of the run's last checkpoint (step, wall_seconds, stopped_early...)."""
+    from ml_core.checkpoint import CHECKPOINT_JSON
+
+    try:
+        return json.loads((run_folder(bundle_dir) / CHECKPOINT_JSON).read_text(encoding="utf-8"))["state"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stop_reason(state: dict[str, Any] | None, plan: TrainPlan) -> str | None:
+    """Why a run is over ("patience", "max steps", "time cap"), or None while it is not."""
+    if not state or state.get("best_val_nll") is None:
+        return None
+    if state.get("stopped_early"):
+        return "patience"
+    if plan.max_steps is not None and state.get("step", 0) >= plan.max_steps:
+        return "max steps"
+    if state.get("wall_seconds", 0.0) >= plan.seconds:
+        return "time cap" if plan.patience is not None else "time budget"
+    return None
+
+
+def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan, *, seed: int, threads: int,
+              device: str = "cpu", compile: str = "auto", resume: bool = False,
+              say: Callable[[str], None] = print, trainer_class: Any = None):
+    """Train `run` with its preset's recipe until `plan` says stop: its wall-clock cap (all
+    sessions together), max steps, or (with patience) no improvement for `patience` epochs
+    once `min_steps` are done. `resume` continues from the run's checkpoint."""
     from ml_core.training import Trainer, TrainOptions
 
-    class BudgetedTrainer(Trainer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            torch.set_num_threads(threads)  # the trainer takes every core; that thrashes when shared
+    base = trainer_class or Trainer
 
+    class PlannedTrainer(base):
         # The loop ends an epoch (validates, keeps the best) when step == total_steps, so
         # shrinking total_steps to the current step once time is up closes the run cleanly.
         def _batches(self, first: int, last: int) -> Iterator[tuple[int, Any]]:
-            deadline = time.perf_counter() + seconds
+            deadline = time.perf_counter() + max(plan.seconds - self.state.wall_seconds, 0.0)
             for step, batch in super()._batches(first, last):
                 if time.perf_counter() >= deadline:
                     self.total_steps = step + 1
@@ -183,29 +341,184 @@ def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, seconds: float, m
                     return
                 yield step, batch
 
+        def _end_epoch(self, step_losses: float, steps: int) -> bool:
+            stop = super()._end_epoch(step_losses, steps)
+            return stop and self.state.step >= plan.min_steps
+
+    overrides = dict(run.overrides)
+    if plan.epoch_fraction is not None:
+        overrides.setdefault("epoch_fraction", plan.epoch_fraction)
+    what = (f"until {plan.patience} epochs without improvement, cap {plan.seconds / 3600:g} h"
+            if plan.patience is not None else f"{plan.seconds:.0f} s")
     options = TrainOptions(data=data_dir, out=str(bundle_dir), preset=run.preset, epochs=1_000_000,
-                           max_steps=max_steps, device="cpu", seed=seed, checkpoint_every=10**9,
-                           log_every=10**9, max_val_windows=16,
-                           description=f"{run.preset} on {run.tokenizer}, {seconds:.0f} s CPU (bench/results.py)")
-    return BudgetedTrainer(options, log=lambda message: say(f"  {run.key}: {message}")).run()
+                           max_steps=plan.max_steps, device=device, compile=compile, seed=seed, threads=threads,
+                           checkpoint_every=plan.checkpoint_every, log_every=20 if plan.patience else 10**9,
+                           max_val_windows=plan.val_windows, patience=plan.patience, resume=resume,
+                           description=f"{run.key} ({run.preset}) on {run.tokenizer}, {what} (bench/results.py)",
+                           **overrides)
+    return PlannedTrainer(options, log=lambda message: say(f"  {run.key}: {message}")).run()
+
+
+def training_record(bundle_dir: Path, plan: TrainPlan) -> dict[str, Any]:
+    """Steps, tokens, seconds, best validation NLL and where, why it stopped: from the run's
+    checkpoint and metrics.jsonl (so the same after a resume as after one session)."""
+    from ml_core.metrics_log import read_metrics
+
+    state = saved_state(bundle_dir) or {}
+    curve = validation_curve(read_metrics(run_folder(bundle_dir), max_lines=sys.maxsize))
+    best = min(curve, key=lambda point: point["val_nll"]) if curve else {}
+    seconds = float(state.get("wall_seconds", 0.0))
+    tokens = int(state.get("tokens_seen", 0))
+    return {"seconds": seconds, "steps": int(state.get("step", 0)), "epochs": int(state.get("epoch", 0)),
+            "tokens_seen": tokens, "tokens_per_s": tokens / seconds if seconds > 0 else None,
+            "best_val_nll": state.get("best_val_nll"), "best_step": best.get("step"),
+            "best_tokens": best.get("tokens_seen"), "stopped": stop_reason(state, plan),
+            "cap_hours": plan.seconds / 3600 if plan.patience is not None else None,
+            "min_steps": plan.min_steps if plan.patience is not None else None, "curve": curve}
+
+
+def validation_curve(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The validation NLL after each epoch, with the step and tokens seen it was reached at."""
+    curve = []
+    for record in records:
+        value = record.get("val_nll")
+        if record.get("type") == "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+            curve.append({"step": int(record.get("step", 0)), "tokens_seen": int(record.get("tokens_seen", 0)),
+                          "val_nll": float(value)})
+    return curve
+
+
+# ---------------------------------------------------------------- scoring whole pieces
+
+
+def token_class(name: str) -> str:
+    """A vocabulary entry's class: note, duration, offset, ... or special (PAD, BOS, xxsep)."""
+    head = name.split("_")[0]
+    if head.startswith("xx") or head.isupper():
+        return "special"
+    head = head.rstrip("0123456789")
+    return {"n": "note", "d": "duration", "pitch": "note", "noteon": "note"}.get(head.lower(), head.lower())
+
+
+def _positions(split: Any, window: int, pieces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows tiling the first `pieces` pieces with stride `window`: each target once."""
+    chosen, starts = [], []
+    for piece in range(pieces):
+        length = int(split.lengths[piece])
+        for start in range(0, length - 1, window) if length >= 2 else ():
+            chosen.append(piece)
+            starts.append(start)
+    return np.asarray(chosen, np.int64), np.asarray(starts, np.int64)
+
+
+def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int | None = None,
+                      batch_size: int = 8, device: Any = "cpu") -> dict[str, Any]:
+    """Whole validation pieces scored with the model: total NLL, the notes those tokens hold,
+    bits per note = nats / notes / ln 2 (comparable across vocabularies), and for token
+    models per-class precision / recall / F1 by token class (the sequential-models report's
+    macro scores over note and duration classes, F1 = 2PR / (P + R)).
+
+    Frame models: the summed BCE over keys and steps per struck note where the frames mark
+    note onsets (note_state's articulate channel), else "not comparable" with the reason."""
+    import torch
+
+    from ml_core.data import WindowSampler
+    from ml_core.losses import frame_bce_sums
+
+    split = dataset.val if dataset.val.pieces else dataset.train
+    pieces = split.pieces if not max_pieces else min(split.pieces, max_pieces)
+    limit = getattr(model, "max_context", None)
+    window = min(window, limit) if limit else window
+    encoder = dataset.encoder()
+    frame = dataset.kind == "frame"
+    shape = tuple(dataset.manifest.get("feature_shape") or ())
+    onsets = frame and len(shape) == 2 and shape[-1] == 2   # (keys, [sound, onset])
+    name = dataset.manifest["tokenizer"]["name"]
+    if frame and not onsets:
+        return {"bits_per_note": None, "pieces": pieces,
+                "reason": NOT_COMPARABLE.get(name, "the frames do not mark where notes start")}
+    sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id)
+    chosen, starts = _positions(split, window, pieces)
+    vocab = int(dataset.vocab_size or 0)
+    notes_of = None if frame else np.asarray([len(encoder.pitches_of(i)) for i in range(vocab)], np.int64)
+    true_counts, predicted, hits = (np.zeros(vocab, np.int64) for _ in range(3))
+    nats, notes, count = 0.0, 0, 0
+    model.eval()
+    with torch.no_grad():
+        for begin in range(0, len(chosen), batch_size):
+            batch = sampler.gather(chosen[begin:begin + batch_size], starts[begin:begin + batch_size])
+            items = torch.from_numpy(batch.items).to(device)
+            valid = batch.valid[:, 1:]
+            logits, _ = model(items[:, :-1])
+            if frame:
+                targets = items[:, 1:]
+                part, _ = frame_bce_sums(logits, targets, torch.from_numpy(valid).to(device))
+                nats += part
+                struck = (targets[..., 0] >= 0.5) & (targets[..., 1] >= 0.5)
+                notes += int(struck.cpu().numpy()[valid].sum())
+                count += int(valid.sum())
+                continue
+            log_p = torch.log_softmax(logits.float(), -1)
+            targets = items[:, 1:].clamp(0, vocab - 1)
+            nll = -log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+            truth = targets.cpu().numpy()[valid]
+            guess = log_p.argmax(-1).cpu().numpy()[valid]
+            nats += float(nll[valid].sum())
+            notes += int(notes_of[truth].sum())
+            count += int(valid.sum())
+            true_counts += np.bincount(truth, minlength=vocab)
+            predicted += np.bincount(guess, minlength=vocab)
+            hits += np.bincount(truth[truth == guess], minlength=vocab)
+    report: dict[str, Any] = {"pieces": pieces, "nats": nats, "notes": notes,
+                              ("frames" if frame else "tokens"): count,
+                              "bits_per_note": nats / notes / math.log(2) if notes else None}
+    if not frame:
+        report["nats_per_token"] = nats / max(count, 1)
+        classes = [token_class(encoder.vocab.string(i)) for i in range(vocab)]
+        report["classes"] = class_scores(true_counts, predicted, hits, classes)
+    return report
+
+
+def class_scores(true_counts: np.ndarray, predicted: np.ndarray, hits: np.ndarray,
+                 classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per token class: macro precision and recall over its ids that occur, F1 of the two."""
+    labels = np.asarray(classes)
+    present = true_counts > 0
+    precision = np.divide(hits, predicted, out=np.zeros(len(hits)), where=predicted > 0)
+    recall = np.divide(hits, true_counts, out=np.zeros(len(hits)), where=present)
+    scores = {}
+    for name in dict.fromkeys(classes):
+        chosen = present & (labels == name)
+        if name == "special" or not chosen.any():
+            continue
+        p, r = float(precision[chosen].mean()), float(recall[chosen].mean())
+        scores[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+                        "ids": int(chosen.sum())}
+    return scores
 
 
 # ---------------------------------------------------------------- measuring
 
 
 def measure(run: ModelRun, bundle_dir: Path, data_dir: Path, prompt, args: argparse.Namespace) -> dict[str, Any]:
-    """Validation metrics, and continuations of the held-out prompt, of one trained bundle."""
+    """Validation metrics, whole-piece scores and continuations of one trained bundle."""
     from ml_core import bundle as bundles
     from ml_core.data import load_dataset
     from ml_core.evaluation import evaluate, musical_statistics
     from ml_core.generation import GenerationOptions, continue_score
     from ml_core.models.presets import get_preset
 
-    loaded = bundles.load(bundle_dir, "cpu")
+    device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
+    loaded = bundles.load(bundle_dir, device)
     dataset = load_dataset(data_dir)
+    window = ((loaded.config.get("training") or {}).get("recipe") or {}).get("window") \
+        or get_preset(run.preset).window - 1
     report = evaluate(loaded, dataset, samples=args.samples, sample_tokens=args.sample_tokens,
-                      window=get_preset(run.preset).window - 1, max_windows=args.eval_windows,
-                      seed=args.seed)
+                      window=window, max_windows=args.eval_windows, seed=args.seed)
+    report["whole_pieces"] = validation_scores(loaded.model, dataset, window,
+                                               max_pieces=args.score_pieces or None, device=device)
+    if device != "cpu":
+        loaded = bundles.load(bundle_dir, "cpu")   # tokens/s: the app's CPU decoding
     single = continue_score(loaded, prompt, GenerationOptions(
         bars=args.bars, temperature=1.0, seed=args.seed, variations=1, device="cpu"))
     several = continue_score(loaded, prompt, GenerationOptions(
@@ -219,6 +532,12 @@ def measure(run: ModelRun, bundle_dir: Path, data_dir: Path, prompt, args: argpa
         "prompt_continuation_notes": _mean([s["notes"] for s in statistics]),
     })
     return {"report": report, "continuation": single.new_notes[0]}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -258,12 +577,64 @@ def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str)
                          Patch(color=CONTINUATION_COLOUR, label=f"continuation\n({len(continuation)} notes)")],
                 loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_figure(figure, path)
+
+
+def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, title: str,
+                         paper: dict[str, float] | None = None) -> None:
+    """Validation NLL against tokens seen, one line per model, its best epoch ringed; the
+    paper's final figures as dashed lines where it gives them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
+    for index, (label, curve) in enumerate(curves.items()):
+        if not curve:
+            continue
+        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
+        tokens = [point["tokens_seen"] for point in curve]
+        values = [point["val_nll"] for point in curve]
+        axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label)
+        best = int(np.argmin(values))
+        axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour, linewidths=1.5)
+        if paper and label in paper:
+            axes.axhline(paper[label], color=colour, linestyle="--", linewidth=1,
+                         label=f"{label}: paper {paper[label]}")
+    axes.set_xlabel("training tokens seen")
+    axes.set_ylabel("validation NLL (nats/token)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
+def _save_figure(figure: Any, path: Path) -> None:
+    from matplotlib import pyplot
+
     from ml_core.files import atomic_path
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary)
     pyplot.close(figure)
+
+
+def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path) -> dict[str, str]:
+    """One plot per paper comparison with two or more curves: {group: file name}."""
+    drawn = {}
+    for group in CURVE_GROUPS:
+        curves = {r["key"]: r["training"]["curve"] for r in results
+                  if r.get("group") == group and r.get("training", {}).get("curve")}
+        if len(curves) < 2:
+            continue
+        name = f"curve-{group}.png"
+        draw_learning_curves(curves, folder / name, GROUPS[group],
+                             PAPER_NLL if group == "symbolic" else None)
+        drawn[group] = name
+    return drawn
 
 
 # ---------------------------------------------------------------- the document
@@ -280,72 +651,216 @@ def number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min" if seconds < 7200 \
+        else f"{seconds / 3600:.1f} h"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
+MODEL_HEADER = ("model", "preset", "params", "tokenizer", "steps", "tokens seen", "wall time", "stopped by",
+                "best val NLL (step)", "NLL", "accuracy", "grammar errors / 100 unmasked", "masked",
+                "in-scale", "training tokens/s", "tokens/s")
+
+
 def model_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for result in results:
-        report, training = result.get("report"), result.get("training")
+        report, training = result.get("report"), result.get("training") or {}
         head = [f"`{result['key']}`", f"`{result['preset']}`"]
         if not report:
-            rows.append(head + ["–", result["tokenizer"], f"failed: {result.get('error', '?')}"] + ["–"] * 6)
+            rows.append(head + ["–", result["tokenizer"], f"failed: {result.get('error', '?')}"]
+                        + ["–"] * (len(MODEL_HEADER) - 5))
             continue
         token = report["kind"] == "token"
+        best_step = training.get("best_step")
         rows.append(head + [
             number(report.get("parameters")), result["tokenizer"],
-            f"{training['seconds']:.0f} s / {training['steps']:,} steps",
+            number(training.get("steps")), number(training.get("tokens_seen")),
+            duration_text(training.get("seconds")), training.get("stopped") or "not finished",
+            number(training.get("best_val_nll")) + (f" ({best_step:,})" if best_step is not None else ""),
             number(report.get("nll")) + ("" if token else " (BCE)"),
             number(report.get("accuracy")) if token else "–",
             number(report.get("grammar_errors_per_100_unmasked"), 1) if token else "–",
             number(report.get("grammar_errors_per_100_masked"), 1) if token else "–",
             number(report.get("prompt_in_scale_ratio"), 2),
-            f"{report['tokens_per_s']:.0f}",
+            number(training.get("tokens_per_s"), 0),
+            number(report.get("tokens_per_s"), 0),
         ])
     return rows
 
 
+def class_rows(results: Sequence[dict[str, Any]], group: str = "sequential") -> list[list[str]]:
+    """Macro precision / recall / F1 over the note and the duration classes, per model."""
+    rows = []
+    for result in results:
+        if result.get("group") != group or not result.get("report"):
+            continue
+        classes = (result["report"].get("whole_pieces") or {}).get("classes") or {}
+        row = [f"`{result['key']}`"]
+        for name in ("note", "duration"):
+            scores = classes.get(name) or {}
+            row += [number(scores.get(k)) for k in ("precision", "recall", "f1")]
+        rows.append(row)
+    return rows
+
+
+def frame_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for result in results:
+        report = result.get("report")
+        if not report or report["kind"] != "frame":
+            continue
+        rows.append([f"`{result['key']}`", result["tokenizer"], number(report.get("bce")),
+                     number(report.get("density_predicted"), 2), number(report.get("density_real"), 2),
+                     number(report.get("sample_density"), 2)])
+    return rows
+
+
+def representation_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Bits per note of the same Transformer on each token scheme, then the other models."""
+    by_key = {r["key"]: r for r in results if r.get("report")}
+    rows = []
+    listed = [by_key[key] for key in REPRESENTATIONS.values() if key in by_key]
+    listed += [r for r in by_key.values() if r not in listed]
+    for result in listed:
+        scores = result["report"].get("whole_pieces") or {}
+        value = scores.get("bits_per_note")
+        rows.append([f"`{result['key']}`", result["tokenizer"], number(scores.get("pieces")),
+                     number(scores.get("notes")), number(scores.get("tokens", scores.get("frames"))),
+                     number(scores.get("nats_per_token")),
+                     number(value) if value is not None else f"not comparable: {scores.get('reason', '?')}"])
+    return rows
+
+
 def comparison_text(results: Sequence[dict[str, Any]], train_files: int) -> list[str]:
-    """Plain-language paragraphs on where our numbers agree with the reports."""
+    """Plain-language paragraphs, per paper, on whether our numbers agree with it and why not."""
     by_key = {r["key"]: r["report"] for r in results if r.get("report")}
-    steps = {r["key"]: r["training"]["steps"] for r in results if r.get("report")}
-    seconds = {r["key"]: r["training"]["seconds"] for r in results if r.get("report")}
-    paragraphs = [_paper_pair_text(by_key, steps, train_files), _grammar_text(by_key),
-                  _sequential_text(by_key, steps, seconds), _frame_text(by_key)]
+    training = {r["key"]: r.get("training") or {} for r in results if r.get("report")}
+    tokenizers = {r["key"]: r["tokenizer"] for r in results}
+    paragraphs = [_paper_pair_text(by_key, training, train_files), _deep_dive_text(by_key, training),
+                  _sequential_text(by_key, training, tokenizers), _representation_text(by_key),
+                  _grammar_text(by_key), _frame_text(by_key)]
     return [p for p in paragraphs if p]
 
 
-def _paper_pair_text(by_key: dict[str, dict[str, Any]], steps: dict[str, int], train_files: int) -> str:
+def _trained_to(training: dict[str, Any]) -> str:
+    stopped = training.get("stopped")
+    steps = f"{training.get('steps', 0):,} steps"
+    if stopped == "patience":
+        return f"{steps}, stopped by patience (best at step {training.get('best_step') or 0:,})"
+    if stopped == "time cap":
+        return f"{steps}, stopped by the {training.get('cap_hours', 0):g} h cap"
+    return f"{steps}, {stopped or 'not finished'}"
+
+
+def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
+                     train_files: int) -> str:
     lstm, transformer = by_key.get("lstm-symbolic"), by_key.get("transformer-symbolic")
     if not (lstm and transformer):
         return ""
-    lstm_steps, transformer_steps = steps["lstm-symbolic"], steps["transformer-symbolic"]
     ours_lower = "Transformer" if transformer["nll"] < lstm["nll"] else "LSTM"
+    pair = (training["lstm-symbolic"], training["transformer-symbolic"])
+    converged = all(t.get("stopped") == "patience" or (t.get("min_steps") and t.get("steps", 0) >= t["min_steps"])
+                    for t in pair)
     paper_steps = ("The paper trained each until its test loss stopped improving: best after 9 "
                    "\"epochs\" for the LSTM and 6 for the Transformer, an epoch being 2 % of its "
                    "639,470 windows, about 1,600 steps of batch 8, so roughly 14,000 and 10,000 steps; "
-                   f"ours took {lstm_steps:,} and {transformer_steps:,}.")
-    verdict = ("This agrees with the paper's ordering." if ours_lower == "Transformer" else
-               "This is the opposite of the paper's ordering. With a few hundred steps the model "
-               "that learns fastest per second of CPU wins, which says little about where each "
-               "would end; the paper also notes that its Transformer was the more sensitive of the "
-               "two to batch size and learning rate.")
+                   f"ours: the LSTM {_trained_to(pair[0])}, the Transformer {_trained_to(pair[1])}.")
+    if ours_lower == "Transformer":
+        verdict = "This agrees with the paper's ordering."
+    elif converged:
+        verdict = ("This is the opposite of the paper's ordering, with both runs trained to early "
+                   "stopping or past the step floor. Tried so far: only the paper's recipes (Adamax, "
+                   "batch 8; the LSTM at 5e-4 decaying x0.8 per epoch, the Transformer at a flat 1e-3); "
+                   "the paper notes its Transformer was the more sensitive of the two to batch size and "
+                   "learning rate, so a lower Transformer rate and a larger batch are the next runs "
+                   "before concluding.")
+    else:
+        verdict = ("This is the opposite of the paper's ordering. Neither run reached early stopping, "
+                   "so the model that learns fastest per second of compute wins, which says little "
+                   "about where each would end.")
     above = min(lstm["nll"], transformer["nll"]) > max(PAPER_NLL.values())
-    level = ("Both of ours are above the paper's, as expected from models that saw far less music "
-             "for far less time." if above else
-             "One of ours is at or below the paper's level, which with so little data most likely "
-             "means the validation pieces are easy (chorales resemble each other), not a better model.")
+    level = ("Both of ours are above the paper's, as expected from models that saw less music." if above else
+             "One of ours is at or below the paper's level, which with this data most likely means the "
+             "validation pieces are easy (chorales resemble each other), not a better model.")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\").** "
             f"The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token for its "
             f"4.4M-parameter LSTM and {PAPER_NLL['transformer-symbolic']} for its 4.3M-parameter "
-            f"Transformer, on its own data after full training on a GPU. Our runs last minutes on a "
-            f"shared CPU and use {train_files} training pieces, so the absolute numbers are not "
-            f"comparable with the paper's; only the ordering is. {level} Here the {ours_lower} "
-            f"reaches the lower validation NLL ({lstm['nll']:.3f} for the LSTM, "
-            f"{transformer['nll']:.3f} for the Transformer). {verdict} {paper_steps}")
+            f"Transformer, on its own data after full training on a GPU. Ours use {train_files} "
+            f"training pieces of other music, so the absolute numbers are not comparable with the "
+            f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
+            f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
+            f"Transformer). {verdict} {paper_steps}")
+
+
+def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]) -> str:
+    keys = [k for k in ("lstm-deepdive-simple", "lstm-deepdive-complex", "transformer-deepdive") if k in by_key]
+    if len(keys) < 2:
+        return ""
+    nll = {k: by_key[k]["nll"] for k in keys}
+    best = min(nll, key=nll.get)
+    parts = [f"{k} {nll[k]:.3f} ({_trained_to(training[k])})" for k in keys]
+    text = ("**LSTMs vs Transformer (\"A Deep Dive into Music Generation\").** The report gives no "
+            "likelihoods: it found no difference between the music of its simple and complex LSTMs, "
+            "and judged its 12 x 1024 Transformer (REMI, 9 hours of training) by far the best by ear. "
+            f"Our validation NLL on remi tokens: {', '.join(parts)}; the lowest is {best}.")
+    simple, complex_ = nll.get("lstm-deepdive-simple"), nll.get("lstm-deepdive-complex")
+    if simple is not None and complex_ is not None:
+        close = abs(simple - complex_) <= 0.05 * min(simple, complex_)
+        text += (" The two LSTMs are within 5 % of each other, which agrees with the report." if close else
+                 " The two LSTMs differ by more than 5 %, unlike the report's impression of their music.")
+    if "transformer-deepdive" in nll:
+        text += (" The Transformer is the best, as the report found." if best == "transformer-deepdive" else
+                 " The Transformer is not the best here; with 100M parameters it is the model that "
+                 "most needs the compute it was cut off from and more data than ours.")
+    return text
+
+
+def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
+                     tokenizers: dict[str, str]) -> str:
+    names = {"rnn": "plain RNN", "lstm-sequential": "LSTM", "lstm-attention": "LSTM with attention"}
+    present = [k for k in names if k in by_key]
+    if len(present) < 2:
+        return ""
+
+    def f1(key: str) -> float:
+        classes = (by_key[key].get("whole_pieces") or {}).get("classes") or {}
+        chosen = [classes[c]["f1"] for c in ("note", "duration") if c in classes]
+        return float(np.mean(chosen)) if chosen else by_key[key].get("macro_f1", 0.0)
+
+    by_f1 = max(present, key=f1)
+    by_nll = min(present, key=lambda k: by_key[k]["nll"])
+    agrees = "agrees with" if by_f1 == "lstm-attention" else "differs from"
+    scores = ", ".join(f"{names[k]} {f1(k):.3f}" for k in present)
+    steps = ", ".join(f"{names[k]} {_trained_to(training[k])}" for k in present)
+    return ("**RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\").** The "
+            "report found the LSTM with attention best by precision / recall / F1 over its note and "
+            f"duration classes. Ours (mean of the note and duration F1, table above): {scores}; the "
+            f"{names[by_f1]} is best, which {agrees} the report, and the {names[by_nll]} has the lowest "
+            f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}.")
+
+
+def _representation_text(by_key: dict[str, dict[str, Any]]) -> str:
+    bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
+            for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
+    bits = {k: v for k, v in bits.items() if v is not None}
+    if len(bits) < 2:
+        return ""
+    order = sorted(bits, key=bits.get)
+    return ("**Which representation wins.** Nats per token are not comparable across vocabularies "
+            "(a scheme that spends more tokens per note has an easier job per token), so the same "
+            "Transformer preset is compared in bits per note: the total NLL of whole validation "
+            "pieces divided by the notes their tokens hold, in bits. Lower is better: "
+            + ", ".join(f"{k} {bits[k]:.2f}" for k in order)
+            + f". {order[0]} wins. A scheme that also encodes velocity, tempo or meter pays for them "
+              "in the same bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")
 
 
 def _grammar_text(by_key: dict[str, dict[str, Any]]) -> str:
@@ -358,25 +873,8 @@ def _grammar_text(by_key: dict[str, dict[str, Any]]) -> str:
                else "some errors remain, which points at a bug in a grammar (see the table).")
     return ("**Grammar masking.** The LSTM-vs-Transformer paper enforces the token grammar at sampling "
             "time by masking invalid tokens (the sequential-models report does the same with its "
-            "output filter). Sampled without the mask, our briefly trained token models make these "
+            "output filter). Sampled without the mask, our token models make these "
             f"many grammar errors per 100 tokens: {unmasked}. With the mask, {outcome}")
-
-
-def _sequential_text(by_key: dict[str, dict[str, Any]], steps: dict[str, int],
-                     seconds: dict[str, float]) -> str:
-    rnn, attention = by_key.get("rnn"), by_key.get("lstm-attention")
-    if not (rnn and attention):
-        return ""
-    by_nll = "LSTM with attention" if attention["nll"] < rnn["nll"] else "plain RNN"
-    by_f1 = "LSTM with attention" if attention["macro_f1"] > rnn["macro_f1"] else "plain RNN"
-    agrees = "agrees with" if by_f1 == "LSTM with attention" else "differs from"
-    return ("**RNN vs LSTM with attention (\"Music generation with sequential models\").** The report "
-            "found the LSTM with attention best by per-class F1. In our runs the "
-            f"{by_f1} has the higher macro F1 ({attention['macro_f1']:.3f} with attention, "
-            f"{rnn['macro_f1']:.3f} for the RNN), which {agrees} the report, and the {by_nll} the "
-            "lower NLL. Both read bar_offset tokens here, not the report's note/duration tokens, "
-            f"and trained for {seconds['rnn']:.0f} and {seconds['lstm-attention']:.0f} s "
-            f"({steps['rnn']:,} and {steps['lstm-attention']:,} steps).")
 
 
 def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:
@@ -390,24 +888,43 @@ def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:
     dense = [key for key in frames if ratio[key] > 1.5]
     parts = []
     if sparse:
-        parts.append(f"{', '.join(sparse)} already predict{'s' if len(sparse) == 1 else ''} "
+        parts.append(f"{', '.join(sparse)} predict{'s' if len(sparse) == 1 else ''} "
                      "far fewer notes than the music has, as the reports warn")
     if dense:
         parts.append(f"{', '.join(dense)} still put{'s' if len(dense) == 1 else ''} many keys near "
-                     f"probability 0.5 after so little training and so over-predict{'s' if len(dense) == 1 else ''}")
+                     f"probability 0.5 and so over-predict{'s' if len(dense) == 1 else ''}")
     seen = ("Here " + "; ".join(parts) + ".") if parts else "All are within 50 % of the real density."
     return ("**Frame models (\"Deep Musician\", \"Making Music with LSTMs\", the piano-roll LSTM of "
             "\"A Deep Dive\").** Their loss is a binary cross-entropy per key and step, not comparable "
             "with the token models' NLL. Deep Musician and Making Music with LSTMs both report that "
-            "such models learn that most keys are silent and end up predicting (nearly) empty rolls. "
-            f"Notes sounding per step after thresholding at 0.5: {density}. {seen} The pictures "
-            "sample each key instead of thresholding.")
+            "such models learn that most keys are silent and end up predicting (nearly) empty rolls; "
+            "Deep Musician's density metric (notes sounding per step) measures it. After thresholding "
+            f"at 0.5: {density}. {seen} The pictures sample each key instead of thresholding.")
 
 
 def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
-                    prompt_name: str, environment: dict[str, Any]) -> str:
+                    prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
+                    curves: dict[str, str] | None = None) -> str:
+    settings = settings or {}
+    converge = settings.get("patience") is not None
+    files = f"the first {data['limit']} files" if data["limit"] else "all files"
+    if converge:
+        big = settings.get("big_max_hours")
+        how = (f"trained until its validation NLL had not improved for {settings['patience']} epochs, "
+               f"but not stopped before step {settings['pair_min_steps']:,} (the LSTM-vs-Transformer "
+               f"pair) or {settings['min_steps']:,} (the others), and never longer than "
+               f"{settings['max_hours']:g} hours of training per model"
+               + (f" ({big:g} hours for the 12 x 1024 Transformer)" if big is not None else "")
+               + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
+               + f"; presets whose epoch is a whole pass over the windows validate every "
+                 f"{settings['epoch_fraction']:.0%} of them instead; the bundle keeps the best epoch.")
+        title = "# Results: every model of the research, trained until it stops improving"
+    else:
+        how = ("trained for a fixed wall-clock budget; the bundle keeps the epoch with the best "
+               "validation NLL.")
+        title = "# Results: every model family, trained briefly on the same music"
     lines = [
-        "# Results: every model family, trained briefly on the same music",
+        title,
         "",
         "Generated by `bench/results.py`; do not edit by hand. Regenerate with:",
         "",
@@ -416,13 +933,13 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "```",
         "",
         f"Run {environment['date']} on {environment['machine']} (torch {environment['torch']}, "
-        f"CPU threads: {environment['threads']}; the machine was shared, so speeds are indicative).",
+        f"device {environment.get('device', 'cpu')}, CPU threads: {environment['threads']}; "
+        "a shared machine makes speeds indicative).",
         "",
         "## Data",
         "",
-        f"Source `{data['source']}`, the first {data['limit']} files, split by file with seed "
-        f"{data['seed']} ({data['val_fraction']:.0%} validation); no augmentation. Each tokenizer "
-        "gets its own dataset from the same files and split:",
+        f"Source `{data['source']}`, {files}, split by file with seed {data['seed']} ({data['val_fraction']:.0%} validation); no "
+        "augmentation. Each tokenizer gets its own dataset from the same files and split:",
         "",
         markdown_table(["tokenizer", "kind", "vocabulary", "train files", "train tokens / frames",
                         "val files", "val tokens / frames", "skipped"], data["rows"]),
@@ -431,30 +948,51 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "",
         "Each model uses its preset's architecture and training recipe (optimizer, learning rate "
         "and schedule, window, batch, \"epoch\" = share of the windows) from "
-        "`ml_core/models/presets.py` (see docs/PRESETS.md), trained on the CPU for a fixed "
-        "wall-clock budget; the bundle keeps the epoch with the best validation NLL. The same "
-        "seconds buy very different numbers of steps: a step of the Transformer (explicit "
-        "relative-position and RealFormer score tensors) costs several LSTM steps on a CPU, and "
-        "the BiLSTM-attention model runs its whole 50-word window for every word it predicts "
-        "(as in the report), so one batch of 50 windows x 50 positions is 2,500 window passes.",
+        f"`ml_core/models/presets.py` (see docs/PRESETS.md), {how}",
         "",
-        "- **NLL**: mean negative log-likelihood on validation windows, nats/token (for frame "
-        "models: binary cross-entropy per key and step, marked BCE).",
+        "- **steps, tokens seen, wall time**: of training, over all resumed sessions; **stopped by**: "
+        "patience (early stopping), the time cap or budget, or max steps.",
+        "- **best val NLL (step)**: the best validation NLL during training and the step it was "
+        "reached at (the kept model); **NLL**: mean negative log-likelihood of the kept model on "
+        "validation windows, nats/token (frame models: binary cross-entropy per key and step, BCE).",
         "- **accuracy**: top-1 next-token accuracy.",
         "- **grammar errors / 100**: errors per 100 sampled tokens (temperature 1) continuing "
         "validation prompts, sampled without and with the grammar mask.",
         f"- **in-scale**: share of the continuation's notes in the key of the held-out prompt "
         f"(first bars of `{prompt_name}`), mean over the sampled variations.",
-        "- **tokens/s**: `continue_score` at batch 1 on the CPU, prompt reading and streaming "
-        "decode included (frame models: frames/s).",
+        "- **training tokens/s**: tokens seen / wall time; **tokens/s**: `continue_score` at batch 1 "
+        "on the CPU, prompt reading and streaming decode included (frame models: frames/s).",
         "",
-        markdown_table(["model", "preset", "params", "tokenizer", "training", "NLL", "accuracy",
-                        "grammar errors / 100 unmasked", "masked", "in-scale", "tokens/s"],
-                       model_rows(results)),
-        "",
-        "## Agreement with the research",
+        markdown_table(MODEL_HEADER, model_rows(results)),
         "",
     ]
+    classes = class_rows(results)
+    if classes:
+        lines += ["### Per-class scores (\"Music generation with sequential models\")", "",
+                  "Macro precision and recall over the note classes and over the duration classes that "
+                  "occur in the validation pieces, F1 = 2PR / (P + R), as the report defines them:", "",
+                  markdown_table(["model", "note P", "note R", "note F1", "duration P", "duration R",
+                                  "duration F1"], classes), ""]
+    frames = frame_rows(results)
+    if frames:
+        lines += ["### Frame models: Deep Musician's density", "",
+                  markdown_table(["model", "frames", "BCE", "density predicted (threshold 0.5)",
+                                  "density real", "density sampled"], frames), ""]
+    representation = representation_rows(results)
+    if representation:
+        lines += ["## Bits per note", "",
+                  "Total NLL of whole validation pieces (windows tiling each piece, every token scored "
+                  "once) divided by the notes the scored tokens hold, in bits: comparable across token "
+                  "representations where nats per token are not. The first rows are the same "
+                  "Transformer preset on each representation of the same pieces.", "",
+                  markdown_table(["model", "representation", "pieces", "notes", "tokens / frames",
+                                  "nats / token", "bits / note"], representation), ""]
+    if curves:
+        lines += ["## Learning curves", "", "Validation NLL after each epoch against the training "
+                  "tokens seen; a ring marks the best epoch (the kept model).", ""]
+        for group, name in curves.items():
+            lines += [f"![learning curves: {GROUPS[group]}](results/{name})", ""]
+    lines += ["## Agreement with the research", ""]
     for paragraph in comparison_text(results, data["train_files"]):
         lines += [paragraph, ""]
     lines += [
@@ -496,30 +1034,104 @@ def previous_training(work_dir: Path, key: str, bundle_dir: Path) -> dict[str, A
     except (OSError, ValueError, KeyError, StopIteration):
         metrics = json.loads((bundle_dir / "config.json").read_text(encoding="utf-8"))["metrics"]
         return {"seconds": metrics["wall_seconds"], "steps": metrics["steps"],
-                "epochs": metrics["epochs"], "best_val_nll": metrics["test_nll"]}
+                "epochs": metrics["epochs"], "best_val_nll": metrics["test_nll"],
+                "tokens_seen": metrics.get("tokens_seen")}
+
+
+def _entry_path(work_dir: Path, key: str) -> Path:
+    return work_dir / "entries" / f"{key}.json"
+
+
+def cached_entry(work_dir: Path, key: str, training: dict[str, Any]) -> dict[str, Any] | None:
+    """The entry measured earlier for a finished run at this very step, or None."""
+    try:
+        entry = json.loads(_entry_path(work_dir, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = entry.get("training", {}).get("steps") == training["steps"] and training.get("stopped")
+    return entry if same and "report" in entry else None
+
+
+def train_or_resume(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan,
+                    args: argparse.Namespace, say: Callable[[str], None], trainer_class: Any = None) -> bool:
+    """Train `run` as `plan` says, resuming its checkpoint under --resume; False when it had
+    finished already (nothing was trained)."""
+    state = saved_state(bundle_dir) if args.resume else None
+    reason = stop_reason(state, plan)
+    if state and reason:
+        say(f"{run.key}: finished earlier ({reason}, step {state['step']:,}); not trained again")
+        return False
+    resume = bool(state)
+    what = (f"for {plan.seconds:.0f} s" if plan.patience is None else
+            f"to early stopping (patience {plan.patience}, min {plan.min_steps:,} steps, "
+            f"cap {plan.seconds / 3600:g} h)")
+    say(f"training {run.key} ({run.preset}) {what}" + (f", resuming at step {state['step']:,}" if resume else ""))
+    train_for(run, data_dir, bundle_dir, plan, seed=args.seed, threads=args.threads, device=args.device,
+              compile=args.compile, resume=resume, say=say, trainer_class=trainer_class)
+    return True
 
 
 def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
               say: Callable[[str], None]) -> dict[str, Any]:
-    """Train (or reuse), measure and draw one model; the entry of results.json."""
+    """Train (or resume, or reuse), measure and draw one model; the entry of results.json."""
+    from ml_core.files import atomic_write_text
+
     bundle_dir = args.work_dir / "models" / run.key
-    seconds = budget_for(run, args.budget_seconds, args.small_share)
+    plan = plan_for(run, args)
     if args.reuse_models and (bundle_dir / "config.json").is_file():
         training = previous_training(args.work_dir, run.key, bundle_dir)
+        training.setdefault("curve", training_record(bundle_dir, plan)["curve"])
     else:
-        say(f"training {run.key} ({run.preset}) for {seconds:.0f} s")
-        outcome = train_for(run, data_dir, bundle_dir, seconds, args.max_steps, args.seed, args.threads, say)
-        training = {"seconds": outcome.seconds, "steps": outcome.steps, "epochs": outcome.epochs,
-                    "best_val_nll": outcome.best_val_nll}
+        trained = train_or_resume(run, data_dir, bundle_dir, plan, args, say)
+        training = training_record(bundle_dir, plan)
+        earlier = None if trained else cached_entry(args.work_dir, run.key, training)
+        if earlier is not None:
+            say(f"  {run.key}: measured earlier at step {training['steps']:,}")
+            return earlier
     began = time.perf_counter()
     measured = measure(run, bundle_dir, data_dir, prompt, args)
     report = measured["report"]
-    say(f"  {run.key}: NLL {report['nll']:.3f}, {report['tokens_per_s']:.0f} tokens/s "
-        f"(measured in {time.perf_counter() - began:.0f} s)")
+    bits = report["whole_pieces"].get("bits_per_note")
+    say(f"  {run.key}: NLL {report['nll']:.3f}, {number(bits, 2)} bits/note, "
+        f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
     draw_piano_roll(prompt, measured["continuation"], args.out / "results" / f"{run.key}.png",
-                    f"{run.key} ({run.preset}, {training['seconds']:.0f} s of training)")
-    return {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer,
-            "reproduces": run.reproduces, "training": training, "report": report}
+                    f"{run.key} ({run.preset}, {training['steps']:,} steps, "
+                    f"{duration_text(training['seconds'])} of training)")
+    entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
+             "reproduces": run.reproduces, "training": training, "report": report}
+    _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(entry), indent=1))
+    return entry
+
+
+def json_ready(value: Any) -> Any:
+    """Numbers JSON can hold: numpy scalars as Python's, NaN and infinities as None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The last line printed: each model's headline numbers."""
+    models = {}
+    for result in results:
+        report, training = result.get("report"), result.get("training") or {}
+        if not report:
+            models[result["key"]] = {"error": result.get("error")}
+            continue
+        models[result["key"]] = {
+            "steps": training.get("steps"), "tokens_seen": training.get("tokens_seen"),
+            "seconds": round(training.get("seconds") or 0.0, 1), "stopped": training.get("stopped"),
+            "best_val_nll": training.get("best_val_nll"), "best_step": training.get("best_step"),
+            "nll": report.get("nll"), "bits_per_note": (report.get("whole_pieces") or {}).get("bits_per_note"),
+            "training_tokens_per_s": training.get("tokens_per_s"), "tokens_per_s": report.get("tokens_per_s")}
+    return json_ready({"bench": "results", "seconds": round(seconds, 1), "models": models})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -537,50 +1149,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         prepared = prepare_all(args.runs, args, say)
-        prompt_name, prompt = held_out_prompt(next(iter(prepared.values())).manifest, args.prompt_bars)
+        first_data = prepared.get("bar_offset") or next(iter(prepared.values()))
+        prompt_name, prompt = held_out_prompt(first_data.manifest, args.prompt_bars)
     except (DataError, ResultsError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     results = []
     for run in args.runs:
         try:
             results.append(run_model(run, prepared[run.tokenizer].directory, prompt, args, say))
         except KeyboardInterrupt:
-            raise
+            say(f"interrupted during {run.key}; rerun the same command with --resume to continue")
+            return 130
         except Exception as error:  # one model's failure is reported in its row, the others go on
             message = " ".join(str(error).split()) or type(error).__name__
             say(f"  {run.key} FAILED: {type(error).__name__}: {message}")
             results.append({"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer,
-                            "reproduces": run.reproduces, "error": f"{type(error).__name__}: {message}"})
+                            "group": run.group, "reproduces": run.reproduces,
+                            "error": f"{type(error).__name__}: {message}"})
 
-    first = next(iter(prepared.values())).manifest["splits"]
-    data = {"source": args.source, "limit": args.data_limit, "seed": args.seed,
+    first = first_data.manifest["splits"]
+    data = {"source": ",".join(args.sources), "limit": args.data_limit, "seed": args.seed,
             "val_fraction": args.val_fraction, "train_files": first["train"]["files"],
             "rows": data_rows(prepared)}
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
-                   "torch": torch.__version__, "threads": args.threads}
+                   "torch": torch.__version__, "threads": args.threads, "device": args.device}
+    settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_min_steps",
+                                                      "min_steps", "epoch_fraction", "max_steps")}
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
+    curves = draw_all_curves(results, args.out / "results")
     atomic_write_text(args.out / "RESULTS.md",
-                      render_markdown(results, data, command, prompt_name, environment) + "\n")
-    atomic_write_text(args.work_dir / "results.json", json.dumps(
-        {"command": command, "data": data, "environment": environment, "results": results}, indent=1))
+                      render_markdown(results, data, command, prompt_name, environment, settings, curves) + "\n")
+    atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(
+        {"command": command, "data": data, "environment": environment, "settings": settings,
+         "results": results}), indent=1))
     say(f"wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
+    print(json.dumps(summary_line(results, time.perf_counter() - started)), flush=True)
     return 0 if all("report" in r for r in results) else 1
 
 
+FLAGS = ("budget_seconds", "small_share", "patience", "max_hours", "big_max_hours", "pair_min_steps",
+         "min_steps", "epoch_fraction", "val_windows", "max_steps", "data_limit", "source", "val_fraction",
+         "seed", "device", "compile", "prompt_bars", "bars", "variations", "samples", "sample_tokens", "eval_windows",
+         "score_pieces", "threads", "models")
+CONVERGE_ONLY = ("max_hours", "big_max_hours", "pair_min_steps", "min_steps", "epoch_fraction", "val_windows")
+
+
 def regeneration_flags(args: argparse.Namespace) -> list[str]:
-    """The flags that reproduce this run (defaults left out)."""
+    """The flags that reproduce this run (defaults left out; --resume is how to continue it)."""
     defaults = parse_arguments([])
     flags = []
-    for name in ("budget_seconds", "small_share", "max_steps", "data_limit", "source", "val_fraction",
-                 "seed", "prompt_bars", "bars", "variations", "samples", "sample_tokens",
-                 "eval_windows", "threads", "models"):
+    for name in FLAGS:
         value = getattr(args, name)
-        if value != getattr(defaults, name):
-            flags += ["--" + name.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
+        if value == getattr(defaults, name) or (args.patience is None and name in CONVERGE_ONLY) or (
+                args.patience is not None and name in ("budget_seconds", "small_share")):
+            continue
+        flags += ["--" + name.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
     return flags
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from ml_core.music import Note, Score, Track
 
@@ -24,9 +27,11 @@ def _report(nll: float, **extra) -> dict:
     return {**base, **extra}
 
 
-def _entry(key: str, report: dict) -> dict:
-    return {"key": key, "preset": key, "tokenizer": "bar_offset", "reproduces": "paper",
-            "training": {"seconds": 150.2, "steps": 1200, "epochs": 3, "best_val_nll": report["nll"]},
+def _entry(key: str, report: dict, group: str = "symbolic", **training) -> dict:
+    return {"key": key, "preset": key, "tokenizer": "bar_offset", "reproduces": "paper", "group": group,
+            "training": {"seconds": 150.2, "steps": 1200, "epochs": 3, "best_val_nll": report["nll"],
+                         "tokens_seen": 2_457_600, "tokens_per_s": 16_362.2, "best_step": 800,
+                         "stopped": "time budget", **training},
             "report": report}
 
 
@@ -36,6 +41,8 @@ def test_number_and_table_formatting(results):
     assert results.number(4_426_457) == "4,426,457"
     assert results.number(1.23456) == "1.235"
     assert results.number(0.5, 1) == "0.5"
+    assert results.duration_text(90.4) == "90 s" and results.duration_text(5400) == "90 min"
+    assert results.duration_text(4 * 3600) == "4.0 h"
     table = results.markdown_table(["a", "b"], [["1", "2"], ["3", "4"]]).splitlines()
     assert table == ["| a | b |", "|---|---|", "| 1 | 2 |", "| 3 | 4 |"]
 
@@ -47,11 +54,12 @@ def test_model_rows_show_metrics_and_failures(results):
         _entry("gru-seq2seq", {"kind": "frame", "nll": 0.1, "prompt_in_scale_ratio": None,
                                "tokens_per_s": 50.0, "parameters": 10}),
     ])
-    assert rows[0][:6] == ["`lstm-symbolic`", "`lstm-symbolic`", "4,426,457", "bar_offset",
-                           "150 s / 1,200 steps", "2.000"]
-    assert rows[0][6:] == ["0.500", "12.5", "0.0", "0.90", "1234"]
+    assert len(rows[0]) == len(results.MODEL_HEADER)
+    assert rows[0][:10] == ["`lstm-symbolic`", "`lstm-symbolic`", "4,426,457", "bar_offset", "1,200",
+                            "2,457,600", "150 s", "time budget", "2.000 (800)", "2.000"]
+    assert rows[0][10:] == ["0.500", "12.5", "0.0", "0.90", "16362", "1234"]
     assert rows[1][4] == "failed: boom" and len(rows[1]) == len(rows[0])
-    assert rows[2][5] == "0.100 (BCE)" and rows[2][6] == "–" and rows[2][9] == "–"
+    assert rows[2][9] == "0.100 (BCE)" and rows[2][10] == "–" and rows[2][13] == "–"
 
 
 def test_comparison_follows_the_measured_ordering(results):
@@ -63,7 +71,40 @@ def test_comparison_follows_the_measured_ordering(results):
     opposite = results.comparison_text([_entry("lstm-symbolic", _report(2.0)),
                                         _entry("transformer-symbolic", _report(2.4, grammar_errors_per_100_masked=1.0))], 9)
     assert "LSTM reaches the lower" in opposite[0] and "opposite of the paper's ordering" in opposite[0]
+    assert "Neither run reached early stopping" in opposite[0]
     assert "some errors remain" in opposite[1]
+    converged = results.comparison_text([
+        _entry("lstm-symbolic", _report(2.0), stopped="patience", min_steps=5000, steps=7000, best_step=5200),
+        _entry("transformer-symbolic", _report(2.4), stopped="time cap", min_steps=5000, steps=9000,
+               cap_hours=6.0)], 900)
+    assert "trained to early stopping or past the step floor" in converged[0]
+    assert "Tried so far: only the paper's recipes" in converged[0]
+    assert "7,000 steps, stopped by patience (best at step 5,200)" in converged[0]
+    assert "9,000 steps, stopped by the 6 h cap" in converged[0]
+
+
+def test_paragraphs_for_the_other_papers(results):
+    def classes(note_f1: float) -> dict:
+        return {"whole_pieces": {"bits_per_note": None, "classes": {
+            "note": {"precision": note_f1, "recall": note_f1, "f1": note_f1},
+            "duration": {"precision": 0.5, "recall": 0.5, "f1": 0.5}}}}
+
+    entries = [_entry("lstm-deepdive-simple", _report(1.50), "deep-dive"),
+               _entry("lstm-deepdive-complex", _report(1.52), "deep-dive"),
+               _entry("transformer-deepdive", _report(1.20), "deep-dive"),
+               _entry("rnn", _report(1.9, **classes(0.2)), "sequential"),
+               _entry("lstm-sequential", _report(1.8, **classes(0.3)), "sequential"),
+               _entry("lstm-attention", _report(1.7, **classes(0.4)), "sequential")]
+    for key, bits in (("transformer-symbolic", 3.2), ("transformer-remi", 2.9), ("transformer-midi_like", 3.5)):
+        entries.append(_entry(key, _report(1.0, whole_pieces={"bits_per_note": bits}), "representation"))
+    text = "\n".join(results.comparison_text(entries, 10))
+    assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
+    assert "LSTM with attention is best, which agrees with the report" in text
+    assert "Lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
+    rows = results.class_rows(entries)
+    assert rows[2] == ["`lstm-attention`", "0.400", "0.400", "0.400", "0.500", "0.500", "0.500"]
+    first = results.representation_rows(entries)[0]
+    assert first[0] == "`transformer-symbolic`" and first[-1] == "3.200"
 
 
 def test_piano_roll_picture_has_both_colours(results, tmp_path):
@@ -90,3 +131,172 @@ def test_arguments_select_models_and_reproduce_flags(results):
     assert results.budget_for(args.runs[1], 100.0, 0.3) == 100.0
     with pytest.raises(SystemExit, match="unknown model"):
         results.select_models("rnn,nope")
+    assert [run.key for run in results.select_models("symbolic,rnn")] == ["lstm-symbolic", "transformer-symbolic", "rnn"]
+    converge = results.parse_arguments(["--patience", "3", "--max-hours", "2", "--big-max-hours", "1",
+                                        "--source", "music21:bach, music21:essenFolksong", "--data-limit", "0",
+                                        "--models", "deep-dive"])
+    assert converge.sources == ["music21:bach", "music21:essenFolksong"]
+    assert results.regeneration_flags(converge)[:6] == ["--patience", "3", "--max-hours", "2", "--big-max-hours", "1"]
+    plans = {run.key: results.plan_for(run, converge) for run in converge.runs}
+    assert plans["transformer-deepdive"].seconds == 3600.0 and plans["lstm-deepdive-simple"].seconds == 7200.0
+    assert plans["lstm-deepdive-simple"].epoch_fraction == 0.02 and plans["lstm-deepdive-simple"].min_steps == 1000
+    pair = results.plan_for(results.select_models("lstm-symbolic")[0], converge)
+    assert pair.min_steps == 5000 and pair.epoch_fraction is None and pair.patience == 3
+
+
+def test_token_classes_and_macro_scores(results):
+    assert [results.token_class(n) for n in ("n60", "d4", "xxbos", "Pitch_60", "Duration_4", "BOS", "Offset_3")] \
+        == ["note", "duration", "special", "note", "duration", "special", "offset"]
+    true = np.array([0, 4, 2, 0, 5])
+    predicted = np.array([1, 2, 4, 0, 5])
+    hits = np.array([0, 2, 2, 0, 4])
+    scores = results.class_scores(true, predicted, hits, ["special", "note", "note", "note", "duration"])
+    assert scores["note"]["precision"] == pytest.approx((1.0 + 0.5) / 2)   # ids 1, 2 occur; id 3 does not
+    assert scores["note"]["recall"] == pytest.approx((0.5 + 1.0) / 2)
+    assert scores["note"]["f1"] == pytest.approx(0.75) and scores["duration"]["f1"] == pytest.approx(0.8)
+    assert "special" not in scores
+
+
+class _Uniform(torch.nn.Module):
+    """Zero logits: every token (or key) equally likely."""
+
+    def __init__(self, width: tuple[int, ...]) -> None:
+        super().__init__()
+        self.width = width
+
+    def forward(self, inputs, state=None):
+        shape = inputs.shape[:2] + self.width
+        return torch.zeros(shape), None
+
+
+def _dataset(manifest: dict, data: np.ndarray, lengths: list[int]):
+    from ml_core.data import Dataset, Split
+
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    split = Split(data, offsets)
+    return Dataset(Path("."), manifest, split, split)
+
+
+def test_bits_per_note_of_a_uniform_model_is_exact(results):
+    from ml_core.data import describe_encoder
+    from ml_core.tokenizers import get_tokenizer
+
+    tokenizer = get_tokenizer("bar_offset")
+    pieces = [Score([Track("A", 0, False, [Note(60 + i % 7, i * 240, 240, 80) for i in range(count)])], 120.0, (4, 4))
+              for count in (9, 14)]
+    encoded = [np.asarray(tokenizer.encode(piece), np.int32) for piece in pieces]
+    manifest = {"kind": "token", "tokenizer": describe_encoder("bar_offset", {}), "vocab_size": tokenizer.vocab_size,
+                "pad_id": 0, "feature_shape": []}
+    dataset = _dataset(manifest, np.concatenate(encoded), [len(e) for e in encoded])
+    scores = results.validation_scores(_Uniform((tokenizer.vocab_size,)), dataset, window=7)
+    targets = sum(len(e) - 1 for e in encoded)
+    notes = sum(len(tokenizer.pitches_of(int(t))) for e in encoded for t in e[1:])
+    assert notes == 23 and scores["tokens"] == targets and scores["notes"] == notes
+    assert scores["bits_per_note"] == pytest.approx(targets * np.log2(tokenizer.vocab_size) / notes)
+    assert scores["nats_per_token"] == pytest.approx(np.log(tokenizer.vocab_size))
+    assert set(scores["classes"]) >= {"note", "duration"}
+    assert results.validation_scores(_Uniform((tokenizer.vocab_size,)), dataset, 7, max_pieces=1)["pieces"] == 1
+
+
+def test_bits_per_note_of_frames_where_notes_are_marked(results):
+    frames = np.zeros((12, 4, 2), np.float32)
+    frames[[0, 4, 8], 1, :] = 1.0       # three notes struck on key 1, each held 2 steps
+    frames[[1, 5, 9], 1, 0] = 1.0
+    manifest = {"kind": "frame", "tokenizer": {"name": "note_state", "config": {}}, "feature_shape": [4, 2]}
+    scores = results.validation_scores(_Uniform((4, 2)), _dataset(manifest, frames, [12]), window=5)
+    assert scores["notes"] == 2 and scores["frames"] == 11   # the first frame is never a target
+    assert scores["bits_per_note"] == pytest.approx(11 * 4 * 2 / 2)   # BCE ln 2 per element
+    roll = {"kind": "frame", "tokenizer": {"name": "pianoroll", "config": {}}, "feature_shape": [4]}
+    flat = results.validation_scores(_Uniform((4,)), _dataset(roll, frames[..., 0], [12]), window=5)
+    assert flat["bits_per_note"] is None and "struck again" in flat["reason"]
+
+
+class _FakeTrainer:
+    """Stands in for ml_core.training.Trainer: a scripted validation NLL every 5 steps, a
+    checkpoint.json and metrics.jsonl like the real one's, resume from the checkpoint."""
+
+    VALUES = [5.0, 4.0, 3.0, 3.5, 3.6, 3.7, 3.8, 3.9, 4.0]
+
+    def __init__(self, options, log=print) -> None:
+        self.options = options
+        self.run_dir = Path(options.out).parent / f".{Path(options.out).name}.training"
+        self.state = SimpleNamespace(step=0, epoch=0, tokens_seen=0, best_val_nll=None, bad_epochs=0,
+                                     wall_seconds=0.0, stopped_early=False)
+        if options.resume:
+            saved = json.loads((self.run_dir / "checkpoint.json").read_text())["state"]
+            self.state = SimpleNamespace(**saved)
+        self.total_steps = options.max_steps or 10**6
+
+    def _batches(self, first, last):
+        for step in range(first, last):
+            yield step, None
+
+    def _end_epoch(self, losses, steps):
+        state = self.state
+        value = self.VALUES[state.epoch]
+        state.epoch += 1
+        improved = state.best_val_nll is None or value < state.best_val_nll
+        state.best_val_nll = value if improved else state.best_val_nll
+        state.bad_epochs = 0 if improved else state.bad_epochs + 1
+        with open(self.run_dir / "metrics.jsonl", "a") as log:
+            log.write(json.dumps({"type": "epoch", "step": state.step, "tokens_seen": state.tokens_seen,
+                                  "val_nll": value, "best": improved}) + "\n")
+        return state.bad_epochs >= self.options.patience
+
+    def run(self):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.options.resume:
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        for step, _ in self._batches(self.state.step, self.total_steps):
+            self.state.step, self.state.tokens_seen = step + 1, self.state.tokens_seen + 100
+            self.state.wall_seconds += 0.5
+            if (self.state.step % 5 == 0 or self.state.step == self.total_steps) and self._end_epoch(0.0, 5):
+                self.state.stopped_early = True
+            if self.state.step % 5 == 0 or self.state.stopped_early or self.state.step == self.total_steps:
+                (self.run_dir / "checkpoint.json").write_text(json.dumps({"state": vars(self.state)}))
+            if self.state.stopped_early:
+                break
+
+
+def test_patience_min_steps_and_resume_flow(results, tmp_path):
+    run = results.select_models("rnn")[0]
+    bundle = tmp_path / "models" / "rnn"
+    args = SimpleNamespace(resume=True, seed=0, threads=1, device="cpu", compile="off")
+    said = []
+    first = results.TrainPlan(seconds=1e9, max_steps=10, patience=2, min_steps=30)
+    assert results.train_or_resume(run, tmp_path, bundle, first, args, said.append, _FakeTrainer)
+    assert results.training_record(bundle, first)["stopped"] == "max steps"
+    # the same run continued: patience would stop it at step 25, the floor keeps it to 30
+    plan = results.TrainPlan(seconds=1e9, patience=2, min_steps=30)
+    assert results.train_or_resume(run, tmp_path, bundle, plan, args, said.append, _FakeTrainer)
+    assert any("resuming at step 10" in line for line in said)
+    record = results.training_record(bundle, plan)
+    assert (record["steps"], record["stopped"], record["best_step"], record["best_tokens"]) == (30, "patience", 15, 1500)
+    assert [point["step"] for point in record["curve"]] == [5, 10, 15, 20, 25, 30]
+    assert record["tokens_per_s"] == pytest.approx(200.0) and record["min_steps"] == 30
+    assert not results.train_or_resume(run, tmp_path, bundle, plan, args, said.append, _FakeTrainer)
+    assert "finished earlier (patience, step 30)" in said[-1]
+    capped = results.TrainPlan(seconds=10.0, patience=2)
+    assert results.stop_reason(results.saved_state(bundle) | {"stopped_early": False}, capped) == "time cap"
+    assert results.stop_reason(None, capped) is None
+
+
+def test_learning_curves_picture(results, tmp_path):
+    curves = {"lstm-symbolic": [{"step": s, "tokens_seen": s * 2048, "val_nll": 3.0 - s / 1000} for s in range(100, 1100, 100)],
+              "transformer-symbolic": [{"step": s, "tokens_seen": s * 2048, "val_nll": 2.8 - s / 900} for s in range(100, 900, 100)]}
+    path = tmp_path / "curve.png"
+    results.draw_learning_curves(curves, path, "test", results.PAPER_NLL)
+    from matplotlib import image
+
+    pixels = (image.imread(path)[..., :3] * 255).round().astype(int)
+    assert pixels.shape == (400, 800, 3)
+    for colour in results.CURVE_COLOURS[:2]:
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).sum(axis=-1) <= 6).sum() > 200, colour
+    drawn = results.draw_all_curves([_entry("lstm-symbolic", _report(2.0), curve=curves["lstm-symbolic"]),
+                                     _entry("transformer-symbolic", _report(2.0), curve=curves["transformer-symbolic"]),
+                                     _entry("rnn", _report(2.0), "sequential", curve=curves["lstm-symbolic"])], tmp_path)
+    assert drawn == {"symbolic": "curve-symbolic.png"} and (tmp_path / "curve-symbolic.png").is_file()
+    assert results.validation_curve([{"type": "step", "step": 1, "loss": 2.0},
+                                     {"type": "epoch", "step": 5, "tokens_seen": 40, "val_nll": 1.5}]) \
+        == [{"step": 5, "tokens_seen": 40, "val_nll": 1.5}]
