@@ -12,8 +12,8 @@ the prompt's last onset have ended, and no new note on a pitch the prompt still 
 
 With a tokenizer that has attribute controls (REMI `use_controls`), every new bar is
 forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
-or the options' own. Texture is also a limit (`VoiceLimit`): a single line gets one pitch
-per onset, and a followed texture no more pitches per onset than its fullest chord.
+or the options' own. Texture 1 is also a limit (`VoiceLimit`): a single line gets one
+pitch per onset.
 
 With a tokenizer that carries no velocity (REMI without `use_velocity`, and the schemes
 that never had it), new notes take the prompt's dynamics (`PromptDynamics`): the level of
@@ -23,7 +23,7 @@ the last bars of the track they join, slightly humanised, the same under the sam
 before and after them, for a model trained with the infilling objective: the model reads
 `<bars before> Hole <bars after> FillStart` and samples the missing bars in the span's
 meter; every note starting outside the span comes back unchanged. A fill follows the bar
-on each side (controls, voice limit) and keeps its pitches within the range of the two
+on each side (controls) and keeps its pitches within the range of the two
 bars on each side, widened by FILL_RANGE_MARGIN semitones.
 """
 
@@ -342,60 +342,26 @@ class _TokenPlan:
 
 @dataclass(frozen=True)
 class VoiceLimit:
-    """No more pitches at one onset than the music around asks for.
+    """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
 
-    Texture 1 ("a single line stays a single line") is a promise: once an onset has its
-    pitch, a row may only move on (a new position or bar). When the texture follows the
-    prompt (or a fill's neighbours), an onset also never stacks more pitches than the
-    fullest chord there: a four-part chorale is continued in at most four parts. A texture
-    control alone is a hint the model learned to follow; this is the limit. Applied softly,
-    like every other mask."""
+    A texture control is a hint the model learned to follow; "a single line stays a single
+    line" is a promise, so a row that has struck a pitch at the current position may only
+    move on (a new position or bar). Applied softly, like every other mask. (Limiting a
+    followed texture of 2-4 voices to the prompt's fullest chord was measured too, and
+    left out: it thinned continuations below the prompt's density, docs/QUALITY.md.)"""
 
     pitches: np.ndarray      # (V,) True for the Pitch tokens
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
-    most: int                # pitches allowed per onset
+    most: int = 1            # pitches allowed per onset
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, controls, fullest: int | None,
-                      texture_followed: bool) -> VoiceLimit | None:
-        """Texture 1: one pitch per onset; a followed texture: `fullest` (the largest chord
-        of the music it follows); a texture the musician chose (2-4, any): no limit."""
-        if controls is None:
-            return None
-        most = 1 if controls.texture == 1 else fullest if texture_followed else None
-        if not most:
+    def for_tokenizer(cls, tokenizer, controls) -> VoiceLimit | None:
+        if controls is None or controls.texture != 1:
             return None
         tokens = tokenizer.vocab.tokens
         pitches = np.array([t.startswith("Pitch_") for t in tokens])
         onsets = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
-        return cls(pitches, onsets, most) if pitches.any() and onsets.any() else None
-
-
-def fullest_chord(notes: Sequence[Note], ticks_per_quarter: int = TICKS_PER_QUARTER) -> int:
-    """The most pitches struck together in `notes` (0 for none). Notes starting within a
-    64th note of each other count as one onset, as a chord played in does."""
-    starts = sorted(n.start for n in notes)
-    if not starts:
-        return 0
-    together = ticks_per_quarter // 16
-    fullest, count, first = 1, 1, starts[0]
-    for start in starts[1:]:
-        if start - first <= together:
-            count += 1
-        else:
-            count, first = 1, start
-        fullest = max(fullest, count)
-    return fullest
-
-
-def _followed_notes(source: Score, bars: int = 2) -> list[Note]:
-    """The pitched notes of the last `bars` bars of `source` that have notes (what "follow
-    the prompt" measures)."""
-    notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
-    if not notes:
-        return []
-    with_notes = sorted({source.bar_at(n.start)[0] for n in notes})[-bars:]
-    return [n for n in notes if source.bar_at(n.start)[0] in with_notes]
+        return cls(pitches, onsets) if pitches.any() and onsets.any() else None
 
 
 def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
@@ -482,8 +448,7 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: i
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
-        voices=VoiceLimit.for_tokenizer(tokenizer, controls, fullest_chord(_followed_notes(source)),
-                                        options.texture is None))
+        voices=VoiceLimit.for_tokenizer(tokenizer, controls))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -632,7 +597,6 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                 track.notes = [n for n in track.notes if not low <= n.start < high]
         return _assemble(kept, new_notes)
 
-    neighbours = [n for t in _fill_neighbours(source, start_bar, end_bar).tracks if not t.is_drum for n in t.notes]
     controls = _controls(tokenizer, options, _fill_neighbours(source, start_bar, end_bar), None)
     fixed = tokenizer.fill_mask()
     if controls is not None:
@@ -643,8 +607,7 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
         fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN, max(around) + FILL_RANGE_MARGIN)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
-                      voices=VoiceLimit.for_tokenizer(tokenizer, controls, fullest_chord(neighbours),
-                                                      options.texture is None))
+                      voices=VoiceLimit.for_tokenizer(tokenizer, controls))
 
 
 def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1) -> Score:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
-from ml_core.generation import GenerationError, GenerationOptions, continue_score, fullest_chord
+from ml_core.generation import GenerationError, GenerationOptions, continue_score
 from ml_core.music import Note, Score, Track
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
 from tests.ml_core.test_generation import token_bundle
@@ -92,25 +90,3 @@ def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_
     free = continue_score(bundle, chord_prompt(), GenerationOptions(bars=2, seed=seed, variations=3, texture=3))
     assert any(len({n.start for n in notes}) < len(notes) for notes in free.new_notes)
 
-
-@pytest.mark.parametrize("seed", range(3))
-def test_a_followed_texture_never_stacks_more_pitches_than_the_prompts_fullest_chord(seed: int) -> None:
-    """Followed, a three-note chord texture is continued with at most three pitches per
-    onset even by a random model (which would stack more); chosen by the musician
-    ("any" or a number), it is not limited."""
-    bundle = token_bundle(RemiTokenizer())
-    followed = continue_score(bundle, chord_prompt(), GenerationOptions(bars=4, seed=seed, variations=3))
-    chosen = continue_score(bundle, chord_prompt(), GenerationOptions(bars=4, seed=seed, variations=3,
-                                                                       texture="any"))
-
-    def fullest(notes):
-        return max(Counter(n.start for n in notes).values())
-    assert all(notes and fullest(notes) <= 3 for notes in followed.new_notes)
-    assert max(fullest(notes) for notes in chosen.new_notes) > 3
-
-
-def test_fullest_chord_counts_a_played_chord_once_and_a_line_as_one() -> None:
-    played = [Note(60, 960, 480), Note(64, 968, 480), Note(67, 975, 480), Note(72, 1440, 480)]
-    assert fullest_chord(played) == 3
-    assert fullest_chord([Note(60 + i, i * 60, 60) for i in range(8)]) == 1   # thirty-seconds
-    assert fullest_chord([]) == 0
