@@ -7,11 +7,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from composer_app.canvas import geometry
-from composer_app.canvas.canvas import PianoRollCanvas
 from composer_app.canvas.grid import BAR_PEN
 from composer_app.canvas.note_item import NoteKind
 from composer_app.canvas.view import DEFAULT_VELOCITY, Tool
-from composer_app.document.document import Document
 from ml_core.music import Note, Score, Track
 
 LEFT = Qt.MouseButton.LeftButton
@@ -22,12 +20,8 @@ CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 @pytest.fixture
-def canvas(qtbot):
-    canvas = PianoRollCanvas(Document())
-    qtbot.addWidget(canvas)
-    canvas.resize(1000, 600)
-    canvas.show()
-    qtbot.waitExposed(canvas)
+def canvas(shown_canvas):
+    canvas = shown_canvas(1000, 600)
     canvas.view.scroll_to(0, 64)
     return canvas
 

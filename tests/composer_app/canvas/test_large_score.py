@@ -4,9 +4,7 @@ once (edits, undo, saving), and once the event loop has run every note has its i
 import pytest
 
 from composer_app.canvas import geometry
-from composer_app.canvas.canvas import PianoRollCanvas
 from composer_app.canvas.view import REBUILD_AT_ONCE
-from composer_app.document.document import Document
 from ml_core.music import Note, Score, Track
 
 NOTES = 3 * REBUILD_AT_ONCE
@@ -19,12 +17,8 @@ def big_score() -> Score:
 
 
 @pytest.fixture
-def canvas(qtbot):
-    canvas = PianoRollCanvas(Document())
-    qtbot.addWidget(canvas)
-    canvas.resize(800, 500)
-    canvas.show()
-    qtbot.waitExposed(canvas)
+def canvas(shown_canvas):
+    canvas = shown_canvas(800, 500)
     canvas.document.add_notes([Note(60, 0, 480)])   # the old document's item, to be replaced
     return canvas
 
