@@ -1,12 +1,15 @@
 """`composer-train` / `python -m training_cli`: prepare data, train, evaluate, generate,
 list models. Exit codes: 0 success, 2 user error (one `error: ...` line on stderr, no
-traceback), 130 interrupted (training saves a checkpoint first)."""
+traceback), 130 interrupted by Ctrl-C or SIGTERM (training saves a checkpoint first)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from training_cli import commands
 
@@ -143,10 +146,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a `kill`, a job scheduler, a machine shutting down) handled as Ctrl-C while
+    a command runs: training saves its checkpoint and exits 130 instead of dying between
+    checkpoints. The previous handler is restored afterwards; off the main thread (where
+    signals cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with terminate_as_interrupt():
+            return args.run(args)
     except KeyboardInterrupt:
         commands.eprint("error: interrupted")
         return 130

@@ -207,6 +207,36 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(dataset_dir, tmp_path, monkeypa
     assert state["step"] == 3
 
 
+def test_sigterm_stops_training_like_ctrl_c(dataset_dir, tmp_path, monkeypatch, capsys):
+    """A `kill` (SIGTERM) on the fourth step: the checkpoint is saved at step 3, exit 130,
+    one line; the process's own SIGTERM handler is back afterwards."""
+    import os
+    import signal
+
+    from ml_core import training
+    from training_cli.__main__ import main
+
+    original, calls = training.Trainer._loss, []
+
+    def killed_on_the_fourth_step(self, *tensors):
+        calls.append(1)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *tensors)
+
+    monkeypatch.setattr(training.Trainer, "_loss", killed_on_the_fourth_step)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "model"
+    code = main(["train", "--data", str(dataset_dir), "--model", "lstm", "--out", str(out),
+                 "--hparam", "embedding_dim=8", "--hparam", "hidden_size=8", "--hparam", "num_layers=1",
+                 "--window", "16", "--batch-size", "2", "--max-steps", "20", "--checkpoint-every", "100"])
+    assert code == 130 and signal.getsignal(signal.SIGTERM) is before
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: interrupted at step")
+    state = json.loads((checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON).read_text())["state"]
+    assert 3 <= state["step"] <= 4
+
+
 TINY_TRANSFORMER = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32, "context": 32}
 
 
