@@ -12,8 +12,7 @@ the prompt's last onset have ended, and no new note on a pitch the prompt still 
 
 With a tokenizer that has attribute controls (REMI `use_controls`), every new bar is
 forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
-or the options' own. Texture 1 is also a limit (`VoiceLimit`): a single line gets one
-pitch per onset.
+or the options' own. Texture 1 is also a limit (`SingleLine`): one pitch per onset.
 
 With a tokenizer that carries no velocity (REMI without `use_velocity`, and the schemes
 that never had it), new notes take the prompt's dynamics (`PromptDynamics`): the level of
@@ -50,7 +49,7 @@ UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
 FILL_CONTEXT_BARS = 4        # bars before and after a span that `fill` shows the model
 FILL_RANGE_BARS = 2          # a fill's pitches stay within the range of this many bars each side,
-FILL_RANGE_MARGIN: int | None = 4   # widened by this many semitones (None: no range limit)
+FILL_RANGE_MARGIN = 4        # widened by this many semitones
 CPU_THREADS = 1              # intra-op threads while stepping on a CPU (see _cpu_threads)
 DYNAMICS_BARS = 2            # new notes follow the velocities of the prompt's last bars
 HUMANISE = 4                 # +-velocity steps of deterministic per-note variation
@@ -337,11 +336,11 @@ class _TokenPlan:
     assemble: Callable[[list[Note]], Score]   # the finished score around those notes
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
-    voices: VoiceLimit | None = None          # at most this many pitches per onset
+    single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
 
 
 @dataclass(frozen=True)
-class VoiceLimit:
+class SingleLine:
     """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
 
     A texture control is a hint the model learned to follow; "a single line stays a single
@@ -352,10 +351,9 @@ class VoiceLimit:
 
     pitches: np.ndarray      # (V,) True for the Pitch tokens
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
-    most: int = 1            # pitches allowed per onset
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, controls) -> VoiceLimit | None:
+    def for_tokenizer(cls, tokenizer, controls) -> SingleLine | None:
         if controls is None or controls.texture != 1:
             return None
         tokens = tokenizer.vocab.tokens
@@ -448,7 +446,7 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: i
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
-        voices=VoiceLimit.for_tokenizer(tokenizer, controls))
+        single_line=SingleLine.for_tokenizer(tokenizer, controls))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -468,7 +466,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     read = len(plan.context)
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
-    struck = [0] * rows       # voice limit: pitches the row has at its current onset
+    struck = [False] * rows   # single line: the row has a pitch at its current onset
 
     generated = 0
     last_update = time.perf_counter()
@@ -510,11 +508,10 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 timings = [plan.timing(s) for s in states]
                 if any(t is not None for t in timings):
                     masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t for t in timings]))
-            voices = plan.voices
-            if voices is not None and max(struck) >= voices.most:
-                no_pitch = ~voices.pitches
-                masks = soft(masks, np.stack([no_pitch if hit >= voices.most else np.ones_like(no_pitch)
-                                              for hit in struck]))
+            line = plan.single_line
+            if line is not None and any(struck):
+                no_pitch = ~line.pitches
+                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch) for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             chosen, probabilities = sample_numpy(
@@ -526,11 +523,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     continue
                 token = chosen_list[row]
                 states[row] = grammar.advance(states[row], token)
-                if voices is not None:
-                    if voices.pitches[token]:
-                        struck[row] += 1
-                    elif voices.onsets[token]:
-                        struck[row] = 0
+                if line is not None:
+                    if line.pitches[token]:
+                        struck[row] = True
+                    elif line.onsets[token]:
+                        struck[row] = False
                 if states[row].tick >= target:
                     finished[row] = True
                     continue  # the token that crosses the target (a bar line) is not kept
@@ -603,11 +600,11 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
         fixed &= tokenizer.control_mask(controls)
     around = [n.pitch for t in _fill_neighbours(source, start_bar, end_bar, FILL_RANGE_BARS).tracks
               if not t.is_drum for n in t.notes]
-    if around and FILL_RANGE_MARGIN is not None:
+    if around:
         fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN, max(around) + FILL_RANGE_MARGIN)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
-                      voices=VoiceLimit.for_tokenizer(tokenizer, controls))
+                      single_line=SingleLine.for_tokenizer(tokenizer, controls))
 
 
 def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1) -> Score:

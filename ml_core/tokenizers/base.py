@@ -20,7 +20,7 @@ checked, not just written down.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -162,17 +162,17 @@ class Tokenizer(ABC):
         """Mask (vocab_size,) allowing every token whose pitches all lie in `pitch_classes`."""
         allowed_classes = np.zeros(12, dtype=bool)
         allowed_classes[[int(p) % 12 for p in pitch_classes]] = True
-        mask = np.ones(self.vocab_size, dtype=bool)
-        for token, pitches in self._token_pitches().items():
-            if not all(allowed_classes[p % 12] for p in pitches):
-                mask[token] = False
-        return mask
+        return self._pitch_mask(lambda pitch: allowed_classes[pitch % 12])
 
     def range_mask(self, low: int, high: int) -> np.ndarray:
         """Mask (vocab_size,) allowing every token whose pitches all lie in low..high."""
+        return self._pitch_mask(lambda pitch: low <= pitch <= high)
+
+    def _pitch_mask(self, allowed: Callable[[int], bool]) -> np.ndarray:
+        """Mask (vocab_size,): False for the tokens sounding a pitch `allowed` refuses."""
         mask = np.ones(self.vocab_size, dtype=bool)
         for token, pitches in self._token_pitches().items():
-            if not all(low <= p <= high for p in pitches):
+            if not all(allowed(p) for p in pitches):
                 mask[token] = False
         return mask
 
