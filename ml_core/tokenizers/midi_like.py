@@ -42,8 +42,8 @@ from ml_core.tokenizers.base import (
     check_event_config,
     check_ids,
     nearest_level_table,
-    nearest_tempo_index,
     pitched_notes,
+    tempo_events,
     tempo_levels_for,
     time_signatures_for,
     velocity_levels_for,
@@ -282,12 +282,8 @@ class MidiLikeTokenizer(Tokenizer):
                     at((tick + step // 2) // step)[1].append(vocab[f"TimeSig_{meter[0]}_{meter[1]}"])
                     previous = meter
         if c.use_tempo:
-            previous_level = None
-            for tick, bpm in [(0, score.tempo_bpm)] + [(t.tick, t.bpm) for t in score.tempo_changes]:
-                level = self._tempi[nearest_tempo_index(self._tempi, bpm)]
-                if level != previous_level:
-                    at((tick + step // 2) // step)[1].append(vocab[f"Tempo_{level}"])
-                    previous_level = level
+            for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes):
+                at((tick + step // 2) // step)[1].append(vocab[f"Tempo_{level}"])
         for start, end, pitch, velocity in self._note_spans(score):
             at(start)[2].append((pitch, velocity))
             at(end)[0].append(pitch)
