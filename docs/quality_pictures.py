@@ -291,12 +291,7 @@ def draw(path: Path, heading: str, score: Score, context: Sequence[Note], takes:
 # ---------------------------------------------------------------- the run
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else round(value, 4)
-    return value
+_clean = quality.json_ready
 
 
 def _prompt_record(subject: Subject) -> dict[str, Any]:
