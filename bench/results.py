@@ -1105,16 +1105,10 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
 
 
 def json_ready(value: Any) -> Any:
-    """Numbers JSON can hold: numpy scalars as Python's, NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """Numbers JSON can hold, unrounded (ml_core.quality.json_ready)."""
+    from ml_core.quality import json_ready as plain
+
+    return plain(value, digits=None)
 
 
 def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:

@@ -405,13 +405,16 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def json_ready(value: Any) -> Any:
-    """Figures as plain JSON: NaN (a figure a take could not have) as null, floats rounded
-    to 4 places, inside dicts and lists."""
+def json_ready(value: Any, digits: int | None = 4) -> Any:
+    """Figures as plain JSON, inside dicts and lists: NumPy scalars as Python's, NaN and
+    infinities (a figure a take could not have) as null, floats rounded to `digits` places
+    (None: as they are)."""
     if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v, digits) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
+        return [json_ready(v, digits) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
-        return None if not math.isfinite(value) else round(value, 4)
+        return None if not math.isfinite(value) else value if digits is None else round(value, digits)
     return value
