@@ -24,9 +24,15 @@ each unfinished model from its checkpoint and skips (and does not re-measure) fi
 3. evaluates each bundle on the validation split (`ml_core.evaluation.evaluate`), scores
    whole validation pieces for bits per note and per-class precision / recall / F1
    (`validation_scores`), and continues one held-out prompt with it;
-4. writes <out>/RESULTS.md, a piano-roll picture per model and a learning-curve plot
-   (validation NLL against tokens seen) per paper in <out>/results/, the raw numbers in
-   <work-dir>/results.json, and prints them as one JSON line last.
+4. writes <out>/RESULTS.md (the document itself: bench/results_report.py), a piano-roll
+   picture per model and a learning-curve plot (validation NLL against tokens seen) per
+   paper in <out>/results/, the raw numbers in <work-dir>/results.json, and prints them as
+   one JSON line last.
+
+Runs that take several sessions can be started one model per process (`--models KEY`,
+the same --work-dir); `--report-only` then writes RESULTS.md from whatever the work dir
+holds at any time, measuring nothing: finished runs' measured rows, the training so far and
+the learning curves of runs in progress.
 """
 
 from __future__ import annotations
@@ -54,10 +60,9 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from bench import results_report as document  # noqa: E402
+
 REPOSITORY = Path(_HERE).parent
-PAPER_NLL = {"lstm-symbolic": 1.425, "transformer-symbolic": 1.237}  # nats/token, full training
-PROMPT_COLOUR, CONTINUATION_COLOUR = "#4c72b0", "#dd8452"
-CURVE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2")
 
 
 class ResultsError(RuntimeError):
@@ -69,7 +74,7 @@ class ModelRun:
     key: str              # file-safe name: bundle folder and picture name
     preset: str           # ml_core.models.presets name: architecture + training recipe
     tokenizer: str        # dataset it trains on (may differ from the preset's own)
-    group: str            # the paper (GROUPS) whose comparison it belongs to
+    group: str            # the paper (results_report.GROUPS) whose comparison it belongs to
     reproduces: str       # short name of the report
     paper_pair: bool = False    # one of the two presets of the LSTM-vs-Transformer comparison
     big: bool = False           # may be cut to --big-max-hours
@@ -108,17 +113,6 @@ MODELS: tuple[ModelRun, ...] = (
     ModelRun("transformer-note_duration", "transformer-symbolic-4.3m", "note_duration", "representation",
              "representation comparison"),
 )
-GROUPS = {
-    "symbolic": "LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\")",
-    "deep-dive": "LSTMs vs Transformer (\"A Deep Dive into Music Generation\")",
-    "sequential": "RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\")",
-    "making-music": "\"Making Music with LSTMs\"",
-    "deep-musician": "\"Deep Musician\"",
-    "representation": "the same Transformer on four token representations",
-}
-CURVE_GROUPS = ("symbolic", "deep-dive", "sequential")    # one learning-curve plot each
-REPRESENTATIONS = {"bar_offset": "transformer-symbolic", "remi": "transformer-remi",
-                   "midi_like": "transformer-midi_like", "note_duration": "transformer-note_duration"}
 NOT_COMPARABLE = {
     "pianoroll": "one channel per key: a held note and the same note struck again give the same "
                  "roll, so the roll's likelihood is not a likelihood of the notes",
@@ -153,6 +147,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-limit", type=int, default=120, help="music files used (first N; 0: all)")
     parser.add_argument("--source", default="music21:bach",
                         help="prepare sources, comma-separated (folders or music21:<query>), one dataset")
+    parser.add_argument("--score-cache", type=Path, default=None,
+                        help="parsed source files, shared by every tokenizer's dataset (default: "
+                             "<work-dir>/score_cache)")
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="training and scoring device (cpu, cuda, auto)")
@@ -170,12 +167,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="torch CPU threads (1 is fastest on a shared 2-core machine)")
     parser.add_argument("--models", default="all",
                         help="comma-separated keys or groups: " + ",".join(m.key for m in MODELS)
-                             + "; groups: " + ",".join(GROUPS))
+                             + "; groups: " + ",".join(document.GROUPS))
     parser.add_argument("--out", type=Path, default=REPOSITORY / "docs", help="RESULTS.md goes here")
     parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "runs" / "results",
                         help="datasets, bundles, checkpoints and results.json (not the user's model folder)")
     parser.add_argument("--reuse-models", action="store_true",
                         help="evaluate bundles already in --work-dir instead of training again")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train and measure nothing: write RESULTS.md from what --work-dir holds "
+                             "(measured runs, the curves of runs still in progress)")
     args = parser.parse_args(argv)
     if args.budget_seconds <= 0 or not 0 < args.small_share <= 1:
         parser.error("--budget-seconds must be positive and --small-share in (0, 1]")
@@ -214,7 +214,7 @@ def select_models(text: str) -> list[ModelRun]:
         chosen += [m for m in members if m not in chosen]
     if unknown or not chosen:
         raise SystemExit(f"error: unknown model(s) {', '.join(unknown) or text!r} "
-                         f"(choose from {', '.join(known)}, or a group: {', '.join(GROUPS)})")
+                         f"(choose from {', '.join(known)}, or a group: {', '.join(document.GROUPS)})")
     return chosen
 
 
@@ -260,11 +260,12 @@ def prepare_all(runs: Sequence[ModelRun], args: argparse.Namespace,
     prepared = {}
     needed = [run.tokenizer for run in runs]
     if any(run.group == "representation" for run in runs):
-        needed += list(REPRESENTATIONS)
+        needed += list(document.REPRESENTATIONS)
     for tokenizer in dict.fromkeys(needed):
         started = time.perf_counter()
         options = PrepareOptions(tokenizer=tokenizer, val_fraction=args.val_fraction, seed=args.seed,
-                                 limit=args.data_limit or None, workers=max(1, min(2, os.cpu_count() or 1)))
+                                 limit=args.data_limit or None, workers=max(1, min(2, os.cpu_count() or 1)),
+                                 score_cache=args.score_cache or args.work_dir / "score_cache")
         result = prepare_dataset(args.sources, args.work_dir / "data" / tokenizer, options)
         splits = result.manifest["splits"]
         say(f"data {tokenizer}: train {splits['train']['tokens']} / val {splits['val']['tokens']}"
@@ -544,485 +545,48 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(sum(values) / len(values)) if values else None
 
 
-# ---------------------------------------------------------------- pictures
-
-
-def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str) -> None:
-    """Pitch-vs-time rectangles: the prompt in blue, the continuation in orange, bar lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Patch, Rectangle
-
-    quarter = prompt.ticks_per_quarter
-    prompt_notes = [n for t in prompt.tracks if not t.is_drum for n in t.notes]
-    everything = prompt_notes + list(continuation)
-    end = max([n.end for n in everything] + [prompt.end_tick, quarter])
-    pitches = [n.pitch for n in everything] or [60]
-    figure, axes = pyplot.subplots(figsize=(9, 3.2), dpi=100)
-    for notes, colour in ((prompt_notes, PROMPT_COLOUR), (continuation, CONTINUATION_COLOUR)):
-        boxes = [Rectangle((n.start / quarter, n.pitch - 0.4), n.duration / quarter, 0.8) for n in notes]
-        axes.add_collection(PatchCollection(boxes, facecolor=colour, edgecolor="black", linewidth=0.3))
-    for tick in prompt.bar_starts(end):
-        axes.axvline(tick / quarter, color="grey", linewidth=0.6, alpha=0.6, zorder=0)
-    axes.axvline(prompt.next_bar_start(max(prompt.end_tick - 1, 0)) / quarter, color="black", linewidth=1.2)
-    axes.set_xlim(0, end / quarter)
-    axes.set_ylim(min(pitches) - 2, max(pitches) + 2)
-    axes.set_xlabel("quarter notes")
-    axes.set_ylabel("MIDI pitch")
-    axes.set_title(title, fontsize=10)
-    axes.legend(handles=[Patch(color=PROMPT_COLOUR, label="prompt"),
-                         Patch(color=CONTINUATION_COLOUR, label=f"continuation\n({len(continuation)} notes)")],
-                loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    figure.tight_layout()
-    _save_figure(figure, path)
-
-
-def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, title: str,
-                         paper: dict[str, float] | None = None) -> None:
-    """Validation NLL against tokens seen, one line per model, its best epoch ringed; the
-    paper's final figures as dashed lines where it gives them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
-    for index, (label, curve) in enumerate(curves.items()):
-        if not curve:
-            continue
-        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
-        tokens = [point["tokens_seen"] for point in curve]
-        values = [point["val_nll"] for point in curve]
-        axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label)
-        best = int(np.argmin(values))
-        axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour, linewidths=1.5)
-        if paper and label in paper:
-            axes.axhline(paper[label], color=colour, linestyle="--", linewidth=1,
-                         label=f"{label}: paper {paper[label]}")
-    axes.set_xlabel("training tokens seen")
-    axes.set_ylabel("validation NLL (nats/token)")
-    axes.set_title(title, fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    _save_figure(figure, path)
-
-
-def _save_figure(figure: Any, path: Path) -> None:
-    from matplotlib import pyplot
-
-    from ml_core.files import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary)
-    pyplot.close(figure)
-
-
-def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path) -> dict[str, str]:
-    """One plot per paper comparison with two or more curves: {group: file name}."""
-    drawn = {}
-    for group in CURVE_GROUPS:
-        curves = {r["key"]: r["training"]["curve"] for r in results
-                  if r.get("group") == group and r.get("training", {}).get("curve")}
-        if len(curves) < 2:
-            continue
-        name = f"curve-{group}.png"
-        draw_learning_curves(curves, folder / name, GROUPS[group],
-                             PAPER_NLL if group == "symbolic" else None)
-        drawn[group] = name
-    return drawn
-
-
-# ---------------------------------------------------------------- the document
-
-
-def number(value: Any, digits: int = 3) -> str:
-    """A table cell: floats rounded, missing values as an en dash."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}f}"
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min" if seconds < 7200 \
-        else f"{seconds / 3600:.1f} h"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-MODEL_HEADER = ("model", "preset", "params", "tokenizer", "steps", "tokens seen", "wall time", "stopped by",
-                "best val NLL (step)", "NLL", "accuracy", "grammar errors / 100 unmasked", "masked",
-                "in-scale", "training tokens/s", "tokens/s")
-
-
-def model_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
-    rows = []
-    for result in results:
-        report, training = result.get("report"), result.get("training") or {}
-        head = [f"`{result['key']}`", f"`{result['preset']}`"]
-        if not report:
-            rows.append(head + ["–", result["tokenizer"], f"failed: {result.get('error', '?')}"]
-                        + ["–"] * (len(MODEL_HEADER) - 5))
-            continue
-        token = report["kind"] == "token"
-        best_step = training.get("best_step")
-        rows.append(head + [
-            number(report.get("parameters")), result["tokenizer"],
-            number(training.get("steps")), number(training.get("tokens_seen")),
-            duration_text(training.get("seconds")), training.get("stopped") or "not finished",
-            number(training.get("best_val_nll")) + (f" ({best_step:,})" if best_step is not None else ""),
-            number(report.get("nll")) + ("" if token else " (BCE)"),
-            number(report.get("accuracy")) if token else "–",
-            number(report.get("grammar_errors_per_100_unmasked"), 1) if token else "–",
-            number(report.get("grammar_errors_per_100_masked"), 1) if token else "–",
-            number(report.get("prompt_in_scale_ratio"), 2),
-            number(training.get("tokens_per_s"), 0),
-            number(report.get("tokens_per_s"), 0),
-        ])
-    return rows
-
-
-def class_rows(results: Sequence[dict[str, Any]], group: str = "sequential") -> list[list[str]]:
-    """Macro precision / recall / F1 over the note and the duration classes, per model."""
-    rows = []
-    for result in results:
-        if result.get("group") != group or not result.get("report"):
-            continue
-        classes = (result["report"].get("whole_pieces") or {}).get("classes") or {}
-        row = [f"`{result['key']}`"]
-        for name in ("note", "duration"):
-            scores = classes.get(name) or {}
-            row += [number(scores.get(k)) for k in ("precision", "recall", "f1")]
-        rows.append(row)
-    return rows
-
-
-def frame_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
-    rows = []
-    for result in results:
-        report = result.get("report")
-        if not report or report["kind"] != "frame":
-            continue
-        rows.append([f"`{result['key']}`", result["tokenizer"], number(report.get("bce")),
-                     number(report.get("density_predicted"), 2), number(report.get("density_real"), 2),
-                     number(report.get("sample_density"), 2)])
-    return rows
-
-
-def representation_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Bits per note of the same Transformer on each token scheme, then the other models."""
-    by_key = {r["key"]: r for r in results if r.get("report")}
-    rows = []
-    listed = [by_key[key] for key in REPRESENTATIONS.values() if key in by_key]
-    listed += [r for r in by_key.values() if r not in listed]
-    for result in listed:
-        scores = result["report"].get("whole_pieces") or {}
-        value = scores.get("bits_per_note")
-        rows.append([f"`{result['key']}`", result["tokenizer"], number(scores.get("pieces")),
-                     number(scores.get("notes")), number(scores.get("tokens", scores.get("frames"))),
-                     number(scores.get("nats_per_token")),
-                     number(value) if value is not None else f"not comparable: {scores.get('reason', '?')}"])
-    return rows
-
-
-def comparison_text(results: Sequence[dict[str, Any]], train_files: int) -> list[str]:
-    """Plain-language paragraphs, per paper, on whether our numbers agree with it and why not."""
-    by_key = {r["key"]: r["report"] for r in results if r.get("report")}
-    training = {r["key"]: r.get("training") or {} for r in results if r.get("report")}
-    tokenizers = {r["key"]: r["tokenizer"] for r in results}
-    paragraphs = [_paper_pair_text(by_key, training, train_files), _deep_dive_text(by_key, training),
-                  _sequential_text(by_key, training, tokenizers), _representation_text(by_key),
-                  _grammar_text(by_key), _frame_text(by_key)]
-    return [p for p in paragraphs if p]
-
-
-def _trained_to(training: dict[str, Any]) -> str:
-    stopped = training.get("stopped")
-    steps = f"{training.get('steps', 0):,} steps"
-    if stopped == "patience":
-        return f"{steps}, stopped by patience (best at step {training.get('best_step') or 0:,})"
-    if stopped == "time cap":
-        return f"{steps}, stopped by the {training.get('cap_hours', 0):g} h cap"
-    return f"{steps}, {stopped or 'not finished'}"
-
-
-def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
-                     train_files: int) -> str:
-    lstm, transformer = by_key.get("lstm-symbolic"), by_key.get("transformer-symbolic")
-    if not (lstm and transformer):
-        return ""
-    ours_lower = "Transformer" if transformer["nll"] < lstm["nll"] else "LSTM"
-    pair = (training["lstm-symbolic"], training["transformer-symbolic"])
-    converged = all(t.get("stopped") == "patience" or (t.get("min_steps") and t.get("steps", 0) >= t["min_steps"])
-                    for t in pair)
-    paper_steps = ("The paper trained each until its test loss stopped improving: best after 9 "
-                   "\"epochs\" for the LSTM and 6 for the Transformer, an epoch being 2 % of its "
-                   "639,470 windows, about 1,600 steps of batch 8, so roughly 14,000 and 10,000 steps; "
-                   f"ours: the LSTM {_trained_to(pair[0])}, the Transformer {_trained_to(pair[1])}.")
-    if ours_lower == "Transformer":
-        verdict = "This agrees with the paper's ordering."
-    elif converged:
-        verdict = ("This is the opposite of the paper's ordering, with both runs trained to early "
-                   "stopping or past the step floor. Tried so far: only the paper's recipes (Adamax, "
-                   "batch 8; the LSTM at 5e-4 decaying x0.8 per epoch, the Transformer at a flat 1e-3); "
-                   "the paper notes its Transformer was the more sensitive of the two to batch size and "
-                   "learning rate, so a lower Transformer rate and a larger batch are the next runs "
-                   "before concluding.")
-    else:
-        verdict = ("This is the opposite of the paper's ordering. Neither run reached early stopping, "
-                   "so the model that learns fastest per second of compute wins, which says little "
-                   "about where each would end.")
-    above = min(lstm["nll"], transformer["nll"]) > max(PAPER_NLL.values())
-    level = ("Both of ours are above the paper's, as expected from models that saw less music." if above else
-             "One of ours is at or below the paper's level, which with this data most likely means the "
-             "validation pieces are easy (chorales resemble each other), not a better model.")
-    return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\").** "
-            f"The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token for its "
-            f"4.4M-parameter LSTM and {PAPER_NLL['transformer-symbolic']} for its 4.3M-parameter "
-            f"Transformer, on its own data after full training on a GPU. Ours use {train_files} "
-            f"training pieces of other music, so the absolute numbers are not comparable with the "
-            f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
-            f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict} {paper_steps}")
-
-
-def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]) -> str:
-    keys = [k for k in ("lstm-deepdive-simple", "lstm-deepdive-complex", "transformer-deepdive") if k in by_key]
-    if len(keys) < 2:
-        return ""
-    nll = {k: by_key[k]["nll"] for k in keys}
-    best = min(nll, key=nll.get)
-    parts = [f"{k} {nll[k]:.3f} ({_trained_to(training[k])})" for k in keys]
-    text = ("**LSTMs vs Transformer (\"A Deep Dive into Music Generation\").** The report gives no "
-            "likelihoods: it found no difference between the music of its simple and complex LSTMs, "
-            "and judged its 12 x 1024 Transformer (REMI, 9 hours of training) by far the best by ear. "
-            f"Our validation NLL on remi tokens: {', '.join(parts)}; the lowest is {best}.")
-    simple, complex_ = nll.get("lstm-deepdive-simple"), nll.get("lstm-deepdive-complex")
-    if simple is not None and complex_ is not None:
-        close = abs(simple - complex_) <= 0.05 * min(simple, complex_)
-        text += (" The two LSTMs are within 5 % of each other, which agrees with the report." if close else
-                 " The two LSTMs differ by more than 5 %, unlike the report's impression of their music.")
-    if "transformer-deepdive" in nll:
-        text += (" The Transformer is the best, as the report found." if best == "transformer-deepdive" else
-                 " The Transformer is not the best here; with 100M parameters it is the model that "
-                 "most needs the compute it was cut off from and more data than ours.")
-    return text
-
-
-def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
-                     tokenizers: dict[str, str]) -> str:
-    names = {"rnn": "plain RNN", "lstm-sequential": "LSTM", "lstm-attention": "LSTM with attention"}
-    present = [k for k in names if k in by_key]
-    if len(present) < 2:
-        return ""
-
-    def f1(key: str) -> float:
-        classes = (by_key[key].get("whole_pieces") or {}).get("classes") or {}
-        chosen = [classes[c]["f1"] for c in ("note", "duration") if c in classes]
-        return float(np.mean(chosen)) if chosen else by_key[key].get("macro_f1", 0.0)
-
-    by_f1 = max(present, key=f1)
-    by_nll = min(present, key=lambda k: by_key[k]["nll"])
-    agrees = "agrees with" if by_f1 == "lstm-attention" else "differs from"
-    scores = ", ".join(f"{names[k]} {f1(k):.3f}" for k in present)
-    steps = ", ".join(f"{names[k]} {_trained_to(training[k])}" for k in present)
-    return ("**RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\").** The "
-            "report found the LSTM with attention best by precision / recall / F1 over its note and "
-            f"duration classes. Ours (mean of the note and duration F1, table above): {scores}; the "
-            f"{names[by_f1]} is best, which {agrees} the report, and the {names[by_nll]} has the lowest "
-            f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}.")
-
-
-def _representation_text(by_key: dict[str, dict[str, Any]]) -> str:
-    bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
-            for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
-    bits = {k: v for k, v in bits.items() if v is not None}
-    if len(bits) < 2:
-        return ""
-    order = sorted(bits, key=bits.get)
-    return ("**Which representation wins.** Nats per token are not comparable across vocabularies "
-            "(a scheme that spends more tokens per note has an easier job per token), so the same "
-            "Transformer preset is compared in bits per note: the total NLL of whole validation "
-            "pieces divided by the notes their tokens hold, in bits. Lower is better: "
-            + ", ".join(f"{k} {bits[k]:.2f}" for k in order)
-            + f". {order[0]} wins. A scheme that also encodes velocity, tempo or meter pays for them "
-              "in the same bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")
-
-
-def _grammar_text(by_key: dict[str, dict[str, Any]]) -> str:
-    masked = {key: r["grammar_errors_per_100_masked"] for key, r in by_key.items()
-              if r.get("grammar_errors_per_100_masked") is not None}
-    if not masked:
-        return ""
-    unmasked = ", ".join(f"{key} {by_key[key]['grammar_errors_per_100_unmasked']:.1f}" for key in masked)
-    outcome = ("every model makes none, as the method guarantees." if all(v == 0 for v in masked.values())
-               else "some errors remain, which points at a bug in a grammar (see the table).")
-    return ("**Grammar masking.** The LSTM-vs-Transformer paper enforces the token grammar at sampling "
-            "time by masking invalid tokens (the sequential-models report does the same with its "
-            "output filter). Sampled without the mask, our token models make these "
-            f"many grammar errors per 100 tokens: {unmasked}. With the mask, {outcome}")
-
-
-def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:
-    frames = [key for key, r in by_key.items() if r["kind"] == "frame"]
-    if not frames:
-        return ""
-    density = ", ".join(f"{key} {by_key[key]['density_predicted']:.2f} predicted vs "
-                        f"{by_key[key]['density_real']:.2f} real" for key in frames)
-    ratio = {key: by_key[key]["density_predicted"] / max(by_key[key]["density_real"], 1e-9) for key in frames}
-    sparse = [key for key in frames if ratio[key] < 0.5]
-    dense = [key for key in frames if ratio[key] > 1.5]
-    parts = []
-    if sparse:
-        parts.append(f"{', '.join(sparse)} predict{'s' if len(sparse) == 1 else ''} "
-                     "far fewer notes than the music has, as the reports warn")
-    if dense:
-        parts.append(f"{', '.join(dense)} still put{'s' if len(dense) == 1 else ''} many keys near "
-                     f"probability 0.5 and so over-predict{'s' if len(dense) == 1 else ''}")
-    seen = ("Here " + "; ".join(parts) + ".") if parts else "All are within 50 % of the real density."
-    return ("**Frame models (\"Deep Musician\", \"Making Music with LSTMs\", the piano-roll LSTM of "
-            "\"A Deep Dive\").** Their loss is a binary cross-entropy per key and step, not comparable "
-            "with the token models' NLL. Deep Musician and Making Music with LSTMs both report that "
-            "such models learn that most keys are silent and end up predicting (nearly) empty rolls; "
-            "Deep Musician's density metric (notes sounding per step) measures it. After thresholding "
-            f"at 0.5: {density}. {seen} The pictures sample each key instead of thresholding.")
-
-
-def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
-                    prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
-                    curves: dict[str, str] | None = None) -> str:
-    settings = settings or {}
-    converge = settings.get("patience") is not None
-    files = f"the first {data['limit']} files" if data["limit"] else "all files"
-    if converge:
-        big = settings.get("big_max_hours")
-        how = (f"trained until its validation NLL had not improved for {settings['patience']} epochs, "
-               f"but not stopped before step {settings['pair_min_steps']:,} (the LSTM-vs-Transformer "
-               f"pair) or {settings['min_steps']:,} (the others), and never longer than "
-               f"{settings['max_hours']:g} hours of training per model"
-               + (f" ({big:g} hours for the 12 x 1024 Transformer)" if big is not None else "")
-               + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
-               + f"; presets whose epoch is a whole pass over the windows validate every "
-                 f"{settings['epoch_fraction']:.0%} of them instead; the bundle keeps the best epoch.")
-        title = "# Results: every model of the research, trained until it stops improving"
-    else:
-        how = ("trained for a fixed wall-clock budget; the bundle keeps the epoch with the best "
-               "validation NLL.")
-        title = "# Results: every model family, trained briefly on the same music"
-    lines = [
-        title,
-        "",
-        "Generated by `bench/results.py`; do not edit by hand. Regenerate with:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Run {environment['date']} on {environment['machine']} (torch {environment['torch']}, "
-        f"device {environment.get('device', 'cpu')}, CPU threads: {environment['threads']}; "
-        "a shared machine makes speeds indicative).",
-        "",
-        "## Data",
-        "",
-        f"Source `{data['source']}`, {files}, split by file with seed {data['seed']} ({data['val_fraction']:.0%} validation); no "
-        "augmentation. Each tokenizer gets its own dataset from the same files and split:",
-        "",
-        markdown_table(["tokenizer", "kind", "vocabulary", "train files", "train tokens / frames",
-                        "val files", "val tokens / frames", "skipped"], data["rows"]),
-        "",
-        "## Models",
-        "",
-        "Each model uses its preset's architecture and training recipe (optimizer, learning rate "
-        "and schedule, window, batch, \"epoch\" = share of the windows) from "
-        f"`ml_core/models/presets.py` (see docs/PRESETS.md), {how}",
-        "",
-        "- **steps, tokens seen, wall time**: of training, over all resumed sessions; **stopped by**: "
-        "patience (early stopping), the time cap or budget, or max steps.",
-        "- **best val NLL (step)**: the best validation NLL during training and the step it was "
-        "reached at (the kept model); **NLL**: mean negative log-likelihood of the kept model on "
-        "validation windows, nats/token (frame models: binary cross-entropy per key and step, BCE).",
-        "- **accuracy**: top-1 next-token accuracy.",
-        "- **grammar errors / 100**: errors per 100 sampled tokens (temperature 1) continuing "
-        "validation prompts, sampled without and with the grammar mask.",
-        f"- **in-scale**: share of the continuation's notes in the key of the held-out prompt "
-        f"(first bars of `{prompt_name}`), mean over the sampled variations.",
-        "- **training tokens/s**: tokens seen / wall time; **tokens/s**: `continue_score` at batch 1 "
-        "on the CPU, prompt reading and streaming decode included (frame models: frames/s).",
-        "",
-        markdown_table(MODEL_HEADER, model_rows(results)),
-        "",
-    ]
-    classes = class_rows(results)
-    if classes:
-        lines += ["### Per-class scores (\"Music generation with sequential models\")", "",
-                  "Macro precision and recall over the note classes and over the duration classes that "
-                  "occur in the validation pieces, F1 = 2PR / (P + R), as the report defines them:", "",
-                  markdown_table(["model", "note P", "note R", "note F1", "duration P", "duration R",
-                                  "duration F1"], classes), ""]
-    frames = frame_rows(results)
-    if frames:
-        lines += ["### Frame models: Deep Musician's density", "",
-                  markdown_table(["model", "frames", "BCE", "density predicted (threshold 0.5)",
-                                  "density real", "density sampled"], frames), ""]
-    representation = representation_rows(results)
-    if representation:
-        lines += ["## Bits per note", "",
-                  "Total NLL of whole validation pieces (windows tiling each piece, every token scored "
-                  "once) divided by the notes the scored tokens hold, in bits: comparable across token "
-                  "representations where nats per token are not. The first rows are the same "
-                  "Transformer preset on each representation of the same pieces.", "",
-                  markdown_table(["model", "representation", "pieces", "notes", "tokens / frames",
-                                  "nats / token", "bits / note"], representation), ""]
-    if curves:
-        lines += ["## Learning curves", "", "Validation NLL after each epoch against the training "
-                  "tokens seen; a ring marks the best epoch (the kept model).", ""]
-        for group, name in curves.items():
-            lines += [f"![learning curves: {GROUPS[group]}](results/{name})", ""]
-    lines += ["## Agreement with the research", ""]
-    for paragraph in comparison_text(results, data["train_files"]):
-        lines += [paragraph, ""]
-    lines += [
-        "## Continuations of the same held-out prompt",
-        "",
-        f"Each model continues the first bars of `{prompt_name}` (a validation piece, voices "
-        "merged) by the same number of bars, temperature 1, no key mask. Blue: the prompt; "
-        "orange: the continuation; grey lines: bar lines; the black line: where the "
-        "continuation starts.",
-        "",
-    ]
-    for result in (r for r in results if "report" in r):
-        lines += [f"### {result['key']} ({result['reproduces']})", "",
-                  f"![{result['key']} continuing the prompt](results/{result['key']}.png)", ""]
-    return "\n".join(lines)
-
-
-def data_rows(prepared: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for tokenizer, result in prepared.items():
-        manifest = result.manifest
-        splits = manifest["splits"]
-        rows.append([tokenizer, manifest["kind"], number(manifest.get("vocab_size")),
-                     number(splits["train"]["files"]), number(splits["train"]["tokens"]),
-                     number(splits["val"]["files"]), number(splits["val"]["tokens"]),
-                     number(len(manifest["skipped"]))])
-    return rows
-
-
 # ---------------------------------------------------------------- main
+
+
+def existing_datasets(runs: Sequence[ModelRun], args: argparse.Namespace) -> dict[str, Any]:
+    """The datasets already prepared under --work-dir for these runs ({tokenizer: result}),
+    without preparing any: what a report of runs in progress describes."""
+    from ml_core.data import MANIFEST, PrepareResult
+
+    found = {}
+    for tokenizer in dict.fromkeys(["bar_offset"] + [run.tokenizer for run in runs]):
+        directory = args.work_dir / "data" / tokenizer
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found[tokenizer] = PrepareResult(directory, manifest, reused=True)
+    if not found:
+        raise ResultsError(f"nothing has been prepared under {args.work_dir} yet: run without --report-only first")
+    return found
+
+
+def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
+    """What --work-dir says of one run, measuring nothing: its measured entry when the run
+    finished and was measured at its last step; else its training so far ("in progress"),
+    or "not started"."""
+    bundle_dir = args.work_dir / "models" / run.key
+    plan = plan_for(run, args)
+    entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
+             "reproduces": run.reproduces}
+    if saved_state(bundle_dir) is None:
+        return {**entry, "status": "starting" if run_folder(bundle_dir).is_dir() else "not started"}
+    training = training_record(bundle_dir, plan)
+    measured = cached_entry(args.work_dir, run.key, training)
+    if measured is not None:
+        return measured
+    try:
+        card = json.loads((bundle_dir / "config.json").read_text(encoding="utf-8"))
+        training["parameters"] = card.get("parameter_count")
+    except (OSError, ValueError):
+        pass
+    return {**entry, "training": training, "status": "finished, not measured" if training["stopped"]
+            else "in progress"}
 
 
 def previous_training(work_dir: Path, key: str, bundle_dir: Path) -> dict[str, Any]:
@@ -1092,11 +656,11 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     measured = measure(run, bundle_dir, data_dir, prompt, args)
     report = measured["report"]
     bits = report["whole_pieces"].get("bits_per_note")
-    say(f"  {run.key}: NLL {report['nll']:.3f}, {number(bits, 2)} bits/note, "
+    say(f"  {run.key}: NLL {report['nll']:.3f}, {document.number(bits, 2)} bits/note, "
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
-    draw_piano_roll(prompt, measured["continuation"], args.out / "results" / f"{run.key}.png",
+    document.draw_piano_roll(prompt, measured["continuation"], args.out / "results" / f"{run.key}.png",
                     f"{run.key} ({run.preset}, {training['steps']:,} steps, "
-                    f"{duration_text(training['seconds'])} of training)")
+                    f"{document.duration_text(training['seconds'])} of training)")
     entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
              "reproduces": run.reproduces, "training": training, "report": report}
     _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
@@ -1117,7 +681,10 @@ def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str,
     for result in results:
         report, training = result.get("report"), result.get("training") or {}
         if not report:
-            models[result["key"]] = {"error": result.get("error")}
+            models[result["key"]] = ({"error": result["error"]} if "error" in result else
+                                     {"status": result.get("status"), "steps": training.get("steps"),
+                                      "best_val_nll": training.get("best_val_nll"),
+                                      "best_step": training.get("best_step")})
             continue
         models[result["key"]] = {
             "steps": training.get("steps"), "tokens_seen": training.get("tokens_seen"),
@@ -1142,14 +709,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
-        prepared = prepare_all(args.runs, args, say)
+        prepared = existing_datasets(args.runs, args) if args.report_only else prepare_all(args.runs, args, say)
         first_data = prepared.get("bar_offset") or next(iter(prepared.values()))
         prompt_name, prompt = held_out_prompt(first_data.manifest, args.prompt_bars)
     except (DataError, ResultsError, ValueError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    results = []
-    for run in args.runs:
+    results = [progress_entry(run, args) for run in args.runs] if args.report_only else []
+    for run in [] if args.report_only else args.runs:
         try:
             results.append(run_model(run, prepared[run.tokenizer].directory, prompt, args, say))
         except KeyboardInterrupt:
@@ -1165,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = first_data.manifest["splits"]
     data = {"source": ",".join(args.sources), "limit": args.data_limit, "seed": args.seed,
             "val_fraction": args.val_fraction, "train_files": first["train"]["files"],
-            "rows": data_rows(prepared)}
+            "rows": document.data_rows(prepared)}
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
@@ -1174,15 +741,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
-    curves = draw_all_curves(results, args.out / "results")
+    curves = document.draw_all_curves(results, args.out / "results")
     atomic_write_text(args.out / "RESULTS.md",
-                      render_markdown(results, data, command, prompt_name, environment, settings, curves) + "\n")
+                      document.render_markdown(results, data, command, prompt_name, environment, settings, curves) + "\n")
     atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(
         {"command": command, "data": data, "environment": environment, "settings": settings,
          "results": results}), indent=1))
     say(f"wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
     print(json.dumps(summary_line(results, time.perf_counter() - started)), flush=True)
-    return 0 if all("report" in r for r in results) else 1
+    return 0 if args.report_only or all("report" in r for r in results) else 1
 
 
 FLAGS = ("budget_seconds", "small_share", "patience", "max_hours", "big_max_hours", "pair_min_steps",

@@ -36,25 +36,25 @@ def _entry(key: str, report: dict, group: str = "symbolic", **training) -> dict:
 
 
 def test_number_and_table_formatting(results):
-    assert results.number(None) == "–"
-    assert results.number(float("nan")) == "–"
-    assert results.number(4_426_457) == "4,426,457"
-    assert results.number(1.23456) == "1.235"
-    assert results.number(0.5, 1) == "0.5"
-    assert results.duration_text(90.4) == "90 s" and results.duration_text(5400) == "90 min"
-    assert results.duration_text(4 * 3600) == "4.0 h"
-    table = results.markdown_table(["a", "b"], [["1", "2"], ["3", "4"]]).splitlines()
+    assert results.document.number(None) == "–"
+    assert results.document.number(float("nan")) == "–"
+    assert results.document.number(4_426_457) == "4,426,457"
+    assert results.document.number(1.23456) == "1.235"
+    assert results.document.number(0.5, 1) == "0.5"
+    assert results.document.duration_text(90.4) == "90 s" and results.document.duration_text(5400) == "90 min"
+    assert results.document.duration_text(4 * 3600) == "4.0 h"
+    table = results.document.markdown_table(["a", "b"], [["1", "2"], ["3", "4"]]).splitlines()
     assert table == ["| a | b |", "|---|---|", "| 1 | 2 |", "| 3 | 4 |"]
 
 
 def test_model_rows_show_metrics_and_failures(results):
-    rows = results.model_rows([
+    rows = results.document.model_rows([
         _entry("lstm-symbolic", _report(2.0)),
         {"key": "rnn", "preset": "rnn", "tokenizer": "bar_offset", "reproduces": "x", "error": "boom"},
         _entry("gru-seq2seq", {"kind": "frame", "nll": 0.1, "prompt_in_scale_ratio": None,
                                "tokens_per_s": 50.0, "parameters": 10}),
     ])
-    assert len(rows[0]) == len(results.MODEL_HEADER)
+    assert len(rows[0]) == len(results.document.MODEL_HEADER)
     assert rows[0][:10] == ["`lstm-symbolic`", "`lstm-symbolic`", "4,426,457", "bar_offset", "1,200",
                             "2,457,600", "150 s", "time budget", "2.000 (800)", "2.000"]
     assert rows[0][10:] == ["0.500", "12.5", "0.0", "0.90", "16362", "1234"]
@@ -63,17 +63,17 @@ def test_model_rows_show_metrics_and_failures(results):
 
 
 def test_comparison_follows_the_measured_ordering(results):
-    agree = results.comparison_text([_entry("lstm-symbolic", _report(3.0)),
+    agree = results.document.comparison_text([_entry("lstm-symbolic", _report(3.0)),
                                      _entry("transformer-symbolic", _report(2.5))], 50)
     assert "Transformer reaches the lower validation NLL (3.000 for the LSTM, 2.500" in agree[0]
     assert "agrees with the paper's ordering" in agree[0] and "50 training pieces" in agree[0]
     assert "every model makes none" in agree[1]
-    opposite = results.comparison_text([_entry("lstm-symbolic", _report(2.0)),
+    opposite = results.document.comparison_text([_entry("lstm-symbolic", _report(2.0)),
                                         _entry("transformer-symbolic", _report(2.4, grammar_errors_per_100_masked=1.0))], 9)
     assert "LSTM reaches the lower" in opposite[0] and "opposite of the paper's ordering" in opposite[0]
     assert "Neither run reached early stopping" in opposite[0]
     assert "some errors remain" in opposite[1]
-    converged = results.comparison_text([
+    converged = results.document.comparison_text([
         _entry("lstm-symbolic", _report(2.0), stopped="patience", min_steps=5000, steps=7000, best_step=5200),
         _entry("transformer-symbolic", _report(2.4), stopped="time cap", min_steps=5000, steps=9000,
                cap_hours=6.0)], 900)
@@ -97,13 +97,13 @@ def test_paragraphs_for_the_other_papers(results):
                _entry("lstm-attention", _report(1.7, **classes(0.4)), "sequential")]
     for key, bits in (("transformer-symbolic", 3.2), ("transformer-remi", 2.9), ("transformer-midi_like", 3.5)):
         entries.append(_entry(key, _report(1.0, whole_pieces={"bits_per_note": bits}), "representation"))
-    text = "\n".join(results.comparison_text(entries, 10))
+    text = "\n".join(results.document.comparison_text(entries, 10))
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best, which agrees with the report" in text
     assert "Lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
-    rows = results.class_rows(entries)
+    rows = results.document.class_rows(entries)
     assert rows[2] == ["`lstm-attention`", "0.400", "0.400", "0.400", "0.500", "0.500", "0.500"]
-    first = results.representation_rows(entries)[0]
+    first = results.document.representation_rows(entries)[0]
     assert first[0] == "`transformer-symbolic`" and first[-1] == "3.200"
 
 
@@ -111,12 +111,12 @@ def test_piano_roll_picture_has_both_colours(results, tmp_path):
     prompt = Score([Track("Prompt", 0, False, [Note(60 + i, i * 480, 480, 80) for i in range(8)])], 120.0, (4, 4))
     continuation = [Note(67, 3840 + i * 240, 240, 80) for i in range(8)]
     path = tmp_path / "roll.png"
-    results.draw_piano_roll(prompt, continuation, path, "test")
+    results.document.draw_piano_roll(prompt, continuation, path, "test")
     from matplotlib import image
 
     pixels = (image.imread(path)[..., :3] * 255).round().astype(int)
     assert pixels.shape == (320, 900, 3)
-    for colour in (results.PROMPT_COLOUR, results.CONTINUATION_COLOUR):
+    for colour in (results.document.PROMPT_COLOUR, results.document.CONTINUATION_COLOUR):
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=-1) <= 6).sum() > 200, colour
     assert not list(tmp_path.glob("*.tmp.png"))
@@ -285,18 +285,59 @@ def test_learning_curves_picture(results, tmp_path):
     curves = {"lstm-symbolic": [{"step": s, "tokens_seen": s * 2048, "val_nll": 3.0 - s / 1000} for s in range(100, 1100, 100)],
               "transformer-symbolic": [{"step": s, "tokens_seen": s * 2048, "val_nll": 2.8 - s / 900} for s in range(100, 900, 100)]}
     path = tmp_path / "curve.png"
-    results.draw_learning_curves(curves, path, "test", results.PAPER_NLL)
+    results.document.draw_learning_curves(curves, path, "test", results.document.PAPER_NLL)
     from matplotlib import image
 
     pixels = (image.imread(path)[..., :3] * 255).round().astype(int)
     assert pixels.shape == (400, 800, 3)
-    for colour in results.CURVE_COLOURS[:2]:
+    for colour in results.document.CURVE_COLOURS[:2]:
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=-1) <= 6).sum() > 200, colour
-    drawn = results.draw_all_curves([_entry("lstm-symbolic", _report(2.0), curve=curves["lstm-symbolic"]),
+    drawn = results.document.draw_all_curves([_entry("lstm-symbolic", _report(2.0), curve=curves["lstm-symbolic"]),
                                      _entry("transformer-symbolic", _report(2.0), curve=curves["transformer-symbolic"]),
                                      _entry("rnn", _report(2.0), "sequential", curve=curves["lstm-symbolic"])], tmp_path)
     assert drawn == {"symbolic": "curve-symbolic.png"} and (tmp_path / "curve-symbolic.png").is_file()
     assert results.validation_curve([{"type": "step", "step": 1, "loss": 2.0},
                                      {"type": "epoch", "step": 5, "tokens_seen": 40, "val_nll": 1.5}]) \
         == [{"step": 5, "tokens_seen": 40, "val_nll": 1.5}]
+
+
+def test_report_of_runs_in_progress(results, tmp_path):
+    """--report-only: a run with a checkpoint and no measurement shows its training so far
+    (row, progress paragraph, banner); a run measured at its last step shows its entry."""
+    args = results.parse_arguments(["--report-only", "--patience", "3", "--models", "symbolic,rnn",
+                                    "--work-dir", str(tmp_path)])
+    train_args = SimpleNamespace(resume=True, seed=0, threads=1, device="cpu", compile="off")
+    unfinished = results.TrainPlan(seconds=1e9, max_steps=15, patience=3)
+    for run in args.runs[:2]:
+        results.train_or_resume(run, tmp_path, tmp_path / "models" / run.key, unfinished, train_args,
+                                lambda line: None, _FakeTrainer)
+    entries = {run.key: results.progress_entry(run, args) for run in args.runs}
+    # the plan of --report-only (no --max-steps) says neither run is over
+    assert entries["lstm-symbolic"]["status"] == "in progress" and "report" not in entries["lstm-symbolic"]
+    assert entries["lstm-symbolic"]["training"]["steps"] == 15
+    assert entries["rnn"] == {"key": "rnn", "preset": "rnn", "tokenizer": "note_duration", "group": "sequential",
+                              "reproduces": "Music generation with sequential models", "status": "not started"}
+    rows = results.document.model_rows(list(entries.values()))
+    assert all(len(row) == len(results.document.MODEL_HEADER) for row in rows)
+    assert rows[0][4:9] == ["15", "1,500", "8 s", "*in progress*", "3.000 (15)"]
+    assert rows[2][4] == "*not started*"
+    text = results.document.comparison_text(list(entries.values()), 10)[0]
+    assert text.startswith("**LSTM vs Transformer") and "in progress" in text
+    assert "best 3.000 at step 15, still training" in text and "(3.000 LSTM, 3.000 Transformer)" in text
+    page = results.document.render_markdown(
+        list(entries.values()), {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3,
+                                 "rows": []}, "cmd", "piece.mid",
+        {"date": "d", "machine": "m", "torch": "t", "threads": 1}, {"patience": 3, "max_hours": 1.0,
+                                                                     "big_max_hours": None, "pair_min_steps": 5000,
+                                                                     "min_steps": 1000, "epoch_fraction": 0.02})
+    assert "**In progress:** 0 of 3 models trained and measured; still training: `lstm-symbolic`, " \
+           "`transformer-symbolic`; not started: 1." in page
+    # measured at the step its checkpoint holds, and stopped: the measured entry is the row
+    state = json.loads((tmp_path / "models" / ".lstm-symbolic.training" / "checkpoint.json").read_text())
+    state["state"]["stopped_early"] = True
+    (tmp_path / "models" / ".lstm-symbolic.training" / "checkpoint.json").write_text(json.dumps(state))
+    measured = _entry("lstm-symbolic", _report(2.2), steps=15, stopped="patience")
+    (tmp_path / "entries").mkdir()
+    (tmp_path / "entries" / "lstm-symbolic.json").write_text(json.dumps(measured))
+    assert results.progress_entry(args.runs[0], args) == measured
