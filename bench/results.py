@@ -130,6 +130,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     converge.add_argument("--patience", type=int, default=None,
                           help="train until validation NLL has not improved for N epochs (turns the mode on)")
     converge.add_argument("--max-hours", type=float, default=6.0, help="training wall-clock cap per model")
+    converge.add_argument("--pair-max-hours", type=float, default=None,
+                          help="cap for the LSTM-vs-Transformer pair (default: --max-hours)")
     converge.add_argument("--big-max-hours", type=float, default=None,
                           help="cap for the 12 x 1024 Transformer of A Deep Dive (default: --max-hours)")
     converge.add_argument("--pair-min-steps", type=int, default=5000,
@@ -179,7 +181,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.budget_seconds <= 0 or not 0 < args.small_share <= 1:
         parser.error("--budget-seconds must be positive and --small-share in (0, 1]")
-    if args.max_hours <= 0 or (args.big_max_hours is not None and args.big_max_hours <= 0):
+    if args.max_hours <= 0 or any(hours is not None and hours <= 0 for hours in (args.big_max_hours,
+                                                                                 args.pair_max_hours)):
         parser.error("--max-hours must be positive")
     if not 0 < args.epoch_fraction <= 1:
         parser.error("--epoch-fraction must be in (0, 1]")
@@ -241,7 +244,11 @@ def plan_for(run: ModelRun, args: argparse.Namespace) -> TrainPlan:
         return TrainPlan(budget_for(run, args.budget_seconds, args.small_share), args.max_steps)
     from ml_core.models.presets import get_preset
 
-    hours = args.big_max_hours if run.big and args.big_max_hours is not None else args.max_hours
+    hours = args.max_hours
+    if run.big and args.big_max_hours is not None:
+        hours = args.big_max_hours
+    elif run.paper_pair and args.pair_max_hours is not None:
+        hours = args.pair_max_hours
     whole_pass = get_preset(run.preset).epoch_fraction >= 1.0
     return TrainPlan(hours * 3600.0, args.max_steps, args.patience,
                      args.pair_min_steps if run.paper_pair else args.min_steps,
@@ -701,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ml_core.data import DataError
     from ml_core.files import atomic_write_text
+    from ml_core.interrupts import terminate_as_interrupt
 
     torch.set_num_threads(args.threads)
 
@@ -718,7 +726,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [progress_entry(run, args) for run in args.runs] if args.report_only else []
     for run in [] if args.report_only else args.runs:
         try:
-            results.append(run_model(run, prepared[run.tokenizer].directory, prompt, args, say))
+            with terminate_as_interrupt():   # a kill saves the checkpoint, like Ctrl-C
+                results.append(run_model(run, prepared[run.tokenizer].directory, prompt, args, say))
         except KeyboardInterrupt:
             say(f"interrupted during {run.key}; rerun the same command with --resume to continue")
             return 130
@@ -736,8 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
-    settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_min_steps",
-                                                      "min_steps", "epoch_fraction", "max_steps")}
+    settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
+                                                      "pair_min_steps", "min_steps", "epoch_fraction", "max_steps")}
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -752,11 +761,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if args.report_only or all("report" in r for r in results) else 1
 
 
-FLAGS = ("budget_seconds", "small_share", "patience", "max_hours", "big_max_hours", "pair_min_steps",
+FLAGS = ("budget_seconds", "small_share", "patience", "max_hours", "big_max_hours", "pair_max_hours", "pair_min_steps",
          "min_steps", "epoch_fraction", "val_windows", "max_steps", "data_limit", "source", "val_fraction",
          "seed", "device", "compile", "prompt_bars", "bars", "variations", "samples", "sample_tokens", "eval_windows",
          "score_pieces", "threads", "models")
-CONVERGE_ONLY = ("max_hours", "big_max_hours", "pair_min_steps", "min_steps", "epoch_fraction", "val_windows")
+CONVERGE_ONLY = ("max_hours", "big_max_hours", "pair_max_hours", "pair_min_steps", "min_steps", "epoch_fraction", "val_windows")
 
 
 def regeneration_flags(args: argparse.Namespace) -> list[str]:

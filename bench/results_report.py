@@ -445,6 +445,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                f"pair) or {settings['min_steps']:,} (the others), and never longer than "
                f"{settings['max_hours']:g} hours of training per model"
                + (f" ({big:g} hours for the 12 x 1024 Transformer)" if big is not None else "")
+               + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
                + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
                + f"; presets whose epoch is a whole pass over the windows validate every "
                  f"{settings['epoch_fraction']:.0%} of them instead; the bundle keeps the best epoch.")

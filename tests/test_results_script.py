@@ -142,6 +142,13 @@ def test_arguments_select_models_and_reproduce_flags(results):
     assert plans["lstm-deepdive-simple"].epoch_fraction == 0.02 and plans["lstm-deepdive-simple"].min_steps == 1000
     pair = results.plan_for(results.select_models("lstm-symbolic")[0], converge)
     assert pair.min_steps == 5000 and pair.epoch_fraction is None and pair.patience == 3
+    assert pair.seconds == 7200.0
+    longer = results.parse_arguments(["--patience", "3", "--max-hours", "2", "--pair-max-hours", "10"])
+    assert results.plan_for(results.select_models("transformer-symbolic")[0], longer).seconds == 36000.0
+    assert results.plan_for(results.select_models("rnn")[0], longer).seconds == 7200.0
+    assert "--pair-max-hours" in results.regeneration_flags(longer)
+    with pytest.raises(SystemExit):
+        results.parse_arguments(["--patience", "3", "--pair-max-hours", "0"])
 
 
 def test_token_classes_and_macro_scores(results):
@@ -341,3 +348,24 @@ def test_report_of_runs_in_progress(results, tmp_path):
     (tmp_path / "entries").mkdir()
     (tmp_path / "entries" / "lstm-symbolic.json").write_text(json.dumps(measured))
     assert results.progress_entry(args.runs[0], args) == measured
+
+
+def test_a_kill_stops_like_ctrl_c(results, tmp_path, monkeypatch, capsys):
+    """SIGTERM while a model trains: the same way out as Ctrl-C (the trainer saves its
+    checkpoint on KeyboardInterrupt), exit 130 with the --resume hint; the handler is restored."""
+    import os
+    import signal
+
+    monkeypatch.setattr(results, "prepare_all", lambda runs, args, say: {
+        "note_duration": SimpleNamespace(manifest={}, directory=tmp_path)})
+    monkeypatch.setattr(results, "held_out_prompt", lambda manifest, bars: ("piece.mid", None))
+
+    def killed(run, data_dir, prompt, args, say):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(results, "run_model", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    code = results.main(["--models", "rnn", "--work-dir", str(tmp_path), "--out", str(tmp_path)])
+    assert code == 130 and signal.getsignal(signal.SIGTERM) is before
+    assert "interrupted during rnn; rerun the same command with --resume" in capsys.readouterr().out

@@ -5,12 +5,10 @@ traceback), 130 interrupted by Ctrl-C or SIGTERM (training saves a checkpoint fi
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
+from ml_core.interrupts import terminate_as_interrupt
 from training_cli import commands
 
 # (module, name) of every exception that means "the user gave something unusable"
@@ -144,26 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=commands.models)
     return parser
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a `kill`, a job scheduler, a machine shutting down) handled as Ctrl-C while
-    a command runs: training saves its checkpoint and exits 130 instead of dying between
-    checkpoints. The previous handler is restored afterwards; off the main thread (where
-    signals cannot be set) nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
