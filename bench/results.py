@@ -555,6 +555,25 @@ def _mean(values: Sequence[float]) -> float | None:
 # ---------------------------------------------------------------- main
 
 
+def tokens_per_note(prepared: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Tokens per note of each split of the representations' datasets (the notes being the
+    tokens that sound a pitch): turns the learning curves into bits per note against notes."""
+    from ml_core.data import load_dataset
+
+    ratios = {}
+    for tokenizer in document.REPRESENTATIONS:
+        if tokenizer not in prepared:
+            continue
+        dataset = load_dataset(prepared[tokenizer].directory)
+        encoder = dataset.encoder()
+        notes_of = np.asarray([len(encoder.pitches_of(i)) for i in range(int(dataset.vocab_size))], np.int64)
+        counts = {name: (len(split.data), int(notes_of[np.asarray(split.data)].sum()))
+                  for name, split in (("train", dataset.train), ("val", dataset.val))}
+        if all(notes for _, notes in counts.values()):
+            ratios[tokenizer] = {name: tokens / notes for name, (tokens, notes) in counts.items()}
+    return ratios
+
+
 def existing_datasets(runs: Sequence[ModelRun], args: argparse.Namespace) -> dict[str, Any]:
     """The datasets already prepared under --work-dir for these runs ({tokenizer: result}),
     without preparing any: what a report of runs in progress describes."""
@@ -741,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = first_data.manifest["splits"]
     data = {"source": ",".join(args.sources), "limit": args.data_limit, "seed": args.seed,
             "val_fraction": args.val_fraction, "train_files": first["train"]["files"],
-            "rows": document.data_rows(prepared)}
+            "rows": document.data_rows(prepared), "tokens_per_note": tokens_per_note(prepared)}
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
@@ -750,7 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
-    curves = document.draw_all_curves(results, args.out / "results")
+    curves = document.draw_all_curves(results, args.out / "results", data["tokens_per_note"])
     atomic_write_text(args.out / "RESULTS.md",
                       document.render_markdown(results, data, command, prompt_name, environment, settings, curves) + "\n")
     atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(

@@ -65,9 +65,10 @@ def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str)
 
 
 def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, title: str,
-                         paper: dict[str, float] | None = None) -> None:
-    """Validation NLL against tokens seen, one line per model, its best epoch ringed; the
-    paper's final figures as dashed lines where it gives them."""
+                         paper: dict[str, float] | None = None, *, x: str = "tokens_seen", y: str = "val_nll",
+                         x_label: str = "training tokens seen", y_label: str = "validation NLL (nats/token)") -> None:
+    """Validation NLL (each point's `y`) against tokens seen (`x`), one line per model, its
+    best epoch ringed; the paper's final figures as dashed lines where it gives them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,16 +79,16 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
         if not curve:
             continue
         colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
-        tokens = [point["tokens_seen"] for point in curve]
-        values = [point["val_nll"] for point in curve]
+        tokens = [point[x] for point in curve]
+        values = [point[y] for point in curve]
         axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label)
         best = int(np.argmin(values))
         axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour, linewidths=1.5)
         if paper and label in paper:
             axes.axhline(paper[label], color=colour, linestyle="--", linewidth=1,
                          label=f"{label}: paper {paper[label]}")
-    axes.set_xlabel("training tokens seen")
-    axes.set_ylabel("validation NLL (nats/token)")
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
@@ -106,9 +107,45 @@ def _save_figure(figure: Any, path: Path) -> None:
     pyplot.close(figure)
 
 
-def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path) -> dict[str, str]:
-    """One plot per paper comparison with two or more curves: {group: file name}."""
+def per_note_curves(results: Sequence[dict[str, Any]],
+                    tokens_per_note: dict[str, dict[str, float]]) -> dict[str, list[dict[str, Any]]]:
+    """The representation runs' learning curves in units every token scheme shares:
+    validation bits per note (NLL per token x the validation split's tokens per note / ln 2)
+    against training notes seen (tokens seen / the training split's tokens per note).
+    {tokenizer: [{"step", "notes_seen", "bits_per_note"}]}"""
+    by_key = {r["key"]: r["training"]["curve"] for r in results if (r.get("training") or {}).get("curve")}
+    curves = {}
+    for tokenizer, key in REPRESENTATIONS.items():
+        ratio = tokens_per_note.get(tokenizer)
+        if key in by_key and ratio:
+            curves[tokenizer] = [{"step": point["step"], "notes_seen": point["tokens_seen"] / ratio["train"],
+                                  "bits_per_note": point["val_nll"] * ratio["val"] / math.log(2)}
+                                 for point in by_key[key]]
+    return curves
+
+
+def equal_notes(curves: dict[str, Sequence[dict[str, Any]]]) -> tuple[float, dict[str, float]] | None:
+    """The best bits per note each representation had reached by the same number of training
+    notes (the shortest run's last epoch): (notes, {tokenizer: bits}); None under two curves."""
+    if len(curves) < 2:
+        return None
+    common = min(curve[-1]["notes_seen"] for curve in curves.values())
+    reached = {name: _best_until(curve, common, x="notes_seen", y="bits_per_note") for name, curve in curves.items()}
+    reached = {name: value for name, value in reached.items() if value is not None}
+    return (common, reached) if len(reached) >= 2 else None
+
+
+def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
+                    tokens_per_note: dict[str, dict[str, float]] | None = None) -> dict[str, str]:
+    """One plot per paper comparison with two or more curves, and the representations' in
+    bits per note against notes seen: {group: file name}."""
     drawn = {}
+    per_note = per_note_curves(results, tokens_per_note or {})
+    if len(per_note) >= 2:
+        draw_learning_curves(per_note, folder / "curve-representation.png", GROUPS["representation"],
+                             x="notes_seen", y="bits_per_note", x_label="training notes seen",
+                             y_label="validation bits per note")
+        drawn["representation"] = "curve-representation.png"
     for group in CURVE_GROUPS:
         curves = {r["key"]: r["training"]["curve"] for r in results
                   if r.get("group") == group and r.get("training", {}).get("curve")}
@@ -232,7 +269,8 @@ def representation_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def comparison_text(results: Sequence[dict[str, Any]], train_files: int) -> list[str]:
+def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
+                    tokens_per_note: dict[str, dict[str, float]] | None = None) -> list[str]:
     """Plain-language paragraphs, per paper, on whether our numbers agree with it and why not."""
     by_key = {r["key"]: r["report"] for r in results if r.get("report")}
     training = {r["key"]: r.get("training") or {} for r in results if r.get("report")}
@@ -240,7 +278,7 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int) -> list
     in_progress = {r["key"]: r["training"] for r in results if not r.get("report") and r.get("training")}
     paragraphs = [_paper_pair_text(by_key, training, train_files)
                   or _pair_progress_text({**in_progress, **training}), _deep_dive_text(by_key, training),
-                  _sequential_text(by_key, training, tokenizers), _representation_text(by_key),
+                  _sequential_text(by_key, training, tokenizers), _representation_text(by_key, per_note_curves(results, tokens_per_note or {})),
                   _grammar_text(by_key), _frame_text(by_key)]
     return [p for p in paragraphs if p]
 
@@ -295,9 +333,10 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"Transformer). {verdict} {paper_steps}")
 
 
-def _best_until(curve: Sequence[dict[str, Any]], tokens: int) -> float | None:
+def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
+                y: str = "val_nll") -> float | None:
     """The best validation NLL a run had reached by `tokens` training tokens."""
-    values = [point["val_nll"] for point in curve if point["tokens_seen"] <= tokens]
+    values = [point[y] for point in curve if point[x] <= tokens]
     return min(values) if values else None
 
 
@@ -377,20 +416,31 @@ def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}.")
 
 
-def _representation_text(by_key: dict[str, dict[str, Any]]) -> str:
+def _representation_text(by_key: dict[str, dict[str, Any]],
+                         per_note: dict[str, Sequence[dict[str, Any]]] | None = None) -> str:
     bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
             for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
     bits = {k: v for k, v in bits.items() if v is not None}
-    if len(bits) < 2:
+    equal = equal_notes(per_note or {})
+    if len(bits) < 2 and equal is None:
         return ""
-    order = sorted(bits, key=bits.get)
-    return ("**Which representation wins.** Nats per token are not comparable across vocabularies "
+    text = ("**Which representation wins.** Nats per token are not comparable across vocabularies "
             "(a scheme that spends more tokens per note has an easier job per token), so the same "
-            "Transformer preset is compared in bits per note: the total NLL of whole validation "
-            "pieces divided by the notes their tokens hold, in bits. Lower is better: "
-            + ", ".join(f"{k} {bits[k]:.2f}" for k in order)
-            + f". {order[0]} wins. A scheme that also encodes velocity, tempo or meter pays for them "
-              "in the same bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")
+            "Transformer preset is compared in bits per note.")
+    if len(bits) >= 2:
+        order = sorted(bits, key=bits.get)
+        text += (" The total NLL of whole validation pieces divided by the notes their tokens hold, "
+                 "in bits, for each run's kept model; lower is better: "
+                 + ", ".join(f"{k} {bits[k]:.2f}" for k in order) + f". {order[0]} wins.")
+    if equal is not None:
+        notes, reached = equal
+        order = sorted(reached, key=reached.get)
+        text += (f" Runs that stop at different points are compared fairly at the same "
+                 f"{notes:,.0f} training notes (the shortest run's last epoch), from the learning "
+                 "curves (validation NLL per token x the validation split's tokens per note / ln 2): "
+                 + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there.")
+    return text + (" A scheme that also encodes velocity, tempo or meter pays for them in the same "
+                   "bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")
 
 
 def _grammar_text(by_key: dict[str, dict[str, Any]]) -> str:
@@ -470,7 +520,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     ]
     unfinished = [r for r in results if not r.get("report")]
     if unfinished and any(r.get("status") for r in unfinished):
-        started = [r["key"] for r in unfinished if r.get("training")]
+        started = [r["key"] for r in unfinished if r.get("status") != "not started"]
         lines += [f"**In progress:** {len(results) - len(unfinished)} of {len(results)} models trained and "
                   f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; not started: "
                   f"{len(unfinished) - len(started)}. The training columns of an unfinished run show it so "
@@ -530,11 +580,12 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                                   "nats / token", "bits / note"], representation), ""]
     if curves:
         lines += ["## Learning curves", "", "Validation NLL after each epoch against the training "
-                  "tokens seen; a ring marks the best epoch (the kept model).", ""]
+                  "tokens seen; a ring marks the best epoch (the kept model). The representations' plot "
+                  "is in per-note units instead: validation bits per note against training notes seen.", ""]
         for group, name in curves.items():
             lines += [f"![learning curves: {GROUPS[group]}](results/{name})", ""]
     lines += ["## Agreement with the research", ""]
-    for paragraph in comparison_text(results, data["train_files"]):
+    for paragraph in comparison_text(results, data["train_files"], data.get("tokens_per_note")):
         lines += [paragraph, ""]
     lines += [
         "## Continuations of the same held-out prompt",

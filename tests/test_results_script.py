@@ -100,7 +100,7 @@ def test_paragraphs_for_the_other_papers(results):
     text = "\n".join(results.document.comparison_text(entries, 10))
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best, which agrees with the report" in text
-    assert "Lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
+    assert "lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
     rows = results.document.class_rows(entries)
     assert rows[2] == ["`lstm-attention`", "0.400", "0.400", "0.400", "0.500", "0.500", "0.500"]
     first = results.document.representation_rows(entries)[0]
@@ -369,3 +369,34 @@ def test_a_kill_stops_like_ctrl_c(results, tmp_path, monkeypatch, capsys):
     code = results.main(["--models", "rnn", "--work-dir", str(tmp_path), "--out", str(tmp_path)])
     assert code == 130 and signal.getsignal(signal.SIGTERM) is before
     assert "interrupted during rnn; rerun the same command with --resume" in capsys.readouterr().out
+
+
+def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
+    """Curves in nats per token and tokens seen become bits per note against notes seen; the
+    comparison is made at the shortest run's last point."""
+    import math
+
+    def curve(values, tokens_per_step):
+        return [{"step": 100 * (i + 1), "tokens_seen": 100 * (i + 1) * tokens_per_step, "val_nll": v}
+                for i, v in enumerate(values)]
+
+    entries = [_entry("transformer-symbolic", _report(1.0), curve=curve([1.2, 1.0, 0.9, 0.8], 300)),
+               {**_entry("transformer-remi", _report(1.0), "representation", curve=curve([1.0, 0.7], 400)),
+                "status": "in progress"},
+               _entry("rnn", _report(1.0), "sequential", curve=curve([2.0], 10))]
+    del entries[1]["report"]
+    ratios = {"bar_offset": {"train": 3.0, "val": 3.0}, "remi": {"train": 4.0, "val": 4.0}}
+    per_note = results.document.per_note_curves(entries, ratios)
+    assert set(per_note) == {"bar_offset", "remi"}
+    assert per_note["remi"][1] == {"step": 200, "notes_seen": 20000.0, "bits_per_note": 0.7 * 4 / math.log(2)}
+    notes, reached = results.document.equal_notes(per_note)
+    # remi stops at 20,000 notes; by then bar_offset (10,000 notes per 100 steps) is at step 200
+    assert notes == 20000.0
+    assert reached == {"bar_offset": pytest.approx(1.0 * 3 / math.log(2)), "remi": pytest.approx(0.7 * 4 / math.log(2))}
+    text = results.document.comparison_text(entries, 10, ratios)
+    paragraph = next(p for p in text if p.startswith("**Which representation wins"))
+    assert "at the same 20,000 training notes" in paragraph and "remi 4.04, bar_offset 4.33; remi is lowest" in paragraph
+    assert results.document.equal_notes({"bar_offset": per_note["bar_offset"]}) is None
+    drawn = results.document.draw_all_curves(entries, tmp_path, ratios)
+    assert drawn == {"representation": "curve-representation.png"}
+    assert (tmp_path / "curve-representation.png").stat().st_size > 10_000
