@@ -494,7 +494,8 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                f"but not stopped before step {settings['pair_min_steps']:,} (the LSTM-vs-Transformer "
                f"pair) or {settings['min_steps']:,} (the others), and never longer than "
                f"{settings['max_hours']:g} hours of training per model"
-               + (f" ({big:g} hours for the 12 x 1024 Transformer)" if big is not None else "")
+               + (f" ({big:g} hours for the 12 x 1024 Transformer and the 2 x 1024 LSTM of A Deep Dive)"
+                  if big is not None else "")
                + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
                + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
                + f"; presets whose epoch is a whole pass over the windows validate every "

@@ -139,6 +139,7 @@ def test_arguments_select_models_and_reproduce_flags(results):
     assert results.regeneration_flags(converge)[:6] == ["--patience", "3", "--max-hours", "2", "--big-max-hours", "1"]
     plans = {run.key: results.plan_for(run, converge) for run in converge.runs}
     assert plans["transformer-deepdive"].seconds == 3600.0 and plans["lstm-deepdive-simple"].seconds == 7200.0
+    assert plans["lstm-deepdive-complex"].seconds == 3600.0
     assert plans["lstm-deepdive-simple"].epoch_fraction == 0.02 and plans["lstm-deepdive-simple"].min_steps == 1000
     pair = results.plan_for(results.select_models("lstm-symbolic")[0], converge)
     assert pair.min_steps == 5000 and pair.epoch_fraction is None and pair.patience == 3
