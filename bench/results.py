@@ -2,37 +2,41 @@
 pieces, measured the same way, compared in bits per note across token representations,
 and drawn continuing the same held-out prompt.
 
-Two modes. The fast mode (the default) gives each model a fixed wall-clock budget:
+Two modes, two pages. The convergence mode (`--patience N`, issue 14) writes the study,
+docs/RESULTS.md: each model trains until its validation NLL has not improved for N epochs,
+and at least --min-steps (--pair-min-steps for the LSTM-vs-Transformer pair), capped at
+--max-hours of training (--pair-max-hours, --big-max-hours); every run keeps a checkpoint
+under --work-dir, so after any stop the same command with `--resume` continues each
+unfinished model from its checkpoint and skips (and does not re-measure) finished ones.
+The study in docs/RESULTS.md was run as
+
+    nice -n 5 .venv/bin/python bench/results.py --patience 3 --max-hours 3 --pair-max-hours 10 \\
+        --big-max-hours 3 --source music21:bach,music21:oneills1850 --data-limit 0 \\
+        --eval-windows 256 --threads 1 --resume --models KEY
+
+one model per process, two processes side by side (one per core), then `--report-only
+--models all` with the same flags. `--report-only` writes RESULTS.md from whatever the
+work dir holds at any time, measuring nothing: finished runs' measured rows, the training
+so far and the learning curves of runs in progress.
+
+The fast mode (no --patience) gives each model a fixed wall-clock budget, minutes each, and
+writes docs/RESULTS-brief.md:
 
     .venv/bin/python bench/results.py [--budget-seconds 150] [--data-limit 120] [--out docs]
-
-The convergence mode (`--patience N`, issue 14) trains each model until its validation NLL
-has not improved for N epochs, and at least --min-steps (--pair-min-steps for the
-LSTM-vs-Transformer pair), capped at --max-hours of training per model; every run keeps a
-checkpoint under --work-dir, so after any stop the same command with `--resume` continues
-each unfinished model from its checkpoint and skips (and does not re-measure) finished ones:
-
-    nice -n 19 .venv/bin/python bench/results.py --patience 3 --max-hours 6 --data-limit 0 \\
-        --source music21:bach,music21:palestrina,music21:essenFolksong --resume
 
 1. prepares one dataset per tokenizer (bar_offset, remi, midi_like, note_duration,
    chord_words, pianoroll, note_state) from the same files and the same seeded by-file
    split (cached under --work-dir; several comma-separated --source collections are one
-   dataset);
+   dataset; --score-cache shares the parsed files between them);
 2. trains each model with its preset's recipe (the fast mode: a wall-clock budget; the
    convergence mode: early stopping on validation NLL), keeping the best epoch;
 3. evaluates each bundle on the validation split (`ml_core.evaluation.evaluate`), scores
    whole validation pieces for bits per note and per-class precision / recall / F1
    (`validation_scores`), and continues one held-out prompt with it;
-4. writes <out>/RESULTS.md (the document itself: bench/results_report.py), a piano-roll
-   picture per model and a learning-curve plot (validation NLL against tokens seen) per
-   paper in <out>/results/, the raw numbers in <work-dir>/results.json, and prints them as
-   one JSON line last.
-
-Runs that take several sessions can be started one model per process (`--models KEY`,
-the same --work-dir); `--report-only` then writes RESULTS.md from whatever the work dir
-holds at any time, measuring nothing: finished runs' measured rows, the training so far and
-the learning curves of runs in progress.
+4. writes the page (bench/results_report.py) with a piano-roll picture per model and a
+   learning-curve plot (validation NLL against tokens seen) per paper in <out>/results/
+   (<out>/results-brief/ for the brief page), the raw numbers in <work-dir>/results.json,
+   and prints them as one JSON line last.
 """
 
 from __future__ import annotations
@@ -687,7 +691,7 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     bits = report["whole_pieces"].get("bits_per_note")
     say(f"  {run.key}: NLL {report['nll']:.3f}, {document.number(bits, 2)} bits/note, "
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
-    document.draw_piano_roll(prompt, measured["continuation"], args.out / "results" / f"{run.key}.png",
+    document.draw_piano_roll(prompt, measured["continuation"], args.out / page_names(args)[1] / f"{run.key}.png",
                     f"{run.key} ({run.preset}, {training['steps']:,} steps, "
                     f"{document.duration_text(training['seconds'])} of training)")
     entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
@@ -695,6 +699,12 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(entry), indent=1))
     return entry
+
+
+def page_names(args: argparse.Namespace) -> tuple[str, str]:
+    """(page, pictures folder) under --out: the study (convergence mode) is RESULTS.md, the
+    brief runs (fast mode) RESULTS-brief.md, each with its own pictures."""
+    return ("RESULTS.md", "results") if args.patience is not None else ("RESULTS-brief.md", "results-brief")
 
 
 def json_ready(value: Any) -> Any:
@@ -772,13 +782,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
-    curves = document.draw_all_curves(results, args.out / "results", data["tokens_per_note"])
-    atomic_write_text(args.out / "RESULTS.md",
-                      document.render_markdown(results, data, command, prompt_name, environment, settings, curves) + "\n")
+    page, pictures = page_names(args)
+    brief = page_names(argparse.Namespace(patience=None))[0]
+    curves = document.draw_all_curves(results, args.out / pictures, data["tokens_per_note"])
+    atomic_write_text(args.out / page, document.render_markdown(
+        results, data, command, prompt_name, environment, settings, curves, pictures=pictures,
+        brief=brief if page != brief and (args.out / brief).is_file() else None) + "\n")
     atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(
         {"command": command, "data": data, "environment": environment, "settings": settings,
          "results": results}), indent=1))
-    say(f"wrote {args.out / 'RESULTS.md'} in {time.perf_counter() - started:.0f} s")
+    say(f"wrote {args.out / page} in {time.perf_counter() - started:.0f} s")
     print(json.dumps(summary_line(results, time.perf_counter() - started)), flush=True)
     return 0 if args.report_only or all("report" in r for r in results) else 1
 

@@ -484,7 +484,10 @@ def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:
 
 def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
                     prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
-                    curves: dict[str, str] | None = None) -> str:
+                    curves: dict[str, str] | None = None, *, pictures: str = "results",
+                    brief: str | None = None) -> str:
+    """The page. `pictures`: the folder beside it holding the pictures; `brief`: the page of
+    the brief runs, linked from the study's while it is in progress."""
     settings = settings or {}
     converge = settings.get("patience") is not None
     files = f"the first {data['limit']} files" if data["limit"] else "all files"
@@ -526,7 +529,8 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                   f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; not started: "
                   f"{len(unfinished) - len(started)}. The training columns of an unfinished run show it so "
                   "far; its measured columns fill in when it stops. The command above with `--resume` "
-                  "continues every run from its checkpoint.", ""]
+                  "continues every run from its checkpoint."
+                  + (f" Every model trained for minutes instead: [{brief}]({brief})." if brief else ""), ""]
     lines += [
         "## Data",
         "",
@@ -584,7 +588,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                   "tokens seen; a ring marks the best epoch (the kept model). The representations' plot "
                   "is in per-note units instead: validation bits per note against training notes seen.", ""]
         for group, name in curves.items():
-            lines += [f"![learning curves: {GROUPS[group]}](results/{name})", ""]
+            lines += [f"![learning curves: {GROUPS[group]}]({pictures}/{name})", ""]
     lines += ["## Agreement with the research", ""]
     for paragraph in comparison_text(results, data["train_files"], data.get("tokens_per_note")):
         lines += [paragraph, ""]
@@ -599,7 +603,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     ]
     for result in (r for r in results if "report" in r):
         lines += [f"### {result['key']} ({result['reproduces']})", "",
-                  f"![{result['key']} continuing the prompt](results/{result['key']}.png)", ""]
+                  f"![{result['key']} continuing the prompt]({pictures}/{result['key']}.png)", ""]
     return "\n".join(lines)
 
 

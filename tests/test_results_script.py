@@ -341,6 +341,18 @@ def test_report_of_runs_in_progress(results, tmp_path):
                                                                      "min_steps": 1000, "epoch_fraction": 0.02})
     assert "**In progress:** 0 of 3 models trained and measured; still training: `lstm-symbolic`, " \
            "`transformer-symbolic`; not started: 1." in page
+    assert "RESULTS-brief" not in page
+    assert results.page_names(args) == ("RESULTS.md", "results")
+    assert results.page_names(results.parse_arguments([])) == ("RESULTS-brief.md", "results-brief")
+    linked = results.document.render_markdown(
+        list(entries.values()), {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3,
+                                 "rows": []}, "cmd", "piece.mid", {"date": "d", "machine": "m", "torch": "t",
+                                                                   "threads": 1},
+        {"patience": 3, "max_hours": 1.0, "big_max_hours": None, "pair_min_steps": 5000, "min_steps": 1000,
+         "epoch_fraction": 0.02}, {"symbolic": "curve-symbolic.png"}, pictures="results",
+        brief="RESULTS-brief.md")
+    assert "Every model trained for minutes instead: [RESULTS-brief.md](RESULTS-brief.md)." in linked
+    assert "](results/curve-symbolic.png)" in linked
     # measured at the step its checkpoint holds, and stopped: the measured entry is the row
     state = json.loads((tmp_path / "models" / ".lstm-symbolic.training" / "checkpoint.json").read_text())
     state["state"]["stopped_early"] = True
