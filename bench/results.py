@@ -415,6 +415,11 @@ def token_class(name: str) -> str:
     return {"n": "note", "d": "duration", "pitch": "note", "noteon": "note"}.get(head.lower(), head.lower())
 
 
+def notes_of_tokens(encoder: Any, vocab: int) -> np.ndarray:
+    """The notes each token id sounds (a pitch token 1, a chord word its pitches, others 0)."""
+    return np.asarray([len(encoder.pitches_of(i)) for i in range(vocab)], np.int64)
+
+
 def _positions(split: Any, window: int, pieces: int) -> tuple[np.ndarray, np.ndarray]:
     """Windows tiling the first `pieces` pieces with stride `window`: each target once."""
     chosen, starts = [], []
@@ -455,7 +460,7 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
     sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id)
     chosen, starts = _positions(split, window, pieces)
     vocab = int(dataset.vocab_size or 0)
-    notes_of = None if frame else np.asarray([len(encoder.pitches_of(i)) for i in range(vocab)], np.int64)
+    notes_of = None if frame else notes_of_tokens(encoder, vocab)
     true_counts, predicted, hits = (np.zeros(vocab, np.int64) for _ in range(3))
     nats, notes, count = 0.0, 0, 0
     model.eval()
@@ -573,7 +578,7 @@ def tokens_per_note(prepared: dict[str, Any]) -> dict[str, dict[str, float]]:
             continue
         dataset = load_dataset(prepared[tokenizer].directory)
         encoder = dataset.encoder()
-        notes_of = np.asarray([len(encoder.pitches_of(i)) for i in range(int(dataset.vocab_size))], np.int64)
+        notes_of = notes_of_tokens(encoder, int(dataset.vocab_size))
         counts = {name: (len(split.data), int(notes_of[np.asarray(split.data)].sum()))
                   for name, split in (("train", dataset.train), ("val", dataset.val))}
         if all(notes for _, notes in counts.values()):
