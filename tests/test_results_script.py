@@ -81,6 +81,19 @@ def test_comparison_follows_the_measured_ordering(results):
     assert "Tried so far: only the paper's recipes" in converged[0]
     assert "7,000 steps, stopped by patience (best at step 5,200)" in converged[0]
     assert "9,000 steps, stopped by the 6 h cap" in converged[0]
+    pair = [_entry("lstm-symbolic", _report(2.0), stopped="patience", min_steps=5000, steps=7000, best_step=5200),
+            _entry("transformer-symbolic", _report(2.4), stopped="patience", min_steps=5000, steps=6000)]
+    tuned = [{**_entry("transformer-symbolic-lr3e-4", _report(2.1), "symbolic-tuning", stopped="patience",
+                       steps=4000, best_val_nll=2.1), "status": "finished, not measured"},
+             {**_entry("transformer-symbolic-batch32", _report(1.9), "symbolic-tuning", stopped="patience",
+                       steps=3000, best_val_nll=1.9)}]
+    del tuned[0]["report"]
+    text = results.document.comparison_text(pair + tuned, 900)[0]
+    assert "so those were tried (validation NLL during training; the LSTM's best 2.000)" in text
+    assert "`transformer-symbolic-lr3e-4` best 2.100 (4,000 steps, stopped by patience" in text
+    assert "With that setting the Transformer is the lower, as in the paper" in text
+    stays = results.document.comparison_text(pair + tuned[:1], 900)[0]
+    assert "The LSTM stays lower, so here the ordering differs from the paper's." in stays
 
 
 def test_paragraphs_for_the_other_papers(results):
@@ -132,6 +145,11 @@ def test_arguments_select_models_and_reproduce_flags(results):
     with pytest.raises(SystemExit, match="unknown model"):
         results.select_models("rnn,nope")
     assert [run.key for run in results.select_models("symbolic,rnn")] == ["lstm-symbolic", "transformer-symbolic", "rnn"]
+    assert not any(run.tuning for run in results.select_models("all"))
+    assert len(results.select_models("all,symbolic-tuning")) == len(results.MODELS)
+    tuning = results.select_models("symbolic-tuning")
+    assert [(run.key, dict(run.overrides)) for run in tuning] == [
+        ("transformer-symbolic-lr3e-4", {"lr": 3e-4}), ("transformer-symbolic-batch32", {"batch_size": 32})]
     converge = results.parse_arguments(["--patience", "3", "--max-hours", "2", "--big-max-hours", "1",
                                         "--source", "music21:bach, music21:essenFolksong", "--data-limit", "0",
                                         "--models", "deep-dive"])
@@ -305,6 +323,11 @@ def test_learning_curves_picture(results, tmp_path):
                                      _entry("transformer-symbolic", _report(2.0), curve=curves["transformer-symbolic"]),
                                      _entry("rnn", _report(2.0), "sequential", curve=curves["lstm-symbolic"])], tmp_path)
     assert drawn == {"symbolic": "curve-symbolic.png"} and (tmp_path / "curve-symbolic.png").is_file()
+    with_variant = results.document.draw_all_curves([
+        _entry("lstm-symbolic", _report(2.0), curve=curves["lstm-symbolic"]),
+        _entry("transformer-symbolic-lr3e-4", _report(2.0), "symbolic-tuning", curve=curves["transformer-symbolic"])],
+        tmp_path)
+    assert with_variant == {"symbolic-tuning": "curve-symbolic-tuning.png"}
     assert results.validation_curve([{"type": "step", "step": 1, "loss": 2.0},
                                      {"type": "epoch", "step": 5, "tokens_seen": 40, "val_nll": 1.5}]) \
         == [{"step": 5, "tokens_seen": 40, "val_nll": 1.5}]
