@@ -574,15 +574,15 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def tokens_per_note(prepared: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Tokens per note of each split of the representations' datasets (the notes being the
-    tokens that sound a pitch): turns the learning curves into bits per note against notes."""
+    """Tokens per note of each split of the token datasets (the notes being the tokens that
+    sound a pitch): turns the representations' learning curves into bits per note."""
     from ml_core.data import load_dataset
 
     ratios = {}
-    for tokenizer in document.REPRESENTATIONS:
-        if tokenizer not in prepared:
+    for tokenizer, result in prepared.items():
+        if result.manifest.get("kind") != "token":
             continue
-        dataset = load_dataset(prepared[tokenizer].directory)
+        dataset = load_dataset(result.directory)
         encoder = dataset.encoder()
         notes_of = notes_of_tokens(encoder, int(dataset.vocab_size))
         counts = {name: (len(split.data), int(notes_of[np.asarray(split.data)].sum()))
@@ -784,7 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = first_data.manifest["splits"]
     data = {"source": ",".join(args.sources), "limit": args.data_limit, "seed": args.seed,
             "val_fraction": args.val_fraction, "train_files": first["train"]["files"],
-            "rows": document.data_rows(prepared), "tokens_per_note": tokens_per_note(prepared)}
+            "tokens_per_note": tokens_per_note(prepared)}
+    data["rows"] = document.data_rows(prepared, data["tokens_per_note"])
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}

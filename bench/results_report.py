@@ -555,7 +555,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "augmentation. Each tokenizer gets its own dataset from the same files and split:",
         "",
         markdown_table(["tokenizer", "kind", "vocabulary", "train files", "train tokens / frames",
-                        "val files", "val tokens / frames", "skipped"], data["rows"]),
+                        "val files", "val tokens / frames", "tokens / note", "skipped"], data["rows"]),
         "",
         "## Models",
         "",
@@ -624,13 +624,16 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     return "\n".join(lines)
 
 
-def data_rows(prepared: dict[str, Any]) -> list[list[str]]:
+def data_rows(prepared: dict[str, Any], tokens_per_note: dict[str, dict[str, float]] | None = None
+              ) -> list[list[str]]:
+    """One row per dataset; tokens per note (training split) where the report measured it."""
     rows = []
     for tokenizer, result in prepared.items():
         manifest = result.manifest
         splits = manifest["splits"]
+        ratio = (tokens_per_note or {}).get(tokenizer, {}).get("train")
         rows.append([tokenizer, manifest["kind"], number(manifest.get("vocab_size")),
                      number(splits["train"]["files"]), number(splits["train"]["tokens"]),
                      number(splits["val"]["files"]), number(splits["val"]["tokens"]),
-                     number(len(manifest["skipped"]))])
+                     number(ratio, 2), number(len(manifest["skipped"]))])
     return rows

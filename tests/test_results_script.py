@@ -436,3 +436,14 @@ def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
     drawn = results.document.draw_all_curves(entries, tmp_path, ratios)
     assert drawn == {"representation": "curve-representation.png"}
     assert (tmp_path / "curve-representation.png").stat().st_size > 10_000
+
+
+def test_data_rows_give_tokens_per_note(results):
+    manifest = {"kind": "token", "vocab_size": 153, "skipped": ["x.mid"],
+                "splits": {"train": {"files": 40, "tokens": 9000}, "val": {"files": 5, "tokens": 1000}}}
+    frames = {**manifest, "kind": "frame", "vocab_size": None}
+    rows = results.document.data_rows({"bar_offset": SimpleNamespace(manifest=manifest),
+                                       "pianoroll": SimpleNamespace(manifest=frames)},
+                                      {"bar_offset": {"train": 3.254, "val": 3.3}})
+    assert rows == [["bar_offset", "token", "153", "40", "9,000", "5", "1,000", "3.25", "1"],
+                    ["pianoroll", "frame", "–", "40", "9,000", "5", "1,000", "–", "1"]]
