@@ -336,10 +336,12 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
         verdict = ("This is the opposite of the paper's ordering. Neither run reached early stopping, "
                    "so the model that learns fastest per second of compute wins, which says little "
                    "about where each would end.")
-    above = min(lstm["nll"], transformer["nll"]) > max(PAPER_NLL.values())
-    level = ("Both of ours are above the paper's, as expected from models that saw less music." if above else
-             "One of ours is at or below the paper's level, which with this data most likely means the "
-             "validation pieces are easy (chorales resemble each other), not a better model.")
+    below = sum(ours["nll"] <= PAPER_NLL[key] for key, ours in (("lstm-symbolic", lstm),
+                                                                 ("transformer-symbolic", transformer)))
+    level = ("Both of ours are above the paper's, as expected from models that saw less music." if not below else
+             f"{'Both' if below == 2 else 'One'} of ours {'are' if below == 2 else 'is'} at or below the "
+             "paper's figure, which most likely means our validation music is more predictable than the "
+             "paper's piano arrangements of game soundtracks, not a better model.")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\").** "
             f"The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token for its "
             f"4.4M-parameter LSTM and {PAPER_NLL['transformer-symbolic']} for its 4.3M-parameter "

@@ -94,6 +94,10 @@ def test_comparison_follows_the_measured_ordering(results):
     assert "With that setting the Transformer is the lower, as in the paper" in text
     stays = results.document.comparison_text(pair + tuned[:1], 900)[0]
     assert "The LSTM stays lower, so here the ordering differs from the paper's." in stays
+    assert "Both of ours are above the paper's" in stays
+    low = results.document.comparison_text([_entry("lstm-symbolic", _report(1.0)),
+                                            _entry("transformer-symbolic", _report(1.3))], 9)[0]
+    assert "One of ours is at or below the paper's figure" in low
 
 
 def test_paragraphs_for_the_other_papers(results):
