@@ -702,14 +702,28 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     bits = report["whole_pieces"].get("bits_per_note")
     say(f"  {run.key}: NLL {report['nll']:.3f}, {document.number(bits, 2)} bits/note, "
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
-    document.draw_piano_roll(prompt, measured["continuation"], args.out / page_names(args)[1] / f"{run.key}.png",
-                    f"{run.key} ({run.preset}, {training['steps']:,} steps, "
-                    f"{document.duration_text(training['seconds'])} of training)")
     entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
-             "reproduces": run.reproduces, "training": training, "report": report}
+             "reproduces": run.reproduces, "training": training, "report": report,
+             # kept so that any later page (--report-only) can draw it again
+             "continuation": [[n.pitch, n.start, n.duration, n.velocity] for n in measured["continuation"]]}
     _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(entry), indent=1))
     return entry
+
+
+def draw_continuations(results: Sequence[dict[str, Any]], prompt, folder: Path) -> None:
+    """The piano roll of every measured model continuing the held-out prompt, from the notes
+    its entry keeps."""
+    from ml_core.music import Note
+
+    for result in results:
+        if "report" not in result or "continuation" not in result:
+            continue
+        training = result.get("training") or {}
+        document.draw_piano_roll(prompt, [Note(*values) for values in result["continuation"]],
+                                 folder / f"{result['key']}.png",
+                                 f"{result['key']} ({result['preset']}, {training.get('steps', 0):,} steps, "
+                                 f"{document.duration_text(training.get('seconds'))} of training)")
 
 
 def page_names(args: argparse.Namespace) -> tuple[str, str]:
@@ -797,6 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     page, pictures = page_names(args)
     brief = page_names(argparse.Namespace(patience=None))[0]
     curves = document.draw_all_curves(results, args.out / pictures, data["tokens_per_note"])
+    draw_continuations(results, prompt, args.out / pictures)
     atomic_write_text(args.out / page, document.render_markdown(
         results, data, command, prompt_name, environment, settings, curves, pictures=pictures,
         brief=brief if page != brief and (args.out / brief).is_file() else None) + "\n")

@@ -620,7 +620,7 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "continuation starts.",
         "",
     ]
-    for result in (r for r in results if "report" in r):
+    for result in (r for r in results if "report" in r and "continuation" in r):
         lines += [f"### {result['key']} ({result['reproduces']})", "",
                   f"![{result['key']} continuing the prompt]({pictures}/{result['key']}.png)", ""]
     return "\n".join(lines)

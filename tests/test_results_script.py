@@ -137,6 +137,13 @@ def test_piano_roll_picture_has_both_colours(results, tmp_path):
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=-1) <= 6).sum() > 200, colour
     assert not list(tmp_path.glob("*.tmp.png"))
+    # a page drawn later (--report-only) draws it again from the notes its entry keeps
+    kept = _entry("rnn", _report(2.0), "sequential")
+    kept["continuation"] = [[n.pitch, n.start, n.duration, n.velocity] for n in continuation]
+    results.draw_continuations([kept, _entry("lstm-attention", _report(2.0), "sequential")], prompt,
+                               tmp_path / "again")
+    assert [p.name for p in (tmp_path / "again").iterdir()] == ["rnn.png"]
+    assert (image.imread(tmp_path / "again" / "rnn.png")[..., :3] * 255).round().astype(int).shape == (320, 900, 3)
 
 
 def test_arguments_select_models_and_reproduce_flags(results):
