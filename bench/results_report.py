@@ -620,9 +620,12 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "continuation starts.",
         "",
     ]
-    for result in (r for r in results if "report" in r and "continuation" in r):
+    drawn = [r for r in results if "report" in r and "continuation" in r]
+    for result in drawn:
         lines += [f"### {result['key']} ({result['reproduces']})", "",
                   f"![{result['key']} continuing the prompt]({pictures}/{result['key']}.png)", ""]
+    if not drawn:
+        lines += ["No model has finished training yet: each one's picture comes when it does.", ""]
     return "\n".join(lines)
 
 

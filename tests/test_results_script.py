@@ -375,7 +375,7 @@ def test_report_of_runs_in_progress(results, tmp_path):
                                                                      "min_steps": 1000, "epoch_fraction": 0.02})
     assert "**In progress:** 0 of 3 models trained and measured; still training: `lstm-symbolic`, " \
            "`transformer-symbolic`; not started: 1." in page
-    assert "RESULTS-brief" not in page
+    assert "RESULTS-brief" not in page and "No model has finished training yet" in page
     assert results.page_names(args) == ("RESULTS.md", "results")
     assert results.page_names(results.parse_arguments([])) == ("RESULTS-brief.md", "results-brief")
     linked = results.document.render_markdown(
