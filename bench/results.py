@@ -766,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ml_core.data import DataError
     from ml_core.files import atomic_write_text
     from ml_core.interrupts import terminate_as_interrupt
+    from ml_core.training import TrainingInterrupted
 
     torch.set_num_threads(args.threads)
 
@@ -785,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with terminate_as_interrupt():   # a kill saves the checkpoint, like Ctrl-C
                 results.append(run_model(run, prepared[run.tokenizer].directory, prompt, args, say))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TrainingInterrupted):   # the trainer saved its checkpoint first
             say(f"interrupted during {run.key}; rerun the same command with --resume to continue")
             return 130
         except Exception as error:  # one model's failure is reported in its row, the others go on

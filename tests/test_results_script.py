@@ -416,6 +416,15 @@ def test_a_kill_stops_like_ctrl_c(results, tmp_path, monkeypatch, capsys):
     code = results.main(["--models", "rnn", "--work-dir", str(tmp_path), "--out", str(tmp_path)])
     assert code == 130 and signal.getsignal(signal.SIGTERM) is before
     assert "interrupted during rnn; rerun the same command with --resume" in capsys.readouterr().out
+    # the trainer turns the interrupt into TrainingInterrupted once its checkpoint is saved
+    from ml_core.training import TrainingInterrupted
+
+    def saved_and_stopped(run, data_dir, prompt, args, say):
+        raise TrainingInterrupted(7, tmp_path)
+
+    monkeypatch.setattr(results, "run_model", saved_and_stopped)
+    assert results.main(["--models", "rnn", "--work-dir", str(tmp_path), "--out", str(tmp_path)]) == 130
+    assert "FAILED" not in capsys.readouterr().out
 
 
 def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
