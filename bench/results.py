@@ -85,6 +85,11 @@ class ModelRun:
     overrides: tuple[tuple[str, Any], ...] = ()  # TrainOptions fields that replace the preset's
     tuning: bool = False        # a recipe variant of the pair: run only when named, not in "all"
 
+    def head(self) -> dict[str, str]:
+        """What every entry of results.json says of its run."""
+        return {"key": self.key, "preset": self.preset, "tokenizer": self.tokenizer, "group": self.group,
+                "reproduces": self.reproduces}
+
 
 # The sequential-models report's plain LSTM has no preset of its own: its recipe (hidden
 # 512, Adam 1e-3, batch 64, windows of 128) with a one-layer LSTM and a linear output.
@@ -616,8 +621,7 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
     or "not started"."""
     bundle_dir = args.work_dir / "models" / run.key
     plan = plan_for(run, args)
-    entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
-             "reproduces": run.reproduces}
+    entry = run.head()
     if saved_state(bundle_dir) is None:
         return {**entry, "status": "starting" if run_folder(bundle_dir).is_dir() else "not started"}
     training = training_record(bundle_dir, plan)
@@ -702,8 +706,7 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     bits = report["whole_pieces"].get("bits_per_note")
     say(f"  {run.key}: NLL {report['nll']:.3f}, {document.number(bits, 2)} bits/note, "
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
-    entry = {"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer, "group": run.group,
-             "reproduces": run.reproduces, "training": training, "report": report,
+    entry = {**run.head(), "training": training, "report": report,
              # kept so that any later page (--report-only) can draw it again
              "continuation": [[n.pitch, n.start, n.duration, n.velocity] for n in measured["continuation"]]}
     _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
@@ -792,9 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # one model's failure is reported in its row, the others go on
             message = " ".join(str(error).split()) or type(error).__name__
             say(f"  {run.key} FAILED: {type(error).__name__}: {message}")
-            results.append({"key": run.key, "preset": run.preset, "tokenizer": run.tokenizer,
-                            "group": run.group, "reproduces": run.reproduces,
-                            "error": f"{type(error).__name__}: {message}"})
+            results.append({**run.head(), "error": f"{type(error).__name__}: {message}"})
 
     first = first_data.manifest["splits"]
     data = {"source": ",".join(args.sources), "limit": args.data_limit, "seed": args.seed,
