@@ -150,7 +150,11 @@ def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Rec
     if min_lr is None:
         preset_floor = _preset_value(preset, "min_lr")
         min_lr = preset_floor if preset_floor and options.lr is None else values["lr"] / 10
-    recipe = Recipe(arch=arch, hparams={**(_preset_value(preset, "hparams") or {}), **options.hparams},
+    # Another architecture than the preset's keeps the preset's recipe (optimizer, LR, window,
+    # batch) but not its model sizes: those belong to the preset's architecture.
+    same_arch = preset is not None and arch == preset.arch
+    preset_hparams = (_preset_value(preset, "hparams") or {}) if same_arch else {}
+    recipe = Recipe(arch=arch, hparams={**preset_hparams, **options.hparams},
                     **{**values, "schedule": schedule}, min_lr=min_lr, preset=options.preset,
                     paper=_preset_value(preset, "paper"))
     for name in ("lr", "epoch_fraction", "decay"):

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from ml_core import checkpoint
 from ml_core.data import Augmentation, PrepareOptions, prepare_dataset
 from ml_core.midi_io import write_midi
+from ml_core.models import build_model
 from ml_core.music import Note, Score, Track
 from ml_core.training import (
     Recipe,
@@ -74,6 +75,19 @@ def test_recipe_takes_the_preset_then_the_command_line():
         resolve_recipe(TrainOptions(data=".", out="x", arch="lstm", window=0))
     with pytest.raises(ValueError, match="--threads"):
         resolve_recipe(TrainOptions(data=".", out="x", arch="lstm", threads=0))
+
+
+def test_another_architecture_keeps_the_presets_recipe_but_not_its_sizes():
+    # the sequential-models report's plain LSTM: the rnn preset's recipe on an LSTM
+    options = TrainOptions(data=".", out="x", preset="rnn", arch="lstm",
+                           hparams={"hidden_size": 64, "num_layers": 1})
+    recipe = resolve_recipe(options)
+    assert recipe.arch == "lstm" and recipe.hparams == {"hidden_size": 64, "num_layers": 1}
+    assert (recipe.optimizer, recipe.lr, recipe.window, recipe.batch_size) == ("adam", 1e-3, 128, 64)
+    model = build_model(recipe.arch, vocab_size=20, **recipe.hparams)   # no 'dropout' of the RNN's
+    assert model.config.hidden_size == 64
+    same = resolve_recipe(TrainOptions(data=".", out="x", preset="rnn", arch="rnn"))
+    assert same.hparams["hidden_size"] == 512 and same.hparams["dropout"] == 0.0
 
 
 def test_threads_caps_the_trainers_cpu_threads(dataset_dir, tmp_path):
