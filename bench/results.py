@@ -455,6 +455,7 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
 
     from ml_core.data import WindowSampler
     from ml_core.losses import frame_bce_sums
+    from ml_core.models.base import preceding_ids, window_logits
 
     split = dataset.val if dataset.val.pieces else dataset.train
     pieces = split.pieces if not max_pieces else min(split.pieces, max_pieces)
@@ -468,7 +469,7 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
     if frame and not onsets:
         return {"bits_per_note": None, "pieces": pieces,
                 "reason": NOT_COMPARABLE.get(name, "the frames do not mark where notes start")}
-    sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id)
+    sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id, preceding=preceding_ids(model))
     chosen, starts = _positions(split, window, pieces)
     vocab = int(dataset.vocab_size or 0)
     notes_of = None if frame else notes_of_tokens(encoder, vocab)
@@ -480,7 +481,7 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
             batch = sampler.gather(chosen[begin:begin + batch_size], starts[begin:begin + batch_size])
             items = torch.from_numpy(batch.items).to(device)
             valid = batch.valid[:, 1:]
-            logits, _ = model(items[:, :-1])
+            logits = window_logits(model, items[:, :-1], batch.preceding)
             if frame:
                 targets = items[:, 1:]
                 part, _ = frame_bce_sums(logits, targets, torch.from_numpy(valid).to(device))

@@ -721,6 +721,9 @@ def parse_collection_weights(text: str) -> dict[str, float]:
 class Batch:
     items: np.ndarray   # (B, window + 1) token ids, or (B, window + 1, *features) frames
     valid: np.ndarray   # (B, window + 1) bool: False on padding
+    # (B, preceding) ids just before each window in its piece, -1 where the piece had not
+    # begun: only from a sampler asked for them (fixed-window models, see `context_window`)
+    preceding: np.ndarray | None = None
 
 
 class WindowSampler:
@@ -729,12 +732,13 @@ class WindowSampler:
     collection is drawn first in proportion to its weight, then a window uniformly in it."""
 
     def __init__(self, split: Split, window: int, pad_value: int = 0,
-                 collection_weights: np.ndarray | None = None) -> None:
+                 collection_weights: np.ndarray | None = None, preceding: int = 0) -> None:
         if window < 1:
             raise DataError("--window must be at least 1")
         self.split = split
         self.window = window
         self.pad_value = pad_value
+        self.preceding = preceding   # ids before each window that `gather` also returns
         self.counts = window_counts(split.lengths, window)
         self.cumulative = np.cumsum(self.counts)
         self.balanced_cumulative: np.ndarray | None = None   # of each piece's probability
@@ -777,7 +781,17 @@ class WindowSampler:
             end = min(begin + span, int(self.split.offsets[piece + 1]))
             items[row, :end - begin] = self.split.data[begin:end]
             valid[row, :end - begin] = True
-        return Batch(items, valid)
+        return Batch(items, valid, self._preceding(pieces, starts) if self.preceding else None)
+
+    def _preceding(self, pieces: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """(B, preceding) ids before each window start inside its piece, -1 before the piece."""
+        before = np.full((len(pieces), self.preceding), -1, dtype=np.int64)
+        for row, (piece, start) in enumerate(zip(pieces.tolist(), starts.tolist(), strict=True)):
+            available = min(int(start), self.preceding)
+            if available:
+                end = int(self.split.offsets[piece]) + int(start)
+                before[row, self.preceding - available:] = self.split.data[end - available:end]
+        return before
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         return self.gather(*self.positions(rng, batch_size))

@@ -28,6 +28,7 @@ from ml_core.data import DataError, Dataset, WindowSampler
 from ml_core.files import atomic_path
 from ml_core.losses import IGNORE_INDEX, frame_bce_sums, token_nll_sums
 from ml_core.metrics_log import read_metrics, training_loss, validation_nll
+from ml_core.models.base import preceding_ids, window_logits
 from ml_core.music import Note, Score
 
 PROMPT_TOKENS = 32  # prompt length (tokens or frames) for sampled continuations
@@ -63,10 +64,11 @@ def plot_loss_curve(metrics_path: Path, image_path: Path) -> None:
 # ---------------------------------------------------------------- likelihood metrics
 
 
-def _windows(dataset: Dataset, window: int, max_windows: int) -> tuple[WindowSampler, np.ndarray, np.ndarray]:
+def _windows(model, dataset: Dataset, window: int, max_windows: int
+             ) -> tuple[WindowSampler, np.ndarray, np.ndarray]:
     split = dataset.val if dataset.val.pieces else dataset.train
     pad = dataset.pad_id if dataset.kind == "token" else 0
-    sampler = WindowSampler(split, window, pad)
+    sampler = WindowSampler(split, window, pad, preceding=preceding_ids(model))
     pieces, starts = sampler.validation_positions(max_windows)
     if len(pieces) == 0:
         raise DataError("the dataset has no validation piece long enough to evaluate on")
@@ -75,7 +77,7 @@ def _windows(dataset: Dataset, window: int, max_windows: int) -> tuple[WindowSam
 
 def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch_size: int,
                    device: torch.device) -> dict[str, Any]:
-    sampler, pieces, starts = _windows(dataset, window, max_windows)
+    sampler, pieces, starts = _windows(model, dataset, window, max_windows)
     vocab = int(dataset.vocab_size)
     true_counts = np.zeros(vocab, np.int64)
     predicted_counts = np.zeros(vocab, np.int64)
@@ -87,7 +89,7 @@ def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch
         valid = torch.from_numpy(batch.valid[:, 1:]).to(device)
         inputs = items[:, :-1]                                  # (B, T)
         targets = items[:, 1:].masked_fill(~valid, IGNORE_INDEX)
-        logits, _ = model(inputs)                               # (B, T, V)
+        logits = window_logits(model, inputs, batch.preceding)  # (B, T, V)
         part_nll, part_count = token_nll_sums(logits, targets)
         total_nll += part_nll
         count += part_count
@@ -115,7 +117,7 @@ def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch
 
 def _frame_metrics(model, dataset: Dataset, window: int, max_windows: int, batch_size: int,
                    device: torch.device) -> dict[str, Any]:
-    sampler, pieces, starts = _windows(dataset, window, max_windows)
+    sampler, pieces, starts = _windows(model, dataset, window, max_windows)
     total, count, steps = 0.0, 0, 0
     real_notes, predicted_notes = 0.0, 0.0
     for begin in range(0, len(pieces), batch_size):

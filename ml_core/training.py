@@ -48,6 +48,7 @@ from ml_core.losses import (
     token_loss,
     token_nll_sums,
 )
+from ml_core.models.base import preceding_ids, window_logits
 
 LOSS_CURVE_FILE = "loss_curve.png"
 
@@ -319,6 +320,24 @@ def build_training_model(recipe: Recipe, dataset: Dataset) -> torch.nn.Module:
     return model
 
 
+def last_windows(model: Any, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                 preceding: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+    """A fixed-window model (`context_window` W) trained as its paper did: one target per
+    training window, the window's last valid one, predicted from the W ids that end there
+    (the window's own, then those before it in the piece). -> (last input (B, 1), target
+    (B, 1), valid (B, 1), state)."""
+    width = model.context_window
+    if preceding is None:
+        preceding = np.zeros((inputs.shape[0], 0), np.int64)
+    ids = torch.cat([torch.as_tensor(preceding, device=inputs.device), inputs], dim=1)  # (B, W-1+T)
+    last = valid.sum(1) - 1                                  # valid targets are a prefix
+    has = (last >= 0).unsqueeze(1)
+    last = last.clamp(min=0).unsqueeze(1)
+    windows = ids.gather(1, last + torch.arange(width, device=inputs.device))   # ending at inputs[last]
+    targets = targets.gather(1, last).masked_fill(~has, IGNORE_INDEX)
+    return windows[:, -1:], targets, has, model.window_state(windows[:, :-1])
+
+
 def _step_seed(seed: int, rank: int, step: int) -> list[int]:
     return [seed, rank, step]
 
@@ -357,11 +376,14 @@ class Trainer:
         self.run_log = checkpoints.RunLog(self.run_dir, self.bundle_dir)
         pad = self.dataset.pad_id if self.dataset.kind == "token" else 0
         shares = collection_weights(self.dataset, options.balance, options.balance_weights)
-        self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad, shares)
+        # a fixed-window model (bilstm_attention) also gets the ids before each window
+        self.window_model = bool(getattr(self.model, "context_window", None))
+        preceding = preceding_ids(self.model)
+        self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad, shares, preceding)
         self.batch_transform = objectives.for_training(self.dataset.manifest["tokenizer"], infill_rate=(
             options.infill_rate)) if self.dataset.kind == "token" else None
         val_split = self.dataset.val if self.dataset.val.pieces else self.dataset.train
-        self.val_sampler = WindowSampler(val_split, self.recipe.window, pad)
+        self.val_sampler = WindowSampler(val_split, self.recipe.window, pad, preceding=preceding)
         self.loss_config = LossConfig(options.loss, options.focal_gamma, options.last_n)
         allowed = TOKEN_LOSSES if self.dataset.kind == "token" else FRAME_LOSSES + ("ce",)
         if options.loss not in allowed:
@@ -385,7 +407,7 @@ class Trainer:
         rng = np.random.default_rng(_step_seed(self.options.seed, self.context.rank, step))
         batch = self.sampler.sample(rng, self.recipe.batch_size)
         if self.batch_transform is not None:  # control dropout, bar infilling
-            batch = Batch(*self.batch_transform(batch.items, batch.valid, rng))
+            batch = Batch(*self.batch_transform(batch.items, batch.valid, rng), batch.preceding)
         return batch
 
     def _batches(self, first: int, last: int) -> Iterator[tuple[int, Batch]]:
@@ -411,19 +433,21 @@ class Trainer:
         return items[:, :-1], targets, valid  # inputs (B, T), targets (B, T), valid (B, T)
 
     # ------------------------------------------------------------ loss
-    def _loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+              state: Any = None) -> torch.Tensor:
         if self.compiled_loss is not None:
             try:
-                return self.compiled_loss(inputs, targets, valid)
+                return self.compiled_loss(inputs, targets, valid, state)
             except Exception as error:  # noqa: BLE001 - any compiler failure: train eagerly
                 reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
                 self.log(f"torch.compile failed ({reason}); training in eager mode")
                 self.compiled_loss = None
-        return self._eager_loss(inputs, targets, valid)
+        return self._eager_loss(inputs, targets, valid, state)
 
-    def _eager_loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _eager_loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                    state: Any = None) -> torch.Tensor:
         with autocast(self.device, self.precision):
-            logits, _ = self.wrapped(inputs)
+            logits, _ = self.wrapped(inputs, state)
         if self.dataset.kind == "token":
             return token_loss(logits, targets, self.loss_config, self.class_weights)
         return frame_loss(logits, targets, valid, self.loss_config)
@@ -438,10 +462,10 @@ class Trainer:
         total, count = 0.0, 0
         size = self.recipe.batch_size
         for begin in range(0, len(pieces), size):
-            inputs, targets, valid = self._tensors(
-                self.val_sampler.gather(pieces[begin:begin + size], starts[begin:begin + size]))
+            batch = self.val_sampler.gather(pieces[begin:begin + size], starts[begin:begin + size])
+            inputs, targets, valid = self._tensors(batch)
             with autocast(self.device, self.precision):
-                logits, _ = self.model(inputs)
+                logits = window_logits(self.model, inputs, batch.preceding)
             if self.dataset.kind == "token":
                 part_total, part_count = token_nll_sums(logits, targets)
             else:
@@ -574,7 +598,11 @@ class Trainer:
                     group["lr"] = learning_rate(self.recipe, step // self.steps_per_epoch)
                 torch.manual_seed(_dropout_seed(self.options.seed, self.context.rank, step))
                 inputs, targets, valid = self._tensors(batch)
-                loss = self._loss(inputs, targets, valid)
+                model_state = None
+                if self.window_model:
+                    inputs, targets, valid, model_state = last_windows(self.model, inputs, targets, valid,
+                                                                       batch.preceding)
+                loss = self._loss(inputs, targets, valid, model_state)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training loss became {float(loss)} at step {step}; try a lower --lr")
                 self.optimizer.zero_grad(set_to_none=True)
@@ -584,7 +612,7 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 state.step = step + 1
-                state.tokens_seen += int(batch.valid[:, 1:].sum()) * self.context.world_size
+                state.tokens_seen += int(valid.sum()) * self.context.world_size
                 loss_value = float(loss.detach())
                 state.epoch_loss_sum += loss_value
                 state.epoch_loss_steps += 1

@@ -127,6 +127,20 @@ class SequenceModel(nn.Module):
         """How many positions the model can attend to (None = unbounded, e.g. RNNs)."""
         return None
 
+    @property
+    def context_window(self) -> int | None:
+        """W for a model that predicts each item from only the W ids before it, its state
+        being those ids (the BiLSTM-attention word model); None for every other model.
+        Scorers then give each window the ids that precede it in its piece (`window_state`),
+        so no window pretends its piece starts where the window does, and the trainer trains
+        it as its paper did: one target per window, the window's last."""
+        return None
+
+    def window_state(self, preceding: torch.Tensor) -> Any:
+        """The state holding the W - 1 ids `preceding` (B, W - 1), -1 where the piece had not
+        begun (only for models with a `context_window`)."""
+        raise NotImplementedError(f"{self.arch} has no fixed context window")
+
     def crop_state(self, state: Any, keep: int) -> Any:
         """The state limited to the last `keep` positions, or None when the model must
         re-encode its window from scratch. Recurrent states are returned unchanged."""
@@ -140,6 +154,21 @@ class SequenceModel(nn.Module):
 
     def parameter_count(self) -> int:
         return count_parameters(self)
+
+
+def preceding_ids(model: nn.Module) -> int:
+    """How many ids before each window a scorer must give `model`: W - 1, or 0."""
+    return (getattr(model, "context_window", None) or 1) - 1
+
+
+def window_logits(model: nn.Module, inputs: torch.Tensor, preceding: Any = None) -> torch.Tensor:
+    """The logits of windows `inputs` (B, T, ...): a model with a `context_window` reads the
+    ids before each window too (`preceding`, from a `WindowSampler` built with them)."""
+    base = getattr(model, "module", model)          # under DistributedDataParallel
+    if preceding is None or not getattr(base, "context_window", None):
+        return model(inputs)[0]
+    preceding = torch.as_tensor(preceding, device=inputs.device)
+    return model(inputs, base.window_state(preceding))[0]
 
 
 class FrameModel(SequenceModel):

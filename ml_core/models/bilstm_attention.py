@@ -11,7 +11,10 @@ article's additive units, which would need (windows x W x W x units) memory.
 the first W-1 positions see a window left-padded with a learned "nothing yet" id
 (vocab_size). The incremental state is simply the last W-1 token ids (B, W-1), so
 stepping equals the full pass exactly. Cost: each position runs the whole window, so a
-full pass over T tokens does T window passes; train it on short sequences.
+full pass over T tokens does T window passes. So it trains as the report did (Keras-style
+windows of 50 words -> the next one): one target per training window, the window's last,
+and scorers hand each window the ids before it (`context_window`, `window_state`), so that
+no window mid-piece is read as if the piece began there.
 """
 
 from __future__ import annotations
@@ -61,6 +64,17 @@ class BiLSTMAttentionModel(SequenceModel):
         self.dropout = nn.Dropout(config.dropout)
         self.dense = nn.Linear(config.lstm_size, config.dense_size)
         self.output = nn.Linear(config.dense_size, config.vocab_size)
+
+    @property
+    def context_window(self) -> int:
+        return self.config.window
+
+    def window_state(self, preceding: torch.Tensor) -> torch.Tensor:
+        needed = self.config.window - 1
+        if preceding.shape[1] < needed:
+            raise ValueError(f"the state needs the {needed} ids before the window, got {preceding.shape[1]}")
+        state = preceding[:, preceding.shape[1] - needed:].long()
+        return state.masked_fill(state < 0, self.pad_id)
 
     def _window_logits(self, windows: torch.Tensor) -> torch.Tensor:
         """Next-token logits (N, V) for N windows of W ids (N, W)."""

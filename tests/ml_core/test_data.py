@@ -226,3 +226,13 @@ def test_validation_windows_are_fixed_and_cover_each_piece():
     fewer = sampler.validation_positions(max_windows=2)
     assert len(fewer[0]) == 2
     assert np.array_equal(fewer[0], sampler.validation_positions(max_windows=2)[0])
+
+
+def test_a_sampler_asked_for_them_returns_the_ids_before_each_window():
+    data = np.arange(100, 130, dtype=np.int32)                   # piece 0: 100..119, piece 1: 120..129
+    split = Split(data, np.array([0, 20, 30], np.int64))
+    sampler = WindowSampler(split, window=4, preceding=3)
+    batch = sampler.gather(np.array([0, 0, 1, 0]), np.array([10, 1, 0, 0]))
+    assert batch.preceding.tolist() == [[107, 108, 109], [-1, -1, 100], [-1, -1, -1], [-1, -1, -1]]
+    assert batch.items[0].tolist() == [110, 111, 112, 113, 114]   # the window itself is unchanged
+    assert WindowSampler(split, window=4).gather(np.array([0]), np.array([5])).preceding is None

@@ -10,12 +10,16 @@ from safetensors.torch import load_file
 
 from ml_core import checkpoint
 from ml_core.data import Augmentation, PrepareOptions, prepare_dataset
+from ml_core.losses import IGNORE_INDEX
 from ml_core.midi_io import write_midi
 from ml_core.models import build_model
+from ml_core.models.base import window_logits
 from ml_core.music import Note, Score, Track
 from ml_core.training import (
     Recipe,
+    Trainer,
     TrainOptions,
+    last_windows,
     learning_rate,
     output_folder,
     resolve_recipe,
@@ -285,3 +289,40 @@ def test_precision_auto_is_recorded_as_what_ran(dataset_dir, tmp_path, monkeypat
     assert any("precision bf16 (auto)" in m for m in messages)
     lstm = train(_options(dataset_dir, tmp_path / "lstm", max_steps=2), log=messages.append)
     assert json.loads((lstm.bundle_path / "config.json").read_text())["training"]["precision"] == "fp32"
+
+
+def _window_model(window=5, vocab=12):
+    torch.manual_seed(0)
+    return build_model("bilstm_attention", vocab_size=vocab, window=window, embedding_dim=8, bilstm_size=8,
+                       attention_size=4, lstm_size=8, dense_size=8, dropout=0.0).eval()
+
+
+def test_a_fixed_window_model_trains_on_each_windows_last_target_with_its_true_context():
+    model = _window_model()
+    piece = torch.randint(0, 12, (1, 30))
+    whole, _ = model(piece)                                      # every position from the piece's start
+    # two training windows of 6 inputs: one mid-piece (start 17), one at a short piece's start
+    inputs = torch.stack([piece[0, 17:23], torch.cat([piece[0, :3], torch.zeros(3, dtype=torch.long)])])
+    targets = torch.stack([piece[0, 18:24], torch.cat([piece[0, 1:4], torch.full((3,), IGNORE_INDEX)])])
+    valid = targets != IGNORE_INDEX
+    preceding = np.stack([piece[0, 13:17].numpy(), np.full(4, -1)])
+    last, target, has, state = last_windows(model, inputs, targets, valid, preceding)
+    assert last.tolist() == [[int(piece[0, 22])], [int(piece[0, 2])]]
+    assert target.tolist() == [[int(piece[0, 23])], [int(piece[0, 3])]] and has.all()
+    logits, _ = model(last, state)
+    assert torch.allclose(logits[0, 0], whole[0, 22], atol=1e-5)  # the same prediction as in the piece
+    assert torch.allclose(logits[1, 0], whole[0, 2], atol=1e-5)
+    # scoring every position of a window mid-piece: the ids before it make it the piece's own
+    tile = window_logits(model, piece[:, 17:23], piece[:, 13:17].numpy())
+    assert torch.allclose(tile, whole[:, 17:23], atol=1e-5)
+    assert not torch.allclose(model(piece[:, 17:23])[0], whole[:, 17:23], atol=1e-3)  # without: a fake start
+
+
+def test_training_a_fixed_window_model_counts_one_target_per_window(dataset_dir, tmp_path):
+    options = _options(dataset_dir, tmp_path / "bilstm", arch="bilstm_attention",
+                       hparams={"window": 16, "embedding_dim": 8, "bilstm_size": 8, "attention_size": 4,
+                                "lstm_size": 8, "dense_size": 8}, window=16, batch_size=4, max_steps=3)
+    trainer = Trainer(options, log=lambda message: None)
+    trainer.run()
+    assert trainer.state.step == 3 and trainer.state.tokens_seen == 3 * 4
+    assert math.isfinite(trainer.state.best_val_nll)
