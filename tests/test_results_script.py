@@ -114,7 +114,19 @@ def test_paragraphs_for_the_other_papers(results):
                _entry("lstm-attention", _report(1.7, **classes(0.4)), "sequential")]
     for key, bits in (("transformer-symbolic", 3.2), ("transformer-remi", 2.9), ("transformer-midi_like", 3.5)):
         entries.append(_entry(key, _report(1.0, whole_pieces={"bits_per_note": bits}), "representation"))
+    word_curve = [{"step": 80, "tokens_seen": 4000, "val_nll": 4.0}, {"step": 160, "tokens_seen": 8000, "val_nll": 3.0}]
+    roll_curve = [{"step": 80, "tokens_seen": 4000, "val_nll": 0.10}, {"step": 160, "tokens_seen": 8000, "val_nll": 0.095}]
+    entries += [_entry("bilstm-attention", _report(3.0, whole_pieces={"bits_per_note": 6.5}), "making-music",
+                       curve=word_curve, stopped="patience"),
+                _entry("biaxial-lstm", _report(0.095, kind="frame", density_predicted=0.1, density_real=1.9,
+                                               whole_pieces={"bits_per_note": 9.25}), "making-music",
+                       curve=roll_curve, stopped="time cap", cap_hours=3)]
     text = "\n".join(results.document.comparison_text(entries, 10))
+    assert ("the word model (BiLSTM-attention) 6.50 bits per note, the bi-axial LSTM 9.25 bits per note. The word "
+            "model predicts the held-out music better, which agrees with the report. From its first epoch to its "
+            "best, the validation loss fell 25% for the word model (BiLSTM-attention) and 5% for the bi-axial LSTM."
+            in text)
+    assert "the bi-axial LSTM: 1,200 steps, stopped by the 3 h cap." in text
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best, which agrees with the report" in text
     assert "lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
