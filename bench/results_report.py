@@ -557,7 +557,9 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
                + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
                + f"; presets whose epoch is a whole pass over the windows validate every "
-                 f"{settings['epoch_fraction']:.0%} of them instead; the bundle keeps the best epoch.")
+                 f"{settings['epoch_fraction']:.0%} of them instead (the BiLSTM-attention word model every 5 % "
+                 "on 64 windows: each of its predictions reads a whole 50-word window, so a validation target "
+                 "costs as much as a training one); the bundle keeps the best epoch.")
         title = "# Results: every model of the research, trained until it stops improving"
     else:
         how = ("trained for a fixed wall-clock budget; the bundle keeps the epoch with the best "

@@ -188,6 +188,9 @@ def test_arguments_select_models_and_reproduce_flags(results):
     longer = results.parse_arguments(["--patience", "3", "--max-hours", "2", "--pair-max-hours", "10"])
     assert results.plan_for(results.select_models("transformer-symbolic")[0], longer).seconds == 36000.0
     assert results.plan_for(results.select_models("rnn")[0], longer).seconds == 7200.0
+    assert results.plan_for(results.select_models("rnn")[0], longer).val_windows == 256
+    word = results.plan_for(results.select_models("bilstm-attention")[0], longer)
+    assert (word.epoch_fraction, word.val_windows, word.min_steps) == (0.05, 64, 1000)
     assert "--pair-max-hours" in results.regeneration_flags(longer)
     with pytest.raises(SystemExit):
         results.parse_arguments(["--patience", "3", "--pair-max-hours", "0"])
