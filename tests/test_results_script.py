@@ -180,7 +180,7 @@ def test_arguments_select_models_and_reproduce_flags(results):
     assert results.regeneration_flags(converge)[:6] == ["--patience", "3", "--max-hours", "2", "--big-max-hours", "1"]
     plans = {run.key: results.plan_for(run, converge) for run in converge.runs}
     assert plans["transformer-deepdive"].seconds == 3600.0 and plans["lstm-deepdive-simple"].seconds == 7200.0
-    assert plans["lstm-deepdive-complex"].seconds == 3600.0
+    assert plans["lstm-deepdive-complex"].seconds == 7200.0
     assert plans["lstm-deepdive-simple"].epoch_fraction == 0.02 and plans["lstm-deepdive-simple"].min_steps == 1000
     pair = results.plan_for(results.select_models("lstm-symbolic")[0], converge)
     assert pair.min_steps == 5000 and pair.epoch_fraction is None and pair.patience == 3
@@ -331,6 +331,29 @@ def test_patience_min_steps_and_resume_flow(results, tmp_path):
     capped = results.TrainPlan(seconds=10.0, patience=2)
     assert results.stop_reason(results.saved_state(bundle) | {"stopped_early": False}, capped) == "time cap"
     assert results.stop_reason(None, capped) is None
+
+
+def test_the_time_cap_waits_for_the_step_floor_except_for_the_big_transformer(results, tmp_path):
+    args = SimpleNamespace(resume=True, seed=0, threads=1, device="cpu", compile="off")
+    run = results.select_models("rnn")[0]
+    floor = results.TrainPlan(seconds=0.0, patience=50, min_steps=12, floor_before_cap=True)
+    assert results.train_or_resume(run, tmp_path, tmp_path / "models" / "rnn", floor, args, lambda m: None,
+                                   _FakeTrainer)
+    record = results.training_record(tmp_path / "models" / "rnn", floor)
+    assert (record["steps"], record["stopped"]) == (12, "time cap")      # past its cap, up to its floor
+    cut = results.TrainPlan(seconds=0.0, patience=50, min_steps=12)
+    assert results.train_or_resume(run, tmp_path, tmp_path / "models" / "cut", cut, args, lambda m: None,
+                                   _FakeTrainer)
+    assert results.training_record(tmp_path / "models" / "cut", cut)["steps"] == 1
+    assert not floor.capped({"wall_seconds": 99.0, "step": 11}) and floor.capped({"wall_seconds": 99.0, "step": 12})
+    assert results.stop_reason({"best_val_nll": 1.0, "wall_seconds": 99.0, "step": 5}, floor) is None
+    settings = results.parse_arguments(["--patience", "3", "--max-hours", "2", "--big-max-hours", "1"])
+    plans = {key: results.plan_for(results.select_models(key)[0], settings)
+             for key in ("lstm-deepdive-complex", "transformer-deepdive", "transformer-symbolic")}
+    assert plans["lstm-deepdive-complex"].floor_before_cap and plans["transformer-symbolic"].floor_before_cap
+    assert not plans["transformer-deepdive"].floor_before_cap and plans["transformer-deepdive"].seconds == 3600.0
+    complex_lstm = results.select_models("lstm-deepdive-complex")[0]
+    assert dict(complex_lstm.overrides) == {"batch_size": 8} and not complex_lstm.big
 
 
 def test_learning_curves_picture(results, tmp_path):
