@@ -5,7 +5,8 @@ and drawn continuing the same held-out prompt.
 Two modes, two pages. The convergence mode (`--patience N`, issue 14) writes the study,
 docs/RESULTS.md: each model trains until its validation NLL has not improved for N epochs,
 and at least --min-steps (--pair-min-steps for the LSTM-vs-Transformer pair), capped at
---max-hours of training (--pair-max-hours, --big-max-hours); every run keeps a checkpoint
+--max-hours of training once past that floor (--pair-max-hours; the 12 x 1024 Transformer is
+cut at --big-max-hours, floor or not); every run keeps a checkpoint
 under --work-dir, so after any stop the same command with `--resume` continues each
 unfinished model from its checkpoint and skips (and does not re-measure) finished ones.
 The study in docs/RESULTS.md was run as
