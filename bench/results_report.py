@@ -552,10 +552,10 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                f"but not stopped before step {settings['pair_min_steps']:,} (the LSTM-vs-Transformer "
                f"pair) or {settings['min_steps']:,} (the others), and once past that floor stopped after "
                f"{settings['max_hours']:g} hours of training per model"
-               + (f" (the 12 x 1024 Transformer of A Deep Dive: cut at {big:g} hours, floor or not)"
-                  if big is not None else "")
-               + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
                + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
+               + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
+               + (f"; the 12 x 1024 Transformer of A Deep Dive is cut at {big:g} hours, floor or not"
+                  if big is not None else "")
                + f"; presets whose epoch is a whole pass over the windows validate every "
                  f"{settings['epoch_fraction']:.0%} of them instead (the BiLSTM-attention word model every 5 % "
                  "on 64 windows: each of its predictions reads a whole 50-word window, so a validation target "
