@@ -349,7 +349,8 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"training pieces of other music, so the absolute numbers are not comparable with the "
             f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
             f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict} {paper_steps}")
+            f"Transformer). {verdict}{_equal_tokens_text(*pair, 'was')}{_at_the_cap_text('LSTM', pair[0])}"
+            f"{_at_the_cap_text('Transformer', pair[1])} {paper_steps}")
 
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
@@ -357,6 +358,33 @@ def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tok
     """The best validation NLL a run had reached by `tokens` training tokens."""
     values = [point[y] for point in curve if point[x] <= tokens]
     return min(values) if values else None
+
+
+def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: str) -> str:
+    """Which of the pair was lower at the same number of training tokens (the shorter run's
+    last point), from the two learning curves; an empty string without them."""
+    if not (lstm.get("curve") and transformer.get("curve")):
+        return ""
+    common = min(lstm["curve"][-1]["tokens_seen"], transformer["curve"][-1]["tokens_seen"])
+    at = {name: _best_until(run["curve"], common) for name, run in (("LSTM", lstm), ("Transformer", transformer))}
+    if None in at.values():
+        return ""
+    lower = min(at, key=at.get)
+    return (f" At the same {common / 1e6:.1f} M training tokens the {lower} {verb} lower "
+            f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer).")
+
+
+def _at_the_cap_text(name: str, run: dict[str, Any]) -> str:
+    """How fast a run stopped by its time cap was still learning: the last epoch's gain."""
+    curve = run.get("curve") or []
+    if run.get("stopped") != "time cap" or len(curve) < 2:
+        return ""
+    gain = curve[-2]["val_nll"] - curve[-1]["val_nll"]
+    if gain <= 0:
+        return f" At its cap the {name} had not improved in its last epoch."
+    if gain < 0.001:
+        return f" At its cap the {name} had all but stopped improving (less than 0.001 in its last epoch)."
+    return f" At its cap the {name} was still gaining {gain:.3f} per epoch."
 
 
 def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
@@ -372,14 +400,7 @@ def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
                 f"{run.get('best_step') or 0:,}" + (f", {_trained_to(run).split(', ', 1)[1]}" if run.get("stopped")
                                                      else ", still training"))
 
-    common = min(lstm["curve"][-1]["tokens_seen"], transformer["curve"][-1]["tokens_seen"])
-    at = {name: _best_until(run["curve"], common) for name, run in (("LSTM", lstm), ("Transformer", transformer))}
-    if None in at.values():
-        equal = ""
-    else:
-        lower = min(at, key=at.get)
-        equal = (f" At the same {common / 1e6:.1f} M training tokens the {lower} is lower "
-                 f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer).")
+    equal = _equal_tokens_text(lstm, transformer, "is")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\"): in "
             f"progress.** The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token "
             f"for its LSTM and {PAPER_NLL['transformer-symbolic']} for its Transformer. Ours so far: "

@@ -95,6 +95,18 @@ def test_comparison_follows_the_measured_ordering(results):
     stays = results.document.comparison_text(pair + tuned[:1], 900)[0]
     assert "The LSTM stays lower, so here the ordering differs from the paper's." in stays
     assert "Both of ours are above the paper's" in stays
+    # both stopped by their caps: the ordering at equal tokens and how fast each was still learning
+    lstm_curve = [{"step": s, "tokens_seen": s * 2000, "val_nll": v} for s, v in ((1000, 1.0), (2000, 0.9), (3000, 0.8995))]
+    transformer_curve = [{"step": s, "tokens_seen": s * 2000, "val_nll": v} for s, v in ((500, 0.95), (1000, 0.85), (1500, 0.82))]
+    capped = results.document.comparison_text([
+        _entry("lstm-symbolic", _report(0.8995), stopped="time cap", cap_hours=10, min_steps=1000, steps=3000,
+               curve=lstm_curve),
+        _entry("transformer-symbolic", _report(0.82), stopped="time cap", cap_hours=10, min_steps=1000, steps=1500,
+               curve=transformer_curve)], 9)[0]
+    assert ("This agrees with the paper's ordering. At the same 3.0 M training tokens the Transformer was lower "
+            "(1.000 LSTM, 0.820 Transformer). At its cap the LSTM had all but stopped improving (less than 0.001 "
+            "in its last epoch). At its cap the Transformer was still gaining 0.030 per epoch.") in capped
+    assert "the LSTM 3,000 steps, stopped by the 10 h cap, the Transformer 1,500 steps" in capped
     low = results.document.comparison_text([_entry("lstm-symbolic", _report(1.0)),
                                             _entry("transformer-symbolic", _report(1.3))], 9)[0]
     assert "One of ours is at or below the paper's figure" in low
