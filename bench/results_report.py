@@ -374,17 +374,20 @@ def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: 
             f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer).")
 
 
-def _at_the_cap_text(name: str, run: dict[str, Any]) -> str:
-    """How fast a run stopped by its time cap was still learning: the last epoch's gain."""
+def _at_the_cap_text(name: str, run: dict[str, Any], epochs: int = 3) -> str:
+    """How fast a run stopped by its time cap was still learning: the mean gain per epoch
+    over its last validations (up to `epochs`; the cap's own is of a partial epoch)."""
     curve = run.get("curve") or []
     if run.get("stopped") != "time cap" or len(curve) < 2:
         return ""
-    gain = curve[-2]["val_nll"] - curve[-1]["val_nll"]
+    n = min(epochs, len(curve) - 1)
+    gain = (curve[-1 - n]["val_nll"] - min(point["val_nll"] for point in curve[-n:])) / n
+    over = f"its last {n} validations" if n > 1 else "its last validation"
     if gain <= 0:
-        return f" At its cap the {name} had not improved in its last epoch."
+        return f" At its cap the {name} had not improved in {over}."
     if gain < 0.001:
-        return f" At its cap the {name} had all but stopped improving (less than 0.001 in its last epoch)."
-    return f" At its cap the {name} was still gaining {gain:.3f} per epoch."
+        return f" At its cap the {name} had all but stopped improving (less than 0.001 per epoch over {over})."
+    return f" At its cap the {name} was still gaining {gain:.3f} per epoch (mean over {over})."
 
 
 def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:

@@ -104,8 +104,14 @@ def test_comparison_follows_the_measured_ordering(results):
         _entry("transformer-symbolic", _report(0.82), stopped="time cap", cap_hours=10, min_steps=1000, steps=1500,
                curve=transformer_curve)], 9)[0]
     assert ("This agrees with the paper's ordering. At the same 3.0 M training tokens the Transformer was lower "
-            "(1.000 LSTM, 0.820 Transformer). At its cap the LSTM had all but stopped improving (less than 0.001 "
-            "in its last epoch). At its cap the Transformer was still gaining 0.030 per epoch.") in capped
+            "(1.000 LSTM, 0.820 Transformer). At its cap the LSTM was still gaining 0.050 per epoch (mean over its "
+            "last 2 validations). At its cap the Transformer was still gaining 0.065 per epoch") in capped
+    slow = {"stopped": "time cap", "curve": lstm_curve[1:]}
+    assert "all but stopped improving (less than 0.001 per epoch over its last validation)" in \
+        results.document._at_the_cap_text("LSTM", slow)
+    worse = {"stopped": "time cap", "curve": [*lstm_curve, {"step": 3100, "tokens_seen": 1, "val_nll": 0.95}]}
+    assert results.document._at_the_cap_text("LSTM", worse, epochs=1) == \
+        " At its cap the LSTM had not improved in its last validation."
     assert "the LSTM 3,000 steps, stopped by the 10 h cap, the Transformer 1,500 steps" in capped
     low = results.document.comparison_text([_entry("lstm-symbolic", _report(1.0)),
                                             _entry("transformer-symbolic", _report(1.3))], 9)[0]
