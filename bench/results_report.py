@@ -172,7 +172,7 @@ def number(value: Any, digits: int = 3) -> str:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:.{digits}f}"
+    return f"{value:,.{digits}f}"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -349,8 +349,8 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"training pieces of other music, so the absolute numbers are not comparable with the "
             f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
             f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict}{_equal_tokens_text(*pair, 'was')}{_at_the_cap_text('LSTM', pair[0])}"
-            f"{_at_the_cap_text('Transformer', pair[1])} {paper_steps}")
+            f"Transformer). {verdict}{_equal_tokens_text(*pair, 'was')}"
+            f"{_at_the_cap_text([('LSTM', pair[0]), ('Transformer', pair[1])])} {paper_steps}")
 
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
@@ -374,20 +374,39 @@ def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: 
             f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer).")
 
 
-def _at_the_cap_text(name: str, run: dict[str, Any], epochs: int = 3) -> str:
-    """How fast a run stopped by its time cap was still learning: the mean gain per epoch
-    over its last validations (up to `epochs`; the cap's own is of a partial epoch)."""
-    curve = run.get("curve") or []
-    if run.get("stopped") != "time cap" or len(curve) < 2:
+def _at_the_cap_text(runs: Sequence[tuple[str, dict[str, Any]]], epochs: int = 3) -> str:
+    """How fast the runs stopped by their time cap were still learning, in one sentence: the
+    mean gain per epoch over each one's last validations (up to `epochs`; the cap's own is
+    of a partial epoch). An empty string when none was stopped by its cap."""
+    measured = []
+    for name, run in runs:
+        curve = run.get("curve") or []
+        if run.get("stopped") != "time cap" or len(curve) < 2:
+            continue
+        n = min(epochs, len(curve) - 1)
+        gain = (curve[-1 - n]["val_nll"] - min(point["val_nll"] for point in curve[-n:])) / n
+        if gain <= 0:
+            clause = f"the {name} had not improved"
+        elif gain < 0.001:
+            clause = f"the {name} had all but stopped improving (less than 0.001 per epoch)"
+        else:
+            clause = f"the {name} was still gaining {gain:.3f} per epoch"
+        measured.append((clause, n))
+    if not measured:
         return ""
-    n = min(epochs, len(curve) - 1)
-    gain = (curve[-1 - n]["val_nll"] - min(point["val_nll"] for point in curve[-n:])) / n
-    over = f"its last {n} validations" if n > 1 else "its last validation"
-    if gain <= 0:
-        return f" At its cap the {name} had not improved in {over}."
-    if gain < 0.001:
-        return f" At its cap the {name} had all but stopped improving (less than 0.001 per epoch over {over})."
-    return f" At its cap the {name} was still gaining {gain:.3f} per epoch (mean over {over})."
+
+    def validations(n: int) -> str:
+        return f"last {n} validations" if n > 1 else "last validation"
+
+    counts = {n for _, n in measured}
+    if len(measured) > 1 and len(counts) == 1:
+        clauses = [clause for clause, _ in measured]
+        tail = f", over the {validations(counts.pop())} of each"
+    else:
+        clauses = [f"{clause} over its {validations(n)}" for clause, n in measured]
+        tail = ""
+    body = " and ".join(clauses)
+    return f" At {'its cap' if len(measured) == 1 else 'their caps'} {body}{tail}."
 
 
 def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:

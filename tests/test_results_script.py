@@ -41,6 +41,7 @@ def test_number_and_table_formatting(results):
     assert results.document.number(4_426_457) == "4,426,457"
     assert results.document.number(1.23456) == "1.235"
     assert results.document.number(0.5, 1) == "0.5"
+    assert results.document.number(9331.7, 0) == "9,332"
     assert results.document.duration_text(90.4) == "90 s" and results.document.duration_text(5400) == "90 min"
     assert results.document.duration_text(4 * 3600) == "4.0 h"
     table = results.document.markdown_table(["a", "b"], [["1", "2"], ["3", "4"]]).splitlines()
@@ -57,7 +58,7 @@ def test_model_rows_show_metrics_and_failures(results):
     assert len(rows[0]) == len(results.document.MODEL_HEADER)
     assert rows[0][:10] == ["`lstm-symbolic`", "`lstm-symbolic`", "4,426,457", "bar_offset", "1,200",
                             "2,457,600", "150 s", "time budget", "2.000 (800)", "2.000"]
-    assert rows[0][10:] == ["0.500", "12.5", "0.0", "0.90", "16362", "1234"]
+    assert rows[0][10:] == ["0.500", "12.5", "0.0", "0.90", "16,362", "1,234"]
     assert rows[1][4] == "failed: boom" and len(rows[1]) == len(rows[0])
     assert rows[2][9] == "0.100 (BCE)" and rows[2][10] == "–" and rows[2][13] == "–"
 
@@ -104,14 +105,19 @@ def test_comparison_follows_the_measured_ordering(results):
         _entry("transformer-symbolic", _report(0.82), stopped="time cap", cap_hours=10, min_steps=1000, steps=1500,
                curve=transformer_curve)], 9)[0]
     assert ("This agrees with the paper's ordering. At the same 3.0 M training tokens the Transformer was lower "
-            "(1.000 LSTM, 0.820 Transformer). At its cap the LSTM was still gaining 0.050 per epoch (mean over its "
-            "last 2 validations). At its cap the Transformer was still gaining 0.065 per epoch") in capped
+            "(1.000 LSTM, 0.820 Transformer). At their caps the LSTM was still gaining 0.050 per epoch and the "
+            "Transformer was still gaining 0.065 per epoch, over the last 2 validations of each.") in capped
     slow = {"stopped": "time cap", "curve": lstm_curve[1:]}
-    assert "all but stopped improving (less than 0.001 per epoch over its last validation)" in \
-        results.document._at_the_cap_text("LSTM", slow)
+    assert results.document._at_the_cap_text([("LSTM", slow)]) == \
+        " At its cap the LSTM had all but stopped improving (less than 0.001 per epoch) over its last validation."
     worse = {"stopped": "time cap", "curve": [*lstm_curve, {"step": 3100, "tokens_seen": 1, "val_nll": 0.95}]}
-    assert results.document._at_the_cap_text("LSTM", worse, epochs=1) == \
-        " At its cap the LSTM had not improved in its last validation."
+    assert results.document._at_the_cap_text([("LSTM", worse)], epochs=1) == \
+        " At its cap the LSTM had not improved over its last validation."
+    stale = {"stopped": "time cap", "curve": [{"val_nll": v} for v in (0.8, 0.85, 0.9, 0.95)]}
+    assert results.document._at_the_cap_text([("LSTM", slow), ("Transformer", stale)]) == (
+        " At their caps the LSTM had all but stopped improving (less than 0.001 per epoch) over its last "
+        "validation and the Transformer had not improved over its last 3 validations.")
+    assert results.document._at_the_cap_text([("LSTM", {**slow, "stopped": "patience"})]) == ""
     assert "the LSTM 3,000 steps, stopped by the 10 h cap, the Transformer 1,500 steps" in capped
     low = results.document.comparison_text([_entry("lstm-symbolic", _report(1.0)),
                                             _entry("transformer-symbolic", _report(1.3))], 9)[0]
