@@ -355,9 +355,20 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
                 y: str = "val_nll") -> float | None:
-    """The best validation NLL a run had reached by `tokens` training tokens."""
-    values = [point[y] for point in curve if point[x] <= tokens]
-    return min(values) if values else None
+    """The best validation NLL a run had reached by `tokens` training tokens. Between two
+    validations the best-so-far curve is interpolated linearly: a learning curve is convex, so
+    this errs on the high side, but far less than falling back to the validation before (which
+    may be a whole epoch earlier). None before the first validation."""
+    best, previous = None, None
+    for point in sorted(curve, key=lambda p: p[x]):
+        value = point[y] if best is None else min(best, point[y])
+        if point[x] >= tokens:
+            if point[x] == tokens or previous is None:
+                return value if point[x] == tokens else None
+            share = (tokens - previous[0]) / (point[x] - previous[0])
+            return previous[1] + share * (value - previous[1])
+        best, previous = value, (point[x], value)
+    return best
 
 
 def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: str) -> str:
@@ -371,7 +382,8 @@ def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: 
         return ""
     lower = min(at, key=at.get)
     return (f" At the same {common / 1e6:.1f} M training tokens the {lower} {verb} lower "
-            f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer).")
+            f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer: each one's best by then, "
+            "interpolated between validations).")
 
 
 def _at_the_cap_text(runs: Sequence[tuple[str, dict[str, Any]]], epochs: int = 3) -> str:
@@ -535,7 +547,8 @@ def _representation_text(by_key: dict[str, dict[str, Any]],
         order = sorted(reached, key=reached.get)
         text += (f" Runs that stop at different points are compared fairly at the same "
                  f"{notes:,.0f} training notes (the shortest run's last epoch), from the learning "
-                 "curves (validation NLL per token x the validation split's tokens per note / ln 2): "
+                 "curves (validation NLL per token x the validation split's tokens per note / ln 2, "
+                 "interpolated between the two validations around that point where a run has none there): "
                  + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there.")
     return text + (" A scheme that also encodes velocity, tempo or meter pays for them in the same "
                    "bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")

@@ -105,7 +105,8 @@ def test_comparison_follows_the_measured_ordering(results):
         _entry("transformer-symbolic", _report(0.82), stopped="time cap", cap_hours=10, min_steps=1000, steps=1500,
                curve=transformer_curve)], 9)[0]
     assert ("This agrees with the paper's ordering. At the same 3.0 M training tokens the Transformer was lower "
-            "(1.000 LSTM, 0.820 Transformer). At their caps the LSTM was still gaining 0.050 per epoch and the "
+            "(0.950 LSTM, 0.820 Transformer: each one's best by then, interpolated between validations). "
+            "At their caps the LSTM was still gaining 0.050 per epoch and the "
             "Transformer was still gaining 0.065 per epoch, over the last 2 validations of each.") in capped
     slow = {"stopped": "time cap", "curve": lstm_curve[1:]}
     assert results.document._at_the_cap_text([("LSTM", slow)]) == \
@@ -428,7 +429,7 @@ def test_report_of_runs_in_progress(results, tmp_path):
     assert rows[2][4] == "*not started*"
     text = results.document.comparison_text(list(entries.values()), 10)[0]
     assert text.startswith("**LSTM vs Transformer") and "in progress" in text
-    assert "best 3.000 at step 15, still training" in text and "(3.000 LSTM, 3.000 Transformer)" in text
+    assert "best 3.000 at step 15, still training" in text and "(3.000 LSTM, 3.000 Transformer: each one's best by then" in text
     page = results.document.render_markdown(
         list(entries.values()), {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3,
                                  "rows": []}, "cmd", "piece.mid",
@@ -515,6 +516,14 @@ def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
     paragraph = next(p for p in text if p.startswith("**Which representation wins"))
     assert "at the same 20,000 training notes" in paragraph and "remi 4.04, bar_offset 4.33; remi is lowest" in paragraph
     assert results.document.equal_notes({"bar_offset": per_note["bar_offset"]}) is None
+    # between two validations the best-so-far curve is interpolated, not read at the one before
+    halfway = {"bar_offset": per_note["bar_offset"], "remi": [{**per_note["remi"][1], "notes_seen": 25000.0}]}
+    assert results.document.equal_notes(halfway)[1]["bar_offset"] == pytest.approx(0.95 * 3 / math.log(2))
+    worse_later = [{"tokens_seen": 10, "val_nll": 1.0}, {"tokens_seen": 20, "val_nll": 0.8},
+                   {"tokens_seen": 30, "val_nll": 0.9}]
+    best_until = results.document._best_until
+    assert best_until(worse_later, 25) == pytest.approx(0.8) and best_until(worse_later, 15) == pytest.approx(0.9)
+    assert best_until(worse_later, 5) is None and best_until(worse_later, 99) == pytest.approx(0.8)
     drawn = results.document.draw_all_curves(entries, tmp_path, ratios)
     assert drawn == {"representation": "curve-representation.png"}
     assert (tmp_path / "curve-representation.png").stat().st_size > 10_000
