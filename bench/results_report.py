@@ -362,9 +362,11 @@ def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tok
     best, previous = None, None
     for point in sorted(curve, key=lambda p: p[x]):
         value = point[y] if best is None else min(best, point[y])
-        if point[x] >= tokens:
-            if point[x] == tokens or previous is None:
-                return value if point[x] == tokens else None
+        if point[x] == tokens:
+            return value
+        if point[x] > tokens:
+            if previous is None:
+                return None
             share = (tokens - previous[0]) / (point[x] - previous[0])
             return previous[1] + share * (value - previous[1])
         best, previous = value, (point[x], value)
