@@ -349,7 +349,7 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"training pieces of other music, so the absolute numbers are not comparable with the "
             f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
             f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict}{_equal_tokens_text(*pair, 'was')}"
+            f"Transformer). {verdict}{_equal_tokens_text([('LSTM', pair[0]), ('Transformer', pair[1])], 'was')}"
             f"{_at_the_cap_text([('LSTM', pair[0]), ('Transformer', pair[1])])} {paper_steps}")
 
 
@@ -373,18 +373,19 @@ def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tok
     return best
 
 
-def _equal_tokens_text(lstm: dict[str, Any], transformer: dict[str, Any], verb: str) -> str:
-    """Which of the pair was lower at the same number of training tokens (the shorter run's
-    last point), from the two learning curves; an empty string without them."""
-    if not (lstm.get("curve") and transformer.get("curve")):
+def _equal_tokens_text(runs: Sequence[tuple[str, dict[str, Any]]], verb: str) -> str:
+    """Which run was lowest at the same number of training tokens (the shortest run's last
+    point), from the learning curves of runs on the same tokens; an empty string without them."""
+    if len(runs) < 2 or not all(run.get("curve") for _, run in runs):
         return ""
-    common = min(lstm["curve"][-1]["tokens_seen"], transformer["curve"][-1]["tokens_seen"])
-    at = {name: _best_until(run["curve"], common) for name, run in (("LSTM", lstm), ("Transformer", transformer))}
+    common = min(run["curve"][-1]["tokens_seen"] for _, run in runs)
+    at = {name: _best_until(run["curve"], common) for name, run in runs}
     if None in at.values():
         return ""
-    lower = min(at, key=at.get)
-    return (f" At the same {common / 1e6:.1f} M training tokens the {lower} {verb} lower "
-            f"({at['LSTM']:.3f} LSTM, {at['Transformer']:.3f} Transformer: each one's best by then, "
+    lowest = min(at, key=at.get)
+    values = ", ".join(f"{at[name]:.3f} {name}" for name, _ in runs)
+    return (f" At the same {common / 1e6:.1f} M training tokens the {lowest} {verb} "
+            f"{'lower' if len(runs) == 2 else 'lowest'} ({values}: each one's best by then, "
             "interpolated between validations).")
 
 
@@ -436,7 +437,7 @@ def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
                 f"{run.get('best_step') or 0:,}" + (f", {_trained_to(run).split(', ', 1)[1]}" if run.get("stopped")
                                                      else ", still training"))
 
-    equal = _equal_tokens_text(lstm, transformer, "is")
+    equal = _equal_tokens_text([("LSTM", lstm), ("Transformer", transformer)], "is")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\"): in "
             f"progress.** The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token "
             f"for its LSTM and {PAPER_NLL['transformer-symbolic']} for its Transformer. Ours so far: "
@@ -465,7 +466,9 @@ def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[
         text += (" The Transformer is the best, as the report found." if best == "transformer-deepdive" else
                  " The Transformer is not the best here; with 100M parameters it is the model that "
                  "most needs the compute it was cut off from and more data than ours.")
-    return text
+    names = {"lstm-deepdive-simple": "simple LSTM", "lstm-deepdive-complex": "complex LSTM",
+             "transformer-deepdive": "Transformer"}
+    return text + _equal_tokens_text([(names[k], training.get(k) or {}) for k in keys], "was")
 
 
 def _making_music_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]) -> str:
@@ -525,7 +528,8 @@ def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             "report found the LSTM with attention best by precision / recall / F1 over its note and "
             f"duration classes. Ours (mean of the note and duration F1, table above): {scores}; the "
             f"{names[by_f1]} is best, which {agrees} the report, and the {names[by_nll]} has the lowest "
-            f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}.")
+            f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}."
+            + _equal_tokens_text([(names[k], training.get(k) or {}) for k in present], "was"))
 
 
 def _representation_text(by_key: dict[str, dict[str, Any]],

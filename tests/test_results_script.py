@@ -131,11 +131,19 @@ def test_paragraphs_for_the_other_papers(results):
             "note": {"precision": note_f1, "recall": note_f1, "f1": note_f1},
             "duration": {"precision": 0.5, "recall": 0.5, "f1": 0.5}}}}
 
-    entries = [_entry("lstm-deepdive-simple", _report(1.50), "deep-dive"),
-               _entry("lstm-deepdive-complex", _report(1.52), "deep-dive"),
-               _entry("transformer-deepdive", _report(1.20), "deep-dive"),
-               _entry("rnn", _report(1.9, **classes(0.2)), "sequential"),
-               _entry("lstm-sequential", _report(1.8, **classes(0.3)), "sequential"),
+    def curve(*points: tuple[int, float]) -> list[dict]:
+        return [{"step": t // 100, "tokens_seen": t, "val_nll": v} for t, v in points]
+
+    # the Transformer, cut short, stops at 2 M tokens: the LSTMs are read there, between validations
+    entries = [_entry("lstm-deepdive-simple", _report(1.50), "deep-dive",
+                      curve=curve((1_000_000, 2.0), (3_000_000, 1.6), (5_000_000, 1.5))),
+               _entry("lstm-deepdive-complex", _report(1.52), "deep-dive",
+                      curve=curve((1_000_000, 1.9), (3_000_000, 1.7), (5_000_000, 1.52))),
+               _entry("transformer-deepdive", _report(1.20), "deep-dive",
+                      curve=curve((1_000_000, 2.2), (2_000_000, 1.2))),
+               _entry("rnn", _report(1.9, **classes(0.2)), "sequential", curve=curve((4_000_000, 1.9))),
+               _entry("lstm-sequential", _report(1.8, **classes(0.3)), "sequential",
+                      curve=curve((500_000, 2.2), (2_000_000, 2.0), (6_000_000, 1.8))),
                _entry("lstm-attention", _report(1.7, **classes(0.4)), "sequential")]
     for key, bits in (("transformer-symbolic", 3.2), ("transformer-remi", 2.9), ("transformer-midi_like", 3.5)):
         entries.append(_entry(key, _report(1.0, whole_pieces={"bits_per_note": bits}), "representation"))
@@ -154,7 +162,20 @@ def test_paragraphs_for_the_other_papers(results):
     assert "the bi-axial LSTM: 1,200 steps, stopped by the 3 h cap." in text
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best, which agrees with the report" in text
-    assert "lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
+    assert ("At the same 2.0 M training tokens the Transformer was lowest (1.800 simple LSTM, 1.800 complex LSTM, "
+            "1.200 Transformer: each one's best by then, interpolated between validations).") in text
+    # one run without a learning curve, then one not yet validated by the shortest run's end: no
+    # comparison at equal tokens for that paper; once all have a point there, there is
+    assert text.count("At the same") == 1
+    training = {entry["key"]: entry["training"] for entry in entries}
+    training["lstm-attention"]["curve"] = curve((1_000_000, 1.7))
+    assert "\n".join(results.document.comparison_text(entries, 10)).count("At the same") == 1
+    training["rnn"]["curve"] = curve((500_000, 2.5), (4_000_000, 1.9))
+    text = "\n".join(results.document.comparison_text(entries, 10))
+    assert ("trained: plain RNN 1,200 steps, time budget, LSTM 1,200 steps, time budget, LSTM with attention 1,200 "
+            "steps, time budget. At the same 1.0 M training tokens the LSTM with attention was lowest (2.414 plain "
+            "RNN, 2.133 LSTM, 1.700 LSTM with attention: each one's best by then, interpolated between "
+            "validations).") in text
     rows = results.document.class_rows(entries)
     assert rows[2] == ["`lstm-attention`", "0.400", "0.400", "0.400", "0.500", "0.500", "0.500"]
     first = results.document.representation_rows(entries)[0]
