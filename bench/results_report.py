@@ -74,6 +74,7 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
@@ -89,6 +90,7 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
         if paper and label in paper:
             axes.axhline(paper[label], color=colour, linestyle="--", linewidth=1,
                          label=f"{label}: paper {paper[label]}")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_tick))
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
     axes.set_title(title, fontsize=10)
@@ -96,6 +98,15 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
     axes.legend(fontsize=8)
     figure.tight_layout()
     _save_figure(figure, path)
+
+
+def _count_tick(value: float, _position: Any = None) -> str:
+    """An axis tick for a count of tokens or notes: 0, 500 k, 1.5 M (not matplotlib's 1e7 offset)."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g} M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:g} k"
+    return f"{value:g}"
 
 
 def _save_figure(figure: Any, path: Path) -> None:

@@ -428,6 +428,8 @@ def test_learning_curves_picture(results, tmp_path):
     assert results.validation_curve([{"type": "step", "step": 1, "loss": 2.0},
                                      {"type": "epoch", "step": 5, "tokens_seen": 40, "val_nll": 1.5}]) \
         == [{"step": 5, "tokens_seen": 40, "val_nll": 1.5}]
+    tick = results.document._count_tick
+    assert [tick(v) for v in (0, 500, 250_000, 1_500_000, 20_000_000)] == ["0", "500", "250 k", "1.5 M", "20 M"]
 
 
 def test_report_of_runs_in_progress(results, tmp_path):
