@@ -316,6 +316,7 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
         return ""
     ours_lower = "Transformer" if transformer["nll"] < lstm["nll"] else "LSTM"
     pair = (training["lstm-symbolic"], training["transformer-symbolic"])
+    named = [("LSTM", pair[0]), ("Transformer", pair[1])]
     converged = all(t.get("stopped") == "patience" or (t.get("min_steps") and t.get("steps", 0) >= t["min_steps"])
                     for t in pair)
     paper_steps = ("The paper trained each until its test loss stopped improving: best after 9 "
@@ -360,8 +361,7 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"training pieces of other music, so the absolute numbers are not comparable with the "
             f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
             f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict}{_equal_tokens_text([('LSTM', pair[0]), ('Transformer', pair[1])], 'was')}"
-            f"{_at_the_cap_text([('LSTM', pair[0]), ('Transformer', pair[1])])} {paper_steps}")
+            f"Transformer). {verdict}{_equal_tokens_text(named, 'was')}{_at_the_cap_text(named)} {paper_steps}")
 
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
