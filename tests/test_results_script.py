@@ -162,6 +162,7 @@ def test_paragraphs_for_the_other_papers(results):
     assert "the bi-axial LSTM: 1,200 steps, stopped by the 3 h cap." in text
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best (which agrees with the report)" in text
+    assert "lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
     two = "\n".join(results.document.comparison_text([e for e in entries if e["key"] != "lstm-attention"], 10))
     assert "the LSTM is best (the report's best, the LSTM with attention, is not measured yet)" in two
     assert ("At the same 2.0 M training tokens the Transformer was lowest (1.800 simple LSTM, 1.800 complex LSTM, "
