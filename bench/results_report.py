@@ -131,19 +131,22 @@ def per_note_curves(results: Sequence[dict[str, Any]],
     for tokenizer, key in REPRESENTATIONS.items():
         ratio = tokens_per_note.get(tokenizer)
         if key in by_key and ratio:
-            curves[tokenizer] = [{"step": point["step"], "notes_seen": point["tokens_seen"] / ratio["train"],
+            curves[tokenizer] = [{"step": point["step"], "tokens_seen": point["tokens_seen"],
+                                  "notes_seen": point["tokens_seen"] / ratio["train"],
                                   "bits_per_note": point["val_nll"] * ratio["val"] / math.log(2)}
                                  for point in by_key[key]]
     return curves
 
 
-def equal_notes(curves: dict[str, Sequence[dict[str, Any]]]) -> tuple[float, dict[str, float]] | None:
-    """The best bits per note each representation had reached by the same number of training
-    notes (the shortest run's last epoch): (notes, {tokenizer: bits}); None under two curves."""
+def equal_training(curves: dict[str, Sequence[dict[str, Any]]],
+                   x: str = "notes_seen") -> tuple[float, dict[str, float]] | None:
+    """The best bits per note each representation had reached by the same amount of training,
+    `x` = "notes_seen" (the same music) or "tokens_seen" (the same steps, so the same compute),
+    at the shortest run's last epoch: (amount, {tokenizer: bits}); None under two curves."""
     if len(curves) < 2:
         return None
-    common = min(curve[-1]["notes_seen"] for curve in curves.values())
-    reached = {name: _best_until(curve, common, x="notes_seen", y="bits_per_note") for name, curve in curves.items()}
+    common = min(curve[-1][x] for curve in curves.values())
+    reached = {name: _best_until(curve, common, x=x, y="bits_per_note") for name, curve in curves.items()}
     reached = {name: value for name, value in reached.items() if value is not None}
     return (common, reached) if len(reached) >= 2 else None
 
@@ -294,7 +297,8 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
              if r.get("group") == "symbolic-tuning" and (r.get("training") or {}).get("best_val_nll") is not None}
     paragraphs = [_paper_pair_text(by_key, training, train_files, tuned)
                   or _pair_progress_text({**in_progress, **training}), _deep_dive_text(by_key, training),
-                  _sequential_text(by_key, training, tokenizers), _representation_text(by_key, per_note_curves(results, tokens_per_note or {})),
+                  _sequential_text(by_key, training, tokenizers), _representation_text(
+                      by_key, training, per_note_curves(results, tokens_per_note or {})),
                   _making_music_text(by_key, training), _grammar_text(by_key), _frame_text(by_key)]
     return [p for p in paragraphs if p]
 
@@ -546,13 +550,14 @@ def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             + _equal_tokens_text([(names[k], training.get(k) or {}) for k in present], "was"))
 
 
-def _representation_text(by_key: dict[str, dict[str, Any]],
+def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
                          per_note: dict[str, Sequence[dict[str, Any]]] | None = None) -> str:
     bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
             for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
     bits = {k: v for k, v in bits.items() if v is not None}
-    equal = equal_notes(per_note or {})
-    if len(bits) < 2 and equal is None:
+    same_notes = equal_training(per_note or {}, "notes_seen")
+    same_steps = equal_training(per_note or {}, "tokens_seen")
+    if len(bits) < 2 and same_notes is None:
         return ""
     text = ("**Which representation wins.** Nats per token are not comparable across vocabularies "
             "(a scheme that spends more tokens per note has an easier job per token), so the same "
@@ -561,15 +566,33 @@ def _representation_text(by_key: dict[str, dict[str, Any]],
         order = sorted(bits, key=bits.get)
         text += (" The total NLL of whole validation pieces divided by the notes their tokens hold, "
                  "in bits, for each run's kept model; lower is better: "
-                 + ", ".join(f"{k} {bits[k]:.2f}" for k in order) + f". {order[0]} wins.")
-    if equal is not None:
-        notes, reached = equal
+                 + ", ".join(f"{k} {bits[k]:.2f}" for k in order) + ".")
+        hours = {k: (training.get(REPRESENTATIONS[k]) or {}).get("seconds") for k in order}
+        if all(hours.values()) and max(hours.values()) > 1.2 * min(hours.values()):
+            text += (f" {order[0]} is lowest, but these runs trained for different times ("
+                     + ", ".join(f"{k} {duration_text(hours[k])}" for k in order)
+                     + "), so the verdict comes from equal training instead.")
+        else:
+            text += f" {order[0]} wins."
+    winners = []
+    for equal, unit, why in ((same_notes, "training notes", "the same music heard"),
+                             (same_steps, "M training tokens", "the same steps, so the same compute")):
+        if equal is None:
+            continue
+        amount, reached = equal
         order = sorted(reached, key=reached.get)
-        text += (f" Runs that stop at different points are compared fairly at the same "
-                 f"{notes:,.0f} training notes (the shortest run's last epoch), from the learning "
-                 "curves (validation NLL per token x the validation split's tokens per note / ln 2, "
-                 "interpolated between the two validations around that point where a run has none there): "
+        winners.append(order[0])
+        shown = f"{amount / 1e6:.2f}" if unit.startswith("M") else f"{amount:,.0f}"
+        text += (f" At the same {shown} {unit} ({why}; the shortest run's last epoch): "
                  + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there.")
+        if len(winners) == 1:
+            text += (" These come from the learning curves (validation NLL per token x the validation "
+                     "split's tokens per note / ln 2, each run's best by then, interpolated between "
+                     "the two validations around that point where a run has none there).")
+    if len(winners) == 2:
+        text += (f" At equal training **{winners[0]} wins** by both measures." if winners[0] == winners[1]
+                 else f" At equal training the winner depends on the measure: {winners[0]} per note "
+                      f"heard, {winners[1]} per step of compute.")
     return text + (" A scheme that also encodes velocity, tempo or meter pays for them in the same "
                    "bits, and a window of 256 tokens holds fewer notes in a verbose scheme.")
 

@@ -163,6 +163,12 @@ def test_paragraphs_for_the_other_papers(results):
     assert "within 5 % of each other, which agrees" in text and "The Transformer is the best, as the report" in text
     assert "LSTM with attention is best (which agrees with the report)" in text
     assert "lower is better: remi 2.90, bar_offset 3.20, midi_like 3.50. remi wins." in text
+    # a run trained far longer than the others (the pair's Transformer) does not win by its budget
+    longer = [{**e, "training": {**e["training"], "seconds": 36000}} if e["key"] == "transformer-symbolic" else e
+              for e in entries]
+    assert ("midi_like 3.50. remi is lowest, but these runs trained for different times (remi 150 s, "
+            "bar_offset 10.0 h, midi_like 150 s), so the verdict comes from equal training instead."
+            in "\n".join(results.document.comparison_text(longer, 10)))
     two = "\n".join(results.document.comparison_text([e for e in entries if e["key"] != "lstm-attention"], 10))
     assert "the LSTM is best (the report's best, the LSTM with attention, is not measured yet)" in two
     assert ("At the same 2.0 M training tokens the Transformer was lowest (1.800 simple LSTM, 1.800 complex LSTM, "
@@ -533,18 +539,35 @@ def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
     ratios = {"bar_offset": {"train": 3.0, "val": 3.0}, "remi": {"train": 4.0, "val": 4.0}}
     per_note = results.document.per_note_curves(entries, ratios)
     assert set(per_note) == {"bar_offset", "remi"}
-    assert per_note["remi"][1] == {"step": 200, "notes_seen": 20000.0, "bits_per_note": 0.7 * 4 / math.log(2)}
-    notes, reached = results.document.equal_notes(per_note)
+    assert per_note["remi"][1] == {"step": 200, "tokens_seen": 80000, "notes_seen": 20000.0,
+                                   "bits_per_note": 0.7 * 4 / math.log(2)}
+    notes, reached = results.document.equal_training(per_note)
     # remi stops at 20,000 notes; by then bar_offset (10,000 notes per 100 steps) is at step 200
     assert notes == 20000.0
     assert reached == {"bar_offset": pytest.approx(1.0 * 3 / math.log(2)), "remi": pytest.approx(0.7 * 4 / math.log(2))}
     text = results.document.comparison_text(entries, 10, ratios)
     paragraph = next(p for p in text if p.startswith("**Which representation wins"))
-    assert "at the same 20,000 training notes" in paragraph and "remi 4.04, bar_offset 4.33; remi is lowest" in paragraph
-    assert results.document.equal_notes({"bar_offset": per_note["bar_offset"]}) is None
+    assert "At the same 20,000 training notes" in paragraph and "remi 4.04, bar_offset 4.33; remi is lowest" in paragraph
+    # at the same 80,000 tokens (remi's end) bar_offset is at step 266: between 1.0 and 0.9 per token
+    tokens, same_steps = results.document.equal_training(per_note, "tokens_seen")
+    assert tokens == 80000 and same_steps["bar_offset"] == pytest.approx((1.0 - 0.1 * 2 / 3) * 3 / math.log(2))
+    assert "At the same 0.08 M training tokens (the same steps" in paragraph
+    # remi's 0.7 x 4 tokens per note ties bar_offset's 0.933 x 3 there
+    assert same_steps["remi"] == pytest.approx(same_steps["bar_offset"]) and "remi 4.04" in paragraph
+    # a compact scheme hears more notes per step: behind per note heard, ahead per step of compute
+    compact = [{"tokens_seen": t, "notes_seen": t / 2, "bits_per_note": b} for t, b in ((1e6, 4.2), (4e6, 2.7))]
+    verbose = [{"tokens_seen": t, "notes_seen": t / 4, "bits_per_note": b} for t, b in ((1e6, 4.0), (2e6, 3.8))]
+    text = results.document._representation_text({}, {}, {"midi_like": compact, "remi": verbose})
+    assert "At the same 500,000 training notes" in text and "remi 3.80, midi_like 4.20; remi is lowest there" in text
+    assert "At the same 2.00 M training tokens" in text and "midi_like 3.70, remi 3.80; midi_like is lowest" in text
+    assert "the winner depends on the measure: remi per note heard, midi_like per step of compute" in text
+    better = [{**point, "bits_per_note": point["bits_per_note"] - 1.2} for point in compact]
+    same = results.document._representation_text({}, {}, {"midi_like": better, "remi": verbose})
+    assert "At equal training **midi_like wins** by both measures." in same
+    assert results.document.equal_training({"bar_offset": per_note["bar_offset"]}) is None
     # between two validations the best-so-far curve is interpolated, not read at the one before
     halfway = {"bar_offset": per_note["bar_offset"], "remi": [{**per_note["remi"][1], "notes_seen": 25000.0}]}
-    assert results.document.equal_notes(halfway)[1]["bar_offset"] == pytest.approx(0.95 * 3 / math.log(2))
+    assert results.document.equal_training(halfway)[1]["bar_offset"] == pytest.approx(0.95 * 3 / math.log(2))
     worse_later = [{"tokens_seen": 10, "val_nll": 1.0}, {"tokens_seen": 20, "val_nll": 0.8},
                    {"tokens_seen": 30, "val_nll": 0.9}]
     best_until = results.document._best_until
