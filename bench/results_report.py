@@ -542,12 +542,17 @@ def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
         verdict = f"which {'agrees with' if by_f1 == 'lstm-attention' else 'differs from'} the report"
     scores = ", ".join(f"{names[k]} {f1(k):.3f}" for k in present)
     steps = ", ".join(f"{names[k]} {_trained_to(training[k])}" for k in present)
+    runner_up = max((k for k in present if k != by_f1), key=f1)
+    margin = f1(by_f1) - f1(runner_up)
+    close = (f", though only {margin:.3f} ahead of the {names[runner_up]}: too close to call"
+             if margin < 0.01 else "")
+    named = [(names[k], training.get(k) or {}) for k in present]
     return ("**RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\").** The "
             "report found the LSTM with attention best by precision / recall / F1 over its note and "
             f"duration classes. Ours (mean of the note and duration F1, table above): {scores}; the "
-            f"{names[by_f1]} is best ({verdict}), and the {names[by_nll]} has the lowest "
+            f"{names[by_f1]} is best ({verdict}){close}, and the {names[by_nll]} has the lowest "
             f"NLL. They read {tokenizers[present[0]]} tokens; trained: {steps}."
-            + _equal_tokens_text([(names[k], training.get(k) or {}) for k in present], "was"))
+            + _equal_tokens_text(named, "was") + _at_the_cap_text(named))
 
 
 def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
