@@ -555,13 +555,25 @@ def _sequential_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             + _equal_tokens_text(named, "was") + _at_the_cap_text(named))
 
 
+def _comparable(curves: dict[str, Sequence[dict[str, Any]]], by_key: dict[str, dict[str, Any]],
+                x: str) -> dict[str, Sequence[dict[str, Any]]]:
+    """The curves to compare at equal training `x`: with two finished runs, the runs still
+    training count only once they have gone as far as the shortest finished one, so that a
+    run in its first epoch does not pull the comparison back to it."""
+    finished = [name for name in curves if REPRESENTATIONS[name] in by_key]
+    if len(finished) < 2:
+        return curves
+    reach = min(curves[name][-1][x] for name in finished)
+    return {name: curve for name, curve in curves.items() if name in finished or curve[-1][x] >= reach}
+
+
 def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
                          per_note: dict[str, Sequence[dict[str, Any]]] | None = None) -> str:
     bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
             for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
     bits = {k: v for k, v in bits.items() if v is not None}
-    same_notes = equal_training(per_note or {}, "notes_seen")
-    same_steps = equal_training(per_note or {}, "tokens_seen")
+    same_notes, same_steps = (equal_training(_comparable(per_note or {}, by_key, x), x)
+                              for x in ("notes_seen", "tokens_seen"))
     if len(bits) < 2 and same_notes is None:
         return ""
     text = ("**Which representation wins.** Nats per token are not comparable across vocabularies "

@@ -567,6 +567,17 @@ def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
     better = [{**point, "bits_per_note": point["bits_per_note"] - 1.2} for point in compact]
     same = results.document._representation_text({}, {}, {"midi_like": better, "remi": verbose})
     assert "At equal training **midi_like wins** by both measures." in same
+    # with two runs finished, one still in its first epoch is left out until it catches up
+    finished = {"transformer-midi_like": {}, "transformer-remi": {}}
+    early = [{"tokens_seen": 4e5, "notes_seen": 1e5, "bits_per_note": 3.0}]
+    curves = {"midi_like": better, "remi": verbose, "note_duration": early}
+    assert results.document._representation_text(finished, {}, curves) == same
+    # under two finished runs every curve counts (the comparison shows progress while they train)
+    assert results.document._comparable(curves, {"transformer-remi": {}}, "notes_seen") == curves
+    assert set(results.document._comparable(curves, finished, "notes_seen")) == {"midi_like", "remi"}
+    caught_up = [*early, {"tokens_seen": 5e6, "notes_seen": 1.5e6, "bits_per_note": 2.0}]
+    assert ("note_duration 2.71, midi_like 3.00, remi 3.80" in
+            results.document._representation_text(finished, {}, {**curves, "note_duration": caught_up}))
     assert results.document.equal_training({"bar_offset": per_note["bar_offset"]}) is None
     # between two validations the best-so-far curve is interpolated, not read at the one before
     halfway = {"bar_offset": per_note["bar_offset"], "remi": [{**per_note["remi"][1], "notes_seen": 25000.0}]}
