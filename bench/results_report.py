@@ -592,15 +592,15 @@ def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, 
         else:
             text += f" {order[0]} wins."
     winners = []
-    for equal, unit, why in ((same_notes, "training notes", "the same music heard"),
-                             (same_steps, "M training tokens", "the same steps, so the same compute")):
+    for equal, amount_text, why in (
+            (same_notes, lambda n: f"{number(n, 0)} training notes", "the same music heard"),
+            (same_steps, lambda n: f"{n / 1e6:.2f} M training tokens", "the same steps, so the same compute")):
         if equal is None:
             continue
         amount, reached = equal
         order = sorted(reached, key=reached.get)
         winners.append(order[0])
-        shown = f"{amount / 1e6:.2f}" if unit.startswith("M") else f"{amount:,.0f}"
-        text += (f" At the same {shown} {unit} ({why}; the shortest run's last epoch): "
+        text += (f" At the same {amount_text(amount)} ({why}; the shortest run's last epoch): "
                  + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there.")
         if len(winners) == 1:
             text += (" These come from the learning curves (validation NLL per token x the validation "
