@@ -38,6 +38,12 @@ writes docs/RESULTS-brief.md:
    learning-curve plot (validation NLL against tokens seen) per paper in <out>/results/
    (<out>/results-brief/ for the brief page), the raw numbers in <work-dir>/results.json,
    and prints them as one JSON line last.
+
+The raw numbers of every measured run (curve, measurements, continuation notes) are also
+merged into the committed record, --record (default <out>/results/results.json), which the
+page is drawn from as well: the work dir holds checkpoints and may be lost with its machine,
+the record is in git. Under --resume a run the record holds for this same study (the same
+flags but --models) is restored from it instead of trained again.
 """
 
 from __future__ import annotations
@@ -203,6 +209,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPOSITORY / "docs", help="RESULTS.md goes here")
     parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "runs" / "results",
                         help="datasets, bundles, checkpoints and results.json (not the user's model folder)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="the committed record of measured runs (default <out>/results/results.json; "
+                             "<out>/results-brief/results.json in the fast mode): every measured run is "
+                             "added to it, and under --resume a run it holds is restored from it instead of "
+                             "trained again when --work-dir has lost that run")
     parser.add_argument("--reuse-models", action="store_true",
                         help="evaluate bundles already in --work-dir instead of training again")
     parser.add_argument("--report-only", action="store_true",
@@ -226,6 +237,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.max_steps is not None and args.max_steps < 1:
         parser.error("--max-steps must be at least 1")
     args.runs = select_models(args.models)
+    if args.record is None:
+        args.record = args.out / page_names(args)[1] / "results.json"
     args.sources = [s.strip() for s in args.source.split(",") if s.strip()]
     if not args.sources:
         parser.error("--source names nothing")
@@ -644,6 +657,9 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
     plan = plan_for(run, args)
     entry = run.head()
     if saved_state(bundle_dir) is None:
+        recorded = recorded_entry(args, run.key)
+        if recorded is not None:
+            return recorded
         return {**entry, "status": "starting" if run_folder(bundle_dir).is_dir() else "not started"}
     training = training_record(bundle_dir, plan)
     measured = cached_entry(args.work_dir, run.key, training)
@@ -685,6 +701,76 @@ def cached_entry(work_dir: Path, key: str, training: dict[str, Any]) -> dict[str
     return entry if same and "report" in entry else None
 
 
+def study_flags(args: argparse.Namespace) -> list[str]:
+    """What makes two runs of a model the same experiment: every reproducing flag but --models."""
+    flags = regeneration_flags(args)
+    if "--models" in flags:
+        at = flags.index("--models")
+        del flags[at:at + 2]
+    return flags
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The committed record (results.json beside the page's pictures), or None when there is
+    none or it cannot be read."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("results"), list) else None
+
+
+def recorded_entry(args: argparse.Namespace, key: str) -> dict[str, Any] | None:
+    """The measured entry the record holds for `key`, when the record is of this same study."""
+    record = read_record(args.record)
+    if record is None or record.get("study") != study_flags(args):
+        return None
+    return next((entry for entry in record["results"]
+                 if isinstance(entry, dict) and entry.get("key") == key and "report" in entry), None)
+
+
+def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's entries after this run: each new entry replaces the one of its model,
+    except that nothing unmeasured (in progress, failed) replaces a measured one; models this
+    run did not touch keep theirs. In the study's model order."""
+    by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict) and "key" in entry}
+    for entry in new:
+        old = by_key.get(entry["key"])
+        if old is None or "report" in entry or "report" not in old:
+            by_key[entry["key"]] = entry
+    order = {run.key: at for at, run in enumerate(MODELS)}
+    return sorted(by_key.values(), key=lambda entry: order.get(entry["key"], len(order)))
+
+
+def write_record(args: argparse.Namespace, payload: dict[str, Any]) -> None:
+    """Add this run's results to the record, under a lock shared by the processes training
+    side by side in one work dir, atomically (a kill leaves the old record or the new)."""
+    import fcntl
+
+    from ml_core.files import atomic_write_text
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    args.record.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.work_dir / "record.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        earlier = read_record(args.record)
+        same = earlier is not None and earlier.get("study") == study_flags(args)
+        results = merge_results(earlier["results"] if same else [], payload["results"])
+        atomic_write_text(args.record, json.dumps(json_ready(
+            {**payload, "study": study_flags(args), "results": results}), indent=1) + "\n")
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def train_or_resume(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan,
                     args: argparse.Namespace, say: Callable[[str], None], trainer_class: Any = None) -> bool:
     """Train `run` as `plan` says, resuming its checkpoint under --resume; False when it had
@@ -715,6 +801,13 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
         training = previous_training(args.work_dir, run.key, bundle_dir)
         training.setdefault("curve", training_record(bundle_dir, plan)["curve"])
     else:
+        recorded = recorded_entry(args, run.key) if args.resume and saved_state(bundle_dir) is None else None
+        if recorded is not None:   # the work dir lost it (a new machine): the record keeps it
+            say(f"{run.key}: measured earlier at step {recorded['training']['steps']:,} ({args.record}); "
+                "not trained again")
+            _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(recorded), indent=1))
+            return recorded
         trained = train_or_resume(run, data_dir, bundle_dir, plan, args, say)
         training = training_record(bundle_dir, plan)
         earlier = None if trained else cached_entry(args.work_dir, run.key, training)
@@ -727,7 +820,7 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     bits = report["whole_pieces"].get("bits_per_note")
     say(f"  {run.key}: NLL {report['nll']:.3f}, {document.number(bits, 2)} bits/note, "
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
-    entry = {**run.head(), "training": training, "report": report,
+    entry = {**run.head(), "training": training, "report": report, "machine": machine_text(args),
              # kept so that any later page (--report-only) can draw it again
              "continuation": [[n.pitch, n.start, n.duration, n.velocity] for n in measured["continuation"]]}
     _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
@@ -748,6 +841,18 @@ def draw_continuations(results: Sequence[dict[str, Any]], prompt, folder: Path) 
                                  folder / f"{result['key']}.png",
                                  f"{result['key']} ({result['preset']}, {training.get('steps', 0):,} steps, "
                                  f"{document.duration_text(training.get('seconds'))} of training)")
+
+
+def machine_text(args: argparse.Namespace) -> str:
+    """Where a run trained and was measured: the processor and its cores (the device is the
+    study's --device)."""
+    return f"{cpu_name()}, {platform.machine()} {platform.system()}, {os.cpu_count()} cores"
+
+
+def archived_pages(out: Path) -> list[str]:
+    """Earlier runs of the study kept as pages (<out>/results-archive/<name>/RESULTS.md),
+    relative to --out, oldest first."""
+    return sorted(path.relative_to(out).as_posix() for path in (out / "results-archive").glob("*/RESULTS.md"))
 
 
 def page_names(args: argparse.Namespace) -> tuple[str, str]:
@@ -824,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tokens_per_note": tokens_per_note(prepared)}
     data["rows"] = document.data_rows(prepared, data["tokens_per_note"])
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                   "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+                   "machine": machine_text(args),
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
     settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
                                                       "pair_min_steps", "min_steps", "epoch_fraction", "max_steps")}
@@ -837,10 +942,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     draw_continuations(results, prompt, args.out / pictures)
     atomic_write_text(args.out / page, document.render_markdown(
         results, data, command, prompt_name, environment, settings, curves, pictures=pictures,
-        brief=brief if page != brief and (args.out / brief).is_file() else None) + "\n")
-    atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(
-        {"command": command, "data": data, "environment": environment, "settings": settings,
-         "results": results}), indent=1))
+        brief=brief if page != brief and (args.out / brief).is_file() else None,
+        archives=archived_pages(args.out) if page != brief else ()) + "\n")
+    payload = {"command": command, "data": data, "environment": environment, "settings": settings,
+               "results": results}
+    atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(payload), indent=1))
+    write_record(args, payload)
     say(f"wrote {args.out / page} in {time.perf_counter() - started:.0f} s")
     print(json.dumps(summary_line(results, time.perf_counter() - started)), flush=True)
     return 0 if args.report_only or all("report" in r for r in results) else 1

@@ -653,12 +653,26 @@ def _frame_text(by_key: dict[str, dict[str, Any]]) -> str:
             f"at 0.5: {density}. {seen} The pictures sample each key instead of thresholding.")
 
 
+def machines_text(results: Sequence[dict[str, Any]], machine: str) -> str:
+    """Which measured runs trained on another machine than the page's (a study resumed on a
+    new machine: wall-clock caps buy different step counts there), or ''."""
+    by_machine: dict[str, list[str]] = {}
+    for result in results:
+        if result.get("report") and result.get("machine"):
+            by_machine.setdefault(result["machine"], []).append(result["key"])
+    if not by_machine or set(by_machine) == {machine}:
+        return ""
+    return "Measured on more than one machine: " + "; ".join(
+        f"{', '.join(f'`{key}`' for key in keys)} on {where}" for where, keys in by_machine.items()) + "."
+
+
 def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
                     prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
                     curves: dict[str, str] | None = None, *, pictures: str = "results",
-                    brief: str | None = None) -> str:
+                    brief: str | None = None, archives: Sequence[str] = ()) -> str:
     """The page. `pictures`: the folder beside it holding the pictures; `brief`: the page of
-    the brief runs, linked from the study's while it is in progress."""
+    the brief runs, linked from the study's while it is in progress; `archives`: pages of
+    earlier runs of the study, linked under the machine line."""
     settings = settings or {}
     converge = settings.get("patience") is not None
     files = f"the first {data['limit']} files" if data["limit"] else "all files"
@@ -697,6 +711,12 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "a shared machine makes speeds indicative).",
         "",
     ]
+    elsewhere = machines_text(results, environment["machine"])
+    if elsewhere:
+        lines += [elsewhere, ""]
+    if archives:
+        lines += ["Earlier runs of this study: " + ", ".join(
+            f"[{Path(page).parent.name}]({page})" for page in archives) + ".", ""]
     unfinished = [r for r in results if not r.get("report")]
     if unfinished and any(r.get("status") for r in unfinished):
         started = [r["key"] for r in unfinished if r.get("status") != "not started"]

@@ -601,3 +601,114 @@ def test_data_rows_give_tokens_per_note(results):
                                       {"bar_offset": {"train": 3.254, "val": 3.3}})
     assert rows == [["bar_offset", "token", "153", "40", "9,000", "5", "1,000", "3.25", "1"],
                     ["pianoroll", "frame", "–", "40", "9,000", "5", "1,000", "–", "1"]]
+
+
+def test_the_record_keeps_measured_runs_when_the_work_dir_is_lost(results, tmp_path, monkeypatch):
+    """Each measured run goes into the committed record (results.json beside the pictures);
+    with the work dir gone (a new machine), --resume restores a recorded run instead of
+    training it again and --report-only still shows it; nothing unmeasured replaces a
+    measured entry; a record of another study is neither used nor merged."""
+    flags = ["--patience", "3", "--models", "symbolic,rnn", "--work-dir", str(tmp_path / "work"),
+             "--out", str(tmp_path / "docs"), "--resume"]
+    args = results.parse_arguments(flags)
+    assert args.record == tmp_path / "docs" / "results" / "results.json"
+    assert results.parse_arguments(["--out", str(tmp_path)]).record == tmp_path / "results-brief" / "results.json"
+    assert results.study_flags(args) == ["--patience", "3"]
+    lstm = _entry("lstm-symbolic", _report(2.2), steps=15, stopped="patience")
+    lstm["continuation"] = [[60, 0.0, 1.0, 90]]
+    running = {**results.select_models("transformer-symbolic")[0].head(), "status": "in progress",
+               "training": {"steps": 9, "curve": [{"step": 5, "tokens_seen": 500, "val_nll": 3.0}]}}
+    payload = {"command": "cmd", "data": {}, "environment": {}, "settings": {}}
+    assert results.read_record(args.record) is None
+    results.write_record(args, {**payload, "results": [lstm, running]})
+    rnn = {**_entry("rnn", _report(1.5), "sequential", stopped="time cap"), "key": "rnn"}
+    failed = {**results.select_models("lstm-symbolic")[0].head(), "error": "RuntimeError: boom"}
+    results.write_record(args, {**payload, "results": [rnn, failed]})
+    record = results.read_record(args.record)
+    assert [entry["key"] for entry in record["results"]] == ["lstm-symbolic", "transformer-symbolic", "rnn"]
+    assert record["results"][0] == lstm and record["results"][1] == running and record["study"] == ["--patience", "3"]
+
+    # the work dir is empty: the report shows the recorded measurement, not "not started"
+    report_args = results.parse_arguments(flags[:-1] + ["--report-only"])
+    assert results.progress_entry(report_args.runs[0], report_args) == lstm
+    assert results.progress_entry(report_args.runs[1], report_args)["status"] == "not started"
+
+    def must_not_train(*arguments, **keywords):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(results, "train_or_resume", must_not_train)
+    said = []
+    assert results.run_model(args.runs[0], tmp_path, None, args, said.append) == lstm
+    assert "lstm-symbolic: measured earlier at step 15" in said[0] and "not trained again" in said[0]
+    restored = tmp_path / "work" / "entries" / "lstm-symbolic.json"
+    assert json.loads(restored.read_text()) == lstm
+    # an unfinished recorded run is trained; so is everything without --resume
+    with pytest.raises(AssertionError, match="trained again"):
+        results.run_model(args.runs[1], tmp_path, None, args, said.append)
+    restored.unlink()
+    fresh = results.parse_arguments(flags[:-1])
+    with pytest.raises(AssertionError, match="trained again"):
+        results.run_model(fresh.runs[0], tmp_path, None, fresh, said.append)
+
+    # another study (other patience): the record is not used, and is replaced, not merged
+    other = results.parse_arguments(["--patience", "4"] + flags[2:])
+    assert results.recorded_entry(other, "lstm-symbolic") is None
+    results.write_record(other, {**payload, "results": [rnn]})
+    assert [entry["key"] for entry in results.read_record(args.record)["results"]] == ["rnn"]
+    args.record.write_text("{not json")
+    assert results.read_record(args.record) is None and results.recorded_entry(args, "rnn") is None
+    results.write_record(args, {**payload, "results": [lstm]})
+    assert results.read_record(args.record)["results"] == [lstm]
+
+
+def test_page_names_other_machines_and_earlier_runs(results, tmp_path):
+    here, there = "CPU A (x86_64 Linux, 2 cores)", "CPU B (x86_64 Linux, 2 cores)"
+    measured = [{**_entry("lstm-symbolic", _report(2.0)), "machine": here},
+                {**_entry("transformer-symbolic", _report(1.9)), "machine": there},
+                {**_entry("rnn", _report(1.5), "sequential"), "machine": there}]
+    assert results.document.machines_text(measured[:1], here) == ""
+    assert results.document.machines_text(measured, here) == (
+        f"Measured on more than one machine: `lstm-symbolic` on {here}; `transformer-symbolic`, `rnn` on {there}.")
+    assert results.document.machines_text(measured[1:], here).endswith(f"`transformer-symbolic`, `rnn` on {there}.")
+    for name in ("2026-12-01-b", "2026-11-30-a"):
+        (tmp_path / "results-archive" / name).mkdir(parents=True)
+        (tmp_path / "results-archive" / name / "RESULTS.md").write_text("old")
+    (tmp_path / "results-archive" / "empty").mkdir()
+    archives = results.archived_pages(tmp_path)
+    assert archives == ["results-archive/2026-11-30-a/RESULTS.md", "results-archive/2026-12-01-b/RESULTS.md"]
+    page = results.document.render_markdown(
+        measured, {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3, "rows": []},
+        "cmd", "piece.mid", {"date": "d", "machine": here, "torch": "t", "threads": 1},
+        {"patience": 3, "max_hours": 1.0, "big_max_hours": None, "pair_min_steps": 5000, "min_steps": 1000,
+         "epoch_fraction": 0.02}, archives=archives)
+    assert ("Earlier runs of this study: [2026-11-30-a](results-archive/2026-11-30-a/RESULTS.md), "
+            "[2026-12-01-b](results-archive/2026-12-01-b/RESULTS.md).") in page
+    assert "Measured on more than one machine: `lstm-symbolic` on CPU A" in page
+    assert results.cpu_name()
+
+
+def test_a_report_after_the_work_dir_was_lost_keeps_the_record(results, tmp_path, monkeypatch):
+    """--report-only on a new machine (datasets prepared again, no runs yet): the page shows
+    the recorded measurement with its picture, and the record written back still holds it."""
+    prompt = Score([Track("Prompt", 0, False, [Note(60 + i, i * 480, 480, 80) for i in range(8)])], 120.0, (4, 4))
+    monkeypatch.setattr(results, "existing_datasets", lambda runs, args: {
+        "bar_offset": SimpleNamespace(manifest={"splits": {"train": {"files": 3}}}, directory=tmp_path)})
+    monkeypatch.setattr(results, "held_out_prompt", lambda manifest, bars: ("piece.mid", prompt))
+    monkeypatch.setattr(results, "tokens_per_note", lambda prepared: {})
+    monkeypatch.setattr(results.document, "data_rows", lambda prepared, ratios: [])
+    flags = ["--patience", "3", "--models", "symbolic", "--work-dir", str(tmp_path / "work"),
+             "--out", str(tmp_path / "docs")]
+    measured = {**_entry("lstm-symbolic", _report(2.2), steps=15, stopped="patience"),
+                "continuation": [[67, 3840 + i * 240, 240, 80] for i in range(8)]}
+    results.write_record(results.parse_arguments(flags), {"command": "c", "data": {}, "environment": {},
+                                                          "settings": {}, "results": [measured]})
+    assert results.main(flags + ["--report-only"]) == 0
+    page = (tmp_path / "docs" / "RESULTS.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| `lstm-symbolic`"))
+    assert "| 15 |" in row and "| patience |" in row and "2.200" in row
+    assert "**In progress:** 1 of 2 models trained and measured" in page
+    assert (tmp_path / "docs" / "results" / "lstm-symbolic.png").is_file()
+    record = results.read_record(tmp_path / "docs" / "results" / "results.json")
+    assert [entry["key"] for entry in record["results"]] == ["lstm-symbolic", "transformer-symbolic"]
+    assert record["results"][0] == measured and record["results"][1]["status"] == "not started"
+    assert record["environment"]["machine"] == results.machine_text(results.parse_arguments(flags))
