@@ -691,6 +691,15 @@ def _entry_path(work_dir: Path, key: str) -> Path:
     return work_dir / "entries" / f"{key}.json"
 
 
+def save_entry(work_dir: Path, entry: dict[str, Any]) -> None:
+    """Keep a measured entry in the work dir (what --report-only and the queue read)."""
+    from ml_core.files import atomic_write_text
+
+    path = _entry_path(work_dir, entry["key"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(json_ready(entry), indent=1))
+
+
 def cached_entry(work_dir: Path, key: str, training: dict[str, Any]) -> dict[str, Any] | None:
     """The entry measured earlier for a finished run at this very step, or None."""
     try:
@@ -753,11 +762,11 @@ def write_record(args: argparse.Namespace, payload: dict[str, Any]) -> None:
     args.record.parent.mkdir(parents=True, exist_ok=True)
     with open(args.work_dir / "record.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        earlier = read_record(args.record)
-        same = earlier is not None and earlier.get("study") == study_flags(args)
+        earlier, study = read_record(args.record), study_flags(args)
+        same = earlier is not None and earlier.get("study") == study
         results = merge_results(earlier["results"] if same else [], payload["results"])
         atomic_write_text(args.record, json.dumps(json_ready(
-            {**payload, "study": study_flags(args), "results": results}), indent=1) + "\n")
+            {**payload, "study": study, "results": results}), indent=1) + "\n")
 
 
 def cpu_name() -> str:
@@ -793,8 +802,6 @@ def train_or_resume(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: Train
 def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
               say: Callable[[str], None]) -> dict[str, Any]:
     """Train (or resume, or reuse), measure and draw one model; the entry of results.json."""
-    from ml_core.files import atomic_write_text
-
     bundle_dir = args.work_dir / "models" / run.key
     plan = plan_for(run, args)
     if args.reuse_models and (bundle_dir / "config.json").is_file():
@@ -805,8 +812,7 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
         if recorded is not None:   # the work dir lost it (a new machine): the record keeps it
             say(f"{run.key}: measured earlier at step {recorded['training']['steps']:,} ({args.record}); "
                 "not trained again")
-            _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(recorded), indent=1))
+            save_entry(args.work_dir, recorded)
             return recorded
         trained = train_or_resume(run, data_dir, bundle_dir, plan, args, say)
         training = training_record(bundle_dir, plan)
@@ -823,8 +829,7 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
     entry = {**run.head(), "training": training, "report": report, "machine": machine_text(args),
              # kept so that any later page (--report-only) can draw it again
              "continuation": [[n.pitch, n.start, n.duration, n.velocity] for n in measured["continuation"]]}
-    _entry_path(args.work_dir, run.key).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(_entry_path(args.work_dir, run.key), json.dumps(json_ready(entry), indent=1))
+    save_entry(args.work_dir, entry)
     return entry
 
 
