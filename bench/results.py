@@ -943,7 +943,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     page, pictures = page_names(args)
     brief = page_names(argparse.Namespace(patience=None))[0]
-    curves = document.draw_all_curves(results, args.out / pictures, data["tokens_per_note"])
+    frames = {name for name, result in prepared.items() if result.manifest.get("kind") == "frame"}
+    curves = document.draw_all_curves(results, args.out / pictures, data["tokens_per_note"], frames)
     draw_continuations(results, prompt, args.out / pictures)
     atomic_write_text(args.out / page, document.render_markdown(
         results, data, command, prompt_name, environment, settings, curves, pictures=pictures,

@@ -6,7 +6,7 @@ trains or scores a model."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +152,12 @@ def equal_training(curves: dict[str, Sequence[dict[str, Any]]],
 
 
 def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
-                    tokens_per_note: dict[str, dict[str, float]] | None = None) -> dict[str, str]:
-    """One plot per paper comparison with two or more curves, and the representations' in
-    bits per note against notes seen: {group: file name}."""
+                    tokens_per_note: dict[str, dict[str, float]] | None = None,
+                    frame_tokenizers: Collection[str] = ()) -> dict[str, str]:
+    """One plot per paper comparison with two or more token models' curves, and the
+    representations' in bits per note against notes seen: {group: file name}. Frame models
+    (their tokenizer in `frame_tokenizers`, or a frame report) stay off these plots: their
+    BCE per key and step is not on the nats-per-token axis."""
     drawn = {}
     per_note = per_note_curves(results, tokens_per_note or {})
     if len(per_note) >= 2:
@@ -165,7 +168,8 @@ def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
     for group in CURVE_GROUPS:
         members = CURVE_MEMBERS.get(group, (group,))
         curves = {r["key"]: r["training"]["curve"] for r in results
-                  if r.get("group") in members and r.get("training", {}).get("curve")}
+                  if r.get("group") in members and r.get("training", {}).get("curve")
+                  and r.get("tokenizer") not in frame_tokenizers and (r.get("report") or {}).get("kind") != "frame"}
         if len(curves) < 2 or not any(r.get("group") == group and r.get("training") for r in results):
             continue
         name = f"curve-{group}.png"

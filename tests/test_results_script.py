@@ -435,6 +435,19 @@ def test_learning_curves_picture(results, tmp_path):
         _entry("transformer-symbolic-lr3e-4", _report(2.0), "symbolic-tuning", curve=curves["transformer-symbolic"])],
         tmp_path)
     assert with_variant == {"symbolic-tuning": "curve-symbolic-tuning.png"}
+    # a frame model's BCE curve is not drawn on a nats-per-token plot: measured or still running
+    deep = "deep-dive"
+    simple = _entry("lstm-deepdive-simple", _report(2.0), deep, curve=curves["lstm-symbolic"])
+    frame_report = _report(0.03, kind="frame")
+    measured_roll = {**_entry("pianoroll-lstm", frame_report, deep, curve=curves["transformer-symbolic"]),
+                     "tokenizer": "pianoroll"}
+    running_roll = {**measured_roll, "status": "in progress"}
+    del running_roll["report"]
+    assert results.document.draw_all_curves([simple, measured_roll], tmp_path / "a") == {}
+    assert results.document.draw_all_curves([simple, running_roll], tmp_path / "b", None, {"pianoroll"}) == {}
+    two = [simple, _entry("transformer-deepdive", _report(1.9), deep, curve=curves["transformer-symbolic"])]
+    assert results.document.draw_all_curves(two + [running_roll], tmp_path / "c", None, {"pianoroll"}) \
+        == {deep: "curve-deep-dive.png"}
     assert results.validation_curve([{"type": "step", "step": 1, "loss": 2.0},
                                      {"type": "epoch", "step": 5, "tokens_seen": 40, "val_nll": 1.5}]) \
         == [{"step": 5, "tokens_seen": 40, "val_nll": 1.5}]
