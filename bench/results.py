@@ -170,6 +170,10 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     converge.add_argument("--big-max-hours", type=float, default=None,
                           help="cap for A Deep Dive's 12 x 1024 Transformer, the one run it may stop before "
                                "its step floor (default: --max-hours)")
+    converge.add_argument("--model-hours", action="append", default=[], metavar="KEY=HOURS",
+                          help="this model's cap instead (repeatable): what a session's budget allows; "
+                               "the step floor still holds (but for the 12 x 1024 Transformer), and the "
+                               "page states every such cap")
     converge.add_argument("--pair-min-steps", type=int, default=5000,
                           help="patience cannot stop the LSTM-vs-Transformer pair before this step")
     converge.add_argument("--min-steps", type=int, default=1000,
@@ -237,6 +241,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.max_steps is not None and args.max_steps < 1:
         parser.error("--max-steps must be at least 1")
     args.runs = select_models(args.models)
+    args.model_caps = model_caps(args.model_hours, parser.error)
     if args.record is None:
         args.record = args.out / page_names(args)[1] / "results.json"
     args.sources = [s.strip() for s in args.source.split(",") if s.strip()]
@@ -293,7 +298,9 @@ def plan_for(run: ModelRun, args: argparse.Namespace) -> TrainPlan:
     from ml_core.models.presets import get_preset
 
     hours = args.max_hours
-    if run.big and args.big_max_hours is not None:
+    if run.key in args.model_caps:
+        hours = args.model_caps[run.key]
+    elif run.big and args.big_max_hours is not None:
         hours = args.big_max_hours
     elif run.paper_pair and args.pair_max_hours is not None:
         hours = args.pair_max_hours
@@ -347,6 +354,22 @@ def held_out_prompt(manifest: dict[str, Any], bars: int):
 
 
 # ---------------------------------------------------------------- training
+
+
+def model_caps(texts: Sequence[str], error: Callable[[str], Any]) -> dict[str, float]:
+    """--model-hours KEY=HOURS flags as {key: hours}; `error` reports a bad one."""
+    known = {m.key for m in MODELS}
+    caps: dict[str, float] = {}
+    for text in texts:
+        key, _, hours = text.partition("=")
+        try:
+            value = float(hours)
+        except ValueError:
+            value = -1.0
+        if key.strip() not in known or not value > 0 or not math.isfinite(value):
+            error(f"--model-hours {text!r}: expected KEY=HOURS with a model key and positive hours")
+        caps[key.strip()] = value
+    return caps
 
 
 def run_folder(bundle_dir: Path) -> Path:
@@ -713,9 +736,12 @@ def cached_entry(work_dir: Path, key: str, training: dict[str, Any]) -> dict[str
 def study_flags(args: argparse.Namespace) -> list[str]:
     """What makes two runs of a model the same experiment: every reproducing flag but --models."""
     flags = regeneration_flags(args)
-    if "--models" in flags:
-        at = flags.index("--models")
-        del flags[at:at + 2]
+    # A per-model cap is what one session's budget allowed, stated per model on the page; it
+    # does not make the other models' runs another experiment.
+    for name in ("--models", "--model-hours"):
+        while name in flags:
+            at = flags.index(name)
+            del flags[at:at + 2]
     return flags
 
 
@@ -938,6 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
     settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
                                                       "pair_min_steps", "min_steps", "epoch_fraction", "max_steps")}
+    settings["model_hours"] = dict(args.model_caps) if args.patience is not None else {}
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -962,8 +989,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 FLAGS = ("budget_seconds", "small_share", "patience", "max_hours", "big_max_hours", "pair_max_hours", "pair_min_steps",
          "min_steps", "epoch_fraction", "val_windows", "max_steps", "data_limit", "source", "val_fraction",
          "seed", "device", "compile", "prompt_bars", "bars", "variations", "samples", "sample_tokens", "eval_windows",
-         "score_pieces", "threads", "models")
-CONVERGE_ONLY = ("max_hours", "big_max_hours", "pair_max_hours", "pair_min_steps", "min_steps", "epoch_fraction", "val_windows")
+         "score_pieces", "threads", "models", "model_hours")
+CONVERGE_ONLY = ("max_hours", "big_max_hours", "pair_max_hours", "pair_min_steps", "min_steps", "epoch_fraction",
+                 "val_windows", "model_hours")
 
 
 def regeneration_flags(args: argparse.Namespace) -> list[str]:
@@ -974,6 +1002,9 @@ def regeneration_flags(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value == getattr(defaults, name) or (args.patience is None and name in CONVERGE_ONLY) or (
                 args.patience is not None and name in ("budget_seconds", "small_share")):
+            continue
+        if isinstance(value, list):   # a repeatable flag, once per value
+            flags += [part for item in value for part in ("--" + name.replace("_", "-"), str(item))]
             continue
         flags += ["--" + name.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
     return flags

@@ -670,6 +670,30 @@ def machines_text(results: Sequence[dict[str, Any]], machine: str) -> str:
         f"{', '.join(f'`{key}`' for key in keys)} on {where}" for where, keys in by_machine.items()) + "."
 
 
+def _lowered_caps_text(results: Sequence[dict[str, Any]], settings: dict[str, Any]) -> str:
+    """The runs whose wall-clock cap was set below the study's (--model-hours: what a
+    session's budget allowed), read from each run's own record so that it stays true
+    whatever flags regenerate the page."""
+    lowered = []
+    for result in results:
+        cap = (result.get("training") or {}).get("cap_hours")
+        if not cap:
+            continue
+        if result.get("group") == "symbolic" and settings.get("pair_max_hours"):
+            usual = settings["pair_max_hours"]
+        elif result.get("key") == "transformer-deepdive" and settings.get("big_max_hours"):
+            usual = settings["big_max_hours"]
+        else:
+            usual = settings["max_hours"]
+        if cap < usual - 1e-9:
+            floor = "" if result.get("key") == "transformer-deepdive" else " past its step floor"
+            lowered.append(f"`{result['key']}` {cap:g} h{floor}")
+    if not lowered:
+        return ""
+    return (" These runs had a lower cap, what one session of a 2-core machine allowed: "
+            + ", ".join(lowered) + "; their rows are a budget, not convergence.")
+
+
 def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
                     prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
                     curves: dict[str, str] | None = None, *, pictures: str = "results",
@@ -695,7 +719,8 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                  "on 64 windows: each of its predictions reads a whole 50-word window, so a validation target "
                  "costs as much as a training one); the bundle keeps the best epoch. A Deep Dive's complex "
                  "LSTM trains at batch 8 instead of its preset's 32: the report gives no batch, and at 32 the "
-                 "1,000-step floor would take 28 hours on one core.")
+                 "1,000-step floor would take 28 hours on one core."
+               + _lowered_caps_text(results, settings))
         title = "# Results: every model of the research, trained until it stops improving"
     else:
         how = ("trained for a fixed wall-clock budget; the bundle keeps the epoch with the best "

@@ -254,6 +254,44 @@ def test_arguments_select_models_and_reproduce_flags(results):
         results.parse_arguments(["--patience", "3", "--pair-max-hours", "0"])
 
 
+def test_a_per_model_cap_is_a_budget_stated_on_the_page_not_another_study(results):
+    """--model-hours lowers one model's cap (what a session allows) without making the other
+    models' recorded runs another experiment; the page names every run that had a lower
+    cap, from the run's own record."""
+    base = ["--patience", "3", "--max-hours", "3", "--pair-max-hours", "10", "--big-max-hours", "3"]
+    capped = results.parse_arguments(base + ["--model-hours", "transformer-remi=0.5",
+                                             "--model-hours", "transformer-deepdive=0.75"])
+    assert capped.model_caps == {"transformer-remi": 0.5, "transformer-deepdive": 0.75}
+    plans = {run.key: results.plan_for(run, capped) for run in capped.runs}
+    assert plans["transformer-remi"].seconds == 1800.0 and plans["transformer-remi"].min_steps == 1000
+    assert plans["transformer-remi"].floor_before_cap
+    assert plans["transformer-deepdive"].seconds == 2700.0 and not plans["transformer-deepdive"].floor_before_cap
+    assert plans["rnn"].seconds == 3 * 3600.0 and plans["transformer-symbolic"].seconds == 10 * 3600.0
+    flags = results.regeneration_flags(capped)
+    assert flags[-4:] == ["--model-hours", "transformer-remi=0.5", "--model-hours", "transformer-deepdive=0.75"]
+    assert results.study_flags(capped) == results.study_flags(results.parse_arguments(base))
+    for bad in ("nobody=1", "rnn=0", "rnn", "rnn=soon", "rnn=nan"):
+        with pytest.raises(SystemExit):
+            results.parse_arguments(base + ["--model-hours", bad])
+    settings = {"patience": 3, "max_hours": 3.0, "big_max_hours": 3.0, "pair_max_hours": 10.0,
+                "pair_min_steps": 5000, "min_steps": 1000, "epoch_fraction": 0.02}
+    entries = [_entry("transformer-symbolic", _report(0.6), cap_hours=10.0),
+               {**_entry("transformer-remi", _report(0.7), "representation", cap_hours=0.5)},
+               {**_entry("transformer-deepdive", _report(0.9), "deep-dive", cap_hours=0.75)},
+               {**_entry("rnn", _report(0.7), "sequential", cap_hours=3.0)}]
+    page = results.document.render_markdown(
+        entries, {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3, "rows": []},
+        "cmd", "piece.mid", {"date": "d", "machine": "m", "torch": "t", "threads": 1}, settings)
+    assert ("These runs had a lower cap, what one session of a 2-core machine allowed: `transformer-remi` "
+            "0.5 h past its step floor, `transformer-deepdive` 0.75 h;") in page
+    assert "`rnn` 3" not in page and "`transformer-symbolic` 10" not in page
+    uncapped = results.document.render_markdown(
+        entries[:1] + entries[3:], {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3,
+                                    "rows": []}, "cmd", "piece.mid",
+        {"date": "d", "machine": "m", "torch": "t", "threads": 1}, settings)
+    assert "lower cap" not in uncapped
+
+
 def test_token_classes_and_macro_scores(results):
     assert [results.token_class(n) for n in ("n60", "d4", "xxbos", "Pitch_60", "Duration_4", "BOS", "Offset_3")] \
         == ["note", "duration", "special", "note", "duration", "special", "offset"]
