@@ -683,7 +683,11 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
         recorded = recorded_entry(args, run.key)
         if recorded is not None:
             return recorded
-        return {**entry, "status": "starting" if run_folder(bundle_dir).is_dir() else "not started"}
+        started = run_folder(bundle_dir).is_dir()
+        earlier = recorded_entry(args, run.key, measured=False)
+        if earlier is not None and _steps(earlier):
+            return {**earlier, "status": "checkpoint lost; " + ("restarting" if started else "not restarted")}
+        return {**entry, "status": "starting" if started else "not started"}
     training = training_record(bundle_dir, plan)
     measured = cached_entry(args.work_dir, run.key, training)
     if measured is not None:
@@ -693,6 +697,11 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
         training["parameters"] = card.get("parameter_count")
     except (OSError, ValueError):
         pass
+    earlier = recorded_entry(args, run.key, measured=False)
+    if earlier is not None and _steps(earlier) > training["steps"]:
+        # the record's run trained further (its checkpoint went with an earlier machine):
+        # the page keeps it until the new run passes it, and says where the new one is
+        return {**earlier, "status": f"checkpoint lost; a new run is at {training['steps']:,} steps"}
     return {**entry, "training": training, "status": "finished, not measured" if training["stopped"]
             else "in progress"}
 
@@ -755,23 +764,29 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and isinstance(record.get("results"), list) else None
 
 
-def recorded_entry(args: argparse.Namespace, key: str) -> dict[str, Any] | None:
-    """The measured entry the record holds for `key`, when the record is of this same study."""
+def recorded_entry(args: argparse.Namespace, key: str, measured: bool = True) -> dict[str, Any] | None:
+    """The entry the record holds for `key` (measured, or else one that has not been
+    measured), when the record is of this same study."""
     record = read_record(args.record)
     if record is None or record.get("study") != study_flags(args):
         return None
-    return next((entry for entry in record["results"]
-                 if isinstance(entry, dict) and entry.get("key") == key and "report" in entry), None)
+    return next((entry for entry in record["results"] if isinstance(entry, dict) and entry.get("key") == key
+                 and ("report" in entry) == measured), None)
+
+
+def _steps(entry: dict[str, Any]) -> int:
+    return int((entry.get("training") or {}).get("steps") or 0)
 
 
 def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The record's entries after this run: each new entry replaces the one of its model,
-    except that nothing unmeasured (in progress, failed) replaces a measured one; models this
-    run did not touch keep theirs. In the study's model order."""
+    except that nothing unmeasured (in progress, failed) replaces a measured one, nor an
+    unmeasured one that trained further (a run whose checkpoint was lost, until its restart
+    passes it); models this run did not touch keep theirs. In the study's model order."""
     by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict) and "key" in entry}
     for entry in new:
         old = by_key.get(entry["key"])
-        if old is None or "report" in entry or "report" not in old:
+        if old is None or "report" in entry or ("report" not in old and _steps(entry) >= _steps(old)):
             by_key[entry["key"]] = entry
     order = {run.key: at for at, run in enumerate(MODELS)}
     return sorted(by_key.values(), key=lambda entry: order.get(entry["key"], len(order)))

@@ -748,10 +748,11 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
             f"[{Path(page).parent.name}]({page})" for page in archives) + ".", ""]
     unfinished = [r for r in results if not r.get("report")]
     if unfinished and any(r.get("status") for r in unfinished):
-        started = [r["key"] for r in unfinished if r.get("status") != "not started"]
+        started = [r["key"] for r in unfinished if r.get("status") != "not started"
+                   and not str(r.get("status")).endswith("not restarted")]
         lines += [f"**In progress:** {len(results) - len(unfinished)} of {len(results)} models trained and "
-                  f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; not started: "
-                  f"{len(unfinished) - len(started)}. The training columns of an unfinished run show it so "
+                  f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; not started "
+                  f"(or not restarted): {len(unfinished) - len(started)}. The training columns of an unfinished run show it so "
                   "far; its measured columns fill in when it stops. The command above with `--resume` "
                   "continues every run from its checkpoint."
                   + (f" Every model trained for minutes instead: [{brief}]({brief})." if brief else ""), ""]

@@ -523,7 +523,7 @@ def test_report_of_runs_in_progress(results, tmp_path):
                                                                      "big_max_hours": None, "pair_min_steps": 5000,
                                                                      "min_steps": 1000, "epoch_fraction": 0.02})
     assert "**In progress:** 0 of 3 models trained and measured; still training: `lstm-symbolic`, " \
-           "`transformer-symbolic`; not started: 1." in page
+           "`transformer-symbolic`; not started (or not restarted): 1." in page
     assert "RESULTS-brief" not in page and "No model has finished training yet" in page
     assert results.page_names(args) == ("RESULTS.md", "results")
     assert results.page_names(results.parse_arguments([])) == ("RESULTS-brief.md", "results-brief")
@@ -682,7 +682,9 @@ def test_the_record_keeps_measured_runs_when_the_work_dir_is_lost(results, tmp_p
     # the work dir is empty: the report shows the recorded measurement, not "not started"
     report_args = results.parse_arguments(flags[:-1] + ["--report-only"])
     assert results.progress_entry(report_args.runs[0], report_args) == lstm
-    assert results.progress_entry(report_args.runs[1], report_args)["status"] == "not started"
+    # (and a recorded unfinished run whose checkpoint is gone is still shown, as such)
+    assert results.progress_entry(report_args.runs[1], report_args) == {
+        **running, "status": "checkpoint lost; not restarted"}
 
     def must_not_train(*arguments, **keywords):
         raise AssertionError("trained again")
@@ -763,3 +765,39 @@ def test_a_report_after_the_work_dir_was_lost_keeps_the_record(results, tmp_path
     assert [entry["key"] for entry in record["results"]] == ["lstm-symbolic", "transformer-symbolic"]
     assert record["results"][0] == measured and record["results"][1]["status"] == "not started"
     assert record["environment"]["machine"] == results.machine_text(results.parse_arguments(flags))
+
+
+def test_a_run_whose_checkpoint_was_lost_stays_on_the_page_until_its_restart_passes_it(
+        results, tmp_path, monkeypatch):
+    """The record holds an unmeasured run at 18,012 steps whose checkpoint went with an
+    earlier machine: neither the page nor the record trades it for a restart at fewer steps
+    (or for "not started"), the page says where the restart is, and once the restart has
+    trained further it takes the row."""
+    flags = ["--patience", "3", "--models", "symbolic", "--work-dir", str(tmp_path / "work"),
+             "--out", str(tmp_path / "docs")]
+    args = results.parse_arguments(flags)
+    head = results.select_models("lstm-symbolic")[0].head()
+    lost = {**head, "status": "in progress", "training": {"steps": 18012, "best_val_nll": 0.807}}
+    payload = {"command": "cmd", "data": {}, "environment": {}, "settings": {}}
+    results.write_record(args, {**payload, "results": [lost]})
+    run = args.runs[0]
+    assert results.progress_entry(run, args) == {**lost, "status": "checkpoint lost; not restarted"}
+    results.write_record(args, {**payload, "results": [{**head, "status": "not started"}]})
+    assert results.read_record(args.record)["results"] == [lost]
+
+    restart = {"steps": 2000, "best_val_nll": 1.0, "stopped": None, "curve": []}
+    monkeypatch.setattr(results, "saved_state", lambda bundle_dir: {"step": restart["steps"]})
+    monkeypatch.setattr(results, "training_record", lambda bundle_dir, plan: dict(restart))
+    shown = results.progress_entry(run, args)
+    assert shown["training"] == lost["training"]
+    assert shown["status"] == "checkpoint lost; a new run is at 2,000 steps"
+    results.write_record(args, {**payload, "results": [{**head, "status": "in progress", "training": restart}]})
+    assert results.read_record(args.record)["results"] == [lost]
+    row = results.document.model_rows([shown])[0]
+    assert "18,012" in row and "*checkpoint lost; a new run is at 2,000 steps*" in row
+
+    restart["steps"] = 18500
+    shown = results.progress_entry(run, args)
+    assert shown["status"] == "in progress" and shown["training"]["steps"] == 18500
+    results.write_record(args, {**payload, "results": [shown]})
+    assert results.read_record(args.record)["results"][0]["training"]["steps"] == 18500
