@@ -460,9 +460,37 @@ def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\"): in "
             f"progress.** The paper reports a best test NLL of {PAPER_NLL['lstm-symbolic']} nats/token "
             f"for its LSTM and {PAPER_NLL['transformer-symbolic']} for its Transformer. Ours so far: "
-            f"{so_far('LSTM', lstm)}; {so_far('Transformer', transformer)}.{equal} The ordering is "
-            "stated here once both runs have stopped; until then it is the ordering of models that "
-            "have not finished learning.")
+            f"{so_far('LSTM', lstm)}; {so_far('Transformer', transformer)}.{equal}"
+            + _ordering_so_far_text({"LSTM": lstm, "Transformer": transformer}))
+
+
+def _ordering_so_far_text(runs: dict[str, dict[str, Any]], epochs: int = 3) -> str:
+    """The ordering of two runs that have not both stopped: which one was lower at every
+    validation of the shorter run (best so far, at equal training tokens), and, for one still
+    training behind a stopped one, how many epochs at its recent gain it would need to reach
+    the other's best. Says that this is the ordering of runs that have not finished."""
+    (first, a), (second, b) = runs.items()
+    common = min(a["curve"][-1]["tokens_seen"], b["curve"][-1]["tokens_seen"])
+    points = sorted({p["tokens_seen"] for run in (a, b) for p in run["curve"] if p["tokens_seen"] <= common})
+    pairs = [(_best_until(a["curve"], t), _best_until(b["curve"], t)) for t in points]
+    pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+    text = ""
+    if pairs and len({x < y for x, y in pairs}) == 1 and all(x != y for x, y in pairs):
+        lower, higher = (first, second) if pairs[0][0] < pairs[0][1] else (second, first)
+        text = (f" The {lower} was lower at every one of the {len(pairs)} validations up to "
+                f"{common / 1e6:.1f} M tokens (best so far at equal tokens)"
+                + (", the paper's ordering." if lower == "Transformer" else ", the reverse of the paper's ordering."))
+        behind, ahead = runs[higher], runs[lower]
+        curve = behind["curve"]
+        if ahead.get("stopped") and not behind.get("stopped") and len(curve) > epochs:
+            gain = (curve[-1 - epochs]["val_nll"] - min(p["val_nll"] for p in curve[-epochs:])) / epochs
+            gap = behind["best_val_nll"] - ahead["best_val_nll"]
+            if gain > 0 and gap > 0:
+                text += (f" The {higher} gained {gain:.4f} per epoch over its last {epochs} validations: at "
+                         f"that rate it would need about {math.ceil(gap / gain):,} more epochs to reach the "
+                         f"{lower}'s best, and learning curves flatten.")
+    return text + (" The runs have not both stopped, so this is the ordering of models that have not "
+                   "finished learning; the verdict comes when both have.")
 
 
 def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]) -> str:

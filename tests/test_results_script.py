@@ -801,3 +801,36 @@ def test_a_run_whose_checkpoint_was_lost_stays_on_the_page_until_its_restart_pas
     assert shown["status"] == "in progress" and shown["training"]["steps"] == 18500
     results.write_record(args, {**payload, "results": [shown]})
     assert results.read_record(args.record)["results"][0]["training"]["steps"] == 18500
+
+
+def test_the_pair_ordering_so_far_is_stated_from_every_shared_validation(results):
+    """While the LSTM still trains behind a Transformer stopped by its cap, the page states
+    which was lower at every validation both reached, whether that is the paper's ordering,
+    how far the LSTM's recent gain is from closing the gap, and that the verdict waits."""
+    def curve(values, step=1000):
+        return [{"step": step * (i + 1), "tokens_seen": 2_000_000 * (i + 1), "val_nll": v}
+                for i, v in enumerate(values)]
+
+    lstm = {"steps": 6000, "tokens_seen": 12_000_000, "seconds": 3600.0, "best_val_nll": 0.85, "best_step": 6000,
+            "stopped": None, "curve": curve([1.07, 0.98, 0.93, 0.90, 0.87, 0.85])}
+    transformer = {"steps": 4000, "tokens_seen": 8_000_000, "seconds": 7200.0, "best_val_nll": 0.75,
+                   "best_step": 4000, "stopped": "time cap", "cap_hours": 2.0,
+                   "curve": curve([0.95, 0.87, 0.81, 0.75])}
+    text = results.document._ordering_so_far_text({"LSTM": lstm, "Transformer": transformer})
+    assert ("The Transformer was lower at every one of the 4 validations up to 8.0 M tokens (best so far at "
+            "equal tokens), the paper's ordering.") in text
+    # last 3 validations: 0.93 -> 0.85 is 0.0267 per epoch; the gap 0.10 takes 4 epochs
+    assert "The LSTM gained 0.0267 per epoch over its last 3 validations" in text
+    assert "about 4 more epochs to reach the Transformer's best" in text
+    assert text.endswith("the verdict comes when both have.")
+    crossing = {**transformer, "curve": curve([1.10, 0.87, 0.81, 0.75])}
+    text = results.document._ordering_so_far_text({"LSTM": lstm, "Transformer": crossing})
+    assert "every one" not in text and "The runs have not both stopped" in text
+    reverse = results.document._ordering_so_far_text(
+        {"LSTM": {**transformer, "stopped": None}, "Transformer": {**lstm, "stopped": "time cap"}})
+    assert "The LSTM was lower at every one of the 4 validations" in reverse and "the reverse of the paper's" in reverse
+    entries = [{**_entry("lstm-symbolic", _report(1.0)), "training": lstm, "status": "in progress"},
+               {**_entry("transformer-symbolic", _report(0.75)), "training": transformer}]
+    del entries[0]["report"]
+    page_text = results.document.comparison_text(entries, 10)[0]
+    assert "in progress" in page_text and "the paper's ordering." in page_text
