@@ -373,11 +373,12 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
 
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",
-                y: str = "val_nll") -> float | None:
+                y: str = "val_nll", slack: float = 0.01) -> float | None:
     """The best validation NLL a run had reached by `tokens` training tokens. Between two
     validations the best-so-far curve is interpolated linearly: a learning curve is convex, so
     this errs on the high side, but far less than falling back to the validation before (which
-    may be a whole epoch earlier). None before the first validation."""
+    may be a whole epoch earlier). None before the first validation, unless that one is within
+    `slack` of `tokens` (runs stopped at the same step floor differ by a few short windows)."""
     best, previous = None, None
     for point in sorted(curve, key=lambda p: p[x]):
         value = point[y] if best is None else min(best, point[y])
@@ -385,7 +386,7 @@ def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tok
             return value
         if point[x] > tokens:
             if previous is None:
-                return None
+                return value if point[x] <= tokens * (1 + slack) else None
             share = (tokens - previous[0]) / (point[x] - previous[0])
             return previous[1] + share * (value - previous[1])
         best, previous = value, (point[x], value)
