@@ -296,7 +296,8 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
     by_key = {r["key"]: r["report"] for r in results if r.get("report")}
     training = {r["key"]: r.get("training") or {} for r in results if r.get("report")}
     tokenizers = {r["key"]: r["tokenizer"] for r in results}
-    in_progress = {r["key"]: r["training"] for r in results if not r.get("report") and r.get("training")}
+    in_progress = {r["key"]: {**r["training"], "status": r.get("status")} for r in results
+                   if not r.get("report") and r.get("training")}
     tuned = {r["key"]: r["training"] for r in results
              if r.get("group") == "symbolic-tuning" and (r.get("training") or {}).get("best_val_nll") is not None}
     paragraphs = [_paper_pair_text(by_key, training, train_files, tuned)
@@ -455,7 +456,8 @@ def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
         return (f"the {name} {run['steps']:,} steps ({run['tokens_seen'] / 1e6:.1f} M tokens, "
                 f"{duration_text(run['seconds'])}), best {run['best_val_nll']:.3f} at step "
                 f"{run.get('best_step') or 0:,}" + (f", {_trained_to(run).split(', ', 1)[1]}" if run.get("stopped")
-                                                     else ", still training"))
+                                                     else f", {run['status'].replace('; ', ', ')}" if str(run.get("status")).startswith(
+                                                         "checkpoint lost") else ", still training"))
 
     equal = _equal_tokens_text([("LSTM", lstm), ("Transformer", transformer)], "is")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\"): in "

@@ -840,3 +840,7 @@ def test_the_pair_ordering_so_far_is_stated_from_every_shared_validation(results
     del entries[0]["report"]
     page_text = results.document.comparison_text(entries, 10)[0]
     assert "in progress" in page_text and "the paper's ordering." in page_text
+    assert "best 0.850 at step 6,000, still training;" in page_text
+    entries[0]["status"] = "checkpoint lost; not restarted"
+    page_text = results.document.comparison_text(entries, 10)[0]
+    assert "best 0.850 at step 6,000, checkpoint lost, not restarted;" in page_text
