@@ -607,8 +607,8 @@ def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, 
     bits = {tokenizer: (by_key[key].get("whole_pieces") or {}).get("bits_per_note")
             for tokenizer, key in REPRESENTATIONS.items() if key in by_key}
     bits = {k: v for k, v in bits.items() if v is not None}
-    same_notes, same_steps = (equal_training(_comparable(per_note or {}, by_key, x), x)
-                              for x in ("notes_seen", "tokens_seen"))
+    compared = {x: _comparable(per_note or {}, by_key, x) for x in ("notes_seen", "tokens_seen")}
+    same_notes, same_steps = (equal_training(curves, x) for x, curves in compared.items())
     if len(bits) < 2 and same_notes is None:
         return ""
     text = ("**Which representation wins.** Nats per token are not comparable across vocabularies "
@@ -627,16 +627,19 @@ def _representation_text(by_key: dict[str, dict[str, Any]], training: dict[str, 
         else:
             text += f" {order[0]} wins."
     winners = []
-    for equal, amount_text, why in (
-            (same_notes, lambda n: f"{number(n, 0)} training notes", "the same music heard"),
-            (same_steps, lambda n: f"{n / 1e6:.2f} M training tokens", "the same steps, so the same compute")):
+    for equal, x, amount_text, why in (
+            (same_notes, "notes_seen", lambda n: f"{number(n, 0)} training notes", "the same music heard"),
+            (same_steps, "tokens_seen", lambda n: f"{n / 1e6:.2f} M training tokens",
+             "the same steps, so the same compute")):
         if equal is None:
             continue
         amount, reached = equal
         order = sorted(reached, key=reached.get)
         winners.append(order[0])
+        unread = [k for k in compared[x] if k not in reached]
         text += (f" At the same {amount_text(amount)} ({why}; the shortest run's last epoch): "
-                 + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there.")
+                 + ", ".join(f"{k} {reached[k]:.2f}" for k in order) + f"; {order[0]} is lowest there"
+                 + (f" ({', '.join(unread)}: no validation by then)." if unread else "."))
         if len(winners) == 1:
             text += (" These come from the learning curves (validation NLL per token x the validation "
                      "split's tokens per note / ln 2, each run's best by then, interpolated between "

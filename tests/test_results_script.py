@@ -626,6 +626,10 @@ def test_representations_compared_per_note_at_equal_notes(results, tmp_path):
     early = [{"tokens_seen": 4e5, "notes_seen": 1e5, "bits_per_note": 3.0}]
     curves = {"midi_like": better, "remi": verbose, "note_duration": early}
     assert results.document._representation_text(finished, {}, curves) == same
+    # a run whose first validation comes after the comparison point is named as such
+    late = [{"tokens_seen": 3e6, "notes_seen": 1.5e6, "bits_per_note": 2.0}]
+    named = results.document._representation_text({}, {}, {"midi_like": better, "remi": verbose, "bar_offset": late})
+    assert "remi 3.80; midi_like is lowest there (bar_offset: no validation by then)." in named
     # under two finished runs every curve counts (the comparison shows progress while they train)
     assert results.document._comparable(curves, {"transformer-remi": {}}, "notes_seen") == curves
     assert set(results.document._comparable(curves, finished, "notes_seen")) == {"midi_like", "remi"}
