@@ -308,11 +308,13 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
     return [p for p in paragraphs if p]
 
 
-def _trained_to(training: dict[str, Any]) -> str:
+def _trained_to(training: dict[str, Any], *, inside: bool = False) -> str:
+    """How far a run trained and what stopped it; `inside`: for text already in parentheses."""
     stopped = training.get("stopped")
     steps = f"{training.get('steps', 0):,} steps"
     if stopped == "patience":
-        return f"{steps}, stopped by patience (best at step {training.get('best_step') or 0:,})"
+        best = f"best at step {training.get('best_step') or 0:,}"
+        return f"{steps}, stopped by patience, {best}" if inside else f"{steps}, stopped by patience ({best})"
     if stopped == "time cap":
         return f"{steps}, stopped by the {training.get('cap_hours', 0):g} h cap"
     return f"{steps}, {stopped or 'not finished'}"
@@ -336,7 +338,7 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
         verdict = "This agrees with the paper's ordering."
     elif converged and tuned:
         lstm_best = pair[0].get("best_val_nll")
-        tried = "; ".join(f"`{key}` best {run['best_val_nll']:.3f} ({_trained_to(run)})"
+        tried = "; ".join(f"`{key}` best {run['best_val_nll']:.3f} ({_trained_to(run, inside=True)})"
                           for key, run in tuned.items())
         beaten = lstm_best is not None and any(run["best_val_nll"] < lstm_best for run in tuned.values())
         verdict = ("With the paper's recipes this is the opposite of its ordering, both runs trained to "
@@ -502,7 +504,7 @@ def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[
         return ""
     nll = {k: by_key[k]["nll"] for k in keys}
     best = min(nll, key=nll.get)
-    parts = [f"{k} {nll[k]:.3f} ({_trained_to(training[k])})" for k in keys]
+    parts = [f"{k} {nll[k]:.3f} ({_trained_to(training[k], inside=True)})" for k in keys]
     text = ("**LSTMs vs Transformer (\"A Deep Dive into Music Generation\").** The report gives no "
             "likelihoods: it found no difference between the music of its simple and complex LSTMs, "
             "and judged its 12 x 1024 Transformer (REMI, 9 hours of training) by far the best by ear. "

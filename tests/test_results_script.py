@@ -848,3 +848,13 @@ def test_the_pair_ordering_so_far_is_stated_from_every_shared_validation(results
     entries[0]["status"] = "checkpoint lost; not restarted"
     page_text = results.document.comparison_text(entries, 10)[0]
     assert "best 0.850 at step 6,000, checkpoint lost, not restarted;" in page_text
+
+
+def test_deep_dive_paragraph_reads_without_nested_parentheses(results):
+    by_key = {"lstm-deepdive-simple": _report(0.639), "transformer-deepdive": _report(1.517)}
+    training = {"lstm-deepdive-simple": {"steps": 2400, "stopped": "patience", "best_step": 1920},
+                "transformer-deepdive": {"steps": 123, "stopped": "time cap", "cap_hours": 0.5}}
+    text = results.document._deep_dive_text(by_key, training)
+    assert ("lstm-deepdive-simple 0.639 (2,400 steps, stopped by patience, best at step 1,920), "
+            "transformer-deepdive 1.517 (123 steps, stopped by the 0.5 h cap)") in text
+    assert "the lowest is lstm-deepdive-simple" in text
