@@ -986,7 +986,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
     settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
                                                       "pair_min_steps", "min_steps", "epoch_fraction", "max_steps")}
-    settings["model_hours"] = dict(args.model_caps) if args.patience is not None else {}
     command = " ".join([".venv/bin/python bench/results.py"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)

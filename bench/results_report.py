@@ -455,11 +455,15 @@ def _pair_progress_text(training: dict[str, dict[str, Any]]) -> str:
         return ""
 
     def so_far(name: str, run: dict[str, Any]) -> str:
+        if run.get("stopped"):
+            where = _trained_to(run).split(", ", 1)[1]
+        elif str(run.get("status")).startswith("checkpoint lost"):
+            where = run["status"].replace("; ", ", ")
+        else:
+            where = "still training"
         return (f"the {name} {run['steps']:,} steps ({run['tokens_seen'] / 1e6:.1f} M tokens, "
                 f"{duration_text(run['seconds'])}), best {run['best_val_nll']:.3f} at step "
-                f"{run.get('best_step') or 0:,}" + (f", {_trained_to(run).split(', ', 1)[1]}" if run.get("stopped")
-                                                     else f", {run['status'].replace('; ', ', ')}" if str(run.get("status")).startswith(
-                                                         "checkpoint lost") else ", still training"))
+                f"{run.get('best_step') or 0:,}, {where}")
 
     equal = _equal_tokens_text([("LSTM", lstm), ("Transformer", transformer)], "is")
     return (f"**LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\"): in "
