@@ -698,7 +698,8 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
     training = training_record(bundle_dir, plan)
     measured = cached_entry(args.work_dir, run.key, training)
     if measured is not None:
-        return measured
+        return keep_lost_run(measured, recorded_entry(args, run.key)
+                             or recorded_entry(args, run.key, measured=False))
     try:
         card = json.loads((bundle_dir / "config.json").read_text(encoding="utf-8"))
         training["parameters"] = card.get("parameter_count")
@@ -785,16 +786,31 @@ def _steps(entry: dict[str, Any]) -> int:
     return int((entry.get("training") or {}).get("steps") or 0)
 
 
+def keep_lost_run(entry: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """A measured `entry`, carrying as its "earlier_run" the training of a run of the same
+    model that went further but was never measured (its checkpoint went with an earlier
+    machine): `old` itself when it is such a run, or the one `old` already carries. So a
+    restart stopped sooner, and measured, does not erase the longer learning curve."""
+    if "report" not in entry or not old:
+        return entry
+    candidates = [old.get("earlier_run")] + ([old.get("training")] if "report" not in old else [])
+    longer = [run for run in candidates if isinstance(run, dict) and _steps({"training": run}) > _steps(entry)]
+    if not longer:
+        return entry
+    return {**entry, "earlier_run": max(longer, key=lambda run: _steps({"training": run}))}
+
+
 def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The record's entries after this run: each new entry replaces the one of its model,
     except that nothing unmeasured (in progress, failed) replaces a measured one, nor an
     unmeasured one that trained further (a run whose checkpoint was lost, until its restart
-    passes it); models this run did not touch keep theirs. In the study's model order."""
+    passes it); a measured restart that stopped sooner keeps that run as its "earlier_run".
+    Models this run did not touch keep theirs. In the study's model order."""
     by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict) and "key" in entry}
     for entry in new:
         old = by_key.get(entry["key"])
         if old is None or "report" in entry or ("report" not in old and _steps(entry) >= _steps(old)):
-            by_key[entry["key"]] = entry
+            by_key[entry["key"]] = keep_lost_run(entry, old)
     order = {run.key: at for at, run in enumerate(MODELS)}
     return sorted(by_key.values(), key=lambda entry: order.get(entry["key"], len(order)))
 

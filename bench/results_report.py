@@ -68,9 +68,12 @@ def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str)
 
 def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, title: str,
                          paper: dict[str, float] | None = None, *, x: str = "tokens_seen", y: str = "val_nll",
-                         x_label: str = "training tokens seen", y_label: str = "validation NLL (nats/token)") -> None:
+                         x_label: str = "training tokens seen", y_label: str = "validation NLL (nats/token)",
+                         faint: dict[str, str] | None = None) -> None:
     """Validation NLL (each point's `y`) against tokens seen (`x`), one line per model, its
-    best epoch ringed; the paper's final figures as dashed lines where it gives them."""
+    best epoch ringed; the paper's final figures as dashed lines where it gives them. The
+    curves labelled in `faint` (earlier runs: {label: the label of the run it belongs to}) are
+    dotted in that run's colour, without markers, beneath the measured runs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,13 +81,19 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
-    for index, (label, curve) in enumerate(curves.items()):
+    faint = faint or {}
+    colours = {label: CURVE_COLOURS[index % len(CURVE_COLOURS)]
+               for index, label in enumerate(label for label in curves if label not in faint)}
+    for label, curve in curves.items():
         if not curve:
             continue
-        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
+        colour = colours.get(faint.get(label, label), "grey")
         tokens = [point[x] for point in curve]
         values = [point[y] for point in curve]
-        axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label)
+        if label in faint:
+            axes.plot(tokens, values, color=colour, linestyle=":", linewidth=1.5, label=label, zorder=1)
+            continue
+        axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label, zorder=2)
         best = int(np.argmin(values))
         axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour, linewidths=1.5)
         if paper and label in paper:
@@ -172,9 +181,13 @@ def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
                   and r.get("tokenizer") not in frame_tokenizers and (r.get("report") or {}).get("kind") != "frame"}
         if len(curves) < 2 or not any(r.get("group") == group and r.get("training") for r in results):
             continue
+        lost = {r["key"]: r["earlier_run"]["curve"] for r in results
+                if r["key"] in curves and (r.get("earlier_run") or {}).get("curve")}
         name = f"curve-{group}.png"
-        draw_learning_curves(curves, folder / name, GROUPS[group],
-                             PAPER_NLL if group == "symbolic" else None)
+        draw_learning_curves({**curves, **{f"{key} (earlier run, checkpoint lost)": curve
+                                           for key, curve in lost.items()}},
+                             folder / name, GROUPS[group], PAPER_NLL if group == "symbolic" else None,
+                             faint={f"{key} (earlier run, checkpoint lost)": key for key in lost})
         drawn[group] = name
     return drawn
 
@@ -300,7 +313,8 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
                    if not r.get("report") and r.get("training")}
     tuned = {r["key"]: r["training"] for r in results
              if r.get("group") == "symbolic-tuning" and (r.get("training") or {}).get("best_val_nll") is not None}
-    paragraphs = [_paper_pair_text(by_key, training, train_files, tuned)
+    earlier = {r["key"]: r["earlier_run"] for r in results if r.get("report") and r.get("earlier_run")}
+    paragraphs = [_paper_pair_text(by_key, training, train_files, tuned, earlier)
                   or _pair_progress_text({**in_progress, **training}), _deep_dive_text(by_key, training),
                   _sequential_text(by_key, training, tokenizers), _representation_text(
                       by_key, training, per_note_curves(results, tokens_per_note or {})),
@@ -321,7 +335,8 @@ def _trained_to(training: dict[str, Any], *, inside: bool = False) -> str:
 
 
 def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]],
-                     train_files: int, tuned: dict[str, dict[str, Any]] | None = None) -> str:
+                     train_files: int, tuned: dict[str, dict[str, Any]] | None = None,
+                     earlier: dict[str, dict[str, Any]] | None = None) -> str:
     lstm, transformer = by_key.get("lstm-symbolic"), by_key.get("transformer-symbolic")
     if not (lstm and transformer):
         return ""
@@ -372,7 +387,44 @@ def _paper_pair_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict
             f"training pieces of other music, so the absolute numbers are not comparable with the "
             f"paper's; only the ordering is. {level} Here the {ours_lower} reaches the lower "
             f"validation NLL ({lstm['nll']:.3f} for the LSTM, {transformer['nll']:.3f} for the "
-            f"Transformer). {verdict}{_equal_tokens_text(named, 'was')}{_at_the_cap_text(named)} {paper_steps}")
+            f"Transformer). {verdict}{_equal_tokens_text(named, 'was')}{_at_the_cap_text(named)}"
+            f"{_earlier_runs_text(named, {'LSTM': 'lstm-symbolic', 'Transformer': 'transformer-symbolic'}, earlier or {})}"
+            f" {paper_steps}")
+
+
+def _earlier_runs_text(runs: Sequence[tuple[str, dict[str, Any]]], keys: dict[str, str],
+                       earlier: dict[str, dict[str, Any]]) -> str:
+    """For a run whose record keeps an earlier, longer run of the same model (its checkpoint
+    lost with a machine): how far that one went, whether its validations match this run's
+    where both have one (a restart with the same seed repeats it), its best, and where it
+    stood at the other run's last training tokens. Empty without such a run."""
+    text = ""
+    for name, run in runs:
+        longer = earlier.get(keys.get(name, ""))
+        curve = (longer or {}).get("curve") or []
+        if not curve:
+            continue
+        mine = {point["step"]: point["val_nll"] for point in run.get("curve") or []}
+        shared = [point for point in curve if point["step"] in mine]
+        same = shared and all(abs(mine[point["step"]] - point["val_nll"]) < 1e-9 for point in shared)
+        both = f"all {len(shared)} validations" if len(shared) > 1 else "the one validation"
+        match = (f"it repeated this run's validation NLL exactly at {both} both made, so it is this run "
+                 "continued" if same else f"its validation NLL differs from this run's at {both} both made"
+                 if shared else "no validation step is shared with this run")
+        text += (f" An earlier run of the {name} in this same study went on to {longer['steps']:,} steps "
+                 f"({longer['tokens_seen'] / 1e6:.1f} M tokens) before its checkpoint was lost with its "
+                 f"machine, unmeasured: {match}; its best was {longer['best_val_nll']:.3f} at step "
+                 f"{longer.get('best_step') or 0:,}.")
+        others = [(other_name, other) for other_name, other in runs if other_name != name and other.get("curve")]
+        for other_name, other in others:
+            at = other["curve"][-1]["tokens_seen"]
+            mine_then, theirs = _best_until(curve, at), _best_until(other["curve"], at)
+            if mine_then is not None and theirs is not None and at > (run.get("curve") or [{}])[-1].get(
+                    "tokens_seen", 0):
+                lower = name if mine_then < theirs else other_name
+                text += (f" At the {other_name}'s last {at / 1e6:.1f} M tokens it was at {mine_then:.3f} "
+                         f"against the {other_name}'s {theirs:.3f}, so the {lower} was the lower there.")
+    return text
 
 
 def _best_until(curve: Sequence[dict[str, Any]], tokens: float, *, x: str = "tokens_seen",

@@ -858,3 +858,91 @@ def test_deep_dive_paragraph_reads_without_nested_parentheses(results):
     assert ("lstm-deepdive-simple 0.639 (2,400 steps, stopped by patience, best at step 1,920), "
             "transformer-deepdive 1.517 (123 steps, stopped by the 0.5 h cap)") in text
     assert "the lowest is lstm-deepdive-simple" in text
+
+
+def test_a_measured_restart_keeps_the_longer_lost_run_as_its_earlier_run(results, tmp_path, monkeypatch):
+    """The record's unmeasured 18,012-step run lost its checkpoint; a restart capped sooner is
+    measured at 9,000 steps. The record and the page take the measured restart and keep the
+    lost run's curve beside it (not a restart that went further), and the pair paragraph
+    and plot say how far it went and that it was this run continued."""
+    def curve(steps, values):
+        return [{"step": s, "tokens_seen": s * 2048, "val_nll": v} for s, v in zip(steps, values, strict=True)]
+
+    flags = ["--patience", "3", "--models", "symbolic", "--work-dir", str(tmp_path / "work"),
+             "--out", str(tmp_path / "docs")]
+    args = results.parse_arguments(flags)
+    head = results.select_models("lstm-symbolic")[0].head()
+    lost_training = {"steps": 18012, "tokens_seen": 18012 * 2048, "best_val_nll": 0.807, "best_step": 17496,
+                     "curve": curve([3000, 6000, 9000, 12000, 18000], [0.95, 0.86, 0.83, 0.82, 0.807])}
+    lost = {**head, "status": "in progress", "training": lost_training}
+    payload = {"command": "cmd", "data": {}, "environment": {}, "settings": {}}
+    results.write_record(args, {**payload, "results": [lost]})
+
+    restart = {"steps": 9000, "tokens_seen": 9000 * 2048, "best_val_nll": 0.83, "best_step": 9000,
+               "stopped": "time cap", "cap_hours": 2.0, "min_steps": 5000,
+               "curve": curve([3000, 6000, 9000], [0.95, 0.86, 0.83])}
+    measured = {**head, "training": restart, "report": _report(0.83)}
+    results.save_entry(args.work_dir, measured)
+    monkeypatch.setattr(results, "saved_state", lambda bundle_dir: {"step": restart["steps"]})
+    monkeypatch.setattr(results, "training_record", lambda bundle_dir, plan: dict(restart))
+    shown = results.progress_entry(args.runs[0], args)
+    assert shown["report"] == measured["report"] and shown["earlier_run"] == lost_training
+    results.write_record(args, {**payload, "results": [measured]})
+    kept = results.read_record(args.record)["results"][0]
+    assert kept["training"] == restart and kept["earlier_run"] == lost_training
+    results.write_record(args, {**payload, "results": [measured]})     # measured again: still kept
+    assert results.read_record(args.record)["results"][0]["earlier_run"] == lost_training
+    longer = {**measured, "training": {**restart, "steps": 20000}}
+    results.write_record(args, {**payload, "results": [longer]})       # a run past it needs none
+    assert "earlier_run" not in results.read_record(args.record)["results"][0]
+    assert "earlier_run" not in results.keep_lost_run(measured, measured)
+
+    transformer = {"steps": 15781, "tokens_seen": 15781 * 2048, "best_val_nll": 0.646, "best_step": 15000,
+                   "stopped": "time cap", "cap_hours": 10.0, "min_steps": 5000,
+                   "curve": curve([3000, 6000, 9000, 12000, 15781], [0.80, 0.72, 0.69, 0.67, 0.646])}
+    entries = [{**measured, "earlier_run": lost_training},
+               {**_entry("transformer-symbolic", _report(0.646)), "training": transformer}]
+    text = results.document.comparison_text(entries, 10)[0]
+    assert ("An earlier run of the LSTM in this same study went on to 18,012 steps (36.9 M tokens) before its "
+            "checkpoint was lost with its machine, unmeasured: it repeated this run's validation NLL exactly at "
+            "all 3 validations both made, so it is this run continued; its best was 0.807 at step 17,496.") in text
+    # at the Transformer's 32.3 M tokens the lost run's best so far is interpolated between 12,000 and 18,000
+    at = 0.82 + (15781 - 12000) / 6000 * (0.807 - 0.82)
+    assert (f"At the Transformer's last 32.3 M tokens it was at {at:.3f} against the Transformer's 0.646, so "
+            "the Transformer was the lower there.") in text
+    different = {**lost_training, "curve": curve([3000, 18000], [0.96, 0.807])}
+    text = results.document.comparison_text([{**entries[0], "earlier_run": different}, entries[1]], 10)[0]
+    assert "its validation NLL differs from this run's at the one validation both made" in text
+    assert "earlier run" not in results.document.comparison_text([measured, entries[1]], 10)[0]
+
+    drawn = {}
+    monkeypatch.setattr(results.document, "draw_learning_curves",
+                        lambda curves, path, title, paper=None, **options: drawn.update(curves=curves, **options))
+    assert results.document.draw_all_curves(entries, tmp_path) == {"symbolic": "curve-symbolic.png"}
+    assert drawn["faint"] == {"lstm-symbolic (earlier run, checkpoint lost)": "lstm-symbolic"}
+    assert drawn["curves"]["lstm-symbolic (earlier run, checkpoint lost)"] == lost_training["curve"]
+    assert drawn["curves"]["lstm-symbolic"] == restart["curve"]
+
+
+def test_an_earlier_run_is_drawn_dotted_in_its_runs_colour(results, tmp_path):
+    from matplotlib import pyplot
+
+    shown = {}
+    original = pyplot.subplots
+
+    def keep(*args, **kwargs):
+        shown["figure"], shown["axes"] = original(*args, **kwargs)
+        return shown["figure"], shown["axes"]
+
+    curves = {"a": [{"tokens_seen": 1, "val_nll": 2.0}, {"tokens_seen": 2, "val_nll": 1.5}],
+              "b": [{"tokens_seen": 1, "val_nll": 2.2}, {"tokens_seen": 2, "val_nll": 1.9}],
+              "a (earlier)": [{"tokens_seen": 1, "val_nll": 2.0}, {"tokens_seen": 4, "val_nll": 1.2}]}
+    pyplot.subplots = keep
+    try:
+        results.document.draw_learning_curves(curves, tmp_path / "c.png", "t", faint={"a (earlier)": "a"})
+    finally:
+        pyplot.subplots = original
+    lines = {line.get_label(): line for line in shown["axes"].get_lines()}
+    assert lines["a (earlier)"].get_linestyle() == ":" and lines["a"].get_linestyle() == "-"
+    assert lines["a (earlier)"].get_color() == lines["a"].get_color() != lines["b"].get_color()
+    assert (tmp_path / "c.png").stat().st_size > 1000
