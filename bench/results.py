@@ -72,6 +72,15 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench import results_report as document  # noqa: E402
+from bench.results_record import (  # noqa: E402
+    cached_entry,
+    json_ready,
+    keep_lost_run,
+    merge_results,
+    read_record,
+    save_entry,
+    trained_steps,
+)
 
 REPOSITORY = Path(_HERE).parent
 
@@ -692,7 +701,7 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
             return recorded
         started = run_folder(bundle_dir).is_dir()
         earlier = recorded_entry(args, run.key, measured=False)
-        if earlier is not None and _steps(earlier):
+        if earlier is not None and trained_steps(earlier):
             return {**earlier, "status": "checkpoint lost; " + ("restarting" if started else "not restarted")}
         return {**entry, "status": "starting" if started else "not started"}
     training = training_record(bundle_dir, plan)
@@ -706,7 +715,7 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
     except (OSError, ValueError):
         pass
     earlier = recorded_entry(args, run.key, measured=False)
-    if earlier is not None and _steps(earlier) > training["steps"]:
+    if earlier is not None and trained_steps(earlier) > training["steps"]:
         # the record's run trained further (its checkpoint went with an earlier machine):
         # the page keeps it until the new run passes it, and says where the new one is
         return {**earlier, "status": f"checkpoint lost; a new run is at {training['steps']:,} steps"}
@@ -727,29 +736,6 @@ def previous_training(work_dir: Path, key: str, bundle_dir: Path) -> dict[str, A
                 "tokens_seen": metrics.get("tokens_seen")}
 
 
-def _entry_path(work_dir: Path, key: str) -> Path:
-    return work_dir / "entries" / f"{key}.json"
-
-
-def save_entry(work_dir: Path, entry: dict[str, Any]) -> None:
-    """Keep a measured entry in the work dir (what --report-only and the queue read)."""
-    from ml_core.files import atomic_write_text
-
-    path = _entry_path(work_dir, entry["key"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(json_ready(entry), indent=1))
-
-
-def cached_entry(work_dir: Path, key: str, training: dict[str, Any]) -> dict[str, Any] | None:
-    """The entry measured earlier for a finished run at this very step, or None."""
-    try:
-        entry = json.loads(_entry_path(work_dir, key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    same = entry.get("training", {}).get("steps") == training["steps"] and training.get("stopped")
-    return entry if same and "report" in entry else None
-
-
 def study_flags(args: argparse.Namespace) -> list[str]:
     """What makes two runs of a model the same experiment: every reproducing flag but --models."""
     flags = regeneration_flags(args)
@@ -762,16 +748,6 @@ def study_flags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """The committed record (results.json beside the page's pictures), or None when there is
-    none or it cannot be read."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("results"), list) else None
-
-
 def recorded_entry(args: argparse.Namespace, key: str, measured: bool = True) -> dict[str, Any] | None:
     """The entry the record holds for `key` (measured, or else one that has not been
     measured), when the record is of this same study."""
@@ -780,39 +756,6 @@ def recorded_entry(args: argparse.Namespace, key: str, measured: bool = True) ->
         return None
     return next((entry for entry in record["results"] if isinstance(entry, dict) and entry.get("key") == key
                  and ("report" in entry) == measured), None)
-
-
-def _steps(entry: dict[str, Any]) -> int:
-    return int((entry.get("training") or {}).get("steps") or 0)
-
-
-def keep_lost_run(entry: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-    """A measured `entry`, carrying as its "earlier_run" the training of a run of the same
-    model that went further but was never measured (its checkpoint went with an earlier
-    machine): `old` itself when it is such a run, or the one `old` already carries. So a
-    restart stopped sooner, and measured, does not erase the longer learning curve."""
-    if "report" not in entry or not old:
-        return entry
-    candidates = [old.get("earlier_run")] + ([old.get("training")] if "report" not in old else [])
-    longer = [run for run in candidates if isinstance(run, dict) and _steps({"training": run}) > _steps(entry)]
-    if not longer:
-        return entry
-    return {**entry, "earlier_run": max(longer, key=lambda run: _steps({"training": run}))}
-
-
-def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The record's entries after this run: each new entry replaces the one of its model,
-    except that nothing unmeasured (in progress, failed) replaces a measured one, nor an
-    unmeasured one that trained further (a run whose checkpoint was lost, until its restart
-    passes it); a measured restart that stopped sooner keeps that run as its "earlier_run".
-    Models this run did not touch keep theirs. In the study's model order."""
-    by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict) and "key" in entry}
-    for entry in new:
-        old = by_key.get(entry["key"])
-        if old is None or "report" in entry or ("report" not in old and _steps(entry) >= _steps(old)):
-            by_key[entry["key"]] = keep_lost_run(entry, old)
-    order = {run.key: at for at, run in enumerate(MODELS)}
-    return sorted(by_key.values(), key=lambda entry: order.get(entry["key"], len(order)))
 
 
 def write_record(args: argparse.Namespace, payload: dict[str, Any]) -> None:
@@ -828,7 +771,8 @@ def write_record(args: argparse.Namespace, payload: dict[str, Any]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         earlier, study = read_record(args.record), study_flags(args)
         same = earlier is not None and earlier.get("study") == study
-        results = merge_results(earlier["results"] if same else [], payload["results"])
+        results = merge_results(earlier["results"] if same else [], payload["results"],
+                                [run.key for run in MODELS])
         atomic_write_text(args.record, json.dumps(json_ready(
             {**payload, "study": study, "results": results}), indent=1) + "\n")
 
@@ -928,13 +872,6 @@ def page_names(args: argparse.Namespace) -> tuple[str, str]:
     """(page, pictures folder) under --out: the study (convergence mode) is RESULTS.md, the
     brief runs (fast mode) RESULTS-brief.md, each with its own pictures."""
     return ("RESULTS.md", "results") if args.patience is not None else ("RESULTS-brief.md", "results-brief")
-
-
-def json_ready(value: Any) -> Any:
-    """Numbers JSON can hold, unrounded (ml_core.quality.json_ready)."""
-    from ml_core.quality import json_ready as plain
-
-    return plain(value, digits=None)
 
 
 def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
