@@ -125,9 +125,10 @@ MODELS: tuple[ModelRun, ...] = (
     ModelRun("transformer-symbolic", "transformer-symbolic-4.3m", "bar_offset", "symbolic",
              "Symbolic Music Generation", paper_pair=True),
     ModelRun("lstm-deepdive-simple", "lstm-deepdive-simple", "remi", "deep-dive", "A Deep Dive"),
-    # 16 M parameters: at the preset's batch of 32 windows of 512 a step takes ~100 s on one CPU
-    # core (1,000 steps: 28 h). The report does not give its batch; the study uses 8, as for its
-    # Transformer and the pair (~25 s a step: the 1,000-step floor in ~7 h).
+    # 15.5 M parameters: at the preset's batch of 32 windows of 512 a step took ~100 s on one core
+    # of the 2026-11-30 EPYC (1,000 steps: 28 h). The report does not give its batch; the study
+    # uses 8, as for its Transformer and the pair: ~25 s a step there, ~5 s on one core of an
+    # AVX-512 Xeon (2026-12-02, about 800 training tokens/s: the 1,000-step floor in ~1.5 h).
     ModelRun("lstm-deepdive-complex", "lstm-deepdive-complex", "remi", "deep-dive", "A Deep Dive",
              overrides=(("batch_size", 8),)),
     # The only run the time cap may stop before its step floor (the issue allows cutting it).

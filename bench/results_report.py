@@ -810,8 +810,9 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
                  f"{settings['epoch_fraction']:.0%} of them instead (the BiLSTM-attention word model every 5 % "
                  "on 64 windows: each of its predictions reads a whole 50-word window, so a validation target "
                  "costs as much as a training one); the bundle keeps the best epoch. A Deep Dive's complex "
-                 "LSTM trains at batch 8 instead of its preset's 32: the report gives no batch, and at 32 the "
-                 "1,000-step floor would take 28 hours on one core."
+                 "LSTM trains at batch 8 instead of its preset's 32: the report gives no batch, and a step at "
+                 "32 costs about four times one at 8 (the 1,000-step floor: 28 hours on one core of the "
+                 "2026-11-30 machine, about 6 on an AVX-512 one)."
                + _lowered_caps_text(results, settings))
         title = "# Results: every model of the research, trained until it stops improving"
     else:
