@@ -576,7 +576,12 @@ def _deep_dive_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[
                  "most needs the compute it was cut off from and more data than ours.")
     names = {"lstm-deepdive-simple": "simple LSTM", "lstm-deepdive-complex": "complex LSTM",
              "transformer-deepdive": "Transformer"}
-    return text + _equal_tokens_text([(names[k], training.get(k) or {}) for k in keys], "was")
+    equal = _equal_tokens_text([(names[k], training.get(k) or {}) for k in keys], "was")
+    lstms = [k for k in keys if k != "transformer-deepdive"]
+    if not equal and len(lstms) == 2 and len(keys) == 3:
+        # the cut Transformer stopped before the LSTMs' first validation: compare the two LSTMs
+        equal = _equal_tokens_text([(names[k], training.get(k) or {}) for k in lstms], "was")
+    return text + equal
 
 
 def _making_music_text(by_key: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]) -> str:

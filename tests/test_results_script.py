@@ -860,6 +860,28 @@ def test_deep_dive_paragraph_reads_without_nested_parentheses(results):
     assert "the lowest is lstm-deepdive-simple" in text
 
 
+def test_deep_dive_compares_the_two_lstms_at_equal_tokens_when_the_transformer_stopped_first(results):
+    """The 12 x 1024 Transformer cut at 123 steps has no point where the LSTMs have one: the
+    paragraph still compares the simple and complex LSTMs at the shorter one's last tokens."""
+    def curve(points):
+        return [{"step": step, "tokens_seen": tokens, "val_nll": nll} for step, tokens, nll in points]
+
+    by_key = {"lstm-deepdive-simple": _report(0.639), "lstm-deepdive-complex": _report(0.647),
+              "transformer-deepdive": _report(1.517)}
+    training = {
+        "lstm-deepdive-simple": {"steps": 2400, "stopped": "patience", "best_step": 1920,
+                                 "curve": curve([(160, 2_000_000, 1.2), (320, 6_000_000, 0.9)])},
+        "lstm-deepdive-complex": {"steps": 1000, "stopped": "time cap", "cap_hours": 1.0,
+                                  "curve": curve([(639, 2_600_000, 0.69), (1000, 4_000_000, 0.647)])},
+        "transformer-deepdive": {"steps": 123, "stopped": "time cap", "cap_hours": 0.5,
+                                 "curve": curve([(123, 500_000, 1.517)])}}
+    text = results.document._deep_dive_text(by_key, training)
+    # the simple LSTM's best by 4.0 M tokens, interpolated: 1.2 + (2/4) * (0.9 - 1.2) = 1.05
+    assert ("At the same 4.0 M training tokens the complex LSTM was lower (1.050 simple LSTM, 0.647 "
+            "complex LSTM") in text
+    assert "The two LSTMs are within 5 % of each other" in text
+
+
 def test_a_measured_restart_keeps_the_longer_lost_run_as_its_earlier_run(results, tmp_path, monkeypatch):
     """The record's unmeasured 18,012-step run lost its checkpoint; a restart capped sooner is
     measured at 9,000 steps. The record and the page take the measured restart and keep the
