@@ -65,11 +65,9 @@ def keep_lost_run(entry: dict[str, Any], old: dict[str, Any] | None) -> dict[str
     if "report" not in entry or not old:
         return entry
     candidates = [old.get("earlier_run")] + ([old.get("training")] if "report" not in old else [])
-    def reached(run: dict[str, Any]) -> int:
-        return trained_steps({"training": run})
-
-    longer = [run for run in candidates if isinstance(run, dict) and reached(run) > trained_steps(entry)]
-    return {**entry, "earlier_run": max(longer, key=reached)} if longer else entry
+    longer = [{"training": run} for run in candidates
+              if isinstance(run, dict) and trained_steps({"training": run}) > trained_steps(entry)]
+    return {**entry, "earlier_run": max(longer, key=trained_steps)["training"]} if longer else entry
 
 
 def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],

@@ -181,13 +181,12 @@ def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
                   and r.get("tokenizer") not in frame_tokenizers and (r.get("report") or {}).get("kind") != "frame"}
         if len(curves) < 2 or not any(r.get("group") == group and r.get("training") for r in results):
             continue
-        lost = {r["key"]: r["earlier_run"]["curve"] for r in results
+        lost = {f"{r['key']} (earlier run, checkpoint lost)": r for r in results
                 if r["key"] in curves and (r.get("earlier_run") or {}).get("curve")}
         name = f"curve-{group}.png"
-        draw_learning_curves({**curves, **{f"{key} (earlier run, checkpoint lost)": curve
-                                           for key, curve in lost.items()}},
+        draw_learning_curves({**curves, **{label: r["earlier_run"]["curve"] for label, r in lost.items()}},
                              folder / name, GROUPS[group], PAPER_NLL if group == "symbolic" else None,
-                             faint={f"{key} (earlier run, checkpoint lost)": key for key in lost})
+                             faint={label: r["key"] for label, r in lost.items()})
         drawn[group] = name
     return drawn
 
@@ -415,12 +414,13 @@ def _earlier_runs_text(runs: Sequence[tuple[str, dict[str, Any]]], keys: dict[st
                  f"({longer['tokens_seen'] / 1e6:.1f} M tokens) before its checkpoint was lost with its "
                  f"machine, unmeasured: {match}; its best was {longer['best_val_nll']:.3f} at step "
                  f"{longer.get('best_step') or 0:,}.")
-        others = [(other_name, other) for other_name, other in runs if other_name != name and other.get("curve")]
-        for other_name, other in others:
+        reached = run["curve"][-1]["tokens_seen"] if run.get("curve") else 0
+        for other_name, other in runs:
+            if other_name == name or not other.get("curve") or other["curve"][-1]["tokens_seen"] <= reached:
+                continue   # only where the earlier run says more than this one's own curve
             at = other["curve"][-1]["tokens_seen"]
             mine_then, theirs = _best_until(curve, at), _best_until(other["curve"], at)
-            if mine_then is not None and theirs is not None and at > (run.get("curve") or [{}])[-1].get(
-                    "tokens_seen", 0):
+            if mine_then is not None and theirs is not None:
                 lower = name if mine_then < theirs else other_name
                 text += (f" At the {other_name}'s last {at / 1e6:.1f} M tokens it was at {mine_then:.3f} "
                          f"against the {other_name}'s {theirs:.3f}, so the {lower} was the lower there.")
