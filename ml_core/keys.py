@@ -1,8 +1,10 @@
 """The one key estimator: generation ("stay in key"), evaluation and the app all call it.
 
-`estimate_key(score)` correlates the score's duration-weighted pitch-class histogram with
-the 24 rotations of a major and a minor key profile (the Krumhansl-Schmuckler method) and
-returns the best (tonic pitch class, "major" | "minor").
+`estimate_key(score)` defers to the key the score has written (`written_key`: its opening
+key signature, and where the source gives no mode, the relative major or minor that fits
+the notes better); only a score without one is estimated (`estimated_key`), correlating its
+duration-weighted pitch-class histogram with the 24 rotations of a major and a minor key
+profile (the Krumhansl-Schmuckler method). Both give (tonic pitch class, "major" | "minor").
 
 The profiles are Albrecht & Shanahan's (2013), "The Use of Large Corpora to Train a New
 Type of Key-Finding Algorithm", Music Perception 31(1): pitch-class distributions counted
@@ -51,14 +53,47 @@ def key_correlations(histogram: np.ndarray) -> np.ndarray:
     return _KEY_PROFILES @ (centred / norm)
 
 
-def estimate_key(score: Score) -> tuple[int, str]:
+def estimated_key(score: Score) -> tuple[int, str]:
     """(tonic pitch class 0-11, "major" | "minor") of the score's pitched notes, each note
-    weighted by its duration; C major for a score with no pitched notes."""
+    weighted by its duration, whatever key is written; C major for no pitched notes."""
     correlations = key_correlations(score.pitch_class_histogram())
     if not correlations.any():
         return 0, "major"
     best = int(correlations.argmax())
     return best % 12, "major" if best < 12 else "minor"
+
+
+def key_of_signature(fifths: int, mode: str, histogram: np.ndarray | None = None) -> tuple[int, str]:
+    """The key a signature of `fifths` writes: its major or its relative minor as `mode`
+    says; with no mode, whichever of the two fits `histogram` better (major when unknown)."""
+    major_tonic = (7 * fifths) % 12
+    minor_tonic = (major_tonic + 9) % 12
+    if not mode and histogram is not None:
+        correlations = key_correlations(histogram)
+        mode = "minor" if correlations[12 + minor_tonic] > correlations[major_tonic] else "major"
+    return (minor_tonic, "minor") if mode == "minor" else (major_tonic, "major")
+
+
+def written_key(score: Score) -> tuple[int, str] | None:
+    """The key the score's opening key signature writes (see `key_of_signature`), or None
+    when it has none."""
+    signature = score.key_signature_at(score.music_start)
+    if signature is None:
+        return None
+    return key_of_signature(signature.fifths, signature.mode, score.pitch_class_histogram())
+
+
+def estimate_key(score: Score) -> tuple[int, str]:
+    """The score's key: the written one when it has a key signature, else `estimated_key`."""
+    return written_key(score) or estimated_key(score)
+
+
+def fifths_of_key(key: tuple[int, str]) -> int:
+    """The signature of a key: sharps (negative: flats), at most six flats or five sharps
+    (F-sharp major and D-sharp minor are written as G-flat and E-flat)."""
+    tonic, mode = key
+    major_tonic = tonic if mode == "major" else (tonic + 3) % 12
+    return (7 * major_tonic + 6) % 12 - 6
 
 
 def key_name(key: tuple[int, str]) -> str:

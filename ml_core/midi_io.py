@@ -10,7 +10,6 @@ music21, imported only when needed so `import ml_core.midi_io` stays fast.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import io
 import os
@@ -25,11 +24,14 @@ from typing import Any
 from ml_core.files import atomic_write_bytes
 from ml_core.music import (
     TICKS_PER_QUARTER,
+    KeySignature,
     Note,
+    ProgramChange,
     Score,
     TempoChange,
     TimeSignatureChange,
     Track,
+    bar_ticks,
     is_valid_time_signature,
 )
 
@@ -142,6 +144,7 @@ class _TrackEvents:
         self.programs: dict[int, list[tuple[int, int]]] = {}      # channel -> [(tick, program)]
         self.tempos: list[tuple[int, int]] = []                   # (tick, microseconds per quarter)
         self.meters: list[tuple[int, tuple[int, int]]] = []       # (tick, (numerator, denominator))
+        self.keys: list[tuple[int, int, int]] = []                # (tick, sharps or -flats, minor 0/1)
         self.name = ""
 
 
@@ -185,6 +188,9 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
                 track.meters.append((tick, (body[0], 1 << body[1])))
             elif kind == 0x03 and not track.name:
                 track.name = _decode_text(body)
+            elif kind == 0x59 and length == 2 and -7 <= (fifths := body[0] - (body[0] >> 7 << 8)) <= 7 \
+                    and body[1] <= 1:     # sharps (negative: flats) as a signed byte, then minor
+                track.keys.append((tick, fifths, body[1]))
             continue
         if byte & 0x80:
             if byte >= 0xF8:           # real-time bytes carry no data; skip them
@@ -306,16 +312,24 @@ def _parse_file(data: bytes, warnings: list[str] | None = None) -> tuple[list[_T
     return tracks, quarter, ticks_per_second
 
 
-def _program_lookup(own: list[tuple[int, int]], shared: list[tuple[int, int]]) -> Callable[[int], int]:
-    """Program in force at a tick: the track's own changes, else any track's for the channel;
-    before the first change, the first change's (files often put it just after the first note)."""
+def _programs(own: list[tuple[int, int]], shared: list[tuple[int, int]], first_note: int,
+              scale: Callable[[int], int]) -> tuple[int, list[ProgramChange]]:
+    """A track's program at its first note and its later program changes: the track's own
+    changes, else any track's for the channel. Before the first change the first change's
+    program sounds (files often put it just after the first note)."""
     changes = sorted(own or shared)
     if not changes:
-        return lambda tick: 0
-    if all(program == changes[0][1] for _, program in changes):
-        return lambda tick: changes[0][1]
-    ticks, programs = [tick for tick, _ in changes], [program for _, program in changes]
-    return lambda tick: programs[max(0, bisect.bisect_right(ticks, tick) - 1)]
+        return 0, []
+    current = changes[0][1]
+    for tick, program in changes:
+        if tick <= first_note:
+            current = program
+    start, later = current, []
+    for tick, program in changes:
+        if tick > first_note and program != current:
+            later.append(ProgramChange(scale(tick), program))
+            current = program
+    return start, later
 
 
 def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int,
@@ -332,9 +346,15 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
     tempos = {scale(tick): 60_000_000 / microseconds for track in tracks
               for tick, microseconds in track.tempos} if not ticks_per_second else {}
     meters = {scale(tick): meter for track in tracks for tick, meter in track.meters}
+    keys = {scale(tick): (fifths, "minor" if minor else "major")
+            for track in tracks for tick, fifths, minor in track.keys}
+    written_keys = [KeySignature(tick, *key) for tick, key in sorted(keys.items())]
     score = Score([], tempos.pop(0, 120.0), meters.pop(0, (4, 4)), TICKS_PER_QUARTER,
                   [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
-                  [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())])
+                  [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())],
+                  [key for index, key in enumerate(written_keys)
+                   if index == 0 or (key.fifths, key.mode) != (written_keys[index - 1].fifths,
+                                                                written_keys[index - 1].mode)])
     last_end = max((end for track in tracks for *_, end, _ in track.notes), default=0)
     seconds = score.seconds_at(scale(last_end))
     if seconds > MAX_SECONDS:
@@ -344,19 +364,21 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
     for track in tracks:
         for channel, changes in track.programs.items():
             shared.setdefault(channel, []).extend(changes)
-    groups: dict[tuple[int, int, int], list[tuple[int, int, int, int]]] = {}
+    # one Track per (track chunk, channel): a program change inside it stays an event
+    groups: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+    first_notes: dict[tuple[int, int], int] = {}
     for index, track in enumerate(tracks):
-        lookups: dict[int, Callable[[int], int]] = {}
         for channel, pitch, start, end, velocity in track.notes:
-            if channel not in lookups:
-                lookups[channel] = _program_lookup(track.programs.get(channel, []), shared.get(channel, []))
-            key = (index, channel, lookups[channel](start))
             begin = scale(start)
-            groups.setdefault(key, []).append((begin, pitch, max(1, scale(end) - begin), velocity))
-    for (index, channel, program), rows in sorted(groups.items(), key=lambda g: (*g[0][:2], min(g[1])[0])):
+            groups.setdefault((index, channel), []).append((begin, pitch, max(1, scale(end) - begin), velocity))
+            first_notes[(index, channel)] = min(start, first_notes.get((index, channel), start))
+    for (index, channel), rows in sorted(groups.items(), key=lambda g: g[0]):
         rows.sort()
         notes = [Note(pitch, start, duration, velocity) for start, pitch, duration, velocity in rows]
-        score.tracks.append(Track(tracks[index].name, program, channel == DRUM_CHANNEL, notes))
+        program, changes = _programs(tracks[index].programs.get(channel, []), shared.get(channel, []),
+                                     first_notes[(index, channel)], scale)
+        drum = channel == DRUM_CHANNEL
+        score.tracks.append(Track(tracks[index].name, program, drum, notes, [] if drum else changes))
     if not score.tracks and not allow_empty:
         raise _Corrupt("the file has no notes")
     return score
@@ -429,15 +451,39 @@ def _meter_meta(numerator: int, denominator: int) -> bytes:
     return _meta(0x58, bytes([numerator, denominator.bit_length() - 1, 24, 8]))
 
 
+def _key_meta(fifths: int, mode: str) -> bytes:
+    """A key-signature event: sharps (negative: flats) as a signed byte, then 1 for minor."""
+    return _meta(0x59, bytes([fifths & 0xFF, 1 if mode == "minor" else 0]))
+
+
+def _written_keys_for_midi(score: Score) -> list[KeySignature]:
+    """The key signatures to write: the written ones, else the estimated key at the start
+    (as notation programs and DAWs show one), with the mode settled where none is written."""
+    from ml_core.keys import estimate_key, fifths_of_key, key_of_signature
+
+    if not score.key_signatures:
+        if score.is_empty:
+            return []
+        key = estimate_key(score)
+        return [KeySignature(0, fifths_of_key(key), key[1])]
+    histogram = score.pitch_class_histogram()
+    return [KeySignature(k.tick, k.fifths, key_of_signature(k.fifths, k.mode, histogram)[1])
+            for k in score.key_signatures]
+
+
 def _check_writable(score: Score) -> None:
     if not 1 <= score.ticks_per_quarter <= 0x7FFF or len(score.tracks) > 0xFFFE:
         raise ValueError("MIDI cannot store this resolution or this many tracks")
     changes = [c.tick for c in score.tempo_changes] + [c.tick for c in score.time_signature_changes]
+    changes += [k.tick for k in score.key_signatures]
     if any(not 0 <= tick <= MAX_TICK for tick in changes):
-        raise ValueError("a tempo or meter change lies at an impossible time")
+        raise ValueError("a tempo, meter or key change lies at an impossible time")
     for number, track in enumerate(score.tracks, 1):
-        if not 0 <= track.program <= 127:
-            raise ValueError(f"track {number} has program {track.program} (MIDI allows 0..127)")
+        programs = [track.program] + [c.program for c in track.program_changes]
+        if not all(0 <= program <= 127 for program in programs):
+            raise ValueError(f"track {number} has program {max(programs, key=abs)} (MIDI allows 0..127)")
+        if any(not 0 <= c.tick <= MAX_TICK for c in track.program_changes):
+            raise ValueError(f"track {number} has a program change at an impossible time")
         for note in track.notes:
             if not (0 <= note.pitch <= 127 and 0 <= note.velocity <= 127):
                 raise ValueError(f"track {number} has a note with pitch {note.pitch} and velocity "
@@ -448,7 +494,10 @@ def _check_writable(score: Score) -> None:
 
 
 def midi_bytes(score: Score) -> bytes:
-    """The Score as a type 1 Standard MIDI File: a tempo/meter track, then one track per Track.
+    """The Score as a type 1 Standard MIDI File: a conductor track (tempo, meter and key
+    signatures: the written keys, else the estimated one), then one named track per Track
+    with its program and later program changes. A pickup stays where it is, at the end
+    of bar 0, so every bar line falls where the notation puts it.
 
     Drum tracks go on channel 10, pitched tracks on the other 15 in turn. A note of zero
     length is written one tick long and velocity 0 as 1 (0 would mean "note off").
@@ -457,6 +506,7 @@ def midi_bytes(score: Score) -> bytes:
     conductor = [(0, 0, _tempo_meta(score.tempo_bpm)), (0, 0, _meter_meta(*score.time_signature))]
     conductor += [(c.tick, 1, _tempo_meta(c.bpm)) for c in score.tempo_changes]
     conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator)) for c in score.time_signature_changes]
+    conductor += [(k.tick, 1, _key_meta(k.fifths, k.mode)) for k in _written_keys_for_midi(score)]
     chunks = [_chunk(conductor)]
     pitched_channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
     pitched = 0
@@ -465,6 +515,7 @@ def midi_bytes(score: Score) -> bytes:
         pitched += not track.is_drum
         events = [(0, 0, _meta(0x03, track.name.encode("utf-8")))] if track.name else []
         events.append((0, 1, bytes([0xC0 | channel, track.program])))
+        events += [(c.tick, 1, bytes([0xC0 | channel, c.program])) for c in track.program_changes]
         on, off = 0x90 | channel, 0x80 | channel
         for note in track.notes:
             events.append((note.start, 3, bytes([on, note.pitch, max(1, note.velocity)])))
@@ -685,12 +736,46 @@ def _notes_of(elements: Iterable[Any], lengths: dict[int, Any], deleted: set[int
     return sorted(notes)
 
 
+def _pickup_quarters(part: Any) -> Fraction:
+    """How long the part's opening pickup is, in quarters (0 when its first measure is full):
+    music21 marks it as a first measure with left padding, or a short measure 0."""
+    first = next(iter(part.getElementsByClass("Measure")), None)
+    if first is None:
+        return Fraction(0)
+    try:
+        bar = Fraction(first.barDuration.quarterLength)
+    except Exception:  # no meter in force: nothing to be short of
+        return Fraction(0)
+    padding = Fraction(first.paddingLeft or 0)
+    if 0 < padding < bar:
+        return bar - padding
+    length = Fraction(first.duration.quarterLength)
+    return length if first.number == 0 and 0 < length < bar else Fraction(0)
+
+
+def _written_keys(part: Any) -> list[KeySignature]:
+    """The key signatures written in a part, in time order, repeats left out."""
+    keys: list[KeySignature] = []
+    for sign in part.flatten().getElementsByClass("KeySignature"):
+        if not -7 <= sign.sharps <= 7:
+            continue
+        mode = getattr(sign, "mode", "")
+        key = KeySignature(_ticks(sign.offset), int(sign.sharps), mode if mode in ("major", "minor") else "")
+        if keys and keys[-1].tick == key.tick:
+            keys[-1] = key
+        elif not keys or (keys[-1].fifths, keys[-1].mode) != (key.fifths, key.mode):
+            keys.append(key)
+    return keys
+
+
 def score_from_music21(stream: Any, *, piece: int = 0,
                        part_notes: Callable[[Any], list[Note]] = _part_notes) -> Score:
     """A music21 Score/Part/Stream (or piece `piece` of an Opus) as a Score at 480 tpq.
 
     Parts become tracks (tied notes merged, rests and grace notes skipped, each chord
-    pitch a note); metronome marks and time signatures become the tempo and meter map.
+    pitch a note); metronome marks and time signatures become the tempo and meter map,
+    key signatures the written keys. A pickup keeps its metrical place: everything moves
+    on so that the pickup ends bar 0 and the first full measure starts bar 1.
     `part_notes` is for comparing with the stripTies reference only."""
     from music21 import stream as streams
     from music21.instrument import UnpitchedPercussion
@@ -707,16 +792,45 @@ def score_from_music21(stream: Any, *, piece: int = 0,
     meters = {_ticks(sign.offset): (sign.numerator, sign.denominator)
               for sign in everything.getElementsByClass("TimeSignature")
               if is_valid_time_signature(sign.numerator, sign.denominator)}
+    meter = meters.pop(0, (4, 4))
+    pickup = _ticks(_pickup_quarters(parts[0]))
+    if not 0 < pickup < bar_ticks(meter):
+        pickup = 0
+    shift = bar_ticks(meter) - pickup if pickup else 0
+
+    def moved(tick: int) -> int:   # what stood at the start stays there (the opening tempo, key)
+        return tick + shift if tick else 0
+
     tracks = []
     for part in parts:
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
         is_drum = instrument.midiChannel == DRUM_CHANNEL or isinstance(instrument, UnpitchedPercussion)
         name = part.partName or instrument.instrumentName or ""
-        tracks.append(Track(str(name), int(program), bool(is_drum), part_notes(part)))
-    return Score(tracks, tempos.pop(0, 120.0), meters.pop(0, (4, 4)), TICKS_PER_QUARTER,
-                 [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
-                 [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())])
+        notes = [n.moved(start=n.start + shift) for n in part_notes(part)] if shift else part_notes(part)
+        tracks.append(Track(str(name), int(program), bool(is_drum), notes))
+    keys = [KeySignature(moved(k.tick), k.fifths, k.mode) for k in _written_keys(parts[0])]
+    score = Score(tracks, tempos.pop(0, 120.0), meter, TICKS_PER_QUARTER,
+                  [TempoChange(moved(tick), bpm) for tick, bpm in sorted(tempos.items())],
+                  [TimeSignatureChange(moved(tick), *meter) for tick, meter in sorted(meters.items())],
+                  keys, pickup)
+    _keep_barlines(score, parts[0], moved)
+    return score
+
+
+def _keep_barlines(score: Score, part: Any, moved: Callable[[int], int]) -> None:
+    """Give every measure that starts on its beat 1 a barline of ours: after an irregular
+    measure (a short phrase-end bar written without a new meter) the meter restarts at the
+    next measure, as notation programs count it. A measure that music21 pads on the left
+    (the second half of a bar split by a repeat sign) continues the bar before it."""
+    for measure in list(part.getElementsByClass("Measure"))[1:]:
+        if measure.paddingLeft:
+            continue
+        tick = moved(_ticks(measure.offset))
+        if tick and score.bar_at(tick)[1]:
+            score.time_signature_changes = sorted(
+                [*score.time_signature_changes, TimeSignatureChange(tick, *score.time_signature_at(tick))],
+                key=lambda change: change.tick)
 
 
 _NOTATION_FORMATS = {".xml": ("musicxml", "MusicXML"), ".musicxml": ("musicxml", "MusicXML"),
@@ -812,53 +926,18 @@ def _read_score_reference(path: str | os.PathLike[str]) -> Score:
     return _read_notation(path, False, False, _part_notes_strip_ties)[0]
 
 
-def _music21_score(score: Score) -> Any:
-    """A music21 Score: one Part per Track, the meter map in every part, tempi in the first."""
-    from music21 import chord, instrument, meter, note, stream, tempo
-
-    def offset(tick: int) -> Fraction:
-        """The nearest sixteenth or eighth-note-triplet position, in quarters (notation needs one)."""
-        exact = Fraction(tick, score.ticks_per_quarter)
-        return min((Fraction(round(exact * steps), steps) for steps in (4, 3)), key=lambda q: abs(q - exact))
-
-    meters = [(0, score.time_signature)] + [(c.tick, (c.numerator, c.denominator))
-                                            for c in score.time_signature_changes]
-    tempos = [(0, score.tempo_bpm)] + [(c.tick, c.bpm) for c in score.tempo_changes]
-    piece = stream.Score()
-    for index, track in enumerate(score.tracks or [Track()]):
-        part = stream.Part()
-        part.partName = track.name or None
-        sound = instrument.UnpitchedPercussion() if track.is_drum else instrument.instrumentFromMidiProgram(track.program)
-        sound.midiProgram = track.program
-        part.insert(0, sound)
-        for tick, (top, bottom) in meters:
-            part.insert(offset(tick), meter.TimeSignature(f"{top}/{bottom}"))
-        for tick, bpm in tempos if index == 0 else []:
-            part.insert(offset(tick), tempo.MetronomeMark(number=round(bpm, 3)))
-        by_time: dict[tuple[Fraction, Fraction], list[Note]] = {}   # same start and end: one chord
-        for n in track.notes:
-            start, end = offset(n.start), offset(n.end)
-            by_time.setdefault((start, max(end, start + Fraction(1, 4))), []).append(n)
-        for (start, end), group in sorted(by_time.items()):
-            pitches = sorted({n.pitch for n in group})
-            element = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
-            element.quarterLength = end - start
-            element.volume.velocity = group[0].velocity
-            part.insert(start, element)
-        piece.insert(0, part)
-    return piece
-
-
-def write_musicxml(score: Score, path: str | os.PathLike[str]) -> None:
-    """Export the Score as MusicXML (`.mxl` compressed, anything else plain) atomically.
+def write_musicxml(score: Score, path: str | os.PathLike[str], title: str | None = None) -> None:
+    """Export the Score as MusicXML (`.mxl` compressed, anything else plain) atomically,
+    laid out for notation by `ml_core.musicxml_export` (keys, spelling, clefs, pickup),
+    titled `title` or else the file's name.
 
     Times are snapped to sixteenths and eighth-note triplets, as notation needs; a
     few thousand notes take seconds (music21), so call it off the GUI thread."""
     name = _display_name(path)
     try:
-        from music21.musicxml.m21ToXml import GeneralObjectExporter
+        from ml_core.musicxml_export import musicxml_bytes
 
-        xml = GeneralObjectExporter(_music21_score(score)).parse()
+        xml = musicxml_bytes(score, Path(path).stem if title is None else title)
     except Exception as error:  # music21 raises many unrelated types
         raise MidiFileError(f"cannot write {name}: music21 could not export the score ({error})") from None
     if Path(path).suffix.lower() == ".mxl":   # a zip whose container names the score inside

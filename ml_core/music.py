@@ -56,15 +56,38 @@ class Note:
         return f"Note(pitch={self.pitch}, start={self.start}, duration={self.duration}, velocity={self.velocity})"
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramChange:
+    """A later instrument of a track (arco to pizzicato): `program` from `tick` on."""
+
+    tick: int
+    program: int
+
+
 @dataclass(slots=True)
 class Track:
     name: str = ""
-    program: int = 0          # General MIDI program 0..127
+    program: int = 0          # General MIDI program 0..127 at the start
     is_drum: bool = False     # channel 10
     notes: list[Note] = field(default_factory=list)
+    program_changes: list[ProgramChange] = field(default_factory=list)   # later programs, by tick
 
     def sort(self) -> None:
         self.notes.sort()
+
+    def program_at(self, tick: int) -> int:
+        """The program sounding at `tick` (the start program, then each change in turn)."""
+        program = self.program
+        for change in self.program_changes:
+            if change.tick > tick:
+                break
+            program = change.program
+        return program
+
+    def emptied(self, notes: list[Note] | None = None) -> Track:
+        """The same track (name, programs, drum flag) holding `notes` (none by default)."""
+        return Track(self.name, self.program, self.is_drum, [] if notes is None else notes,
+                     list(self.program_changes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +101,23 @@ class TimeSignatureChange:
     tick: int
     numerator: int
     denominator: int
+
+
+MODES = ("major", "minor", "")   # "" where the source writes only the signature
+
+
+@dataclass(frozen=True, slots=True)
+class KeySignature:
+    """A written key signature from `tick` on: `fifths` sharps (negative: flats), -7..7,
+    and the mode when the source says it."""
+
+    tick: int
+    fifths: int
+    mode: str = ""
+
+    def __post_init__(self) -> None:
+        if not -7 <= self.fifths <= 7 or self.mode not in MODES:
+            raise ValueError(f"invalid key signature ({self.fifths} fifths, mode {self.mode!r})")
 
 
 class TransposeRangeError(ValueError):
@@ -110,9 +150,22 @@ def is_valid_time_signature(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 64 and denominator in (1, 2, 4, 8, 16, 32, 64)
 
 
+def _transposed_fifths(fifths: int, semitones: int) -> int:
+    """The signature of a key moved by `semitones`: seven fifths per semitone, written with
+    at most six flats or five sharps (F-sharp major is written as G-flat)."""
+    return (fifths + 7 * semitones + 6) % 12 - 6
+
+
 @dataclass
 class Score:
-    """A piece: tracks of notes plus tempo and meter (with changes after tick 0)."""
+    """A piece: tracks of notes plus tempo and meter (with changes after tick 0).
+
+    A pickup (anacrusis) keeps its metrical place: its notes lie at the end of bar 0 and
+    the first full bar starts at a barline. `pickup_ticks` says how long the pickup is
+    (0: none), so that bar 0 reads as the incomplete measure it is (numbered 0 by
+    musicians, written as a short first measure in MusicXML); the bar arithmetic needs
+    nothing else. `key_signatures` are the written keys, in tick order (none when the
+    source writes none: MIDI files without key events, recordings)."""
 
     tracks: list[Track] = field(default_factory=list)
     tempo_bpm: float = 120.0
@@ -120,6 +173,8 @@ class Score:
     ticks_per_quarter: int = TICKS_PER_QUARTER
     tempo_changes: list[TempoChange] = field(default_factory=list)
     time_signature_changes: list[TimeSignatureChange] = field(default_factory=list)
+    key_signatures: list[KeySignature] = field(default_factory=list)
+    pickup_ticks: int = 0
 
     def __post_init__(self) -> None:
         self.time_signature = (int(self.time_signature[0]), int(self.time_signature[1]))
@@ -129,6 +184,10 @@ class Score:
             raise ValueError(f"invalid tempo {self.tempo_bpm}")
         self.tempo_changes = sorted(self.tempo_changes, key=lambda c: c.tick)
         self.time_signature_changes = sorted(self.time_signature_changes, key=lambda c: c.tick)
+        self.key_signatures = sorted(self.key_signatures, key=lambda k: k.tick)
+        self.pickup_ticks = int(self.pickup_ticks)
+        if not 0 <= self.pickup_ticks < self.bar_length_at(0):
+            raise ValueError(f"a pickup of {self.pickup_ticks} ticks does not fit in the first bar")
 
     # ---------------------------------------------------------------- notes
     def notes(self) -> Iterator[Note]:
@@ -155,14 +214,32 @@ class Score:
 
     def copy(self) -> Score:
         """An independent copy (Notes are immutable, so copying the lists is enough)."""
-        return Score([Track(t.name, t.program, t.is_drum, list(t.notes)) for t in self.tracks],
-                     self.tempo_bpm, self.time_signature, self.ticks_per_quarter,
-                     list(self.tempo_changes), list(self.time_signature_changes))
+        return self.with_tracks([t.emptied(list(t.notes)) for t in self.tracks])
 
     def with_tracks(self, tracks: list[Track]) -> Score:
-        """Same tempo/meter map, other tracks."""
+        """Same tempo/meter map, keys and pickup, other tracks."""
         return Score(tracks, self.tempo_bpm, self.time_signature, self.ticks_per_quarter,
-                     list(self.tempo_changes), list(self.time_signature_changes))
+                     list(self.tempo_changes), list(self.time_signature_changes),
+                     list(self.key_signatures), self.pickup_ticks)
+
+    # ---------------------------------------------------------------- keys and pickup
+    def key_signature_at(self, tick: int) -> KeySignature | None:
+        """The written key in force at `tick` (the first one before it starts), or None."""
+        chosen = self.key_signatures[0] if self.key_signatures else None
+        for key in self.key_signatures:
+            if key.tick > tick:
+                break
+            chosen = key
+        return chosen
+
+    @property
+    def music_start(self) -> int:
+        """Where the written music starts: the pickup's first tick, else 0."""
+        return self.bar_length_at(0) - self.pickup_ticks if self.pickup_ticks else 0
+
+    def bar_number(self, bar: int) -> int:
+        """The number a musician gives bar index `bar`: a pickup bar is 0, else bars count from 1."""
+        return bar if self.pickup_ticks else bar + 1
 
     # ---------------------------------------------------------------- tempo map
     def tempo_at(self, tick: int) -> float:
@@ -279,10 +356,10 @@ class Score:
         pitched = [t for t in self.tracks if not t.is_drum]
         drums = [t for t in self.tracks if t.is_drum]
         if not pitched:
-            return self.with_tracks([Track(t.name, t.program, True, list(t.notes)) for t in drums])
+            return self.with_tracks([t.emptied(list(t.notes)) for t in drums])
         notes = sorted(n for t in pitched for n in t.notes)
-        merged = Track(name, pitched[0].program, False, notes)
-        return self.with_tracks([merged] + [Track(t.name, t.program, True, list(t.notes)) for t in drums])
+        merged = Track(name, pitched[0].program, False, notes, list(pitched[0].program_changes))
+        return self.with_tracks([merged] + [t.emptied(list(t.notes)) for t in drums])
 
     def notes_out_of_range(self, semitones: int) -> list[Note]:
         return [n for t in self.tracks if not t.is_drum for n in t.notes
@@ -303,8 +380,11 @@ class Score:
             else:
                 notes = [n.moved(pitch=n.pitch + semitones) for n in track.notes
                          if PITCH_MIN <= n.pitch + semitones <= PITCH_MAX]
-            tracks.append(Track(track.name, track.program, track.is_drum, notes))
-        return self.with_tracks(tracks)
+            tracks.append(track.emptied(notes))
+        transposed = self.with_tracks(tracks)
+        transposed.key_signatures = [KeySignature(k.tick, _transposed_fifths(k.fifths, semitones), k.mode)
+                                     for k in self.key_signatures]
+        return transposed
 
     def sliced(self, start: int, end: int, *, shift: bool = True, clip: bool = True) -> Score:
         """Notes starting in [start, end). With `shift`, times move so `start` becomes 0 and
@@ -320,15 +400,22 @@ class Score:
                 if start <= n.start < end:
                     duration = min(n.duration, end - n.start) if clip else n.duration
                     notes.append(Note(n.pitch, n.start - offset, duration, n.velocity))
-            tracks.append(Track(track.name, track.program, track.is_drum, notes))
+            changes = [ProgramChange(max(0, c.tick - offset), c.program) for c in track.program_changes
+                       if c.tick < end and (not shift or c.tick > start)]
+            tracks.append(Track(track.name, track.program_at(start) if shift else track.program,
+                                track.is_drum, notes, changes))
         if not shift:
             return self.with_tracks(tracks)
         numerator, denominator = self.time_signature_at(start)
+        key = self.key_signature_at(start)
+        keys = ([KeySignature(0, key.fifths, key.mode)] if key is not None else []) + [
+            KeySignature(k.tick - start, k.fifths, k.mode) for k in self.key_signatures if start < k.tick < end]
         return Score(
             tracks, self.tempo_at(start), (numerator, denominator), self.ticks_per_quarter,
             [TempoChange(c.tick - start, c.bpm) for c in self.tempo_changes if start < c.tick < end],
             [TimeSignatureChange(c.tick - start, c.numerator, c.denominator)
              for c in self.time_signature_changes if start < c.tick < end],
+            keys, self.pickup_ticks if start == 0 else 0,
         )
 
     def quantized(self, grid: int) -> Score:
@@ -346,7 +433,7 @@ class Score:
                 start = snap(n.start)
                 end = max(snap(n.end), start + grid)
                 notes.append(Note(n.pitch, start, end - start, n.velocity))
-            tracks.append(Track(track.name, track.program, track.is_drum, sorted(notes)))
+            tracks.append(track.emptied(sorted(notes)))
         return self.with_tracks(tracks)
 
     def resampled(self, ticks_per_quarter: int) -> Score:
@@ -361,13 +448,16 @@ class Score:
         tracks = [
             Track(t.name, t.program, t.is_drum,
                   sorted(Note(n.pitch, scale(n.start), max(1, scale(n.end) - scale(n.start)), n.velocity)
-                         for n in t.notes))
+                         for n in t.notes),
+                  [ProgramChange(scale(c.tick), c.program) for c in t.program_changes])
             for t in self.tracks
         ]
         return Score(tracks, self.tempo_bpm, self.time_signature, ticks_per_quarter,
                      [TempoChange(scale(c.tick), c.bpm) for c in self.tempo_changes],
                      [TimeSignatureChange(scale(c.tick), c.numerator, c.denominator)
-                      for c in self.time_signature_changes])
+                      for c in self.time_signature_changes],
+                     [KeySignature(scale(k.tick), k.fifths, k.mode) for k in self.key_signatures],
+                     scale(self.pickup_ticks))
 
     # ---------------------------------------------------------------- numpy views
     def note_array(self) -> np.ndarray:
@@ -384,7 +474,7 @@ class Score:
     @staticmethod
     def tracks_from_note_array(array: np.ndarray, templates: Iterable[Track]) -> list[Track]:
         """Tracks shaped like `templates` (name/program/drum) filled from a note array."""
-        tracks = [Track(t.name, t.program, t.is_drum, []) for t in templates]
+        tracks = [t.emptied() for t in templates]
         for pitch, start, duration, velocity, track in array.tolist():
             tracks[track].notes.append(Note(pitch, start, duration, velocity))
         for track in tracks:

@@ -6,6 +6,11 @@ is C4 (scientific pitch notation, as in most DAWs).
 
     pitch_class_name(3) == "Eb"      pitch_name(61) == "C#4"
     parse_pitch_class("bb") == 10    parse_pitch("F#3") == 54
+
+Notation spells a pitch in its key (`spelling`): the letter and alteration nearest the
+key on the line of fifths, so notes of the key need no accidental, sharp keys raise and
+flat keys lower, and a minor key's raised sixth and seventh are spelled as such
+(E-sharp in F-sharp minor, G-sharp in A minor).
 """
 
 from __future__ import annotations
@@ -44,3 +49,23 @@ def parse_pitch(text: str) -> int:
         raise ValueError(f"not a pitch name: '{text}'")
     natural = NATURAL_PITCH_CLASSES[match[1].lower()]
     return natural + ACCIDENTALS[match[2] or ""] + 12 * (int(match[3]) + 1)
+
+
+_LINE_OF_FIFTHS_LETTERS = "FCGDAEB"     # positions -1..5 on the line of fifths
+
+
+def spelling(pitch: int, fifths: int = 0, mode: str = "major") -> tuple[str, int, int]:
+    """(letter, alteration in semitones, octave) of MIDI `pitch` written in the key whose
+    signature has `fifths` sharps (negative: flats); `mode` "minor" favours the raised
+    sixth and seventh. 61 in D major -> ("C", 1, 4); 70 in F major -> ("B", -1, 4)."""
+    position = (pitch % 12) * 7 % 12            # C 0, G 1 ... F 11 on the line of fifths
+    # the key's notes lie at fifths-1 .. fifths+5; a minor key reaches two steps further sharp
+    centre = fifths + (3.0 if mode == "minor" else 2.0)
+    candidates = (position - 12, position, position + 12)
+    lean = 0.01 if fifths >= 0 or mode == "minor" else -0.01   # a tie goes the key's way
+    best = min(candidates, key=lambda p: abs(p - centre - lean))
+    letter = _LINE_OF_FIFTHS_LETTERS[(best + 1) % 7]
+    alteration = (best + 1) // 7
+    natural = NATURAL_PITCH_CLASSES[letter.lower()]
+    octave = (pitch - natural - alteration) // 12 - 1
+    return letter, alteration, octave

@@ -24,7 +24,7 @@ from ml_core.midi_io import (
     score_from_midi_bytes,
     write_midi,
 )
-from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
+from ml_core.music import Note, ProgramChange, Score, TempoChange, TimeSignatureChange, Track
 
 # ------------------------------------------------------------------ byte helpers
 
@@ -161,11 +161,18 @@ def test_type_0_file_splits_channels_into_tracks_with_their_programs():
     assert score.tempo_bpm == pytest.approx(90)
 
 
-def test_program_change_mid_track_starts_a_new_track():
-    body = (event(0, 0xC0, 0) + event(0, 0x90, 60, 80) + event(480, 0x80, 60, 0)
-            + event(0, 0xC0, 24) + event(0, 0x90, 62, 80) + event(480, 0x80, 62, 0) + end_of_track())
+def test_program_change_mid_track_stays_one_track_with_the_change_kept():
+    body = (meta(0, 0x03, b"Strings") + event(0, 0xC0, 48) + event(0, 0x90, 60, 80) + event(480, 0x80, 60, 0)
+            + event(0, 0xC0, 45) + event(0, 0x90, 62, 80) + event(480, 0x80, 62, 0)
+            + event(0, 0xC0, 48) + event(0, 0x90, 64, 80) + event(480, 0x80, 64, 0) + end_of_track())
     score = score_from_midi_bytes(smf(chunk(body)))
-    assert [(t.program, [n.pitch for n in t.notes]) for t in score.tracks] == [(0, [60]), (24, [62])]
+    assert [(t.name, t.program, [n.pitch for n in t.notes]) for t in score.tracks] == [("Strings", 48, [60, 62, 64])]
+    track = score.tracks[0]
+    assert track.program_changes == [ProgramChange(480, 45), ProgramChange(960, 48)]
+    assert [track.program_at(tick) for tick in (0, 480, 959, 960)] == [48, 45, 45, 48]
+    again = score_from_midi_bytes(midi_bytes(score))     # written as events, read back the same
+    assert [(t.name, t.program, t.program_changes, t.notes) for t in again.tracks] == \
+        [(t.name, t.program, t.program_changes, t.notes) for t in score.tracks]
 
 
 def test_program_in_another_track_applies_to_the_channel():
