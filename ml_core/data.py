@@ -46,7 +46,7 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
 TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved more than a tritone
 MUSIC21_PREFIX = "music21:"
-READER_VERSION = 2   # bump when reading a file gives other notes: invalidates score caches
+READER_VERSION = 3   # bump when reading a file gives other notes: invalidates score caches
 PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates datasets only
 
 
@@ -219,25 +219,35 @@ def _init_worker(description: dict[str, Any], score_cache: Path | None = None) -
 
 
 def _score_to_json(score: Any) -> dict[str, Any]:
+    from ml_core.music import notation_to_json
+
     return {"tempo": score.tempo_bpm, "meter": list(score.time_signature), "tpq": score.ticks_per_quarter,
             "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
             "meter_changes": [[c.tick, c.numerator, c.denominator] for c in score.time_signature_changes],
             "tracks": [{"name": t.name, "program": t.program, "drum": t.is_drum,
                         "notes": [value for n in t.notes for value in (n.pitch, n.start, n.duration, n.velocity)]}
-                       for t in score.tracks]}
+                       for t in score.tracks], **notation_to_json(score)}
 
 
 def _score_from_json(data: dict[str, Any]) -> Any:
-    from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
+    from ml_core.music import (
+        Note,
+        Score,
+        TempoChange,
+        TimeSignatureChange,
+        Track,
+        notation_from_json,
+    )
 
     tracks = []
     for track in data["tracks"]:
         values = track["notes"]
         notes = [Note(*values[i:i + 4]) for i in range(0, len(values), 4)]
         tracks.append(Track(track["name"], track["program"], track["drum"], notes))
-    return Score(tracks, data["tempo"], tuple(data["meter"]), data["tpq"],
-                 [TempoChange(tick, bpm) for tick, bpm in data["tempo_changes"]],
-                 [TimeSignatureChange(tick, top, bottom) for tick, top, bottom in data["meter_changes"]])
+    return notation_from_json(Score(tracks, data["tempo"], tuple(data["meter"]), data["tpq"],
+                                    [TempoChange(tick, bpm) for tick, bpm in data["tempo_changes"]],
+                                    [TimeSignatureChange(tick, top, bottom)
+                                     for tick, top, bottom in data["meter_changes"]]), data)
 
 
 def _file_key(path: Path) -> list[Any]:
@@ -281,9 +291,15 @@ def _cached_pieces(entry: Path, key: list[Any]) -> list[Any] | str | None:
         return None
 
 
-def _read_variants(path: str, augmentation: Augmentation, split: str) -> list[Any]:
+def _read_variants(path: str, augmentation: Augmentation, split: str,
+                   pickups: list[int] | None = None) -> list[Any]:
+    """The file's pieces as augmented variants; `pickups` (when given) gets the number of
+    pieces that open with a pickup appended."""
     variants = []
-    for score in read_pieces(path, _worker_score_cache):
+    pieces = read_pieces(path, _worker_score_cache)
+    if pickups is not None:
+        pickups.append(sum(1 for score in pieces if score.pickup_ticks and not score.is_empty))
+    for score in pieces:
         variants.extend(_augmented(score, augmentation, split))
     if not variants:
         raise DataError("no notes")
@@ -326,15 +342,23 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None, str | None]:
-    """Worker: (path, encoded variants, None), (path, None, reason), or for a collection
-    with some pieces the tokenizer cannot take (one tune of an ABC book in 9/4):
-    (path, the other pieces' variants, "N of M pieces left out: reason")."""
+def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None, str | None, int]:
+    """Worker: (path, encoded variants, None, pickups), (path, None, reason, 0), or for a
+    collection with some pieces the tokenizer cannot take (one tune of an ABC book in 9/4):
+    (path, the other pieces' variants, "N of M pieces left out: reason", pickups); `pickups`
+    counts the file's pieces that open with a pickup."""
     path, augmentation, split = job
+    pickups: list[int] = []
     try:
-        variants = _read_variants(path, augmentation, split)
+        variants = _read_variants(path, augmentation, split, pickups)
     except Exception as error:  # any unreadable file is listed and skipped, never fatal
-        return path, None, _error_text(error)
+        return path, None, _error_text(error), 0
+    arrays, reason = _encoded(variants)
+    return path, arrays, reason, pickups[0] if arrays is not None else 0
+
+
+def _encoded(variants: list[Any]) -> tuple[list[np.ndarray] | None, str | None]:
+    """(encoded variants, None), (None, reason) or (some of them, what was left out)."""
     arrays, failures = [], []
     for score in variants:
         try:
@@ -347,12 +371,12 @@ def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarra
         if len(array) >= 2:
             arrays.append(array)
     if failures and not arrays:
-        return path, None, failures[0]
+        return None, failures[0]
     if not arrays:
-        return path, None, "nothing left after tokenizing"
+        return None, "nothing left after tokenizing"
     if failures:
-        return path, arrays, f"{len(failures)} of {len(variants)} pieces left out: {failures[0]}"
-    return path, arrays, None
+        return arrays, f"{len(failures)} of {len(variants)} pieces left out: {failures[0]}"
+    return arrays, None
 
 
 def _scores_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[Any] | None, str | None]:
@@ -500,7 +524,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     used: dict[str, list[str]] = {"train": [], "val": []}
     piece_collections: dict[str, list[str]] = {"train": [], "val": []}
     left_out: dict[str, str] = {}   # files used in part: reason some of their pieces are not
-    for (path, variants, error), job in zip(
+    pickups = {"train": 0, "val": 0}   # pieces opening with a pickup (kept at the end of bar 0)
+    for (path, variants, error, pickup_count), job in zip(
             _run_jobs(_encode_job, jobs, description, options.workers, "tokenizing", score_cache),
             jobs, strict=True):
         if variants is None:
@@ -509,6 +534,7 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         if error:
             left_out[path] = error
         arrays[job[2]].extend(variants)
+        pickups[job[2]] += pickup_count
         used[job[2]].append(path)
         piece_collections[job[2]].extend([collection_of[Path(path)]] * len(variants))
     if not arrays["train"]:
@@ -529,6 +555,7 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         lengths = np.diff(offsets)
         split_summary[split] = {
             "files": len(used[split]), "pieces": len(arrays[split]), "tokens": int(len(data)),
+            "pieces_with_pickup": pickups[split],
             "file_list": used[split],
             "file_collections": [collection_of[Path(path)] for path in used[split]],
             "collections": {name: {"pieces": int((ids == number).sum()),

@@ -241,6 +241,11 @@ class Score:
         """The number a musician gives bar index `bar`: a pickup bar is 0, else bars count from 1."""
         return bar if self.pickup_ticks else bar + 1
 
+    def bars_label(self, first: int, end: int) -> str:
+        """"bar 3" or "bars 3-5" for bar indices first..end-1, numbered as musicians do."""
+        low, high = self.bar_number(first), self.bar_number(end - 1)
+        return f"bar {low}" if high <= low else f"bars {low}-{high}"
+
     # ---------------------------------------------------------------- tempo map
     def tempo_at(self, tick: int) -> float:
         bpm = self.tempo_bpm
@@ -490,3 +495,27 @@ class Score:
             for n in track.notes:
                 histogram[n.pitch % 12] += n.duration
         return histogram
+
+
+# ---------------------------------------------------------------- serializing
+def notation_to_json(score: Score) -> dict:
+    """The Score's written keys, pickup and per-track program changes as JSON-ready values,
+    for every serializer to store beside its tempo, meter and notes (`notation_from_json`)."""
+    return {"key_signatures": [[k.tick, k.fifths, k.mode] for k in score.key_signatures],
+            "pickup_ticks": score.pickup_ticks,
+            "program_changes": [[[c.tick, c.program] for c in t.program_changes] for t in score.tracks]}
+
+
+def notation_from_json(score: Score, data: dict) -> Score:
+    """`score` given back what `notation_to_json` stored in `data` (absent in data written
+    before these fields existed: then the score stays as it is). Returns the score."""
+    score.key_signatures = sorted((KeySignature(int(tick), int(fifths), str(mode))
+                                   for tick, fifths, mode in data.get("key_signatures", [])),
+                                  key=lambda k: k.tick)
+    pickup = int(data.get("pickup_ticks", 0))
+    if not 0 <= pickup < score.bar_length_at(0):
+        raise ValueError(f"a pickup of {pickup} ticks does not fit in the first bar")
+    score.pickup_ticks = pickup
+    for track, changes in zip(score.tracks, data.get("program_changes", []), strict=False):
+        track.program_changes = [ProgramChange(int(tick), int(program)) for tick, program in changes]
+    return score

@@ -80,6 +80,9 @@ def prepare(args: argparse.Namespace) -> int:
     _say(f"dataset {result.directory}: train {splits['train']['files']} files / "
          f"{splits['train']['tokens']} {unit}, validation {splits['val']['files']} files / "
          f"{splits['val']['tokens']} {unit}, {len(manifest['skipped'])} skipped")
+    if "pieces_with_pickup" in splits["train"]:   # datasets prepared before pickups were kept lack it
+        pickups = splits["train"]["pieces_with_pickup"] + splits["val"]["pieces_with_pickup"]
+        _say(f"{pickups} pieces open with a pickup (kept in its metrical place, at the end of bar 0)")
     return 0
 
 

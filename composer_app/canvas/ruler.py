@@ -70,7 +70,7 @@ class Ruler(QWidget):
             if bar % label_every == 0:
                 x = self.x_of(start)
                 painter.drawLine(QPointF(x, height * 0.35), QPointF(x, height))
-                painter.drawText(QPointF(x + 3, height * 0.62), str(bar + 1))
+                painter.drawText(QPointF(x + 3, height * 0.62), str(meter.bar_number(bar)))
             bar += 1
         x = self.x_of(self.timeline.playhead)
         painter.setBrush(QColor(220, 30, 30))

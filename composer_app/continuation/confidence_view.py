@@ -37,11 +37,11 @@ def smoothed(values: Sequence[float], window: int = SMOOTHING_WINDOW) -> np.ndar
 
 
 def density_per_bar(notes: Sequence[Note], score: Score) -> tuple[list[int], list[int]]:
-    """(bar numbers from 1, as the ruler shows them; note onsets in each bar) over the bars
-    `notes` span, empty bars included."""
+    """(bar numbers as the ruler shows them, from 1, or 0 for a pickup bar; note onsets in
+    each bar) over the bars `notes` span, empty bars included."""
     if not notes:
         return [], []
-    bars = [score.bar_at(n.start)[0] + 1 for n in notes]
+    bars = [score.bar_number(score.bar_at(n.start)[0]) for n in notes]
     first, last = min(bars), max(bars)
     counts = [0] * (last - first + 1)
     for bar in bars:

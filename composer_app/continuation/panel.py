@@ -54,7 +54,7 @@ from composer_app.continuation.model_panel import ModelPanel
 from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
 from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
-from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
+from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key, key_source
 from composer_app.continuation.session import ContinuationRefused, ContinueSession
 from composer_app.continuation.worker import (
     BundleCache,
@@ -236,7 +236,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             self._fail(str(error))
             return
         if self.sampling_panel.stay_in_key.isChecked():
-            self.sampling_panel.set_estimated_key(estimate_key(prompt))
+            self.sampling_panel.set_estimated_key(estimate_key(prompt), key_source(prompt))
         self._start(prompt, offset, self.sampling_panel.next_seed())
 
     def fill(self) -> None:
@@ -280,7 +280,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.confidence_view.clear()
         if fill_bars is not None:
             first, end = fill_bars
-            self._say(f"Filling bars {first + 1}-{end} with {info.name} (seed {seed})...")
+            self._say(f"Filling {self.document.meter().bars_label(first, end)} with {info.name} (seed {seed})...")
         else:
             self._say(f"Continuing with {info.name} (seed {seed})...")
         self.session.begin(job)

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 
 from composer_app.continuation.prompt import PromptError, build_prompt
-from composer_app.continuation.sampling_panel import estimate_key
+from composer_app.continuation.sampling_panel import estimate_key, key_source
 from composer_app.workers import threads
 from composer_app.workers.threads import WorkerSignals
 from ml_core.music import Score
@@ -27,21 +27,23 @@ from ml_core.music import Score
 class KeyEstimates(WorkerSignals):
     """Brings a key estimate made on a worker thread back to the GUI thread."""
 
-    done = Signal(int, object, object)   # estimate number, key, followed controls
+    done = Signal(int, object, object, object)   # estimate number, key, its source, followed controls
 
 
-def _estimate(prompt: Score | None, tokenizer: Any) -> tuple[Any, Any]:
-    """(key, followed controls) of a prompt: what the sampling panel shows."""
+def _estimate(prompt: Score | None, tokenizer: Any) -> tuple[Any, str, Any]:
+    """(key, "written" | "estimated", followed controls) of a prompt: what the sampling
+    panel shows."""
     try:
         key = estimate_key(prompt) if prompt is not None else None
+        source = key_source(prompt) if key is not None else "estimated"
     except ValueError:
-        key = None
+        key, source = None, "estimated"
     followed = None
     if prompt is not None and tokenizer is not None:
         from ml_core.generation import followed_controls
 
         followed = followed_controls(tokenizer, prompt)
-    return key, followed
+    return key, source, followed
 
 
 class PromptSources:
@@ -73,9 +75,9 @@ class PromptSources:
                 prompt, _ = build_prompt(snapshot.score(tracks_wanted=tracks_wanted), source, selected, playhead)
             except (PromptError, ValueError):
                 prompt = None
-            key, followed = _estimate(prompt, tokenizer)
+            key, key_from, followed = _estimate(prompt, tokenizer)
             try:
-                self._estimates.post("done", number, key, followed)
+                self._estimates.post("done", number, key, key_from, followed)
             except RuntimeError:   # the panel is gone (application exit)
                 pass
 
@@ -88,12 +90,12 @@ class PromptSources:
             threads.stop(self._estimate_thread, timeout=5.0)
             self._estimate_thread = None
 
-    def _on_estimated(self, number: int, key: Any, followed: Any) -> None:
+    def _on_estimated(self, number: int, key: Any, source: str, followed: Any) -> None:
         if number == self._estimate_number and not self._shut_down:
-            self._show_estimate(key, followed)
+            self._show_estimate(key, source, followed)
 
-    def _show_estimate(self, key: Any, followed: Any) -> None:
-        self.sampling_panel.set_estimated_key(key)
+    def _show_estimate(self, key: Any, source: str, followed: Any) -> None:
+        self.sampling_panel.set_estimated_key(key, source)
         self.sampling_panel.set_followed(followed)
 
     def _prompt(self) -> tuple[Score, int]:

@@ -35,7 +35,7 @@ from composer_app.continuation.controls import ANY_LABEL, CONTROLS, ModelAbiliti
 from ml_core.keys import key_name
 from ml_core.music import Score
 
-__all__ = ["KEYS", "SamplingPanel", "estimate_key", "key_name"]
+__all__ = ["KEYS", "SamplingPanel", "estimate_key", "key_name", "key_source"]
 
 KEYS: tuple[tuple[int, str], ...] = tuple((tonic, mode) for mode in ("major", "minor")
                                           for tonic in range(12))
@@ -49,8 +49,17 @@ _MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.
 _MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
 
 
+def key_source(score: Score) -> str:
+    """"written" when the prompt's key comes from its key signature (which the estimator
+    defers to), else "estimated"."""
+    from ml_core.keys import written_key
+
+    return "written" if written_key(score) is not None else "estimated"
+
+
 def estimate_key(score: Score) -> tuple[int, str] | None:
-    """The prompt's key (tonic pitch class, "major"/"minor"), None for an empty prompt."""
+    """The prompt's key (tonic pitch class, "major"/"minor"): the written key signature's
+    when it has one (see `key_source`), else estimated; None for an empty prompt."""
     if score.is_empty:
         return None
     try:
@@ -165,10 +174,14 @@ class SamplingPanel(QWidget):
         self.seed_lock.toggled.connect(self._on_lock)
 
     # ------------------------------------------------------------ key
-    def set_estimated_key(self, key: tuple[int, str] | None) -> None:
-        """Show the prompt's estimated key in the first entry of the key box."""
+    def set_estimated_key(self, key: tuple[int, str] | None, source: str = "estimated") -> None:
+        """Show the prompt's key in the first entry of the key box, saying where it comes
+        from: the written key signature (`source` "written") or the estimator."""
         self._estimated_key = key
-        text = "Estimated: " + key_name(key) if key else "Estimated (empty prompt)"
+        if not key:
+            text = "Estimated (empty prompt)"
+        else:
+            text = ("Key signature: " if source == "written" else "Estimated: ") + key_name(key)
         self.key.setItemText(0, text)
 
     def estimated_key(self) -> tuple[int, str] | None:

@@ -138,7 +138,7 @@ class ContinueSession:
         verb = "Stopped; kept" if result.cancelled else "Added"
         if result.job.fill_bars is not None:
             first, end = result.job.fill_bars
-            bars = f"bar {first + 1}" if end - first == 1 else f"bars {first + 1}-{end}"
+            bars = self.document.meter().bars_label(first, end)
             verb = f"{'Stopped; filled' if result.cancelled else 'Filled'} {bars} with"
         return (f"{verb} {count} notes ({result.tokens_generated} tokens in "
                 f"{result.seconds:.1f} s on {result.device}). Ctrl+Z removes them.")

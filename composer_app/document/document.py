@@ -37,7 +37,7 @@ from composer_app.document.preparing import (
     validate_note,
 )
 from composer_app.document.tracks import TrackCommand, TrackInfo, audible, default_color
-from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, is_valid_time_signature
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks, is_valid_time_signature
 
 MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
 
@@ -58,15 +58,13 @@ class Snapshot:
     meta: Score
 
     def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
-        tracks = [Track(t.name, t.program, t.is_drum, []) for t in self.tracks]
+        tracks = [t.as_track() for t in self.tracks]
         for note_id, (track, note) in self.notes.items():
             if tracks_wanted is not None and not tracks_wanted[track]:
                 continue
             if include_generated or note_id not in self.generated:
                 tracks[track].notes.append(note)
-        meta = self.meta
-        return Score(tracks, meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
-                     list(meta.tempo_changes), list(meta.time_signature_changes)).sort()
+        return self.meta.with_tracks(tracks).sort()
 
 
 class Document(QObject):
@@ -143,8 +141,8 @@ class Document(QObject):
         return self._meta
 
     def tracks(self) -> list[Track]:
-        """Track descriptions (name, program, drum flag); their notes lists are empty."""
-        return [Track(t.name, t.program, t.is_drum, []) for t in self._tracks]
+        """Track descriptions (name, programs, drum flag); their notes lists are empty."""
+        return [t.as_track() for t in self._tracks]
 
     def track_count(self) -> int:
         return len(self._tracks)
@@ -210,8 +208,7 @@ class Document(QObject):
         built), for a worker thread to turn into a Score while the document changes on."""
         meta = self._meta
         return Snapshot(dict(self._notes), frozenset(self._generated), tuple(self._tracks),
-                        Score([], meta.tempo_bpm, meta.time_signature, meta.ticks_per_quarter,
-                              list(meta.tempo_changes), list(meta.time_signature_changes)))
+                        meta.with_tracks([]))
 
     def playback_score(self, include_generated: bool = True) -> Score:
         """What is heard: the score with muted (or not soloed) tracks silent."""
@@ -326,8 +323,12 @@ class Document(QObject):
         if not is_valid_time_signature(*signature):
             raise DocumentError(f"{numerator}/{denominator} is not a valid time signature")
         if signature != self._meta.time_signature:
+            # the notes stay where they are: a pickup keeps its first tick, if the new bar holds it
+            start, length = self._meta.music_start, bar_ticks(signature, self._meta.ticks_per_quarter)
+            pickup = length - start if self._meta.pickup_ticks and start < length else 0
             self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
-                                             self._meta.time_signature, signature))
+                                             (*self._meta.time_signature, self._meta.pickup_ticks),
+                                             (*signature, pickup)))
 
     # ------------------------------------------------------------------ tracks
     def add_track(self, name: str | None = None, program: int = 0, is_drum: bool = False) -> int:
@@ -482,8 +483,9 @@ class Document(QObject):
     def _set_meta(self, field: str, value: object) -> None:
         if field == "tempo":
             self._meta.tempo_bpm = float(value)
-        elif field == "time_signature":
-            self._meta.time_signature = tuple(value)
+        elif field == "time_signature":   # (numerator, denominator[, pickup ticks])
+            self._meta.time_signature = tuple(value[:2])
+            self._meta.pickup_ticks = value[2] if len(value) > 2 else 0
         else:
             raise KeyError(field)
         self.meta_changed.emit()

@@ -187,7 +187,13 @@ class FileActions(QObject):
         return self._export(path, ".mid", dialogs.MIDI_FILTER, write_midi)
 
     def export_musicxml(self, path: str | Path | None = None) -> bool:
-        return self._export(path, ".musicxml", dialogs.MUSICXML_FILTER, write_musicxml)
+        """Write MusicXML titled with the document's name (the exported file's, if untitled)."""
+        title = Path(self._document.path).stem if self._document.path is not None else None
+
+        def write(score, target: Path) -> None:
+            write_musicxml(score, target, title=title)
+
+        return self._export(path, ".musicxml", dialogs.MUSICXML_FILTER, write)
 
     # ------------------------------------------------------------------ internals
     def _save_to(self, path: Path) -> bool:

@@ -54,7 +54,7 @@ class PreparedScore:
     next_id: int
     tracks: list[TrackInfo]
     active_track: int
-    meta: Score             # notes-free: tempo, meter and their changes
+    meta: Score             # notes-free: tempo, meter and their changes, keys, pickup
     repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
     end_tick: int = 0       # where the last note ends (computed here, off the GUI thread)
 
@@ -75,11 +75,11 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
         for note in track.notes:
             notes[next_id] = (track_index, validate_note(_playable(note)))
             next_id += 1
-    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum))
+    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum),
+                        program_changes=tuple(t.program_changes))
               for i, t in enumerate(score.tracks)]
     tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
     active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
-    meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
-                 list(score.tempo_changes), list(score.time_signature_changes))
+    meta = score.with_tracks([])   # tempo and meter maps, written keys, pickup
     end_tick = max((note.end for _, note in notes.values()), default=0)
     return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)

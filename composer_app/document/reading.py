@@ -25,7 +25,7 @@ from array import array
 from pathlib import Path
 
 from ml_core.midi_io import MIDI_EXTENSIONS, MidiFileError, read_midi, read_score
-from ml_core.music import Note, Score, Track
+from ml_core.music import Note, Score, Track, notation_from_json, notation_to_json
 
 POLL_S = 0.05   # how often the waiting thread looks at the cancel event
 
@@ -43,7 +43,7 @@ def _pack(score: Score) -> dict:
         tracks.append((track.name, track.program, track.is_drum, numbers.tobytes()))
     return {"tracks": tracks, "tempo_bpm": score.tempo_bpm, "time_signature": score.time_signature,
             "ticks_per_quarter": score.ticks_per_quarter, "tempo_changes": score.tempo_changes,
-            "time_signature_changes": score.time_signature_changes}
+            "time_signature_changes": score.time_signature_changes, **notation_to_json(score)}
 
 
 def _unpack(packed: dict) -> Score:
@@ -54,8 +54,9 @@ def _unpack(packed: dict) -> Score:
         notes = [Note(numbers[i], numbers[i + 1], numbers[i + 2], numbers[i + 3])
                  for i in range(0, len(numbers), 4)]
         tracks.append(Track(name, program, is_drum, notes))
-    return Score(tracks, packed["tempo_bpm"], packed["time_signature"], packed["ticks_per_quarter"],
-                 list(packed["tempo_changes"]), list(packed["time_signature_changes"]))
+    score = Score(tracks, packed["tempo_bpm"], packed["time_signature"], packed["ticks_per_quarter"],
+                  list(packed["tempo_changes"]), list(packed["time_signature_changes"]))
+    return notation_from_json(score, packed)
 
 
 def _child_environment() -> dict[str, str]:

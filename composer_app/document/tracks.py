@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from composer_app.document.commands import Entry, NoteEditCommand
+from ml_core.music import ProgramChange, Track
 
 if TYPE_CHECKING:
     from composer_app.document.document import Document
@@ -88,6 +89,11 @@ class TrackInfo:
     color: str = TRACK_COLORS[0]
     muted: bool = False
     soloed: bool = False
+    program_changes: tuple[ProgramChange, ...] = ()   # later programs of the part (arco, pizz.)
+
+    def as_track(self) -> Track:
+        """A notes-free Track with this track's name, programs and drum flag."""
+        return Track(self.name, self.program, self.is_drum, [], list(self.program_changes))
 
     def changed(self, **fields: object) -> TrackInfo:
         return replace(self, **fields)

@@ -244,8 +244,27 @@ class Schedule:
         return len(self.seconds)
 
 
+def by_program(score: Score) -> Score:
+    """`score` with each track that changes program (arco, then pizzicato) sounding as one
+    track per program, so each program keeps a synth channel of its own."""
+    if not any(track.program_changes for track in score.tracks):
+        return score
+    tracks = []
+    for track in score.tracks:
+        if not track.program_changes or track.is_drum:
+            tracks.append(track)
+            continue
+        parts: dict[int, list] = {}
+        for note in track.notes:
+            parts.setdefault(track.program_at(note.start), []).append(note)
+        tracks += [Track(track.name, program, False, notes) for program, notes in parts.items()]
+    return score.with_tracks(tracks)
+
+
 def build_schedule(score: Score) -> Schedule:
-    """Note events of `score` with times from its tempo map (vectorised for big scores)."""
+    """Note events of `score` with times from its tempo map (vectorised for big scores);
+    a track's later programs play on channels of their own (`by_program`)."""
+    score = by_program(score)
     channels = assign_channels(score.tracks)
     programs = {}
     for track, channel in zip(score.tracks, channels, strict=True):

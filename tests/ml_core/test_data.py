@@ -236,3 +236,16 @@ def test_a_sampler_asked_for_them_returns_the_ids_before_each_window():
     assert batch.preceding.tolist() == [[107, 108, 109], [-1, -1, 100], [-1, -1, -1], [-1, -1, -1]]
     assert batch.items[0].tolist() == [110, 111, 112, 113, 114]   # the window itself is unchanged
     assert WindowSampler(split, window=4).gather(np.array([0]), np.array([5])).preceding is None
+
+
+def test_prepare_counts_the_pieces_that_open_with_a_pickup(tmp_path):
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    with_pickup = "X:1\nT:Up\nM:3/4\nL:1/4\nK:G\nD|G2 A|B2 c|d3|]\n"
+    without = "X:1\nT:Down\nM:3/4\nL:1/4\nK:G\nG2 A|B2 c|d3|]\n"
+    for index in range(3):
+        (folder / f"up{index}.abc").write_text(with_pickup)
+    (folder / "down.abc").write_text(without)
+    manifest = _prepare([folder], tmp_path / "data", val_fraction=0.25).manifest
+    splits = manifest["splits"]
+    assert splits["train"]["pieces_with_pickup"] + splits["val"]["pieces_with_pickup"] == 3

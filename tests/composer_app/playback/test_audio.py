@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from composer_app.playback import audio, synth
-from ml_core.music import Note, Score, TempoChange, Track
+from ml_core.music import Note, ProgramChange, Score, TempoChange, Track
 
 RATE = 22050          # half the default rate keeps the tests quick; timing is the same
 HOP = RATE // 200     # 5 ms envelope hops
@@ -305,3 +305,13 @@ def test_preview_note_is_released_by_the_audio_thread(tmp_path):
     start = onsets(samples)[0]
     assert window_rms(samples, start + 0.02, start + 0.2) > 5e-3
     assert window_rms(samples, start + 0.75, start + 0.85) < 0.02 * window_rms(samples, start + 0.02, start + 0.2)
+
+
+def test_a_later_program_plays_on_a_channel_of_its_own():
+    strings = Track("Strings", 48, False, [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480)],
+                    [ProgramChange(480, 45), ProgramChange(960, 48)])
+    schedule = audio.build_schedule(Score([strings]))
+    ons = schedule.is_on
+    arco, pizzicato = (schedule.channel[ons & (schedule.pitch == pitch)][0] for pitch in (60, 62))
+    assert schedule.programs[arco] == (48, False) and schedule.programs[pizzicato] == (45, False)
+    assert schedule.channel[ons & (schedule.pitch == 64)][0] == arco
