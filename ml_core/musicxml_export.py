@@ -125,6 +125,8 @@ def _part(score: Score, track: Track, index: int, keys: list[tuple[int, int, str
     part.partName = track.name or None
     sound = instrument.UnpitchedPercussion() if track.is_drum else instrument.instrumentFromMidiProgram(track.program)
     sound.midiProgram = track.program
+    if track.name:   # later systems show the part's own short name, not its instrument's
+        sound.instrumentAbbreviation = track.name if len(track.name) <= 5 else track.name[:3] + "."
     part.insert(0, sound)
     part.insert(0, _music21_clef(clef_for(track)))
     for tick, fifths, mode in keys:
@@ -168,8 +170,12 @@ def _cut_pickup(part: Any, padding: Fraction) -> None:
     first = measures[0]
     for container in [first, *first.voices]:
         for element in list(container.notesAndRests):
-            if element.offset + element.quarterLength <= padding:
+            end = Fraction(element.offset) + Fraction(element.quarterLength)
+            if end <= padding:
                 container.remove(element)
+            elif element.offset < padding and element.isRest:   # a rest across the pickup's start
+                element.quarterLength = end - padding
+                container.setElementOffset(element, 0.0)
             else:
                 container.setElementOffset(element, element.offset - padding)
     first.paddingLeft = float(padding)
@@ -188,6 +194,7 @@ def _cut_final_rests(part: Any, length: Fraction) -> None:
         for element in list(container.notesAndRests):
             if element.isRest and element.offset >= length:
                 container.remove(element)
+    last.paddingRight = float(Fraction(last.barDuration.quarterLength) - length)
 
 
 def music21_notation(score: Score, title: str = "") -> Any:
@@ -207,6 +214,11 @@ def music21_notation(score: Score, title: str = "") -> Any:
     piece.metadata.title = title
     parts = [_part(score, track, index, keys, meters, end)
              for index, track in enumerate(score.tracks or [Track()])]
+    for part in parts:
+        piece.insert(0, part)
+    # rests in every gap and empty bar, visible (music21's exporter would add hidden ones)
+    piece.makeRests(refStreamOrTimeRange=[0.0, piece.highestTime], fillGaps=True, inPlace=True,
+                    hideRests=False, timeRangeFromBarDuration=True)
     # a piece with a pickup usually ends on a short bar that completes it
     short_end = pickup and bar_end - last == score.pickup_ticks
     for part in parts:
@@ -214,10 +226,6 @@ def music21_notation(score: Score, title: str = "") -> Any:
             _cut_pickup(part, _quarters(score.music_start, tpq))
         if short_end:
             _cut_final_rests(part, _quarters(score.music_start, tpq))
-        piece.insert(0, part)
-    # rests in every gap and empty bar, visible (music21's exporter would add hidden ones)
-    piece.makeRests(refStreamOrTimeRange=[0.0, piece.highestTime], fillGaps=True, inPlace=True,
-                    hideRests=False, timeRangeFromBarDuration=True)
     return piece
 
 
