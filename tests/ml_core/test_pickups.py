@@ -108,3 +108,17 @@ def test_an_irregular_bar_restarts_the_meter_at_the_next_measure():
     restarts = [c for c in score.time_signature_changes if (c.numerator, c.denominator) == (4, 4)]
     assert restarts and all(isinstance(c, TimeSignatureChange) for c in restarts)
     assert all(score.bar_at(c.tick)[1] == 0 for c in restarts)
+
+
+@pytest.mark.parametrize("name", ["remi", "bar_offset", "midi_like", "note_duration"])
+def test_tokenizers_keep_the_pickup_on_the_last_beat_of_bar_zero(name):
+    from ml_core.tokenizers import get_tokenizer
+
+    # a 3/4 tune with a one-beat pickup: its first bar line falls after one beat of music
+    notes = [Note(67, 960, 480), Note(72, 1440, 960), Note(71, 2400, 480), Note(72, 2880, 1440)]
+    score = Score([Track("tune", 0, False, notes)], 100.0, (3, 4), pickup_ticks=480)
+    decoded = get_tokenizer(name).decode(get_tokenizer(name).encode(score))
+    starts = sorted(n.start for n in decoded.notes())
+    assert starts == [960, 1440, 2400, 2880]        # the leading beats of bar 0 are kept silent
+    if decoded.time_signature == (3, 4):            # note_duration carries no meter (decodes 4/4)
+        assert decoded.bar_at(starts[0]) == (0, 960) and decoded.bar_at(starts[1]) == (1, 0)
