@@ -396,7 +396,7 @@ def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bo
         raise _too_large(name, len(data))
     try:
         tracks, quarter, ticks_per_second = _parse_file(bytes(data), warnings)
-        return _build_score(tracks, quarter, ticks_per_second, allow_empty)
+        return _pickup_from_first_bar(_build_score(tracks, quarter, ticks_per_second, allow_empty))
     except _Corrupt as error:
         raise MidiFileError(f"{name}: {error}") from None
     except (IndexError, ValueError, struct.error, OverflowError) as error:  # a check we missed
@@ -407,8 +407,11 @@ def read_midi(path: str | os.PathLike[str], allow_empty: bool = False,
               warnings: list[str] | None = None) -> Score:
     """Read a type 0 or type 1 MIDI file into a Score at 480 ticks per quarter.
 
-    One Track per (track chunk, channel, program); channel 10 gives drum tracks. Notes
-    never released end at the next strike of the same key or at their track's end.
+    One Track per (track chunk, channel), its later program changes kept as events;
+    channel 10 gives drum tracks. Key-signature events become the written keys, and a
+    first bar shorter than the meter after it (how notation programs write a pickup) a
+    pickup at the end of bar 0. Notes never released end at the next strike of the same
+    key or at their track's end.
     A file without notes raises MidiFileError unless `allow_empty`. With a `warnings` list
     the reading is lenient (see `score_from_midi_bytes`) and the repairs are listed there."""
     return score_from_midi_bytes(_read_checked(path), _display_name(path), allow_empty=allow_empty,
@@ -471,6 +474,43 @@ def _written_keys_for_midi(score: Score) -> list[KeySignature]:
             for k in score.key_signatures]
 
 
+def _pickup_meter(score: Score) -> tuple[int, int] | None:
+    """The meter of a bar as long as the score's pickup (1/4, 3/8...), or None when there is
+    no pickup, MIDI cannot write that length as a meter, or music or a meter change comes
+    before the pickup."""
+    if not score.pickup_ticks:
+        return None
+    start = score.music_start
+    if any(n.start < start for n in score.notes()) or any(
+            c.tick <= start for c in score.time_signature_changes):
+        return None
+    whole = Fraction(score.pickup_ticks, 4 * score.ticks_per_quarter)
+    denominator = max(whole.denominator, score.time_signature[1])
+    numerator = whole * denominator
+    if numerator.denominator != 1 or not is_valid_time_signature(int(numerator), denominator):
+        return None
+    return int(numerator), denominator
+
+
+def _pickup_from_first_bar(score: Score) -> Score:
+    """A file that opens with one bar shorter than the meter after it (a 1/4 bar before
+    4/4, as notation programs write a pickup) read as a pickup: its notes move to the end
+    of bar 0 and the bars after it keep their places."""
+    changes = score.time_signature_changes
+    if not changes or score.pickup_ticks:
+        return score
+    first_bar = bar_ticks(score.time_signature, score.ticks_per_quarter)
+    meter = (changes[0].numerator, changes[0].denominator)
+    full_bar = bar_ticks(meter, score.ticks_per_quarter)
+    if changes[0].tick != first_bar or not first_bar < full_bar:
+        return score
+    score = score.with_tracks(score.tracks)
+    score.time_signature, score.time_signature_changes = meter, changes[1:]
+    score = score.shifted(full_bar - first_bar)
+    score.pickup_ticks = first_bar
+    return score
+
+
 def _check_writable(score: Score) -> None:
     if not 1 <= score.ticks_per_quarter <= 0x7FFF or len(score.tracks) > 0xFFFE:
         raise ValueError("MIDI cannot store this resolution or this many tracks")
@@ -496,13 +536,21 @@ def _check_writable(score: Score) -> None:
 def midi_bytes(score: Score) -> bytes:
     """The Score as a type 1 Standard MIDI File: a conductor track (tempo, meter and key
     signatures: the written keys, else the estimated one), then one named track per Track
-    with its program and later program changes. A pickup stays where it is, at the end
-    of bar 0, so every bar line falls where the notation puts it.
+    with its program and later program changes. A pickup is written as notation programs
+    write it: the file starts with it, as a first bar in a meter of its own length (1/4
+    before 4/4), so every later bar line falls where the notation puts it and no silence
+    comes first; `read_midi` turns such a bar back into a pickup.
 
     Drum tracks go on channel 10, pitched tracks on the other 15 in turn. A note of zero
     length is written one tick long and velocity 0 as 1 (0 would mean "note off").
     Raises ValueError for a Score MIDI cannot hold (pitch outside 0..127...)."""
     _check_writable(score)
+    pickup_meter = _pickup_meter(score)
+    if pickup_meter is not None:    # as notation programs write one: a short first bar
+        start, pickup = score.music_start, score.pickup_ticks
+        score = score.sliced(start, max(score.end_tick, start) + 1, clip=False)
+        score.time_signature_changes.insert(0, TimeSignatureChange(pickup, *score.time_signature))
+        score.time_signature = pickup_meter
     conductor = [(0, 0, _tempo_meta(score.tempo_bpm)), (0, 0, _meter_meta(*score.time_signature))]
     conductor += [(c.tick, 1, _tempo_meta(c.bpm)) for c in score.tempo_changes]
     conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator)) for c in score.time_signature_changes]
@@ -793,32 +841,27 @@ def score_from_music21(stream: Any, *, piece: int = 0,
               for sign in everything.getElementsByClass("TimeSignature")
               if is_valid_time_signature(sign.numerator, sign.denominator)}
     meter = meters.pop(0, (4, 4))
-    pickup = _ticks(_pickup_quarters(parts[0]))
-    if not 0 < pickup < bar_ticks(meter):
-        pickup = 0
-    shift = bar_ticks(meter) - pickup if pickup else 0
-
-    def moved(tick: int) -> int:   # what stood at the start stays there (the opening tempo, key)
-        return tick + shift if tick else 0
-
     tracks = []
     for part in parts:
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
         is_drum = instrument.midiChannel == DRUM_CHANNEL or isinstance(instrument, UnpitchedPercussion)
         name = part.partName or instrument.instrumentName or ""
-        notes = [n.moved(start=n.start + shift) for n in part_notes(part)] if shift else part_notes(part)
-        tracks.append(Track(str(name), int(program), bool(is_drum), notes))
-    keys = [KeySignature(moved(k.tick), k.fifths, k.mode) for k in _written_keys(parts[0])]
+        tracks.append(Track(str(name), int(program), bool(is_drum), part_notes(part)))
     score = Score(tracks, tempos.pop(0, 120.0), meter, TICKS_PER_QUARTER,
-                  [TempoChange(moved(tick), bpm) for tick, bpm in sorted(tempos.items())],
-                  [TimeSignatureChange(moved(tick), *meter) for tick, meter in sorted(meters.items())],
-                  keys, pickup)
-    _keep_barlines(score, parts[0], moved)
+                  [TempoChange(tick, bpm) for tick, bpm in sorted(tempos.items())],
+                  [TimeSignatureChange(tick, *meter) for tick, meter in sorted(meters.items())],
+                  _written_keys(parts[0]))
+    pickup = _ticks(_pickup_quarters(parts[0]))
+    shift = bar_ticks(meter) - pickup if 0 < pickup < bar_ticks(meter) else 0
+    if shift:   # the pickup ends bar 0: everything moves on by the bar's missing beats
+        score = score.shifted(shift)
+        score.pickup_ticks = pickup
+    _keep_barlines(score, parts[0], shift)
     return score
 
 
-def _keep_barlines(score: Score, part: Any, moved: Callable[[int], int]) -> None:
+def _keep_barlines(score: Score, part: Any, shift: int) -> None:
     """Give every measure that starts on its beat 1 a barline of ours: after an irregular
     measure (a short phrase-end bar written without a new meter) the meter restarts at the
     next measure, as notation programs count it. A measure that music21 pads on the left
@@ -826,7 +869,7 @@ def _keep_barlines(score: Score, part: Any, moved: Callable[[int], int]) -> None
     for measure in list(part.getElementsByClass("Measure"))[1:]:
         if measure.paddingLeft:
             continue
-        tick = moved(_ticks(measure.offset))
+        tick = _ticks(measure.offset) + shift
         if tick and score.bar_at(tick)[1]:
             score.time_signature_changes = sorted(
                 [*score.time_signature_changes, TimeSignatureChange(tick, *score.time_signature_at(tick))],

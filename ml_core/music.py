@@ -423,6 +423,26 @@ class Score:
             keys, self.pickup_ticks if start == 0 else 0,
         )
 
+    def shifted(self, ticks: int) -> Score:
+        """Everything `ticks` (>= 0) later: notes, program changes and every later tempo,
+        meter and key change; what holds from the start (the opening tempo, meter, key)
+        still does. Makes room before the music, e.g. to put a pickup at the end of bar 0."""
+        if ticks < 0:
+            raise ValueError("a score can only be shifted later")
+
+        def later(tick: int) -> int:
+            return tick + ticks if tick else 0
+
+        tracks = [Track(t.name, t.program, t.is_drum, [n.moved(start=n.start + ticks) for n in t.notes],
+                        [ProgramChange(c.tick + ticks, c.program) for c in t.program_changes])
+                  for t in self.tracks]
+        return Score(tracks, self.tempo_bpm, self.time_signature, self.ticks_per_quarter,
+                     [TempoChange(later(c.tick), c.bpm) for c in self.tempo_changes],
+                     [TimeSignatureChange(later(c.tick), c.numerator, c.denominator)
+                      for c in self.time_signature_changes],
+                     [KeySignature(later(k.tick), k.fifths, k.mode) for k in self.key_signatures],
+                     self.pickup_ticks)
+
     def quantized(self, grid: int) -> Score:
         """Starts and ends snapped to the nearest multiple of `grid` ticks (at least one step long)."""
         if grid <= 0:

@@ -99,3 +99,13 @@ def test_transposing_moves_the_written_key():
     score = Score([Track("t", 0, False, [Note(62, 0, 480)])], key_signatures=[KeySignature(0, 2, "major")])
     assert score.transposed(-2).key_signatures == [KeySignature(0, 0, "major")]
     assert score.transposed(1).key_signatures == [KeySignature(0, -3, "major")]     # E-flat, not D-sharp
+
+
+def test_midi_writes_a_pickup_as_a_short_first_bar_and_reads_it_back_as_a_pickup():
+    score = notated_score()
+    data = midi_bytes(score)
+    assert b"\xff\x58\x04\x01\x02" in data          # the file opens with a bar of 1/4
+    read = score_from_midi_bytes(data)
+    assert read.pickup_ticks == 480 and read.time_signature == (4, 4)
+    assert read.time_signature_changes == score.time_signature_changes
+    assert fields(read) == fields(score)
