@@ -33,6 +33,7 @@ from ml_core.music import (
     Track,
     bar_ticks,
     is_valid_time_signature,
+    meter_of_length,
 )
 
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".rmi")
@@ -484,12 +485,7 @@ def _pickup_meter(score: Score) -> tuple[int, int] | None:
     if any(n.start < start for n in score.notes()) or any(
             c.tick <= start for c in score.time_signature_changes):
         return None
-    whole = Fraction(score.pickup_ticks, 4 * score.ticks_per_quarter)
-    denominator = max(whole.denominator, score.time_signature[1])
-    numerator = whole * denominator
-    if numerator.denominator != 1 or not is_valid_time_signature(int(numerator), denominator):
-        return None
-    return int(numerator), denominator
+    return meter_of_length(score.pickup_ticks, score.time_signature[1], score.ticks_per_quarter)
 
 
 def _pickup_from_first_bar(score: Score) -> Score:

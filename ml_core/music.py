@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -148,6 +149,18 @@ def beat_ticks(time_signature: tuple[int, int], ticks_per_quarter: int = TICKS_P
 
 def is_valid_time_signature(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 64 and denominator in (1, 2, 4, 8, 16, 32, 64)
+
+
+def meter_of_length(ticks: int, denominator: int = 4,
+                    ticks_per_quarter: int = TICKS_PER_QUARTER) -> tuple[int, int] | None:
+    """The time signature of a bar `ticks` long, in units of at least 1/`denominator`
+    (a 480-tick bar is 1/4, a 720-tick bar 3/8), or None when no signature fits."""
+    whole = Fraction(ticks, 4 * ticks_per_quarter)
+    denominator = max(denominator, whole.denominator)
+    numerator = whole * denominator
+    if numerator.denominator != 1 or not is_valid_time_signature(int(numerator), denominator):
+        return None
+    return int(numerator), denominator
 
 
 def _transposed_fifths(fifths: int, semitones: int) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.keys import estimate_key, fifths_of_key, key_of_signature
-from ml_core.music import Note, Score, Track, bar_ticks
+from ml_core.music import Note, Score, Track, bar_ticks, meter_of_length
 from ml_core.pitch import spelling
 
 # Measured on Bach's chorales: soprano and alto medians D4 and up; tenors have medians
@@ -77,10 +77,7 @@ def _meter_marks(score: Score, end: int) -> list[tuple[int, tuple[int, int], boo
         length = starts[index + 1] - start if index + 1 < len(starts) else nominal
         written = meter
         if length != nominal and (start > 0 or not score.pickup_ticks):
-            whole = Fraction(length, 4 * score.ticks_per_quarter)
-            denominator = max(meter[1], whole.denominator)
-            if denominator in (1, 2, 4, 8, 16, 32, 64) and (whole * denominator).denominator == 1:
-                written = (int(whole * denominator), denominator)
+            written = meter_of_length(length, meter[1], score.ticks_per_quarter) or meter
         if written != meter:
             marks.append((start, written, False))
         elif meter != shown:

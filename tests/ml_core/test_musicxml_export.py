@@ -138,3 +138,21 @@ def test_export_title_can_be_given():
         path = Path(folder) / "export.musicxml"
         write_musicxml(c_major_tune(), path, title="My Song")
         assert re.search(r"<work-title>My Song</work-title>", path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["bach/bwv261.mxl", "ryansMammoth/BattleTheCashJig.abc"])
+def test_irregular_bars_and_a_6_8_pickup_read_back_note_for_note(tmp_path, name):
+    """bwv261 has a two-beat phrase-end bar written without a new meter; the jig opens with
+    an eighth-note pickup and splits a bar at its repeat."""
+    from pathlib import Path
+
+    from music21 import corpus
+    from music21 import stream as streams
+
+    source = parsed(Path(corpus.__file__).parent / name)
+    source = source.scores[0] if isinstance(source, streams.Opus) else source
+    path = tmp_path / "piece.musicxml"
+    write_musicxml(score_from_music21(source), path)
+    ours = parsed(path)
+    for theirs, mine in zip(source.parts, ours.parts, strict=True):
+        assert notes_of(mine) == notes_of(theirs)
