@@ -46,6 +46,7 @@ MAX_TICK = 2**28                    # in the file's own ticks
 MAX_SECONDS = 10 * 3600             # longer than this is a broken file, not music
 DRUM_CHANNEL = 9                    # "channel 10" counted from 1
 DEFAULT_VELOCITY = 80
+PICKUP_MARKER = b"Pickup"           # the marker we write at the start of a file opening with a pickup
 
 
 class MidiFileError(Exception):
@@ -147,6 +148,7 @@ class _TrackEvents:
         self.meters: list[tuple[int, tuple[int, int]]] = []       # (tick, (numerator, denominator))
         self.keys: list[tuple[int, int, int]] = []                # (tick, sharps or -flats, minor 0/1)
         self.name = ""
+        self.pickup_marker = False    # a "Pickup" marker at tick 0: the short first bar is one
 
 
 def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int,
@@ -192,6 +194,8 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
             elif kind == 0x59 and length == 2 and -7 <= (fifths := body[0] - (body[0] >> 7 << 8)) <= 7 \
                     and body[1] <= 1:     # sharps (negative: flats) as a signed byte, then minor
                 track.keys.append((tick, fifths, body[1]))
+            elif kind == 0x06 and tick == 0 and body.strip().lower() == PICKUP_MARKER.lower():
+                track.pickup_marker = True
             continue
         if byte & 0x80:
             if byte >= 0xF8:           # real-time bytes carry no data; skip them
@@ -397,7 +401,8 @@ def score_from_midi_bytes(data: bytes, name: str = "<bytes>", *, allow_empty: bo
         raise _too_large(name, len(data))
     try:
         tracks, quarter, ticks_per_second = _parse_file(bytes(data), warnings)
-        return _pickup_from_first_bar(_build_score(tracks, quarter, ticks_per_second, allow_empty))
+        return _pickup_from_first_bar(_build_score(tracks, quarter, ticks_per_second, allow_empty),
+                                      any(track.pickup_marker for track in tracks))
     except _Corrupt as error:
         raise MidiFileError(f"{name}: {error}") from None
     except (IndexError, ValueError, struct.error, OverflowError) as error:  # a check we missed
@@ -409,9 +414,9 @@ def read_midi(path: str | os.PathLike[str], allow_empty: bool = False,
     """Read a type 0 or type 1 MIDI file into a Score at 480 ticks per quarter.
 
     One Track per (track chunk, channel), its later program changes kept as events;
-    channel 10 gives drum tracks. Key-signature events become the written keys, and a
-    first bar shorter than the meter after it (how notation programs write a pickup) a
-    pickup at the end of bar 0. Notes never released end at the next strike of the same
+    channel 10 gives drum tracks. Key-signature events become the written keys, and the
+    short first bar of a file we wrote with a pickup (see `midi_bytes`) a pickup at the
+    end of bar 0. Notes never released end at the next strike of the same
     key or at their track's end.
     A file without notes raises MidiFileError unless `allow_empty`. With a `warnings` list
     the reading is lenient (see `score_from_midi_bytes`) and the repairs are listed there."""
@@ -488,12 +493,13 @@ def _pickup_meter(score: Score) -> tuple[int, int] | None:
     return meter_of_length(score.pickup_ticks, score.time_signature[1], score.ticks_per_quarter)
 
 
-def _pickup_from_first_bar(score: Score) -> Score:
-    """A file that opens with one bar shorter than the meter after it (a 1/4 bar before
-    4/4, as notation programs write a pickup) read as a pickup: its notes move to the end
-    of bar 0 and the bars after it keep their places."""
+def _pickup_from_first_bar(score: Score, marked: bool) -> Score:
+    """A file we wrote with a pickup (`marked`: its "Pickup" marker at tick 0) opens with
+    one bar shorter than the meter after it (a 1/4 bar before 4/4): read it as the pickup
+    again, its notes at the end of bar 0 and the bars after it in their places. Without
+    the marker a short first bar stays a meter change (6/8 then 7/8 is music, not a pickup)."""
     changes = score.time_signature_changes
-    if not changes or score.pickup_ticks:
+    if not marked or not changes or score.pickup_ticks:
         return score
     first_bar = bar_ticks(score.time_signature, score.ticks_per_quarter)
     meter = (changes[0].numerator, changes[0].denominator)
@@ -532,10 +538,10 @@ def _check_writable(score: Score) -> None:
 def midi_bytes(score: Score) -> bytes:
     """The Score as a type 1 Standard MIDI File: a conductor track (tempo, meter and key
     signatures: the written keys, else the estimated one), then one named track per Track
-    with its program and later program changes. A pickup is written as notation programs
-    write it: the file starts with it, as a first bar in a meter of its own length (1/4
-    before 4/4), so every later bar line falls where the notation puts it and no silence
-    comes first; `read_midi` turns such a bar back into a pickup.
+    with its program and later program changes. A pickup starts the file, as a first bar
+    in a meter of its own length (1/4 before 4/4), so every later bar line falls where
+    the notation puts it and no silence comes first; a "Pickup" marker at tick 0 lets
+    `read_midi` turn that bar back into a pickup.
 
     Drum tracks go on channel 10, pitched tracks on the other 15 in turn. A note of zero
     length is written one tick long and velocity 0 as 1 (0 would mean "note off").
@@ -548,6 +554,8 @@ def midi_bytes(score: Score) -> bytes:
         score.time_signature_changes.insert(0, TimeSignatureChange(pickup, *score.time_signature))
         score.time_signature = pickup_meter
     conductor = [(0, 0, _tempo_meta(score.tempo_bpm)), (0, 0, _meter_meta(*score.time_signature))]
+    if pickup_meter is not None:
+        conductor.append((0, 0, _meta(0x06, PICKUP_MARKER)))
     conductor += [(c.tick, 1, _tempo_meta(c.bpm)) for c in score.tempo_changes]
     conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator)) for c in score.time_signature_changes]
     conductor += [(k.tick, 1, _key_meta(k.fifths, k.mode)) for k in _written_keys_for_midi(score)]

@@ -109,3 +109,11 @@ def test_midi_writes_a_pickup_as_a_short_first_bar_and_reads_it_back_as_a_pickup
     assert read.pickup_ticks == 480 and read.time_signature == (4, 4)
     assert read.time_signature_changes == score.time_signature_changes
     assert fields(read) == fields(score)
+
+
+def test_a_short_first_bar_without_our_marker_stays_a_meter_change():
+    score = Score([Track("t", 0, False, [Note(60, 0, 480), Note(62, 1440, 480)])], 100.0, (6, 8),
+                  time_signature_changes=[TimeSignatureChange(1440, 7, 8)])
+    read = score_from_midi_bytes(midi_bytes(score))
+    assert read.pickup_ticks == 0 and read.time_signature == (6, 8)
+    assert read.tracks[0].notes == score.tracks[0].notes
