@@ -524,11 +524,11 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
 
     Frame models: the summed BCE over keys and steps per struck note where the frames mark
     note onsets (note_state's articulate channel), else "not comparable" with the reason."""
-    import torch
+    from torch import no_grad
 
     from ml_core.data import WindowSampler
-    from ml_core.losses import frame_bce_sums
-    from ml_core.models.base import preceding_ids, window_logits
+    from ml_core.evaluation import score_windows
+    from ml_core.models.base import preceding_ids
 
     split = dataset.val if dataset.val.pieces else dataset.train
     pieces = split.pieces if not max_pieces else min(split.pieces, max_pieces)
@@ -545,42 +545,19 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
     sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id, preceding=preceding_ids(model))
     chosen, starts = _positions(split, window, pieces)
     vocab = int(dataset.vocab_size or 0)
-    notes_of = None if frame else notes_of_tokens(encoder, vocab)
-    true_counts, predicted, hits = (np.zeros(vocab, np.int64) for _ in range(3))
-    nats, notes, count = 0.0, 0, 0
     model.eval()
-    with torch.no_grad():
-        for begin in range(0, len(chosen), batch_size):
-            batch = sampler.gather(chosen[begin:begin + batch_size], starts[begin:begin + batch_size])
-            items = torch.from_numpy(batch.items).to(device)
-            valid = batch.valid[:, 1:]
-            logits = window_logits(model, items[:, :-1], batch.preceding)
-            if frame:
-                targets = items[:, 1:]
-                part, _ = frame_bce_sums(logits, targets, torch.from_numpy(valid).to(device))
-                nats += part
-                struck = (targets[..., 0] >= 0.5) & (targets[..., 1] >= 0.5)
-                notes += int(struck.cpu().numpy()[valid].sum())
-                count += int(valid.sum())
-                continue
-            log_p = torch.log_softmax(logits.float(), -1)
-            targets = items[:, 1:].clamp(0, vocab - 1)
-            nll = -log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
-            truth = targets.cpu().numpy()[valid]
-            guess = log_p.argmax(-1).cpu().numpy()[valid]
-            nats += float(nll[valid].sum())
-            notes += int(notes_of[truth].sum())
-            count += int(valid.sum())
-            true_counts += np.bincount(truth, minlength=vocab)
-            predicted += np.bincount(guess, minlength=vocab)
-            hits += np.bincount(truth[truth == guess], minlength=vocab)
+    with no_grad():
+        scores = score_windows(model, sampler, chosen, starts, kind=dataset.kind, vocab=vocab,
+                               batch_size=batch_size, device=device,
+                               notes_of=None if frame else notes_of_tokens(encoder, vocab))
+    nats, notes, count = scores.nats, scores.notes, scores.steps
     report: dict[str, Any] = {"pieces": pieces, "nats": nats, "notes": notes,
                               ("frames" if frame else "tokens"): count,
                               "bits_per_note": nats / notes / math.log(2) if notes else None}
     if not frame:
         report["nats_per_token"] = nats / max(count, 1)
         classes = [token_class(encoder.vocab.string(i)) for i in range(vocab)]
-        report["classes"] = class_scores(true_counts, predicted, hits, classes)
+        report["classes"] = class_scores(scores.true_counts, scores.predicted, scores.hits, classes)
     return report
 
 

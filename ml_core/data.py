@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.files import atomic_path, atomic_write_text
+from ml_core.score_codec import score_from_dict, score_to_dict
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -48,6 +49,7 @@ TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved mor
 MUSIC21_PREFIX = "music21:"
 READER_VERSION = 2   # bump when reading a file gives other notes: invalidates score caches
 PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates datasets only
+SCORE_CACHE_LAYOUT = 2   # the score cache's pieces are `ml_core.score_codec` data (1: its own)
 
 
 class DataError(ValueError):
@@ -218,31 +220,9 @@ def _init_worker(description: dict[str, Any], score_cache: Path | None = None) -
     _worker_score_cache = score_cache
 
 
-def _score_to_json(score: Any) -> dict[str, Any]:
-    return {"tempo": score.tempo_bpm, "meter": list(score.time_signature), "tpq": score.ticks_per_quarter,
-            "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
-            "meter_changes": [[c.tick, c.numerator, c.denominator] for c in score.time_signature_changes],
-            "tracks": [{"name": t.name, "program": t.program, "drum": t.is_drum,
-                        "notes": [value for n in t.notes for value in (n.pitch, n.start, n.duration, n.velocity)]}
-                       for t in score.tracks]}
-
-
-def _score_from_json(data: dict[str, Any]) -> Any:
-    from ml_core.music import Note, Score, TempoChange, TimeSignatureChange, Track
-
-    tracks = []
-    for track in data["tracks"]:
-        values = track["notes"]
-        notes = [Note(*values[i:i + 4]) for i in range(0, len(values), 4)]
-        tracks.append(Track(track["name"], track["program"], track["drum"], notes))
-    return Score(tracks, data["tempo"], tuple(data["meter"]), data["tpq"],
-                 [TempoChange(tick, bpm) for tick, bpm in data["tempo_changes"]],
-                 [TimeSignatureChange(tick, top, bottom) for tick, top, bottom in data["meter_changes"]])
-
-
 def _file_key(path: Path) -> list[Any]:
     stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns, READER_VERSION]
+    return [str(path), stat.st_size, stat.st_mtime_ns, READER_VERSION, SCORE_CACHE_LAYOUT]
 
 
 def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
@@ -262,7 +242,7 @@ def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
     except Exception as error:  # remembered so that a bad file is not parsed again either
         scores, error_text = [], _error_text(error)
     if entry is not None:
-        payload = {"key": key, "error": error_text, "pieces": [_score_to_json(s) for s in scores]}
+        payload = {"key": key, "error": error_text, "pieces": [score_to_dict(s) for s in scores]}
         entry.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(entry, json.dumps(payload, separators=(",", ":")))
     if error_text is not None:
@@ -276,7 +256,7 @@ def _cached_pieces(entry: Path, key: list[Any]) -> list[Any] | str | None:
         stored = json.loads(entry.read_text(encoding="utf-8"))
         if stored.get("key") != key:
             return None
-        return stored["error"] or [_score_from_json(piece) for piece in stored["pieces"]]
+        return stored["error"] or [score_from_dict(piece) for piece in stored["pieces"]]
     except (OSError, ValueError, KeyError, TypeError):   # missing or damaged: read the file again
         return None
 

@@ -40,9 +40,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml_core.keys import estimate_key, scale_pitch_classes
-from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
+from ml_core.keys import prompt_key, scale_pitch_classes
+from ml_core.models.stepping import SteppingError, make_stepper
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
+from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
@@ -57,56 +58,6 @@ DOWNBEAT_ACCENT = 3          # extra velocity for a note on a bar's first beat
 DEFAULT_DYNAMICS = 80        # level when the prompt has no notes (the corpus's velocity)
 
 
-class GenerationError(ValueError):
-    """Generation cannot run (bad options, a prompt the model cannot read...)."""
-
-
-@dataclass(frozen=True)
-class GenerationOptions:
-    bars: int = 8                          # continuation length in bars of the prompt's meter
-    max_tokens: int | None = None          # hard cap on generated tokens (default: bars x 160)
-    temperature: float = 1.0               # 0 = greedy
-    top_k: int = 0                         # 0 = off
-    top_p: float = 0.95                    # 1.0 = off; 0.95 keeps the new default in the key
-                                           # (bench/continuation_quality.py; README)
-    seed: int | None = None                # None = a fresh random seed (reported back)
-    variations: int = 1                    # rows of one batch
-    stay_in_key: bool = False              # mask pitches outside the key's scale
-    key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
-    device: str = "auto"                   # auto | cpu | cuda | mps
-    engine: str = "auto"                   # token models: auto (NumPy on a CPU) | torch | numpy
-    # Attribute controls (tokenizers with controls): None = follow the prompt's last bars,
-    # "any" = leave it to the model, or a value forced on every new bar.
-    texture: int | str | None = None       # notes per onset: 1 = a single line .. 4 = four or more
-    density: float | str | None = None     # onsets per beat (0.5 = half notes in 4/4, 2 = eighths)
-    register: int | str | None = None      # the bars' median MIDI pitch (60 = middle C)
-    allow_overlap: bool = False            # let Continue start before the prompt's last notes end
-
-    def validated(self) -> GenerationOptions:
-        if self.bars < 1 and self.max_tokens is None:
-            raise GenerationError("bars must be at least 1")
-        if self.variations < 1 or self.variations > 64:
-            raise GenerationError("variations must be between 1 and 64")
-        if self.temperature < 0:
-            raise GenerationError("temperature must not be negative")
-        if not 0 < self.top_p <= 1:
-            raise GenerationError("top-p must be in (0, 1]")
-        if self.top_k < 0:
-            raise GenerationError("top-k must not be negative")
-        if self.engine not in ENGINES:
-            raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
-            raise GenerationError(f"bad key {self.key}")
-        for name, low, high in (("texture", 1, 4), ("density", 0, 16), ("register", 0, 127)):
-            value = getattr(self, name)
-            if value is None or value == "any":
-                continue
-            if isinstance(value, str) or not low <= value <= high:
-                raise GenerationError(f"{name} must be 'any', none (follow the prompt) or a number "
-                                      f"from {low} to {high}, got {value!r}")
-        return self
-
-
 @dataclass
 class GenerationUpdate:
     scores: list[Score]                     # prompt + continuation so far, per variation
@@ -118,6 +69,7 @@ class GenerationUpdate:
     cancelled: bool = False
     seed: int = 0
     key: tuple[int, str] | None = None
+    tokens: list[list[int]] = field(default_factory=list)   # token models: each row's new ids
 
 
 @dataclass
@@ -253,9 +205,7 @@ def _dynamics(tokenizer, context: Score, seed: int, track_index: int | None) -> 
 def _resolve_key(prompt: Score, options: GenerationOptions) -> tuple[int, str] | None:
     if options.key is not None:
         return options.key
-    if prompt.pitch_class_histogram().sum() == 0:
-        return None
-    return estimate_key(prompt)
+    return prompt_key(prompt)
 
 
 def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
@@ -327,9 +277,9 @@ def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None
 # ----------------------------------------------------------------------- token models
 @dataclass
 class _TokenPlan:
-    """What one token-sampling run needs; Continue and Fill each build one."""
+    """What one token-sampling run needs; Continue, Fill and evaluation each build one."""
 
-    context: list[int]                        # tokens the model reads first
+    context: list[int]                        # tokens the model reads first (every row)
     state: Any                                # grammar state the sampling starts from
     target: int                               # a row stops when its state reaches this tick
     notes: Callable[[list[int]], list[Note]]  # new notes (480 tpq) of a row's sampled tokens
@@ -337,6 +287,9 @@ class _TokenPlan:
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
     single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    row_contexts: list[list[int]] | None = None   # per row instead (equal lengths), and
+    row_states: list[Any] | None = None           # their grammar states (evaluation)
+    grammar_mask: bool = True                 # False: sample unmasked (grammar-error counts)
 
 
 @dataclass(frozen=True)
@@ -461,9 +414,10 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     rows = options.variations
     key_mask = tokenizer.key_mask(scale_pitch_classes(*key)) if key is not None else None
     rng = np.random.default_rng(seed)
-    states = [state] * rows
-    sequences = [list(plan.context) for _ in range(rows)]
-    read = len(plan.context)
+    contexts = plan.row_contexts or [plan.context] * rows
+    states = list(plan.row_states) if plan.row_states else [state] * rows
+    sequences = [list(context) for context in contexts]
+    read = len(contexts[0])
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
     struck = [False] * rows   # single line: the row has a pitch at its current onset
@@ -477,7 +431,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
         fraction = 1.0 if done else min(1.0, max(generated / max_tokens, (reached - start_tick) / span))
         return GenerationUpdate([plan.assemble(notes) for notes in new_notes], new_notes,
                                 [list(c) for c in confidences], generated, fraction, done,
-                                cancelled, seed, key)
+                                cancelled, seed, key, [seq[read:] for seq in sequences])
 
     def soft(masks: np.ndarray, extra: np.ndarray) -> np.ndarray:
         """masks & extra, except in rows where that allows nothing (they keep `masks`)."""
@@ -490,7 +444,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
         except SteppingError as error:
             raise GenerationError(str(error)) from None
         # Read the context once; every variation (row) starts from its state.
-        logits = stepper.start(plan.context, rows)
+        logits = stepper.start(contexts)
         chosen_list: list[int] = []
         while not all(finished) and generated < max_tokens:
             if cancel.is_set():
@@ -498,7 +452,9 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 return
             if generated:
                 logits = stepper.step(chosen_list, sequences)
-            if rows == 1:
+            if not plan.grammar_mask:
+                masks = np.ones((rows, tokenizer.vocab_size), dtype=bool)
+            elif rows == 1:
                 masks = grammar.allowed(states[0])[None]
             else:
                 masks = np.stack([grammar.allowed(s) for s in states])
@@ -522,7 +478,8 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 if finished[row]:
                     continue
                 token = chosen_list[row]
-                states[row] = grammar.advance(states[row], token)
+                if plan.grammar_mask:   # unmasked rows may leave the grammar: not followed
+                    states[row] = grammar.advance(states[row], token)
                 if line is not None:
                     if line.pitches[token]:
                         struck[row] = True
@@ -539,6 +496,25 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 last_update = now
                 yield snapshot(False, False)
     yield snapshot(True, False)
+
+
+def sample_continuations(model, tokenizer, prompts: Sequence[Sequence[int]], count: int, *,
+                         masked: bool = True, seed: int = 0, device: Any = "cpu",
+                         engine: str = "auto") -> list[list[int]]:
+    """`count` tokens after each prompt (one row each, prompts of equal length), sampled at
+    temperature 1 with no top-k/top-p, under the grammar mask or (`masked=False`) without
+    it: the sampling loop of Continue, as evaluation measures it."""
+    grammar = tokenizer.grammar()
+    contexts = [[int(token) for token in prompt] for prompt in prompts]
+    states = [_start_state(grammar, context) for context in contexts]
+    plan = _TokenPlan(context=contexts[0], state=states[0], target=2**62, notes=lambda _: [],
+                      assemble=lambda _: Score(), row_contexts=contexts, row_states=states,
+                      grammar_mask=masked)
+    options = GenerationOptions(max_tokens=count, temperature=1.0, top_k=0, top_p=1.0,
+                                variations=len(contexts), engine=engine)
+    *_, last = _generate_tokens(model, tokenizer, plan, options, threading.Event(),
+                                torch.device(device), seed, None, float("inf"))
+    return last.tokens   # the loop always ends with a done update
 
 
 # ----------------------------------------------------------------------- fill (infilling)

@@ -11,13 +11,19 @@ probe-tone ratings they weigh the dominant less against the tonic, which is what
 the older estimator call the bundled E-minor chorale B minor; on the first ten Bach
 chorales of music21's Riemenschneider analyses they get all ten keys the analysts wrote
 down (tests/ml_core/test_keys.py). `scale_pitch_classes` gives the scale stay-in-key allows.
+
+`prompt_key(score)` is the estimate for a prompt that may hold no pitched notes (None
+then: the app shows no key, generation masks nothing), and `in_scale_share(notes, key)`
+the one measure of how many notes lie in a key's scale (evaluation and the quality bench).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from ml_core.music import Score
+from ml_core.music import Note, Score
 from ml_core.pitch import PITCH_CLASS_NAMES
 
 # Albrecht & Shanahan (2013), tonic first.
@@ -59,6 +65,25 @@ def estimate_key(score: Score) -> tuple[int, str]:
         return 0, "major"
     best = int(correlations.argmax())
     return best % 12, "major" if best < 12 else "minor"
+
+
+def prompt_key(score: Score) -> tuple[int, str] | None:
+    """The key of a prompt, or None when it holds no pitched notes."""
+    if score.pitch_class_histogram().sum() == 0:
+        return None
+    return estimate_key(score)
+
+
+def in_scale_share(notes: Iterable[Note], key: tuple[int, str] | None) -> float:
+    """The share of `notes` whose pitch class lies in `key`'s scale (natural minor for a
+    minor key): NaN for no notes, 1.0 when there is no key to be out of."""
+    pitches = [note.pitch for note in notes]
+    if not pitches:
+        return float("nan")
+    if key is None:
+        return 1.0
+    scale = scale_pitch_classes(*key)
+    return sum(pitch % 12 in scale for pitch in pitches) / len(pitches)
 
 
 def key_name(key: tuple[int, str]) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_core.keys import estimate_key, scale_pitch_classes
+from ml_core.keys import estimate_key, in_scale_share
 from ml_core.music import Note, Score, beat_ticks
 
 IOI_BINS = 17            # inter-onset intervals in sixteenths: 1..16, and 17 = longer
@@ -113,11 +113,10 @@ def span_of(score: Score, start: int, end: int) -> Span:
 
 def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter: int) -> dict[str, float]:
     """Features of `new` music against `reference` (a prompt, or the true bars)."""
-    scale = scale_pitch_classes(*key)
     ref_density = len(reference.notes) / reference.beats if reference.beats else 0.0
     new_density = len(new.notes) / new.beats if new.beats else 0.0
     figures = {
-        "in_scale": (sum(n.pitch % 12 in scale for n in new.notes) / len(new.notes)) if new.notes else float("nan"),
+        "in_scale": in_scale_share(new.notes, key),
         "prompt_npo": notes_per_onset(reference.notes),
         "new_npo": notes_per_onset(new.notes) if new.notes else float("nan"),
         "density_ratio": new_density / ref_density if ref_density else float("nan"),

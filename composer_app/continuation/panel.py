@@ -54,7 +54,7 @@ from composer_app.continuation.model_panel import ModelPanel
 from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
 from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
-from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key
+from composer_app.continuation.sampling_panel import SamplingPanel
 from composer_app.continuation.session import ContinuationRefused, ContinueSession
 from composer_app.continuation.worker import (
     BundleCache,
@@ -63,6 +63,7 @@ from composer_app.continuation.worker import (
     ContinueResult,
     ContinueWorker,
 )
+from ml_core.keys import prompt_key
 from ml_core.music import Score
 
 __all__ = ["ContinuePanel", "PromptError", "build_prompt", "install_continue", "show_error"]
@@ -236,7 +237,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             self._fail(str(error))
             return
         if self.sampling_panel.stay_in_key.isChecked():
-            self.sampling_panel.set_estimated_key(estimate_key(prompt))
+            self.sampling_panel.set_estimated_key(prompt_key(prompt))
         self._start(prompt, offset, self.sampling_panel.next_seed())
 
     def fill(self) -> None:
@@ -270,7 +271,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             self._fail("Choose a model in the model panel first.")
             return
         job = ContinueJob(info.path, self.model_panel.device(), prompt,
-                          self.sampling_panel.option_values(seed), offset,
+                          self.sampling_panel.options(seed), offset,
                           self._continuation_track(),
                           make_room if fill_bars is not None else self._make_room(offset),
                           fill_bars)

@@ -18,9 +18,9 @@ from typing import Any
 from PySide6.QtCore import Signal
 
 from composer_app.continuation.prompt import PromptError, build_prompt
-from composer_app.continuation.sampling_panel import estimate_key
 from composer_app.workers import threads
 from composer_app.workers.threads import WorkerSignals
+from ml_core.keys import prompt_key
 from ml_core.music import Score
 
 
@@ -33,7 +33,7 @@ class KeyEstimates(WorkerSignals):
 def _estimate(prompt: Score | None, tokenizer: Any) -> tuple[Any, Any]:
     """(key, followed controls) of a prompt: what the sampling panel shows."""
     try:
-        key = estimate_key(prompt) if prompt is not None else None
+        key = prompt_key(prompt) if prompt is not None else None
     except ValueError:
         key = None
     followed = None

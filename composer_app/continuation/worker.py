@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 
 from composer_app.workers import threads
 from ml_core.music import Note, Score
+from ml_core.options import GenerationOptions
 
 PROGRESS_INTERVAL_S = 0.04  # ~25 canvas refreshes a second: smooth, yet cheap for the GUI thread
 # Intra-op threads for CPU generation. One step of a batch-1 model is a handful of small
@@ -43,8 +44,8 @@ class ContinueJob:
     """What to continue, with which model and options.
 
     `prompt` starts at tick 0; `offset` is where tick 0 of the prompt lies in the document,
-    added back to every generated note. `options` are `GenerationOptions` keyword arguments
-    (built on the worker thread so the GUI thread never imports torch).
+    added back to every generated note. `options` are the `GenerationOptions` (from the
+    torch-free `ml_core.options`); the worker sets their device to the one it resolved.
 
     A Fill job (`fill_bars=(start, end)`) regenerates those bars of `prompt` (the whole
     piece, offset 0) with `ml_core.generation.fill` instead of continuing it."""
@@ -52,7 +53,7 @@ class ContinueJob:
     bundle_path: Path
     device: str
     prompt: Score
-    options: dict[str, Any]
+    options: GenerationOptions
     offset: int = 0
     track: int = 0
     make_room: tuple | None = None   # ("replace"/"shift", tick) or ("span", start, end): Document.add_generated
@@ -227,7 +228,7 @@ class ContinueWorker(threads.WorkerSignals):
                                                   time.perf_counter() - began))
                 return
             self.post("loaded", device)
-            options = generation.GenerationOptions(**{**job.options, "device": device})
+            options = replace(job.options, device=device)
             last = None
             # generate() itself yields at most one update per interval: forward each one
             if job.fill_bars is not None:

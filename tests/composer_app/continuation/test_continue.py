@@ -285,7 +285,8 @@ def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle
 
 
 def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
-    from composer_app.continuation.sampling_panel import estimate_key, key_name
+    from ml_core.keys import key_name
+    from ml_core.keys import prompt_key as estimate_key
     from ml_core.tokenizers.augment import scale_pitch_classes
 
     key = estimate_key(panel.document.score())
@@ -293,7 +294,7 @@ def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
     assert panel.sampling_panel.key.itemText(0) == f"Estimated: {key_name(key)}"
     panel.sampling_panel.bars.setValue(2)
     result = run_continue(qtbot, panel)
-    assert result.job.options["stay_in_key"] and result.job.options["key"] == key
+    assert result.job.options.stay_in_key and result.job.options.key == key
     scale = scale_pitch_classes(*key)
     assert result.new_notes[0] and all(n.pitch % 12 in scale for n in result.new_notes[0])
 
@@ -314,7 +315,8 @@ def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtb
 
 
 def test_the_estimated_key_follows_a_newly_opened_piece_estimated_off_the_gui_thread(qtbot, panel):
-    from composer_app.continuation.sampling_panel import estimate_key, key_name
+    from ml_core.keys import key_name
+    from ml_core.keys import prompt_key as estimate_key
     from ml_core.music import Note, Score, Track
 
     panel.sampling_panel.stay_in_key.setChecked(True)

@@ -85,7 +85,7 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
         with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
             qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
         new = blocker.args[0].new_notes[0]
-        assert blocker.args[0].job.options["texture"] == 1     # what the worker was given
+        assert blocker.args[0].job.options.texture == 1     # what the worker was given
         assert new and min(n.start for n in new) >= 2 * 1920
         single.append(notes_per_onset(new))
         panel.document.undo()
@@ -191,7 +191,7 @@ def test_the_bundled_default_writes_a_chosen_texture_through_the_panel(qtbot, er
     sampling.seed.setValue(1)
     with qtbot.waitSignal(panel.worker.finished, timeout=60000) as blocker:
         qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
-    assert blocker.args[0].job.options["texture"] == 1
+    assert blocker.args[0].job.options.texture == 1
     new = blocker.args[0].new_notes[0]
     assert new and len({n.start for n in new}) == len(new), "a chord in a single line"
     assert not errors

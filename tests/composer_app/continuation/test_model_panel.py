@@ -11,7 +11,8 @@ import pytest
 
 from composer_app.continuation.confidence_view import ConfidenceView, density_per_bar, smoothed
 from composer_app.continuation.model_panel import ModelPanel, card_fields
-from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, estimate_key, key_name
+from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, key_name
+from ml_core.keys import prompt_key as estimate_key
 from ml_core.music import Note, Score, Track
 
 
