@@ -1,14 +1,14 @@
 """The editor's main window: menus, toolbar, the piano-roll canvas, docks, status bar.
 
-Other parts plug in through `add_dock(widget, title, area)`, `add_menu_action(section,
-action)` (the menu sections are declared here, by name: `MenuSection`), `document`,
-`timeline`, `canvas`, `status(message)`, `play_action` (Space) and the `closing` signal
-(emitted once the window is really closing, after the unsaved-changes prompt).
+Other parts plug in through the `composer_app.model.window.WindowHost` protocol, which
+this window satisfies: `add_dock(widget, title, area)`, `add_menu_action(section, action)`
+(the menu sections are declared by name: `MenuSection`), the `document`, `timeline` and
+`selection` models, `canvas`, `status(message)`, `play_action` (Space) and the `closing`
+signal (emitted once the window is really closing, after the unsaved-changes prompt).
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from functools import partial
 from pathlib import Path
 
@@ -41,22 +41,15 @@ from composer_app.canvas.view import Tool
 from composer_app.document.autosave import Autosaver
 from composer_app.document.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
 from composer_app.document.file_actions import FileActions, is_supported
-from composer_app.playback.timeline import Timeline
+from composer_app.model.selection import Selection
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import MenuSection
 
 APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
 LAYOUT_VERSION = 2          # bump when the default dock layout changes: old saved layouts are dropped
 SIDE_DOCK_WIDTH = 360       # the right-hand docks' starting width; the roll takes the rest
-
-
-class MenuSection(Enum):
-    """The places in the menus where other parts add their actions."""
-
-    FILE_EXPORT = "file/export"     # after Export MIDI / MusicXML
-    EDIT = "edit"                   # at the end of the Edit menu
-    VIEW = "view"                   # at the end of the View menu (dock toggles go here too)
-    TRANSPORT = "transport"         # at the end of the Transport menu
 
 
 class MainWindow(QMainWindow):
@@ -66,7 +59,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.document = Document(self)
         self.timeline = Timeline()
-        self.canvas = PianoRollCanvas(self.document, self, timeline=self.timeline)
+        self.selection = Selection()
+        self.canvas = PianoRollCanvas(self.document, self, timeline=self.timeline,
+                                      selection=self.selection)
         self.setCentralWidget(self.canvas)
         self.autosaver = Autosaver(self.document, self)
         self.files = FileActions(self, self.document, self.autosaver)

@@ -35,7 +35,7 @@ from composer_app.canvas.item_mirror import (
 )
 from composer_app.canvas.note_item import NoteItem, NoteKind
 from composer_app.document.document import Document
-from composer_app.playback.timeline import Timeline
+from composer_app.model.timeline import Timeline
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
 
 __all__ = [

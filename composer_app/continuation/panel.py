@@ -27,7 +27,7 @@ reads (prompt, tracks, target, room, Fill's bars, key estimate) in
 `panel_prompt.PromptSources`: mixins of `ContinuePanel`.
 
 `install_continue(window)` docks the model, sampling, Continue and confidence panels into
-the main window and connects them to `window.document` / `window.canvas`.
+a `WindowHost` and connects them to its document, timeline and selection models.
 """
 
 from __future__ import annotations
@@ -55,14 +55,13 @@ from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
 from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel
-from composer_app.continuation.session import ContinuationRefused, ContinueSession
-from composer_app.continuation.worker import (
-    BundleCache,
-    ContinueJob,
-    ContinueProgress,
-    ContinueResult,
-    ContinueWorker,
-)
+from composer_app.continuation.worker import BundleCache, ContinueWorker
+from composer_app.document.document import Document
+from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
+from composer_app.model.selection import Selection
+from composer_app.model.session import ContinuationRefused, ContinueSession
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import WindowHost
 from ml_core.keys import prompt_key
 from ml_core.music import Score
 
@@ -75,19 +74,22 @@ def show_error(parent: QWidget | None, text: str) -> None:
 
 
 class ContinuePanel(PanelStatus, PromptSources, QWidget):
-    """Continue controls over a Document (and optionally the canvas for selection/playhead)."""
+    """Continue controls over a Document, reading the playhead, loop and selection from
+    their models (`Timeline`, `Selection`; absent: no playhead, no selection)."""
 
     audition_requested = Signal(object)   # Score: the piece with the selected variation
     status_message = Signal(str)
     continuation_added = Signal(list)     # ids of the notes now pending in the document
 
-    def __init__(self, document: Any, canvas: Any = None, *, model_panel: ModelPanel | None = None,
+    def __init__(self, document: Document, timeline: Timeline | None = None,
+                 selection: Selection | None = None, *, model_panel: ModelPanel | None = None,
                  sampling_panel: SamplingPanel | None = None,
                  confidence_view: ConfidenceView | None = None, settings: Any = None,
                  cache: BundleCache | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.canvas = canvas
+        self.timeline = timeline
+        self.selection = selection
         self.session = ContinueSession(document)
         self.model_panel = model_panel or ModelPanel(self, settings=settings)
         self.sampling_panel = sampling_panel or SamplingPanel(self)
@@ -98,7 +100,6 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.worker = ContinueWorker(cache, self)
         self.preview_updates = 0            # streaming previews shown (tests count them)
         self._shut_down = False
-        self._revealed = False              # the view went to this job's first notes
         self._resets = 0                    # documents loaded (New, Open...) so far
         self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self.abilities = ModelAbilities()   # what the selected model can be asked
@@ -254,7 +255,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             self._fail(str(error))
             return
         score = self.document.score(tracks_wanted=self._prompt_tracks())
-        span = ("span", score.bar_start(first), score.bar_start(end))
+        span = MakeRoom.span(score.bar_start(first), score.bar_start(end))
         self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end), make_room=span)
 
     def reroll(self) -> None:
@@ -265,7 +266,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
                         fill_bars=job.fill_bars, make_room=job.make_room)
 
     def _start(self, prompt: Score, offset: int, seed: int, *,
-               fill_bars: tuple[int, int] | None = None, make_room: tuple | None = None) -> None:
+               fill_bars: tuple[int, int] | None = None, make_room: MakeRoom | None = None) -> None:
         info = self.model_panel.selected_bundle()
         if info is None:
             self._fail("Choose a model in the model panel first.")
@@ -276,7 +277,6 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
                           make_room if fill_bars is not None else self._make_room(offset),
                           fill_bars)
         self.preview_updates = 0
-        self._revealed = False
         self.progress_bar.setValue(0)
         self.confidence_view.clear()
         if fill_bars is not None:
@@ -328,10 +328,6 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         if self.session.progress(progress):
             self.preview_updates += 1
             self.progress_bar.setValue(int(progress.fraction * 1000))
-            notes = self.document.preview()
-            if notes and not self._revealed and self.canvas is not None:
-                self._revealed = True   # a long piece: go where the new notes appear
-                self.canvas.reveal(min(n.start for n in notes), notes[0].pitch)
 
     def _on_finished(self, result: ContinueResult) -> None:
         if result.job is not self.session.job:
@@ -384,9 +380,10 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         super().closeEvent(event)
 
 
-def install_continue(window: Any) -> ContinuePanel:
+def install_continue(window: WindowHost) -> ContinuePanel:
     """Dock the Continue side into the main window: one line of wiring for the lead."""
-    panel = ContinuePanel(window.document, window.canvas, settings=settings, parent=window)
+    panel = ContinuePanel(window.document, window.timeline, window.selection, settings=settings,
+                          parent=window)
     # Right column: Continue on top, then Sampling / Model / Confidence as tabs under it,
     # so nothing overlaps from 1280x720 up and the roll keeps most of the width.
     right = Qt.DockWidgetArea.RightDockWidgetArea

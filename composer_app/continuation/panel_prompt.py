@@ -1,13 +1,14 @@
 """What a Continue or Fill job reads: the prompt, its tracks, its target and the room it makes.
 
 `PromptSources` is the part of `panel.ContinuePanel` that turns the document and the
-canvas into a job's input: the prompt cut from the score (whole, selection, or up to the
+timeline and selection into a job's input: the prompt cut from the score (whole, selection, or up to the
 playhead; see `prompt.build_prompt`) over the audible tracks, drum tracks only for a drum
 target; the track the continuation goes into (the active one); the room a continuation
 from inside the piece makes (replace or shift what follows the playhead); the bars Fill
 regenerates (of the selected notes, else of the loop range); and the prompt's estimated
 key and the control values "follow the prompt" would force, shown in the sampling panel.
-It is a mixin: the panel owns the document, canvas, sampling panel and model abilities.
+It is a mixin: the panel owns the document, timeline, selection, sampling panel and model
+abilities.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from PySide6.QtCore import Signal
 
 from composer_app.continuation.prompt import PromptError, build_prompt
+from composer_app.model.jobs import MakeRoom
 from composer_app.workers import threads
 from composer_app.workers.threads import WorkerSignals
 from ml_core.keys import prompt_key
-from ml_core.music import Score
+from ml_core.music import Note, Score
 
 
 class KeyEstimates(WorkerSignals):
@@ -64,8 +66,8 @@ class PromptSources:
         self._estimate_number += 1
         number, snapshot = self._estimate_number, self.document.snapshot()
         source, tracks_wanted = self.sampling_panel.prompt_source_value(), self._prompt_tracks()
-        selected = list(self.canvas.selected_notes()) if self.canvas is not None and source == "selection" else None
-        playhead = self.canvas.playhead_tick if self.canvas is not None else 0
+        selected = self._selected_notes() if source == "selection" else None
+        playhead = self._playhead()
         tokenizer = self.abilities.tokenizer if self.abilities.controls else None
 
         def run() -> None:
@@ -98,14 +100,9 @@ class PromptSources:
 
     def _prompt(self) -> tuple[Score, int]:
         source = self.sampling_panel.prompt_source_value()
-        selected = None
-        playhead = 0
-        if self.canvas is not None:
-            if source == "selection":
-                selected = list(self.canvas.selected_notes())
-            playhead = self.canvas.playhead_tick
+        selected = self._selected_notes() if source == "selection" else None
         return build_prompt(self.document.score(tracks_wanted=self._prompt_tracks()), source,
-                            selected, playhead)
+                            selected, self._playhead())
 
     def _prompt_tracks(self) -> list[bool]:
         """The tracks Continue reads: the audible ones (unmuted, or the soloed: the chosen
@@ -120,24 +117,35 @@ class PromptSources:
         active = getattr(self.document, "active_track", 0)
         return active if active < self.document.track_count() else 0
 
-    def _make_room(self, offset: int) -> tuple[str, int] | None:
+    def _selected_notes(self) -> list[Note]:
+        """The selected notes (the selection model's ids still in the document), in time order."""
+        if self.selection is None:
+            return []
+        return sorted(self.document.note(i) for i in self.selection.ids if i in self.document)
+
+    def _playhead(self) -> int:
+        return self.timeline.playhead if self.timeline is not None else 0
+
+    def _make_room(self, offset: int) -> MakeRoom | None:
         """Continuing from the playhead inside the piece: replace or shift what follows."""
-        if self.sampling_panel.prompt_source_value() != "playhead" or self.canvas is None:
+        if self.sampling_panel.prompt_source_value() != "playhead" or self.timeline is None:
             return None
-        playhead = self.canvas.playhead_tick
+        playhead = self.timeline.playhead
         if any(note.start >= playhead for _, note in self.document.notes().values()):
-            return (self.sampling_panel.after_playhead_value(), playhead)
+            if self.sampling_panel.after_playhead_value() == "shift":
+                return MakeRoom.shift(playhead)
+            return MakeRoom.replace(playhead)
         return None
 
     def fill_span(self) -> tuple[int, int]:
         """The bars Fill regenerates, (first, end) from 0: those of the selected notes, else
         those the loop range (dragged in the ruler) touches."""
         meter = self.document.meter()
-        selected = list(self.canvas.selected_notes()) if self.canvas is not None else []
+        selected = self._selected_notes()
         if selected:
             first, last = min(n.start for n in selected), max(n.start for n in selected)
-        elif self.canvas is not None and self.canvas.timeline.loop is not None:
-            first, end = self.canvas.timeline.loop
+        elif self.timeline is not None and self.timeline.loop is not None:
+            first, end = self.timeline.loop
             last = max(first, end - 1)
         else:
             raise PromptError("Select notes, or drag a range in the ruler, to choose the bars to fill.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from composer_app.continuation.session import SessionState
+from composer_app.model.session import SessionState
 
 
 class PanelStatus:

@@ -83,3 +83,11 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
                  list(score.tempo_changes), list(score.time_signature_changes))
     end_tick = max((note.end for _, note in notes.values()), default=0)
     return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)
+
+
+def check_track_fields(fields: dict[str, object]) -> None:
+    """DocumentError unless `fields` (for `TrackInfo.changed`) make a valid track."""
+    if "name" in fields and not str(fields["name"]).strip():
+        raise DocumentError("a track needs a name")
+    if "program" in fields and not 0 <= int(fields["program"]) <= 127:
+        raise DocumentError(f"GM programs are 0..127, not {fields['program']}")

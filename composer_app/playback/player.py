@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from composer_app.model.timeline import Timeline
 from composer_app.playback.audio import Schedule, TempoMap, build_schedule
 from composer_app.playback.synth import LiveSynth
-from composer_app.playback.timeline import Timeline
 from ml_core.music import Score
 
 TIMER_INTERVAL_MS = 10

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 
 from composer_app import settings
 from composer_app.document.document import Document
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import WindowHost
 from composer_app.playback.metronome import ACCENT_PITCH, ACCENT_VELOCITY, BEAT_PITCH, BEAT_VELOCITY
-from composer_app.playback.timeline import Timeline
+from composer_app.playback.transport import Transport
 from composer_app.recording import ports
 from composer_app.recording.recorder import Recorder, RecordingSetup
 from composer_app.workers.threads import WorkerSignals
@@ -207,7 +209,7 @@ class RecordPanel(QWidget):
                 pass
 
 
-def install_recording(window, transport) -> RecordPanel:
+def install_recording(window: WindowHost, transport: Transport) -> RecordPanel:
     """The Record dock of `window`; thru and count-in sound through `transport`'s synth."""
     player = transport.player
 

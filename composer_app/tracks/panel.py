@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from composer_app import dialogs
 from composer_app.document.document import Document, DocumentError
 from composer_app.document.tracks import GM_PROGRAM_NAMES
+from composer_app.model.window import WindowHost
 
 COLOR, NAME, INSTRUMENT, MUTE, SOLO = range(5)
 DRUM_KIT_INDEX = len(GM_PROGRAM_NAMES)   # the instrument box's last entry
@@ -181,7 +182,7 @@ class TrackPanel(QWidget):
             dialogs.show_error(self, str(error))
 
 
-def install_tracks(window) -> TrackPanel:
+def install_tracks(window: WindowHost) -> TrackPanel:
     """Dock the track panel at the top of the window's right column."""
     panel = TrackPanel(window.document, window)
     window.add_dock(panel, "Tracks", Qt.DockWidgetArea.RightDockWidgetArea)

@@ -36,8 +36,8 @@ def panel(qtbot, tiny_bundle, errors, motif_score):
     document = Document()
     document.load_score(motif_score(2))
     canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas)
-    widget._test_keep = (document, canvas)  # noqa: SLF001 (keep them alive with the panel)
+    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
+    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
     qtbot.addWidget(widget)
     qtbot.addWidget(canvas)
     widget.show()
@@ -207,7 +207,7 @@ def test_reroll_replaces_the_pending_continuation_with_a_new_seed(qtbot, panel):
 
 
 def test_continue_from_the_selection_places_the_continuation_after_it(qtbot, panel, errors):
-    canvas = panel.canvas
+    canvas = panel._test_keep[1]
     first_bar = [i for i, (_, n) in panel.document.notes().items() if n.start < 1920]
     canvas.select_ids(first_bar)
     panel.sampling_panel.prompt_source.setCurrentIndex(1)  # selection
@@ -273,7 +273,8 @@ def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle
     panel = continue_panel.install_continue(window)
     titles = sorted(dock.windowTitle() for dock in window.findChildren(QDockWidget))
     assert {"Model", "Sampling", "Continue", "Confidence"} <= set(titles)
-    assert panel.document is window.document and panel.canvas is window.canvas
+    assert panel.document is window.document and panel.timeline is window.timeline
+    assert panel.selection is window.selection
     window.document.load_score(motif_score(2))
     assert panel.model_panel.select("tiny")
     panel.sampling_panel.bars.setValue(64)

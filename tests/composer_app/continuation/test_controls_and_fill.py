@@ -30,8 +30,8 @@ def make_panel(qtbot, score: Score, model: str) -> ContinuePanel:
     document = Document()
     document.load_score(score)
     canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas)
-    widget._test_keep = (document, canvas)  # noqa: SLF001 (keep them alive with the panel)
+    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
+    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
     qtbot.addWidget(widget)
     qtbot.addWidget(canvas)
     widget.show()
@@ -65,7 +65,7 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
     assert sampling.option_values()["texture"] is None
     # Up to the playhead, after the first beat of chords: still three voices, but quarters
     # measured over the whole of bar 1 are fewer onsets per beat.
-    panel.canvas.set_playhead(480)
+    panel._test_keep[1].set_playhead(480)
     sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("playhead"))
     qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half notes)")
     assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
@@ -97,7 +97,7 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
 def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bundle, errors):
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
-    document, canvas = panel.document, panel.canvas
+    document, canvas = panel.document, panel._test_keep[1]
     assert panel.fill_button.isEnabled() and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return"
     before = sorted(document.notes().items())
     span = (2 * 1920, 4 * 1920)                 # bars 3 and 4
@@ -150,7 +150,7 @@ def test_follow_the_prompt_shows_what_generation_forces():
 def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(qtbot, steerable_bundle, errors):
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
-    document, canvas = panel.document, panel.canvas
+    document, canvas = panel.document, panel._test_keep[1]
     in_bar_4 = [i for i, (_, n) in document.notes().items() if 3 * 1920 <= n.start < 4 * 1920]
     canvas.view.select_ids(in_bar_4[:2])
     assert panel.fill_span() == (3, 4)

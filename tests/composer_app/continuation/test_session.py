@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from composer_app.continuation.session import ContinueSession, SessionState
 from composer_app.continuation.worker import ContinueJob, ContinueProgress, ContinueResult
 from composer_app.document.document import Document
+from composer_app.model.session import ContinueSession, SessionState
 from ml_core.music import Note, Score, Track
 from ml_core.options import GenerationOptions
 

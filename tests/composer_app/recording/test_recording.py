@@ -10,7 +10,7 @@ import pytest
 
 from composer_app import settings
 from composer_app.document.document import Document
-from composer_app.playback.timeline import Timeline
+from composer_app.model.timeline import Timeline
 from composer_app.recording import ports
 from composer_app.recording.panel import RecordPanel
 from composer_app.recording.recorder import Recorder, RecordingSetup
