@@ -13,7 +13,7 @@ of each held-out piece (first 12 bars) refilled, the same features against the t
 and whether every note outside them came back unchanged ("not supported" for a model not
 trained to fill). The figures are defined in `ml_core/quality.py`.
 
-    .venv/bin/python bench/continuation_quality.py [--models NAME_OR_PATH ...] [--quick]
+    .venv/bin/python -m bench.continuation_quality [--models NAME_OR_PATH ...] [--quick]
                                                    [--seeds 0 1] [--score-cache DIR]
                                                    [--temperature T] [--top-p P]
 
@@ -24,25 +24,17 @@ Prints a table per model, the aggregates and issue 13's checks, then one JSON li
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path, where a sibling module (e.g.
-# bench/tokenize.py) would shadow the standard library; use the repository root instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
 
 COLUMNS = (("new_npo", "npo", "{:.2f}"), ("prompt_npo", "p.npo", "{:.2f}"),
            ("density_ratio", "dens", "{:.2f}"), ("register_shift", "reg", "{:.1f}"),

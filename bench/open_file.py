@@ -1,7 +1,7 @@
 """Opening a large notation file: today's reader (music21's stripTies) against ours (one
 linear tie pass), side by side in one run, on the same file (DESIGN.md / issue 18: >= 8x).
 
-    .venv/bin/python bench/open_file.py [--work beethoven/opus133] [--file PATH]
+    .venv/bin/python -m bench.open_file [--work beethoven/opus133] [--file PATH]
 
 Both readers must give the same notes; the run says so. Each measurement is a function in
 MEASUREMENTS returning a dict that is merged into the closing JSON line, so the app side
@@ -22,13 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize (imported by dataclasses): take bench/ out.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-from ml_core import midi_io  # noqa: E402
+from ml_core import midi_io
 
 
 def corpus_file(work: str) -> Path:

@@ -23,34 +23,28 @@ compared with the clean prompt), one seed by default. Ends with one JSON line:
 {"bench": "performed_prompts", "models": {NAME: {"bits_per_note": {"clean": ..,
  "performed": .., "app": ..}, "loss_share": {...}, "continuation": {...}}}}
 
-    .venv/bin/python bench/performed_prompts.py [--models NAME_OR_PATH ...] [--quick]
+    .venv/bin/python -m bench.performed_prompts [--models NAME_OR_PATH ...] [--quick]
         [--seeds 0] [--no-continuation]
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import zlib  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
-from ml_core.music import Note, Score, TempoChange, Track, beat_ticks  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
+from ml_core.music import Note, Score, TempoChange, Track, beat_ticks
 
 VERSIONS = ("clean", "performed", "app")
 # Bits per note also on the performed and app versions with every velocity set back to the

@@ -5,30 +5,22 @@ The folder is the first N Bach chorales of the music21 corpus, written to MIDI o
 a cache folder (reused on later runs). Both sides read the same files from disk and encode
 them; each side is timed over several rounds and the best round counts.
 
-    .venv/bin/python bench/tokenize.py [--count 100] [--rounds 3] [--folder DIR]
+    .venv/bin/python -m bench.tokenize [--count 100] [--rounds 3] [--folder DIR]
 
 Ends with one JSON line: {"ours_files_per_s": ..., "miditok_files_per_s": ..., "ratio": ...}
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
 import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
 
-# This file is named like the standard library's `tokenize`, which numpy and inspect
-# import: take its own folder off the path before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from ml_core.tokenizers import get_tokenizer  # noqa: E402
+from ml_core.tokenizers import get_tokenizer
 
 
 def write_chorales(folder: Path, count: int) -> list[Path]:

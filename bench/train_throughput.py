@@ -22,7 +22,7 @@ included in those). It ends with ONE JSON line:
      "reference_tokens_per_s": ..., "ratio": (b)/(c), "default_mfu": ...,
      "paper_transformer_mfu": ..., ...}
 
-    python bench/train_throughput.py [--steps 12] [--warmup 3] [--compile auto|on|off]
+    python -m bench.train_throughput [--steps 12] [--warmup 3] [--compile auto|on|off]
 """
 
 from __future__ import annotations
@@ -35,20 +35,17 @@ import tempfile
 import time
 from pathlib import Path
 
-# The repository root instead of bench/ (whose script names could shadow stdlib modules).
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ml_core.acceleration import matmul_rate, should_compile  # noqa: E402
-from ml_core.data import PrepareOptions, WindowSampler, load_dataset, prepare_dataset  # noqa: E402
-from ml_core.losses import IGNORE_INDEX, token_loss  # noqa: E402
-from ml_core.midi_io import write_midi  # noqa: E402
-from ml_core.models.presets import get_preset  # noqa: E402
-from ml_core.models.reference import reference_forward  # noqa: E402
-from ml_core.music import Note, Score, Track  # noqa: E402
-from ml_core.training import Trainer, TrainOptions  # noqa: E402
+from ml_core.acceleration import matmul_rate, should_compile
+from ml_core.data import PrepareOptions, WindowSampler, load_dataset, prepare_dataset
+from ml_core.losses import IGNORE_INDEX, token_loss
+from ml_core.midi_io import write_midi
+from ml_core.models.presets import get_preset
+from ml_core.models.reference import reference_forward
+from ml_core.music import Note, Score, Track
+from ml_core.training import Trainer, TrainOptions
 
 PAPER = "transformer-symbolic-4.3m"
 

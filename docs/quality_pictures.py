@@ -16,7 +16,7 @@ faint behind the new ones, figures from `quality.fill_figures`.
 `pictures.json` beside them holds, per picture, the prompt, and per model the seed, the
 number of new notes and every figure (null where a take has none), for QUALITY.md to quote.
 
-    .venv/bin/python docs/quality_pictures.py [--models default lstm bach-chorales]
+    .venv/bin/python -m docs.quality_pictures [--models default lstm bach-chorales]
                                               [--out docs/quality] [--seed 0]
                                               [--score-cache DIR] [--pictures KEY ...]
                                               [--bars 8]
@@ -28,34 +28,30 @@ single_line, waltz, chorale and fill; `--bars` shortens the continuations (for t
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
-from ml_core.files import atomic_path, atomic_write_text  # noqa: E402
-from ml_core.generation import (  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
+from ml_core.files import atomic_path, atomic_write_text
+from ml_core.generation import (
     GenerationOptions,
     continue_score,
     fill_score,
     target_tick,
     trained_with_infilling,
 )
-from ml_core.music import Note, Score, beat_ticks  # noqa: E402
-from ml_core.pitch import pitch_name  # noqa: E402
+from ml_core.music import Note, Score, beat_ticks
+from ml_core.pitch import pitch_name
+
+_HERE = Path(__file__).resolve().parent
 
 PICTURES = ("single_line", "waltz", "chorale", "fill")
 DEFAULT_MODELS = ("default", "lstm", "bach-chorales")
@@ -344,7 +340,7 @@ def picture(subject: Subject, models: Sequence[tuple[str, Any]], out: Path, seed
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="bundle names or folders")
-    parser.add_argument("--out", type=Path, default=Path(_HERE) / "quality", help="folder for the PNGs and JSON")
+    parser.add_argument("--out", type=Path, default=_HERE / "quality", help="folder for the PNGs and JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--score-cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "composer-assistant-bench-scores",

@@ -3,6 +3,7 @@ model: they read held-out corpus pieces, continue and fill them, and report real
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -13,8 +14,6 @@ import torch
 from ml_core import bundle
 from ml_core.models import build_model
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +43,8 @@ def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_continuation_quality_quick(tiny_models, capsys, score_cache, load_script) -> None:
-    script = load_script(BENCH / "continuation_quality.py", "bench_continuation_quality")
+def test_continuation_quality_quick(tiny_models, capsys, score_cache) -> None:
+    script = importlib.import_module("bench.continuation_quality")
     assert script.main(["--quick", "--models", str(tiny_models["fills"]), str(tiny_models["plain"]),
                         "--score-cache", str(score_cache), "--record"]) == 0
     output = capsys.readouterr().out
@@ -71,8 +70,8 @@ def test_continuation_quality_quick(tiny_models, capsys, score_cache, load_scrip
         == "not supported"
 
 
-def test_performed_prompts_quick(tiny_models, capsys, score_cache, load_script) -> None:
-    script = load_script(BENCH / "performed_prompts.py", "bench_performed_prompts")
+def test_performed_prompts_quick(tiny_models, capsys, score_cache) -> None:
+    script = importlib.import_module("bench.performed_prompts")
     assert script.main(["--quick", "--models", str(tiny_models["plain"]), str(tiny_models["fills"]),
                         "--score-cache", str(score_cache), "--record"]) == 0
     report = last_json(capsys.readouterr().out)

@@ -14,13 +14,14 @@ from ml_core import bundle
 from ml_core.models import build_model
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "quality_pictures.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def pictures(load_script):
-    return load_script(SCRIPT, "docs_quality_pictures")
+def pictures():
+    from docs import quality_pictures
+
+    return quality_pictures
 
 
 @pytest.fixture
