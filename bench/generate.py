@@ -125,7 +125,8 @@ def main() -> None:
     print(json.dumps({"tokens_per_s": round(numpy_rate, 1),
                       "recompute_tokens_per_s": round(recompute_rate, 1),
                       "ratio": round(numpy_rate / recompute_rate, 1),
-                      "batched4_tokens_per_s": round(4 * args.repeats * args.tokens / variations, 1),
+                      "batched4_tokens_per_s": round(4 * args.repeats * args.tokens / variations,
+                                                     1),
                       "torch_tokens_per_s": round(torch_rate, 1),
                       "ratio_vs_torch": round(numpy_rate / torch_rate, 2)}))
 

@@ -53,7 +53,8 @@ def measure_reading(path: Path) -> dict[str, Any]:
     print(f"  ours (one tie pass):       {new_cpu:7.2f} s CPU  {new_wall:7.2f} s wall   "
           f"ratio {today_cpu / new_cpu:.1f}x (wall {today_wall / new_wall:.1f}x)")
     return {"file": path.name, "notes": ours.note_count, "today_s": round(today_wall, 3),
-            "new_s": round(new_wall, 3), "today_cpu_s": round(today_cpu, 3), "new_cpu_s": round(new_cpu, 3),
+            "new_s": round(new_wall, 3), "today_cpu_s": round(today_cpu, 3),
+            "new_cpu_s": round(new_cpu, 3),
             "ratio": round(today_cpu / new_cpu, 2), "wall_ratio": round(today_wall / new_wall, 2),
             "same_notes": ours == today}
 
@@ -124,7 +125,8 @@ def measure_app(path: Path) -> dict[str, Any]:
     drawn_s = marks.get("drawn", float("nan")) - began
     shown_s = progress_seen[0] - began if progress_seen else None
     print(f"  app, File > Open: document loaded after {opened_s:.2f} s, every note drawn after "
-          f"{drawn_s:.2f} s, progress box after {shown_s if shown_s is None else round(shown_s, 2)} s; "
+          f"{drawn_s:.2f} s, progress box after "
+          f"{shown_s if shown_s is None else round(shown_s, 2)} s; "
           f"longest event-loop stall {stall_ms:.0f} ms (budget 50 ms)")
     return {"app_max_stall_ms": round(stall_ms, 1), "app_open_s": round(opened_s, 3),
             "app_drawn_s": round(drawn_s, 3), "app_notes": notes,

@@ -128,7 +128,8 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
         started = run_folder(bundle_dir).is_dir()
         earlier = recorded_entry(args, run.key, measured=False)
         if earlier is not None and trained_steps(earlier):
-            return {**earlier, "status": "checkpoint lost; " + ("restarting" if started else "not restarted")}
+            return {**earlier,
+                    "status": "checkpoint lost; " + ("restarting" if started else "not restarted")}
         return {**entry, "status": "starting" if started else "not started"}
     training = training_record(bundle_dir, plan)
     measured = cached_entry(args.work_dir, run.key, training)
@@ -144,18 +145,21 @@ def progress_entry(run: ModelRun, args: argparse.Namespace) -> dict[str, Any]:
     if earlier is not None and trained_steps(earlier) > training["steps"]:
         # the record's run trained further (its checkpoint went with an earlier machine):
         # the page keeps it until the new run passes it, and says where the new one is
-        return {**earlier, "status": f"checkpoint lost; a new run is at {training['steps']:,} steps"}
+        return {**earlier,
+                "status": f"checkpoint lost; a new run is at {training['steps']:,} steps"}
     return {**entry, "training": training, "status": "finished, not measured" if training["stopped"]
             else "in progress"}
 
 
-def recorded_entry(args: argparse.Namespace, key: str, measured: bool = True) -> dict[str, Any] | None:
+def recorded_entry(args: argparse.Namespace, key: str,
+                   measured: bool = True) -> dict[str, Any] | None:
     """The entry the record holds for `key` (measured, or else one that has not been
     measured), when the record is of this same study."""
     record = read_record(args.record)
     if record is None or record.get("study") != study_flags(args):
         return None
-    return next((entry for entry in record["results"] if isinstance(entry, dict) and entry.get("key") == key
+    return next((entry for entry in record["results"] if isinstance(entry, dict)
+                 and entry.get("key") == key
                  and ("report" in entry) == measured), None)
 
 
@@ -190,7 +194,8 @@ def cpu_name() -> str:
 
 
 def train_or_resume(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan,
-                    args: argparse.Namespace, say: Callable[[str], None], trainer_class: Any = None) -> bool:
+                    args: argparse.Namespace, say: Callable[[str], None],
+                    trainer_class: Any = None) -> bool:
     """Train `run` as `plan` says, resuming its checkpoint under --resume; False when it had
     finished already (nothing was trained)."""
     state = saved_state(bundle_dir) if args.resume else None
@@ -202,8 +207,10 @@ def train_or_resume(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: Train
     what = (f"for {plan.seconds:.0f} s" if plan.patience is None else
             f"to early stopping (patience {plan.patience}, min {plan.min_steps:,} steps, "
             f"cap {plan.seconds / 3600:g} h)")
-    say(f"training {run.key} ({run.preset}) {what}" + (f", resuming at step {state['step']:,}" if resume else ""))
-    train_for(run, data_dir, bundle_dir, plan, seed=args.seed, threads=args.threads, device=args.device,
+    say(f"training {run.key} ({run.preset}) {what}"
+        + (f", resuming at step {state['step']:,}" if resume else ""))
+    train_for(run, data_dir, bundle_dir, plan, seed=args.seed, threads=args.threads,
+              device=args.device,
               compile=args.compile, resume=resume, say=say, trainer_class=trainer_class)
     return True
 
@@ -217,9 +224,11 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
         training = previous_training(args.work_dir, run.key, bundle_dir)
         training.setdefault("curve", training_record(bundle_dir, plan)["curve"])
     else:
-        recorded = recorded_entry(args, run.key) if args.resume and saved_state(bundle_dir) is None else None
+        recorded = (recorded_entry(args, run.key) if args.resume
+                    and saved_state(bundle_dir) is None else None)
         if recorded is not None:   # the work dir lost it (a new machine): the record keeps it
-            say(f"{run.key}: measured earlier at step {recorded['training']['steps']:,} ({args.record}); "
+            say(f"{run.key}: measured earlier at step {recorded['training']['steps']:,} "
+                f"({args.record}); "
                 "not trained again")
             save_entry(args.work_dir, recorded)
             return recorded
@@ -237,7 +246,8 @@ def run_model(run: ModelRun, data_dir: Path, prompt, args: argparse.Namespace,
         f"{report['tokens_per_s']:.0f} tokens/s (measured in {time.perf_counter() - began:.0f} s)")
     entry = {**run.head(), "training": training, "report": report, "machine": machine_text(args),
              # kept so that any later page (--report-only) can draw it again
-             "continuation": [[n.pitch, n.start, n.duration, n.velocity] for n in measured["continuation"]]}
+             "continuation": [[n.pitch, n.start, n.duration, n.velocity]
+                              for n in measured["continuation"]]}
     save_entry(args.work_dir, entry)
     return entry
 
@@ -253,7 +263,8 @@ def draw_continuations(results: Sequence[dict[str, Any]], prompt, folder: Path) 
         training = result.get("training") or {}
         plots.draw_piano_roll(prompt, [Note(*values) for values in result["continuation"]],
                                  folder / f"{result['key']}.png",
-                                 f"{result['key']} ({result['preset']}, {training.get('steps', 0):,} steps, "
+                                 f"{result['key']} ({result['preset']}, "
+                                 f"{training.get('steps', 0):,} steps, "
                                  f"{tables.duration_text(training.get('seconds'))} of training)")
 
 
@@ -266,7 +277,8 @@ def machine_text(args: argparse.Namespace) -> str:
 def archived_pages(out: Path) -> list[str]:
     """Earlier runs of the study kept as pages (<out>/results-archive/<name>/RESULTS.md),
     relative to --out, oldest first."""
-    return sorted(path.relative_to(out).as_posix() for path in (out / "results-archive").glob("*/RESULTS.md"))
+    return sorted(path.relative_to(out).as_posix()
+                  for path in (out / "results-archive").glob("*/RESULTS.md"))
 
 
 def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -276,7 +288,8 @@ def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str,
         report, training = result.get("report"), result.get("training") or {}
         if not report:
             models[result["key"]] = ({"error": result["error"]} if "error" in result else
-                                     {"status": result.get("status"), "steps": training.get("steps"),
+                                     {"status": result.get("status"),
+                                      "steps": training.get("steps"),
                                       "best_val_nll": training.get("best_val_nll"),
                                       "best_step": training.get("best_step")})
             continue
@@ -284,8 +297,10 @@ def summary_line(results: Sequence[dict[str, Any]], seconds: float) -> dict[str,
             "steps": training.get("steps"), "tokens_seen": training.get("tokens_seen"),
             "seconds": round(training.get("seconds") or 0.0, 1), "stopped": training.get("stopped"),
             "best_val_nll": training.get("best_val_nll"), "best_step": training.get("best_step"),
-            "nll": report.get("nll"), "bits_per_note": (report.get("whole_pieces") or {}).get("bits_per_note"),
-            "training_tokens_per_s": training.get("tokens_per_s"), "tokens_per_s": report.get("tokens_per_s")}
+            "nll": report.get("nll"),
+            "bits_per_note": (report.get("whole_pieces") or {}).get("bits_per_note"),
+            "training_tokens_per_s": training.get("tokens_per_s"),
+            "tokens_per_s": report.get("tokens_per_s")}
     return json_ready({"bench": "results", "seconds": round(seconds, 1), "models": models})
 
 
@@ -305,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
-        prepared = existing_datasets(args.runs, args) if args.report_only else prepare_all(args.runs, args, say)
+        prepared = (existing_datasets(args.runs, args) if args.report_only
+                    else prepare_all(args.runs, args, say))
         first_data = prepared.get("bar_offset") or next(iter(prepared.values()))
         prompt_name, prompt = held_out_prompt(first_data.manifest, args.prompt_bars)
     except (DataError, ResultsError, ValueError, OSError) as error:
@@ -332,8 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                    "machine": machine_text(args),
                    "torch": torch.__version__, "threads": args.threads, "device": args.device}
-    settings = {name: getattr(args, name) for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
-                                                      "pair_min_steps", "min_steps", "epoch_fraction", "max_steps")}
+    settings = {name: getattr(args, name)
+                for name in ("patience", "max_hours", "big_max_hours", "pair_max_hours",
+                                                      "pair_min_steps", "min_steps",
+                                                      "epoch_fraction", "max_steps")}
     command = " ".join([".venv/bin/python -m bench.results"]
                        + [shlex.quote(flag) for flag in regeneration_flags(args)])
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ CURVE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2")
 GROUPS = {
     "symbolic": "LSTM vs Transformer (\"Symbolic Music Generation with Deep Learning Techniques\")",
     "deep-dive": "LSTMs vs Transformer (\"A Deep Dive into Music Generation\")",
-    "sequential": "RNN vs LSTM vs LSTM with attention (\"Music generation with sequential models\")",
+    "sequential": "RNN vs LSTM vs LSTM with attention (\"Music generation with sequential "
+    "models\")",
     "making-music": "\"Making Music with LSTMs\"",
     "deep-musician": "\"Deep Musician\"",
     "representation": "the same Transformer on four token representations",
@@ -24,11 +25,14 @@ GROUPS = {
 }
 
 
-CURVE_GROUPS = ("symbolic", "deep-dive", "sequential", "symbolic-tuning")    # one learning-curve plot each
+# one learning-curve plot each
+CURVE_GROUPS = ("symbolic", "deep-dive", "sequential", "symbolic-tuning")
 
 
-CURVE_MEMBERS = {"symbolic-tuning": ("symbolic", "symbolic-tuning")}   # the variants beside the pair
+# the variants beside the pair
+CURVE_MEMBERS = {"symbolic-tuning": ("symbolic", "symbolic-tuning")}
 
 
 REPRESENTATIONS = {"bar_offset": "transformer-symbolic", "remi": "transformer-remi",
-                   "midi_like": "transformer-midi_like", "note_duration": "transformer-note_duration"}
+                   "midi_like": "transformer-midi_like",
+                   "note_duration": "transformer-note_duration"}

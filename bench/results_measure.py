@@ -25,7 +25,8 @@ def token_class(name: str) -> str:
     if head.startswith("xx") or head.isupper():
         return "special"
     head = head.rstrip("0123456789")
-    return {"n": "note", "d": "duration", "pitch": "note", "noteon": "note"}.get(head.lower(), head.lower())
+    return ({"n": "note", "d": "duration", "pitch": "note", "noteon": "note"}.get(head.lower(),
+                                                                                  head.lower()))
 
 
 def notes_of_tokens(encoder: Any, vocab: int) -> np.ndarray:
@@ -71,7 +72,8 @@ def validation_scores(model: Any, dataset: Any, window: int, *, max_pieces: int 
     if frame and not onsets:
         return {"bits_per_note": None, "pieces": pieces,
                 "reason": NOT_COMPARABLE.get(name, "the frames do not mark where notes start")}
-    sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id, preceding=preceding_ids(model))
+    sampler = WindowSampler(split, window, 0 if frame else dataset.pad_id,
+                            preceding=preceding_ids(model))
     chosen, starts = _positions(split, window, pieces)
     vocab = int(dataset.vocab_size or 0)
     model.eval()
@@ -103,12 +105,14 @@ def class_scores(true_counts: np.ndarray, predicted: np.ndarray, hits: np.ndarra
         if name == "special" or not chosen.any():
             continue
         p, r = float(precision[chosen].mean()), float(recall[chosen].mean())
-        scores[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+        scores[name] = {"precision": p, "recall": r,
+                        "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0,
                         "ids": int(chosen.sum())}
     return scores
 
 
-def measure(run: ModelRun, bundle_dir: Path, data_dir: Path, prompt, args: argparse.Namespace) -> dict[str, Any]:
+def measure(run: ModelRun, bundle_dir: Path, data_dir: Path, prompt,
+            args: argparse.Namespace) -> dict[str, Any]:
     """Validation metrics, whole-piece scores and continuations of one trained bundle."""
     from ml_core import bundle as bundles
     from ml_core.data import load_dataset
@@ -130,7 +134,8 @@ def measure(run: ModelRun, bundle_dir: Path, data_dir: Path, prompt, args: argpa
     single = continue_score(loaded, prompt, GenerationOptions(
         bars=args.bars, temperature=1.0, seed=args.seed, variations=1, device="cpu"))
     several = continue_score(loaded, prompt, GenerationOptions(
-        bars=args.bars, temperature=1.0, seed=args.seed + 1, variations=args.variations, device="cpu"))
+        bars=args.bars, temperature=1.0, seed=args.seed + 1, variations=args.variations,
+        device="cpu"))
     statistics = [musical_statistics(prompt, score) for score in several.scores]
     report.update({
         "parameters": loaded.config.get("parameter_count"),

@@ -39,26 +39,32 @@ def draw_piano_roll(prompt, continuation: Sequence[Any], path: Path, title: str)
     pitches = [n.pitch for n in everything] or [60]
     figure, axes = pyplot.subplots(figsize=(9, 3.2), dpi=100)
     for notes, colour in ((prompt_notes, PROMPT_COLOUR), (continuation, CONTINUATION_COLOUR)):
-        boxes = [Rectangle((n.start / quarter, n.pitch - 0.4), n.duration / quarter, 0.8) for n in notes]
-        axes.add_collection(PatchCollection(boxes, facecolor=colour, edgecolor="black", linewidth=0.3))
+        boxes = [Rectangle((n.start / quarter, n.pitch - 0.4), n.duration / quarter, 0.8)
+                 for n in notes]
+        axes.add_collection(PatchCollection(boxes, facecolor=colour, edgecolor="black",
+                                            linewidth=0.3))
     for tick in prompt.bar_starts(end):
         axes.axvline(tick / quarter, color="grey", linewidth=0.6, alpha=0.6, zorder=0)
-    axes.axvline(prompt.next_bar_start(max(prompt.end_tick - 1, 0)) / quarter, color="black", linewidth=1.2)
+    axes.axvline(prompt.next_bar_start(max(prompt.end_tick - 1, 0)) / quarter, color="black",
+                 linewidth=1.2)
     axes.set_xlim(0, end / quarter)
     axes.set_ylim(min(pitches) - 2, max(pitches) + 2)
     axes.set_xlabel("quarter notes")
     axes.set_ylabel("MIDI pitch")
     axes.set_title(title, fontsize=10)
     axes.legend(handles=[Patch(color=PROMPT_COLOUR, label="prompt"),
-                         Patch(color=CONTINUATION_COLOUR, label=f"continuation\n({len(continuation)} notes)")],
+                         Patch(color=CONTINUATION_COLOUR,
+                               label=f"continuation\n({len(continuation)} notes)")],
                 loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     figure.tight_layout()
     _save_figure(figure, path)
 
 
 def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, title: str,
-                         paper: dict[str, float] | None = None, *, x: str = "tokens_seen", y: str = "val_nll",
-                         x_label: str = "training tokens seen", y_label: str = "validation NLL (nats/token)",
+                         paper: dict[str, float] | None = None, *, x: str = "tokens_seen",
+                         y: str = "val_nll",
+                         x_label: str = "training tokens seen",
+                         y_label: str = "validation NLL (nats/token)",
                          faint: dict[str, str] | None = None) -> None:
     """Validation NLL (each point's `y`) against tokens seen (`x`), one line per model, its
     best epoch ringed; the paper's final figures as dashed lines where it gives them. The
@@ -81,11 +87,13 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
         tokens = [point[x] for point in curve]
         values = [point[y] for point in curve]
         if label in faint:
-            axes.plot(tokens, values, color=colour, linestyle=":", linewidth=1.5, label=label, zorder=1)
+            axes.plot(tokens, values, color=colour, linestyle=":", linewidth=1.5,
+                      label=label, zorder=1)
             continue
         axes.plot(tokens, values, color=colour, marker="o", markersize=3, label=label, zorder=2)
         best = int(np.argmin(values))
-        axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour, linewidths=1.5)
+        axes.scatter([tokens[best]], [values[best]], s=90, facecolors="none", edgecolors=colour,
+                     linewidths=1.5)
         if paper and label in paper:
             axes.axhline(paper[label], color=colour, linestyle="--", linewidth=1,
                          label=f"{label}: paper {paper[label]}")
@@ -100,7 +108,8 @@ def draw_learning_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path
 
 
 def _count_tick(value: float, _position: Any = None) -> str:
-    """An axis tick for a count of tokens or notes: 0, 500 k, 1.5 M (not matplotlib's 1e7 offset)."""
+    """An axis tick for a count of tokens or notes: 0, 500 k, 1.5 M (not matplotlib's 1e7
+    offset)."""
     if abs(value) >= 1e6:
         return f"{value / 1e6:g} M"
     if abs(value) >= 1e3:
@@ -120,12 +129,14 @@ def _save_figure(figure: Any, path: Path) -> None:
 
 
 def per_note_curves(results: Sequence[dict[str, Any]],
-                    tokens_per_note: dict[str, dict[str, float]]) -> dict[str, list[dict[str, Any]]]:
+                    tokens_per_note: dict[str, dict[str, float]]) -> dict[str,
+                                                                          list[dict[str, Any]]]:
     """The representation runs' learning curves in units every token scheme shares:
     validation bits per note (NLL per token x the validation split's tokens per note / ln 2)
     against training notes seen (tokens seen / the training split's tokens per note).
     {tokenizer: [{"step", "notes_seen", "bits_per_note"}]}"""
-    by_key = {r["key"]: r["training"]["curve"] for r in results if (r.get("training") or {}).get("curve")}
+    by_key = {r["key"]: r["training"]["curve"] for r in results
+              if (r.get("training") or {}).get("curve")}
     curves = {}
     for tokenizer, key in REPRESENTATIONS.items():
         ratio = tokens_per_note.get(tokenizer)
@@ -145,7 +156,8 @@ def equal_training(curves: dict[str, Sequence[dict[str, Any]]],
     if len(curves) < 2:
         return None
     common = min(curve[-1][x] for curve in curves.values())
-    reached = {name: _best_until(curve, common, x=x, y="bits_per_note") for name, curve in curves.items()}
+    reached = {name: _best_until(curve, common, x=x, y="bits_per_note")
+               for name, curve in curves.items()}
     reached = {name: value for name, value in reached.items() if value is not None}
     return (common, reached) if len(reached) >= 2 else None
 
@@ -160,7 +172,8 @@ def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
     drawn = {}
     per_note = per_note_curves(results, tokens_per_note or {})
     if len(per_note) >= 2:
-        draw_learning_curves(per_note, folder / "curve-representation.png", GROUPS["representation"],
+        draw_learning_curves(per_note, folder / "curve-representation.png",
+                             GROUPS["representation"],
                              x="notes_seen", y="bits_per_note", x_label="training notes seen",
                              y_label="validation bits per note")
         drawn["representation"] = "curve-representation.png"
@@ -168,14 +181,18 @@ def draw_all_curves(results: Sequence[dict[str, Any]], folder: Path,
         members = CURVE_MEMBERS.get(group, (group,))
         curves = {r["key"]: r["training"]["curve"] for r in results
                   if r.get("group") in members and r.get("training", {}).get("curve")
-                  and r.get("tokenizer") not in frame_tokenizers and (r.get("report") or {}).get("kind") != "frame"}
-        if len(curves) < 2 or not any(r.get("group") == group and r.get("training") for r in results):
+                  and r.get("tokenizer") not in frame_tokenizers
+                  and (r.get("report") or {}).get("kind") != "frame"}
+        if len(curves) < 2 or not any(r.get("group") == group and r.get("training")
+                                      for r in results):
             continue
         lost = {f"{r['key']} (earlier run, checkpoint lost)": r for r in results
                 if r["key"] in curves and (r.get("earlier_run") or {}).get("curve")}
         name = f"curve-{group}.png"
-        draw_learning_curves({**curves, **{label: r["earlier_run"]["curve"] for label, r in lost.items()}},
-                             folder / name, GROUPS[group], PAPER_NLL if group == "symbolic" else None,
+        draw_learning_curves({**curves,
+                              **{label: r["earlier_run"]["curve"] for label, r in lost.items()}},
+                             folder / name, GROUPS[group],
+                             PAPER_NLL if group == "symbolic" else None,
                              faint={label: r["key"] for label, r in lost.items()})
         drawn[group] = name
     return drawn

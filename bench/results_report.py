@@ -43,7 +43,8 @@ from bench.results_text import _pair_progress_text, _paper_pair_text
 
 
 def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], command: str,
-                    prompt_name: str, environment: dict[str, Any], settings: dict[str, Any] | None = None,
+                    prompt_name: str, environment: dict[str, Any],
+                    settings: dict[str, Any] | None = None,
                     curves: dict[str, str] | None = None, *, pictures: str = "results",
                     brief: str | None = None, archives: Sequence[str] = ()) -> str:
     """The page. `pictures`: the folder beside it holding the pictures; `brief`: the page of
@@ -54,20 +55,30 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     files = f"the first {data['limit']} files" if data["limit"] else "all files"
     if converge:
         big = settings.get("big_max_hours")
-        how = (f"trained until its validation NLL had not improved for {settings['patience']} epochs, "
-               f"but not stopped before step {settings['pair_min_steps']:,} (the LSTM-vs-Transformer "
-               f"pair) or {settings['min_steps']:,} (the others), and once past that floor stopped after "
+        how = (f"trained until its validation NLL had not improved for {settings['patience']} "
+               f"epochs, "
+               f"but not stopped before step {settings['pair_min_steps']:,} (the "
+               f"LSTM-vs-Transformer "
+               f"pair) or {settings['min_steps']:,} (the others), and once past that floor stopped "
+               f"after "
                f"{settings['max_hours']:g} hours of training per model"
                + (f" or {settings['max_steps']:,} steps" if settings.get("max_steps") else "")
-               + (f" ({settings['pair_max_hours']:g} hours for the pair)" if settings.get("pair_max_hours") else "")
-               + (f"; the 12 x 1024 Transformer of A Deep Dive is cut at {big:g} hours, floor or not"
+               + (f" ({settings['pair_max_hours']:g} hours for the pair)"
+                  if settings.get("pair_max_hours") else "")
+               + (f"; the 12 x 1024 Transformer of A Deep Dive is cut at {big:g} hours, floor or "
+                  f"not"
                   if big is not None else "")
                + f"; presets whose epoch is a whole pass over the windows validate every "
-                 f"{settings['epoch_fraction']:.0%} of them instead (the BiLSTM-attention word model every 5 % "
-                 "on 64 windows: each of its predictions reads a whole 50-word window, so a validation target "
-                 "costs as much as a training one); the bundle keeps the best epoch. A Deep Dive's complex "
-                 "LSTM trains at batch 8 instead of its preset's 32: the report gives no batch, and a step at "
-                 "32 costs about four times one at 8 (the 1,000-step floor: 28 hours on one core of the "
+                 f"{settings['epoch_fraction']:.0%} of them instead (the BiLSTM-attention word "
+                 f"model every 5 % "
+                 "on 64 windows: each of its predictions reads a whole 50-word window, so a "
+                 "validation target "
+                 "costs as much as a training one); the bundle keeps the best epoch. A Deep Dive's "
+                 "complex "
+                 "LSTM trains at batch 8 instead of its preset's 32: the report gives no batch, "
+                 "and a step at "
+                 "32 costs about four times one at 8 (the 1,000-step floor: 28 hours on one core "
+                 "of the "
                  "2026-11-30 machine, about 6 on an AVX-512 one)."
                + _lowered_caps_text(results, settings))
         title = "# Results: every model of the research, trained until it stops improving"
@@ -99,20 +110,27 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     if unfinished and any(r.get("status") for r in unfinished):
         started = [r["key"] for r in unfinished if r.get("status") != "not started"
                    and not str(r.get("status")).endswith("not restarted")]
-        lines += [f"**In progress:** {len(results) - len(unfinished)} of {len(results)} models trained and "
-                  f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; not started "
-                  f"(or not restarted): {len(unfinished) - len(started)}. The training columns of an unfinished run show it so "
-                  "far; its measured columns fill in when it stops. The command above with `--resume` "
+        lines += [f"**In progress:** {len(results) - len(unfinished)} of {len(results)} models "
+                  f"trained and "
+                  f"measured; still training: {', '.join(f'`{k}`' for k in started) or 'none'}; "
+                  f"not started "
+                  f"(or not restarted): {len(unfinished) - len(started)}. The training columns of "
+                  f"an unfinished run show it so "
+                  "far; its measured columns fill in when it stops. The command above with "
+                  "`--resume` "
                   "continues every run from its checkpoint."
-                  + (f" Every model trained for minutes instead: [{brief}]({brief})." if brief else ""), ""]
+                  + (f" Every model trained for minutes instead: "
+                     f"[{brief}]({brief})." if brief else ""), ""]
     lines += [
         "## Data",
         "",
-        f"Source `{data['source']}`, {files}, split by file with seed {data['seed']} ({data['val_fraction']:.0%} validation); no "
+        f"Source `{data['source']}`, {files}, split by file with seed {data['seed']} "
+        f"({data['val_fraction']:.0%} validation); no "
         "augmentation. Each tokenizer gets its own dataset from the same files and split:",
         "",
         markdown_table(["tokenizer", "kind", "vocabulary", "train files", "train tokens / frames",
-                        "val files", "val tokens / frames", "tokens / note", "skipped"], data["rows"]),
+                        "val files", "val tokens / frames", "tokens / note", "skipped"],
+                        data["rows"]),
         "",
         "## Models",
         "",
@@ -120,17 +138,20 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
         "and schedule, window, batch, \"epoch\" = share of the windows) from "
         f"`ml_core/models/presets.py` (see docs/PRESETS.md), {how}",
         "",
-        "- **steps, tokens seen, wall time**: of training, over all resumed sessions; **stopped by**: "
+        "- **steps, tokens seen, wall time**: of training, over all resumed sessions; **stopped "
+        "by**: "
         "patience (early stopping), the time cap or budget, or max steps.",
         "- **best val NLL (step)**: the best validation NLL during training and the step it was "
         "reached at (the kept model); **NLL**: mean negative log-likelihood of the kept model on "
-        "validation windows, nats/token (frame models: binary cross-entropy per key and step, BCE).",
+        "validation windows, nats/token (frame models: binary cross-entropy per key and step, "
+        "BCE).",
         "- **accuracy**: top-1 next-token accuracy.",
         "- **grammar errors / 100**: errors per 100 sampled tokens (temperature 1) continuing "
         "validation prompts, sampled without and with the grammar mask.",
         f"- **in-scale**: share of the continuation's notes in the key of the held-out prompt "
         f"(first bars of `{prompt_name}`), mean over the sampled variations.",
-        "- **training tokens/s**: tokens seen / wall time; **tokens/s**: `continue_score` at batch 1 "
+        "- **training tokens/s**: tokens seen / wall time; **tokens/s**: `continue_score` at batch "
+        "1 "
         "on the CPU, prompt reading and streaming decode included (frame models: frames/s).",
         "",
         markdown_table(MODEL_HEADER, model_rows(results)),
@@ -139,9 +160,12 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     classes = class_rows(results)
     if classes:
         lines += ["### Per-class scores (\"Music generation with sequential models\")", "",
-                  "Macro precision and recall over the note classes and over the duration classes that "
-                  "occur in the validation pieces, F1 = 2PR / (P + R), as the report defines them:", "",
-                  markdown_table(["model", "note P", "note R", "note F1", "duration P", "duration R",
+                  "Macro precision and recall over the note classes and over the duration classes "
+                  "that "
+                  "occur in the validation pieces, F1 = 2PR / (P + R), as the report defines "
+                  "them:", "",
+                  markdown_table(["model", "note P", "note R", "note F1",
+                                  "duration P", "duration R",
                                   "duration F1"], classes), ""]
     frames = frame_rows(results)
     if frames:
@@ -151,16 +175,20 @@ def render_markdown(results: Sequence[dict[str, Any]], data: dict[str, Any], com
     representation = representation_rows(results)
     if representation:
         lines += ["## Bits per note", "",
-                  "Total NLL of whole validation pieces (windows tiling each piece, every token scored "
-                  "once) divided by the notes the scored tokens hold, in bits: comparable across token "
+                  "Total NLL of whole validation pieces (windows tiling each piece, every token "
+                  "scored "
+                  "once) divided by the notes the scored tokens hold, in bits: comparable across "
+                  "token "
                   "representations where nats per token are not. The first rows are the same "
                   "Transformer preset on each representation of the same pieces.", "",
                   markdown_table(["model", "representation", "pieces", "notes", "tokens / frames",
                                   "nats / token", "bits / note"], representation), ""]
     if curves:
         lines += ["## Learning curves", "", "Validation NLL after each epoch against the training "
-                  "tokens seen; a ring marks the best epoch (the kept model). The representations' plot "
-                  "is in per-note units instead: validation bits per note against training notes seen.", ""]
+                  "tokens seen; a ring marks the best epoch (the kept model). The representations' "
+                  "plot "
+                  "is in per-note units instead: validation bits per note against training notes "
+                  "seen.", ""]
         for group, name in curves.items():
             lines += [f"![learning curves: {GROUPS[group]}]({pictures}/{name})", ""]
     lines += ["## Agreement with the research", ""]
@@ -193,10 +221,13 @@ def comparison_text(results: Sequence[dict[str, Any]], train_files: int,
     in_progress = {r["key"]: {**r["training"], "status": r.get("status")} for r in results
                    if not r.get("report") and r.get("training")}
     tuned = {r["key"]: r["training"] for r in results
-             if r.get("group") == "symbolic-tuning" and (r.get("training") or {}).get("best_val_nll") is not None}
-    earlier = {r["key"]: r["earlier_run"] for r in results if r.get("report") and r.get("earlier_run")}
+             if r.get("group") == "symbolic-tuning"
+             and (r.get("training") or {}).get("best_val_nll") is not None}
+    earlier = {r["key"]: r["earlier_run"] for r in results if r.get("report")
+               and r.get("earlier_run")}
     paragraphs = [_paper_pair_text(by_key, training, train_files, tuned, earlier)
-                  or _pair_progress_text({**in_progress, **training}), _deep_dive_text(by_key, training),
+                  or _pair_progress_text({**in_progress, **training}),
+                  _deep_dive_text(by_key, training),
                   _sequential_text(by_key, training, tokenizers), _representation_text(
                       by_key, training, per_note_curves(results, tokens_per_note or {})),
                   _making_music_text(by_key, training), _grammar_text(by_key), _frame_text(by_key)]

@@ -35,7 +35,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-MODEL_HEADER = ("model", "preset", "params", "tokenizer", "steps", "tokens seen", "wall time", "stopped by",
+MODEL_HEADER = ("model", "preset", "params", "tokenizer", "steps", "tokens seen",
+                "wall time", "stopped by",
                 "best val NLL (step)", "NLL", "accuracy", "grammar errors / 100 unmasked", "masked",
                 "in-scale", "training tokens/s", "tokens/s")
 
@@ -48,14 +49,17 @@ def model_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
         if not report and training:   # still training (or not measured yet): the training so far
             best_step = training.get("best_step")
             rows.append(head + [
-                number(training.get("parameters")), result["tokenizer"], number(training.get("steps")),
+                number(training.get("parameters")), result["tokenizer"],
+                number(training.get("steps")),
                 number(training.get("tokens_seen")), duration_text(training.get("seconds")),
                 training.get("stopped") or f"*{result.get('status', 'not finished')}*",
-                number(training.get("best_val_nll")) + (f" ({best_step:,})" if best_step is not None else "")]
+                number(training.get("best_val_nll"))
+                + (f" ({best_step:,})" if best_step is not None else "")]
                 + ["–"] * (len(MODEL_HEADER) - 11) + [number(training.get("tokens_per_s"), 0), "–"])
             continue
         if not report:
-            why = f"*{result['status']}*" if result.get("status") else f"failed: {result.get('error', '?')}"
+            why = (f"*{result['status']}*" if result.get("status")
+                   else f"failed: {result.get('error', '?')}")
             rows.append(head + ["–", result["tokenizer"], why] + ["–"] * (len(MODEL_HEADER) - 5))
             continue
         token = report["kind"] == "token"
@@ -64,7 +68,8 @@ def model_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
             number(report.get("parameters")), result["tokenizer"],
             number(training.get("steps")), number(training.get("tokens_seen")),
             duration_text(training.get("seconds")), training.get("stopped") or "not finished",
-            number(training.get("best_val_nll")) + (f" ({best_step:,})" if best_step is not None else ""),
+            number(training.get("best_val_nll"))
+            + (f" ({best_step:,})" if best_step is not None else ""),
             number(report.get("nll")) + ("" if token else " (BCE)"),
             number(report.get("accuracy")) if token else "–",
             number(report.get("grammar_errors_per_100_unmasked"), 1) if token else "–",
@@ -98,7 +103,8 @@ def frame_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
         if not report or report["kind"] != "frame":
             continue
         rows.append([f"`{result['key']}`", result["tokenizer"], number(report.get("bce")),
-                     number(report.get("density_predicted"), 2), number(report.get("density_real"), 2),
+                     number(report.get("density_predicted"), 2),
+                     number(report.get("density_real"), 2),
                      number(report.get("sample_density"), 2)])
     return rows
 
@@ -113,9 +119,11 @@ def representation_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
         scores = result["report"].get("whole_pieces") or {}
         value = scores.get("bits_per_note")
         rows.append([f"`{result['key']}`", result["tokenizer"], number(scores.get("pieces")),
-                     number(scores.get("notes")), number(scores.get("tokens", scores.get("frames"))),
+                     number(scores.get("notes")),
+                     number(scores.get("tokens", scores.get("frames"))),
                      number(scores.get("nats_per_token")),
-                     number(value) if value is not None else f"not comparable: {scores.get('reason', '?')}"])
+                     number(value) if value is not None
+                     else f"not comparable: {scores.get('reason', '?')}"])
     return rows
 
 
@@ -129,7 +137,8 @@ def machines_text(results: Sequence[dict[str, Any]], machine: str) -> str:
     if not by_machine or set(by_machine) == {machine}:
         return ""
     return "Measured on more than one machine: " + "; ".join(
-        f"{', '.join(f'`{key}`' for key in keys)} on {where}" for where, keys in by_machine.items()) + "."
+        f"{', '.join(f'`{key}`' for key in keys)} on {where}"
+        for where, keys in by_machine.items()) + "."
 
 
 def data_rows(prepared: dict[str, Any], tokens_per_note: dict[str, dict[str, float]] | None = None

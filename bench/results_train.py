@@ -37,8 +37,10 @@ def prepare_all(runs: Sequence[ModelRun], args: argparse.Namespace,
         needed += list(REPRESENTATIONS)
     for tokenizer in dict.fromkeys(needed):
         started = time.perf_counter()
-        options = PrepareOptions(tokenizer=tokenizer, val_fraction=args.val_fraction, seed=args.seed,
-                                 limit=args.data_limit or None, workers=max(1, min(2, os.cpu_count() or 1)),
+        options = PrepareOptions(tokenizer=tokenizer, val_fraction=args.val_fraction,
+                                 seed=args.seed,
+                                 limit=args.data_limit or None,
+                                 workers=max(1, min(2, os.cpu_count() or 1)),
                                  score_cache=args.score_cache or args.work_dir / "score_cache")
         result = prepare_dataset(args.sources, args.work_dir / "data" / tokenizer, options)
         splits = result.manifest["splits"]
@@ -73,7 +75,8 @@ def saved_state(bundle_dir: Path) -> dict[str, Any] | None:
     from ml_core.checkpoint import CHECKPOINT_JSON
 
     try:
-        return json.loads((run_folder(bundle_dir) / CHECKPOINT_JSON).read_text(encoding="utf-8"))["state"]
+        text = (run_folder(bundle_dir) / CHECKPOINT_JSON).read_text(encoding="utf-8")
+        return json.loads(text)["state"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -91,7 +94,8 @@ def stop_reason(state: dict[str, Any] | None, plan: TrainPlan) -> str | None:
     return None
 
 
-def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan, *, seed: int, threads: int,
+def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan, *,
+              seed: int, threads: int,
               device: str = "cpu", compile: str = "auto", resume: bool = False,
               say: Callable[[str], None] = print, trainer_class: Any = None):
     """Train `run` with its preset's recipe until `plan` says stop: its wall-clock cap (all
@@ -107,7 +111,8 @@ def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan, 
         def _batches(self, first: int, last: int) -> Iterator[tuple[int, Any]]:
             deadline = time.perf_counter() + max(plan.seconds - self.state.wall_seconds, 0.0)
             for step, batch in super()._batches(first, last):
-                if time.perf_counter() >= deadline and not (plan.floor_before_cap and step + 1 < plan.min_steps):
+                if time.perf_counter() >= deadline and not (plan.floor_before_cap and step
+                                                            + 1 < plan.min_steps):
                     self.total_steps = step + 1
                     yield step, batch
                     return
@@ -123,10 +128,13 @@ def train_for(run: ModelRun, data_dir: Path, bundle_dir: Path, plan: TrainPlan, 
     what = (f"until {plan.patience} epochs without improvement, cap {plan.seconds / 3600:g} h"
             if plan.patience is not None else f"{plan.seconds:.0f} s")
     options = TrainOptions(data=data_dir, out=str(bundle_dir), preset=run.preset, epochs=1_000_000,
-                           max_steps=plan.max_steps, device=device, compile=compile, seed=seed, threads=threads,
-                           checkpoint_every=plan.checkpoint_every, log_every=20 if plan.patience else 10**9,
+                           max_steps=plan.max_steps, device=device, compile=compile, seed=seed,
+                           threads=threads,
+                           checkpoint_every=plan.checkpoint_every,
+                           log_every=20 if plan.patience else 10**9,
                            max_val_windows=plan.val_windows, patience=plan.patience, resume=resume,
-                           description=f"{run.key} ({run.preset}) on {run.tokenizer}, {what} (bench/results.py)",
+                           description=f"{run.key} ({run.preset}) on {run.tokenizer}, {what} "
+                           f"(bench/results.py)",
                            **overrides)
     return PlannedTrainer(options, log=lambda message: say(f"  {run.key}: {message}")).run()
 
@@ -141,7 +149,8 @@ def training_record(bundle_dir: Path, plan: TrainPlan) -> dict[str, Any]:
     best = min(curve, key=lambda point: point["val_nll"]) if curve else {}
     seconds = float(state.get("wall_seconds", 0.0))
     tokens = int(state.get("tokens_seen", 0))
-    return {"seconds": seconds, "steps": int(state.get("step", 0)), "epochs": int(state.get("epoch", 0)),
+    return {"seconds": seconds, "steps": int(state.get("step", 0)),
+            "epochs": int(state.get("epoch", 0)),
             "tokens_seen": tokens, "tokens_per_s": tokens / seconds if seconds > 0 else None,
             "best_val_nll": state.get("best_val_nll"), "best_step": best.get("step"),
             "best_tokens": best.get("tokens_seen"), "stopped": stop_reason(state, plan),
@@ -154,8 +163,10 @@ def validation_curve(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     curve = []
     for record in records:
         value = record.get("val_nll")
-        if record.get("type") == "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
-            curve.append({"step": int(record.get("step", 0)), "tokens_seen": int(record.get("tokens_seen", 0)),
+        if (record.get("type") == "epoch" and isinstance(value, (int, float))
+            and math.isfinite(value)):
+            curve.append({"step": int(record.get("step", 0)),
+                          "tokens_seen": int(record.get("tokens_seen", 0)),
                           "val_nll": float(value)})
     return curve
 
@@ -193,7 +204,8 @@ def existing_datasets(runs: Sequence[ModelRun], args: argparse.Namespace) -> dic
             continue
         found[tokenizer] = PrepareResult(directory, manifest, reused=True)
     if not found:
-        raise ResultsError(f"nothing has been prepared under {args.work_dir} yet: run without --report-only first")
+        raise ResultsError(f"nothing has been prepared under {args.work_dir} yet: run without "
+                           f"--report-only first")
     return found
 
 

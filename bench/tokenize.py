@@ -88,9 +88,13 @@ def time_miditok(paths: list[Path], rounds: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="number of chorales (default 100)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side; the best counts")
-    parser.add_argument("--folder", type=Path,
-                        default=Path(tempfile.gettempdir()) / "composer_assistant_bench" / "bach_chorales")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed rounds per side; the best counts")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "composer_assistant_bench" / "bach_chorales",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ours (read_midi + remi):        {len(paths) / safe_seconds:8.1f} files/s  "
           f"(ratio {len(paths) / safe_seconds / theirs_rate:.2f}, pure-Python reader)")
     print(f"MidiTok (symusic + REMI):       {theirs_rate:8.1f} files/s  ({theirs_tokens} tokens)")
-    print(json.dumps({"ours_files_per_s": round(ours_rate, 2), "miditok_files_per_s": round(theirs_rate, 2),
+    print(json.dumps({"ours_files_per_s": round(ours_rate, 2),
+                      "miditok_files_per_s": round(theirs_rate, 2),
                       "ratio": round(ours_rate / theirs_rate, 3)}))
     return 0
 

@@ -99,7 +99,8 @@ def score_windows(model, sampler: WindowSampler, pieces: np.ndarray, starts: np.
     models by NLL and argmax hits per id, frame models by BCE and sounding keys."""
     scores = HeldOutScores()
     if kind == "token":
-        scores.true_counts, scores.predicted, scores.hits = (np.zeros(vocab, np.int64) for _ in range(3))
+        scores.true_counts, scores.predicted, scores.hits = (np.zeros(vocab, np.int64)
+                                                             for _ in range(3))
     for begin in range(0, len(pieces), batch_size):
         batch = sampler.gather(pieces[begin:begin + batch_size], starts[begin:begin + batch_size])
         items = torch.from_numpy(batch.items).to(device)
@@ -202,7 +203,8 @@ def musical_statistics(prompt: Score, full: Score) -> dict[str, float]:
     starts = np.array([n.start for n in new])
     ends = np.array([n.end for n in new])
     polyphony = float(np.mean([np.sum((starts <= s) & (ends > s)) for s in starts]))
-    return {"notes": len(new), "pitch_class_entropy": float(-(probabilities * np.log2(probabilities)).sum()),
+    return {"notes": len(new),
+            "pitch_class_entropy": float(-(probabilities * np.log2(probabilities)).sum()),
             "in_scale_ratio": in_scale_share(new, prompt_key(prompt)),
             "polyphony": polyphony}
 
@@ -221,7 +223,8 @@ def _token_sample_metrics(model, tokenizer, dataset: Dataset, samples: int, samp
     for masked in (False, True):
         sequences = sample_continuations(model, tokenizer, prompts, sample_tokens, masked=masked,
                                          seed=seed + masked, device=device)
-        errors = sum(tokenizer.validate(p + s) - tokenizer.validate(p) for p, s in zip(prompts, sequences, strict=True))
+        errors = sum(tokenizer.validate(p + s) - tokenizer.validate(p)
+                     for p, s in zip(prompts, sequences, strict=True))
         name = "masked" if masked else "unmasked"
         report[f"grammar_errors_per_100_{name}"] = 100.0 * errors / (samples * sample_tokens)
     statistics = [musical_statistics(tokenizer.decode(p), tokenizer.decode(p + s))
@@ -235,7 +238,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
                           sample_steps: int, seed: int, device: torch.device) -> dict[str, Any]:
     prompts = _prompts(dataset, samples, PROMPT_TOKENS)
     length = min(len(p) for p in prompts)
-    batch = torch.tensor(np.stack([p[:length] for p in prompts]), dtype=torch.float32, device=device)
+    batch = torch.tensor(np.stack([p[:length] for p in prompts]), dtype=torch.float32,
+                         device=device)
     generator = torch.Generator().manual_seed(seed)
     logits, state = model(batch)
     frame, frames = batch[:, -1], []
@@ -243,7 +247,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
         if hasattr(model, "sample_next"):
             frame, state = model.sample_next(state, frame, 1.0, generator)
         else:
-            frame = torch.bernoulli(torch.sigmoid(logits[:, -1].float().cpu()), generator=generator).to(device)
+            frame = (torch.bernoulli(torch.sigmoid(logits[:, -1].float().cpu()),
+                                     generator=generator).to(device))
             logits, state = model(frame.unsqueeze(1), state)
         frames.append(frame.float().cpu())
     generated = torch.stack(frames, dim=1)  # (B, steps, *F)
@@ -251,7 +256,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
     for row in range(len(prompts)):
         prompt_array = batch[row].cpu().numpy()
         full = np.concatenate([prompt_array, generated[row].numpy()])
-        statistics.append(musical_statistics(representation.decode(prompt_array), representation.decode(full)))
+        statistics.append(musical_statistics(representation.decode(prompt_array),
+                                             representation.decode(full)))
     report = {"samples": samples, "sample_steps": sample_steps,
               "sample_density": float(_sounding(generated).mean())}
     for name in ("notes", "pitch_class_entropy", "in_scale_ratio", "polyphony"):
@@ -265,13 +271,16 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
 def check_compatible(bundle: Any, dataset: Dataset) -> None:
     model_kind = getattr(bundle.model, "kind", "token")
     if model_kind != dataset.kind:
-        raise DataError(f"model '{bundle.name}' reads {model_kind} data but the dataset holds {dataset.kind} data")
+        raise DataError(f"model '{bundle.name}' reads {model_kind} data but the dataset holds "
+                        f"{dataset.kind} data")
     ours = dataset.manifest.get("tokenizer", {})
     theirs = bundle.tokenizer.to_dict() if hasattr(bundle.tokenizer, "to_dict") else ours
     theirs = json.loads(json.dumps(theirs))  # as stored in JSON: tuples become lists
     if ours != theirs:
-        raise DataError(f"model '{bundle.name}' uses tokenizer {theirs.get('name')} {theirs.get('config', {})}, "
-                        f"the dataset {ours.get('name')} {ours.get('config', {})}: prepare the data with the model's tokenizer")
+        raise DataError(f"model '{bundle.name}' uses tokenizer {theirs.get('name')} "
+                        f"{theirs.get('config', {})}, "
+                        f"the dataset {ours.get('name')} {ours.get('config', {})}: prepare the "
+                        f"data with the model's tokenizer")
 
 
 @torch.no_grad()

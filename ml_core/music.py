@@ -53,7 +53,8 @@ class Note:
                     self.velocity if velocity is None else velocity)
 
     def __repr__(self) -> str:
-        return f"Note(pitch={self.pitch}, start={self.start}, duration={self.duration}, velocity={self.velocity})"
+        return (f"Note(pitch={self.pitch}, start={self.start}, duration={self.duration}, "
+                f"velocity={self.velocity})")
 
 
 @dataclass(slots=True)
@@ -87,7 +88,8 @@ class TransposeRangeError(ValueError):
         self.semitones = semitones
         self.notes = notes
         super().__init__(
-            f"transposing by {semitones:+d} semitones would move {len(notes)} note(s) outside 0..127"
+            f"transposing by {semitones:+d} semitones would move {len(notes)} note(s) outside "
+            f"0..127"
         )
 
 
@@ -282,7 +284,8 @@ class Score:
             return self.with_tracks([Track(t.name, t.program, True, list(t.notes)) for t in drums])
         notes = sorted(n for t in pitched for n in t.notes)
         merged = Track(name, pitched[0].program, False, notes)
-        return self.with_tracks([merged] + [Track(t.name, t.program, True, list(t.notes)) for t in drums])
+        return self.with_tracks([merged]
+                                + [Track(t.name, t.program, True, list(t.notes)) for t in drums])
 
     def notes_out_of_range(self, semitones: int) -> list[Note]:
         return [n for t in self.tracks if not t.is_drum for n in t.notes
@@ -326,13 +329,15 @@ class Score:
         numerator, denominator = self.time_signature_at(start)
         return Score(
             tracks, self.tempo_at(start), (numerator, denominator), self.ticks_per_quarter,
-            [TempoChange(c.tick - start, c.bpm) for c in self.tempo_changes if start < c.tick < end],
+            [TempoChange(c.tick - start, c.bpm) for c in self.tempo_changes
+             if start < c.tick < end],
             [TimeSignatureChange(c.tick - start, c.numerator, c.denominator)
              for c in self.time_signature_changes if start < c.tick < end],
         )
 
     def quantized(self, grid: int) -> Score:
-        """Starts and ends snapped to the nearest multiple of `grid` ticks (at least one step long)."""
+        """Starts and ends snapped to the nearest multiple of `grid` ticks (at least one step
+        long)."""
         if grid <= 0:
             raise ValueError("grid must be positive")
 
@@ -360,7 +365,8 @@ class Score:
 
         tracks = [
             Track(t.name, t.program, t.is_drum,
-                  sorted(Note(n.pitch, scale(n.start), max(1, scale(n.end) - scale(n.start)), n.velocity)
+                  sorted(Note(n.pitch, scale(n.start),
+                              max(1, scale(n.end) - scale(n.start)), n.velocity)
                          for n in t.notes))
             for t in self.tracks
         ]

@@ -49,8 +49,10 @@ class GenerationOptions:
         if self.top_k < 0:
             raise GenerationError("top-k must not be negative")
         if self.engine not in ENGINES:
-            raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
+            raise GenerationError(f"unknown engine {self.engine!r}: choose one of "
+                                  f"{', '.join(ENGINES)}")
+        if self.key is not None and (not 0 <= self.key[0] < 12
+                                     or self.key[1] not in ("major", "minor")):
             raise GenerationError(f"bad key {self.key}")
         for name, low, high in (("texture", 1, 4), ("density", 0, 16), ("register", 0, 127)):
             value = getattr(self, name)

@@ -43,7 +43,8 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_waltz_and_fill_pictures(pictures, tiny_model, tmp_path, capsys) -> None:
     out = tmp_path / "quality"
-    assert pictures.main(["--models", str(tiny_model), str(tmp_path / "no-such-model"), "--out", str(out),
+    assert pictures.main(["--models", str(tiny_model), str(tmp_path / "no-such-model"),
+                          "--out", str(out),
                           "--pictures", "waltz", "fill", "--bars", "2", "--seed", "3",
                           "--score-cache", str(tmp_path / "scores")]) == 0
     assert "skipped model" in capsys.readouterr().out
@@ -61,6 +62,8 @@ def test_waltz_and_fill_pictures(pictures, tiny_model, tmp_path, capsys) -> None
     for entry in (waltz, fill):
         (take,) = entry["takes"]
         assert take["model"] == "tiny" and take["seed"] == 3
-        assert {"in_scale", "new_npo", "prompt_npo", "density_ratio", "register_shift"} <= set(take["figures"])
-    assert waltz["takes"][0]["figures"]["gap_beats"] is None or waltz["takes"][0]["figures"]["gap_beats"] >= 0
+        assert {"in_scale", "new_npo", "prompt_npo", "density_ratio",
+                "register_shift"} <= set(take["figures"])
+    assert (waltz["takes"][0]["figures"]["gap_beats"] is None
+            or waltz["takes"][0]["figures"]["gap_beats"] >= 0)
     assert fill["takes"][0]["figures"]["outside_unchanged"] == 1.0

@@ -1,7 +1,8 @@
 """The piano roll proper: a QGraphicsView of note items kept in step with the Document.
 
 The view mirrors the document through its signals (one item per note id, created,
-moved or dropped as notes are; see `item_mirror.NoteItemMirror`), draws the shared Timeline's playhead and loop region
+moved or dropped as notes are; see `item_mirror.NoteItemMirror`), draws the shared Timeline's
+playhead and loop region
 (scrolling along while playback runs, when the timeline says to follow), and offers the
 edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
 gestures are handled by `gestures.RollGestures`: each is one undo command.
@@ -52,7 +53,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
 
     zoom_changed = Signal()
     visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
-    note_sounded = Signal(int, int, int)   # pitch, velocity, track: a note was drawn, clicked or moved
+    # pitch, velocity, track: a note was drawn, clicked or moved
+    note_sounded = Signal(int, int, int)
 
     def __init__(self, document: Document, timeline: Timeline | None = None,
                  parent: QWidget | None = None) -> None:
@@ -154,7 +156,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         self.refresh_grid()
 
     def zoom_by(self, factor: float, anchor_x: float | None = None) -> None:
-        self.set_zoom(geometry.Zoom(self.zoom.pixels_per_tick * factor, self.zoom.row_pixels), anchor_x)
+        self.set_zoom(geometry.Zoom(self.zoom.pixels_per_tick * factor, self.zoom.row_pixels),
+                      anchor_x)
 
     def scroll_to(self, tick: int, pitch: int | None = None) -> None:
         """Put `tick` at the left edge (and `pitch` in the vertical middle when given)."""
@@ -260,7 +263,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         notes = {i: self.document.note(i) for i in ids}
         if not notes:
             return False
-        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + ticks) for i, n in notes.items()}
+        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + ticks)
+                 for i, n in notes.items()}
         if any(not PITCH_MIN <= n.pitch <= PITCH_MAX or n.start < 0 for n in moved.values()):
             return False
         self.document.change_notes(moved, text="Move notes", merge_key="nudge")

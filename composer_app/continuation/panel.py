@@ -191,7 +191,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             signal.connect(slot)
         self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.update_estimated_key())
         # Another prompt (score, selection, playhead): its key and followed values anew.
-        self.sampling_panel.prompt_source.currentIndexChanged.connect(lambda _i: self._key_timer.start())
+        self.sampling_panel.prompt_source.currentIndexChanged.connect(
+            lambda _i: self._key_timer.start())
 
     # ------------------------------------------------------------ state (from the session)
     def is_running(self) -> bool:
@@ -256,7 +257,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         score = self.document.score(tracks_wanted=self._prompt_tracks())
         span = MakeRoom.span(score.bar_start(first), score.bar_start(end))
-        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end), make_room=span)
+        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end),
+                    make_room=span)
 
     def reroll(self) -> None:
         """Remove the pending continuation (or fill) and run the same job with a new seed."""

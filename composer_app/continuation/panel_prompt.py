@@ -1,7 +1,8 @@
 """What a Continue or Fill job reads: the prompt, its tracks, its target and the room it makes.
 
 `PromptSources` is the part of `panel.ContinuePanel` that turns the document and the
-timeline and selection into a job's input: the prompt cut from the score (whole, selection, or up to the
+timeline and selection into a job's input: the prompt cut from the score (whole, selection, or up
+to the
 playhead; see `prompt.build_prompt`) over the audible tracks, drum tracks only for a drum
 target; the track the continuation goes into (the active one); the room a continuation
 from inside the piece makes (replace or shift what follows the playhead); the bars Fill
@@ -57,7 +58,9 @@ class PromptSources:
         except (PromptError, ValueError):
             prompt = None
         self._estimate_number += 1   # an estimate in flight read an older prompt
-        self._show_estimate(*_estimate(prompt, self.abilities.tokenizer if self.abilities.controls else None))
+        self._show_estimate(*_estimate(prompt,
+                                       self.abilities.tokenizer
+                                       if self.abilities.controls else None))
 
     def estimate_key_in_background(self) -> None:
         """As `update_estimated_key`, with the prompt built and read on a worker thread (a
@@ -72,7 +75,8 @@ class PromptSources:
 
         def run() -> None:
             try:
-                prompt, _ = build_prompt(snapshot.score(tracks_wanted=tracks_wanted), source, selected, playhead)
+                prompt, _ = build_prompt(snapshot.score(tracks_wanted=tracks_wanted), source,
+                                         selected, playhead)
             except (PromptError, ValueError):
                 prompt = None
             key, followed = _estimate(prompt, tokenizer)
@@ -148,5 +152,6 @@ class PromptSources:
             first, end = self.timeline.loop
             last = max(first, end - 1)
         else:
-            raise PromptError("Select notes, or drag a range in the ruler, to choose the bars to fill.")
+            raise PromptError("Select notes, or drag a range in the ruler, to choose the bars to "
+                              "fill.")
         return meter.bar_at(first)[0], meter.bar_at(last)[0] + 1

@@ -71,7 +71,8 @@ class SamplingPanel(QWidget):
 
         self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                     value=0.95)   # = GenerationOptions' default (a test checks)
-        self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: off).")
+        self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: "
+                              "off).")
         form.addRow("Top-p", self.top_p)
 
         self.variations = QSpinBox(minimum=1, maximum=8, value=1)
@@ -87,7 +88,8 @@ class SamplingPanel(QWidget):
         form.addRow("Seed", seed_row)
 
         self.stay_in_key = QCheckBox("Stay in key")
-        self.stay_in_key.setChecked(True)  # the product's promise: continuations keep the motif's key
+        # the product's promise: continuations keep the motif's key
+        self.stay_in_key.setChecked(True)
         form.addRow(self.stay_in_key)
         self.key = QComboBox()
         self.key.addItem("Estimated from the prompt", None)

@@ -1,13 +1,10 @@
 """The edited composition: notes with stable ids, tempo, meter, an undo stack. No widgets.
 
-The document owns the music; views subscribe to its signals and never keep their own
-copy of a note. Every edit made through the public methods is one QUndoCommand on
-`undo_stack`; the private `_apply` / `_set_meta` are what those commands call. Notes carry
-a stable integer id (never reused), so a canvas item maps to its note and undo/redo give
-a deleted note back its old id. A generated continuation is added as notes flagged
-"generated" until accepted; a preview (notes streaming from the model) lives outside the
-undo stack and every save. Checking a loaded score is `preparing`; the room a
-continuation or Fill makes is `make_room`; a capture for other threads is `snapshot`.
+Views subscribe to its signals and keep no copy of a note. Every public edit is one
+QUndoCommand on `undo_stack` (which calls the private `_apply` / `_set_meta`). Note ids are
+never reused, so undo gives a deleted note its old id. A continuation is added flagged
+"generated" until accepted; a preview lives outside the undo stack and every save. Helpers:
+`preparing` (checks), `make_room` (what a continuation replaces), `snapshot` (other threads).
 """
 
 from __future__ import annotations
@@ -28,9 +25,13 @@ from composer_app.document.commands import (
 from composer_app.document.make_room import room_for, with_room
 from composer_app.document.preparing import (
     DEFAULT_TRACK,
+    MAX_TEMPO,
+    MIN_TEMPO,
     DocumentError,
     PreparedScore,
     check_track_fields,
+    checked_tempo,
+    checked_time_signature,
     prepare_score,
     validate_note,
 )
@@ -43,9 +44,7 @@ from composer_app.document.tracks import (
     deleting_track,
 )
 from composer_app.model.jobs import MakeRoom
-from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, is_valid_time_signature
-
-MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 
 __all__ = ["DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError",
            "PreparedScore", "Snapshot", "prepare_score", "validate_note"]
@@ -78,7 +77,7 @@ class Document(QObject):
         self._end_tick: int | None = 0   # where the last note ends; None: to be recounted
         self._preview: list[Note] = []
         self._preview_track = 0
-        self._preview_replaces: tuple[int, int, int] | None = None   # (track, start, end) a fill hides
+        self._preview_replaces: tuple[int, int, int] | None = None   # a fill's (track, start, end)
         self._path: Path | None = None
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -181,7 +180,8 @@ class Document(QObject):
             self._end_tick = max((note.end for _, note in self._notes.values()), default=0)
         return self._end_tick
 
-    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
+    def score(self, include_generated: bool = False,
+              tracks_wanted: list[bool] | None = None) -> Score:
         """A snapshot copy of the composition (unaccepted generated notes left out unless
         `include_generated`); the preview is never part of it. With `tracks_wanted`, the
         notes of the unwanted tracks are left out (the tracks stay, empty)."""
@@ -229,7 +229,7 @@ class Document(QObject):
         Fill), and views draw them faint meanwhile."""
         self._preview = list(notes) if notes else []
         self._preview_track = track
-        self._preview_replaces = (track, *replaces) if replaces is not None and self._preview else None
+        self._preview_replaces = (track, *replaces) if replaces and self._preview else None
         self.preview_changed.emit()
 
     def preview(self) -> list[Note]:
@@ -240,7 +240,8 @@ class Document(QObject):
         return self._preview_replaces
 
     # ------------------------------------------------------------------ edits (undoable)
-    def add_notes(self, notes: Iterable[Note], track: int = 0, text: str = "Add notes") -> list[int]:
+    def add_notes(self, notes: Iterable[Note], track: int = 0,
+                  text: str = "Add notes") -> list[int]:
         """Add notes to `track` as one undo step; returns their new ids."""
         return self._add(notes, track, text, generated=False)[0]
 
@@ -249,12 +250,13 @@ class Document(QObject):
         """Add a model's continuation as one undo step, flagged generated until accepted;
         the new notes' ids. `make_room` (replace, shift or a Fill's span: `make_room.room_for`)
         clears the way in the same step."""
-        return getattr(self.add_continuation(notes, track, text, make_room=make_room), "note_ids", [])
+        command = self.add_continuation(notes, track, text, make_room=make_room)
+        return command.note_ids if command is not None else []
 
     def add_continuation(self, notes: list[Note], track: int = 0, text: str = "Continue",
                          owner: ContinuationOwner | None = None,
                          make_room: MakeRoom | None = None) -> ContinuationCommand | None:
-        """As `add_generated`, giving back the step (None: no notes) that tells `owner` of an undo."""
+        """As `add_generated`, returning the step (None: no notes); it tells `owner` of an undo."""
         command = self._add(notes, track, text, generated=True, make_room=make_room)[1]
         if isinstance(command, ContinuationCommand):
             command.owner = owner   # after the push: pushing tells no one
@@ -266,7 +268,8 @@ class Document(QObject):
         if ids:
             self.undo_stack.push(NoteEditCommand(
                 self, "Accept continuation", {}, {},
-                generated_before=dict.fromkeys(ids, True), generated_after=dict.fromkeys(ids, False)))
+                generated_before=dict.fromkeys(ids, True),
+                generated_after=dict.fromkeys(ids, False)))
 
     def discard_generated(self) -> None:
         """Remove every generated note (one undo step)."""
@@ -295,16 +298,13 @@ class Document(QObject):
         self.undo_stack.push(NoteEditCommand(self, text, before, after, merge_key=merge_key))
 
     def set_tempo(self, bpm: float) -> None:
-        bpm = float(bpm)
-        if not MIN_TEMPO <= bpm <= MAX_TEMPO:
-            raise DocumentError(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, not {bpm:g}")
+        bpm = checked_tempo(bpm)
         if bpm != self._meta.tempo_bpm:
-            self.undo_stack.push(MetaCommand(self, "Change tempo", "tempo", self._meta.tempo_bpm, bpm))
+            self.undo_stack.push(MetaCommand(self, "Change tempo", "tempo",
+                                             self._meta.tempo_bpm, bpm))
 
     def set_time_signature(self, numerator: int, denominator: int) -> None:
-        signature = (int(numerator), int(denominator))
-        if not is_valid_time_signature(*signature):
-            raise DocumentError(f"{numerator}/{denominator} is not a valid time signature")
+        signature = checked_time_signature(numerator, denominator)
         if signature != self._meta.time_signature:
             self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
                                              self._meta.time_signature, signature))
@@ -315,7 +315,8 @@ class Document(QObject):
         index = len(self._tracks)
         info = TrackInfo(name or ("Drums" if is_drum else f"Track {index + 1}"), int(program),
                          bool(is_drum), default_color(index, is_drum))
-        self.undo_stack.push(TrackCommand(self, "Add track", self._tracks, self._tracks + [info], {}, {}))
+        self.undo_stack.push(TrackCommand(self, "Add track", self._tracks,
+                                          self._tracks + [info], {}, {}))
         self.set_active_track(index)
         return index
 
@@ -386,7 +387,8 @@ class Document(QObject):
 
     def is_newest_step(self, command: object) -> bool:
         """True when `command` is the step the next Ctrl+Z would undo."""
-        return (index := self.undo_stack.index()) > 0 and self.undo_stack.command(index - 1) is command
+        index = self.undo_stack.index()
+        return index > 0 and self.undo_stack.command(index - 1) is command
 
     def undo(self) -> None:
         """Undo the newest step (what Ctrl+Z does)."""

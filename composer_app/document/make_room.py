@@ -28,7 +28,8 @@ def room_for(entries: dict[int, Entry], meter: Score, notes: list[Note], track: 
         return {}
     end = max(n.end for n in notes)
     changes: dict[int, Entry | None] = {}
-    if room.kind in (RoomKind.REPLACE, RoomKind.SHIFT):   # what sounds across the playhead stops there
+    # what sounds across the playhead stops there
+    if room.kind in (RoomKind.REPLACE, RoomKind.SHIFT):
         for note_id, (t, note) in entries.items():
             if t == track and note.start < tick < note.end:
                 changes[note_id] = (t, note.moved(duration=tick - note.start))

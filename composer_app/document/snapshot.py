@@ -19,7 +19,8 @@ class Snapshot:
     tracks: tuple[TrackInfo, ...]
     meta: Score
 
-    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
+    def score(self, include_generated: bool = False,
+              tracks_wanted: list[bool] | None = None) -> Score:
         tracks = [Track(t.name, t.program, t.is_drum, []) for t in self.tracks]
         for note_id, (track, note) in self.notes.items():
             if tracks_wanted is not None and not tracks_wanted[track]:

@@ -216,7 +216,8 @@ class Player(QObject):
                     self._send_events_before(loop_end)
                     self._release_all()
                     length = loop_end - loop_start
-                    seconds = loop_start + (seconds - loop_end) % length if length > 0 else loop_start
+                    seconds = (loop_start + (seconds - loop_end) % length if length > 0
+                               else loop_start)
                     self._restart_at(seconds, now, skip_current=False)
             self._send_events_until(seconds)
             self._position = self._tempo.tick_at(seconds)

@@ -46,8 +46,10 @@ class Transport(threads.WorkerSignals):
         soundfont = settings.get_str(settings.SOUNDFONT, "") or None
         self.timeline = window.timeline
         self.player = Player(window, soundfont=soundfont, timeline=self.timeline)
-        if soundfont and self.player.soundfont is not None and str(self.player.soundfont) != soundfont:
-            window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the default")
+        if (soundfont and self.player.soundfont is not None
+            and str(self.player.soundfont) != soundfont):
+            window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the "
+                          f"default")
         self._export_thread: threading.Thread | None = None
         self._score_stale = True     # the player's score is older than the document's
         self._connect()
@@ -180,7 +182,8 @@ class Transport(threads.WorkerSignals):
         return True
 
     def choose_soundfont_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a SoundFont", "", "SoundFont (*.sf2)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a SoundFont", "",
+                                              "SoundFont (*.sf2)")
         if path:
             self.set_soundfont(path)
 

@@ -52,7 +52,8 @@ class RecordPanel(QWidget):
 
     recorded = Signal(list)   # ids of the notes a take added
 
-    def __init__(self, document: Document, timeline: Timeline, *, synth: Callable[[], object] | None = None,
+    def __init__(self, document: Document, timeline: Timeline, *,
+                 synth: Callable[[], object] | None = None,
                  click: Callable[[int, int], None] | None = None,
                  list_ports: Callable[[], tuple[list[str], str | None]] = ports.input_names,
                  open_port: Callable[[str, Callable[[object], None]], object] = ports.open_input,
@@ -78,7 +79,8 @@ class RecordPanel(QWidget):
         self.quantize_box.addItems(list(QUANTIZE_CHOICES))
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
-        self.record_button.setToolTip("Record from the MIDI input into the active track, at the playhead")
+        self.record_button.setToolTip("Record from the MIDI input into the active track, at the "
+                                      "playhead")
         self.record_button.toggled.connect(self._on_armed)
         self.message = QLabel()
         self.message.setWordWrap(True)

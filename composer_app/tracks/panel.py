@@ -44,7 +44,8 @@ class TrackPanel(QWidget):
         self.document = document
         self._filling = False
         self._instruments = QStringListModel(
-            [f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)] + ["Drum kit"], self)
+            [f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)]
+            + ["Drum kit"], self)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["", "Track", "Instrument", "M", "S"])
         self.table.verticalHeader().hide()
@@ -101,8 +102,10 @@ class TrackPanel(QWidget):
                 self.table.setItem(row, NAME, name)
                 if self.table.cellWidget(row, INSTRUMENT) is None:   # a new row
                     self.table.setCellWidget(row, INSTRUMENT, self._instrument_box(row))
-                    self.table.setCellWidget(row, MUTE, self._box(row, "Mute", self.document.set_track_muted))
-                    self.table.setCellWidget(row, SOLO, self._box(row, "Solo", self.document.set_track_soloed))
+                    self.table.setCellWidget(row, MUTE,
+                                             self._box(row, "Mute", self.document.set_track_muted))
+                    self.table.setCellWidget(row, SOLO,
+                                             self._box(row, "Solo", self.document.set_track_soloed))
                 for widget, value in ((self.table.cellWidget(row, INSTRUMENT),
                                        DRUM_KIT_INDEX if info.is_drum else info.program),
                                       (self.checkbox(row, MUTE), info.muted),

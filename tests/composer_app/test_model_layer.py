@@ -24,7 +24,8 @@ def test_the_model_layer_imports_no_qt():
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
     result = subprocess.run(
-        [sys.executable, "-c", "import composer_app.model, sys; assert 'PySide6' not in sys.modules"],
+        [sys.executable, "-c",
+         "import composer_app.model, sys; assert 'PySide6' not in sys.modules"],
         capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
@@ -60,7 +61,8 @@ def test_no_app_file_is_over_450_lines_and_no_bench_file_over_400():
 def test_no_script_or_doc_edits_sys_path():
     offenders = [str(path.relative_to(ROOT))
                  for folder in ("bench", "docs") for path in (ROOT / folder).rglob("*")
-                 if path.suffix in (".py", ".md") and "sys.path.insert" in path.read_text(encoding="utf-8")]
+                 if path.suffix in (".py", ".md")
+                 and "sys.path.insert" in path.read_text(encoding="utf-8")]
     assert offenders == []
 
 

@@ -183,7 +183,8 @@ def test_variations_can_be_browsed_auditioned_and_one_accepted(qtbot, panel, mot
     auditioned: list[Score] = []
     panel.audition_requested.connect(auditioned.append)
     qtbot.mouseClick(panel.audition_button, Qt.MouseButton.LeftButton)
-    assert sorted(auditioned[0].notes()) == sorted(motif_score(2).tracks[0].notes + result.new_notes[1])
+    assert sorted(auditioned[0].notes()) == sorted(motif_score(2).tracks[0].notes
+                                                   + result.new_notes[1])
 
     qtbot.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
     assert document.generated_ids() == set()
@@ -300,7 +301,9 @@ def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
     assert result.new_notes[0] and all(n.pitch % 12 in scale for n in result.new_notes[0])
 
 
-def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtbot, panel, slow_steps, motif_score):
+def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtbot, panel,
+                                                                             slow_steps,
+                                                                             motif_score):
     """The job read the old document: once another one is loaded its notes must not land."""
     document = panel.document
     panel.sampling_panel.bars.setValue(16)
@@ -321,7 +324,8 @@ def test_the_estimated_key_follows_a_newly_opened_piece_estimated_off_the_gui_th
     from ml_core.music import Note, Score, Track
 
     panel.sampling_panel.stay_in_key.setChecked(True)
-    e_major = [Note(pitch, i * 240, 240, 80) for i, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76] * 4)]
+    e_major = [Note(pitch, i * 240, 240, 80)
+               for i, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76] * 4)]
     panel.document.load_score(Score([Track("Piano", 0, False, e_major)]))
     key = estimate_key(panel.document.score())
     assert key == (4, "major")

@@ -31,7 +31,8 @@ def test_continuing_at_the_playhead_makes_room_in_one_undo_step(mode):
     if mode == "replace":   # the notes under the continuation are gone, the later one stays
         assert notes == sorted([Note(60, 0, 480), *new, Note(64, 3 * BAR, 480)])
     else:                   # everything from the playhead moved one bar later
-        assert notes == sorted([Note(60, 0, 480), *new, Note(62, 3 * BAR, 480), Note(64, 4 * BAR, 480)])
+        assert notes == sorted([Note(60, 0, 480), *new, Note(62, 3 * BAR, 480),
+                                Note(64, 4 * BAR, 480)])
     assert document.undo_stack.count() == 1
     document.undo()
     assert sorted(n for _, n in document.notes().values()) == sorted(piece().tracks[0].notes)
@@ -43,7 +44,8 @@ def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_
 
     document = Document()
     held = Note(55, BAR, 2 * BAR)                       # from bar 2 to the end of bar 3
-    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480), held, Note(64, 3 * BAR, 480)])]))
+    document.load_score(Score([Track("Piano", 0, False,
+                                     [Note(60, 0, 480), held, Note(64, 3 * BAR, 480)])]))
     canvas = PianoRollCanvas(document)
     panel = ContinuePanel(document, canvas.timeline, canvas.selection)
     qtbot.addWidget(panel)

@@ -47,7 +47,8 @@ def chords(bars: int) -> Score:
 
 
 def lines_and_chords(bars: int = 6) -> Score:
-    notes = [n for bar in range(bars) for n in (line_bar(bar, 60) if bar % 2 == 0 else chord_bar(bar, 62))]
+    notes = [n for bar in range(bars)
+             for n in (line_bar(bar, 60) if bar % 2 == 0 else chord_bar(bar, 62))]
     return Score([Track("Piano", 0, False, notes)])
 
 
@@ -55,7 +56,9 @@ def notes_per_onset(notes) -> float:
     return len(notes) / len({n.start for n in notes})
 
 
-def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtbot, steerable_bundle, errors):
+def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtbot,
+                                                                             steerable_bundle,
+                                                                             errors):
     panel = make_panel(qtbot, chords(2), "steerable")
     sampling = panel.sampling_panel
     assert all(box.isEnabled() for box in sampling.control_boxes.values())
@@ -67,7 +70,8 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
     # measured over the whole of bar 1 are fewer onsets per beat.
     panel._test_keep[1].set_playhead(480)
     sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("playhead"))
-    qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half notes)")
+    qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half "
+                    "notes)")
     assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
     sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("score"))
 
@@ -98,7 +102,8 @@ def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bu
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
     document, canvas = panel.document, panel._test_keep[1]
-    assert panel.fill_button.isEnabled() and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return"
+    assert (panel.fill_button.isEnabled()
+            and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return")
     before = sorted(document.notes().items())
     span = (2 * 1920, 4 * 1920)                 # bars 3 and 4
     canvas.timeline.set_loop((2 * 1920 + 100, 4 * 1920 - 100))   # a ruler drag inside them
@@ -147,7 +152,8 @@ def test_follow_the_prompt_shows_what_generation_forces():
     assert followed_controls(RemiTokenizer(), chords(2)) == BarControls(3, 2, 2)
 
 
-def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(qtbot, steerable_bundle, errors):
+def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(
+        qtbot, steerable_bundle, errors):
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
     document, canvas = panel.document, panel._test_keep[1]
@@ -168,7 +174,8 @@ def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_s
         panel.audition()
     auditioned = list(heard.args[0].notes())
     assert sorted(n for n in auditioned if not span[0] <= n.start < span[1]) == outside
-    assert sorted(n for n in auditioned if span[0] <= n.start < span[1]) == sorted(panel.session.selected_notes())
+    assert sorted(n for n in auditioned
+                  if span[0] <= n.start < span[1]) == sorted(panel.session.selected_notes())
     panel.accept()
     assert not document.generated_ids()
 

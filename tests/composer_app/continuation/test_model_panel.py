@@ -96,7 +96,8 @@ def test_card_fields_from_a_config():
     assert "hidden_size: 512" in fields["Architecture"]
     assert "music21:bach" in fields["Training data"]
     assert dict(card_fields({}))["Test NLL"] == "not measured"
-    trained = dict(card_fields({"training": {"data": {"sources": ["music21:bach"], "train_files": 372,
+    trained = dict(card_fields({"training":
+                                {"data": {"sources": ["music21:bach"], "train_files": 372,
                                                       "train_tokens": 4_045_992},
                                              "recipe": {"optimizer": "adamw"}}}))
     assert trained["Training data"] == "music21:bach, 372 files, 4.05 M tokens"

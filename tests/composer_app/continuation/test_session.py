@@ -17,7 +17,8 @@ MOTIF = [Note(60 + i, i * 480, 480, 90) for i in range(8)]   # two bars of 4/4
 
 
 def new_job(prompt: Score) -> ContinueJob:
-    return ContinueJob(Path("no-bundle"), "cpu", prompt, GenerationOptions(seed=1), offset=0, track=0)
+    return ContinueJob(Path("no-bundle"), "cpu", prompt, GenerationOptions(seed=1),
+                       offset=0, track=0)
 
 
 def result_of(job: ContinueJob, *variations: list[Note], cancelled: bool = False) -> ContinueResult:

@@ -86,7 +86,8 @@ def rig(qtbot):
                         click=lambda pitch, velocity: clicks.append((pitch, time.perf_counter())),
                         list_ports=lambda: (["Fake Keys", "Other"], None), open_port=open_port)
     qtbot.addWidget(panel)
-    panel.document_, panel.synth_, panel.keyboards_, panel.clicks_ = document, synth, keyboards, clicks
+    panel.document_, panel.synth_, panel.keyboards_, panel.clicks_ = (document, synth, keyboards,
+                                                                      clicks)
     return panel
 
 
