@@ -74,8 +74,7 @@ class PianoRollCanvas(QWidget):
             self._centered = True
             self._after_reset()
 
-    # ------------------------------------------------------------------ contract used by other
-    # panels
+    # ------------------------------------------------------------ contract used by other panels
     @property
     def scene(self) -> QGraphicsScene:
         return self.view.scene()

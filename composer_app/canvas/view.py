@@ -2,9 +2,8 @@
 
 The view mirrors the document through its signals (one item per note id, created,
 moved or dropped as notes are; see `item_mirror.NoteItemMirror`), draws the shared Timeline's
-playhead and loop region
-(scrolling along while playback runs, when the timeline says to follow), and offers the
-edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
+playhead and loop region (scrolling along while playback runs, when the timeline says to follow),
+and offers the edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
 gestures are handled by `gestures.RollGestures`: each is one undo command.
 
 Tools: DRAW (click-drag on empty space draws a note snapped to the grid) and SELECT

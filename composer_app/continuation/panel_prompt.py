@@ -2,8 +2,7 @@
 
 `PromptSources` is the part of `panel.ContinuePanel` that turns the document and the
 timeline and selection into a job's input: the prompt cut from the score (whole, selection, or up
-to the
-playhead; see `prompt.build_prompt`) over the audible tracks, drum tracks only for a drum
+to the playhead; see `prompt.build_prompt`) over the audible tracks, drum tracks only for a drum
 target; the track the continuation goes into (the active one); the room a continuation
 from inside the piece makes (replace or shift what follows the playhead); the bars Fill
 regenerates (of the selected notes, else of the loop range); and the prompt's estimated

@@ -16,13 +16,12 @@ layer's. Only the current query rows are needed, so the KV cache is all it takes
 
 The state (`TransformerState`) holds one buffer per layer, keys and values stacked
 (2, B, heads, capacity, head_dim), sized to the context window and written in place, plus how many
-positions they hold and the absolute
-position of the next token. A state is used up by the call it is passed to (its buffers
-are reused); `select_state` makes an independent copy (e.g. for batched variations).
-`crop_state` keeps the last `keep` positions for relative/rope (the distances between
-kept positions do not change; deeper layers' cached keys still carry what they saw of the
-dropped tokens, which is sliding-window attention, as for any KV-cache crop) and returns
-None for absolute positions, whose window must be re-encoded.
+positions they hold and the absolute position of the next token. A state is used up by the call it
+is passed to (its buffers are reused); `select_state` makes an independent copy (e.g. for batched
+variations). `crop_state` keeps the last `keep` positions for relative/rope (the distances between
+kept positions do not change; deeper layers' cached keys still carry what they saw of the dropped
+tokens, which is sliding-window attention, as for any KV-cache crop) and returns None for absolute
+positions, whose window must be re-encoded.
 """
 
 from __future__ import annotations
