@@ -23,8 +23,9 @@ that fails to load, bad options) open a dialog through `show_error` and the pane
 usable.
 
 What the buttons and status line show lives in `panel_status.PanelStatus`, what a job
-reads (prompt, tracks, target, room, Fill's bars, key estimate) in
-`panel_prompt.PromptSources`: mixins of `ContinuePanel`.
+reads (prompt, tracks, target, room, Fill's bars) is its `inputs`, a
+`panel_prompt.JobInputs`, and the key shown for the prompt its `keys`, a
+`panel_prompt.KeyEstimator`.
 
 `install_continue(window)` docks the model, sampling, Continue and confidence panels into
 a `WindowHost` and connects them to its document, timeline and selection models.
@@ -51,7 +52,7 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
-from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
+from composer_app.continuation.panel_prompt import JobInputs, KeyEstimator
 from composer_app.continuation.panel_status import PanelStatus
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel
@@ -73,7 +74,7 @@ def show_error(parent: QWidget | None, text: str) -> None:
     dialogs.show_error(parent, text)
 
 
-class ContinuePanel(PanelStatus, PromptSources, QWidget):
+class ContinuePanel(PanelStatus, QWidget):
     """Continue controls over a Document, reading the playhead, loop and selection from
     their models (`Timeline`, `Selection`; absent: no playhead, no selection)."""
 
@@ -103,6 +104,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self._resets = 0                    # documents loaded (New, Open...) so far
         self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self.abilities = ModelAbilities()   # what the selected model can be asked
+        self.inputs = JobInputs(document, self.sampling_panel, timeline, selection)
+        self.keys = KeyEstimator(self.inputs, lambda: self.abilities, self)
         self._build_controls()
         self._connect()
         # What the model can do, the prompt's key (stay in key is on from the start) and the
@@ -174,10 +177,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.session.changed.connect(self._on_session_changed, owner=self)
         self.session.continuation_added.connect(self.continuation_added.emit, owner=self)
         self._key_timer = QTimer(self, singleShot=True, interval=300)
-        self._key_timer.timeout.connect(self.estimate_key_in_background)
-        self._estimates = KeyEstimates(self)       # estimates made on a worker come back here
-        self._estimates.done.connect(self._on_estimated)
-        self._estimate_number, self._estimate_thread = 0, None
+        self._key_timer.timeout.connect(self.keys.in_background)
         document = self.document
         self._document_connections: list[tuple[Any, Any]] = [
             (document.notes_added, self._on_document_changed),
@@ -189,7 +189,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         ]
         for signal, slot in self._document_connections:
             signal.connect(slot)
-        self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.update_estimated_key())
+        self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.keys.update())
         # Another prompt (score, selection, playhead): its key and followed values anew.
         self.sampling_panel.prompt_source.currentIndexChanged.connect(
             lambda _i: self._key_timer.start())
@@ -217,7 +217,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             else self.abilities.fill_reason)
         self._update_buttons()
         if not self._shut_down:
-            self.update_estimated_key()
+            self.keys.update()
         self.preload()
 
     # ------------------------------------------------------------ actions
@@ -234,7 +234,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self.session.keep_pending()
         try:
-            prompt, offset = self._prompt()
+            prompt, offset = self.inputs.prompt()
         except PromptError as error:
             self._fail(str(error))
             return
@@ -243,7 +243,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self._start(prompt, offset, self.sampling_panel.next_seed())
 
     def fill(self) -> None:
-        """Regenerate the chosen bars from the music around them (see `fill_span`)."""
+        """Regenerate the chosen bars from the music around them (`JobInputs.fill_span`)."""
         if self.is_running() or self._shut_down:
             return
         if not self.abilities.fill:
@@ -251,11 +251,11 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self.session.keep_pending()
         try:
-            first, end = self.fill_span()
+            first, end = self.inputs.fill_span()
         except PromptError as error:
             self._fail(str(error))
             return
-        score = self.document.score(tracks_wanted=self._prompt_tracks())
+        score = self.document.score(tracks_wanted=self.inputs.prompt_tracks())
         span = MakeRoom.span(score.bar_start(first), score.bar_start(end))
         self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end),
                     make_room=span)
@@ -275,8 +275,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         job = ContinueJob(info.path, self.model_panel.device(), prompt,
                           self.sampling_panel.options(seed), offset,
-                          self._continuation_track(),
-                          make_room if fill_bars is not None else self._make_room(offset),
+                          self.inputs.continuation_track(),
+                          make_room if fill_bars is not None else self.inputs.make_room(),
                           fill_bars)
         self.preview_updates = 0
         self.progress_bar.setValue(0)
@@ -364,7 +364,7 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self._shut_down = True
         self._key_timer.stop()
-        self._stop_estimating()
+        self.keys.stop()
         for signal, slot in self._document_connections:
             try:
                 signal.disconnect(slot)

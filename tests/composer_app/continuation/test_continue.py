@@ -331,4 +331,4 @@ def test_the_estimated_key_follows_a_newly_opened_piece_estimated_off_the_gui_th
     assert key == (4, "major")
     qtbot.waitUntil(lambda: panel.sampling_panel.key.itemText(0) == f"Estimated: {key_name(key)}",
                     timeout=10_000)
-    assert panel._estimate_thread is not None   # noqa: SLF001 (it was a worker's estimate)
+    assert panel.keys.thread is not None   # it was a worker's estimate

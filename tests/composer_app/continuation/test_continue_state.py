@@ -52,7 +52,7 @@ def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_
     qtbot.addWidget(canvas)
     panel.sampling_panel.prompt_source.setCurrentIndex(panel.sampling_panel.prompt_source.findData("playhead"))
     canvas.set_playhead(2 * BAR)
-    prompt, offset = panel._prompt()
+    prompt, offset = panel.inputs.prompt()
     assert offset == 0 and Note(55, BAR, BAR) in prompt.tracks[0].notes   # cut at the playhead
     assert prompt.end_tick == 2 * BAR
     document.add_generated([Note(67, 2 * BAR, 480)], 0, make_room=MakeRoom(RoomKind(mode), 2 * BAR))

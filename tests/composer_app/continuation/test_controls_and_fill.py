@@ -107,7 +107,7 @@ def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bu
     before = sorted(document.notes().items())
     span = (2 * 1920, 4 * 1920)                 # bars 3 and 4
     canvas.timeline.set_loop((2 * 1920 + 100, 4 * 1920 - 100))   # a ruler drag inside them
-    assert panel.fill_span() == (2, 4)
+    assert panel.inputs.fill_span() == (2, 4)
     panel.sampling_panel.variations.setValue(3)
     with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
         qtbot.mouseClick(panel.fill_button, Qt.MouseButton.LeftButton)
@@ -159,7 +159,7 @@ def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_s
     document, canvas = panel.document, panel._test_keep[1]
     in_bar_4 = [i for i, (_, n) in document.notes().items() if 3 * 1920 <= n.start < 4 * 1920]
     canvas.view.select_ids(in_bar_4[:2])
-    assert panel.fill_span() == (3, 4)
+    assert panel.inputs.fill_span() == (3, 4)
     span = (3 * 1920, 4 * 1920)
     outside = sorted(n for n in score.notes() if not span[0] <= n.start < span[1])
     with qtbot.waitSignal(panel.worker.finished, timeout=30000):
