@@ -22,10 +22,10 @@ removes them), so a musician can stop once they like what they hear. Errors (a b
 that fails to load, bad options) open a dialog through `show_error` and the panel stays
 usable.
 
-What the buttons and status line show lives in `panel_status.PanelStatus`, what a job
-reads (prompt, tracks, target, room, Fill's bars) is its `inputs`, a
-`panel_prompt.JobInputs`, and the key shown for the prompt its `keys`, a
-`panel_prompt.KeyEstimator`.
+The panel's jobs are typed collaborators: what the buttons and status line show is its
+`status` (`panel_status.StatusView`), what a job reads (prompt, tracks, target, room,
+Fill's bars) its `inputs` (`panel_prompt.JobInputs`), the key shown for the prompt its
+`keys` (`panel_prompt.KeyEstimator`), and the continuation's state its `session`.
 
 `install_continue(window)` docks the model, sampling, Continue and confidence panels into
 a `WindowHost` and connects them to its document, timeline and selection models.
@@ -53,7 +53,7 @@ from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
 from composer_app.continuation.panel_prompt import JobInputs, KeyEstimator
-from composer_app.continuation.panel_status import PanelStatus
+from composer_app.continuation.panel_status import StatusView, StatusWidgets
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel
 from composer_app.continuation.worker import BundleCache, ContinueWorker
@@ -74,7 +74,7 @@ def show_error(parent: QWidget | None, text: str) -> None:
     dialogs.show_error(parent, text)
 
 
-class ContinuePanel(PanelStatus, QWidget):
+class ContinuePanel(QWidget):
     """Continue controls over a Document, reading the playhead, loop and selection from
     their models (`Timeline`, `Selection`; absent: no playhead, no selection)."""
 
@@ -101,12 +101,15 @@ class ContinuePanel(PanelStatus, QWidget):
         self.worker = ContinueWorker(cache, self)
         self.preview_updates = 0            # streaming previews shown (tests count them)
         self._shut_down = False
-        self._resets = 0                    # documents loaded (New, Open...) so far
-        self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self.abilities = ModelAbilities()   # what the selected model can be asked
         self.inputs = JobInputs(document, self.sampling_panel, timeline, selection)
         self.keys = KeyEstimator(self.inputs, lambda: self.abilities, self)
         self._build_controls()
+        self.status = StatusView(self.session, document, StatusWidgets(
+            self.continue_button, self.fill_button, self.stop_button, self.reroll_button,
+            self.accept_button, self.previous_button, self.next_button, self.audition_button,
+            self.variation_label, self.status_label, self.confidence_view),
+            lambda: self.abilities, self.status_message.emit)
         self._connect()
         # What the model can do, the prompt's key (stay in key is on from the start) and the
         # values its controls follow, shown at once; the model is preloaded so that the
@@ -174,7 +177,7 @@ class ContinuePanel(PanelStatus, QWidget):
         self.worker.preload_failed.connect(self._on_preload_failed)
         self.model_panel.bundle_changed.connect(self._on_bundle_changed)
         self.model_panel.device_changed.connect(lambda _device: self.preload())
-        self.session.changed.connect(self._on_session_changed, owner=self)
+        self.session.changed.connect(self.status.session_changed, owner=self)
         self.session.continuation_added.connect(self.continuation_added.emit, owner=self)
         self._key_timer = QTimer(self, singleShot=True, interval=300)
         self._key_timer.timeout.connect(self.keys.in_background)
@@ -185,7 +188,7 @@ class ContinuePanel(PanelStatus, QWidget):
             (document.notes_changed, self._on_document_changed),
             (document.reset, self._on_document_changed),
             (document.reset, self._on_document_reset),
-            (document.undo_stack.indexChanged, self._update_buttons),
+            (document.undo_stack.indexChanged, self.status.update_buttons),
         ]
         for signal, slot in self._document_connections:
             signal.connect(slot)
@@ -215,7 +218,7 @@ class ContinuePanel(PanelStatus, QWidget):
             "Regenerate the bars of the selected notes, or of the loop range dragged in the "
             "ruler, from the music around them (Ctrl+Shift+Return)" if self.abilities.fill
             else self.abilities.fill_reason)
-        self._update_buttons()
+        self.status.update_buttons()
         if not self._shut_down:
             self.keys.update()
         self.preload()
@@ -283,9 +286,9 @@ class ContinuePanel(PanelStatus, QWidget):
         self.confidence_view.clear()
         if fill_bars is not None:
             first, end = fill_bars
-            self._say(f"Filling bars {first + 1}-{end} with {info.name} (seed {seed})...")
+            self.status.say(f"Filling bars {first + 1}-{end} with {info.name} (seed {seed})...")
         else:
-            self._say(f"Continuing with {info.name} (seed {seed})...")
+            self.status.say(f"Continuing with {info.name} (seed {seed})...")
         self.session.begin(job)
         self.worker.start(job)
 
@@ -293,18 +296,18 @@ class ContinuePanel(PanelStatus, QWidget):
         """Ask the running job to stop; it ends within ~100 ms and keeps what it made."""
         if self.is_running():
             self.worker.request_stop()
-            self._say("Stopping...")
+            self.status.say("Stopping...")
 
     def accept(self) -> None:
         if self.is_running():
             return
         self.session.accept()
-        self._say("Continuation accepted.")
+        self.status.say("Continuation accepted.")
 
     def select_variation(self, index: int) -> None:
         """Show variation `index` (see `ContinueSession.select`)."""
         if self.session.select(index):
-            self._show_confidence()
+            self.status.show_confidence()
 
     def audition(self) -> None:
         """Emit `audition_requested` with the piece as it would be with this variation."""
@@ -319,11 +322,11 @@ class ContinuePanel(PanelStatus, QWidget):
 
     def _on_document_reset(self) -> None:
         if not self._shut_down:
-            self._resets += 1
+            self.status.resets += 1
             if self.is_running():
                 self.worker.request_stop()  # it read the old document
             self.session.forget()
-            self._update_buttons()
+            self.status.update_buttons()
 
     # ------------------------------------------------------------ worker signals
     def _on_progress(self, progress: ContinueProgress) -> None:
@@ -341,8 +344,8 @@ class ContinuePanel(PanelStatus, QWidget):
         except ContinuationRefused as error:
             self._fail(str(error))
             return
-        self._say(message)
-        self._show_confidence()
+        self.status.say(message)
+        self.status.show_confidence()
 
     def _on_failed(self, job: ContinueJob, message: str) -> None:
         if self.session.fail(job):
@@ -353,8 +356,8 @@ class ContinuePanel(PanelStatus, QWidget):
         self.model_panel.set_device_in_use(f"could not load: {message}")
 
     def _fail(self, message: str) -> None:
-        self._say(message)
-        self._update_buttons()
+        self.status.say(message)
+        self.status.update_buttons()
         show_error(self.window() if self.isVisible() else None, message)
 
     # ------------------------------------------------------------ shutdown
@@ -363,6 +366,7 @@ class ContinuePanel(PanelStatus, QWidget):
         if self._shut_down:
             return
         self._shut_down = True
+        self.status.stopped = True
         self._key_timer.stop()
         self.keys.stop()
         for signal, slot in self._document_connections:

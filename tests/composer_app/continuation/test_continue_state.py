@@ -80,8 +80,8 @@ def test_status_and_buttons_follow_undo_and_new(window, qtbot):
     session.last_job = object()          # as after a finished job
     session.command = window.document.add_continuation([Note(65, 4 * BAR, 480)], 0, owner=session)
     session.state = SessionState.PENDING
-    panel._say("Added 1 notes. Ctrl+Z removes them.")
-    panel._update_buttons()
+    panel.status.say("Added 1 notes. Ctrl+Z removes them.")
+    panel.status.update_buttons()
     assert panel.reroll_button.isEnabled()
     window.document.undo()
     assert panel.status_label.text() == "Continuation undone."
