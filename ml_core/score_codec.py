@@ -8,9 +8,10 @@ into bytes instead, which a child process hands back through a pipe far faster t
 The layout follows the dataclasses themselves, so a new field travels without code here:
 every field of `Score` and `Track` is stored under its own name; a list of small event
 dataclasses (tempo changes, time-signature changes, ...) as rows of their field values in
-declaration order; a tuple as a list. Reading converts by the field's type hint (a list of
-a dataclass builds it from each row; int, float, bool and str are cast; a tuple is made a
-tuple), and a field missing from older data keeps its default. Notes are the one explicit
+declaration order, a single one (or one that may be None) as one such row; a tuple as a
+list. Reading converts by the field's type hint (a dataclass is built from its row; int,
+float, bool and str are cast; a tuple is made a tuple), and a field missing from older
+data keeps its default. Notes are the one explicit
 layout: rows of (pitch, start, duration, velocity), `Note`'s positional order.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 import typing
 from array import array
 from typing import Any
@@ -99,6 +101,11 @@ def _typed(hint: Any, value: Any) -> Any:
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if value is None:
         return None
+    if origin in (typing.Union, types.UnionType):   # X | None: the X it holds
+        kinds = [kind for kind in arguments if kind is not type(None)]
+        return _typed(kinds[0], value) if len(kinds) == 1 else value
+    if dataclasses.is_dataclass(hint):
+        return _event(hint, value)
     if origin is list and arguments and dataclasses.is_dataclass(arguments[0]):
         return [_event(arguments[0], row) for row in value]
     if origin is list and arguments:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -48,3 +49,29 @@ def test_a_missing_field_keeps_its_default_and_a_broken_one_raises():
     data["tracks"][0]["notes"] = [[72, 0]]
     with pytest.raises(TypeError):
         score_from_dict(data)
+
+
+@dataclass(frozen=True)
+class Key:           # shaped like an event a new Score field might hold
+    tick: int
+    fifths: int
+    mode: str = "major"
+
+
+@dataclass
+class Future:        # shaped like a Score with new fields
+    pickup: int = 0
+    key: Key | None = None
+    keys: list[Key] = field(default_factory=list)
+    meter: tuple[int, int] = (4, 4)
+
+
+def test_a_new_field_of_any_usual_shape_travels_without_codec_changes():
+    """The rule a new Score or Track field relies on (a pickup, key signatures, program
+    changes...): scalars, tuples, an optional event and lists of events round-trip."""
+    from ml_core.score_codec import _fields_from_dict, _fields_to_dict
+
+    value = Future(240, Key(0, 2, "minor"), [Key(0, 1), Key(960, -3, "minor")], (3, 4))
+    data = json.loads(json.dumps(_fields_to_dict(value, ())))
+    assert data["keys"] == [[0, 1, "major"], [960, -3, "minor"]]
+    assert Future(**_fields_from_dict(Future, data, ())) == value
