@@ -13,7 +13,7 @@ of each held-out piece (first 12 bars) refilled, the same features against the t
 and whether every note outside them came back unchanged ("not supported" for a model not
 trained to fill). The figures are defined in `ml_core/quality.py`.
 
-    .venv/bin/python bench/continuation_quality.py [--models NAME_OR_PATH ...] [--quick]
+    .venv/bin/python -m bench.continuation_quality [--models NAME_OR_PATH ...] [--quick]
                                                    [--seeds 0 1] [--score-cache DIR]
                                                    [--temperature T] [--top-p P]
 
@@ -24,25 +24,17 @@ Prints a table per model, the aggregates and issue 13's checks, then one JSON li
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path, where a sibling module (e.g.
-# bench/tokenize.py) would shadow the standard library; use the repository root instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
 
 COLUMNS = (("new_npo", "npo", "{:.2f}"), ("prompt_npo", "p.npo", "{:.2f}"),
            ("density_ratio", "dens", "{:.2f}"), ("register_shift", "reg", "{:.1f}"),
@@ -70,12 +62,14 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
 
 
 def format_summary(name: str, summary: dict[str, Any]) -> str:
-    lines = [f"{name}: {summary['prompts']} prompts, {summary['tokens_per_s']:.0f} tokens/s while continuing"]
+    lines = [f"{name}: {summary['prompts']} prompts, {summary['tokens_per_s']:.0f} tokens/s while "
+             f"continuing"]
     for group, figures in summary["by_group"].items():
         lines.append(f"  {group:8s} " + " ".join(f"{label}={_cell(figures.get(key), fmt)}"
                                                  for key, label, fmt in COLUMNS if key in figures))
     for check, result in summary["criteria"].items():
-        lines.append(f"  [{'pass' if result['pass'] else 'FAIL'}] {check}: {result['value']:.2f} ({result['bound']})")
+        lines.append(f"  [{'pass' if result['pass'] else 'FAIL'}] {check}: {result['value']:.2f} "
+                     f"({result['bound']})")
     infill = summary["infill"]
     if isinstance(infill, str):
         lines.append(f"  infilling: {infill}")
@@ -93,19 +87,26 @@ def card_figures(summary: dict[str, Any], prompts: int, seeds: list[int], bars: 
                  sampling: dict[str, Any]) -> dict[str, Any]:
     """What a model card keeps of one model's run: the checks' values, the means, speed."""
     infill = summary["infill"]
-    return {"bench": f"bench/continuation_quality.py ({prompts} prompts, seeds {' and '.join(map(str, seeds))}, "
-                     f"{bars} bars, no key mask)",
-            "sampling": sampling or "app default",
-            "criteria": {k: v["value"] for k, v in summary["criteria"].items()},
-            "fill_criteria": infill if isinstance(infill, str)
-            else {k: v["value"] for k, v in infill["criteria"].items()},
-            "mean": summary["mean"], "tokens_per_s": summary["tokens_per_s"]}
+    return {
+        "bench": f"bench/continuation_quality.py ({prompts} prompts, seeds "
+        f"{' and '.join(map(str, seeds))}, "
+        f"{bars} bars, no key mask)",
+        "sampling": sampling or "app default",
+        "criteria": {k: v["value"] for k, v in summary["criteria"].items()},
+        "fill_criteria": infill
+        if isinstance(infill, str)
+        else {k: v["value"] for k, v in infill["criteria"].items()},
+        "mean": summary["mean"],
+        "tokens_per_s": summary["tokens_per_s"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=None, help="bundle names or folders (default: the bundled ones)")
-    parser.add_argument("--quick", action="store_true", help="4 prompts, one seed, 2 bars (for tests)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="bundle names or folders (default: the bundled ones)")
+    parser.add_argument("--quick", action="store_true",
+                        help="4 prompts, one seed, 2 bars (for tests)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--score-cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "composer-assistant-bench-scores",
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true",
                         help="write each model's figures into its model card (config.json metrics)")
     args = parser.parse_args(argv)
-    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p))
+                if v is not None}
     seeds = args.seeds or ([0] if args.quick else [0, 1])
     bars = 2 if args.quick else quality.CONTINUATION_BARS
     started = time.perf_counter()
@@ -126,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models or default_models():
         folder = bundles.resolve(name)
         bundle = bundles.load(folder)
-        name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
+        name = (getattr(bundle, "name", name)
+                if getattr(bundle, "name", name) not in results else name)
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
                                          fill_bars=(2, 3) if args.quick else quality.FILL_BARS,
@@ -141,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             bundles.record_metrics(folder, "continuation_quality", _clean(card_figures(
                 summary, len(prompts), seeds, bars, sampling)))
-    print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts), "seeds": seeds,
-                             "bars": bars, "sampling": sampling or "app default", "models": results})))
+    print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts),
+                             "seeds": seeds,
+                             "bars": bars, "sampling": sampling or "app default",
+                             "models": results})))
     return 0
 
 

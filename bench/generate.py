@@ -7,7 +7,7 @@
 - `recompute`: the research code's method, a full forward over the whole window for
   every new token (timed on an evenly spread sample of its steps and extrapolated).
 
-    .venv/bin/python bench/generate.py [--model default|lstm|PATH] [--prompt-tokens 256]
+    .venv/bin/python -m bench.generate [--model default|lstm|PATH] [--prompt-tokens 256]
                                        [--tokens 512] [--repeats 3] [--recompute-tokens 48]
 
 The model is a bundled model (`default` unless told) with its real weights. The prompt is
@@ -22,29 +22,26 @@ Ends with one JSON line:
 
 from __future__ import annotations
 
-import os
-import sys
-
 # Run as a script, Python puts bench/ first on sys.path, where a sibling module (e.g.
 # bench/tokenize.py) would shadow the standard library; use the repository root instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import torch
 
-import torch  # noqa: E402
+from ml_core import bundle as bundle_module
+from ml_core.generation import GenerationOptions, continue_score
+from ml_core.midi_io import read_score
+from ml_core.music import Score, Track, bar_ticks
+from ml_core.sampling import sample
 
-from ml_core import bundle as bundle_module  # noqa: E402
-from ml_core.generation import GenerationOptions, continue_score  # noqa: E402
-from ml_core.midi_io import read_score  # noqa: E402
-from ml_core.music import Score, Track, bar_ticks  # noqa: E402
-from ml_core.sampling import sample  # noqa: E402
+_HERE = Path(__file__).resolve().parent
 
-ROOT = Path(_HERE).parent
+ROOT = _HERE.parent
 
 
 def pipeline_rate(bundle, prompt, tokens: int, engine: str, variations: int = 1) -> float:
@@ -128,7 +125,8 @@ def main() -> None:
     print(json.dumps({"tokens_per_s": round(numpy_rate, 1),
                       "recompute_tokens_per_s": round(recompute_rate, 1),
                       "ratio": round(numpy_rate / recompute_rate, 1),
-                      "batched4_tokens_per_s": round(4 * args.repeats * args.tokens / variations, 1),
+                      "batched4_tokens_per_s": round(4 * args.repeats * args.tokens / variations,
+                                                     1),
                       "torch_tokens_per_s": round(torch_rate, 1),
                       "ratio_vs_torch": round(numpy_rate / torch_rate, 2)}))
 

@@ -7,27 +7,19 @@ Continue for 8 bars while a 5 ms QTimer records the gaps between its ticks. A st
 gap minus the timer interval. Also reports the time from the click to the first preview
 note on the document (budget: <= 150 ms) and the generation rate.
 
-    python bench/gui_latency.py [--bars 8] [--device cpu] [--preset default]
+    python -m bench.gui_latency [--bars 8] [--device cpu] [--preset default]
 
 Ends with ONE JSON line: {"max_stall_ms": ..., ...}.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import os
+import tempfile
+import time
 from pathlib import Path
-
-# This folder holds bench/tokenize.py, which would shadow the standard library's tokenize
-# module: search the repository root instead of this folder.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

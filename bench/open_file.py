@@ -1,7 +1,7 @@
 """Opening a large notation file: today's reader (music21's stripTies) against ours (one
 linear tie pass), side by side in one run, on the same file (DESIGN.md / issue 18: >= 8x).
 
-    .venv/bin/python bench/open_file.py [--work beethoven/opus133] [--file PATH]
+    .venv/bin/python -m bench.open_file [--work beethoven/opus133] [--file PATH]
 
 Both readers must give the same notes; the run says so. Each measurement is a function in
 MEASUREMENTS returning a dict that is merged into the closing JSON line, so the app side
@@ -22,13 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize (imported by dataclasses): take bench/ out.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-from ml_core import midi_io  # noqa: E402
+from ml_core import midi_io
 
 
 def corpus_file(work: str) -> Path:
@@ -59,7 +53,8 @@ def measure_reading(path: Path) -> dict[str, Any]:
     print(f"  ours (one tie pass):       {new_cpu:7.2f} s CPU  {new_wall:7.2f} s wall   "
           f"ratio {today_cpu / new_cpu:.1f}x (wall {today_wall / new_wall:.1f}x)")
     return {"file": path.name, "notes": ours.note_count, "today_s": round(today_wall, 3),
-            "new_s": round(new_wall, 3), "today_cpu_s": round(today_cpu, 3), "new_cpu_s": round(new_cpu, 3),
+            "new_s": round(new_wall, 3), "today_cpu_s": round(today_cpu, 3),
+            "new_cpu_s": round(new_cpu, 3),
             "ratio": round(today_cpu / new_cpu, 2), "wall_ratio": round(today_wall / new_wall, 2),
             "same_notes": ours == today}
 
@@ -130,7 +125,8 @@ def measure_app(path: Path) -> dict[str, Any]:
     drawn_s = marks.get("drawn", float("nan")) - began
     shown_s = progress_seen[0] - began if progress_seen else None
     print(f"  app, File > Open: document loaded after {opened_s:.2f} s, every note drawn after "
-          f"{drawn_s:.2f} s, progress box after {shown_s if shown_s is None else round(shown_s, 2)} s; "
+          f"{drawn_s:.2f} s, progress box after "
+          f"{shown_s if shown_s is None else round(shown_s, 2)} s; "
           f"longest event-loop stall {stall_ms:.0f} ms (budget 50 ms)")
     return {"app_max_stall_ms": round(stall_ms, 1), "app_open_s": round(opened_s, 3),
             "app_drawn_s": round(drawn_s, 3), "app_notes": notes,

@@ -23,34 +23,28 @@ compared with the clean prompt), one seed by default. Ends with one JSON line:
 {"bench": "performed_prompts", "models": {NAME: {"bits_per_note": {"clean": ..,
  "performed": .., "app": ..}, "loss_share": {...}, "continuation": {...}}}}
 
-    .venv/bin/python bench/performed_prompts.py [--models NAME_OR_PATH ...] [--quick]
+    .venv/bin/python -m bench.performed_prompts [--models NAME_OR_PATH ...] [--quick]
         [--seeds 0] [--no-continuation]
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import zlib  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
-from ml_core.music import Note, Score, TempoChange, Track, beat_ticks  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
+from ml_core.music import Note, Score, TempoChange, Track, beat_ticks
 
 VERSIONS = ("clean", "performed", "app")
 # Bits per note also on the performed and app versions with every velocity set back to the
@@ -66,7 +60,8 @@ def performed(score: Score, name: str) -> Score:
     """The benchmark's deterministic "performance" of a piece (see the module docstring)."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     tpq = score.ticks_per_quarter
-    notes = sorted((n for t in score.tracks if not t.is_drum for n in t.notes), key=lambda n: (n.start, n.pitch))
+    notes = sorted((n for t in score.tracks if not t.is_drum for n in t.notes),
+                   key=lambda n: (n.start, n.pitch))
     end_bar = max(1, score.bar_at(max(n.start for n in notes))[0] + 1)
     level, slope = rng.uniform(50, 105), rng.choice([-25.0, 25.0])
     articulation = {phrase: rng.choice([0.5, 0.8, 1.05]) for phrase in range(end_bar // 2 + 1)}
@@ -86,23 +81,28 @@ def performed(score: Score, name: str) -> Score:
     beat = beat_ticks(score.time_signature, tpq)
     changes = [TempoChange(tick, tempo * (1 + 0.06 * np.sin(2 * np.pi * tick / (8 * beat))))
                for tick in range(beat, score.end_tick, beat)]
-    return Score(tracks, tempo, score.time_signature, tpq, changes, list(score.time_signature_changes))
+    return Score(tracks, tempo, score.time_signature, tpq, changes,
+                 list(score.time_signature_changes))
 
 
 def app_written(score: Score) -> Score:
     """The piece as drawn on the app's roll: one track, velocity 100, 120 BPM."""
     notes = sorted(Note(n.pitch, n.start, n.duration, APP_VELOCITY)
                    for t in score.tracks if not t.is_drum for n in t.notes)
-    return Score([Track("Track 1", 0, False, notes)], APP_TEMPO, score.time_signature, score.ticks_per_quarter,
+    return Score([Track("Track 1", 0, False, notes)], APP_TEMPO, score.time_signature,
+                 score.ticks_per_quarter,
                  [], list(score.time_signature_changes))
 
 
 def version(score: Score, name: str, which: str) -> Score:
     if which.endswith("_v80"):
         played = version(score, name, which[:-4])
-        return played.with_tracks([Track(t.name, t.program, t.is_drum, [n.moved(velocity=CORPUS_VELOCITY)
-                                                                          for n in t.notes]) for t in played.tracks])
-    return score if which == "clean" else performed(score, name) if which == "performed" else app_written(score)
+        return played.with_tracks([Track(t.name, t.program, t.is_drum,
+                                         [n.moved(velocity=CORPUS_VELOCITY)
+                                                                          for n in t.notes])
+                                                                          for t in played.tracks])
+    return (score if which == "clean" else performed(score, name) if which == "performed"
+            else app_written(score))
 
 
 # ----------------------------------------------------------------------- bits per note
@@ -117,7 +117,8 @@ def loss_by_type(bundle: Any, score: Score) -> tuple[dict[str, float], int]:
     ids = list(tokenizer.encode(score))[:context + 1]
     with torch.inference_mode():
         logits, _ = model(torch.tensor([ids[:-1]]))                       # (1, T, V)
-        nll = -torch.log_softmax(logits[0].float(), -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+        nll = -torch.log_softmax(logits[0].float(), -1)[torch.arange(len(ids) - 1),
+                                                        torch.tensor(ids[1:])]
     totals: dict[str, float] = {}
     for token, value in zip(ids[1:], nll.tolist(), strict=True):
         kind = token_type(tokenizer, token)
@@ -138,25 +139,33 @@ def bits_per_note(bundle: Any, pieces: list[quality.Prompt]) -> dict[str, Any]:
                 totals[kind] = totals.get(kind, 0.0) + value
         total = sum(totals.values())
         result["bits_per_note"][which] = total / math.log(2) / max(1, notes)
-        result["loss_share"][which] = {k: v / total for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+        result["loss_share"][which] = {k: v / total
+                                       for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
     clean = result["bits_per_note"]["clean"]
-    result["ratio_to_clean"] = {w: result["bits_per_note"][w] / clean for w in VERSIONS + FLAT_VERSIONS}
+    result["ratio_to_clean"] = {w: result["bits_per_note"][w] / clean for w in VERSIONS
+                                + FLAT_VERSIONS}
     shares = result["loss_share"]
-    result["share_excess_points"] = {w: max(100 * (shares[w][k] - shares["clean"].get(k, 0.0)) for k in shares[w])
-                                     for w in VERSIONS + FLAT_VERSIONS}
+    result["share_excess_points"] = {
+        w: max(100 * (shares[w][k] - shares["clean"].get(k, 0.0)) for k in shares[w])
+        for w in VERSIONS + FLAT_VERSIONS
+    }
     return result
 
 
 # ----------------------------------------------------------------------- continuation
-def continuation(bundle: Any, pieces: list[quality.Prompt], seeds: list[int], bars: int) -> dict[str, Any]:
+def continuation(bundle: Any, pieces: list[quality.Prompt], seeds: list[int],
+                 bars: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for which in VERSIONS:
         prompts = [quality.Prompt(p.name, p.group, version(p.score, p.name, which),
                                   None if which == "clean" else p.score, p.piece) for p in pieces]
-        summary = quality.summarise(quality.measure_model(bundle, prompts, seeds=seeds, bars=bars, with_fill=False))
+        summary = quality.summarise(quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
+                                                          with_fill=False))
         figures[which] = {name: check["value"] for name, check in summary["criteria"].items()}
-        figures[which].update({k: summary["mean"][k] for k in ("true_pc_overlap", "true_range_overlap",
-                                                              "true_ioi_overlap") if k in summary["mean"]})
+        figures[which].update({k: summary["mean"][k]
+                               for k in ("true_pc_overlap", "true_range_overlap",
+                                                              "true_ioi_overlap")
+                                                              if k in summary["mean"]})
     figures["max_points_from_clean"] = {
         which: max(abs(100 * (figures[which][k] - figures["clean"][k])) for k in figures["clean"]
                    if isinstance(figures["clean"][k], float) and math.isfinite(figures["clean"][k])
@@ -178,7 +187,8 @@ _clean = quality.json_ready
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["default"])
-    parser.add_argument("--quick", action="store_true", help="2 pieces, 2-bar continuations (for tests)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 pieces, 2-bar continuations (for tests)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--no-continuation", action="store_true", help="bits per note only")
     parser.add_argument("--continuation-pieces", type=int, help="continue only the first N pieces")
@@ -191,19 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     bars = 2 if args.quick else quality.CONTINUATION_BARS
     started = time.perf_counter()
     pieces = quality.held_out_prompts(groups, cache=args.score_cache)
-    print(f"{len(pieces)} held-out pieces ({time.perf_counter() - started:.1f} s to read)", flush=True)
+    print(f"{len(pieces)} held-out pieces ({time.perf_counter() - started:.1f} s to "
+          f"read)", flush=True)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     results = {}
     for name in args.models:
         folder = bundles.resolve(name)
         bundle = bundles.load(folder)
-        name = getattr(bundle, "name", name) if getattr(bundle, "name", name) not in results else name
+        name = (getattr(bundle, "name", name)
+                if getattr(bundle, "name", name) not in results else name)
         bundle.model.eval()
         figures = bits_per_note(bundle, pieces)
-        print(f"\n== {name}: bits per note (ratio to clean; largest gain in a token type's share of the loss)")
+        print(f"\n== {name}: bits per note (ratio to clean; largest gain in a token type's share "
+              f"of the loss)")
         for which in VERSIONS + FLAT_VERSIONS:
-            shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(figures["loss_share"][which].items())[:5])
-            print(f"  {which:13s} {figures['bits_per_note'][which]:6.2f} bits/note  x{figures['ratio_to_clean'][which]:.2f}"
+            shares = ", ".join(f"{k} {100 * v:.0f}%"
+                               for k, v in list(figures["loss_share"][which].items())[:5])
+            print(f"  {which:13s} {figures['bits_per_note'][which]:6.2f} bits/note  "
+                  f"x{figures['ratio_to_clean'][which]:.2f}"
                   f"  +{figures['share_excess_points'][which]:.0f} pts   [{shares}]")
         if not args.no_continuation:
             chosen = _spread(pieces, args.continuation_pieces)
@@ -213,16 +228,20 @@ def main(argv: list[str] | None = None) -> int:
                 row = figures["continuation"][which]
                 print(f"  {which:9s} " + " ".join(f"{k}={v:.2f}" for k, v in row.items()
                                                    if isinstance(v, float) and math.isfinite(v)))
-            print(f"  largest difference from clean, points: {figures['continuation']['max_points_from_clean']}")
+            print(f"  largest difference from clean, points: "
+                  f"{figures['continuation']['max_points_from_clean']}")
         results[name] = figures
         if args.record:
-            card = {key: figures[key] for key in ("bits_per_note", "ratio_to_clean", "share_excess_points")}
+            card = {key: figures[key]
+                    for key in ("bits_per_note", "ratio_to_clean", "share_excess_points")}
             if "continuation" in figures:
                 card["continuation"] = figures["continuation"]
             bundles.record_metrics(folder, "performed_prompts", _clean(
-                {"bench": f"bench/performed_prompts.py ({len(pieces)} held-out pieces, seeds {args.seeds})",
+                {"bench":
+                 f"bench/performed_prompts.py ({len(pieces)} held-out pieces, seeds {args.seeds})",
                  **card}))
-    print(json.dumps(_clean({"bench": "performed_prompts", "pieces": len(pieces), "seeds": args.seeds,
+    print(json.dumps(_clean({"bench": "performed_prompts", "pieces": len(pieces),
+                             "seeds": args.seeds,
                              "models": results})))
     return 0
 

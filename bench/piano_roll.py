@@ -7,7 +7,7 @@ Runs offscreen. Prints ONE JSON line:
 plus context: the whole editor surface's repaint (ruler, keyboard, roll, velocity lane),
 the notes visible per frame, and the budgets (open <= 1 s, repaint <= 16 ms).
 
-    .venv/bin/python bench/piano_roll.py [--notes 10000] [--frames 120]
+    .venv/bin/python -m bench.piano_roll [--notes 10000] [--frames 120]
 """
 
 from __future__ import annotations
@@ -17,19 +17,16 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# The repo root instead of bench/ itself: bench/tokenize.py would shadow the standard library.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from ml_core.midi_io import write_midi  # noqa: E402
-from ml_core.music import Note, Score, Track  # noqa: E402
+from ml_core.midi_io import write_midi
+from ml_core.music import Note, Score, Track
 
 OPEN_BUDGET_S = 1.0
 REPAINT_BUDGET_MS = 16.0

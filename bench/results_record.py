@@ -77,10 +77,12 @@ def merge_results(earlier: Sequence[dict[str, Any]], new: Sequence[dict[str, Any
     unmeasured one that trained further (a run whose checkpoint was lost, until its restart
     passes it); a measured restart that stopped sooner keeps that run as its "earlier_run".
     Models this run did not touch keep theirs. Sorted by `order` (model keys), others last."""
-    by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict) and "key" in entry}
+    by_key = {entry["key"]: entry for entry in earlier if isinstance(entry, dict)
+              and "key" in entry}
     for entry in new:
         old = by_key.get(entry["key"])
-        passes_unmeasured = old is not None and "report" not in old and trained_steps(entry) >= trained_steps(old)
+        passes_unmeasured = (old is not None and "report" not in old
+                             and trained_steps(entry) >= trained_steps(old))
         if old is None or "report" in entry or passes_unmeasured:
             by_key[entry["key"]] = keep_lost_run(entry, old)
     at = {key: index for index, key in enumerate(order)}

@@ -5,30 +5,22 @@ The folder is the first N Bach chorales of the music21 corpus, written to MIDI o
 a cache folder (reused on later runs). Both sides read the same files from disk and encode
 them; each side is timed over several rounds and the best round counts.
 
-    .venv/bin/python bench/tokenize.py [--count 100] [--rounds 3] [--folder DIR]
+    .venv/bin/python -m bench.tokenize [--count 100] [--rounds 3] [--folder DIR]
 
 Ends with one JSON line: {"ours_files_per_s": ..., "miditok_files_per_s": ..., "ratio": ...}
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
 import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
 
-# This file is named like the standard library's `tokenize`, which numpy and inspect
-# import: take its own folder off the path before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from ml_core.tokenizers import get_tokenizer  # noqa: E402
+from ml_core.tokenizers import get_tokenizer
 
 
 def write_chorales(folder: Path, count: int) -> list[Path]:
@@ -96,9 +88,13 @@ def time_miditok(paths: list[Path], rounds: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="number of chorales (default 100)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side; the best counts")
-    parser.add_argument("--folder", type=Path,
-                        default=Path(tempfile.gettempdir()) / "composer_assistant_bench" / "bach_chorales")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed rounds per side; the best counts")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "composer_assistant_bench" / "bach_chorales",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -118,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ours (read_midi + remi):        {len(paths) / safe_seconds:8.1f} files/s  "
           f"(ratio {len(paths) / safe_seconds / theirs_rate:.2f}, pure-Python reader)")
     print(f"MidiTok (symusic + REMI):       {theirs_rate:8.1f} files/s  ({theirs_tokens} tokens)")
-    print(json.dumps({"ours_files_per_s": round(ours_rate, 2), "miditok_files_per_s": round(theirs_rate, 2),
+    print(json.dumps({"ours_files_per_s": round(ours_rate, 2),
+                      "miditok_files_per_s": round(theirs_rate, 2),
                       "ratio": round(ours_rate / theirs_rate, 3)}))
     return 0
 

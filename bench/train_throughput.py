@@ -22,7 +22,7 @@ included in those). It ends with ONE JSON line:
      "reference_tokens_per_s": ..., "ratio": (b)/(c), "default_mfu": ...,
      "paper_transformer_mfu": ..., ...}
 
-    python bench/train_throughput.py [--steps 12] [--warmup 3] [--compile auto|on|off]
+    python -m bench.train_throughput [--steps 12] [--warmup 3] [--compile auto|on|off]
 """
 
 from __future__ import annotations
@@ -35,20 +35,17 @@ import tempfile
 import time
 from pathlib import Path
 
-# The repository root instead of bench/ (whose script names could shadow stdlib modules).
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ml_core.acceleration import matmul_rate, should_compile  # noqa: E402
-from ml_core.data import PrepareOptions, WindowSampler, load_dataset, prepare_dataset  # noqa: E402
-from ml_core.losses import IGNORE_INDEX, token_loss  # noqa: E402
-from ml_core.midi_io import write_midi  # noqa: E402
-from ml_core.models.presets import get_preset  # noqa: E402
-from ml_core.models.reference import reference_forward  # noqa: E402
-from ml_core.music import Note, Score, Track  # noqa: E402
-from ml_core.training import Trainer, TrainOptions  # noqa: E402
+from ml_core.acceleration import matmul_rate, should_compile
+from ml_core.data import PrepareOptions, WindowSampler, load_dataset, prepare_dataset
+from ml_core.losses import IGNORE_INDEX, token_loss
+from ml_core.midi_io import write_midi
+from ml_core.models.presets import get_preset
+from ml_core.models.reference import reference_forward
+from ml_core.music import Note, Score, Track
+from ml_core.training import Trainer, TrainOptions
 
 PAPER = "transformer-symbolic-4.3m"
 
@@ -63,14 +60,16 @@ def synthetic_sources(folder: Path, pieces: int = 24, bars: int = 48) -> Path:
             for _ in range(int(rng.integers(1, 4))):
                 notes.append(Note(int(rng.integers(48, 84)), eighth * 240,
                                   int(rng.choice([240, 480, 960])), 80))
-        write_midi(Score([Track("piano", 0, False, notes)], tempo_bpm=100), folder / f"piece{index}.mid")
+        write_midi(Score([Track("piano", 0, False, notes)], tempo_bpm=100),
+                   folder / f"piece{index}.mid")
     return folder
 
 
 def flops_per_token(model: torch.nn.Module, window: int) -> float:
     """Training FLOPs per token: 6 per weight of every matrix product, plus attention
     (QK^T and AV: 12 x layers x window x d; relative logits QE^T: 6 x layers x window x d)."""
-    matrix_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    matrix_weights = sum(m.weight.numel() for m in model.modules()
+                         if isinstance(m, torch.nn.Linear))
     config = model.config
     attention = 12 * config.num_layers * window * config.d_model
     if config.positions == "relative":
@@ -135,7 +134,8 @@ def main() -> None:
         for preset in ("default", PAPER):
             tokenizer = get_preset(preset).tokenizer
             data[preset] = root / f"data-{preset}"
-            prepare_dataset([str(sources)], data[preset], PrepareOptions(tokenizer, val_fraction=0.1))
+            prepare_dataset([str(sources)], data[preset],
+                            PrepareOptions(tokenizer, val_fraction=0.1))
 
         rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
         print(f"matmul 2048^3: fp32 {rates['fp32'] / 1e9:,.0f} GFLOP/s, "
@@ -148,7 +148,8 @@ def main() -> None:
             flops = flops_per_token(trainer.model, trainer.recipe.window)
             mfu = speed * flops / rates["bf16" if precision == "bf16" else "fp32"]
             figures[key] = (speed, precision, compiled, flops, mfu)
-            print(f"({'a' if key == 'default' else 'b'}) {preset}: {speed:,.0f} tokens/s, {precision}, "
+            print(f"({'a' if key == 'default' else 'b'}) {preset}: {speed:,.0f} tokens/s, "
+                  f"{precision}, "
                   f"{'compiled' if compiled else 'eager'}, batch {trainer.recipe.batch_size}, "
                   f"{flops / 1e6:.1f} MFLOP/token, MFU {mfu:.1%}", file=sys.stderr)
         reference = reference_throughput(data[PAPER], max(3, args.steps // 2), 1)

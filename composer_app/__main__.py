@@ -9,7 +9,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="composer-assistant",
-                                     description="Draw a motif, let a model continue it, listen, export.")
+                                     description="Draw a motif, let a model continue it, listen, "
+                                     "export.")
     parser.add_argument("file", nargs="?", help="a MIDI, MusicXML, ABC or Humdrum file to open")
     args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 

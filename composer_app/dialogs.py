@@ -72,7 +72,8 @@ def get_open_path(parent: QWidget | None, folder: str) -> str | None:
     return path or None
 
 
-def get_save_path(parent: QWidget | None, title: str, suggested: str, file_filter: str) -> str | None:
+def get_save_path(parent: QWidget | None, title: str, suggested: str,
+                  file_filter: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, suggested, file_filter)
     return path or None
 
@@ -87,7 +88,8 @@ def ask_number(parent: QWidget | None, title: str, label: str, value: float, min
                maximum: float, decimals: int = 0) -> float | None:
     """A number from the musician (None when cancelled)."""
     if decimals == 0:
-        number, ok = QInputDialog.getInt(parent, title, label, int(value), int(minimum), int(maximum))
+        number, ok = QInputDialog.getInt(parent, title, label, int(value),
+                                         int(minimum), int(maximum))
     else:
         number, ok = QInputDialog.getDouble(parent, title, label, value, minimum, maximum, decimals)
     return number if ok else None

@@ -1,14 +1,14 @@
 """The editor's main window: menus, toolbar, the piano-roll canvas, docks, status bar.
 
-Other parts plug in through `add_dock(widget, title, area)`, `add_menu_action(section,
-action)` (the menu sections are declared here, by name: `MenuSection`), `document`,
-`timeline`, `canvas`, `status(message)`, `play_action` (Space) and the `closing` signal
-(emitted once the window is really closing, after the unsaved-changes prompt).
+Other parts plug in through the `composer_app.model.window.WindowHost` protocol, which
+this window satisfies: `add_dock(widget, title, area)`, `add_menu_action(section, action)`
+(the menu sections are declared by name: `MenuSection`), the `document`, `timeline` and
+`selection` models, `canvas`, `status(message)`, `play_action` (Space) and the `closing`
+signal (emitted once the window is really closing, after the unsaved-changes prompt).
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from functools import partial
 from pathlib import Path
 
@@ -41,22 +41,16 @@ from composer_app.canvas.view import Tool
 from composer_app.document.autosave import Autosaver
 from composer_app.document.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
 from composer_app.document.file_actions import FileActions, is_supported
-from composer_app.playback.timeline import Timeline
+from composer_app.model.selection import Selection
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import MenuSection
 
 APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
-LAYOUT_VERSION = 2          # bump when the default dock layout changes: old saved layouts are dropped
+# bump when the default dock layout changes: old saved layouts are dropped
+LAYOUT_VERSION = 2
 SIDE_DOCK_WIDTH = 360       # the right-hand docks' starting width; the roll takes the rest
-
-
-class MenuSection(Enum):
-    """The places in the menus where other parts add their actions."""
-
-    FILE_EXPORT = "file/export"     # after Export MIDI / MusicXML
-    EDIT = "edit"                   # at the end of the Edit menu
-    VIEW = "view"                   # at the end of the View menu (dock toggles go here too)
-    TRANSPORT = "transport"         # at the end of the Transport menu
 
 
 class MainWindow(QMainWindow):
@@ -66,7 +60,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.document = Document(self)
         self.timeline = Timeline()
-        self.canvas = PianoRollCanvas(self.document, self, timeline=self.timeline)
+        self.selection = Selection()
+        self.canvas = PianoRollCanvas(self.document, self, timeline=self.timeline,
+                                      selection=self.selection)
         self.setCentralWidget(self.canvas)
         self.autosaver = Autosaver(self.document, self)
         self.files = FileActions(self, self.document, self.autosaver)
@@ -167,11 +163,15 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         files, canvas, stack = self.files, self.canvas, self.document.undo_stack
         self.new_action = self._action("&New", lambda: files.new(), QKeySequence.StandardKey.New)
-        self.open_action = self._action("&Open...", lambda: files.open(), QKeySequence.StandardKey.Open)
-        self.save_action = self._action("&Save", lambda: files.save(), QKeySequence.StandardKey.Save)
+        self.open_action = self._action("&Open...", lambda: files.open(),
+                                        QKeySequence.StandardKey.Open)
+        self.save_action = self._action("&Save", lambda: files.save(),
+                                        QKeySequence.StandardKey.Save)
         self.save_as_action = self._action("Save &As...", lambda: files.save_as(), "Ctrl+Shift+S")
-        self.export_midi_action = self._action("Export &MIDI...", lambda: files.export_midi(), "Ctrl+E")
-        self.export_musicxml_action = self._action("Export Music&XML...", lambda: files.export_musicxml())
+        self.export_midi_action = self._action("Export &MIDI...",
+                                               lambda: files.export_midi(), "Ctrl+E")
+        self.export_musicxml_action = self._action("Export Music&XML...",
+                                                   lambda: files.export_musicxml())
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         self.undo_action = stack.createUndoAction(self, "&Undo")
@@ -181,11 +181,14 @@ class MainWindow(QMainWindow):
         self.addActions([self.undo_action, self.redo_action])
         self.delete_action = self._action("&Delete", canvas.delete_selected, ["Del", "Backspace"])
         self.duplicate_action = self._action("D&uplicate", canvas.duplicate_selected, "Ctrl+D")
-        self.select_all_action = self._action("Select &All", canvas.select_all, QKeySequence.StandardKey.SelectAll)
-        self.accept_action = self._action("Accept &Continuation", self.document.accept_generated, None,
+        self.select_all_action = self._action("Select &All", canvas.select_all,
+                                              QKeySequence.StandardKey.SelectAll)
+        self.accept_action = self._action("Accept &Continuation",
+                                          self.document.accept_generated, None,
                                           "Make the generated notes ordinary notes")
 
-        self.play_action = self._action("&Play / Stop", None, "Space", "Play from the playhead, or stop")
+        self.play_action = self._action("&Play / Stop", None, "Space",
+                                        "Play from the playhead, or stop")
         self.zoom_in_action = self._action("Zoom &In", canvas.zoom_in, ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", canvas.zoom_out, "Ctrl+-")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout, None,
@@ -324,7 +327,8 @@ class MainWindow(QMainWindow):
         if geometry_bytes is None or not self.restoreGeometry(geometry_bytes):
             self.resize(1280, 760)
         grid = settings.get_str(settings.GRID, geometry.DEFAULT_GRID)
-        self.grid_box.setCurrentText(grid if grid in geometry.GRID_CHOICES else geometry.DEFAULT_GRID)
+        self.grid_box.setCurrentText(grid if grid in geometry.GRID_CHOICES
+                                     else geometry.DEFAULT_GRID)
         self.canvas.set_grid(self.grid_box.currentText())
 
     def _save_settings(self) -> None:

@@ -58,7 +58,8 @@ def two_track_song() -> Score:
     left = [Note(p, start + b * Q, n * Q, 70) for p, b, n in bass]
     left += [Note(p, start + (b + 1) * Q, 2 * Q if n == 3 else Q, 60)
              for (_, b, n), chord in zip(bass, chords, strict=True) for p in chord]
-    return Score([Track("Melody", 73, False, [Note(p, start + b * Q, n * Q, 90) for p, b, n in melody]),
+    return Score([Track("Melody", 73, False,
+                        [Note(p, start + b * Q, n * Q, 90) for p, b, n in melody]),
                   Track("Accompaniment", 0, False, sorted(left))], 96.0, (3, 4), pickup_ticks=Q)
 
 

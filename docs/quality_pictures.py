@@ -16,7 +16,7 @@ faint behind the new ones, figures from `quality.fill_figures`.
 `pictures.json` beside them holds, per picture, the prompt, and per model the seed, the
 number of new notes and every figure (null where a take has none), for QUALITY.md to quote.
 
-    .venv/bin/python docs/quality_pictures.py [--models default lstm bach-chorales]
+    .venv/bin/python -m docs.quality_pictures [--models default lstm bach-chorales]
                                               [--out docs/quality] [--seed 0]
                                               [--score-cache DIR] [--pictures KEY ...]
                                               [--bars 8]
@@ -28,34 +28,30 @@ single_line, waltz, chorale and fill; `--bars` shortens the continuations (for t
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
 import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from ml_core import bundle as bundles  # noqa: E402
-from ml_core import quality  # noqa: E402
-from ml_core.files import atomic_path, atomic_write_text  # noqa: E402
-from ml_core.generation import (  # noqa: E402
+from ml_core import bundle as bundles
+from ml_core import quality
+from ml_core.files import atomic_path, atomic_write_text
+from ml_core.generation import (
     GenerationOptions,
     continue_score,
     fill_score,
     target_tick,
     trained_with_infilling,
 )
-from ml_core.music import Note, Score, beat_ticks  # noqa: E402
-from ml_core.pitch import pitch_name  # noqa: E402
+from ml_core.music import Note, Score, beat_ticks
+from ml_core.pitch import pitch_name
+
+_HERE = Path(__file__).resolve().parent
 
 PICTURES = ("single_line", "waltz", "chorale", "fill")
 DEFAULT_MODELS = ("default", "lstm", "bach-chorales")
@@ -153,7 +149,8 @@ class Take:
     figures: dict[str, float]
 
 
-def continue_take(bundle: Any, prompt: quality.Prompt, bars: int, seed: int) -> tuple[list[Note], dict[str, float]]:
+def continue_take(bundle: Any, prompt: quality.Prompt, bars: int,
+                  seed: int) -> tuple[list[Note], dict[str, float]]:
     result = continue_score(bundle, prompt.score, GenerationOptions(bars=bars, seed=seed))
     notes = result.new_notes[0]
     figures = quality.continuation_figures(prompt.score, notes, target_tick(prompt.score, bars),
@@ -164,7 +161,8 @@ def continue_take(bundle: Any, prompt: quality.Prompt, bars: int, seed: int) -> 
 def fill_take(bundle: Any, piece: Score, seed: int) -> tuple[list[Note], dict[str, float]]:
     first, end = quality.FILL_BARS
     result = fill_score(bundle, piece, first, end, GenerationOptions(seed=seed))
-    figures = quality.fill_figures(piece, result.scores[0], piece.bar_start(first), piece.bar_start(end))
+    figures = quality.fill_figures(piece, result.scores[0], piece.bar_start(first),
+                                   piece.bar_start(end))
     return result.new_notes[0], figures
 
 
@@ -190,7 +188,8 @@ def _number(value: float, text: str) -> str:
 
 
 def continuation_caption(figures: dict[str, float]) -> str:
-    return (f"notes per onset {_number(figures['new_npo'], '{:.2f}')} (prompt {figures['prompt_npo']:.2f})"
+    return (f"notes per onset {_number(figures['new_npo'], '{:.2f}')} (prompt "
+            f"{figures['prompt_npo']:.2f})"
             f"   density ratio {_number(figures['density_ratio'], '{:.2f}')}"
             f"   register shift {_number(figures['register_shift'], '{:.1f}')} st"
             f"   in scale {_number(figures['in_scale'], '{:.0%}')}"
@@ -213,7 +212,8 @@ def _boxes(axes: Any, notes: Sequence[Note], quarter: int, colour: str, *, alpha
 
     if not notes:
         return
-    rectangles = [Rectangle((n.start / quarter, n.pitch - NOTE_HEIGHT / 2), n.duration / quarter, NOTE_HEIGHT)
+    rectangles = [Rectangle((n.start / quarter, n.pitch - NOTE_HEIGHT / 2),
+                            n.duration / quarter, NOTE_HEIGHT)
                   for n in notes]
     axes.add_collection(PatchCollection(rectangles, facecolor=colour, edgecolor=edge, linewidth=0.4,
                                         alpha=alpha, zorder=zorder))
@@ -226,7 +226,8 @@ def _grid(axes: Any, score: Score, end: int) -> None:
     for bar_start in starts:
         axes.axvline(bar_start / quarter, color="#505050", linewidth=0.8, zorder=1)
         step = beat_ticks(score.time_signature_at(bar_start), quarter)
-        for tick in range(bar_start + step, min(score.bar_start(score.bar_at(bar_start)[0] + 1), end), step):
+        for tick in range(bar_start + step,
+                          min(score.bar_start(score.bar_at(bar_start)[0] + 1), end), step):
             axes.axvline(tick / quarter, color="#d0d0d0", linewidth=0.5, zorder=0)
     axes.set_xticks([(s + score.bar_length_at(s) / 2) / quarter for s in starts])
     axes.set_xticklabels([str(i + 1) for i in range(len(starts))], fontsize=8)
@@ -242,8 +243,10 @@ def _pitch_axis(axes: Any, low: int, high: int) -> None:
         axes.axhline(pitch, color="#e4e4e4", linewidth=0.5, zorder=0)
 
 
-def draw(path: Path, heading: str, score: Score, context: Sequence[Note], takes: Sequence[Take], end: int,
-         *, mark: int | None = None, span: tuple[int, int] | None = None, truth: Sequence[Note] = ()) -> None:
+def draw(path: Path, heading: str, score: Score, context: Sequence[Note],
+         takes: Sequence[Take], end: int,
+         *, mark: int | None = None, span: tuple[int, int] | None = None,
+         truth: Sequence[Note] = ()) -> None:
     """One row per take: `context` notes grey, the take's notes in its colour, `truth`
     faint; `mark` a line where the prompt ends, `span` the filled bars shaded."""
     import matplotlib
@@ -267,7 +270,8 @@ def draw(path: Path, heading: str, score: Score, context: Sequence[Note], takes:
         _boxes(axes, take.new_notes, quarter, take.colour)
         if mark is not None:
             axes.axvline(mark / quarter, color="black", linewidth=2.0, zorder=4)
-        caption = fill_caption(take.figures) if span is not None else continuation_caption(take.figures)
+        caption = (fill_caption(take.figures) if span is not None
+                   else continuation_caption(take.figures))
         axes.set_title(f"{take.model}  ({len(take.new_notes)} new notes)", loc="left", fontsize=10,
                        fontweight="bold", color=take.colour)
         axes.set_title(caption, loc="right", fontsize=8)
@@ -322,35 +326,45 @@ def picture(subject: Subject, models: Sequence[tuple[str, Any]], out: Path, seed
             return None
         notes = quality.pitched_notes(piece)
         shown = quality.PROMPT_BARS + quality.CONTINUATION_BARS
-        heading = (f"{subject.heading}, bars {quality.FILL_BARS[0] + 1}-{quality.FILL_BARS[1]} of its first "
+        heading = (f"{subject.heading}, bars {quality.FILL_BARS[0] + 1}-{quality.FILL_BARS[1]} of "
+                   f"its first "
                    f"{shown} refilled, seed {seed}")
-        draw(out / "fill.png", heading, piece, [n for n in notes if not first <= n.start < stop], takes,
-             piece.bar_start(shown), span=(first, stop), truth=[n for n in notes if first <= n.start < stop])
+        draw(out / "fill.png", heading, piece,
+             [n for n in notes if not first <= n.start < stop], takes,
+             piece.bar_start(shown), span=(first, stop),
+             truth=[n for n in notes if first <= n.start < stop])
     else:
         for name, bundle in models:
             takes.append(Take(name, colours[name], *continue_take(bundle, prompt, bars, seed)))
         end = target_tick(prompt.score, bars)
         draw(out / f"{subject.key}.png",
-             subject.heading + f", its {_bars(prompt.score)} bars continued {bars} bars, seed {seed}",
+             subject.heading
+             + f", its {_bars(prompt.score)} bars continued {bars} bars, seed {seed}",
              prompt.score, quality.pitched_notes(prompt.score), takes, end,
              mark=quality.prompt_end(quality.pitched_notes(prompt.score)))
-    print(f"{subject.key}.png: " + "; ".join(f"{t.model} {len(t.new_notes)} notes" for t in takes), flush=True)
-    return {"picture": f"{subject.key}.png", "kind": "fill" if subject.key == "fill" else "continue",
+    print(f"{subject.key}.png: "
+          + "; ".join(f"{t.model} {len(t.new_notes)} notes" for t in takes), flush=True)
+    return {"picture": f"{subject.key}.png",
+            "kind": "fill" if subject.key == "fill" else "continue",
             "prompt": _prompt_record(subject), "bars": None if subject.key == "fill" else bars,
-            "takes": [{"model": t.model, "seed": seed, "new_notes": len(t.new_notes), "figures": _clean(t.figures)}
+            "takes": [{"model": t.model, "seed": seed, "new_notes": len(t.new_notes),
+                       "figures": _clean(t.figures)}
                       for t in takes]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="bundle names or folders")
-    parser.add_argument("--out", type=Path, default=Path(_HERE) / "quality", help="folder for the PNGs and JSON")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help="bundle names or folders")
+    parser.add_argument("--out", type=Path, default=_HERE / "quality",
+                        help="folder for the PNGs and JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--score-cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "composer-assistant-bench-scores",
                         help="parsed corpus pieces are kept here between runs")
     parser.add_argument("--pictures", nargs="+", choices=PICTURES, default=list(PICTURES))
-    parser.add_argument("--bars", type=int, default=quality.CONTINUATION_BARS, help="continuation length")
+    parser.add_argument("--bars", type=int, default=quality.CONTINUATION_BARS,
+                        help="continuation length")
     args = parser.parse_args(argv)
     models = load_models(args.models)
     if not models:
@@ -361,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "pictures.json",
                       json.dumps({"seed": args.seed, "models": [name for name, _ in models],
-                                  "sampling": "app default, no key mask", "pictures": entries}, indent=1) + "\n")
+                                  "sampling": "app default, no key "
+                                  "mask", "pictures": entries}, indent=1) + "\n")
     print(f"wrote {len(entries)} pictures and pictures.json to {args.out}", flush=True)
     return 0
 

@@ -2,18 +2,14 @@
 model selected), after a Continue of an example motif with three variations.
 
 Run under a real X server:
-    xvfb-run -a -s "-screen 0 1500x1000x24" .venv/bin/python docs/screenshot_continue.py
+    xvfb-run -a -s "-screen 0 1500x1000x24" .venv/bin/python -m docs.screenshot_continue
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo, not docs/ (see bench/)
-
-from docs.screenshot_common import EXAMPLES, ROOT, open_window, save_and_close  # noqa: E402
+from docs.screenshot_common import EXAMPLES, ROOT, open_window, save_and_close
 
 OUTPUT = ROOT / "docs" / "screenshot-continue.png"
 MOTIF = EXAMPLES / "a_minor_3-4.mid"

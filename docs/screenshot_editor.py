@@ -1,19 +1,14 @@
 """Take docs/screenshot-editor.png: the editor with a motif and a pending continuation.
 
 Run under a real X server:
-    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python docs/screenshot_editor.py
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python -m docs.screenshot_editor
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo, not docs/ (see bench/)
-
-from docs.screenshot_common import EXAMPLES, ROOT, open_window, save_and_close  # noqa: E402
-from ml_core.midi_io import read_midi  # noqa: E402
-from ml_core.music import Note  # noqa: E402
+from docs.screenshot_common import EXAMPLES, ROOT, open_window, save_and_close
+from ml_core.midi_io import read_midi
+from ml_core.music import Note
 
 OUTPUT = ROOT / "docs" / "screenshot-editor.png"
 MOTIF = EXAMPLES / "c_major_4-4.mid"

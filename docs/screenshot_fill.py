@@ -3,18 +3,15 @@ the loop range dragged over them in the ruler, the Sampling panel's texture / de
 register controls beside. The bundled default learned no infilling yet, so a small model
 is trained first, with ml_core.training, as the app's tests train theirs (a minute at most).
 
-    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python docs/screenshot_fill.py
+    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python -m docs.screenshot_fill
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo, not docs/ (see bench/)
-
-from docs.screenshot_common import ROOT, save_and_close  # noqa: E402
+from docs.screenshot_common import ROOT, save_and_close
 
 OUTPUT = ROOT / "docs" / "screenshot-fill.png"
 BAR = 1920

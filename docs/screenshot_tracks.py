@@ -1,19 +1,15 @@
 """Screenshot of the editor at 1280x760 with a four-track piece (melody, chords, bass,
 drums): the track panel, notes in their track colours, Continue and Sampling docked.
 
-    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python docs/screenshot_tracks.py
+    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python -m docs.screenshot_tracks
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot_common import ROOT, save_and_close  # noqa: E402
-
-from ml_core.music import Note, Score, Track  # noqa: E402
+from docs.screenshot_common import ROOT, save_and_close
+from ml_core.music import Note, Score, Track
 
 BAR = 1920
 

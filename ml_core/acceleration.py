@@ -73,7 +73,8 @@ def has_c_compiler() -> bool:
 
 def should_compile(requested: str, device: torch.device, total_steps: int) -> bool:
     if requested not in COMPILE_MODES:
-        raise ValueError(f"unknown compile mode '{requested}' (choose from {', '.join(COMPILE_MODES)})")
+        raise ValueError(f"unknown compile mode '{requested}' (choose from "
+                         f"{', '.join(COMPILE_MODES)})")
     if requested != "auto":
         return requested == "on"
     if device.type == "cuda":

@@ -222,7 +222,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
 
 def _read_weights(weights_path: Path) -> dict[str, torch.Tensor]:
     if not weights_path.is_file():
-        raise BundleError(f"{weights_path.parent} is not a complete bundle: {WEIGHTS_FILE} is missing")
+        raise BundleError(f"{weights_path.parent} is not a complete bundle: {WEIGHTS_FILE} is "
+                          f"missing")
     try:
         tensors = {}
         with safe_open(str(weights_path), framework="pt", device="cpu") as handle:
@@ -248,7 +249,8 @@ def _check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], whe
     for key, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise BundleError(f"{where} does not fit the config: '{key}' has shape "
-                              f"{tuple(tensor.shape)}, the model needs {tuple(expected[key].shape)}")
+                              f"{tuple(tensor.shape)}, the model needs "
+                              f"{tuple(expected[key].shape)}")
         if tensor.dtype.is_floating_point != expected[key].dtype.is_floating_point:
             raise BundleError(f"{where}: '{key}' has dtype {tensor.dtype}, "
                               f"the model needs {expected[key].dtype}")

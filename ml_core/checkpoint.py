@@ -36,7 +36,8 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, damaged, or belongs to another model."""
 
 
-def _split_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _split_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor],
+                                                                dict[str, Any]]:
     """Optimizer state -> (tensors keyed `optimizer.<param>.<name>`, JSON-able rest)."""
     tensors: dict[str, torch.Tensor] = {}
     plain_state: dict[str, dict[str, Any]] = {}
@@ -44,14 +45,16 @@ def _split_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.
         plain: dict[str, Any] = {}
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"optimizer.{param_index}.{name}"] = value.detach().cpu().contiguous().clone()
+                tensors[f"optimizer.{param_index}.{name}"] = (
+                    value.detach().cpu().contiguous().clone())
             else:
                 plain[name] = value
         plain_state[str(param_index)] = plain
     return tensors, {"state": plain_state, "param_groups": state_dict["param_groups"]}
 
 
-def _join_optimizer_state(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict[str, Any]:
+def _join_optimizer_state(tensors: dict[str, torch.Tensor],
+                          plain: dict[str, Any]) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {int(k): dict(v) for k, v in plain["state"].items()}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
@@ -116,7 +119,8 @@ def load_checkpoint(directory: Path, *, model: torch.nn.Module, optimizer: torch
         optimizer.load_state_dict(_join_optimizer_state(tensors, document["optimizer"]))
     except (RuntimeError, KeyError, ValueError) as error:
         raise CheckpointError(
-            f"checkpoint in {directory} does not fit this model/optimizer: {str(error).splitlines()[0]}"
+            f"checkpoint in {directory} does not fit this model/optimizer: "
+            f"{str(error).splitlines()[0]}"
         ) from None
     if scaler is not None and document.get("scaler"):
         scaler.load_state_dict(document["scaler"])

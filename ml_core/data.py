@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.files import atomic_path, atomic_write_text
+from ml_core.score_codec import score_from_dict, score_to_dict
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -48,6 +49,7 @@ TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved mor
 MUSIC21_PREFIX = "music21:"
 READER_VERSION = 3   # bump when reading a file gives other notes: invalidates score caches
 PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates datasets only
+SCORE_CACHE_LAYOUT = 2   # the score cache's pieces are `ml_core.score_codec` data (1: its own)
 
 
 class DataError(ValueError):
@@ -84,7 +86,8 @@ def build_encoder(description: dict[str, Any], *, fresh: bool = False) -> Any:
             return frames.get_representation(name, **config)
         except (KeyError, ValueError, TokenizerError):
             pass
-    names = tokenizer_names() + (list(getattr(frames, "representation_names", list)()) if frames else [])
+    names = tokenizer_names() + (list(getattr(frames, "representation_names", list)())
+                                 if frames else [])
     raise DataError(f"unknown tokenizer '{name}' (choose from {', '.join(sorted(names))})")
 
 
@@ -129,7 +132,8 @@ def _music21_paths(query: str) -> list[Path]:
     else:
         root = _music21_root()
         paths = ([p for p in every if p.resolve().relative_to(root).parts[0] == query]
-                 or [Path(p) for p in corpus.getComposer(query) if str(p).lower().endswith(extensions)]
+                 or [Path(p) for p in corpus.getComposer(query)
+                     if str(p).lower().endswith(extensions)]
                  or [p for p in every if query in str(p)])
     if not paths:
         raise DataError(f"the music21 corpus has no pieces for '{query}'")
@@ -153,7 +157,8 @@ def resolve_collections(sources: Sequence[str], limit: int | None = None) -> dic
         path = Path(source).expanduser()
         if path.is_dir():
             name = path.resolve().name or "files"
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(extensions)):
+            for file in sorted(p for p in path.rglob("*") if p.is_file()
+                               and p.name.lower().endswith(extensions)):
                 found.setdefault(file.resolve(), name)
         elif path.is_file():
             found.setdefault(path.resolve(), path.resolve().parent.name or "files")
@@ -174,7 +179,8 @@ def resolve_sources(sources: Sequence[str], limit: int | None = None) -> list[Pa
     return list(resolve_collections(sources, limit))
 
 
-def split_files(files: Sequence[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+def split_files(files: Sequence[Path], val_fraction: float,
+                seed: int) -> tuple[list[Path], list[Path]]:
     """Seeded split by file: (train, val). Keeps at least one training file, and at least
     one validation file when there are two or more files and val_fraction > 0."""
     if not 0.0 <= val_fraction < 1.0:
@@ -197,7 +203,8 @@ def split_files(files: Sequence[Path], val_fraction: float, seed: int) -> tuple[
 class Augmentation:
     transpose: bool = False       # train split only: every shift in TRANSPOSE_SHIFTS
     normalize_key: bool = False   # move each piece to C major / A minor first
-    performance: float = 0.0      # train split: share of variants played in (tokenizers.performance)
+    # train split: share of variants played in (tokenizers.performance)
+    performance: float = 0.0
     seed: int = 0                 # draws of those renditions
 
     def __post_init__(self) -> None:
@@ -218,41 +225,9 @@ def _init_worker(description: dict[str, Any], score_cache: Path | None = None) -
     _worker_score_cache = score_cache
 
 
-def _score_to_json(score: Any) -> dict[str, Any]:
-    from ml_core.music import notation_to_json
-
-    return {"tempo": score.tempo_bpm, "meter": list(score.time_signature), "tpq": score.ticks_per_quarter,
-            "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
-            "meter_changes": [[c.tick, c.numerator, c.denominator] for c in score.time_signature_changes],
-            "tracks": [{"name": t.name, "program": t.program, "drum": t.is_drum,
-                        "notes": [value for n in t.notes for value in (n.pitch, n.start, n.duration, n.velocity)]}
-                       for t in score.tracks], **notation_to_json(score)}
-
-
-def _score_from_json(data: dict[str, Any]) -> Any:
-    from ml_core.music import (
-        Note,
-        Score,
-        TempoChange,
-        TimeSignatureChange,
-        Track,
-        notation_from_json,
-    )
-
-    tracks = []
-    for track in data["tracks"]:
-        values = track["notes"]
-        notes = [Note(*values[i:i + 4]) for i in range(0, len(values), 4)]
-        tracks.append(Track(track["name"], track["program"], track["drum"], notes))
-    return notation_from_json(Score(tracks, data["tempo"], tuple(data["meter"]), data["tpq"],
-                                    [TempoChange(tick, bpm) for tick, bpm in data["tempo_changes"]],
-                                    [TimeSignatureChange(tick, top, bottom)
-                                     for tick, top, bottom in data["meter_changes"]]), data)
-
-
 def _file_key(path: Path) -> list[Any]:
     stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns, READER_VERSION]
+    return [str(path), stat.st_size, stat.st_mtime_ns, READER_VERSION, SCORE_CACHE_LAYOUT]
 
 
 def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
@@ -261,7 +236,8 @@ def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
     from ml_core.midi_io import read_scores
 
     key = _file_key(Path(path))
-    entry = cache / (hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32] + ".json") if cache else None
+    entry = (cache / (hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32] + ".json")
+             if cache else None)
     stored = _cached_pieces(entry, key) if entry is not None else None
     if stored is not None:
         if isinstance(stored, str):
@@ -272,7 +248,7 @@ def read_pieces(path: str, cache: Path | None = None) -> list[Any]:
     except Exception as error:  # remembered so that a bad file is not parsed again either
         scores, error_text = [], _error_text(error)
     if entry is not None:
-        payload = {"key": key, "error": error_text, "pieces": [_score_to_json(s) for s in scores]}
+        payload = {"key": key, "error": error_text, "pieces": [score_to_dict(s) for s in scores]}
         entry.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(entry, json.dumps(payload, separators=(",", ":")))
     if error_text is not None:
@@ -286,7 +262,7 @@ def _cached_pieces(entry: Path, key: list[Any]) -> list[Any] | str | None:
         stored = json.loads(entry.read_text(encoding="utf-8"))
         if stored.get("key") != key:
             return None
-        return stored["error"] or [_score_from_json(piece) for piece in stored["pieces"]]
+        return stored["error"] or [score_from_dict(piece) for piece in stored["pieces"]]
     except (OSError, ValueError, KeyError, TypeError):   # missing or damaged: read the file again
         return None
 
@@ -342,7 +318,8 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None, str | None, int]:
+def _encode_job(job: tuple[str, Augmentation, str]) -> tuple[str, list[np.ndarray] | None,
+                                                             str | None, int]:
     """Worker: (path, encoded variants, None, pickups), (path, None, reason, 0), or for a
     collection with some pieces the tokenizer cannot take (one tune of an ABC book in 9/4):
     (path, the other pieces' variants, "N of M pieces left out: reason", pickups); `pickups`
@@ -392,7 +369,8 @@ def _run_jobs(function: Callable, jobs: list, description: dict[str, Any], worke
     """Results in job order, with a progress bar on an interactive stderr."""
     from tqdm import tqdm
 
-    bar_options = {"total": len(jobs), "desc": label, "unit": "file", "disable": None, "leave": False}
+    bar_options = {"total": len(jobs), "desc": label, "unit": "file", "disable": None,
+                   "leave": False}
     if workers <= 1 or len(jobs) <= 1:
         _init_worker(description, score_cache)
         yield from tqdm(map(function, jobs), **bar_options)
@@ -449,11 +427,13 @@ def _cache_key(files: dict[Path, str], options: PrepareOptions) -> str:
         stat = path.stat()
         entries.append([str(path), stat.st_size, stat.st_mtime_ns, collection])
     payload = {
-        "format": FORMAT_VERSION, "reader": READER_VERSION, "prepare": PREPARE_VERSION, "files": entries, "tokenizer": options.tokenizer,
+        "format": FORMAT_VERSION, "reader": READER_VERSION, "prepare": PREPARE_VERSION,
+        "files": entries, "tokenizer": options.tokenizer,
         "config": options.tokenizer_config, "val_fraction": options.val_fraction,
         "seed": options.seed, "transpose": options.augmentation.transpose,
         "normalize_key": options.augmentation.normalize_key,
-        **({"performance": options.augmentation.performance} if options.augmentation.performance else {}),
+        **({"performance": options.augmentation.performance}
+           if options.augmentation.performance else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -465,7 +445,8 @@ def _cached_manifest(directory: Path, key: str) -> dict[str, Any] | None:
         return None
     if manifest.get("cache_key") != key:
         return None
-    if not all((directory / f"{s}_{kind}.npy").is_file() for s in SPLITS for kind in ("data", "offsets")):
+    if not all((directory / f"{s}_{kind}.npy").is_file() for s in SPLITS
+               for kind in ("data", "offsets")):
         return None
     return manifest
 
@@ -475,7 +456,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(temporary, array)
 
 
-def _stack(arrays: list[np.ndarray], kind: str, feature_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _stack(arrays: list[np.ndarray], kind: str,
+           feature_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(a) for a in arrays])
     if kind == "token":
@@ -507,7 +489,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     if hasattr(encoder, "fit"):  # learned vocabulary (chord words): fit on the training split only
         fit_jobs = [(str(p), augmentation, "train") for p in train_files]
         scores = []
-        for path, variants, error in _run_jobs(_scores_job, fit_jobs, description, options.workers, "reading",
+        for path, variants, error in _run_jobs(_scores_job, fit_jobs, description,
+                                               options.workers, "reading",
                                                 score_cache):
             if error:
                 skipped[path] = error
@@ -543,7 +526,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     kind = encoder_kind(encoder)
     feature_shape = tuple(arrays["train"][0].shape[1:])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)  # the manifest is written last: it marks completion
+    # the manifest is written last: it marks completion
+    (out_dir / MANIFEST).unlink(missing_ok=True)
     split_summary = {}
     collections = sorted(set(collection_of.values()))
     for split in SPLITS:
@@ -573,7 +557,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         "pad_id": _pad_id(encoder) if kind == "token" else None,
         "feature_shape": list(feature_shape),
         "split": {"val_fraction": options.val_fraction, "seed": options.seed, "by": "file"},
-        "augmentation": {"transpose": list(augmentation.shifts("train")) if augmentation.transpose else [],
+        "augmentation": {"transpose": list(augmentation.shifts("train"))
+                         if augmentation.transpose else [],
                          "normalize_key": augmentation.normalize_key, "applies_to": "train",
                          "performance": augmentation.performance},
         "limit": options.limit,
@@ -671,7 +656,8 @@ def load_dataset(directory: Path) -> Dataset:
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{directory} is not a prepared dataset (no {MANIFEST}; run `composer-train prepare`)") from None
+        raise DataError(f"{directory} is not a prepared dataset (no {MANIFEST}; run "
+                        f"`composer-train prepare`)") from None
     except (OSError, ValueError) as error:
         raise DataError(f"{directory / MANIFEST} is unreadable: {error}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -737,7 +723,8 @@ def parse_collection_weights(text: str) -> dict[str, float]:
         except ValueError:
             weight = float("nan")
         if not name or not weight >= 0:   # also refuses nan
-            raise DataError(f"--balance-weights expects name=weight with a weight of 0 or more, got '{item}'")
+            raise DataError(f"--balance-weights expects name=weight with a weight of 0 or more, "
+                            f"got '{item}'")
         weights[name] = weight
     if not weights:
         raise DataError("--balance-weights expects name=weight,... (e.g. essenFolksong=3,bach=1)")

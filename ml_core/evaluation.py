@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,36 +76,76 @@ def _windows(model, dataset: Dataset, window: int, max_windows: int
     return sampler, pieces, starts
 
 
-def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch_size: int,
-                   device: torch.device) -> dict[str, Any]:
-    sampler, pieces, starts = _windows(model, dataset, window, max_windows)
-    vocab = int(dataset.vocab_size)
-    true_counts = np.zeros(vocab, np.int64)
-    predicted_counts = np.zeros(vocab, np.int64)
-    hits = np.zeros(vocab, np.int64)
-    total_nll, count = 0.0, 0
+@dataclass
+class HeldOutScores:
+    """Sums over scored held-out windows: the one scoring loop behind `evaluate` and the
+    results study's whole-piece scores (bench/results_measure.py)."""
+
+    nats: float = 0.0          # summed NLL (tokens) or BCE over keys x steps (frames)
+    terms: int = 0             # what `nats` sums over: tokens, or keys x steps
+    steps: int = 0             # positions scored (tokens or frames)
+    notes: int = 0             # notes the targets hold: `notes_of` per token, struck keys per frame
+    true_counts: np.ndarray | None = None   # tokens: per id, how often it is the target
+    predicted: np.ndarray | None = None     # tokens: per id, how often it is the argmax
+    hits: np.ndarray | None = None          # tokens: per id, target == argmax
+    sounding_real: float = 0.0              # frames: keys sounding in the targets
+    sounding_predicted: float = 0.0         # frames: keys sounding where p >= 0.5
+
+
+def score_windows(model, sampler: WindowSampler, pieces: np.ndarray, starts: np.ndarray, *,
+                  kind: str, vocab: int = 0, batch_size: int = 8, device: Any = "cpu",
+                  notes_of: np.ndarray | None = None) -> HeldOutScores:
+    """Score the windows (`pieces[i]`, `starts[i]`) of `sampler`'s split with `model`: token
+    models by NLL and argmax hits per id, frame models by BCE and sounding keys."""
+    scores = HeldOutScores()
+    if kind == "token":
+        scores.true_counts, scores.predicted, scores.hits = (np.zeros(vocab, np.int64)
+                                                             for _ in range(3))
     for begin in range(0, len(pieces), batch_size):
         batch = sampler.gather(pieces[begin:begin + batch_size], starts[begin:begin + batch_size])
         items = torch.from_numpy(batch.items).to(device)
         valid = torch.from_numpy(batch.valid[:, 1:]).to(device)
-        inputs = items[:, :-1]                                  # (B, T)
-        targets = items[:, 1:].masked_fill(~valid, IGNORE_INDEX)
-        logits = window_logits(model, inputs, batch.preceding)  # (B, T, V)
-        part_nll, part_count = token_nll_sums(logits, targets)
-        total_nll += part_nll
-        count += part_count
-        valid = valid.cpu().numpy()
-        truth = targets.cpu().numpy()[valid]
-        guess = logits.argmax(-1).cpu().numpy()[valid]
-        true_counts += np.bincount(truth, minlength=vocab)
-        predicted_counts += np.bincount(guess, minlength=vocab)
-        hits += np.bincount(truth[truth == guess], minlength=vocab)
+        logits = window_logits(model, items[:, :-1], batch.preceding)   # (B, T, V) or (B, T, *F)
+        valid_rows = batch.valid[:, 1:]
+        scores.steps += int(valid_rows.sum())
+        if kind == "token":
+            targets = items[:, 1:].masked_fill(~valid, IGNORE_INDEX)
+            part_nll, part_count = token_nll_sums(logits, targets)
+            truth = targets.cpu().numpy()[valid_rows]
+            guess = logits.argmax(-1).cpu().numpy()[valid_rows]
+            scores.true_counts += np.bincount(truth, minlength=vocab)
+            scores.predicted += np.bincount(guess, minlength=vocab)
+            scores.hits += np.bincount(truth[truth == guess], minlength=vocab)
+            if notes_of is not None:
+                scores.notes += int(notes_of[truth].sum())
+        else:
+            targets = items[:, 1:]                                       # (B, T, *F)
+            part_nll, part_count = frame_bce_sums(logits, targets, valid)
+            scores.sounding_real += float(_sounding(targets)[valid].sum())
+            guessed = (torch.sigmoid(logits.float()) >= 0.5).float()
+            scores.sounding_predicted += float(_sounding(guessed)[valid].sum())
+            if targets.dim() == 4 and targets.shape[-1] == 2:            # (key, [sound, onset])
+                struck = (targets[..., 0] >= 0.5) & (targets[..., 1] >= 0.5)
+                scores.notes += int(struck.sum(-1).cpu().numpy()[valid_rows].sum())
+        scores.nats += part_nll
+        scores.terms += part_count
+    return scores
+
+
+def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch_size: int,
+                   device: torch.device) -> dict[str, Any]:
+    sampler, pieces, starts = _windows(model, dataset, window, max_windows)
+    vocab = int(dataset.vocab_size)
+    scores = score_windows(model, sampler, pieces, starts, kind="token", vocab=vocab,
+                           batch_size=batch_size, device=device)
+    true_counts, predicted_counts, hits = scores.true_counts, scores.predicted, scores.hits
+    count = scores.terms
     present = true_counts > 0
     precision = np.divide(hits, predicted_counts, out=np.zeros(vocab), where=predicted_counts > 0)
     recall = np.divide(hits, true_counts, out=np.zeros(vocab), where=present)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(vocab),
                    where=(precision + recall) > 0)
-    nll = total_nll / max(count, 1)
+    nll = scores.nats / max(count, 1)
     return {
         "nll": nll, "perplexity": math.exp(nll) if nll < 50 else None,  # None: off the scale
         "accuracy": float(hits.sum() / max(count, 1)),
@@ -118,23 +159,11 @@ def _token_metrics(model, dataset: Dataset, window: int, max_windows: int, batch
 def _frame_metrics(model, dataset: Dataset, window: int, max_windows: int, batch_size: int,
                    device: torch.device) -> dict[str, Any]:
     sampler, pieces, starts = _windows(model, dataset, window, max_windows)
-    total, count, steps = 0.0, 0, 0
-    real_notes, predicted_notes = 0.0, 0.0
-    for begin in range(0, len(pieces), batch_size):
-        batch = sampler.gather(pieces[begin:begin + batch_size], starts[begin:begin + batch_size])
-        items = torch.from_numpy(batch.items).to(device)
-        valid = torch.from_numpy(batch.valid[:, 1:]).to(device)
-        inputs, targets = items[:, :-1], items[:, 1:]           # (B, T, *F)
-        logits, _ = model(inputs)
-        part_total, part_count = frame_bce_sums(logits, targets, valid)
-        total += part_total
-        count += part_count
-        steps += int(valid.sum())
-        real_notes += float(_sounding(targets)[valid].sum())
-        predicted_notes += float(_sounding((torch.sigmoid(logits.float()) >= 0.5).float())[valid].sum())
-    bce = total / max(count, 1)
-    return {"bce": bce, "nll": bce, "density_real": real_notes / max(steps, 1),
-            "density_predicted": predicted_notes / max(steps, 1), "steps": steps,
+    scores = score_windows(model, sampler, pieces, starts, kind="frame",
+                           batch_size=batch_size, device=device)
+    bce, steps = scores.nats / max(scores.terms, 1), scores.steps
+    return {"bce": bce, "nll": bce, "density_real": scores.sounding_real / max(steps, 1),
+            "density_predicted": scores.sounding_predicted / max(steps, 1), "steps": steps,
             "windows": int(len(pieces))}
 
 
@@ -155,41 +184,10 @@ def _prompts(dataset: Dataset, count: int, length: int) -> list[np.ndarray]:
     return [np.asarray(split.piece(candidates[i % len(candidates)])[:length]) for i in range(count)]
 
 
-def _sample_tokens(model, tokenizer, prompts: list[list[int]], count: int, masked: bool,
-                   generator: torch.Generator, device: torch.device) -> list[list[int]]:
-    """`count` tokens after each prompt, sampled at temperature 1 (prompts of equal length)."""
-    from ml_core.sampling import sample
-
-    grammar = tokenizer.grammar()
-    states = []
-    for prompt in prompts:
-        state = grammar.start()
-        for token in prompt:
-            if grammar.allowed(state)[token]:
-                state = grammar.advance(state, token)
-        states.append(state)
-    logits, model_state = model(torch.tensor(prompts, dtype=torch.long, device=device))
-    logits = logits[:, -1]
-    generated: list[list[int]] = [[] for _ in prompts]
-    for _ in range(count):
-        mask = None
-        if masked:
-            mask = torch.from_numpy(np.stack([grammar.allowed(s) for s in states]))
-        chosen, _ = sample(logits.float().cpu(), temperature=1.0, top_k=0, top_p=1.0, mask=mask,
-                           generator=generator)
-        for row, token in enumerate(chosen.tolist()):
-            generated[row].append(token)
-            if masked:
-                states[row] = grammar.advance(states[row], token)
-        logits, model_state = model(chosen.view(-1, 1).to(device), model_state)
-        logits = logits[:, -1]
-    return generated
-
-
 def musical_statistics(prompt: Score, full: Score) -> dict[str, float]:
     """Statistics of the notes `full` has beyond `prompt`: pitch-class entropy (bits),
     ratio of notes in the prompt's estimated key, mean notes sounding at each onset."""
-    from ml_core.keys import estimate_key, scale_pitch_classes
+    from ml_core.keys import in_scale_share, prompt_key
 
     old = Counter(n for t in prompt.tracks if not t.is_drum for n in t.notes)
     new: list[Note] = []
@@ -202,13 +200,12 @@ def musical_statistics(prompt: Score, full: Score) -> dict[str, float]:
         return {"notes": 0, "pitch_class_entropy": 0.0, "in_scale_ratio": 0.0, "polyphony": 0.0}
     histogram = np.bincount([n.pitch % 12 for n in new], minlength=12).astype(float)
     probabilities = histogram[histogram > 0] / histogram.sum()
-    key = estimate_key(prompt) if not prompt.is_empty else None
-    scale = set(scale_pitch_classes(*key)) if key else set(range(12))
     starts = np.array([n.start for n in new])
     ends = np.array([n.end for n in new])
     polyphony = float(np.mean([np.sum((starts <= s) & (ends > s)) for s in starts]))
-    return {"notes": len(new), "pitch_class_entropy": float(-(probabilities * np.log2(probabilities)).sum()),
-            "in_scale_ratio": float(np.mean([n.pitch % 12 in scale for n in new])),
+    return {"notes": len(new),
+            "pitch_class_entropy": float(-(probabilities * np.log2(probabilities)).sum()),
+            "in_scale_ratio": in_scale_share(new, prompt_key(prompt)),
             "polyphony": polyphony}
 
 
@@ -220,11 +217,14 @@ def _token_sample_metrics(model, tokenizer, dataset: Dataset, samples: int, samp
     prompts = _prompts(dataset, samples, PROMPT_TOKENS)
     length = min(len(p) for p in prompts)
     prompts = [[int(t) for t in p[:length]] for p in prompts]
-    generator = torch.Generator().manual_seed(seed)
+    from ml_core.generation import sample_continuations
+
     report: dict[str, Any] = {"samples": samples, "sample_tokens": sample_tokens}
     for masked in (False, True):
-        sequences = _sample_tokens(model, tokenizer, prompts, sample_tokens, masked, generator, device)
-        errors = sum(tokenizer.validate(p + s) - tokenizer.validate(p) for p, s in zip(prompts, sequences, strict=True))
+        sequences = sample_continuations(model, tokenizer, prompts, sample_tokens, masked=masked,
+                                         seed=seed + masked, device=device)
+        errors = sum(tokenizer.validate(p + s) - tokenizer.validate(p)
+                     for p, s in zip(prompts, sequences, strict=True))
         name = "masked" if masked else "unmasked"
         report[f"grammar_errors_per_100_{name}"] = 100.0 * errors / (samples * sample_tokens)
     statistics = [musical_statistics(tokenizer.decode(p), tokenizer.decode(p + s))
@@ -238,7 +238,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
                           sample_steps: int, seed: int, device: torch.device) -> dict[str, Any]:
     prompts = _prompts(dataset, samples, PROMPT_TOKENS)
     length = min(len(p) for p in prompts)
-    batch = torch.tensor(np.stack([p[:length] for p in prompts]), dtype=torch.float32, device=device)
+    batch = torch.tensor(np.stack([p[:length] for p in prompts]), dtype=torch.float32,
+                         device=device)
     generator = torch.Generator().manual_seed(seed)
     logits, state = model(batch)
     frame, frames = batch[:, -1], []
@@ -246,7 +247,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
         if hasattr(model, "sample_next"):
             frame, state = model.sample_next(state, frame, 1.0, generator)
         else:
-            frame = torch.bernoulli(torch.sigmoid(logits[:, -1].float().cpu()), generator=generator).to(device)
+            frame = (torch.bernoulli(torch.sigmoid(logits[:, -1].float().cpu()),
+                                     generator=generator).to(device))
             logits, state = model(frame.unsqueeze(1), state)
         frames.append(frame.float().cpu())
     generated = torch.stack(frames, dim=1)  # (B, steps, *F)
@@ -254,7 +256,8 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
     for row in range(len(prompts)):
         prompt_array = batch[row].cpu().numpy()
         full = np.concatenate([prompt_array, generated[row].numpy()])
-        statistics.append(musical_statistics(representation.decode(prompt_array), representation.decode(full)))
+        statistics.append(musical_statistics(representation.decode(prompt_array),
+                                             representation.decode(full)))
     report = {"samples": samples, "sample_steps": sample_steps,
               "sample_density": float(_sounding(generated).mean())}
     for name in ("notes", "pitch_class_entropy", "in_scale_ratio", "polyphony"):
@@ -268,13 +271,16 @@ def _frame_sample_metrics(model, representation, dataset: Dataset, samples: int,
 def check_compatible(bundle: Any, dataset: Dataset) -> None:
     model_kind = getattr(bundle.model, "kind", "token")
     if model_kind != dataset.kind:
-        raise DataError(f"model '{bundle.name}' reads {model_kind} data but the dataset holds {dataset.kind} data")
+        raise DataError(f"model '{bundle.name}' reads {model_kind} data but the dataset holds "
+                        f"{dataset.kind} data")
     ours = dataset.manifest.get("tokenizer", {})
     theirs = bundle.tokenizer.to_dict() if hasattr(bundle.tokenizer, "to_dict") else ours
     theirs = json.loads(json.dumps(theirs))  # as stored in JSON: tuples become lists
     if ours != theirs:
-        raise DataError(f"model '{bundle.name}' uses tokenizer {theirs.get('name')} {theirs.get('config', {})}, "
-                        f"the dataset {ours.get('name')} {ours.get('config', {})}: prepare the data with the model's tokenizer")
+        raise DataError(f"model '{bundle.name}' uses tokenizer {theirs.get('name')} "
+                        f"{theirs.get('config', {})}, "
+                        f"the dataset {ours.get('name')} {ours.get('config', {})}: prepare the "
+                        f"data with the model's tokenizer")
 
 
 @torch.no_grad()

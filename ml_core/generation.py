@@ -40,9 +40,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml_core.keys import estimate_key, scale_pitch_classes
-from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
+from ml_core.keys import prompt_key, scale_pitch_classes
+from ml_core.models.stepping import SteppingError, make_stepper
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
+from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
@@ -57,56 +58,6 @@ DOWNBEAT_ACCENT = 3          # extra velocity for a note on a bar's first beat
 DEFAULT_DYNAMICS = 80        # level when the prompt has no notes (the corpus's velocity)
 
 
-class GenerationError(ValueError):
-    """Generation cannot run (bad options, a prompt the model cannot read...)."""
-
-
-@dataclass(frozen=True)
-class GenerationOptions:
-    bars: int = 8                          # continuation length in bars of the prompt's meter
-    max_tokens: int | None = None          # hard cap on generated tokens (default: bars x 160)
-    temperature: float = 1.0               # 0 = greedy
-    top_k: int = 0                         # 0 = off
-    top_p: float = 0.95                    # 1.0 = off; 0.95 keeps the new default in the key
-                                           # (bench/continuation_quality.py; README)
-    seed: int | None = None                # None = a fresh random seed (reported back)
-    variations: int = 1                    # rows of one batch
-    stay_in_key: bool = False              # mask pitches outside the key's scale
-    key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
-    device: str = "auto"                   # auto | cpu | cuda | mps
-    engine: str = "auto"                   # token models: auto (NumPy on a CPU) | torch | numpy
-    # Attribute controls (tokenizers with controls): None = follow the prompt's last bars,
-    # "any" = leave it to the model, or a value forced on every new bar.
-    texture: int | str | None = None       # notes per onset: 1 = a single line .. 4 = four or more
-    density: float | str | None = None     # onsets per beat (0.5 = half notes in 4/4, 2 = eighths)
-    register: int | str | None = None      # the bars' median MIDI pitch (60 = middle C)
-    allow_overlap: bool = False            # let Continue start before the prompt's last notes end
-
-    def validated(self) -> GenerationOptions:
-        if self.bars < 1 and self.max_tokens is None:
-            raise GenerationError("bars must be at least 1")
-        if self.variations < 1 or self.variations > 64:
-            raise GenerationError("variations must be between 1 and 64")
-        if self.temperature < 0:
-            raise GenerationError("temperature must not be negative")
-        if not 0 < self.top_p <= 1:
-            raise GenerationError("top-p must be in (0, 1]")
-        if self.top_k < 0:
-            raise GenerationError("top-k must not be negative")
-        if self.engine not in ENGINES:
-            raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
-            raise GenerationError(f"bad key {self.key}")
-        for name, low, high in (("texture", 1, 4), ("density", 0, 16), ("register", 0, 127)):
-            value = getattr(self, name)
-            if value is None or value == "any":
-                continue
-            if isinstance(value, str) or not low <= value <= high:
-                raise GenerationError(f"{name} must be 'any', none (follow the prompt) or a number "
-                                      f"from {low} to {high}, got {value!r}")
-        return self
-
-
 @dataclass
 class GenerationUpdate:
     scores: list[Score]                     # prompt + continuation so far, per variation
@@ -118,6 +69,7 @@ class GenerationUpdate:
     cancelled: bool = False
     seed: int = 0
     key: tuple[int, str] | None = None
+    tokens: list[list[int]] = field(default_factory=list)   # token models: each row's new ids
 
 
 @dataclass
@@ -147,7 +99,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise GenerationError("CUDA was requested but no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
         raise GenerationError("MPS was requested but is not available")
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
         raise GenerationError(f"unknown device '{name}' (auto, cpu, cuda or mps)")
@@ -181,7 +134,8 @@ def _assemble(prompt: Score, notes: list[Note]) -> Score:
     result = prompt.copy()
     if prompt.ticks_per_quarter != TICKS_PER_QUARTER:
         factor = prompt.ticks_per_quarter / TICKS_PER_QUARTER
-        notes = [Note(n.pitch, round(n.start * factor), max(1, round(n.duration * factor)), n.velocity)
+        notes = [Note(n.pitch, round(n.start * factor),
+                      max(1, round(n.duration * factor)), n.velocity)
                  for n in notes]
     index = _continuation_track_index(prompt)
     if index == len(result.tracks):
@@ -222,7 +176,8 @@ class PromptDynamics:
     @staticmethod
     def of(context: Score, seed: int, track_index: int | None = None) -> PromptDynamics:
         tracks = [t for t in context.tracks if not t.is_drum]
-        if track_index is not None and track_index < len(context.tracks) and context.tracks[track_index].notes:
+        if (track_index is not None and track_index < len(context.tracks)
+            and context.tracks[track_index].notes):
             tracks = [context.tracks[track_index]]
         notes = [n for t in tracks for n in t.notes]
         if not notes:
@@ -233,7 +188,8 @@ class PromptDynamics:
         return PromptDynamics(int(round(float(np.median(recent)))), context, seed)
 
     def velocity(self, note: Note) -> int:
-        mixed = (self.seed * 0x9E3779B1 + note.pitch * 0x85EBCA77 + note.start * 0xC2B2AE3D) & 0xFFFFFFFF
+        mixed = (self.seed * 0x9E3779B1 + note.pitch * 0x85EBCA77
+                 + note.start * 0xC2B2AE3D) & 0xFFFFFFFF
         mixed ^= mixed >> 15
         mixed = (mixed * 0x2C1B3C6D) & 0xFFFFFFFF
         mixed ^= mixed >> 12
@@ -245,17 +201,17 @@ class PromptDynamics:
         return [n.moved(velocity=self.velocity(n)) for n in notes]
 
 
-def _dynamics(tokenizer, context: Score, seed: int, track_index: int | None) -> PromptDynamics | None:
+def _dynamics(tokenizer, context: Score, seed: int,
+              track_index: int | None) -> PromptDynamics | None:
     """PromptDynamics when the tokenizer writes no velocities, else None."""
-    return None if getattr(tokenizer, "keeps_velocity", False) else PromptDynamics.of(context, seed, track_index)
+    return (None if getattr(tokenizer, "keeps_velocity", False)
+            else PromptDynamics.of(context, seed, track_index))
 
 
 def _resolve_key(prompt: Score, options: GenerationOptions) -> tuple[int, str] | None:
     if options.key is not None:
         return options.key
-    if prompt.pitch_class_histogram().sum() == 0:
-        return None
-    return estimate_key(prompt)
+    return prompt_key(prompt)
 
 
 def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
@@ -274,10 +230,12 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
     with _cpu_threads(device, CPU_THREADS):
         interval = float("inf") if update_interval is None else update_interval
         if getattr(model, "kind", "token") == "frame":
-            yield from _generate_frames(model, tokenizer, prompt, options, cancel, device, seed, key, interval)
+            yield from _generate_frames(model, tokenizer, prompt, options, cancel, device, seed,
+                                        key, interval)
         else:
             plan = _continue_plan(tokenizer, prompt, options, seed)
-            yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
+            yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed,
+                                        key, interval)
 
 
 def _ready(bundle: Any, options: GenerationOptions) -> tuple[torch.device, int]:
@@ -327,9 +285,9 @@ def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None
 # ----------------------------------------------------------------------- token models
 @dataclass
 class _TokenPlan:
-    """What one token-sampling run needs; Continue and Fill each build one."""
+    """What one token-sampling run needs; Continue, Fill and evaluation each build one."""
 
-    context: list[int]                        # tokens the model reads first
+    context: list[int]                        # tokens the model reads first (every row)
     state: Any                                # grammar state the sampling starts from
     target: int                               # a row stops when its state reaches this tick
     notes: Callable[[list[int]], list[Note]]  # new notes (480 tpq) of a row's sampled tokens
@@ -337,6 +295,9 @@ class _TokenPlan:
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
     single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    row_contexts: list[list[int]] | None = None   # per row instead (equal lengths), and
+    row_states: list[Any] | None = None           # their grammar states (evaluation)
+    grammar_mask: bool = True                 # False: sample unmasked (grammar-error counts)
 
 
 @dataclass(frozen=True)
@@ -379,9 +340,11 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
     from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
 
     chosen = {}
-    for name, binning in (("texture", texture_bin), ("density", density_bin), ("register", register_bin)):
+    for name, binning in (("texture", texture_bin), ("density", density_bin),
+                          ("register", register_bin)):
         value = getattr(options, name)
-        chosen[name] = getattr(follow, name) if value is None else ANY if value == "any" else binning(value)
+        chosen[name] = (getattr(follow, name) if value is None else ANY if value == "any"
+                        else binning(value))
     return BarControls(**chosen)
 
 
@@ -420,12 +383,14 @@ def _start_state(grammar, ids: Sequence[int]):
     return state
 
 
-def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: int = 0) -> _TokenPlan:
+def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
+                   seed: int = 0) -> _TokenPlan:
     source = _prompt_at_model_resolution(prompt)
     prompt_ids = list(tokenizer.encode(source))
     if not prompt_ids:
         if "BOS" not in tokenizer.vocab:
-            raise GenerationError("the prompt encodes to no tokens and the tokenizer has no BOS token")
+            raise GenerationError("the prompt encodes to no tokens and the tokenizer has no BOS "
+                                  "token")
         prompt_ids = [tokenizer.vocab["BOS"]]
     prompt_notes = Counter(n for t in tokenizer.decode(prompt_ids).tracks if not t.is_drum
                            for n in t.notes)
@@ -461,9 +426,10 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     rows = options.variations
     key_mask = tokenizer.key_mask(scale_pitch_classes(*key)) if key is not None else None
     rng = np.random.default_rng(seed)
-    states = [state] * rows
-    sequences = [list(plan.context) for _ in range(rows)]
-    read = len(plan.context)
+    contexts = plan.row_contexts or [plan.context] * rows
+    states = list(plan.row_states) if plan.row_states else [state] * rows
+    sequences = [list(context) for context in contexts]
+    read = len(contexts[0])
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
     struck = [False] * rows   # single line: the row has a pitch at its current onset
@@ -474,10 +440,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     def snapshot(done: bool, cancelled: bool) -> GenerationUpdate:
         new_notes = [plan.notes(seq[read:]) for seq in sequences]
         reached = min(states[r].tick for r in range(rows))
-        fraction = 1.0 if done else min(1.0, max(generated / max_tokens, (reached - start_tick) / span))
+        fraction = 1.0 if done else min(1.0,
+                                        max(generated / max_tokens, (reached - start_tick) / span))
         return GenerationUpdate([plan.assemble(notes) for notes in new_notes], new_notes,
                                 [list(c) for c in confidences], generated, fraction, done,
-                                cancelled, seed, key)
+                                cancelled, seed, key, [seq[read:] for seq in sequences])
 
     def soft(masks: np.ndarray, extra: np.ndarray) -> np.ndarray:
         """masks & extra, except in rows where that allows nothing (they keep `masks`)."""
@@ -490,7 +457,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
         except SteppingError as error:
             raise GenerationError(str(error)) from None
         # Read the context once; every variation (row) starts from its state.
-        logits = stepper.start(plan.context, rows)
+        logits = stepper.start(contexts)
         chosen_list: list[int] = []
         while not all(finished) and generated < max_tokens:
             if cancel.is_set():
@@ -498,7 +465,9 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 return
             if generated:
                 logits = stepper.step(chosen_list, sequences)
-            if rows == 1:
+            if not plan.grammar_mask:
+                masks = np.ones((rows, tokenizer.vocab_size), dtype=bool)
+            elif rows == 1:
                 masks = grammar.allowed(states[0])[None]
             else:
                 masks = np.stack([grammar.allowed(s) for s in states])
@@ -507,11 +476,13 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
             if plan.timing is not None:
                 timings = [plan.timing(s) for s in states]
                 if any(t is not None for t in timings):
-                    masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t for t in timings]))
+                    masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t
+                                                  for t in timings]))
             line = plan.single_line
             if line is not None and any(struck):
                 no_pitch = ~line.pitches
-                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch) for hit in struck]))
+                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch)
+                                              for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             chosen, probabilities = sample_numpy(
@@ -522,7 +493,8 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 if finished[row]:
                     continue
                 token = chosen_list[row]
-                states[row] = grammar.advance(states[row], token)
+                if plan.grammar_mask:   # unmasked rows may leave the grammar: not followed
+                    states[row] = grammar.advance(states[row], token)
                 if line is not None:
                     if line.pitches[token]:
                         struck[row] = True
@@ -541,6 +513,25 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     yield snapshot(True, False)
 
 
+def sample_continuations(model, tokenizer, prompts: Sequence[Sequence[int]], count: int, *,
+                         masked: bool = True, seed: int = 0, device: Any = "cpu",
+                         engine: str = "auto") -> list[list[int]]:
+    """`count` tokens after each prompt (one row each, prompts of equal length), sampled at
+    temperature 1 with no top-k/top-p, under the grammar mask or (`masked=False`) without
+    it: the sampling loop of Continue, as evaluation measures it."""
+    grammar = tokenizer.grammar()
+    contexts = [[int(token) for token in prompt] for prompt in prompts]
+    states = [_start_state(grammar, context) for context in contexts]
+    plan = _TokenPlan(context=contexts[0], state=states[0], target=2**62, notes=lambda _: [],
+                      assemble=lambda _: Score(), row_contexts=contexts, row_states=states,
+                      grammar_mask=masked)
+    options = GenerationOptions(max_tokens=count, temperature=1.0, top_k=0, top_p=1.0,
+                                variations=len(contexts), engine=engine)
+    *_, last = _generate_tokens(model, tokenizer, plan, options, threading.Event(),
+                                torch.device(device), seed, None, float("inf"))
+    return last.tokens   # the loop always ends with a done update
+
+
 # ----------------------------------------------------------------------- fill (infilling)
 def trained_with_infilling(bundle: Any) -> bool:
     """Whether the bundle's model learned the infilling objective (its config says so)."""
@@ -553,12 +544,14 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                options: GenerationOptions, seed: int = 0) -> _TokenPlan:
     source = _prompt_at_model_resolution(score)
     if not 0 <= start_bar < end_bar:
-        raise GenerationError(f"bars to fill must satisfy 0 <= start < end, got {start_bar}..{end_bar}")
+        raise GenerationError(f"bars to fill must satisfy 0 <= start < end, got "
+                              f"{start_bar}..{end_bar}")
     span_start, span_end = source.bar_start(start_bar), source.bar_start(end_bar)
     meter = source.time_signature_at(span_start)
     for bar in range(start_bar, end_bar):
         if source.bar_start(bar + 1) - source.bar_start(bar) != bar_ticks(meter):
-            raise GenerationError("the bars to fill cross a time-signature change; fill each meter's bars separately")
+            raise GenerationError("the bars to fill cross a time-signature change; fill each "
+                                  "meter's bars separately")
     # What the model reads: a few bars before, Hole, a few bars after, FillStart.
     before = source.bar_start(max(0, start_bar - FILL_CONTEXT_BARS))
     prefix = [tokenizer.bos_id] if start_bar == 0 else tokenizer.encode(
@@ -573,16 +566,19 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     header = [tokenizer.bos_id, tokenizer.bar_id, tokenizer.vocab[f"TimeSig_{meter[0]}_{meter[1]}"]]
 
     around = source.sliced(0, span_start, shift=False) if any(
-        n.start < span_start for n in source.notes()) else source.sliced(span_end, after_end, shift=False)
+        n.start < span_start for n in source.notes()) else source.sliced(span_end, after_end,
+                                                                         shift=False)
     dynamics = _dynamics(tokenizer, around, seed, _continuation_track_index(source))
 
     def notes(tokens: list[int]) -> list[Note]:
-        decoded = [n for t in tokenizer.decode(header + tokens[1:]).tracks for n in t.notes] if tokens else []
+        decoded = ([n for t in tokenizer.decode(header + tokens[1:]).tracks for n in t.notes]
+                   if tokens else [])
         result = []
         for note in sorted(decoded):
             start = span_start + note.start
             if start < span_end:
-                result.append(Note(note.pitch, start, max(1, min(note.duration, span_end - start)), note.velocity))
+                result.append(Note(note.pitch, start, max(1, min(note.duration, span_end - start)),
+                                   note.velocity))
         return result if dynamics is None else dynamics.apply(result)
 
     def assemble(new_notes: list[Note]) -> Score:
@@ -601,9 +597,11 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     around = [n.pitch for t in _fill_neighbours(source, start_bar, end_bar, FILL_RANGE_BARS).tracks
               if not t.is_drum for n in t.notes]
     if around:
-        fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN, max(around) + FILL_RANGE_MARGIN)
+        fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN,
+                                      max(around) + FILL_RANGE_MARGIN)
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
-                      target=span_end - span_start, notes=notes, assemble=assemble, fixed_mask=fixed,
+                      target=span_end - span_start, notes=notes, assemble=assemble,
+                      fixed_mask=fixed,
                       single_line=SingleLine.for_tokenizer(tokenizer, controls))
 
 
@@ -614,8 +612,12 @@ def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1)
     low, high = source.bar_start(max(0, start_bar - bars)), source.bar_start(end_bar + bars)
     span_start, span_end = source.bar_start(start_bar), source.bar_start(end_bar)
     near = source.sliced(low, high, shift=False, clip=False)
-    return near.with_tracks([replace(t, notes=[n for n in t.notes if not span_start <= n.start < span_end])
-                             for t in near.tracks])
+    return near.with_tracks(
+        [
+            replace(t, notes=[n for n in t.notes if not span_start <= n.start < span_end])
+            for t in near.tracks
+        ]
+    )
 
 
 def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,
@@ -627,18 +629,22 @@ def fill(bundle: Any, score: Score, start_bar: int, end_bar: int,
     notes go to the first pitched track). `options.bars` is not used."""
     options = (options or GenerationOptions()).validated()
     if not trained_with_infilling(bundle):
-        raise GenerationError(f"model '{getattr(bundle, 'name', '?')}' was not trained to fill bars "
-                              "(train one with `composer-train train --infill-rate R` on a REMI dataset)")
+        raise GenerationError(f"model '{getattr(bundle, 'name', '?')}' was not trained to fill "
+                              f"bars "
+                              "(train one with `composer-train train --infill-rate R` on a REMI "
+                              "dataset)")
     cancel = cancel or threading.Event()
     device, seed = _ready(bundle, options)
     model, tokenizer = bundle.model, bundle.tokenizer
     plan = _fill_plan(tokenizer, score, start_bar, end_bar, options, seed)
     key = _resolve_key(score, options) if options.stay_in_key else None
     span_bars = end_bar - start_bar
-    options = replace(options, bars=span_bars, max_tokens=options.max_tokens or span_bars * TOKENS_PER_BAR_CAP)
+    options = replace(options, bars=span_bars,
+                      max_tokens=options.max_tokens or span_bars * TOKENS_PER_BAR_CAP)
     with _cpu_threads(device, CPU_THREADS):
         interval = float("inf") if update_interval is None else update_interval
-        yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed, key, interval)
+        yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed,
+                                    key, interval)
 
 
 def fill_score(bundle: Any, score: Score, start_bar: int, end_bar: int,
@@ -663,7 +669,8 @@ def _generate_frames(model, representation, prompt: Score, options: GenerationOp
     prompt_frames = np.asarray(representation.encode(source), dtype=np.float32)
     prompt_steps = max(1, -(-source.end_tick // step))
     if prompt_frames.shape[0] < prompt_steps:
-        pad = np.zeros((prompt_steps - prompt_frames.shape[0],) + prompt_frames.shape[1:], np.float32)
+        pad = np.zeros((prompt_steps - prompt_frames.shape[0],)
+                       + prompt_frames.shape[1:], np.float32)
         prompt_frames = np.concatenate([prompt_frames, pad])
     prompt_frames = prompt_frames[:prompt_steps]
     target = target_tick(source, options.bars)
@@ -701,7 +708,8 @@ def _generate_frames(model, representation, prompt: Score, options: GenerationOp
         # so no confidence curve (the app shows note density for them instead).
         return GenerationUpdate([_assemble(prompt, notes) for notes in new_notes], new_notes,
                                 [[] for _ in range(rows)], generated,
-                                1.0 if done else generated / total_steps, done, cancelled, seed, key)
+                                1.0 if done else generated / total_steps, done,
+                                cancelled, seed, key)
 
     with torch.inference_mode():
         _, state = model(torch.from_numpy(prompt_frames).unsqueeze(0).to(device), None)

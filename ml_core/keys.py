@@ -13,18 +13,26 @@ probe-tone ratings they weigh the dominant less against the tonic, which is what
 the older estimator call the bundled E-minor chorale B minor; on the first ten Bach
 chorales of music21's Riemenschneider analyses they get all ten keys the analysts wrote
 down (tests/ml_core/test_keys.py). `scale_pitch_classes` gives the scale stay-in-key allows.
+
+`prompt_key(score)` is the estimate for a prompt that may hold no pitched notes (None
+then: the app shows no key, generation masks nothing), and `in_scale_share(notes, key)`
+the one measure of how many notes lie in a key's scale (evaluation and the quality bench).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from ml_core.music import Score
+from ml_core.music import Note, Score
 from ml_core.pitch import PITCH_CLASS_NAMES
 
 # Albrecht & Shanahan (2013), tonic first.
-MAJOR_PROFILE = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
-MINOR_PROFILE = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
+MAJOR_PROFILE = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080,
+                          0.008, 0.081])
+MINOR_PROFILE = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022,
+                          0.061, 0.052])
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
 
@@ -63,7 +71,8 @@ def estimated_key(score: Score) -> tuple[int, str]:
     return best % 12, "major" if best < 12 else "minor"
 
 
-def key_of_signature(fifths: int, mode: str, histogram: np.ndarray | None = None) -> tuple[int, str]:
+def key_of_signature(fifths: int, mode: str,
+                     histogram: np.ndarray | None = None) -> tuple[int, str]:
     """The key a signature of `fifths` writes: its major or its relative minor as `mode`
     says; with no mode, whichever of the two fits `histogram` better (major when unknown)."""
     major_tonic = (7 * fifths) % 12
@@ -88,12 +97,35 @@ def estimate_key(score: Score) -> tuple[int, str]:
     return written_key(score) or estimated_key(score)
 
 
+def key_source(score: Score) -> str:
+    """"written" when `estimate_key` takes the score's key from its key signature, else
+    "estimated"."""
+    return "written" if written_key(score) is not None else "estimated"
+
+
 def fifths_of_key(key: tuple[int, str]) -> int:
     """The signature of a key: sharps (negative: flats), at most six flats or five sharps
     (F-sharp major and D-sharp minor are written as G-flat and E-flat)."""
     tonic, mode = key
     major_tonic = tonic if mode == "major" else (tonic + 3) % 12
     return (7 * major_tonic + 6) % 12 - 6
+def prompt_key(score: Score) -> tuple[int, str] | None:
+    """The key of a prompt, or None when it holds no pitched notes."""
+    if score.pitch_class_histogram().sum() == 0:
+        return None
+    return estimate_key(score)
+
+
+def in_scale_share(notes: Iterable[Note], key: tuple[int, str] | None) -> float:
+    """The share of `notes` whose pitch class lies in `key`'s scale (natural minor for a
+    minor key): NaN for no notes, 1.0 when there is no key to be out of."""
+    pitches = [note.pitch for note in notes]
+    if not pitches:
+        return float("nan")
+    if key is None:
+        return 1.0
+    scale = scale_pitch_classes(*key)
+    return sum(pitch % 12 in scale for pitch in pitches) / len(pitches)
 
 
 def key_name(key: tuple[int, str]) -> str:

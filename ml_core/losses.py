@@ -1,7 +1,8 @@
 """Training losses for token and frame models.
 
 Token models predict the next token at every position of a window; padded positions
-carry the target IGNORE_INDEX and never count (not every scheme has a PAD token). The choices come from the research reports:
+carry the target IGNORE_INDEX and never count (not every scheme has a PAD token). The choices come
+from the research reports:
 
 - `ce`           next-token cross entropy (the symbolic-music report's NLL objective);
 - `weighted-ce`  cross entropy with class weights inversely proportional to token
@@ -101,7 +102,8 @@ def frame_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
         target_prob = probs * targets + (1.0 - probs) * (1.0 - targets)
         elementwise = (1.0 - target_prob) ** config.focal_gamma * elementwise
     elif config.name not in ("bce", "ce"):
-        raise ValueError(f"unknown frame loss '{config.name}' (choose from {', '.join(FRAME_LOSSES)})")
+        raise ValueError(f"unknown frame loss '{config.name}' (choose from "
+                         f"{', '.join(FRAME_LOSSES)})")
     mask = _expand_valid(valid, elementwise)
     return (elementwise * mask).sum() / mask.sum().clamp(min=1.0)
 
@@ -118,6 +120,7 @@ def token_nll_sums(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, 
 def frame_bce_sums(logits: torch.Tensor, targets: torch.Tensor,
                    valid: torch.Tensor) -> tuple[float, int]:
     """(summed BCE over valid keys x steps, counted elements)."""
-    elementwise = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
+    elementwise = F.binary_cross_entropy_with_logits(logits.float(), targets.float(),
+                                                     reduction="none")
     mask = _expand_valid(valid, elementwise)
     return float((elementwise * mask).sum()), int(mask.sum())

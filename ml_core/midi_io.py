@@ -46,7 +46,8 @@ MAX_TICK = 2**28                    # in the file's own ticks
 MAX_SECONDS = 10 * 3600             # longer than this is a broken file, not music
 DRUM_CHANNEL = 9                    # "channel 10" counted from 1
 DEFAULT_VELOCITY = 80
-PICKUP_MARKER = b"Pickup"           # the marker we write at the start of a file opening with a pickup
+# the marker we write at the start of a file opening with a pickup
+PICKUP_MARKER = b"Pickup"
 
 
 class MidiFileError(Exception):
@@ -125,7 +126,8 @@ def _find_header(data: bytes) -> int:
 
 
 def _read_variable(data: bytes, position: int, end: int) -> tuple[int, int]:
-    """A variable-length quantity (at most 4 bytes) at `position`; returns (value, next position)."""
+    """A variable-length quantity (at most 4 bytes) at `position`; returns (value, next
+    position)."""
     value = 0
     for _ in range(4):
         if position >= end:
@@ -142,17 +144,20 @@ class _TrackEvents:
     """What one MTrk chunk holds: finished notes, programs, tempo and meter events."""
 
     def __init__(self) -> None:
-        self.notes: list[tuple[int, int, int, int, int]] = []   # (channel, pitch, start, end, velocity)
+        # (channel, pitch, start, end, velocity)
+        self.notes: list[tuple[int, int, int, int, int]] = []
         self.programs: dict[int, list[tuple[int, int]]] = {}      # channel -> [(tick, program)]
         self.tempos: list[tuple[int, int]] = []                   # (tick, microseconds per quarter)
         self.meters: list[tuple[int, tuple[int, int]]] = []       # (tick, (numerator, denominator))
-        self.keys: list[tuple[int, int, int]] = []                # (tick, sharps or -flats, minor 0/1)
+        # (tick, sharps or -flats, minor 0/1)
+        self.keys: list[tuple[int, int, int]] = []
         self.name = ""
         self.pickup_marker = False    # a "Pickup" marker at tick 0: the short first bar is one
 
 
 def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int,
-                 note_budget: int, warnings: list[str] | None = None, cut: bool = False) -> _TrackEvents:
+                 note_budget: int, warnings: list[str] | None = None,
+                 cut: bool = False) -> _TrackEvents:
     """Parse one track chunk's events in data[position:end]; notes counted against note_budget.
     With `warnings` (lenient reading) a data byte over 127 is clamped, and with `cut` (the
     file ends inside this track) the events read before the cut are kept; both noted there."""
@@ -165,7 +170,8 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
                                 quarter, note_budget, warnings)
     track = _TrackEvents()
     notes = track.notes
-    sounding: dict[int, list[list[int]]] = {}   # channel << 7 | pitch -> [[start, velocity, next_on]]
+    # channel << 7 | pitch -> [[start, velocity, next_on]]
+    sounding: dict[int, list[list[int]]] = {}
     tick = status = note_ons = 0
     while position < end:
         delta, position = _read_variable(data, position, end)
@@ -180,20 +186,23 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
             kind = data[position + 1] if byte == 0xFF and position + 1 < end else -1
             length, position = _read_variable(data, position + (2 if byte == 0xFF else 1), end)
             if position + length > end:
-                raise _Corrupt(f"the file is corrupt (an event runs past the end of track {number})")
+                raise _Corrupt(f"the file is corrupt (an event runs past the end of track "
+                               f"{number})")
             body = data[position:position + length]
             position += length
             if kind == 0x2F:
                 break
             if kind == 0x51 and length == 3 and int.from_bytes(body, "big") > 0:
                 track.tempos.append((tick, int.from_bytes(body, "big")))
-            elif kind == 0x58 and length >= 2 and body[1] <= 6 and is_valid_time_signature(body[0], 1 << body[1]):
+            elif (kind == 0x58 and length >= 2 and body[1] <= 6
+                  and is_valid_time_signature(body[0], 1 << body[1])):
                 track.meters.append((tick, (body[0], 1 << body[1])))
             elif kind == 0x03 and not track.name:
                 track.name = _decode_text(body)
-            elif kind == 0x59 and length == 2 and -7 <= (fifths := body[0] - (body[0] >> 7 << 8)) <= 7 \
-                    and body[1] <= 1:     # sharps (negative: flats) as a signed byte, then minor
-                track.keys.append((tick, fifths, body[1]))
+            elif kind == 0x59 and length == 2 and body[1] <= 1:
+                fifths = body[0] - (body[0] >> 7 << 8)   # sharps (negative: flats), signed
+                if -7 <= fifths <= 7:                    # then 0 major, 1 minor
+                    track.keys.append((tick, fifths, body[1]))
             elif kind == 0x06 and tick == 0 and body.strip().lower() == PICKUP_MARKER.lower():
                 track.pickup_marker = True
             continue
@@ -226,7 +235,8 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
                 raise _Corrupt(f"the file has too many notes (more than {MAX_NOTES:,})")
             key = channel << 7 | first
             waiting = sounding.setdefault(key, [])
-            for entry in waiting:       # a new strike of a held key ends it if no note-off ever does
+            # a new strike of a held key ends it if no note-off ever does
+            for entry in waiting:
                 if entry[2] < 0:
                     entry[2] = tick
             waiting.append([tick, second, -1])
@@ -265,18 +275,22 @@ def _decode_text(body: bytes) -> str:
         return body.decode("latin-1").rstrip("\x00")
 
 
-def _parse_file(data: bytes, warnings: list[str] | None = None) -> tuple[list[_TrackEvents], int, int]:
+def _parse_file(data: bytes,
+                warnings: list[str] | None = None) -> tuple[list[_TrackEvents], int, int]:
     """All track chunks, the file's quarter length in ticks and the ticks per second (SMPTE
     only). With `warnings`, a truncated last track and bad data bytes are repaired and noted."""
     start = _find_header(data)
     if len(data) < start + 14:
         raise _Corrupt("the file is truncated (in its header)")
-    header_length, file_format, declared_tracks, division = struct.unpack(">IHHH", data[start + 4:start + 14])
+    header_length, file_format, declared_tracks, division = struct.unpack(
+        ">IHHH", data[start + 4 : start + 14]
+    )
     if header_length < 6:
         raise _Corrupt("not a MIDI file (a bad header)")
     if file_format > 1:
         raise _Corrupt("unsupported MIDI type 2 file (independent patterns); save it as type 1"
-                       if file_format == 2 else f"not a MIDI file (unknown MIDI type {file_format})")
+                       if file_format == 2
+                       else f"not a MIDI file (unknown MIDI type {file_format})")
     # SMPTE division: frames per second x ticks per frame, and no tempo; a quarter is 0.5 s
     ticks_per_second = (256 - (division >> 8)) * (division & 0xFF) if division & 0x8000 else 0
     quarter = ticks_per_second // 2 if division & 0x8000 else division
@@ -300,7 +314,8 @@ def _parse_file(data: bytes, warnings: list[str] | None = None) -> tuple[list[_T
         if cut_short and (kind == b"MTrk" or not tracks):
             raise _Corrupt(f"the file is truncated (track {len(tracks) + 1} is cut short)")
         if kind == b"MTrk":
-            tracks.append(_parse_track(data, body, body + length, len(tracks) + 1, quarter, note_budget,
+            tracks.append(_parse_track(data, body, body + length, len(tracks) + 1,
+                                       quarter, note_budget,
                                        warnings))
             note_budget -= len(tracks[-1].notes)
         elif cut_short or not (kind.isascii() and kind.isalpha()):
@@ -375,15 +390,19 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
     for index, track in enumerate(tracks):
         for channel, pitch, start, end, velocity in track.notes:
             begin = scale(start)
-            groups.setdefault((index, channel), []).append((begin, pitch, max(1, scale(end) - begin), velocity))
+            groups.setdefault((index, channel), []).append((begin, pitch,
+                                                            max(1, scale(end) - begin), velocity))
             first_notes[(index, channel)] = min(start, first_notes.get((index, channel), start))
     for (index, channel), rows in sorted(groups.items(), key=lambda g: g[0]):
         rows.sort()
-        notes = [Note(pitch, start, duration, velocity) for start, pitch, duration, velocity in rows]
-        program, changes = _programs(tracks[index].programs.get(channel, []), shared.get(channel, []),
+        notes = [Note(pitch, start, duration, velocity)
+                 for start, pitch, duration, velocity in rows]
+        program, changes = _programs(tracks[index].programs.get(channel, []),
+                                     shared.get(channel, []),
                                      first_notes[(index, channel)], scale)
         drum = channel == DRUM_CHANNEL
-        score.tracks.append(Track(tracks[index].name, program, drum, notes, [] if drum else changes))
+        score.tracks.append(Track(tracks[index].name, program, drum, notes,
+                                  [] if drum else changes))
     if not score.tracks and not allow_empty:
         raise _Corrupt("the file has no notes")
     return score
@@ -523,7 +542,8 @@ def _check_writable(score: Score) -> None:
     for number, track in enumerate(score.tracks, 1):
         programs = [track.program] + [c.program for c in track.program_changes]
         if not all(0 <= program <= 127 for program in programs):
-            raise ValueError(f"track {number} has program {max(programs, key=abs)} (MIDI allows 0..127)")
+            raise ValueError(f"track {number} has program {max(programs, key=abs)} (MIDI allows "
+                             f"0..127)")
         if any(not 0 <= c.tick <= MAX_TICK for c in track.program_changes):
             raise ValueError(f"track {number} has a program change at an impossible time")
         for note in track.notes:
@@ -557,13 +577,15 @@ def midi_bytes(score: Score) -> bytes:
     if pickup_meter is not None:
         conductor.append((0, 0, _meta(0x06, PICKUP_MARKER)))
     conductor += [(c.tick, 1, _tempo_meta(c.bpm)) for c in score.tempo_changes]
-    conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator)) for c in score.time_signature_changes]
+    conductor += [(c.tick, 1, _meter_meta(c.numerator, c.denominator))
+                  for c in score.time_signature_changes]
     conductor += [(k.tick, 1, _key_meta(k.fifths, k.mode)) for k in _written_keys_for_midi(score)]
     chunks = [_chunk(conductor)]
     pitched_channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
     pitched = 0
     for track in score.tracks:
-        channel = DRUM_CHANNEL if track.is_drum else pitched_channels[pitched % len(pitched_channels)]
+        channel = (DRUM_CHANNEL if track.is_drum
+                   else pitched_channels[pitched % len(pitched_channels)])
         pitched += not track.is_drum
         events = [(0, 0, _meta(0x03, track.name.encode("utf-8")))] if track.name else []
         events.append((0, 1, bytes([0xC0 | channel, track.program])))
@@ -578,7 +600,8 @@ def midi_bytes(score: Score) -> bytes:
 
 
 def write_midi(score: Score, path: str | os.PathLike[str]) -> None:
-    """Write a type 1 MIDI file atomically; any failure raises MidiFileError and keeps the old file."""
+    """Write a type 1 MIDI file atomically; any failure raises MidiFileError and keeps the old
+    file."""
     try:
         data = midi_bytes(score)
     except ValueError as error:
@@ -631,7 +654,8 @@ def _xml_head(data: bytes) -> bytes:
 
 def _check_xml_notes(name: str, notes: int) -> None:
     if notes > MAX_NOTATION_NOTES:
-        raise MidiFileError(f"{name}: the score has too many notes (more than {MAX_NOTATION_NOTES:,})")
+        raise MidiFileError(f"{name}: the score has too many notes (more than "
+                            f"{MAX_NOTATION_NOTES:,})")
 
 
 def _check_archive(data: bytes, name: str) -> None:
@@ -670,11 +694,13 @@ def _check_notation_budget(data: bytes, extension: str, name: str) -> None:
             _check_archive(data, name)
     elif extension in (".xml", ".musicxml"):
         if len(data) > MAX_NOTATION_BYTES:
-            raise MidiFileError(f"{name}: the MusicXML file is larger than {_megabytes(MAX_NOTATION_BYTES)}")
+            raise MidiFileError(f"{name}: the MusicXML file is larger than "
+                                f"{_megabytes(MAX_NOTATION_BYTES)}")
         _check_xml_notes(name, _count_xml_notes([data]))
     elif len(data) > MAX_TEXT_NOTATION_BYTES:
         kind = "ABC" if extension == ".abc" else "Humdrum"
-        raise MidiFileError(f"{name}: the {kind} file is larger than {_megabytes(MAX_TEXT_NOTATION_BYTES)}")
+        raise MidiFileError(f"{name}: the {kind} file is larger than "
+                            f"{_megabytes(MAX_TEXT_NOTATION_BYTES)}")
 
 
 def _tie_merges(container: Any) -> tuple[dict[int, Any], set[int]]:
@@ -719,14 +745,16 @@ def _tie_merges(container: Any) -> tuple[dict[int, Any], set[int]]:
         if (hasattr(last, "pitch") and hasattr(current, "pitch") and not is_chord[index - 1]
                 and not is_chord[index] and last.pitch == current.pitch):
             return True
-        if not isinstance(current, note.Note) and hasattr(last, "pitches") and hasattr(current, "pitches"):
+        if (not isinstance(current, note.Note) and hasattr(last, "pitches")
+            and hasattr(current, "pitches")):
             if len(last.pitches) != len(current.pitches):
                 return False
             return all(before.step == after.step and before.isEnharmonic(after)
                        for before, after in zip(last.pitches, current.pitches, strict=False))
         return False
 
-    connected: list[int] = []   # the open chain; it holds index - 1 only if the previous element joined
+    # the open chain; it holds index - 1 only if the previous element joined
+    connected: list[int] = []
     for index in range(len(items)):
         previous_connected = bool(connected) and connected[-1] == index - 1
         kind = tie_types[index]
@@ -780,7 +808,8 @@ def _notes_of(elements: Iterable[Any], lengths: dict[int, Any], deleted: set[int
         duration = _ticks(lengths.get(id(element), element.quarterLength))
         if duration <= 0:
             continue
-        velocity = element.volume.velocity if element.volume.velocity is not None else DEFAULT_VELOCITY
+        velocity = (element.volume.velocity if element.volume.velocity is not None
+                    else DEFAULT_VELOCITY)
         start = _ticks(element.offset)
         for pitch in element.pitches:
             if 0 <= pitch.midi <= 127:
@@ -812,7 +841,8 @@ def _written_keys(part: Any) -> list[KeySignature]:
         if not -7 <= sign.sharps <= 7:
             continue
         mode = getattr(sign, "mode", "")
-        key = KeySignature(_ticks(sign.offset), int(sign.sharps), mode if mode in ("major", "minor") else "")
+        key = KeySignature(_ticks(sign.offset), int(sign.sharps),
+                           mode if mode in ("major", "minor") else "")
         if keys and keys[-1].tick == key.tick:
             keys[-1] = key
         elif not keys or (keys[-1].fifths, keys[-1].mode) != (key.fifths, key.mode):
@@ -840,7 +870,8 @@ def score_from_music21(stream: Any, *, piece: int = 0,
     parts = (list(stream.parts) if isinstance(stream, streams.Score) else []) or [stream]
     everything = stream.flatten()
     tempos = {_ticks(mark.offset): float(mark.getQuarterBPM())
-              for mark in everything.getElementsByClass("MetronomeMark") if (mark.getQuarterBPM() or 0) > 0}
+              for mark in everything.getElementsByClass("MetronomeMark")
+              if (mark.getQuarterBPM() or 0) > 0}
     meters = {_ticks(sign.offset): (sign.numerator, sign.denominator)
               for sign in everything.getElementsByClass("TimeSignature")
               if is_valid_time_signature(sign.numerator, sign.denominator)}
@@ -849,7 +880,8 @@ def score_from_music21(stream: Any, *, piece: int = 0,
     for part in parts:
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
-        is_drum = instrument.midiChannel == DRUM_CHANNEL or isinstance(instrument, UnpitchedPercussion)
+        is_drum = (instrument.midiChannel == DRUM_CHANNEL
+                   or isinstance(instrument, UnpitchedPercussion))
         name = part.partName or instrument.instrumentName or ""
         tracks.append(Track(str(name), int(program), bool(is_drum), part_notes(part)))
     score = Score(tracks, tempos.pop(0, 120.0), meter, TICKS_PER_QUARTER,
@@ -876,7 +908,8 @@ def _keep_barlines(score: Score, part: Any, shift: int) -> None:
         tick = _ticks(measure.offset) + shift
         if tick and score.bar_at(tick)[1]:
             score.time_signature_changes = sorted(
-                [*score.time_signature_changes, TimeSignatureChange(tick, *score.time_signature_at(tick))],
+                [*score.time_signature_changes,
+                 TimeSignatureChange(tick, *score.time_signature_at(tick))],
                 key=lambda change: change.tick)
 
 
@@ -929,11 +962,13 @@ def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece:
         from music21 import converter
         from music21 import stream as streams
 
-        skip_beams = music21_format == "abc" and part_notes is _part_notes   # the reference: as before
+        # the reference: as before
+        skip_beams = music21_format == "abc" and part_notes is _part_notes
         with _no_beaming() if skip_beams else contextlib.nullcontext():
             parsed = converter.parse(str(path), format=music21_format, forceSource=True)
         count = len(parsed.scores) if every_piece and isinstance(parsed, streams.Opus) else 1
-        scores = [score_from_music21(parsed, piece=index, part_notes=part_notes) for index in range(count)]
+        scores = [score_from_music21(parsed, piece=index, part_notes=part_notes)
+                  for index in range(count)]
     except Exception as error:  # music21 raises many unrelated types for bad input
         detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise MidiFileError(f"{name}: not a {kind} file ({detail})") from None
@@ -946,7 +981,8 @@ def _read_notation(path: str | os.PathLike[str], allow_empty: bool, every_piece:
 def _check_extension(path: str | os.PathLike[str]) -> str:
     extension = Path(path).suffix.lower()
     if extension not in SUPPORTED_EXTENSIONS:
-        raise MidiFileError(f"{_display_name(path)}: unsupported file type {extension or '(no extension)'}")
+        raise MidiFileError(f"{_display_name(path)}: unsupported file type "
+                            f"{extension or '(no extension)'}")
     return extension
 
 
@@ -986,13 +1022,15 @@ def write_musicxml(score: Score, path: str | os.PathLike[str], title: str | None
 
         xml = musicxml_bytes(score, Path(path).stem if title is None else title)
     except Exception as error:  # music21 raises many unrelated types
-        raise MidiFileError(f"cannot write {name}: music21 could not export the score ({error})") from None
+        raise MidiFileError(f"cannot write {name}: music21 could not export the score "
+                            f"({error})") from None
     if Path(path).suffix.lower() == ".mxl":   # a zip whose container names the score inside
         inner = Path(path).with_suffix(".musicxml").name
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("mimetype", "application/vnd.recordare.musicxml")
-            archive.writestr("META-INF/container.xml", '<?xml version="1.0" encoding="UTF-8"?><container>'
+            archive.writestr("META-INF/container.xml",
+                             '<?xml version="1.0" encoding="UTF-8"?><container>'
                              f'<rootfiles><rootfile full-path="{inner}"/></rootfiles></container>')
             archive.writestr(inner, xml)
         xml = buffer.getvalue()

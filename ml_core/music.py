@@ -54,7 +54,8 @@ class Note:
                     self.velocity if velocity is None else velocity)
 
     def __repr__(self) -> str:
-        return f"Note(pitch={self.pitch}, start={self.start}, duration={self.duration}, velocity={self.velocity})"
+        return (f"Note(pitch={self.pitch}, start={self.start}, duration={self.duration}, "
+                f"velocity={self.velocity})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,8 @@ class TransposeRangeError(ValueError):
         self.semitones = semitones
         self.notes = notes
         super().__init__(
-            f"transposing by {semitones:+d} semitones would move {len(notes)} note(s) outside 0..127"
+            f"transposing by {semitones:+d} semitones would move {len(notes)} note(s) outside "
+            f"0..127"
         )
 
 
@@ -251,7 +253,8 @@ class Score:
         return self.bar_length_at(0) - self.pickup_ticks if self.pickup_ticks else 0
 
     def bar_number(self, bar: int) -> int:
-        """The number a musician gives bar index `bar`: a pickup bar is 0, else bars count from 1."""
+        """The number a musician gives bar index `bar`: a pickup bar is 0, else bars count from
+        1."""
         return bar if self.pickup_ticks else bar + 1
 
     def bars_label(self, first: int, end: int) -> str:
@@ -400,7 +403,8 @@ class Score:
                          if PITCH_MIN <= n.pitch + semitones <= PITCH_MAX]
             tracks.append(track.emptied(notes))
         transposed = self.with_tracks(tracks)
-        transposed.key_signatures = [KeySignature(k.tick, _transposed_fifths(k.fifths, semitones), k.mode)
+        transposed.key_signatures = [KeySignature(k.tick,
+                                                  _transposed_fifths(k.fifths, semitones), k.mode)
                                      for k in self.key_signatures]
         return transposed
 
@@ -418,7 +422,8 @@ class Score:
                 if start <= n.start < end:
                     duration = min(n.duration, end - n.start) if clip else n.duration
                     notes.append(Note(n.pitch, n.start - offset, duration, n.velocity))
-            changes = [ProgramChange(max(0, c.tick - offset), c.program) for c in track.program_changes
+            changes = [ProgramChange(max(0, c.tick - offset), c.program)
+                       for c in track.program_changes
                        if c.tick < end and (not shift or c.tick > start)]
             tracks.append(Track(track.name, track.program_at(start) if shift else track.program,
                                 track.is_drum, notes, changes))
@@ -427,10 +432,12 @@ class Score:
         numerator, denominator = self.time_signature_at(start)
         key = self.key_signature_at(start)
         keys = ([KeySignature(0, key.fifths, key.mode)] if key is not None else []) + [
-            KeySignature(k.tick - start, k.fifths, k.mode) for k in self.key_signatures if start < k.tick < end]
+            KeySignature(k.tick - start, k.fifths, k.mode) for k in self.key_signatures
+            if start < k.tick < end]
         return Score(
             tracks, self.tempo_at(start), (numerator, denominator), self.ticks_per_quarter,
-            [TempoChange(c.tick - start, c.bpm) for c in self.tempo_changes if start < c.tick < end],
+            [TempoChange(c.tick - start, c.bpm) for c in self.tempo_changes
+             if start < c.tick < end],
             [TimeSignatureChange(c.tick - start, c.numerator, c.denominator)
              for c in self.time_signature_changes if start < c.tick < end],
             keys, self.pickup_ticks if start == 0 else 0,
@@ -446,7 +453,8 @@ class Score:
         def later(tick: int) -> int:
             return tick + ticks if tick else 0
 
-        tracks = [Track(t.name, t.program, t.is_drum, [n.moved(start=n.start + ticks) for n in t.notes],
+        tracks = [Track(t.name, t.program, t.is_drum,
+                        [n.moved(start=n.start + ticks) for n in t.notes],
                         [ProgramChange(c.tick + ticks, c.program) for c in t.program_changes])
                   for t in self.tracks]
         return Score(tracks, self.tempo_bpm, self.time_signature, self.ticks_per_quarter,
@@ -457,7 +465,8 @@ class Score:
                      self.pickup_ticks)
 
     def quantized(self, grid: int) -> Score:
-        """Starts and ends snapped to the nearest multiple of `grid` ticks (at least one step long)."""
+        """Starts and ends snapped to the nearest multiple of `grid` ticks (at least one step
+        long)."""
         if grid <= 0:
             raise ValueError("grid must be positive")
 
@@ -485,7 +494,8 @@ class Score:
 
         tracks = [
             Track(t.name, t.program, t.is_drum,
-                  sorted(Note(n.pitch, scale(n.start), max(1, scale(n.end) - scale(n.start)), n.velocity)
+                  sorted(Note(n.pitch, scale(n.start),
+                              max(1, scale(n.end) - scale(n.start)), n.velocity)
                          for n in t.notes),
                   [ProgramChange(scale(c.tick), c.program) for c in t.program_changes])
             for t in self.tracks
@@ -528,27 +538,3 @@ class Score:
             for n in track.notes:
                 histogram[n.pitch % 12] += n.duration
         return histogram
-
-
-# ---------------------------------------------------------------- serializing
-def notation_to_json(score: Score) -> dict:
-    """The Score's written keys, pickup and per-track program changes as JSON-ready values,
-    for every serializer to store beside its tempo, meter and notes (`notation_from_json`)."""
-    return {"key_signatures": [[k.tick, k.fifths, k.mode] for k in score.key_signatures],
-            "pickup_ticks": score.pickup_ticks,
-            "program_changes": [[[c.tick, c.program] for c in t.program_changes] for t in score.tracks]}
-
-
-def notation_from_json(score: Score, data: dict) -> Score:
-    """`score` given back what `notation_to_json` stored in `data` (absent in data written
-    before these fields existed: then the score stays as it is). Returns the score."""
-    score.key_signatures = sorted((KeySignature(int(tick), int(fifths), str(mode))
-                                   for tick, fifths, mode in data.get("key_signatures", [])),
-                                  key=lambda k: k.tick)
-    pickup = int(data.get("pickup_ticks", 0))
-    if not 0 <= pickup < score.bar_length_at(0):
-        raise ValueError(f"a pickup of {pickup} ticks does not fit in the first bar")
-    score.pickup_ticks = pickup
-    for track, changes in zip(score.tracks, data.get("program_changes", []), strict=False):
-        track.program_changes = [ProgramChange(int(tick), int(program)) for tick, program in changes]
-    return score

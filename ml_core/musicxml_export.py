@@ -61,7 +61,8 @@ def notation_keys(score: Score) -> list[tuple[int, int, str]]:
 def _quarters(ticks: int, ticks_per_quarter: int) -> Fraction:
     """The nearest sixteenth or eighth-note-triplet position, in quarters (notation needs one)."""
     exact = Fraction(ticks, ticks_per_quarter)
-    return min((Fraction(round(exact * steps), steps) for steps in (4, 3)), key=lambda q: abs(q - exact))
+    return min((Fraction(round(exact * steps), steps) for steps in (4, 3)),
+               key=lambda q: abs(q - exact))
 
 
 def _meter_marks(score: Score, end: int) -> list[tuple[int, tuple[int, int], bool]]:
@@ -120,7 +121,8 @@ def _part(score: Score, track: Track, index: int, keys: list[tuple[int, int, str
     tpq = score.ticks_per_quarter
     part = stream.Part()
     part.partName = track.name or None
-    sound = instrument.UnpitchedPercussion() if track.is_drum else instrument.instrumentFromMidiProgram(track.program)
+    sound = (instrument.UnpitchedPercussion() if track.is_drum
+             else instrument.instrumentFromMidiProgram(track.program))
     sound.midiProgram = track.program
     if track.name:   # later systems show the part's own short name, not its instrument's
         sound.instrumentAbbreviation = track.name if len(track.name) <= 5 else track.name[:3] + "."
@@ -145,7 +147,8 @@ def _part(score: Score, track: Track, index: int, keys: list[tuple[int, int, str
         start, stop = _quarters(n.start, tpq), _quarters(n.end, tpq)
         by_time.setdefault((start, max(stop, start + Fraction(1, 4))), []).append(n)
     for (start, stop), group in sorted(by_time.items()):
-        _, fifths, mode = keys[max(0, int(np.searchsorted(key_ticks, group[0].start, side="right")) - 1)]
+        where = int(np.searchsorted(key_ticks, group[0].start, side="right"))
+        _, fifths, mode = keys[max(0, where - 1)]
         pitches = [_pitch(p, fifths, mode) for p in sorted({n.pitch for n in group})]
         element = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
         element.quarterLength = stop - start

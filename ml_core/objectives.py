@@ -82,7 +82,8 @@ class BatchTransform:
         before = before[cut_before:]
         if excess - cut_before:
             after = after[:max(0, after.size - (excess - cut_before))]
-        return np.concatenate([before, [hole], after, [fill_start], missing, [fill_end]]).astype(tokens.dtype)
+        return (np.concatenate([before, [hole], after, [fill_start], missing,
+                                [fill_end]]).astype(tokens.dtype))
 
 
 def for_training(tokenizer_description: dict[str, Any], *, infill_rate: float = 0.0,
@@ -110,5 +111,6 @@ def for_training(tokenizer_description: dict[str, Any], *, infill_rate: float = 
     for ids in control_ids.values():
         for token in ids.values():
             any_of[token] = ids[-1]  # -1: the ANY value's key
-    return BatchTransform(tokenizer.vocab_size, tokenizer.bar_id, tokenizer.pad_id, any_of, infill_ids,
+    return BatchTransform(tokenizer.vocab_size, tokenizer.bar_id, tokenizer.pad_id,
+                          any_of, infill_ids,
                           control_dropout if control_ids else 0.0, infill_rate, max_fill_bars)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_core.keys import estimate_key, scale_pitch_classes
+from ml_core.keys import estimate_key, in_scale_share
 from ml_core.music import Note, Score, beat_ticks
 
 IOI_BINS = 17            # inter-onset intervals in sixteenths: 1..16, and 17 = longer
@@ -59,7 +59,8 @@ def beats_between(score: Score, start: int, end: int) -> float:
     total, tick = 0.0, start
     while tick < end:
         segment_end = min(end, score.bar_start(score.bar_at(tick)[0] + 1))
-        total += (segment_end - tick) / beat_ticks(score.time_signature_at(tick), score.ticks_per_quarter)
+        total += (segment_end - tick) / beat_ticks(score.time_signature_at(tick),
+                                                   score.ticks_per_quarter)
         tick = segment_end
     return total
 
@@ -108,16 +109,17 @@ class Span:
 
 def span_of(score: Score, start: int, end: int) -> Span:
     """The pitched notes starting in [start, end) of `score` and the beats of that stretch."""
-    return Span([n for n in pitched_notes(score) if start <= n.start < end], beats_between(score, start, end))
+    return Span([n for n in pitched_notes(score) if start <= n.start < end],
+                beats_between(score, start, end))
 
 
-def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter: int) -> dict[str, float]:
+def compare(reference: Span, new: Span, key: tuple[int, str],
+            ticks_per_quarter: int) -> dict[str, float]:
     """Features of `new` music against `reference` (a prompt, or the true bars)."""
-    scale = scale_pitch_classes(*key)
     ref_density = len(reference.notes) / reference.beats if reference.beats else 0.0
     new_density = len(new.notes) / new.beats if new.beats else 0.0
     figures = {
-        "in_scale": (sum(n.pitch % 12 in scale for n in new.notes) / len(new.notes)) if new.notes else float("nan"),
+        "in_scale": in_scale_share(new.notes, key),
         "prompt_npo": notes_per_onset(reference.notes),
         "new_npo": notes_per_onset(new.notes) if new.notes else float("nan"),
         "density_ratio": new_density / ref_density if ref_density else float("nan"),
@@ -133,15 +135,18 @@ def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter:
 def closeness(true: Span, new: Span, ticks_per_quarter: int) -> dict[str, float]:
     """How close new music's distributions are to the true bars' (overlapping areas)."""
     return {
-        "true_pc_overlap": overlap(pitch_class_distribution(true.notes), pitch_class_distribution(new.notes)),
-        "true_range_overlap": overlap(pitch_range_distribution(true.notes), pitch_range_distribution(new.notes)),
+        "true_pc_overlap": overlap(pitch_class_distribution(true.notes),
+                                   pitch_class_distribution(new.notes)),
+        "true_range_overlap": overlap(pitch_range_distribution(true.notes),
+                                      pitch_range_distribution(new.notes)),
         "true_ioi_overlap": overlap(ioi_histogram(true.notes, ticks_per_quarter),
                                     ioi_histogram(new.notes, ticks_per_quarter)),
     }
 
 
 def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_end: int, *,
-                         reference: Score | None = None, truth: Score | None = None) -> dict[str, float]:
+                         reference: Score | None = None,
+                         truth: Score | None = None) -> dict[str, float]:
     """Figures of one continuation: `new_notes` (ticks of `prompt`) that were generated
     up to `continuation_end`. Features compare against `reference` (default: the prompt;
     a clean version of a perturbed prompt otherwise); the gap is measured from the end of
@@ -155,7 +160,8 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     figures = compare(Span(reference_notes, beats_between(reference, 0, end_of_prompt)), new_span,
                       estimate_key(reference), prompt.ticks_per_quarter)
     figures["gap_beats"] = float("nan") if new_start is None else \
-        (new_start - end_of_prompt) / beat_ticks(prompt.time_signature_at(end_of_prompt), prompt.ticks_per_quarter)
+        (new_start - end_of_prompt) / beat_ticks(prompt.time_signature_at(end_of_prompt),
+                                                 prompt.ticks_per_quarter)
     figures["new_notes"] = float(len(new_notes))
     if truth is not None:
         figures.update(closeness(span_of(truth, end_of_prompt, continuation_end),
@@ -166,8 +172,10 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
 def fill_figures(piece: Score, filled: Score, start: int, end: int) -> dict[str, float]:
     """Figures of a filled span [start, end) of `piece` (ticks): the new bars against the
     true bars, plus whether every note starting outside the span is unchanged."""
-    outside = sorted((n.pitch, n.start, n.duration) for n in pitched_notes(piece) if not start <= n.start < end)
-    kept = sorted((n.pitch, n.start, n.duration) for n in pitched_notes(filled) if not start <= n.start < end)
+    outside = sorted((n.pitch, n.start, n.duration) for n in pitched_notes(piece)
+                     if not start <= n.start < end)
+    kept = sorted((n.pitch, n.start, n.duration) for n in pitched_notes(filled)
+                  if not start <= n.start < end)
     true_span, new_span = span_of(piece, start, end), span_of(filled, start, end)
     figures = compare(true_span, new_span, estimate_key(piece), piece.ticks_per_quarter)
     figures.update(closeness(true_span, new_span, piece.ticks_per_quarter))
@@ -199,13 +207,17 @@ def criteria(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     in_scale = [r["in_scale"] for r in rows if np.isfinite(r["in_scale"])]
     gaps = [r["min_gap_beats"] for r in rows if np.isfinite(r["min_gap_beats"])]
     checks = {
-        "single_line_stays_single": {"value": _share([r["new_npo"] <= SINGLE_LINE_NPO for r in single]),
+        "single_line_stays_single": {"value":
+                                     _share([r["new_npo"] <= SINGLE_LINE_NPO for r in single]),
                                      "bound": ">= 0.90", "prompts": len(single)},
         "density_ratio_in_bounds": {"value": _share(density), "bound": ">= 0.80"},
         "register_shift_in_bounds": {"value": _share(register), "bound": ">= 0.80"},
-        "in_scale_mean": {"value": float(np.mean(in_scale)) if in_scale else float("nan"), "bound": ">= 0.90"},
-        "first_note_within_a_beat": {"value": _share([0 <= g <= GAP_BOUND for g in gaps]), "bound": ">= 0.90"},
-        "never_before_prompt_end": {"value": _share([g >= -1e-9 for g in gaps]), "bound": "== 1.00"},
+        "in_scale_mean": {"value": float(np.mean(in_scale)) if in_scale else float("nan"),
+                          "bound": ">= 0.90"},
+        "first_note_within_a_beat": {"value": _share([0 <= g <= GAP_BOUND for g in gaps]),
+                                     "bound": ">= 0.90"},
+        "never_before_prompt_end": {"value": _share([g >= -1e-9 for g in gaps]),
+                                    "bound": "== 1.00"},
     }
     for name, check in checks.items():
         value, bound = check["value"], check["bound"]
@@ -265,7 +277,8 @@ def example_prompts() -> list[Prompt]:
 def _at_480(score: Score) -> Score:
     from ml_core.music import TICKS_PER_QUARTER
 
-    return score if score.ticks_per_quarter == TICKS_PER_QUARTER else score.resampled(TICKS_PER_QUARTER)
+    return (score if score.ticks_per_quarter == TICKS_PER_QUARTER
+            else score.resampled(TICKS_PER_QUARTER))
 
 
 def held_out_prompts(per_group: dict[str, int], *, cache: Any = None, val_fraction: float = 0.1,
@@ -294,7 +307,8 @@ def held_out_prompts(per_group: dict[str, int], *, cache: Any = None, val_fracti
                     pieces = read_pieces(str(path), cache)
                 except DataError:
                     continue
-                prompt = _held_out(pieces[0] if pieces else None, _piece_name(path, collection_of[path]), group)
+                prompt = _held_out(pieces[0] if pieces else None,
+                                   _piece_name(path, collection_of[path]), group)
                 if prompt is not None:
                     prompts.append(prompt)
                     taken += 1
@@ -317,7 +331,8 @@ def _held_out(piece: Score | None, name: str, group: str) -> Prompt | None:
     prompt = piece.sliced(0, piece.bar_start(PROMPT_BARS), shift=True)
     after = [n for n in pitched_notes(body) if n.start >= piece.bar_start(PROMPT_BARS)]
     last_bar = piece.bar_start(total - 1)
-    if len(pitched_notes(prompt)) < 4 or len(after) < 8 or not any(n.start >= last_bar for n in after):
+    if (len(pitched_notes(prompt)) < 4 or len(after) < 8
+        or not any(n.start >= last_bar for n in after)):
         return None
     return Prompt(name, group, prompt, None, body)
 
@@ -327,7 +342,8 @@ def benchmark_prompts(quick: bool = False, cache: Any = None) -> list[Prompt]:
     chorales, 8 piano pieces); quick: two examples, one folk tune, one chorale."""
     if quick:
         return example_prompts()[:2] + held_out_prompts({"folk": 1, "chorale": 1}, cache=cache)
-    return example_prompts() + held_out_prompts({"folk": 12, "chorale": 12, "piano": 8}, cache=cache)
+    return (example_prompts()
+            + held_out_prompts({"folk": 12, "chorale": 12, "piano": 8}, cache=cache))
 
 
 def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int] = (0, 1),
@@ -357,12 +373,14 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         truth = prompt.piece
         for seed in seeds:
             started = time.perf_counter()
-            result = continue_score(bundle, prompt.score, GenerationOptions(bars=bars, seed=seed, **sampling))
+            result = continue_score(bundle, prompt.score,
+                                    GenerationOptions(bars=bars, seed=seed, **sampling))
             seconds += time.perf_counter() - started
             tokens += result.tokens_generated
             takes.append(continuation_figures(prompt.score, result.new_notes[0], end,
                                               reference=prompt.reference, truth=truth))
-        row: dict[str, Any] = {"name": prompt.name, "group": prompt.group, "single_line": prompt.single_line,
+        row: dict[str, Any] = {"name": prompt.name, "group": prompt.group,
+                               "single_line": prompt.single_line,
                                **mean_figures(takes)}
         gaps = [t["gap_beats"] for t in takes if np.isfinite(t["gap_beats"])]
         row["min_gap_beats"] = min(gaps) if gaps else float("nan")
@@ -370,10 +388,12 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         if can_fill and truth is not None:
             start, stop = truth.bar_start(fill_bars[0]), truth.bar_start(fill_bars[1])
             fills = [fill_figures(truth, fill_score(bundle, truth, *fill_bars,
-                                                    GenerationOptions(seed=seed, **sampling)).scores[0],
+                                                    GenerationOptions(seed=seed,
+                                                                      **sampling)).scores[0],
                                   start, stop) for seed in seeds]
             fill_rows.append({"name": prompt.name, "group": prompt.group,
-                              "single_line": is_single_line(pitched_notes(truth)), **mean_figures(fills),
+                              "single_line": is_single_line(pitched_notes(truth)),
+                              **mean_figures(fills),
                               "min_gap_beats": 0.0})
     return {"rows": rows, "fill_rows": fill_rows if can_fill else None,
             "tokens_per_s": tokens / seconds if seconds else float("nan")}
@@ -385,7 +405,10 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     rows = measured["rows"]
     numeric = [{k: v for k, v in r.items() if isinstance(v, float)} for r in rows]
     summary: dict[str, Any] = {"prompts": len(rows), "mean": mean_figures(numeric),
-                               "by_group": {g: mean_figures([n for n, r in zip(numeric, rows, strict=True)
+                               "by_group": {g:
+                                            mean_figures([n
+                                                          for n, r in zip(numeric, rows,
+                                                                          strict=True)
                                                              if r["group"] == g])
                                             for g in sorted({r["group"] for r in rows})},
                                "criteria": criteria(rows), "tokens_per_s": measured["tokens_per_s"]}
@@ -397,9 +420,11 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
         fill_checks.pop("first_note_within_a_beat")
         fill_checks.pop("never_before_prompt_end")
         unchanged = _share([r["outside_unchanged"] == 1.0 for r in fill_rows])
-        fill_checks["outside_span_unchanged"] = {"value": unchanged, "bound": "== 1.00", "pass": unchanged == 1.0}
+        fill_checks["outside_span_unchanged"] = {"value": unchanged, "bound": "== 1.00",
+                                                 "pass": unchanged == 1.0}
         summary["infill"] = {"pieces": len(fill_rows),
-                             "mean": mean_figures([{k: v for k, v in r.items() if isinstance(v, float)}
+                             "mean": mean_figures([{k: v for k, v in r.items()
+                                                    if isinstance(v, float)}
                                                    for r in fill_rows]),
                              "criteria": fill_checks}
     return summary
@@ -416,5 +441,6 @@ def json_ready(value: Any, digits: int | None = 4) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
-        return None if not math.isfinite(value) else value if digits is None else round(value, digits)
+        return (None if not math.isfinite(value) else value if digits is None
+                else round(value, digits))
     return value

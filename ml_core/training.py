@@ -57,7 +57,8 @@ class TrainingInterrupted(Exception):
     """Ctrl+C during training; a checkpoint was saved first."""
 
     def __init__(self, step: int, folder: Path) -> None:
-        super().__init__(f"interrupted at step {step}; resume with --resume (checkpoint in {folder})")
+        super().__init__(f"interrupted at step {step}; resume with --resume (checkpoint in "
+                         f"{folder})")
         self.step = step
 
 
@@ -98,7 +99,8 @@ class TrainOptions:
     description: str = ""
     balance: str = "none"         # "collections": every collection an equal share of the windows
     balance_weights: dict[str, float] = field(default_factory=dict)  # collection -> share weight
-    infill_rate: float = 0.0      # share of windows turned into bar-infilling examples (ml_core.objectives)
+    # share of windows turned into bar-infilling examples (ml_core.objectives)
+    infill_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,13 @@ def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Rec
         raise ValueError("give --model ARCH or --preset NAME")
     defaults = Recipe(arch=arch, hparams={})
     values: dict[str, Any] = {}
-    for name in ("optimizer", "lr", "schedule", "decay", "window", "epoch_fraction", "batch_size", "epochs"):
+    for name in ("optimizer", "lr", "schedule", "decay", "window", "epoch_fraction",
+                 "batch_size", "epochs"):
         explicit = getattr(options, name)
         chosen = explicit if explicit is not None else _preset_value(preset, name)
         values[name] = chosen if chosen is not None else getattr(defaults, name)
-    schedule = {"exp": "exp-decay", "exponential": "exp-decay"}.get(values["schedule"], values["schedule"])
+    schedule = ({"exp": "exp-decay", "exponential": "exp-decay"}.get(values["schedule"],
+                                                                     values["schedule"]))
     if schedule not in ("constant", "exp-decay"):
         raise ValueError(f"unknown schedule '{values['schedule']}' (choose constant or exp-decay)")
     min_lr = options.min_lr
@@ -210,7 +214,8 @@ class DistributedContext:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(model,
+                                       device_ids=[device.index] if device.type == "cuda" else None)
 
     def barrier(self) -> None:
         if self.world_size > 1:
@@ -237,7 +242,8 @@ def _loopback_interface() -> str:
         names = [name for _, name in socket.if_nameindex()]
     except (OSError, AttributeError):
         names = []
-    return next((name for name in names if name in ("lo", "lo0")), "lo0" if sys.platform == "darwin" else "lo")
+    return next((name for name in names if name in ("lo", "lo0")),
+                "lo0" if sys.platform == "darwin" else "lo")
 
 
 @dataclass
@@ -309,19 +315,23 @@ def build_training_model(recipe: Recipe, dataset: Dataset) -> torch.nn.Module:
         hparams["vocab_size"] = int(dataset.vocab_size)
     model = build_model(recipe.arch, **hparams)
     if getattr(model, "kind", "token") != dataset.kind:
-        raise ValueError(f"model '{recipe.arch}' reads {model.kind} data but the dataset holds {dataset.kind} data")
+        raise ValueError(f"model '{recipe.arch}' reads {model.kind} data but the dataset holds "
+                         f"{dataset.kind} data")
     expected = tuple(dataset.manifest.get("feature_shape") or ())
     if dataset.kind == "frame" and tuple(model.feature_shape) != expected:
-        raise ValueError(f"model '{recipe.arch}' reads frames of shape {tuple(model.feature_shape)} "
+        raise ValueError(f"model '{recipe.arch}' reads frames of shape "
+                         f"{tuple(model.feature_shape)} "
                          f"but the dataset's are {expected}")
     max_context = getattr(model, "max_context", None)
     if max_context and recipe.window > max_context:
-        raise ValueError(f"--window {recipe.window} is longer than the model's context ({max_context})")
+        raise ValueError(f"--window {recipe.window} is longer than the model's context "
+                         f"({max_context})")
     return model
 
 
 def last_windows(model: Any, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
-                 preceding: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+                 preceding: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor,
+                                                        torch.Tensor, Any]:
     """A fixed-window model (`context_window` W) trained as its paper did: one target per
     training window, the window's last valid one, predicted from the W ids that end there
     (the window's own, then those before it in the piece). -> (last input (B, 1), target
@@ -333,7 +343,8 @@ def last_windows(model: Any, inputs: torch.Tensor, targets: torch.Tensor, valid:
     last = valid.sum(1) - 1                                  # valid targets are a prefix
     has = (last >= 0).unsqueeze(1)
     last = last.clamp(min=0).unsqueeze(1)
-    windows = ids.gather(1, last + torch.arange(width, device=inputs.device))   # ending at inputs[last]
+    # ending at inputs[last]
+    windows = ids.gather(1, last + torch.arange(width, device=inputs.device))
     targets = targets.gather(1, last).masked_fill(~has, IGNORE_INDEX)
     return windows[:, -1:], targets, has, model.window_state(windows[:, :-1])
 
@@ -358,11 +369,14 @@ class Trainer:
         self.device = pick_device(options.device, self.context)
         self.context.initialize(self.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(options.threads or max(1, (os.cpu_count() or 1) // self.context.local_world_size))
+            torch.set_num_threads(options.threads
+                                  or max(1, (os.cpu_count() or 1) // self.context.local_world_size))
         torch.manual_seed(options.seed)
         self.model = build_training_model(self.recipe, self.dataset).to(self.device)
-        self.precision = resolve_precision(options.precision, self.device, has_recurrent_layers(self.model))
-        self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(), self.recipe.lr,
+        self.precision = resolve_precision(options.precision, self.device,
+                                           has_recurrent_layers(self.model))
+        self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(),
+                                        self.recipe.lr,
                                         self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
             self.precision == "fp16" and self.device.type == "cuda"))
@@ -371,7 +385,8 @@ class Trainer:
         if self.bundle_dir.exists() and not (self.bundle_dir / "config.json").is_file() and (
                 not self.bundle_dir.is_dir() or any(self.bundle_dir.iterdir())):
             # saving a bundle replaces its folder: never let that be someone's own folder
-            raise ValueError(f"{self.bundle_dir} exists and is not a model bundle; choose another --out")
+            raise ValueError(f"{self.bundle_dir} exists and is not a model bundle; choose another "
+                             f"--out")
         self.run_dir = checkpoints.run_folder(self.bundle_dir)
         self.run_log = checkpoints.RunLog(self.run_dir, self.bundle_dir)
         pad = self.dataset.pad_id if self.dataset.kind == "token" else 0
@@ -380,8 +395,13 @@ class Trainer:
         self.window_model = bool(getattr(self.model, "context_window", None))
         preceding = preceding_ids(self.model)
         self.sampler = WindowSampler(self.dataset.train, self.recipe.window, pad, shares, preceding)
-        self.batch_transform = objectives.for_training(self.dataset.manifest["tokenizer"], infill_rate=(
-            options.infill_rate)) if self.dataset.kind == "token" else None
+        self.batch_transform = (
+            objectives.for_training(
+                self.dataset.manifest["tokenizer"], infill_rate=options.infill_rate
+            )
+            if self.dataset.kind == "token"
+            else None
+        )
         val_split = self.dataset.val if self.dataset.val.pieces else self.dataset.train
         self.val_sampler = WindowSampler(val_split, self.recipe.window, pad, preceding=preceding)
         self.loss_config = LossConfig(options.loss, options.focal_gamma, options.last_n)
@@ -391,16 +411,21 @@ class Trainer:
                              f"(choose from {', '.join(allowed)})")
         self.class_weights = None
         if self.dataset.kind == "token" and options.loss == "weighted-ce":
-            self.class_weights = class_weights_from_counts(self.dataset.token_counts()).to(self.device)
+            counts = self.dataset.token_counts()
+            self.class_weights = class_weights_from_counts(counts).to(self.device)
         per_step = self.recipe.batch_size * self.context.world_size
-        self.steps_per_epoch = max(1, math.ceil(self.recipe.epoch_fraction * self.sampler.total_windows / per_step))
+        windows = self.recipe.epoch_fraction * self.sampler.total_windows
+        self.steps_per_epoch = max(1, math.ceil(windows / per_step))
         self.total_steps = self.steps_per_epoch * self.recipe.epochs
         if options.max_steps is not None:
             self.total_steps = min(self.total_steps, options.max_steps)
         self.state = LoopState()
         self.resumed_from: int | None = None
-        self.compiled_loss = (torch.compile(self._eager_loss, dynamic=False)
-                              if should_compile(options.compile, self.device, self.total_steps) else None)
+        self.compiled_loss = (
+            torch.compile(self._eager_loss, dynamic=False)
+            if should_compile(options.compile, self.device, self.total_steps)
+            else None
+        )
 
     # ------------------------------------------------------------ batches
     def _batch(self, step: int) -> Batch:
@@ -418,7 +443,8 @@ class Trainer:
             return
         ahead = 2 * self.options.num_workers
         with ThreadPoolExecutor(self.options.num_workers) as pool:
-            futures = {s: pool.submit(self._batch, s) for s in range(first, min(first + ahead, last))}
+            futures = {s: pool.submit(self._batch, s)
+                       for s in range(first, min(first + ahead, last))}
             for step in range(first, last):
                 if step + ahead < last:
                     futures[step + ahead] = pool.submit(self._batch, step + ahead)
@@ -439,7 +465,8 @@ class Trainer:
             try:
                 return self.compiled_loss(inputs, targets, valid, state)
             except Exception as error:  # noqa: BLE001 - any compiler failure: train eagerly
-                reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                reason = (str(error).strip().splitlines()[0][:200] if str(error).strip()
+                          else type(error).__name__)
                 self.log(f"torch.compile failed ({reason}); training in eager mode")
                 self.compiled_loss = None
         return self._eager_loss(inputs, targets, valid, state)
@@ -495,28 +522,38 @@ class Trainer:
 
         best = self.state.best_val_nll
         metrics = {
-            "test_nll": best, "test_perplexity": math.exp(best) if best is not None and best < 50 else None,
-            "best_epoch": self.state.best_epoch, "epochs": self.state.epoch, "steps": self.state.step,
-            "tokens_seen": self.state.tokens_seen, "wall_seconds": round(self.state.wall_seconds, 2),
+            "test_nll": best,
+            "test_perplexity": math.exp(best) if best is not None and best < 50 else None,
+            "best_epoch": self.state.best_epoch,
+            "epochs": self.state.epoch,
+            "steps": self.state.step,
+            "tokens_seen": self.state.tokens_seen,
+            "wall_seconds": round(self.state.wall_seconds, 2),
         }
         splits = self.dataset.manifest.get("splits", {})
         training = {
-            "data": {"folder": str(self.dataset.directory), "sources": self.dataset.manifest.get("sources"),
-                     "train_files": splits.get("train", {}).get("files"),
-                     "train_tokens": splits.get("train", {}).get("tokens"),
-                     "val_files": splits.get("val", {}).get("files"),
-                     "val_tokens": splits.get("val", {}).get("tokens"),
-                     "augmentation": self.dataset.manifest.get("augmentation")},
+            "data": {
+                "folder": str(self.dataset.directory),
+                "sources": self.dataset.manifest.get("sources"),
+                "train_files": splits.get("train", {}).get("files"),
+                "train_tokens": splits.get("train", {}).get("tokens"),
+                "val_files": splits.get("val", {}).get("files"),
+                "val_tokens": splits.get("val", {}).get("tokens"),
+                "augmentation": self.dataset.manifest.get("augmentation"),
+            },
             "recipe": asdict(self.recipe),
             "loss": asdict(self.loss_config),
             "precision": self.precision,
             "compiled": self.compiled_loss is not None,
             "world_size": self.context.world_size,
-            "objectives": self.batch_transform.describe() if self.batch_transform is not None else {},
+            "objectives": self.batch_transform.describe()
+            if self.batch_transform is not None
+            else {},
             "seed": self.options.seed,
         }
         description = self.options.description or (
-            f"{self.recipe.arch} trained on {', '.join(self.dataset.manifest.get('sources') or [])}")
+            f"{self.recipe.arch} trained on {', '.join(self.dataset.manifest.get('sources') or [])}"
+        )
         bundle.save(self.bundle_dir, self.model, self.dataset.manifest["tokenizer"],
                     name=self.bundle_dir.name, description=description,
                     training=training, metrics=metrics)
@@ -581,16 +618,20 @@ class Trainer:
         if state.step >= self.total_steps and state.best_val_nll is not None:
             self.log(f"training already finished at step {state.step}")
             return self._result()
-        self.log(f"training {self.recipe.arch} on {self.device}: {self.total_steps} steps, "
-                 f"{self.steps_per_epoch} per epoch, window {self.recipe.window}, batch {self.recipe.batch_size}"
-                 + (f" x {self.context.world_size} ranks" if self.context.world_size > 1 else "")
-                 + f", precision {self.precision}"
-                 + (" (auto)" if self.options.precision == "auto" else "")
-                 + (", compiled" if self.compiled_loss is not None else ", eager"))
+        self.log(
+            f"training {self.recipe.arch} on {self.device}: {self.total_steps} steps, "
+            f"{self.steps_per_epoch} per epoch, window {self.recipe.window}, batch "
+            f"{self.recipe.batch_size}"
+            + (f" x {self.context.world_size} ranks" if self.context.world_size > 1 else "")
+            + f", precision {self.precision}"
+            + (" (auto)" if self.options.precision == "auto" else "")
+            + (", compiled" if self.compiled_loss is not None else ", eager")
+        )
         self.model.train()
         self._epoch_mark = (state.tokens_seen, state.wall_seconds)
         progress = _progress_bar(self.total_steps, state.step, self.context.is_main)
-        started, tokens_at_log, time_at_log = time.perf_counter(), state.tokens_seen, time.perf_counter()
+        started, tokens_at_log, time_at_log = (time.perf_counter(), state.tokens_seen,
+                                               time.perf_counter())
         wall_base = state.wall_seconds
         try:
             for step, batch in self._batches(state.step, self.total_steps):
@@ -600,11 +641,13 @@ class Trainer:
                 inputs, targets, valid = self._tensors(batch)
                 model_state = None
                 if self.window_model:
-                    inputs, targets, valid, model_state = last_windows(self.model, inputs, targets, valid,
-                                                                       batch.preceding)
+                    inputs, targets, valid, model_state = last_windows(
+                        self.model, inputs, targets, valid, batch.preceding
+                    )
                 loss = self._loss(inputs, targets, valid, model_state)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {float(loss)} at step {step}; try a lower --lr")
+                    raise FloatingPointError(f"training loss became {float(loss)} at step {step}; "
+                                             f"try a lower --lr")
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.unscale_(self.optimizer)
@@ -623,17 +666,26 @@ class Trainer:
                     speed = (state.tokens_seen - tokens_at_log) / max(now - time_at_log, 1e-9)
                     tokens_at_log, time_at_log = state.tokens_seen, now
                     progress.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{speed:.0f}")
-                    self._write_metrics({"type": "step", "step": state.step, "loss": loss_value,
-                                         "tokens_per_s": speed, "lr": self.optimizer.param_groups[0]["lr"],
-                                         "tokens_seen": state.tokens_seen})
-                epoch_done = state.step % self.steps_per_epoch == 0 or state.step == self.total_steps
+                    self._write_metrics(
+                        {
+                            "type": "step",
+                            "step": state.step,
+                            "loss": loss_value,
+                            "tokens_per_s": speed,
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "tokens_seen": state.tokens_seen,
+                        }
+                    )
+                epoch_done = (state.step % self.steps_per_epoch == 0
+                              or state.step == self.total_steps)
                 if epoch_done:
                     stop = self._end_epoch(state.epoch_loss_sum, state.epoch_loss_steps)
                     state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
                     if stop:
                         state.stopped_early = True
                         self.log(f"early stop: no improvement for {self.options.patience} epoch(s)")
-                if state.stopped_early or state.step % self.options.checkpoint_every == 0 or epoch_done:
+                if (state.stopped_early or state.step % self.options.checkpoint_every == 0
+                    or epoch_done):
                     self._save_checkpoint()
                 if state.stopped_early:
                     break
@@ -650,9 +702,17 @@ class Trainer:
         return self._result()
 
     def _result(self) -> TrainResult:
-        return TrainResult(self.bundle_dir, self.state.best_val_nll, self.state.step, self.state.epoch,
-                           self.state.tokens_seen, self.state.wall_seconds, self.resumed_from,
-                           self.state.stopped_early, self.run_log.records())
+        return TrainResult(
+            self.bundle_dir,
+            self.state.best_val_nll,
+            self.state.step,
+            self.state.epoch,
+            self.state.tokens_seen,
+            self.state.wall_seconds,
+            self.resumed_from,
+            self.state.stopped_early,
+            self.run_log.records(),
+        )
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

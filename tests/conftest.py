@@ -1,9 +1,7 @@
-"""Shared test set-up: headless Qt, user folders redirected into a temp dir; scripts
-outside the packages (bench/, docs/) imported by path."""
+"""Shared test set-up: headless Qt, user folders redirected into a temp dir. The benches
+and doc scripts are packages (`bench`, `docs`), imported like any other module."""
 
-import importlib.util
 import os
-import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -17,23 +15,3 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COMPOSER_ASSISTANT_DATA_DIR", str(base))
     monkeypatch.setenv("COMPOSER_ASSISTANT_MODELS_DIR", str(base / "models"))
     yield
-
-
-@pytest.fixture(scope="session")
-def load_script():
-    """`load(path, name)`: import a script that is not in a package (bench/, docs/) as
-    module `name`, registered in sys.modules while the session runs (dataclasses look their
-    module up while being created)."""
-    loaded: list[str] = []
-
-    def load(path, name: str):
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loaded.append(name)
-        spec.loader.exec_module(module)
-        return module
-
-    yield load
-    for name in loaded:
-        sys.modules.pop(name, None)

@@ -70,7 +70,8 @@ def test_the_default_writes_a_chosen_texture_and_fills_bars():
     bundle = load(MODELS_DIR / "default")
     assert bundle.tokenizer.config.use_controls and trained_with_infilling(bundle)
     prompt = read_midi(EXAMPLES_DIR / "e_minor_chorale_4-4.mid")
-    single = continue_score(bundle, prompt, GenerationOptions(bars=4, seed=0, variations=2, texture=1))
+    single = continue_score(bundle, prompt,
+                            GenerationOptions(bars=4, seed=0, variations=2, texture=1))
     for new in single.new_notes:
         assert new and notes_per_onset(new) <= 1.2
     bar = bar_ticks(prompt.time_signature, prompt.ticks_per_quarter)

@@ -1,4 +1,5 @@
-"""ml_core and training_cli never import Qt; ml_core.music and midi_io import no torch."""
+"""ml_core and training_cli never import Qt; ml_core.music, midi_io, options (what the app's
+GUI thread builds), score_codec and keys import no torch."""
 
 import subprocess
 import sys
@@ -14,14 +15,16 @@ def test_no_qt_import_in_core_packages():
         for path in (ROOT / package).rglob("*.py"):
             for line in path.read_text(encoding="utf-8").splitlines():
                 stripped = line.strip()
-                if stripped.startswith(("import ", "from ")) and any(q in stripped for q in QT_NAMES):
+                if (stripped.startswith(("import ", "from "))
+                    and any(q in stripped for q in QT_NAMES)):
                     offenders.append(f"{path.relative_to(ROOT)}: {stripped}")
     assert offenders == []
 
 
 def test_core_modules_do_not_pull_qt_or_torch_at_runtime():
     code = (
-        "import sys, ml_core.music, ml_core.midi_io\n"
+        "import sys, ml_core.music, ml_core.midi_io, ml_core.options, ml_core.score_codec, "
+        "ml_core.keys\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')]\n"
         "print(','.join(bad))\n"
     )

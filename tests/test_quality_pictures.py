@@ -14,13 +14,14 @@ from ml_core import bundle
 from ml_core.models import build_model
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "quality_pictures.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def pictures(load_script):
-    return load_script(SCRIPT, "docs_quality_pictures")
+def pictures():
+    from docs import quality_pictures
+
+    return quality_pictures
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_waltz_and_fill_pictures(pictures, tiny_model, tmp_path, capsys) -> None:
     out = tmp_path / "quality"
-    assert pictures.main(["--models", str(tiny_model), str(tmp_path / "no-such-model"), "--out", str(out),
+    assert pictures.main(["--models", str(tiny_model), str(tmp_path / "no-such-model"),
+                          "--out", str(out),
                           "--pictures", "waltz", "fill", "--bars", "2", "--seed", "3",
                           "--score-cache", str(tmp_path / "scores")]) == 0
     assert "skipped model" in capsys.readouterr().out
@@ -60,6 +62,8 @@ def test_waltz_and_fill_pictures(pictures, tiny_model, tmp_path, capsys) -> None
     for entry in (waltz, fill):
         (take,) = entry["takes"]
         assert take["model"] == "tiny" and take["seed"] == 3
-        assert {"in_scale", "new_npo", "prompt_npo", "density_ratio", "register_shift"} <= set(take["figures"])
-    assert waltz["takes"][0]["figures"]["gap_beats"] is None or waltz["takes"][0]["figures"]["gap_beats"] >= 0
+        assert {"in_scale", "new_npo", "prompt_npo", "density_ratio",
+                "register_shift"} <= set(take["figures"])
+    assert (waltz["takes"][0]["figures"]["gap_beats"] is None
+            or waltz["takes"][0]["figures"]["gap_beats"] >= 0)
     assert fill["takes"][0]["figures"]["outside_unchanged"] == 1.0

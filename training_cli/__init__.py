@@ -1,1 +1,2 @@
-"""`composer-train`: the command-line front over ml_core (prepare, train, evaluate, generate, models)."""
+"""`composer-train`: the command-line front over ml_core (prepare, train, evaluate, generate,
+models)."""

@@ -47,20 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     prepare = sub.add_parser("prepare", help="tokenize MIDI/notation files into a training dataset")
     prepare.add_argument("sources", nargs="+", metavar="SOURCE",
-                         help="a file, a folder (searched recursively) or music21:<query> (music21:bach)")
-    prepare.add_argument("--tokenizer", required=True, help="tokenizer or frame representation name")
-    prepare.add_argument("--opt", action="append", metavar="KEY=VALUE", help="tokenizer option (repeatable)")
+                         help="a file, a folder (searched recursively) or music21:<query> "
+                         "(music21:bach)")
+    prepare.add_argument("--tokenizer", required=True,
+                         help="tokenizer or frame representation name")
+    prepare.add_argument("--opt", action="append", metavar="KEY=VALUE",
+                         help="tokenizer option (repeatable)")
     prepare.add_argument("--out", required=True, help="dataset folder to write")
-    prepare.add_argument("--val-fraction", type=float, default=0.1, help="share of FILES for validation")
+    prepare.add_argument("--val-fraction", type=float, default=0.1,
+                         help="share of FILES for validation")
     prepare.add_argument("--seed", type=int, default=0)
-    prepare.add_argument("--workers", type=int, default=0, help="parallel processes (default: all cores)")
-    prepare.add_argument("--transpose", action="store_true", help="add training copies transposed -6..+5")
-    prepare.add_argument("--normalize-key", action="store_true", help="move pieces to C major / A minor")
+    prepare.add_argument("--workers", type=int, default=0,
+                         help="parallel processes (default: all cores)")
+    prepare.add_argument("--transpose", action="store_true",
+                         help="add training copies transposed -6..+5")
+    prepare.add_argument("--normalize-key", action="store_true",
+                         help="move pieces to C major / A minor")
     prepare.add_argument("--augment", action="append", choices=["performance"], default=[],
                          help="performance: replace a share of the training variants by performed "
-                              "renditions (dynamics, articulation, onset jitter, tempo changes; docs/DYNAMICS.md)")
+                              "renditions (dynamics, articulation, onset jitter, tempo changes; "
+                              "docs/DYNAMICS.md)")
     prepare.add_argument("--performance-share", type=float, default=0.5,
-                         help="with --augment performance: share of training variants performed (default 0.5)")
+                         help="with --augment performance: share of training variants performed "
+                         "(default 0.5)")
     prepare.add_argument("--limit", type=int, help="use at most N files")
     prepare.set_defaults(run=commands.prepare)
 
@@ -68,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, help="prepared dataset folder")
     train.add_argument("--model", help="architecture name")
     train.add_argument("--preset", help="a preset: architecture + hyper-parameters + recipe")
-    train.add_argument("--hparam", action="append", metavar="KEY=VALUE", help="model hyper-parameter (repeatable)")
-    train.add_argument("--out", required=True, help="model name (user models folder) or a folder path")
+    train.add_argument("--hparam", action="append", metavar="KEY=VALUE",
+                       help="model hyper-parameter (repeatable)")
+    train.add_argument("--out", required=True,
+                       help="model name (user models folder) or a folder path")
     train.add_argument("--description", help="one line for the model card")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -78,16 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=["constant", "exp-decay"])
     train.add_argument("--decay", type=float, help="learning-rate factor per epoch with exp-decay")
     train.add_argument("--window", type=int, help="input positions per training window")
-    train.add_argument("--epoch-fraction", type=float, help="share of all windows that makes an epoch")
-    train.add_argument("--loss", choices=["ce", "weighted-ce", "focal", "last-n", "bce"], default="ce")
+    train.add_argument("--epoch-fraction", type=float,
+                       help="share of all windows that makes an epoch")
+    train.add_argument("--loss",
+                       choices=["ce", "weighted-ce", "focal", "last-n", "bce"], default="ce")
     train.add_argument("--last-n", type=int, default=1)
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto: bf16 autocast where the CPU (AMX, AVX-512 BF16) or GPU multiplies "
+                       help="auto: bf16 autocast where the CPU (AMX, AVX-512 BF16) or GPU "
+                       "multiplies "
                             "bf16 natively, else fp32; weights, loss and optimizer state stay fp32")
     train.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
-                       help="torch.compile the training step (auto: on a GPU, and on a CPU for runs "
+                       help="torch.compile the training step (auto: on a GPU, and on a CPU for "
+                       "runs "
                             "of 3000+ steps); falls back to eager mode if compiling fails")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--seed", type=int, default=0)
@@ -96,18 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int)
     train.add_argument("--num-workers", type=int, default=0, help="threads preparing batches ahead")
     train.add_argument("--threads", type=int, metavar="N",
-                       help="CPU threads for the model (default: all cores; fewer leaves room for other work)")
+                       help="CPU threads for the model (default: all cores; fewer leaves room for "
+                       "other work)")
     train.add_argument("--balance", default="none", choices=["none", "collections"],
-                       help="collections: each collection of the dataset gets an equal share of the windows")
+                       help="collections: each collection of the dataset gets an equal share of "
+                       "the windows")
     train.add_argument("--balance-weights", metavar="NAME=W,...",
-                       help="share per collection (unnamed: 1, 0 leaves one out); implies --balance")
+                       help="share per collection (unnamed: 1, 0 leaves one out); implies "
+                       "--balance")
     train.add_argument("--infill-rate", type=float, default=0.0, metavar="R",
-                       help="share of windows trained as bar infilling (REMI; lets `generate --fill-bars` work)")
+                       help="share of windows trained as bar infilling (REMI; lets `generate "
+                       "--fill-bars` work)")
     train.set_defaults(run=commands.train)
 
-    evaluate = sub.add_parser("evaluate", help="test NLL, accuracy, F1, grammar errors, sample statistics")
+    evaluate = sub.add_parser("evaluate",
+                              help="test NLL, accuracy, F1, grammar errors, sample statistics")
     evaluate.add_argument("model", metavar="MODEL", help="bundle name or folder")
-    evaluate.add_argument("--data", required=True, help="prepared dataset folder (its validation split)")
+    evaluate.add_argument("--data", required=True,
+                          help="prepared dataset folder (its validation split)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--samples", type=int, default=4)
     evaluate.add_argument("--sample-tokens", type=int, default=128)
@@ -120,11 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = sub.add_parser("generate", help="continue a MIDI prompt (headless Continue)")
     generate.add_argument("--prompt", required=True, help="MIDI or notation file")
     generate.add_argument("--bars", type=int, default=8)
-    generate.add_argument("--out", required=True, help="output .mid (out-1.mid ... with variations)")
+    generate.add_argument("--out", required=True,
+                          help="output .mid (out-1.mid ... with variations)")
     generate.add_argument("--model", default="default", help="default, a bundle name or a folder")
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--top-k", type=int, default=0)
-    generate.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling, 1 = off (default 0.95)")
+    generate.add_argument("--top-p", type=float, default=0.95,
+                          help="nucleus sampling, 1 = off (default 0.95)")
     generate.add_argument("--variations", type=int, default=1)
     generate.add_argument("--seed", type=int)
     generate.add_argument("--stay-in-key", action="store_true")
@@ -132,10 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     generate.add_argument("--json", action="store_true")
     generate.add_argument("--fill-bars", metavar="A:B",
-                          help="regenerate bars A..B-1 of the prompt (1-based, B exclusive) instead of continuing")
-    generate.add_argument("--texture", default="auto", help="new bars' notes per onset: auto (follow the prompt), any, 1-4")
-    generate.add_argument("--density", default="auto", help="onsets per beat: auto, any or a number (2 = eighths in 4/4)")
-    generate.add_argument("--register", default="auto", help="median pitch of new bars: auto, any, a MIDI number or C5")
+                          help="regenerate bars A..B-1 of the prompt (1-based, B exclusive) "
+                          "instead of continuing")
+    generate.add_argument("--texture", default="auto",
+                          help="new bars' notes per onset: auto (follow the prompt), any, 1-4")
+    generate.add_argument("--density", default="auto",
+                          help="onsets per beat: auto, any or a number (2 = eighths in 4/4)")
+    generate.add_argument("--register", default="auto",
+                          help="median pitch of new bars: auto, any, a MIDI number or C5")
     generate.set_defaults(run=commands.generate)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")

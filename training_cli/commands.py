@@ -60,7 +60,8 @@ def prepare(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer, tokenizer_config=parse_assignments(args.opt, "--opt"),
         val_fraction=args.val_fraction, seed=args.seed,
         augmentation=Augmentation(transpose=args.transpose, normalize_key=args.normalize_key,
-                                  performance=args.performance_share if "performance" in args.augment else 0.0,
+                                  performance=args.performance_share
+                                  if "performance" in args.augment else 0.0,
                                   seed=args.seed),
         limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1))
     result = prepare_dataset(args.sources, Path(args.out), options)
@@ -76,13 +77,16 @@ def prepare(args: argparse.Namespace) -> int:
     collections = splits["train"].get("collections") or {}
     if len(collections) > 1:
         _say("collections (train): " + ", ".join(
-            f"{name} {entry['pieces']} pieces / {entry['tokens']} {unit}" for name, entry in collections.items()))
+            f"{name} {entry['pieces']} pieces / {entry['tokens']} {unit}"
+            for name, entry in collections.items()))
     _say(f"dataset {result.directory}: train {splits['train']['files']} files / "
          f"{splits['train']['tokens']} {unit}, validation {splits['val']['files']} files / "
          f"{splits['val']['tokens']} {unit}, {len(manifest['skipped'])} skipped")
-    if "pieces_with_pickup" in splits["train"]:   # datasets prepared before pickups were kept lack it
+    # datasets prepared before pickups were kept lack it
+    if "pieces_with_pickup" in splits["train"]:
         pickups = splits["train"]["pieces_with_pickup"] + splits["val"]["pieces_with_pickup"]
-        _say(f"{pickups} pieces open with a pickup (kept in its metrical place, at the end of bar 0)")
+        _say(f"{pickups} pieces open with a pickup (kept in its metrical place, at the end of bar "
+             f"0)")
     return 0
 
 
@@ -108,15 +112,18 @@ def train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
         decay=args.decay, window=args.window, epoch_fraction=args.epoch_fraction, loss=args.loss,
         last_n=args.last_n, focal_gamma=args.focal_gamma, device=args.device,
-        precision=args.precision, compile=args.compile, resume=args.resume, seed=args.seed, patience=args.patience,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
+        precision=args.precision, compile=args.compile, resume=args.resume, seed=args.seed,
+        patience=args.patience,
+        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
+        infill_rate=args.infill_rate,
         num_workers=args.num_workers, threads=args.threads, description=args.description or "",
         balance=args.balance, balance_weights=_balance_weights(args))
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
         return 0
     nll = f"{result.best_val_nll:.4f}" if result.best_val_nll is not None else "n/a"
-    _say(f"saved the best model (validation NLL {nll}, {result.steps} steps, {result.epochs} epochs, "
+    _say(f"saved the best model (validation NLL {nll}, {result.steps} steps, {result.epochs} "
+         f"epochs, "
          f"{result.tokens_seen} tokens) to {result.bundle_path}")
     return 0
 
@@ -150,7 +157,8 @@ def evaluate(args: argparse.Namespace) -> int:
 def output_paths(out: Path, variations: int) -> list[Path]:
     if variations == 1:
         return [out]
-    return [out.with_name(f"{out.stem}-{index}{out.suffix or '.mid'}") for index in range(1, variations + 1)]
+    return [out.with_name(f"{out.stem}-{index}{out.suffix or '.mid'}")
+            for index in range(1, variations + 1)]
 
 
 def parse_fill_bars(text: str | None) -> tuple[int, int] | None:
@@ -200,9 +208,11 @@ def generate(args: argparse.Namespace) -> int:
     options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, seed=args.seed, variations=args.variations,
                                 stay_in_key=args.stay_in_key or key is not None, key=key,
-                                device=args.device, texture=parse_control(args.texture, "--texture"),
+                                device=args.device,
+                                texture=parse_control(args.texture, "--texture"),
                                 density=parse_control(args.density, "--density"),
-                                register=parse_control(args.register, "--register", pitch=True)).validated()
+                                register=parse_control(args.register, "--register",
+                                                       pitch=True)).validated()
     fill_bars = parse_fill_bars(args.fill_bars)
     loaded = _load_bundle(args.model, args.device)
     if fill_bars is not None:
@@ -216,7 +226,8 @@ def generate(args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps({"tokens": result.tokens_generated, "seconds": result.seconds,
                          "tokens_per_s": tokens_per_s, "variations": len(result.scores),
-                         "seed": getattr(result, "seed", args.seed), "outputs": [str(p) for p in paths]}))
+                         "seed": getattr(result, "seed", args.seed),
+                         "outputs": [str(p) for p in paths]}))
     else:
         _say(f"wrote {', '.join(str(p) for p in paths)} ({result.tokens_generated} tokens in "
              f"{result.seconds:.2f} s, {tokens_per_s:.0f} tokens/s)")
@@ -237,7 +248,8 @@ def _bundle_row(entry: Any) -> dict[str, Any]:
     return {
         "name": config.get("name", path.name),
         "arch": model.get("arch") or config.get("arch") or config.get("architecture"),
-        "parameters": config.get("parameter_count") or config.get("parameters") or model.get("parameters"),
+        "parameters": config.get("parameter_count") or config.get("parameters")
+        or model.get("parameters"),
         "tokenizer": tokenizer.get("name") if isinstance(tokenizer, dict) else tokenizer,
         "test_nll": metrics.get("test_nll"),
         "location": str(path),
@@ -255,7 +267,8 @@ def models(args: argparse.Namespace) -> int:
         _say("no model bundles found")
         return 0
     columns = ("name", "arch", "parameters", "tokenizer", "test_nll", "location")
-    cells = [[("-" if row[c] is None else f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
+    cells = [[("-" if row[c] is None else f"{row[c]:.3f}" if isinstance(row[c], float)
+               else str(row[c]))
               for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     _say("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))

@@ -2,9 +2,12 @@
 
 This is the editor surface other parts talk to: `selected_notes()`, the shared
 `timeline` (playhead and loop; `playhead_tick`, `set_playhead` and `loop_range` read and
-write it), `key_pressed(pitch)` for note previews, plus tool, grid and zoom controls for
-the toolbar. The canvas keeps no playhead of its own: the roll and the ruler observe the
-Timeline, and so does whoever else moves the playhead (the player).
+write it), the shared `selection` model (the roll marks it changed; readers such as the
+Continue panel read it there), `key_pressed(pitch)` for note previews, plus tool, grid
+and zoom controls for the toolbar. The canvas keeps no playhead of its own: the roll and
+the ruler observe the Timeline, and so does whoever else moves the playhead (the player).
+When a preview starts (the document's preview goes from empty to notes) the roll goes to
+its first note, so a continuation is seen as it is written.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from composer_app.canvas.ruler import Ruler
 from composer_app.canvas.velocity_lane import VelocityLane
 from composer_app.canvas.view import PianoRollView, Tool
 from composer_app.document.document import Document
-from composer_app.playback.timeline import Timeline
+from composer_app.model.selection import Selection
+from composer_app.model.timeline import Timeline
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66
@@ -31,11 +35,14 @@ class PianoRollCanvas(QWidget):
     loop_changed = Signal(object)      # the timeline's loop changed: (start, end) ticks or None
 
     def __init__(self, document: Document, parent: QWidget | None = None, *,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, selection: Selection | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.timeline = timeline if timeline is not None else Timeline()
+        self.selection = selection if selection is not None else Selection()
         self.view = PianoRollView(document, self.timeline, self)
+        self.selection.bind(self.view.selected_ids)
+        self.view.scene().selectionChanged.connect(self.selection.mark_changed)
         self.keyboard = Keyboard(self.view, self)
         self.ruler = Ruler(self.view, self.timeline, self)
         self.velocity_lane = VelocityLane(self.view, self)
@@ -57,7 +64,9 @@ class PianoRollCanvas(QWidget):
         document.reset.connect(self._after_reset)
         document.tracks_changed.connect(self._show_active_track)
         document.active_track_changed.connect(self._show_active_track)
+        document.preview_changed.connect(self._follow_preview)
         self._centered = False
+        self._previewing = False   # the document holds preview notes (a job is writing)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -65,7 +74,7 @@ class PianoRollCanvas(QWidget):
             self._centered = True
             self._after_reset()
 
-    # ------------------------------------------------------------------ contract used by other panels
+    # ------------------------------------------------------------ contract used by other panels
     @property
     def scene(self) -> QGraphicsScene:
         return self.view.scene()
@@ -145,6 +154,13 @@ class PianoRollCanvas(QWidget):
         self.view.select_all_in_track(self.document.active_track)
 
     # ------------------------------------------------------------------ internals
+    def _follow_preview(self) -> None:
+        """A preview started: go where its notes appear (a long piece, a far playhead)."""
+        notes = self.document.preview()
+        if notes and not self._previewing:
+            self.view.reveal(min(n.start for n in notes), notes[0].pitch)
+        self._previewing = bool(notes)
+
     def _show_active_track(self, *_args: object) -> None:
         track = self.document.active_track
         drums = track < self.document.track_count() and self.document.track_info(track).is_drum

@@ -120,7 +120,8 @@ class RollGestures:
             view.item_for(note_id).setRect(geometry.note_rect(note))
         return True
 
-    def _moved(self, gesture: Gesture, dx: float, scene_pos: QPointF, free: bool) -> dict[int, Note]:
+    def _moved(self, gesture: Gesture, dx: float, scene_pos: QPointF,
+               free: bool) -> dict[int, Note]:
         anchor = gesture.anchor
         target = anchor.start + dx
         new_start = round(target) if free else self.view.snap(target)
@@ -160,7 +161,8 @@ class RollGestures:
             view.document.change_notes(changes, text=text)
             moved = changes.get(anchor_id)
             if gesture.mode == "move" and moved is not None and moved.pitch != gesture.anchor.pitch:
-                view.note_sounded.emit(moved.pitch, moved.velocity, view.document.entry(anchor_id)[0])
+                view.note_sounded.emit(moved.pitch, moved.velocity,
+                                       view.document.entry(anchor_id)[0])
         else:
             view.put_items_back(list(gesture.originals))
         return True

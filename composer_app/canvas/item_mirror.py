@@ -67,7 +67,8 @@ class NoteItemMirror:
         looks = looks if looks is not None else self._looks()
         track, note = self.document.entry(note_id)
         hue, drum = looks.tracks[track] if 0 <= track < len(looks.tracks) else (None, False)
-        item = NoteItem(note_id, geometry.note_rect(note), note.velocity, self._kind(note_id), hue, drum)
+        item = NoteItem(note_id, geometry.note_rect(note), note.velocity,
+                        self._kind(note_id), hue, drum)
         if self._is_dimmed(track, note, looks.lane, looks.replaced):
             item.set_dimmed(True)
         self._items[note_id] = item
@@ -84,7 +85,8 @@ class NoteItemMirror:
         """Faint: another track's note under the drum lane, or a note a Fill is replacing."""
         if lane is not None and track != lane:
             return True
-        return replaced is not None and track == replaced[0] and replaced[1] <= note.start < replaced[2]
+        return (replaced is not None and track == replaced[0]
+                and replaced[1] <= note.start < replaced[2])
 
     def _on_tracks_changed(self) -> None:
         """Colours or drum flags may have changed: every item takes its track's look again.
@@ -119,7 +121,8 @@ class NoteItemMirror:
         self._stale_items.extend(stale)
         self._items.clear()
         self._preview_items.clear()
-        self._pending_ids = list(reversed(self.document.notes()))   # popped from the end: first notes first
+        # popped from the end: first notes first
+        self._pending_ids = list(reversed(self.document.notes()))
         self._grow_scene(self.document.end_tick())
         self._on_preview()
         self.refresh_grid()
@@ -172,7 +175,8 @@ class NoteItemMirror:
             track, note = self.document.entry(note_id)
             item.setRect(geometry.note_rect(note))
             item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
-        self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items), default=0))
+        self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items),
+                             default=0))
         self.visible_notes_changed.emit()
 
     def _on_preview(self) -> None:

@@ -94,7 +94,8 @@ class NoteItem(QGraphicsRectItem):
         self.dimmed = False
         self.set_look(velocity, kind, hue, drum)
 
-    def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None, drum: bool = False) -> None:
+    def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None,
+                 drum: bool = False) -> None:
         self.kind = kind
         self.hue = hue
         self.drum = drum   # a drum hit: drawn as a diamond at its start

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from composer_app.canvas.view import PianoRollView
-from composer_app.playback.timeline import Timeline
+from composer_app.model.timeline import Timeline
 
 RULER_HEIGHT = 24
 DRAG_THRESHOLD_PIXELS = 3

@@ -55,7 +55,8 @@ class VelocityLane(QWidget):
                 continue
             note = document.note(note_id)
             velocity = self._drag_velocity if note_id == self._dragged else note.velocity
-            stems.append((note_id, origin + note.start * pixels_per_tick, velocity, note_id in selected))
+            stems.append((note_id, origin + note.start * pixels_per_tick, velocity,
+                          note_id in selected))
         return stems
 
     def paintEvent(self, event: QPaintEvent) -> None:

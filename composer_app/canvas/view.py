@@ -1,9 +1,9 @@
 """The piano roll proper: a QGraphicsView of note items kept in step with the Document.
 
 The view mirrors the document through its signals (one item per note id, created,
-moved or dropped as notes are; see `item_mirror.NoteItemMirror`), draws the shared Timeline's playhead and loop region
-(scrolling along while playback runs, when the timeline says to follow), and offers the
-edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
+moved or dropped as notes are; see `item_mirror.NoteItemMirror`), draws the shared Timeline's
+playhead and loop region (scrolling along while playback runs, when the timeline says to follow),
+and offers the edits on the selection (delete, duplicate, nudge, velocity). Mouse, wheel and key
 gestures are handled by `gestures.RollGestures`: each is one undo command.
 
 Tools: DRAW (click-drag on empty space draws a note snapped to the grid) and SELECT
@@ -35,7 +35,7 @@ from composer_app.canvas.item_mirror import (
 )
 from composer_app.canvas.note_item import NoteItem, NoteKind
 from composer_app.document.document import Document
-from composer_app.playback.timeline import Timeline
+from composer_app.model.timeline import Timeline
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
 
 __all__ = [
@@ -52,7 +52,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
 
     zoom_changed = Signal()
     visible_notes_changed = Signal()   # notes or selection changed: the velocity lane repaints
-    note_sounded = Signal(int, int, int)   # pitch, velocity, track: a note was drawn, clicked or moved
+    # pitch, velocity, track: a note was drawn, clicked or moved
+    note_sounded = Signal(int, int, int)
 
     def __init__(self, document: Document, timeline: Timeline | None = None,
                  parent: QWidget | None = None) -> None:
@@ -154,7 +155,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         self.refresh_grid()
 
     def zoom_by(self, factor: float, anchor_x: float | None = None) -> None:
-        self.set_zoom(geometry.Zoom(self.zoom.pixels_per_tick * factor, self.zoom.row_pixels), anchor_x)
+        self.set_zoom(geometry.Zoom(self.zoom.pixels_per_tick * factor, self.zoom.row_pixels),
+                      anchor_x)
 
     def scroll_to(self, tick: int, pitch: int | None = None) -> None:
         """Put `tick` at the left edge (and `pitch` in the vertical middle when given)."""
@@ -260,7 +262,8 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         notes = {i: self.document.note(i) for i in ids}
         if not notes:
             return False
-        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + ticks) for i, n in notes.items()}
+        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + ticks)
+                 for i, n in notes.items()}
         if any(not PITCH_MIN <= n.pitch <= PITCH_MAX or n.start < 0 for n in moved.values()):
             return False
         self.document.change_notes(moved, text="Move notes", merge_key="nudge")

@@ -66,7 +66,8 @@ class ConfidenceView(QWidget):
         self.density_plot = self.graphics.addPlot(row=1, col=0)
         self.density_plot.setLabel("left", "notes")
         self.density_plot.setLabel("bottom", "bar")
-        self.summary: list[tuple[float, float]] = []  # (mean confidence, notes per bar) per variation
+        # (mean confidence, notes per bar) per variation
+        self.summary: list[tuple[float, float]] = []
         self.density_plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
         self.setMinimumHeight(240)
 
@@ -77,7 +78,8 @@ class ConfidenceView(QWidget):
         self.summary = []
 
     def show_variations(self, confidences: Sequence[Sequence[float]],
-                        new_notes: Sequence[Sequence[Note]], score: Score, selected: int = 0) -> None:
+                        new_notes: Sequence[Sequence[Note]], score: Score,
+                        selected: int = 0) -> None:
         """Draw every variation's confidence and the selected one's density per bar."""
         self.clear()
         for index, values in enumerate(confidences):

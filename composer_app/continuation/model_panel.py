@@ -85,9 +85,11 @@ def card_fields(config: dict[str, Any]) -> list[tuple[str, str]]:
     metrics = config.get("metrics") or {}
     nll = metrics.get("test_nll")
     return [
-        ("Architecture", f"{config.get('arch', '?')}  ({_summary(config.get('hparams') or {}, 5)})"),
+        ("Architecture",
+         f"{config.get('arch', '?')}  ({_summary(config.get('hparams') or {}, 5)})"),
         ("Parameters", _count(config.get("parameter_count"))),
-        ("Tokenizer", f"{tokenizer.get('name', '?')}  ({_summary(tokenizer.get('config') or {}, 3)})"),
+        ("Tokenizer",
+         f"{tokenizer.get('name', '?')}  ({_summary(tokenizer.get('config') or {}, 3)})"),
         ("Training data", _training_data(config.get("training") or {})),
         ("Test NLL", f"{nll:.3f} nats/token" if isinstance(nll, (int, float)) else "not measured"),
     ]
@@ -261,8 +263,10 @@ class ModelPanel(QWidget):
 
     def _show_card(self, info: Any) -> None:
         config = info.config if isinstance(info.config, dict) else {}
-        rows = "".join(f"<tr><td><b>{html.escape(label)}</b>&nbsp;</td><td>{html.escape(text)}</td></tr>"
-                       for label, text in card_fields(config))
+        rows = "".join(
+            f"<tr><td><b>{html.escape(label)}</b>&nbsp;</td><td>{html.escape(text)}</td></tr>"
+            for label, text in card_fields(config)
+        )
         description = config.get("description")
         intro = f"<p>{html.escape(str(description))}</p>" if description else ""
         self.card.setText(f"<h3>{html.escape(info.name)}</h3>{intro}<table>{rows}</table>")

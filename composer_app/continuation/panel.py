@@ -22,12 +22,13 @@ removes them), so a musician can stop once they like what they hear. Errors (a b
 that fails to load, bad options) open a dialog through `show_error` and the panel stays
 usable.
 
-What the buttons and status line show lives in `panel_status.PanelStatus`, what a job
-reads (prompt, tracks, target, room, Fill's bars, key estimate) in
-`panel_prompt.PromptSources`: mixins of `ContinuePanel`.
+The panel's jobs are typed collaborators: what the buttons and status line show is its
+`status` (`panel_status.StatusView`), what a job reads (prompt, tracks, target, room,
+Fill's bars) its `inputs` (`panel_prompt.JobInputs`), the key shown for the prompt its
+`keys` (`panel_prompt.KeyEstimator`), and the continuation's state its `session`.
 
 `install_continue(window)` docks the model, sampling, Continue and confidence panels into
-the main window and connects them to `window.document` / `window.canvas`.
+a `WindowHost` and connects them to its document, timeline and selection models.
 """
 
 from __future__ import annotations
@@ -51,18 +52,18 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
-from composer_app.continuation.panel_prompt import KeyEstimates, PromptSources
-from composer_app.continuation.panel_status import PanelStatus
+from composer_app.continuation.panel_prompt import JobInputs, KeyEstimator
+from composer_app.continuation.panel_status import StatusView, StatusWidgets
 from composer_app.continuation.prompt import PromptError, build_prompt
-from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key, key_source
-from composer_app.continuation.session import ContinuationRefused, ContinueSession
-from composer_app.continuation.worker import (
-    BundleCache,
-    ContinueJob,
-    ContinueProgress,
-    ContinueResult,
-    ContinueWorker,
-)
+from composer_app.continuation.sampling_panel import SamplingPanel
+from composer_app.continuation.worker import BundleCache, ContinueWorker
+from composer_app.document.document import Document
+from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
+from composer_app.model.selection import Selection
+from composer_app.model.session import ContinuationRefused, ContinueSession
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import WindowHost
+from ml_core.keys import key_source, prompt_key
 from ml_core.music import Score
 
 __all__ = ["ContinuePanel", "PromptError", "build_prompt", "install_continue", "show_error"]
@@ -73,20 +74,23 @@ def show_error(parent: QWidget | None, text: str) -> None:
     dialogs.show_error(parent, text)
 
 
-class ContinuePanel(PanelStatus, PromptSources, QWidget):
-    """Continue controls over a Document (and optionally the canvas for selection/playhead)."""
+class ContinuePanel(QWidget):
+    """Continue controls over a Document, reading the playhead, loop and selection from
+    their models (`Timeline`, `Selection`; absent: no playhead, no selection)."""
 
     audition_requested = Signal(object)   # Score: the piece with the selected variation
     status_message = Signal(str)
     continuation_added = Signal(list)     # ids of the notes now pending in the document
 
-    def __init__(self, document: Any, canvas: Any = None, *, model_panel: ModelPanel | None = None,
+    def __init__(self, document: Document, timeline: Timeline | None = None,
+                 selection: Selection | None = None, *, model_panel: ModelPanel | None = None,
                  sampling_panel: SamplingPanel | None = None,
                  confidence_view: ConfidenceView | None = None, settings: Any = None,
                  cache: BundleCache | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.canvas = canvas
+        self.timeline = timeline
+        self.selection = selection
         self.session = ContinueSession(document)
         self.model_panel = model_panel or ModelPanel(self, settings=settings)
         self.sampling_panel = sampling_panel or SamplingPanel(self)
@@ -97,11 +101,15 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.worker = ContinueWorker(cache, self)
         self.preview_updates = 0            # streaming previews shown (tests count them)
         self._shut_down = False
-        self._revealed = False              # the view went to this job's first notes
-        self._resets = 0                    # documents loaded (New, Open...) so far
-        self._said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self.abilities = ModelAbilities()   # what the selected model can be asked
+        self.inputs = JobInputs(document, self.sampling_panel, timeline, selection)
+        self.keys = KeyEstimator(self.inputs, lambda: self.abilities, self)
         self._build_controls()
+        self.status = StatusView(self.session, document, StatusWidgets(
+            self.continue_button, self.fill_button, self.stop_button, self.reroll_button,
+            self.accept_button, self.previous_button, self.next_button, self.audition_button,
+            self.variation_label, self.status_label, self.confidence_view),
+            lambda: self.abilities, self.status_message.emit)
         self._connect()
         # What the model can do, the prompt's key (stay in key is on from the start) and the
         # values its controls follow, shown at once; the model is preloaded so that the
@@ -169,13 +177,10 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.worker.preload_failed.connect(self._on_preload_failed)
         self.model_panel.bundle_changed.connect(self._on_bundle_changed)
         self.model_panel.device_changed.connect(lambda _device: self.preload())
-        self.session.changed.connect(self._on_session_changed, owner=self)
+        self.session.changed.connect(self.status.session_changed, owner=self)
         self.session.continuation_added.connect(self.continuation_added.emit, owner=self)
         self._key_timer = QTimer(self, singleShot=True, interval=300)
-        self._key_timer.timeout.connect(self.estimate_key_in_background)
-        self._estimates = KeyEstimates(self)       # estimates made on a worker come back here
-        self._estimates.done.connect(self._on_estimated)
-        self._estimate_number, self._estimate_thread = 0, None
+        self._key_timer.timeout.connect(self.keys.in_background)
         document = self.document
         self._document_connections: list[tuple[Any, Any]] = [
             (document.notes_added, self._on_document_changed),
@@ -183,13 +188,14 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             (document.notes_changed, self._on_document_changed),
             (document.reset, self._on_document_changed),
             (document.reset, self._on_document_reset),
-            (document.undo_stack.indexChanged, self._update_buttons),
+            (document.undo_stack.indexChanged, self.status.update_buttons),
         ]
         for signal, slot in self._document_connections:
             signal.connect(slot)
-        self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.update_estimated_key())
+        self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.keys.update())
         # Another prompt (score, selection, playhead): its key and followed values anew.
-        self.sampling_panel.prompt_source.currentIndexChanged.connect(lambda _i: self._key_timer.start())
+        self.sampling_panel.prompt_source.currentIndexChanged.connect(
+            lambda _i: self._key_timer.start())
 
     # ------------------------------------------------------------ state (from the session)
     def is_running(self) -> bool:
@@ -212,9 +218,9 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             "Regenerate the bars of the selected notes, or of the loop range dragged in the "
             "ruler, from the music around them (Ctrl+Shift+Return)" if self.abilities.fill
             else self.abilities.fill_reason)
-        self._update_buttons()
+        self.status.update_buttons()
         if not self._shut_down:
-            self.update_estimated_key()
+            self.keys.update()
         self.preload()
 
     # ------------------------------------------------------------ actions
@@ -231,16 +237,16 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self.session.keep_pending()
         try:
-            prompt, offset = self._prompt()
+            prompt, offset = self.inputs.prompt()
         except PromptError as error:
             self._fail(str(error))
             return
         if self.sampling_panel.stay_in_key.isChecked():
-            self.sampling_panel.set_estimated_key(estimate_key(prompt), key_source(prompt))
+            self.sampling_panel.set_estimated_key(prompt_key(prompt), key_source(prompt))
         self._start(prompt, offset, self.sampling_panel.next_seed())
 
     def fill(self) -> None:
-        """Regenerate the chosen bars from the music around them (see `fill_span`)."""
+        """Regenerate the chosen bars from the music around them (`JobInputs.fill_span`)."""
         if self.is_running() or self._shut_down:
             return
         if not self.abilities.fill:
@@ -248,13 +254,14 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
             return
         self.session.keep_pending()
         try:
-            first, end = self.fill_span()
+            first, end = self.inputs.fill_span()
         except PromptError as error:
             self._fail(str(error))
             return
-        score = self.document.score(tracks_wanted=self._prompt_tracks())
-        span = ("span", score.bar_start(first), score.bar_start(end))
-        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end), make_room=span)
+        score = self.document.score(tracks_wanted=self.inputs.prompt_tracks())
+        span = MakeRoom.span(score.bar_start(first), score.bar_start(end))
+        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end),
+                    make_room=span)
 
     def reroll(self) -> None:
         """Remove the pending continuation (or fill) and run the same job with a new seed."""
@@ -264,25 +271,26 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
                         fill_bars=job.fill_bars, make_room=job.make_room)
 
     def _start(self, prompt: Score, offset: int, seed: int, *,
-               fill_bars: tuple[int, int] | None = None, make_room: tuple | None = None) -> None:
+               fill_bars: tuple[int, int] | None = None, make_room: MakeRoom | None = None) -> None:
         info = self.model_panel.selected_bundle()
         if info is None:
             self._fail("Choose a model in the model panel first.")
             return
         job = ContinueJob(info.path, self.model_panel.device(), prompt,
-                          self.sampling_panel.option_values(seed), offset,
-                          self._continuation_track(),
-                          make_room if fill_bars is not None else self._make_room(offset),
+                          self.sampling_panel.options(seed), offset,
+                          self.inputs.continuation_track(),
+                          make_room if fill_bars is not None else self.inputs.make_room(),
                           fill_bars)
         self.preview_updates = 0
-        self._revealed = False
         self.progress_bar.setValue(0)
         self.confidence_view.clear()
         if fill_bars is not None:
             first, end = fill_bars
-            self._say(f"Filling {self.document.meter().bars_label(first, end)} with {info.name} (seed {seed})...")
+            self.status.say(f"Filling {self.document.meter().bars_label(first, end)} with "
+                            f"{info.name} "
+                            f"(seed {seed})...")
         else:
-            self._say(f"Continuing with {info.name} (seed {seed})...")
+            self.status.say(f"Continuing with {info.name} (seed {seed})...")
         self.session.begin(job)
         self.worker.start(job)
 
@@ -290,18 +298,18 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         """Ask the running job to stop; it ends within ~100 ms and keeps what it made."""
         if self.is_running():
             self.worker.request_stop()
-            self._say("Stopping...")
+            self.status.say("Stopping...")
 
     def accept(self) -> None:
         if self.is_running():
             return
         self.session.accept()
-        self._say("Continuation accepted.")
+        self.status.say("Continuation accepted.")
 
     def select_variation(self, index: int) -> None:
         """Show variation `index` (see `ContinueSession.select`)."""
         if self.session.select(index):
-            self._show_confidence()
+            self.status.show_confidence()
 
     def audition(self) -> None:
         """Emit `audition_requested` with the piece as it would be with this variation."""
@@ -316,21 +324,17 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
 
     def _on_document_reset(self) -> None:
         if not self._shut_down:
-            self._resets += 1
+            self.status.resets += 1
             if self.is_running():
                 self.worker.request_stop()  # it read the old document
             self.session.forget()
-            self._update_buttons()
+            self.status.update_buttons()
 
     # ------------------------------------------------------------ worker signals
     def _on_progress(self, progress: ContinueProgress) -> None:
         if self.session.progress(progress):
             self.preview_updates += 1
             self.progress_bar.setValue(int(progress.fraction * 1000))
-            notes = self.document.preview()
-            if notes and not self._revealed and self.canvas is not None:
-                self._revealed = True   # a long piece: go where the new notes appear
-                self.canvas.reveal(min(n.start for n in notes), notes[0].pitch)
 
     def _on_finished(self, result: ContinueResult) -> None:
         if result.job is not self.session.job:
@@ -342,8 +346,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         except ContinuationRefused as error:
             self._fail(str(error))
             return
-        self._say(message)
-        self._show_confidence()
+        self.status.say(message)
+        self.status.show_confidence()
 
     def _on_failed(self, job: ContinueJob, message: str) -> None:
         if self.session.fail(job):
@@ -354,8 +358,8 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         self.model_panel.set_device_in_use(f"could not load: {message}")
 
     def _fail(self, message: str) -> None:
-        self._say(message)
-        self._update_buttons()
+        self.status.say(message)
+        self.status.update_buttons()
         show_error(self.window() if self.isVisible() else None, message)
 
     # ------------------------------------------------------------ shutdown
@@ -364,8 +368,9 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         if self._shut_down:
             return
         self._shut_down = True
+        self.status.stopped = True
         self._key_timer.stop()
-        self._stop_estimating()
+        self.keys.stop()
         for signal, slot in self._document_connections:
             try:
                 signal.disconnect(slot)
@@ -383,9 +388,10 @@ class ContinuePanel(PanelStatus, PromptSources, QWidget):
         super().closeEvent(event)
 
 
-def install_continue(window: Any) -> ContinuePanel:
+def install_continue(window: WindowHost) -> ContinuePanel:
     """Dock the Continue side into the main window: one line of wiring for the lead."""
-    panel = ContinuePanel(window.document, window.canvas, settings=settings, parent=window)
+    panel = ContinuePanel(window.document, window.timeline, window.selection, settings=settings,
+                          parent=window)
     # Right column: Continue on top, then Sampling / Model / Confidence as tabs under it,
     # so nothing overlaps from 1280x720 up and the roll keeps most of the width.
     right = Qt.DockWidgetArea.RightDockWidgetArea

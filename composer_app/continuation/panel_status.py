@@ -1,52 +1,88 @@
 """What the Continue panel shows of the session: its buttons, variation label and status line.
 
-`PanelStatus` is the part of `panel.ContinuePanel` that renders the `ContinueSession`:
-which buttons are enabled (Continue and Fill while idle and as the model allows, Stop
-while running, Re-roll, Accept, Previous/Next among several variations, Audition), the
-"Variation i / n" label, the status line and the confidence view of the chosen variation.
-A message the panel says (`_say`) stands while the document stays as it was when it was
-said; after an undo, redo, edit, New or Open the line says where the continuation now
-stands. It is a mixin: the panel owns the widgets, the session and the document.
+`StatusView` is a collaborator of `panel.ContinuePanel` that renders the `ContinueSession`
+on the panel's widgets (`StatusWidgets`): which buttons are enabled (Continue and Fill
+while idle and as the model allows, Stop while running, Re-roll, Accept, Previous/Next among
+several variations, Audition), the "Variation i / n" label, the status line and the
+confidence view of the chosen variation. A message said (`say`) stands while the document
+stays as it was when it was said; after an undo, redo, edit, New or Open the line says where
+the continuation now stands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from composer_app.continuation.session import SessionState
+from PySide6.QtWidgets import QLabel, QPushButton
+
+from composer_app.continuation.confidence_view import ConfidenceView
+from composer_app.continuation.controls import ModelAbilities
+from composer_app.document.document import Document
+from composer_app.model.session import ContinueSession, SessionState
 
 
-class PanelStatus:
-    """Mixin of `ContinuePanel`: buttons, label and status line follow the session."""
+@dataclass(frozen=True)
+class StatusWidgets:
+    """The panel's widgets that show the session."""
 
-    def _update_buttons(self, *_args: Any) -> None:
-        if self._shut_down:
+    continue_button: QPushButton
+    fill_button: QPushButton
+    stop_button: QPushButton
+    reroll_button: QPushButton
+    accept_button: QPushButton
+    previous_button: QPushButton
+    next_button: QPushButton
+    audition_button: QPushButton
+    variation_label: QLabel
+    status_label: QLabel
+    confidence_view: ConfidenceView
+
+
+class StatusView:
+    """Buttons, label, status line and confidence view follow the session."""
+
+    def __init__(self, session: ContinueSession, document: Document, widgets: StatusWidgets,
+                 abilities: Callable[[], ModelAbilities],
+                 announce: Callable[[str], None]) -> None:
+        self.session = session
+        self.document = document
+        self.widgets = widgets
+        self.abilities = abilities     # what the selected model can be asked now
+        self.announce = announce       # a message said also goes to the window's status bar
+        self.resets = 0                # documents loaded (New, Open...) so far
+        self.said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
+        self.stopped = False           # the panel shut down: nothing is shown any more
+
+    def update_buttons(self, *_args: Any) -> None:
+        if self.stopped:
             return
-        session = self.session
+        session, widgets = self.session, self.widgets
         running = session.running
         count, selected = session.variation_count, session.selected
-        self.continue_button.setEnabled(not running)
-        self.fill_button.setEnabled(not running and self.abilities.fill)
-        self.stop_button.setEnabled(running)
-        self.reroll_button.setEnabled(session.can_reroll())
-        self.accept_button.setEnabled(not running and bool(self.document.generated_ids()))
-        many = not running and count > 1
-        self.previous_button.setEnabled(many and selected > 0)
-        self.next_button.setEnabled(many and selected < count - 1)
-        self.audition_button.setEnabled(not running and count > 0)
         pending = bool(self.document.generated_ids())
-        self.variation_label.setText(f"Variation {selected + 1} / {count}" if count
-                                     else "Pending (no variations)" if pending and not running
-                                     else "No variations yet")
-        self._refresh_status()
+        widgets.continue_button.setEnabled(not running)
+        widgets.fill_button.setEnabled(not running and self.abilities().fill)
+        widgets.stop_button.setEnabled(running)
+        widgets.reroll_button.setEnabled(session.can_reroll())
+        widgets.accept_button.setEnabled(not running and pending)
+        many = not running and count > 1
+        widgets.previous_button.setEnabled(many and selected > 0)
+        widgets.next_button.setEnabled(many and selected < count - 1)
+        widgets.audition_button.setEnabled(not running and count > 0)
+        widgets.variation_label.setText(f"Variation {selected + 1} / {count}" if count
+                                        else "Pending (no variations)" if pending and not running
+                                        else "No variations yet")
+        self.refresh()
 
-    def _refresh_status(self) -> None:
+    def refresh(self) -> None:
         """A message stands while the document stays as it was when it was said; after an
         undo, redo, edit, New or Open the line says where the continuation now stands."""
-        here = (self.document.undo_stack.index(), self._resets)
-        if self._said_at == here or self.session.running:
+        here = (self.document.undo_stack.index(), self.resets)
+        if self.said_at == here or self.session.running:
             return
-        self._said_at = None
+        self.said_at = None
         session, pending = self.session, len(self.document.generated_ids())
         if session.is_pending():
             text = f"{pending} generated notes pending: Accept keeps them, Ctrl+Z removes them."
@@ -58,20 +94,21 @@ class PanelStatus:
             text = "Continuation accepted."
         else:
             text = ""
-        self.status_label.setText(text)
+        self.widgets.status_label.setText(text)
 
-    def _on_session_changed(self) -> None:
+    def session_changed(self) -> None:
         if self.session.result is None:
-            self.confidence_view.clear()
-        self._update_buttons()
+            self.widgets.confidence_view.clear()
+        self.update_buttons()
 
-    def _say(self, text: str) -> None:
-        self.status_label.setText(text)
-        self._said_at = (self.document.undo_stack.index(), self._resets)
-        self.status_message.emit(text)
+    def say(self, text: str) -> None:
+        self.widgets.status_label.setText(text)
+        self.said_at = (self.document.undo_stack.index(), self.resets)
+        self.announce(text)
 
-    def _show_confidence(self) -> None:
+    def show_confidence(self) -> None:
         result = self.session.result
         if result is not None:
-            self.confidence_view.show_variations(result.confidences, result.new_notes,
-                                                 self.document.meter(), self.session.selected)
+            self.widgets.confidence_view.show_variations(
+                result.confidences, result.new_notes, self.document.meter(),
+                self.session.selected)

@@ -10,8 +10,9 @@ prompt by default, showing the value it follows (measured by
 `ml_core.generation.followed_controls`, as generation measures it), or takes a chosen
 value; for a model without controls the three are disabled with a tooltip saying why.
 
-`option_values()` gives the `GenerationOptions` keyword arguments as a plain dict (no torch
-import on the GUI thread); `options()` builds the `GenerationOptions` itself.
+`option_values()` gives the `GenerationOptions` keyword arguments as a plain dict;
+`options()` builds the `GenerationOptions` itself (`ml_core.options`: no torch import on the
+GUI thread), which a job carries typed.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from PySide6.QtWidgets import (
 
 from composer_app.continuation.controls import ANY_LABEL, CONTROLS, ModelAbilities, bin_label
 from ml_core.keys import key_name
-from ml_core.music import Score
+from ml_core.options import GenerationOptions
 
-__all__ = ["KEYS", "SamplingPanel", "estimate_key", "key_name", "key_source"]
+__all__ = ["KEYS", "SamplingPanel", "key_name"]
 
 KEYS: tuple[tuple[int, str], ...] = tuple((tonic, mode) for mode in ("major", "minor")
                                           for tonic in range(12))
@@ -43,44 +44,6 @@ PROMPT_SOURCES = (("score", "Whole score"), ("selection", "Selection"),
                   ("playhead", "Up to the playhead"))
 AFTER_PLAYHEAD = (("replace", "Replace what follows"), ("shift", "Shift what follows later"))
 MAX_SEED = 2**31 - 1
-
-# Krumhansl-Kessler key profiles: the fallback when ml_core's estimator is not available.
-_MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-_MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-
-
-def key_source(score: Score) -> str:
-    """"written" when the prompt's key comes from its key signature (which the estimator
-    defers to), else "estimated"."""
-    from ml_core.keys import written_key
-
-    return "written" if written_key(score) is not None else "estimated"
-
-
-def estimate_key(score: Score) -> tuple[int, str] | None:
-    """The prompt's key (tonic pitch class, "major"/"minor"): the written key signature's
-    when it has one (see `key_source`), else estimated; None for an empty prompt."""
-    if score.is_empty:
-        return None
-    try:
-        from ml_core.keys import estimate_key as core_estimate
-    except ImportError:
-        core_estimate = None
-    if core_estimate is not None:
-        return core_estimate(score)
-    import numpy as np
-
-    histogram = score.pitch_class_histogram()
-    if not histogram.any():
-        return None
-    best, best_key = -2.0, (0, "major")
-    for tonic, mode in KEYS:
-        profile = np.roll(_MAJOR_PROFILE if mode == "major" else _MINOR_PROFILE, tonic)
-        correlation = float(np.corrcoef(histogram, profile)[0, 1])
-        if correlation > best:
-            best, best_key = correlation, (tonic, mode)
-    return best_key
-
 
 class SamplingPanel(QWidget):
     """Sampling controls; `changed` fires on any edit."""
@@ -108,7 +71,8 @@ class SamplingPanel(QWidget):
 
         self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                     value=0.95)   # = GenerationOptions' default (a test checks)
-        self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: off).")
+        self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: "
+                              "off).")
         form.addRow("Top-p", self.top_p)
 
         self.variations = QSpinBox(minimum=1, maximum=8, value=1)
@@ -124,7 +88,8 @@ class SamplingPanel(QWidget):
         form.addRow("Seed", seed_row)
 
         self.stay_in_key = QCheckBox("Stay in key")
-        self.stay_in_key.setChecked(True)  # the product's promise: continuations keep the motif's key
+        # the product's promise: continuations keep the motif's key
+        self.stay_in_key.setChecked(True)
         form.addRow(self.stay_in_key)
         self.key = QComboBox()
         self.key.addItem("Estimated from the prompt", None)
@@ -263,8 +228,6 @@ class SamplingPanel(QWidget):
             **self.control_values(),
         }
 
-    def options(self, seed: int | None = None, device: str = "auto") -> Any:
-        """The `ml_core.generation.GenerationOptions` these controls describe."""
-        from ml_core.generation import GenerationOptions
-
+    def options(self, seed: int | None = None, device: str = "auto") -> GenerationOptions:
+        """The `GenerationOptions` these controls describe."""
         return GenerationOptions(**self.option_values(seed), device=device)

@@ -11,6 +11,8 @@ the GUI thread):
     failed(object, str)  the job and a one-line message for a dialog (bad bundle, bad options)
     preload_failed(str)  a bundle preloaded on selection could not be loaded
 
+The job and its messages are Qt-free values of the model layer (`composer_app.model.jobs`).
+
 `preload(path, device)` loads a bundle into the cache ahead of the first Continue, so the
 first note appears sooner.
 
@@ -22,75 +24,21 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult
 from composer_app.workers import threads
-from ml_core.music import Note, Score
+from ml_core.music import Note
 
 PROGRESS_INTERVAL_S = 0.04  # ~25 canvas refreshes a second: smooth, yet cheap for the GUI thread
 # Intra-op threads for CPU generation. One step of a batch-1 model is a handful of small
 # matmuls that gain nothing from more threads, while spinning thread pools starve the GUI
 # thread and, on a busy 2-core machine, made generation ~9x slower (measured).
 CPU_GENERATION_THREADS = 1
-
-
-@dataclass(frozen=True)
-class ContinueJob:
-    """What to continue, with which model and options.
-
-    `prompt` starts at tick 0; `offset` is where tick 0 of the prompt lies in the document,
-    added back to every generated note. `options` are `GenerationOptions` keyword arguments
-    (built on the worker thread so the GUI thread never imports torch).
-
-    A Fill job (`fill_bars=(start, end)`) regenerates those bars of `prompt` (the whole
-    piece, offset 0) with `ml_core.generation.fill` instead of continuing it."""
-
-    bundle_path: Path
-    device: str
-    prompt: Score
-    options: dict[str, Any]
-    offset: int = 0
-    track: int = 0
-    make_room: tuple | None = None   # ("replace"/"shift", tick) or ("span", start, end): Document.add_generated
-    fill_bars: tuple[int, int] | None = None   # Fill: bars start..end-1 (from 0) of the prompt
-
-    @property
-    def kind(self) -> str:
-        """"fill" or "continue": what the job does (and its undo step is called)."""
-        return "fill" if self.fill_bars is not None else "continue"
-
-
-@dataclass
-class ContinueProgress:
-    """A snapshot of a running job, in document ticks."""
-
-    job: ContinueJob
-    new_notes: list[list[Note]]      # per variation
-    confidences: list[list[float]]   # per variation: probability of each sampled token
-    tokens_generated: int
-    fraction: float
-
-
-@dataclass
-class ContinueResult:
-    """The end of a job: the continuation of every variation, in document ticks."""
-
-    job: ContinueJob
-    new_notes: list[list[Note]]
-    confidences: list[list[float]]
-    tokens_generated: int
-    cancelled: bool
-    device: str = "cpu"
-    seconds: float = 0.0
-    scores: list[Score] = field(default_factory=list)
-
-    @property
-    def variation_count(self) -> int:
-        return len(self.new_notes)
 
 
 class BundleCache:
@@ -227,7 +175,7 @@ class ContinueWorker(threads.WorkerSignals):
                                                   time.perf_counter() - began))
                 return
             self.post("loaded", device)
-            options = generation.GenerationOptions(**{**job.options, "device": device})
+            options = replace(job.options, device=device)
             last = None
             # generate() itself yields at most one update per interval: forward each one
             if job.fill_bars is not None:

@@ -18,16 +18,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from composer_app.document.document import Document
 from ml_core.files import atomic_open
-from ml_core.music import (
-    Note,
-    Score,
-    TempoChange,
-    TimeSignatureChange,
-    Track,
-    notation_from_json,
-    notation_to_json,
-)
+from ml_core.music import Score
 from ml_core.paths import user_data_dir
+from ml_core.score_codec import score_from_dict, score_to_dict
 
 FORMAT_VERSION = 1
 PERIOD_MS = 60_000
@@ -40,32 +33,6 @@ class RecoveryError(Exception):
 
 def recovery_path() -> Path:
     return user_data_dir() / "recovery.json"
-
-
-def score_to_dict(score: Score) -> dict:
-    return {
-        "tempo_bpm": score.tempo_bpm,
-        "time_signature": list(score.time_signature),
-        "ticks_per_quarter": score.ticks_per_quarter,
-        "tempo_changes": [[c.tick, c.bpm] for c in score.tempo_changes],
-        "time_signature_changes": [[c.tick, c.numerator, c.denominator]
-                                   for c in score.time_signature_changes],
-        "tracks": [{"name": t.name, "program": t.program, "is_drum": t.is_drum,
-                    "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in t.notes]}
-                   for t in score.tracks],
-        **notation_to_json(score),
-    }
-
-
-def score_from_dict(data: dict) -> Score:
-    tracks = [Track(str(t["name"]), int(t["program"]), bool(t["is_drum"]),
-                    [Note(*map(int, n)) for n in t["notes"]]) for t in data["tracks"]]
-    score = Score(tracks, float(data["tempo_bpm"]), tuple(data["time_signature"]),
-                  int(data["ticks_per_quarter"]),
-                  [TempoChange(int(tick), float(bpm)) for tick, bpm in data["tempo_changes"]],
-                  [TimeSignatureChange(int(tick), int(num), int(den))
-                   for tick, num, den in data["time_signature_changes"]])
-    return notation_from_json(score, data)
 
 
 def write_recovery(score: Score, source: Path | None) -> Path:

@@ -65,15 +65,16 @@ class NoteEditCommand(QUndoCommand):
 
 
 class ContinuationOwner(Protocol):
-    """Who is told about a continuation command's undo and redo."""
+    """Who is told when the musician undoes a continuation command."""
 
     def continuation_undone(self, command: ContinuationCommand) -> None: ...
 
-    def continuation_redone(self, command: ContinuationCommand) -> None: ...
-
 
 class ContinuationCommand(NoteEditCommand):
-    """A generated continuation added as one undo step, reporting undo/redo to its owner."""
+    """A generated continuation added as one undo step, reporting its undo to its owner.
+
+    The owner is set after the push (`Document.add_continuation`) and cleared by an owner
+    that undoes the step itself, so neither pushing nor the owner's own swaps call back."""
 
     def __init__(self, document: Document, text: str,
                  before: dict[int, Entry | None], after: dict[int, Entry | None],
@@ -82,11 +83,6 @@ class ContinuationCommand(NoteEditCommand):
         super().__init__(document, text, before, after, generated_before, generated_after)
         self.owner = owner
         self.note_ids = sorted(i for i, flag in generated_after.items() if flag)
-
-    def redo(self) -> None:
-        super().redo()
-        if self.owner is not None:
-            self.owner.continuation_redone(self)
 
     def undo(self) -> None:
         super().undo()

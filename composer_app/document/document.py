@@ -1,21 +1,15 @@
 """The edited composition: notes with stable ids, tempo, meter, an undo stack. No widgets.
 
-The document owns the music; views subscribe to its signals and never keep their own
-copy of a note. Every edit made through the public methods is one QUndoCommand on
-`undo_stack`; the private `_apply` / `_set_meta` are what those commands call.
-
-Notes carry a stable integer id (never reused), so a canvas item maps to its note and
-undo/redo give a deleted note back its old id. A generated continuation is added as
-ordinary notes flagged "generated" until the musician accepts it; a preview (notes
-streaming from the model) lives outside the undo stack and outside every save.
-Checking and numbering a loaded score is `preparing.prepare_score`; the room a
-continuation or Fill makes around itself is `make_room.room_for`.
+Views subscribe to its signals and keep no copy of a note. Every public edit is one
+QUndoCommand on `undo_stack` (which calls the private `_apply` / `_set_meta`). Note ids are
+never reused, so undo gives a deleted note its old id. A continuation is added flagged
+"generated" until accepted; a preview lives outside the undo stack and every save. Helpers:
+`preparing` (checks), `make_room` (what a continuation replaces), `snapshot` (other threads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -28,43 +22,33 @@ from composer_app.document.commands import (
     MetaCommand,
     NoteEditCommand,
 )
-from composer_app.document.make_room import room_for
+from composer_app.document.make_room import room_for, with_room
 from composer_app.document.preparing import (
     DEFAULT_TRACK,
+    MAX_TEMPO,
+    MIN_TEMPO,
     DocumentError,
     PreparedScore,
+    check_track_fields,
+    checked_tempo,
+    checked_time_signature,
+    pickup_in_meter,
     prepare_score,
     validate_note,
 )
-from composer_app.document.tracks import TrackCommand, TrackInfo, audible, default_color
-from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks, is_valid_time_signature
+from composer_app.document.snapshot import Snapshot
+from composer_app.document.tracks import (
+    TrackCommand,
+    TrackInfo,
+    audible,
+    default_color,
+    deleting_track,
+)
+from composer_app.model.jobs import MakeRoom
+from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 
-MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
-
-__all__ = [
-    "DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError", "PreparedScore",
-    "Snapshot", "prepare_score", "validate_note",
-]
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A capture of a Document's notes, flags, tracks and meter (`Document.snapshot`); its
-    `score()` is what `Document.score()` was then, and may be built on any thread."""
-
-    notes: dict[int, Entry]
-    generated: frozenset[int]
-    tracks: tuple[TrackInfo, ...]
-    meta: Score
-
-    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
-        tracks = [t.as_track() for t in self.tracks]
-        for note_id, (track, note) in self.notes.items():
-            if tracks_wanted is not None and not tracks_wanted[track]:
-                continue
-            if include_generated or note_id not in self.generated:
-                tracks[track].notes.append(note)
-        return self.meta.with_tracks(tracks).sort()
+__all__ = ["DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError",
+           "PreparedScore", "Snapshot", "prepare_score", "validate_note"]
 
 
 class Document(QObject):
@@ -94,7 +78,7 @@ class Document(QObject):
         self._end_tick: int | None = 0   # where the last note ends; None: to be recounted
         self._preview: list[Note] = []
         self._preview_track = 0
-        self._preview_replaces: tuple[int, int, int] | None = None   # (track, start, end) a fill hides
+        self._preview_replaces: tuple[int, int, int] | None = None   # a fill's (track, start, end)
         self._path: Path | None = None
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -197,7 +181,8 @@ class Document(QObject):
             self._end_tick = max((note.end for _, note in self._notes.values()), default=0)
         return self._end_tick
 
-    def score(self, include_generated: bool = False, tracks_wanted: list[bool] | None = None) -> Score:
+    def score(self, include_generated: bool = False,
+              tracks_wanted: list[bool] | None = None) -> Score:
         """A snapshot copy of the composition (unaccepted generated notes left out unless
         `include_generated`); the preview is never part of it. With `tracks_wanted`, the
         notes of the unwanted tracks are left out (the tracks stay, empty)."""
@@ -244,7 +229,7 @@ class Document(QObject):
         Fill), and views draw them faint meanwhile."""
         self._preview = list(notes) if notes else []
         self._preview_track = track
-        self._preview_replaces = (track, *replaces) if replaces is not None and self._preview else None
+        self._preview_replaces = (track, *replaces) if replaces and self._preview else None
         self.preview_changed.emit()
 
     def preview(self) -> list[Note]:
@@ -255,27 +240,27 @@ class Document(QObject):
         return self._preview_replaces
 
     # ------------------------------------------------------------------ edits (undoable)
-    def add_notes(self, notes: Iterable[Note], track: int = 0, text: str = "Add notes") -> list[int]:
+    def add_notes(self, notes: Iterable[Note], track: int = 0,
+                  text: str = "Add notes") -> list[int]:
         """Add notes to `track` as one undo step; returns their new ids."""
-        return self._add(notes, track, text, generated=False)
+        return self._add(notes, track, text, generated=False)[0]
 
     def add_generated(self, notes: list[Note], track: int = 0, text: str = "Continue",
-                      owner: ContinuationOwner | None = None,
-                      make_room: tuple | None = None) -> list[int]:
-        """Add a model's continuation as one undo step (a `ContinuationCommand` that reports
-        its undo and redo to `owner`), flagged generated until accepted. `make_room=(mode,
-        tick)` clears the way for notes continuing at `tick` in the same step: "replace"
-        removes `track`'s notes starting from `tick` to the continuation's end, "shift" moves
-        every note starting at or after `tick` later by the continuation's length in bars;
-        either way a note of `track` that starts before `tick` and still sounds there is cut
-        at `tick` (the prompt was cut there too). `make_room=("span", start, end)` (Fill) removes `track`'s notes starting in
-        start..end-1, whatever the new notes are."""
-        return self._add(notes, track, text, generated=True, owner=owner, make_room=make_room)
+                      make_room: MakeRoom | None = None) -> list[int]:
+        """Add a model's continuation as one undo step, flagged generated until accepted;
+        the new notes' ids. `make_room` (replace, shift or a Fill's span: `make_room.room_for`)
+        clears the way in the same step."""
+        command = self.add_continuation(notes, track, text, make_room=make_room)
+        return command.note_ids if command is not None else []
 
-    def _room_for(self, notes: list[Note], track: int, mode: str, tick: int,
-                  end_tick: int | None = None) -> dict[int, Entry | None]:
-        """The entries that change to make room for `notes` continuing at `tick`."""
-        return room_for(self._notes, self._meta, notes, track, mode, tick, end_tick)
+    def add_continuation(self, notes: list[Note], track: int = 0, text: str = "Continue",
+                         owner: ContinuationOwner | None = None,
+                         make_room: MakeRoom | None = None) -> ContinuationCommand | None:
+        """As `add_generated`, returning the step (None: no notes); it tells `owner` of an undo."""
+        command = self._add(notes, track, text, generated=True, make_room=make_room)[1]
+        if isinstance(command, ContinuationCommand):
+            command.owner = owner   # after the push: pushing tells no one
+        return command
 
     def accept_generated(self) -> None:
         """Make every generated note an ordinary note (one undo step)."""
@@ -283,7 +268,8 @@ class Document(QObject):
         if ids:
             self.undo_stack.push(NoteEditCommand(
                 self, "Accept continuation", {}, {},
-                generated_before=dict.fromkeys(ids, True), generated_after=dict.fromkeys(ids, False)))
+                generated_before=dict.fromkeys(ids, True),
+                generated_after=dict.fromkeys(ids, False)))
 
     def discard_generated(self) -> None:
         """Remove every generated note (one undo step)."""
@@ -312,20 +298,15 @@ class Document(QObject):
         self.undo_stack.push(NoteEditCommand(self, text, before, after, merge_key=merge_key))
 
     def set_tempo(self, bpm: float) -> None:
-        bpm = float(bpm)
-        if not MIN_TEMPO <= bpm <= MAX_TEMPO:
-            raise DocumentError(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, not {bpm:g}")
+        bpm = checked_tempo(bpm)
         if bpm != self._meta.tempo_bpm:
-            self.undo_stack.push(MetaCommand(self, "Change tempo", "tempo", self._meta.tempo_bpm, bpm))
+            self.undo_stack.push(MetaCommand(self, "Change tempo", "tempo",
+                                             self._meta.tempo_bpm, bpm))
 
     def set_time_signature(self, numerator: int, denominator: int) -> None:
-        signature = (int(numerator), int(denominator))
-        if not is_valid_time_signature(*signature):
-            raise DocumentError(f"{numerator}/{denominator} is not a valid time signature")
+        signature = checked_time_signature(numerator, denominator)
         if signature != self._meta.time_signature:
-            # the notes stay where they are: a pickup keeps its first tick, if the new bar holds it
-            start, length = self._meta.music_start, bar_ticks(signature, self._meta.ticks_per_quarter)
-            pickup = length - start if self._meta.pickup_ticks and start < length else 0
+            pickup = pickup_in_meter(self._meta, signature)
             self.undo_stack.push(MetaCommand(self, "Change time signature", "time_signature",
                                              (*self._meta.time_signature, self._meta.pickup_ticks),
                                              (*signature, pickup)))
@@ -336,7 +317,8 @@ class Document(QObject):
         index = len(self._tracks)
         info = TrackInfo(name or ("Drums" if is_drum else f"Track {index + 1}"), int(program),
                          bool(is_drum), default_color(index, is_drum))
-        self.undo_stack.push(TrackCommand(self, "Add track", self._tracks, self._tracks + [info], {}, {}))
+        self.undo_stack.push(TrackCommand(self, "Add track", self._tracks,
+                                          self._tracks + [info], {}, {}))
         self.set_active_track(index)
         return index
 
@@ -346,16 +328,7 @@ class Document(QObject):
             raise DocumentError(f"there is no track {index}")
         if len(self._tracks) == 1:
             raise DocumentError("a composition keeps at least one track")
-        before: dict[int, Entry | None] = {}
-        after: dict[int, Entry | None] = {}
-        generated = {}
-        for note_id, (track, note) in self._notes.items():
-            if track == index:
-                before[note_id], after[note_id] = (track, note), None
-                if note_id in self._generated:
-                    generated[note_id] = True
-            elif track > index:
-                before[note_id], after[note_id] = (track, note), (track - 1, note)
+        before, after, generated = deleting_track(self._notes, self._generated, index)
         tracks = self._tracks[:index] + self._tracks[index + 1:]
         self.undo_stack.push(TrackCommand(self, "Delete track", self._tracks, tracks, before, after,
                                           generated, dict.fromkeys(generated, False)))
@@ -364,10 +337,7 @@ class Document(QObject):
         """Rename, re-instrument or re-colour a track (one undo step)."""
         if not 0 <= index < len(self._tracks):
             raise DocumentError(f"there is no track {index}")
-        if "name" in fields and not str(fields["name"]).strip():
-            raise DocumentError("a track needs a name")
-        if "program" in fields and not 0 <= int(fields["program"]) <= 127:
-            raise DocumentError(f"GM programs are 0..127, not {fields['program']}")
+        check_track_fields(fields)
         info = self._tracks[index].changed(**fields)
         if info != self._tracks[index]:
             tracks = list(self._tracks)
@@ -390,40 +360,32 @@ class Document(QObject):
     def _set_tracks(self, tracks: list[TrackInfo], apply_notes: Callable[[], None]) -> None:
         """Called by TrackCommand: the new track list and its note diff, in an order where
         every note entry always names an existing track."""
-        if len(tracks) >= len(self._tracks):
+        if len(tracks) >= len(self._tracks):   # notes may move into a new track
             self._tracks = list(tracks)
-            apply_notes()
-        else:
-            apply_notes()
-            self._tracks = list(tracks)
+        apply_notes()
+        self._tracks = list(tracks)
         if self._active_track >= len(self._tracks):
             self.set_active_track(len(self._tracks) - 1)
         self.tracks_changed.emit()
 
     def _add(self, notes: Iterable[Note], track: int, text: str, generated: bool,
-             owner: ContinuationOwner | None = None,
-             make_room: tuple | None = None) -> list[int]:
+             make_room: MakeRoom | None = None) -> tuple[list[int], NoteEditCommand | None]:
         notes = [validate_note(n) for n in notes]
         if not 0 <= track < len(self._tracks):
             raise DocumentError(f"there is no track {track} (the document has {len(self._tracks)})")
         if not notes:
-            return []
+            return [], None
         ids = list(range(self._next_id, self._next_id + len(notes)))
         self._next_id += len(notes)
         after = {i: (track, n) for i, n in zip(ids, notes, strict=True)}
         if generated:
-            flags = dict.fromkeys(ids, True)
-            before: dict[int, Entry | None] = dict.fromkeys(ids)
-            if make_room is not None:
-                room = self._room_for(notes, track, *make_room)
-                before.update({i: self._notes[i] for i in room})
-                after.update(room)
-                flags.update({i: False for i in room if room[i] is None and i in self._generated})
-            self.undo_stack.push(ContinuationCommand(
-                self, text, before, after, {i: i in self._generated for i in before}, flags, owner))
+            room = room_for(self._notes, self._meta, notes, track, make_room) if make_room else {}
+            command = ContinuationCommand(self, text, *with_room(self._notes, self._generated,
+                                                                 after, room))
         else:
-            self.undo_stack.push(NoteEditCommand(self, text, dict.fromkeys(ids), after))
-        return ids
+            command = NoteEditCommand(self, text, dict.fromkeys(ids), after)
+        self.undo_stack.push(command)
+        return ids, command
 
     def is_newest_step(self, command: object) -> bool:
         """True when `command` is the step the next Ctrl+Z would undo."""

@@ -59,7 +59,8 @@ class FileActions(QObject):
     status = Signal(str)
     open_finished = Signal(bool)   # a background open ended: True when the document holds the file
 
-    def __init__(self, window: QWidget, document: Document, autosaver: Autosaver | None = None) -> None:
+    def __init__(self, window: QWidget, document: Document,
+                 autosaver: Autosaver | None = None) -> None:
         super().__init__(window)
         self._window = window
         self._document = document
@@ -81,7 +82,8 @@ class FileActions(QObject):
 
     def _remember(self, path: Path) -> None:
         """The last folder and the recent files, in one write of the settings file."""
-        self.recent_changed.emit(settings.add_recent_file(path, {settings.LAST_FOLDER: str(path.parent)}))
+        self.recent_changed.emit(settings.add_recent_file(path,
+                                                          {settings.LAST_FOLDER: str(path.parent)}))
 
     # ------------------------------------------------------------------ the prompt
     def confirm_discard(self) -> bool:
@@ -140,7 +142,8 @@ class FileActions(QObject):
         self._opened = False
         if score is None:
             if error is not None:
-                dialogs.show_error(self._window, f"Could not open {path.name}: {_reason(error, path.name)}.")
+                dialogs.show_error(self._window,
+                                   f"Could not open {path.name}: {_reason(error, path.name)}.")
             else:
                 self.status.emit(f"Did not open {path.name}")
             self.open_finished.emit(False)
@@ -148,7 +151,8 @@ class FileActions(QObject):
         try:
             self._document.load_score(score, path)
         except DocumentError as error:
-            dialogs.show_error(self._window, f"Could not open {path.name}: {_reason(error, path.name)}.")
+            dialogs.show_error(self._window,
+                               f"Could not open {path.name}: {_reason(error, path.name)}.")
             self.open_finished.emit(False)
             return
         self._opened = True
@@ -235,7 +239,8 @@ class FileActions(QObject):
         try:
             writer(self._document.score(include_generated=include_pending), path)
         except (MidiFileError, OSError, ValueError) as error:
-            dialogs.show_error(self._window, f"Could not {verb} {path.name}: {_reason(error, path.name)}.")
+            dialogs.show_error(self._window,
+                               f"Could not {verb} {path.name}: {_reason(error, path.name)}.")
             return False
         return True
 

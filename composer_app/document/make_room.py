@@ -12,29 +12,32 @@ from __future__ import annotations
 
 from composer_app.document.commands import Entry
 from composer_app.document.preparing import DocumentError
+from composer_app.model.jobs import MakeRoom, RoomKind
 from ml_core.music import Note, Score
 
 
 def room_for(entries: dict[int, Entry], meter: Score, notes: list[Note], track: int,
-             mode: str, tick: int, end_tick: int | None = None) -> dict[int, Entry | None]:
+             room: MakeRoom) -> dict[int, Entry | None]:
     """The entries (of `entries`, id -> (track, note)) that change to make room for `notes`
-    continuing at `tick`: new values, or None for a note that goes."""
-    if mode == "span" and end_tick is not None:
+    as `room` says: new values, or None for a note that goes."""
+    tick = room.start
+    if room.kind is RoomKind.SPAN:
         return {note_id: None for note_id, (t, note) in entries.items()
-                if t == track and tick <= note.start < end_tick}
+                if t == track and tick <= note.start < room.end}
     if not notes:
         return {}
     end = max(n.end for n in notes)
     changes: dict[int, Entry | None] = {}
-    if mode in ("replace", "shift"):   # what sounds across the playhead stops there
+    # what sounds across the playhead stops there
+    if room.kind in (RoomKind.REPLACE, RoomKind.SHIFT):
         for note_id, (t, note) in entries.items():
             if t == track and note.start < tick < note.end:
                 changes[note_id] = (t, note.moved(duration=tick - note.start))
-    if mode == "replace":
+    if room.kind is RoomKind.REPLACE:
         for note_id, (t, note) in entries.items():
             if t == track and tick <= note.start < end:
                 changes[note_id] = None
-    elif mode == "shift":
+    elif room.kind is RoomKind.SHIFT:
         bar_at_tick, _ = meter.bar_at(tick)
         bar_at_end, offset = meter.bar_at(end)
         bars = bar_at_end - bar_at_tick + (1 if offset else 0)
@@ -43,5 +46,17 @@ def room_for(entries: dict[int, Entry], meter: Score, notes: list[Note], track: 
             if note.start >= tick:
                 changes[note_id] = (t, note.moved(start=note.start + shift))
     else:
-        raise DocumentError(f"unknown way to make room: {mode!r}")
+        raise DocumentError(f"unknown way to make room: {room.kind!r}")
     return changes
+
+
+def with_room(entries: dict[int, Entry], generated: set[int], added: dict[int, Entry],
+              room: dict[int, Entry | None]) -> tuple[dict, dict, dict, dict]:
+    """The diff of one continuation step: (entries before, after, generated flags before,
+    after) for the `added` generated entries and the `room` (`room_for`) made for them."""
+    before: dict[int, Entry | None] = dict.fromkeys(added)
+    before.update({note_id: entries[note_id] for note_id in room})
+    after: dict[int, Entry | None] = {**added, **room}
+    flags = dict.fromkeys(added, True)
+    flags.update({i: False for i in room if room[i] is None and i in generated})
+    return before, after, {i: i in generated for i in before}, flags

@@ -15,9 +15,19 @@ from dataclasses import dataclass
 
 from composer_app.document.commands import Entry
 from composer_app.document.tracks import TrackInfo, default_color
-from ml_core.music import PITCH_MAX, PITCH_MIN, TICKS_PER_QUARTER, Note, Score, Track
+from ml_core.music import (
+    PITCH_MAX,
+    PITCH_MIN,
+    TICKS_PER_QUARTER,
+    Note,
+    Score,
+    Track,
+    bar_ticks,
+    is_valid_time_signature,
+)
 
 DEFAULT_TRACK = Track("Piano", 0, False, [])
+MIN_TEMPO, MAX_TEMPO = 10.0, 1000.0
 
 
 class DocumentError(ValueError):
@@ -75,7 +85,8 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
         for note in track.notes:
             notes[next_id] = (track_index, validate_note(_playable(note)))
             next_id += 1
-    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum, default_color(i, t.is_drum),
+    tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum,
+                        default_color(i, t.is_drum),
                         program_changes=tuple(t.program_changes))
               for i, t in enumerate(score.tracks)]
     tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
@@ -83,3 +94,35 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
     meta = score.with_tracks([])   # tempo and meter maps, written keys, pickup
     end_tick = max((note.end for _, note in notes.values()), default=0)
     return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)
+
+
+def check_track_fields(fields: dict[str, object]) -> None:
+    """DocumentError unless `fields` (for `TrackInfo.changed`) make a valid track."""
+    if "name" in fields and not str(fields["name"]).strip():
+        raise DocumentError("a track needs a name")
+    if "program" in fields and not 0 <= int(fields["program"]) <= 127:
+        raise DocumentError(f"GM programs are 0..127, not {fields['program']}")
+
+
+def checked_tempo(bpm: float) -> float:
+    """`bpm` as a float; DocumentError outside MIN_TEMPO..MAX_TEMPO."""
+    bpm = float(bpm)
+    if not MIN_TEMPO <= bpm <= MAX_TEMPO:
+        raise DocumentError(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, "
+                            f"not {bpm:g}")
+    return bpm
+
+
+def checked_time_signature(numerator: int, denominator: int) -> tuple[int, int]:
+    """(numerator, denominator) as ints; DocumentError for a meter no score can hold."""
+    signature = (int(numerator), int(denominator))
+    if not is_valid_time_signature(*signature):
+        raise DocumentError(f"{numerator}/{denominator} is not a valid time signature")
+    return signature
+
+
+def pickup_in_meter(meta: Score, signature: tuple[int, int]) -> int:
+    """The pickup `meta` has once its meter becomes `signature`: the notes stay where they
+    are, so a pickup keeps its first tick if the new bar holds it (else there is none)."""
+    start, length = meta.music_start, bar_ticks(signature, meta.ticks_per_quarter)
+    return length - start if meta.pickup_ticks and start < length else 0

@@ -21,42 +21,17 @@ import pickle
 import subprocess
 import sys
 import threading
-from array import array
 from pathlib import Path
 
 from ml_core.midi_io import MIDI_EXTENSIONS, MidiFileError, read_midi, read_score
-from ml_core.music import Note, Score, Track, notation_from_json, notation_to_json
+from ml_core.music import Score
+from ml_core.score_codec import score_from_dict, score_to_dict
 
 POLL_S = 0.05   # how often the waiting thread looks at the cancel event
 
 
 class ReadCancelled(Exception):
     """The read was cancelled before it finished."""
-
-
-def _pack(score: Score) -> dict:
-    tracks = []
-    for track in score.tracks:
-        numbers = array("q")
-        for note in track.notes:
-            numbers.extend((note.pitch, note.start, note.duration, note.velocity))
-        tracks.append((track.name, track.program, track.is_drum, numbers.tobytes()))
-    return {"tracks": tracks, "tempo_bpm": score.tempo_bpm, "time_signature": score.time_signature,
-            "ticks_per_quarter": score.ticks_per_quarter, "tempo_changes": score.tempo_changes,
-            "time_signature_changes": score.time_signature_changes, **notation_to_json(score)}
-
-
-def _unpack(packed: dict) -> Score:
-    tracks = []
-    for name, program, is_drum, raw in packed["tracks"]:
-        numbers = array("q")
-        numbers.frombytes(raw)
-        notes = [Note(numbers[i], numbers[i + 1], numbers[i + 2], numbers[i + 3])
-                 for i in range(0, len(numbers), 4)]
-        tracks.append(Track(name, program, is_drum, notes))
-    score = Score(tracks, packed["tempo_bpm"], packed["time_signature"], packed["ticks_per_quarter"],
-                  list(packed["tempo_changes"]), list(packed["time_signature_changes"]))
-    return notation_from_json(score, packed)
 
 
 def _child_environment() -> dict[str, str]:
@@ -99,7 +74,7 @@ def read_in_child(path: str | Path, cancel: threading.Event) -> Score:
         raise MidiFileError(payload)
     if kind == "oserror":
         raise OSError(payload[0], payload[1])
-    return _unpack(payload)
+    return score_from_dict(payload)
 
 
 def read_score_cancellable(path: str | Path, cancel: threading.Event,
@@ -128,7 +103,7 @@ def _child_main(path: str) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     try:
-        result = ("ok", _pack(read_score(path, allow_empty=True)))
+        result = ("ok", score_to_dict(read_score(path, allow_empty=True), packed=True))
     except MidiFileError as error:
         result = ("error", str(error))
     except OSError as error:

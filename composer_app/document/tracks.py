@@ -126,3 +126,20 @@ class TrackCommand(NoteEditCommand):
 
     def undo(self) -> None:
         self._document._set_tracks(self.tracks_before, lambda: super(TrackCommand, self).undo())
+
+
+def deleting_track(notes: dict[int, Entry], generated: set[int], index: int
+                   ) -> tuple[dict[int, Entry | None], dict[int, Entry | None], dict[int, bool]]:
+    """The note diff of deleting track `index`: (before, after, generated flags before) of
+    its notes (going) and of the later tracks' notes (one track down)."""
+    before: dict[int, Entry | None] = {}
+    after: dict[int, Entry | None] = {}
+    flags = {}
+    for note_id, (track, note) in notes.items():
+        if track == index:
+            before[note_id], after[note_id] = (track, note), None
+            if note_id in generated:
+                flags[note_id] = True
+        elif track > index:
+            before[note_id], after[note_id] = (track, note), (track - 1, note)
+    return before, after, flags

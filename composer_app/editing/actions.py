@@ -12,11 +12,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from composer_app import dialogs
 from composer_app.editing import operations
 from composer_app.editing.operations import Clip
-from composer_app.main_window import MainWindow, MenuSection
+from composer_app.model.window import MenuSection, WindowHost
 
 
 class EditActions:
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: WindowHost) -> None:
         self.window = window
         self.document = window.document
         self.canvas = window.canvas
@@ -27,7 +27,8 @@ class EditActions:
             ("cut", "Cu&t", self.cut, QKeySequence.StandardKey.Cut),
             ("copy", "&Copy", self.copy, QKeySequence.StandardKey.Copy),
             ("paste", "&Paste at Playhead", self.paste, QKeySequence.StandardKey.Paste),
-            ("select_track", "Select All in &Track", self.canvas.select_all_in_track, "Ctrl+Shift+A"),
+            ("select_track", "Select All in &Track", self.canvas.select_all_in_track,
+             "Ctrl+Shift+A"),
             ("quantize", "&Quantize Selection...", self.quantize_dialog, "Q"),
             ("transpose", "Trans&pose Selection...", self.transpose_dialog, "Ctrl+T"),
             ("legato", "&Legato", self.legato, "Ctrl+L"),
@@ -117,6 +118,6 @@ class EditActions:
             self.humanize(int(amount))
 
 
-def install_editing(window: MainWindow) -> EditActions:
+def install_editing(window: WindowHost) -> EditActions:
     window.edit_actions = EditActions(window)
     return window.edit_actions

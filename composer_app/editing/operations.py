@@ -47,10 +47,12 @@ def legato(notes: dict[int, Note]) -> dict[int, Note]:
 
 
 def scale_velocity(notes: dict[int, Note], factor: float) -> dict[int, Note]:
-    return {i: n.moved(velocity=min(127, max(1, round(n.velocity * factor)))) for i, n in notes.items()}
+    return {i: n.moved(velocity=min(127, max(1, round(n.velocity * factor))))
+            for i, n in notes.items()}
 
 
-def humanize_velocity(notes: dict[int, Note], amount: int, seed: int | None = None) -> dict[int, Note]:
+def humanize_velocity(notes: dict[int, Note], amount: int,
+                      seed: int | None = None) -> dict[int, Note]:
     """Add a random offset in -amount..amount to each velocity (clamped to 1..127)."""
     chooser = random.Random(seed)
     return {i: n.moved(velocity=min(127, max(1, n.velocity + chooser.randint(-amount, amount))))

@@ -33,7 +33,8 @@ from ml_core.files import atomic_open
 from ml_core.music import Score, Track
 
 DEFAULT_SAMPLE_RATE = 44100
-DEFAULT_GAIN = 0.5            # FluidSynth's 0.2 leaves TimGM6mb very quiet; 0.5 peaks ~ -20 dBFS per note
+# FluidSynth's 0.2 leaves TimGM6mb very quiet; 0.5 peaks ~ -20 dBFS per note
+DEFAULT_GAIN = 0.5
 SYNTH_CHANNELS = 256          # FluidSynth allows up to 256 MIDI channels: one per track
 DRUM_BANK = 128               # SoundFont bank that holds the GM drum kits
 MIN_NOTE_SECONDS = 0.002      # a zero-length note still gets a note-off after its note-on
@@ -137,7 +138,8 @@ def default_soundfont() -> Path:
     try:
         path = Path(str(resources.files("pretty_midi") / "TimGM6mb.sf2"))
     except ModuleNotFoundError as exc:
-        raise SoundfontError("the default soundfont needs pretty_midi, which is not installed") from exc
+        raise SoundfontError("the default soundfont needs pretty_midi, which is not "
+                             "installed") from exc
     if not path.is_file():
         raise SoundfontError(f"the default soundfont is missing: {path}")
     return path
@@ -217,7 +219,8 @@ def assign_channels(tracks: Sequence[Track]) -> list[int]:
     return channels
 
 
-def select_program(synth: object, soundfont_id: int, channel: int, program: int, is_drum: bool) -> None:
+def select_program(synth: object, soundfont_id: int, channel: int, program: int,
+                   is_drum: bool) -> None:
     """Give `channel` a GM instrument (or drum kit), falling back to the bank's first preset
     when the soundfont lacks that program."""
     bank = DRUM_BANK if is_drum else 0

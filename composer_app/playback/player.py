@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from composer_app.model.timeline import Timeline
 from composer_app.playback.audio import Schedule, TempoMap, build_schedule
 from composer_app.playback.synth import LiveSynth
-from composer_app.playback.timeline import Timeline
 from ml_core.music import Score
 
 TIMER_INTERVAL_MS = 10
@@ -216,7 +216,8 @@ class Player(QObject):
                     self._send_events_before(loop_end)
                     self._release_all()
                     length = loop_end - loop_start
-                    seconds = loop_start + (seconds - loop_end) % length if length > 0 else loop_start
+                    seconds = (loop_start + (seconds - loop_end) % length if length > 0
+                               else loop_start)
                     self._restart_at(seconds, now, skip_current=False)
             self._send_events_until(seconds)
             self._position = self._tempo.tick_at(seconds)

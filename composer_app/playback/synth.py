@@ -72,7 +72,8 @@ def _sdl_audio_ready() -> bool:
     return False
 
 
-def open_audio_output(synth: object, drivers: Sequence[str] | None = None) -> tuple[str | None, str]:
+def open_audio_output(synth: object,
+                      drivers: Sequence[str] | None = None) -> tuple[str | None, str]:
     """Attach the first working audio driver to a fluidsynth.Synth.
 
     Tries `drivers` (default: the platform's list, or the one named by the environment

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 
 from composer_app import dialogs, settings
 from composer_app.document.file_actions import pending_left_out
-from composer_app.main_window import MainWindow, MenuSection
+from composer_app.model.window import MenuSection, WindowHost
 from composer_app.playback.audio import AudioError, SoundfontError, write_wav
 from composer_app.playback.metronome import with_metronome
 from composer_app.playback.player import Player
@@ -40,14 +40,16 @@ class Transport(threads.WorkerSignals):
 
     export_finished = Signal(str)   # a status line, emitted from the worker thread
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: WindowHost) -> None:
         super().__init__(window)
         self.window = window
         soundfont = settings.get_str(settings.SOUNDFONT, "") or None
         self.timeline = window.timeline
         self.player = Player(window, soundfont=soundfont, timeline=self.timeline)
-        if soundfont and self.player.soundfont is not None and str(self.player.soundfont) != soundfont:
-            window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the default")
+        if (soundfont and self.player.soundfont is not None
+            and str(self.player.soundfont) != soundfont):
+            window.status(f"Soundfont {Path(soundfont).name} could not be loaded; using the "
+                          f"default")
         self._export_thread: threading.Thread | None = None
         self._score_stale = True     # the player's score is older than the document's
         self._connect()
@@ -180,7 +182,8 @@ class Transport(threads.WorkerSignals):
         return True
 
     def choose_soundfont_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a SoundFont", "", "SoundFont (*.sf2)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a SoundFont", "",
+                                              "SoundFont (*.sf2)")
         if path:
             self.set_soundfont(path)
 
@@ -219,6 +222,6 @@ class Transport(threads.WorkerSignals):
         self.player.shutdown()
 
 
-def install_playback(window: MainWindow) -> Transport:
+def install_playback(window: WindowHost) -> Transport:
     """Playback for `window` (a child of it: it lives and shuts down with the window)."""
     return Transport(window)

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 
 from composer_app import settings
 from composer_app.document.document import Document
+from composer_app.model.timeline import Timeline
+from composer_app.model.window import WindowHost
 from composer_app.playback.metronome import ACCENT_PITCH, ACCENT_VELOCITY, BEAT_PITCH, BEAT_VELOCITY
-from composer_app.playback.timeline import Timeline
+from composer_app.playback.transport import Transport
 from composer_app.recording import ports
 from composer_app.recording.recorder import Recorder, RecordingSetup
 from composer_app.workers.threads import WorkerSignals
@@ -50,7 +52,8 @@ class RecordPanel(QWidget):
 
     recorded = Signal(list)   # ids of the notes a take added
 
-    def __init__(self, document: Document, timeline: Timeline, *, synth: Callable[[], object] | None = None,
+    def __init__(self, document: Document, timeline: Timeline, *,
+                 synth: Callable[[], object] | None = None,
                  click: Callable[[int, int], None] | None = None,
                  list_ports: Callable[[], tuple[list[str], str | None]] = ports.input_names,
                  open_port: Callable[[str, Callable[[object], None]], object] = ports.open_input,
@@ -76,7 +79,8 @@ class RecordPanel(QWidget):
         self.quantize_box.addItems(list(QUANTIZE_CHOICES))
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
-        self.record_button.setToolTip("Record from the MIDI input into the active track, at the playhead")
+        self.record_button.setToolTip("Record from the MIDI input into the active track, at the "
+                                      "playhead")
         self.record_button.toggled.connect(self._on_armed)
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -207,7 +211,7 @@ class RecordPanel(QWidget):
                 pass
 
 
-def install_recording(window, transport) -> RecordPanel:
+def install_recording(window: WindowHost, transport: Transport) -> RecordPanel:
     """The Record dock of `window`; thru and count-in sound through `transport`'s synth."""
     player = transport.player
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from composer_app import dialogs
 from composer_app.document.document import Document, DocumentError
 from composer_app.document.tracks import GM_PROGRAM_NAMES
+from composer_app.model.window import WindowHost
 
 COLOR, NAME, INSTRUMENT, MUTE, SOLO = range(5)
 DRUM_KIT_INDEX = len(GM_PROGRAM_NAMES)   # the instrument box's last entry
@@ -43,7 +44,8 @@ class TrackPanel(QWidget):
         self.document = document
         self._filling = False
         self._instruments = QStringListModel(
-            [f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)] + ["Drum kit"], self)
+            [f"{number + 1} {name}" for number, name in enumerate(GM_PROGRAM_NAMES)]
+            + ["Drum kit"], self)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["", "Track", "Instrument", "M", "S"])
         self.table.verticalHeader().hide()
@@ -100,8 +102,10 @@ class TrackPanel(QWidget):
                 self.table.setItem(row, NAME, name)
                 if self.table.cellWidget(row, INSTRUMENT) is None:   # a new row
                     self.table.setCellWidget(row, INSTRUMENT, self._instrument_box(row))
-                    self.table.setCellWidget(row, MUTE, self._box(row, "Mute", self.document.set_track_muted))
-                    self.table.setCellWidget(row, SOLO, self._box(row, "Solo", self.document.set_track_soloed))
+                    self.table.setCellWidget(row, MUTE,
+                                             self._box(row, "Mute", self.document.set_track_muted))
+                    self.table.setCellWidget(row, SOLO,
+                                             self._box(row, "Solo", self.document.set_track_soloed))
                 for widget, value in ((self.table.cellWidget(row, INSTRUMENT),
                                        DRUM_KIT_INDEX if info.is_drum else info.program),
                                       (self.checkbox(row, MUTE), info.muted),
@@ -181,7 +185,7 @@ class TrackPanel(QWidget):
             dialogs.show_error(self, str(error))
 
 
-def install_tracks(window) -> TrackPanel:
+def install_tracks(window: WindowHost) -> TrackPanel:
     """Dock the track panel at the top of the window's right column."""
     panel = TrackPanel(window.document, window)
     window.add_dock(panel, "Tracks", Qt.DockWidgetArea.RightDockWidgetArea)

@@ -99,7 +99,8 @@ def make_config(config_class: type[ModelConfig], arch: str, hparams: dict[str, A
     unknown = sorted(set(hparams) - set(known))
     if unknown:
         raise ModelConfigError(
-            f"unknown hyper-parameter(s) for {arch}: {', '.join(unknown)} (known: {', '.join(known)})")
+            f"unknown hyper-parameter(s) for {arch}: {', '.join(unknown)} (known: "
+            f"{', '.join(known)})")
     missing = [f.name for f in dataclasses.fields(config_class)
                if f.name not in hparams and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]

@@ -72,7 +72,8 @@ class BiLSTMAttentionModel(SequenceModel):
     def window_state(self, preceding: torch.Tensor) -> torch.Tensor:
         needed = self.config.window - 1
         if preceding.shape[1] < needed:
-            raise ValueError(f"the state needs the {needed} ids before the window, got {preceding.shape[1]}")
+            raise ValueError(f"the state needs the {needed} ids before the window, got "
+                             f"{preceding.shape[1]}")
         state = preceding[:, preceding.shape[1] - needed:].long()
         return state.masked_fill(state < 0, self.pad_id)
 

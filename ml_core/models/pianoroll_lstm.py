@@ -1,6 +1,7 @@
 """Piano-roll LSTM: the "one-hot" model of "A Deep Dive...". Each time step is an
-88-key on/off vector (or 88 x 2 [sustain, onset] with channels=2); a linear embedding, stacked LSTM and feed-forward head give one
-logit per key for the next step (sigmoid per key, trained with binary cross-entropy).
+88-key on/off vector (or 88 x 2 [sustain, onset] with channels=2); a linear embedding, stacked LSTM
+and feed-forward head give one logit per key for the next step (sigmoid per key, trained with binary
+cross-entropy).
 The incremental state is the LSTM's (h, c); its top-layer h is the last output, so the
 next frame's logits can be recomputed from the state alone when sampling.
 """

@@ -30,7 +30,8 @@ def _rotate(x: torch.Tensor, start: int, head_dim: int, base: float) -> torch.Te
     """Rotary embedding of x (B, T, H, head_dim) with complex arithmetic."""
     length = x.shape[1]
     exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
-    angles = torch.arange(start, start + length, dtype=torch.float64).unsqueeze(1) / (base ** exponents)
+    angles = (torch.arange(start, start + length,
+                           dtype=torch.float64).unsqueeze(1) / (base ** exponents))
     rotation = torch.polar(torch.ones_like(angles), angles).to(torch.complex64).view(length, 1, -1)
     pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
     return torch.view_as_real(pairs * rotation.to(x.device)).flatten(-2).to(x.dtype)

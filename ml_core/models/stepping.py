@@ -2,9 +2,13 @@
 
 `make_stepper(model, device)` gives an object with two calls:
 
-    logits = stepper.start(prompt_ids, rows)    # (rows, V) float32 NumPy, after the prompt
+    logits = stepper.start(contexts)            # (rows, V) float32 NumPy after each row's
+                                                # context (one list of ids per row)
     logits = stepper.step(tokens, history)      # tokens: one id per row; history: every
                                                 # row's ids so far (for a re-encode)
+
+Rows that share one context (the variations of a Continue) read it once; rows with their
+own contexts of equal length (evaluation's prompts) are read as one batch.
 
 `TorchStepper` works for every token model on every device: it calls the model's own
 incremental `forward(tokens, state)` and slides the window when the context is full
@@ -32,8 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_core.options import ENGINES
+
 LAYER_NORM_EPS = 1e-5
-ENGINES = ("auto", "torch", "numpy")
 
 
 class SteppingError(ValueError):
@@ -82,13 +87,16 @@ class TorchStepper:
         self.state: Any = None
         self.used = 0
 
-    def start(self, prompt_ids: Sequence[int], rows: int) -> np.ndarray:
-        feed = list(prompt_ids[-self.limit:]) if self.limit is not None else list(prompt_ids)
-        logits, state = self.model(torch.tensor([feed], dtype=torch.long, device=self.device), None)
-        self.state = self.model.select_state(state, torch.zeros(rows, dtype=torch.long,
-                                                                device=self.device))
-        self.used = len(feed)
-        return _to_numpy(logits[:, -1, :]).repeat(rows, axis=0)
+    def start(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        feeds, shared = _feeds(contexts, self.limit)
+        logits, state = self.model(torch.tensor(feeds, dtype=torch.long, device=self.device), None)
+        rows = len(contexts)
+        if shared:
+            state = self.model.select_state(state, torch.zeros(rows, dtype=torch.long,
+                                                               device=self.device))
+        self.state = state
+        self.used = len(feeds[0])
+        return _to_numpy(logits[:, -1, :]).repeat(rows if shared else 1, axis=0)
 
     def step(self, tokens: Sequence[int], history: Sequence[Sequence[int]]) -> np.ndarray:
         tokens_tensor = torch.tensor(list(tokens), dtype=torch.long, device=self.device).view(-1, 1)
@@ -105,6 +113,20 @@ class TorchStepper:
         logits, self.state = self.model(tokens_tensor, self.state)
         self.used += 1
         return _to_numpy(logits[:, -1, :])
+
+
+def _feeds(contexts: Sequence[Sequence[int]], limit: int | None) -> tuple[list[list[int]], bool]:
+    """The ids to read first (the last `limit` of each context) and whether every row shares
+    one context (then only that one is returned, to be read once)."""
+    if not contexts:
+        raise ValueError("a stepper starts from at least one context")
+    first = contexts[0]
+    shared = all(context is first or context == first for context in contexts)
+    feeds = [list(context[-limit:]) if limit is not None else list(context)
+             for context in (contexts[:1] if shared else contexts)]
+    if len({len(feed) for feed in feeds}) != 1 or not feeds[0]:
+        raise ValueError("the rows' contexts must be non-empty and of equal length")
+    return feeds, shared
 
 
 def _to_numpy(logits: torch.Tensor) -> np.ndarray:
@@ -333,10 +355,11 @@ class NumpyTransformer:
         self._load_state(state, rows)
         return _to_numpy(logits[:, -1, :])
 
-    def start(self, prompt_ids: Sequence[int], rows: int) -> np.ndarray:
-        feed = list(prompt_ids[-self.limit:])
-        logits = self._prefill(torch.tensor([feed], dtype=torch.long, device=self.device), rows)
-        return logits.repeat(rows, axis=0)
+    def start(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        feeds, shared = _feeds(contexts, self.limit)
+        rows = len(contexts)
+        logits = self._prefill(torch.tensor(feeds, dtype=torch.long, device=self.device), rows)
+        return logits.repeat(rows if shared else 1, axis=0)
 
     # -------------------------------------------------------------- one step
     def step(self, tokens: Sequence[int], history: Sequence[Sequence[int]]) -> np.ndarray:
@@ -474,12 +497,14 @@ class NumpyLSTM:
                 raise SteppingError(f"the NumPy engine cannot run a {type(module).__name__} head")
         return {"embedding": _array(model.embedding.weight), "cells": cells, "head": head}
 
-    def start(self, prompt_ids: Sequence[int], rows: int) -> np.ndarray:
-        tokens = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.device)
+    def start(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        feeds, shared = _feeds(contexts, None)
+        repeats = len(contexts) if shared else 1
+        tokens = torch.tensor(feeds, dtype=torch.long, device=self.device)
         logits, (h, c) = self.model(tokens, None)
-        self.h = np.repeat(_array(h), rows, axis=1)
-        self.c = np.repeat(_array(c), rows, axis=1)
-        return _to_numpy(logits[:, -1, :]).repeat(rows, axis=0)
+        self.h = np.repeat(_array(h), repeats, axis=1)
+        self.c = np.repeat(_array(c), repeats, axis=1)
+        return _to_numpy(logits[:, -1, :]).repeat(repeats, axis=0)
 
     def step(self, tokens: Sequence[int], history: Sequence[Sequence[int]]) -> np.ndarray:
         ids = np.asarray(tokens, dtype=np.int64).reshape(-1)

@@ -15,13 +15,13 @@ RealFormer (`realformer=True`): a layer's pre-softmax scores are added to the ne
 layer's. Only the current query rows are needed, so the KV cache is all it takes.
 
 The state (`TransformerState`) holds one buffer per layer, keys and values stacked
-(2, B, heads, capacity, head_dim), sized to the context window and written in place, plus how many positions they hold and the absolute
-position of the next token. A state is used up by the call it is passed to (its buffers
-are reused); `select_state` makes an independent copy (e.g. for batched variations).
-`crop_state` keeps the last `keep` positions for relative/rope (the distances between
-kept positions do not change; deeper layers' cached keys still carry what they saw of the
-dropped tokens, which is sliding-window attention, as for any KV-cache crop) and returns
-None for absolute positions, whose window must be re-encoded.
+(2, B, heads, capacity, head_dim), sized to the context window and written in place, plus how many
+positions they hold and the absolute position of the next token. A state is used up by the call it
+is passed to (its buffers are reused); `select_state` makes an independent copy (e.g. for batched
+variations). `crop_state` keeps the last `keep` positions for relative/rope (the distances between
+kept positions do not change; deeper layers' cached keys still carry what they saw of the dropped
+tokens, which is sliding-window attention, as for any KV-cache crop) and returns None for absolute
+positions, whose window must be re-encoded.
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ class Attention(nn.Module):
         tensors are S_rel (skewed), their sum with the residual and the scores."""
         batch, heads, length, head_dim = q.shape
         total = keys.shape[2]
-        q = q * self.scale                                          # (B, H, L, hd): cheaper than scaling scores
+        # (B, H, L, hd): cheaper than scaling scores
+        q = q * self.scale
         bias: torch.Tensor | None = None
         if self.relative is not None:
             bias = self.relative_logits(q, total)                   # (B, H, L, total), scaled
@@ -315,7 +316,8 @@ class TransformerModel(SequenceModel):
         capacity = state.caches[0].shape[3]
         if needed <= capacity:
             return state.caches
-        capacity = max(needed, self.config.context if needed <= self.config.context else 2 * capacity)
+        capacity = max(needed,
+                       self.config.context if needed <= self.config.context else 2 * capacity)
         return [self._copy_cache(cache, 0, state.length, capacity) for cache in state.caches]
 
     @staticmethod

@@ -47,7 +47,8 @@ def tokenizer_names() -> list[str]:
 def get_tokenizer(name: str, **config: Any) -> Tokenizer:
     _load_schemes()
     if name not in _REGISTRY:
-        raise TokenizerError(f"unknown tokenizer '{name}' (choose from {', '.join(sorted(_REGISTRY))})")
+        raise TokenizerError(f"unknown tokenizer '{name}' (choose from "
+                             f"{', '.join(sorted(_REGISTRY))})")
     return _REGISTRY[name].from_config_dict(config)
 
 

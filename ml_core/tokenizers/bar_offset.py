@@ -100,7 +100,8 @@ class BarOffsetGrammar:
         # After an offset: a note's pitch, or the bar line if the bar would not be empty
         # and the offset is not before the last onset (guaranteed by _idle).
         self._after_offset = [mask_of(pitches), mask_of([*pitches, vocab["Bar"]])]
-        self._after_pitch = mask_of(range(vocab["Duration_1"], vocab[f"Duration_{MAX_DURATION}"] + 1))
+        self._after_pitch = mask_of(range(vocab["Duration_1"],
+                                          vocab[f"Duration_{MAX_DURATION}"] + 1))
 
     def start(self) -> BarOffsetState:
         return BarOffsetState(START, 0, 0, 0, 0)
@@ -170,7 +171,8 @@ class BarOffsetTokenizer(Tokenizer):
         return (self.values[token],) if self.kinds[token] == K_PITCH else ()
 
     # ------------------------------------------------------------------ encode
-    def _segments(self, score: Score, last_sixteenth: int, end_tick: int | None) -> list[tuple[int, int]]:
+    def _segments(self, score: Score, last_sixteenth: int,
+                  end_tick: int | None) -> list[tuple[int, int]]:
         """(start, length) in sixteenths of each bar piece to write: the score's bars (a
         meter change inside a bar waits for the next bar line), split into pieces of at
         most 31 sixteenths."""
@@ -192,7 +194,8 @@ class BarOffsetTokenizer(Tokenizer):
                 start += piece
                 remaining -= piece
         # The last bar was added whole; keep only the pieces the music (or end_tick) reaches.
-        while len(segments) > 1 and segments[-1][0] > last_sixteenth and (end is None or segments[-1][0] >= end):
+        while (len(segments) > 1 and segments[-1][0] > last_sixteenth
+               and (end is None or segments[-1][0] >= end)):
             segments.pop()
         return segments
 
@@ -213,14 +216,16 @@ class BarOffsetTokenizer(Tokenizer):
         last = pieces[-1][0] if pieces else 0
         segments = self._segments(score, last, end_tick)
         vocab = self.vocab
-        offset_0, pitch_low, duration_1 = vocab["Offset_0"], vocab[f"Pitch_{PITCH_LOW}"], vocab["Duration_1"]
+        offset_0, pitch_low, duration_1 = (vocab["Offset_0"], vocab[f"Pitch_{PITCH_LOW}"],
+                                           vocab["Duration_1"])
         ids = [self.bar_id]
         index = 0
         for number, (start, length) in enumerate(segments):
             while index < len(pieces) and pieces[index][0] < start + length:
                 onset, pitch, duration = pieces[index]
                 index += 1
-                ids += (offset_0 + onset - start, pitch_low + pitch - PITCH_LOW, duration_1 + duration - 1)
+                ids += (offset_0 + onset - start, pitch_low + pitch - PITCH_LOW,
+                        duration_1 + duration - 1)
             if number < len(segments) - 1:
                 ids += (offset_0 + length, self.bar_id)
         return ids
@@ -242,7 +247,8 @@ class BarOffsetTokenizer(Tokenizer):
             if kind == K_PITCH:
                 pitch = values[token]
             elif kind == K_DURATION:
-                notes.append(Note(pitch, state.tick, values[token] * SIXTEENTH, self.config.velocity))
+                notes.append(Note(pitch, state.tick, values[token] * SIXTEENTH,
+                                  self.config.velocity))
             elif kind == K_BAR and previous.phase != START:
                 meter = meter_of_length(previous.offset)
                 if not meters or meters[-1][1] != meter:

@@ -265,7 +265,8 @@ def tempo_events(levels: Sequence[float], tempo_bpm: float, changes: Sequence[An
     return events
 
 
-def time_signatures_for(max_bar_quarters: int, ticks_per_step: int = 1) -> tuple[tuple[int, int], ...]:
+def time_signatures_for(max_bar_quarters: int,
+                        ticks_per_step: int = 1) -> tuple[tuple[int, int], ...]:
     """The meters a vocabulary names: n/2, n/4, n/8, n/16 with 1 <= n <= 16, bars at most
     `max_bar_quarters` long, and a bar length that is a whole number of `ticks_per_step`."""
     signatures = []
@@ -302,7 +303,8 @@ def check_ids(ids: Sequence[int], vocab_size: int, name: str) -> list[int]:
     result = [int(i) for i in ids]
     for token in result:
         if not 0 <= token < vocab_size:
-            raise TokenizerError(f"token id {token} is outside the {name} vocabulary (0..{vocab_size - 1})")
+            raise TokenizerError(f"token id {token} is outside the {name} vocabulary "
+                                 f"(0..{vocab_size - 1})")
     return result
 
 
@@ -311,7 +313,8 @@ def check_pitch_range(pitch_range: Sequence[int]) -> tuple[int, int]:
         raise TokenizerError(f"pitch_range must be (low, high), got {pitch_range!r}")
     low, high = int(pitch_range[0]), int(pitch_range[1])
     if not 0 <= low <= high <= 127:
-        raise TokenizerError(f"pitch_range must lie within 0..127 with low <= high, got {pitch_range!r}")
+        raise TokenizerError(f"pitch_range must lie within 0..127 with low <= high, got "
+                             f"{pitch_range!r}")
     return low, high
 
 
@@ -320,7 +323,8 @@ def check_event_config(config: Any) -> None:
     a beat resolution dividing 480, the longest bar, velocity and tempo bins."""
     object.__setattr__(config, "pitch_range", check_pitch_range(config.pitch_range))
     if not 1 <= config.beat_resolution <= 48 or TICKS_PER_QUARTER % config.beat_resolution:
-        raise TokenizerError(f"beat_resolution must divide 480 (1..48), got {config.beat_resolution}")
+        raise TokenizerError(f"beat_resolution must divide 480 (1..48), got "
+                             f"{config.beat_resolution}")
     if not 1 <= config.max_bar_quarters <= 32:
         raise TokenizerError(f"max_bar_quarters must be 1..32, got {config.max_bar_quarters}")
     velocity_levels_for(config.velocity_bins)

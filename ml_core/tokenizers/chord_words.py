@@ -94,7 +94,8 @@ def parse_word(word: str, steps_per_quarter: int) -> tuple[tuple[int, ...], int]
             raise ValueError("unknown word kind")
     except (ValueError, ZeroDivisionError):
         raise TokenizerError(f"'{word}' is not a chord_words word") from None
-    if steps_fraction.denominator != 1 or steps_fraction <= 0 or not all(0 <= p <= 127 for p in pitches):
+    if (steps_fraction.denominator != 1 or steps_fraction <= 0
+        or not all(0 <= p <= 127 for p in pitches)):
         raise TokenizerError(f"'{word}' is not a chord_words word on this grid")
     return pitches, int(steps_fraction)
 
@@ -185,7 +186,8 @@ class ChordWordsTokenizer(Tokenizer):
         """The piece as words, before any vocabulary lookup (what `fit` counts)."""
         spq = self.config.steps_per_quarter
         texts = self._length_texts
-        return [word_for(pitches, steps, spq, texts[steps]) for pitches, steps in self._word_spans(score)]
+        return [word_for(pitches, steps, spq, texts[steps])
+                for pitches, steps in self._word_spans(score)]
 
     def _word_spans(self, score: Score) -> list[tuple[tuple[int, ...], int]]:
         """(pitch set, steps) per word, rests as empty pitch sets."""

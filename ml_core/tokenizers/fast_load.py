@@ -106,11 +106,13 @@ def _score_from_bytes(data: bytes) -> Score:
 
     tempi = parsed.tempos.numpy()
     tempo_events = [(int(t), 60_000_000 / m) for t, m in
-                    zip(ticks(tempi["time"]).tolist(), tempi["mspq"].tolist(), strict=True) if m > 0]
+                    zip(ticks(tempi["time"]).tolist(), tempi["mspq"].tolist(), strict=True)
+                    if m > 0]
     meters = parsed.time_signatures.numpy()
     meter_events = [(int(t), (n, d)) for t, n, d in
                     zip(ticks(meters["time"]).tolist(), meters["numerator"].tolist(),
-                        meters["denominator"].tolist(), strict=True) if is_valid_time_signature(n, d)]
+                        meters["denominator"].tolist(), strict=True)
+                        if is_valid_time_signature(n, d)]
     bpm = 120.0
     if tempo_events and tempo_events[0][0] == 0:
         bpm = tempo_events.pop(0)[1]

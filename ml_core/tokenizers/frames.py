@@ -118,7 +118,8 @@ class FrameRepresentation(ABC):
         else:
             sounding, struck = array >= 0.5, None
         return Score([Track("piano", 0, False,
-                            notes_from_frames(sounding, struck, self.lowest_pitch, self.step_ticks))])
+                            notes_from_frames(sounding, struck, self.lowest_pitch,
+                                              self.step_ticks))])
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "config": self.config.to_dict()}
@@ -158,7 +159,8 @@ def notes_from_frames(sounding: np.ndarray, struck: np.ndarray | None, lowest_pi
     key_of, frame_of = np.divmod(start_positions, frames + 1)
     lengths = end_positions - start_positions
     notes = [Note(lowest_pitch + key, frame * step_ticks, length * step_ticks, DEFAULT_VELOCITY)
-             for key, frame, length in zip(key_of.tolist(), frame_of.tolist(), lengths.tolist(), strict=True)]
+             for key, frame, length in zip(key_of.tolist(), frame_of.tolist(),
+                                           lengths.tolist(), strict=True)]
     notes.sort()
     return notes
 

@@ -102,7 +102,8 @@ class MidiLikeGrammar:
         self._low = t.config.pitch_range[0]
         self._pitch_count = t.config.pitch_range[1] - self._low + 1
         self._step_ticks = t.step_ticks
-        self._on_first, self._off_first = t.vocab[f"NoteOn_{self._low}"], t.vocab[f"NoteOff_{self._low}"]
+        self._on_first, self._off_first = (t.vocab[f"NoteOn_{self._low}"],
+                                           t.vocab[f"NoteOff_{self._low}"])
         self._eos = t.vocab["EOS"]
         kinds = np.array(t.kinds)
         size = t.vocab_size
@@ -152,7 +153,8 @@ class MidiLikeGrammar:
             mask = self._event_base[marks].copy()
             if sounding:
                 mask[self._eos] = False
-                mask[self._off_first + np.array(_bit_indices(sounding & ~fresh), dtype=np.int64)] = True
+                released = np.array(_bit_indices(sounding & ~fresh), dtype=np.int64)
+                mask[self._off_first + released] = True
             if bin(sounding).count("1") == self._pitch_count:
                 mask[self._velocity_ids] = False
         mask[self._on_first + sounding_indices] = False
@@ -219,7 +221,8 @@ class MidiLikeTokenizer(Tokenizer):
         self._velocities = velocity_levels_for(c.velocity_bins)
         self._tempi = tempo_levels_for(c.tempo_bins) if c.use_tempo else ()
         low, high = c.pitch_range
-        entries: list[tuple[str, int, int]] = [("PAD", K_PAD, 0), ("BOS", K_BOS, 0), ("EOS", K_EOS, 0)]
+        entries: list[tuple[str, int, int]] = [("PAD", K_PAD, 0), ("BOS", K_BOS, 0),
+                                               ("EOS", K_EOS, 0)]
         entries += [(f"TimeSig_{n}_{d}", K_TIMESIG, 0) for n, d in self._signatures]
         entries += [(f"Tempo_{bpm}", K_TEMPO, bpm) for bpm in self._tempi]
         entries += [(f"Velocity_{v}", K_VELOCITY, v) for v in self._velocities]
@@ -279,7 +282,8 @@ class MidiLikeTokenizer(Tokenizer):
                         f"time signature {meter[0]}/{meter[1]} is not supported by this midi_like "
                         f"tokenizer (bars up to {c.max_bar_quarters} quarters)")
                 if meter != previous:
-                    at((tick + step // 2) // step)[1].append(vocab[f"TimeSig_{meter[0]}_{meter[1]}"])
+                    at((tick
+                        + step // 2) // step)[1].append(vocab[f"TimeSig_{meter[0]}_{meter[1]}"])
                     previous = meter
         if c.use_tempo:
             for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes):
@@ -344,7 +348,8 @@ class MidiLikeTokenizer(Tokenizer):
                 if not tempi or tempi[-1][1] != values[token]:
                     tempi.append((state.tick, float(values[token])))
         for pitch, (start, note_velocity) in sounding.items():
-            notes.append(Note(pitch, start, max(state.tick - start, self.step_ticks), note_velocity))
+            notes.append(Note(pitch, start, max(state.tick - start, self.step_ticks),
+                              note_velocity))
         return build_score(notes, meters, tempi, "midi_like")
 
 

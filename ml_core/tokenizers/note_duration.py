@@ -76,7 +76,8 @@ def _steps_config_error(steps_per_quarter: int, max_duration: int, upper: int) -
 @dataclass(frozen=True)
 class NoteDurationConfig(TokenizerConfig):
     steps_per_quarter: int = 4   # one step = a sixteenth note, as in the paper
-    max_duration: int = 128      # longest note / wait in steps: 8 bars of 4/4 (musicautobot's limit)
+    # longest note / wait in steps: 8 bars of 4/4 (musicautobot's limit)
+    max_duration: int = 128
 
     def __post_init__(self) -> None:
         error = _steps_config_error(self.steps_per_quarter, self.max_duration, 4096)
@@ -85,7 +86,8 @@ class NoteDurationConfig(TokenizerConfig):
 
 
 # Grammar phases.
-_START, _AFTER_BOS, _AFTER_PAD, _NEED_NOTE_DURATION, _NEED_WAIT_DURATION, _IN_CHORD, _AFTER_WAIT = range(7)
+(_START, _AFTER_BOS, _AFTER_PAD, _NEED_NOTE_DURATION, _NEED_WAIT_DURATION, _IN_CHORD,
+ _AFTER_WAIT) = range(7)
 # Token kinds.
 _BOS, _PAD, _SEP, _NOTE, _DURATION = range(5)
 
@@ -213,7 +215,8 @@ class NoteDurationTokenizer(Tokenizer):
         longest = self.config.max_duration
         now = 0
         index, count = 0, len(starts)
-        pitch_list, start_list, duration_list = pitches.tolist(), starts.tolist(), durations.tolist()
+        pitch_list, start_list, duration_list = (pitches.tolist(), starts.tolist(),
+                                                 durations.tolist())
         while index < count:
             step = start_list[index]
             wait = step - now

@@ -53,7 +53,8 @@ DEFAULT_OPTIONS = PerformanceOptions()
 def content_seed(score: Score, seed: int) -> int:
     """A seed for one score: `seed` mixed with the score's notes (stable across runs)."""
     notes = score.note_array()
-    payload = np.stack([notes["pitch"], notes["start"], notes["duration"]]).astype(np.int64).tobytes()
+    payload = (np.stack([notes["pitch"], notes["start"],
+                         notes["duration"]]).astype(np.int64).tobytes())
     return zlib.crc32(payload, seed & 0xFFFFFFFF)
 
 
@@ -77,7 +78,8 @@ def perform(score: Score, seed: int, options: PerformanceOptions = DEFAULT_OPTIO
     lengths = notes["duration"] * factor * (1 + rng.normal(0, options.length_wobble, notes.size))
     # One jitter per distinct onset tick (a chord's notes move together).
     onsets, onset_index = np.unique(notes["start"], return_inverse=True)
-    jitter = np.clip(rng.normal(0, options.jitter, onsets.size), -options.max_jitter, options.max_jitter)
+    jitter = np.clip(rng.normal(0, options.jitter, onsets.size), -options.max_jitter,
+                     options.max_jitter)
     starts = np.maximum(0, notes["start"] + np.rint(jitter * tpq).astype(np.int64)[onset_index])
     performed = notes.copy()
     performed["start"] = starts
@@ -110,5 +112,6 @@ def performed_variants(variants: Sequence[Score], share: float, seed: int,
     result = []
     for index, variant in enumerate(variants):
         rng = np.random.default_rng([content_seed(variant, seed), index])
-        result.append(perform(variant, int(rng.integers(2**31)), options) if rng.random() < share else variant)
+        result.append(perform(variant, int(rng.integers(2**31)), options)
+                      if rng.random() < share else variant)
     return result

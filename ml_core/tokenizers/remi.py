@@ -117,18 +117,23 @@ class RemiConfig(TokenizerConfig):
     tempo_bins: int = 32              # log-spaced 40..250 BPM, ~5.5% apart
     use_chords: bool = False          # Chord tokens from simultaneous onsets (decode ignores)
     pitch_range: tuple[int, int] = (21, 108)  # the 88 piano keys
-    use_controls: bool = True         # Texture/Density/Register after each bar (off for old configs)
+    # Texture/Density/Register after each bar (off for old configs)
+    use_controls: bool = True
     use_infill: bool = True           # Hole/FillStart/FillEnd tokens (off for old configs)
-    use_velocity: bool = True         # Velocity tokens; off: notes are Pitch, Duration (docs/DYNAMICS.md)
-    tempo_tolerance: float = 0.1      # a tempo change is written only beyond 10% from the last tempo
+    # Velocity tokens; off: notes are Pitch, Duration (docs/DYNAMICS.md)
+    use_velocity: bool = True
+    # a tempo change is written only beyond 10% from the last tempo
+    tempo_tolerance: float = 0.1
                                       # written (0 for old configs; docs/DYNAMICS.md)
 
     def __post_init__(self) -> None:
         check_event_config(self)
         if not 1 <= self.max_duration_quarters <= 64:
-            raise TokenizerError(f"max_duration_quarters must be 1..64, got {self.max_duration_quarters}")
+            raise TokenizerError(f"max_duration_quarters must be 1..64, got "
+                                 f"{self.max_duration_quarters}")
         if not 0.0 <= self.tempo_tolerance < 1.0:
-            raise TokenizerError(f"tempo_tolerance must be at least 0 and below 1, got {self.tempo_tolerance}")
+            raise TokenizerError(f"tempo_tolerance must be at least 0 and below 1, got "
+                                 f"{self.tempo_tolerance}")
 
 
 # Control values: bins, with ANY for "not given".
@@ -313,7 +318,8 @@ class RemiTokenizer(Tokenizer):
         super().__init__(config)
         c = self.config
         self.ticks_per_position = TICKS_PER_QUARTER // c.beat_resolution
-        self.bos_id, self.eos_id, self.bar_id = self.vocab["BOS"], self.vocab["EOS"], self.vocab["Bar"]
+        self.bos_id, self.eos_id, self.bar_id = (self.vocab["BOS"], self.vocab["EOS"],
+                                                 self.vocab["Bar"])
         self.position_first = self.vocab["Position_0"]
         self.kind_array = np.array(self.kinds, dtype=np.int8)
         self._velocity_token = np.array([self.vocab[f"Velocity_{self._velocities[i]}"] for i in
@@ -328,7 +334,8 @@ class RemiTokenizer(Tokenizer):
         for token, kind in enumerate(self.kinds):
             if kind in self.control_ids:
                 self.control_ids[kind][self.values[token]] = token
-        self.infill_ids: tuple[int, ...] = tuple(self.vocab[n] for n in ("Hole", "FillStart", "FillEnd")) \
+        self.infill_ids: tuple[int, ...] = tuple(self.vocab[n]
+                                                 for n in ("Hole", "FillStart", "FillEnd")) \
             if c.use_infill else ()
         self._grammar = RemiGrammar(self)
 
@@ -386,7 +393,8 @@ class RemiTokenizer(Tokenizer):
                                        ("Register", K_REGISTER, REGISTER_LEVELS)):
                 entries += [(f"{name}_{v}", kind, v) for v in levels] + [(f"{name}_any", kind, ANY)]
         if c.use_infill:
-            entries += [("Hole", K_HOLE, 0), ("FillStart", K_FILL_START, 0), ("FillEnd", K_FILL_END, 0)]
+            entries += [("Hole", K_HOLE, 0), ("FillStart", K_FILL_START, 0),
+                        ("FillEnd", K_FILL_END, 0)]
         return self._vocab_from_entries(entries)
 
     def grammar(self) -> RemiGrammar:
@@ -401,7 +409,8 @@ class RemiTokenizer(Tokenizer):
         if not self.control_ids:
             return []
         return [self.control_ids[kind][value] for kind, value in
-                ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density), (K_REGISTER, controls.register))]
+                ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density),
+                 (K_REGISTER, controls.register))]
 
     def control_mask(self, controls: BarControls) -> np.ndarray:
         """Mask (vocab_size,) allowing every non-control token and, of the control tokens,
@@ -413,12 +422,14 @@ class RemiTokenizer(Tokenizer):
                             (K_REGISTER, controls.register)):
             ids = self.control_ids[kind]
             if value not in ids:
-                raise TokenizerError(f"no control token for value {value} of {self.vocab.string(ids[ANY])}")
+                raise TokenizerError(f"no control token for value {value} of "
+                                     f"{self.vocab.string(ids[ANY])}")
             mask[list(ids.values())] = False
             mask[ids[value]] = True
         return mask
 
-    def controls_of(self, score: Score, *, bars: int = 2, end_tick: int | None = None) -> BarControls:
+    def controls_of(self, score: Score, *, bars: int = 2,
+                    end_tick: int | None = None) -> BarControls:
         """The controls of the last `bars` bars that have notes (before `end_tick` if
         given), measured together: what "follow the prompt" asks of new bars. All ANY for
         a score without notes."""
@@ -434,7 +445,8 @@ class RemiTokenizer(Tokenizer):
         by_bar: dict[int, list[Note]] = {}
         starts = [bar_start for bar_start, _, _ in plan]
         for note in notes:
-            by_bar.setdefault(bisect_right(starts, (note.start + step // 2) // step * step) - 1, []).append(note)
+            by_bar.setdefault(bisect_right(starts, (note.start + step // 2) // step * step) - 1,
+                              []).append(note)
         chosen = sorted(by_bar)[-bars:]
         chosen_notes = [n for bar in chosen for n in by_bar[bar]]
         beats = sum(plan[bar][1] / beat_ticks(plan[bar][2]) for bar in chosen)
@@ -462,7 +474,8 @@ class RemiTokenizer(Tokenizer):
         mask = np.ones(self.vocab_size, dtype=bool)
         tick = state.tick
         low = self.config.pitch_range[0]
-        pitch_ids = slice(self._pitch_first, self._pitch_first + self.config.pitch_range[1] - low + 1)
+        pitch_ids = slice(self._pitch_first,
+                          self._pitch_first + self.config.pitch_range[1] - low + 1)
         if tick < earliest:
             mask[pitch_ids] = False
             mask[self.kind_array == K_CHORD] = False
@@ -470,14 +483,16 @@ class RemiTokenizer(Tokenizer):
             for pitch in sounding:
                 if low <= pitch <= self.config.pitch_range[1]:
                     mask[self._pitch_first + pitch - low] = False
-        before = -(-(earliest - state.bar_start) // self.ticks_per_position)  # positions before earliest
+        # positions before earliest
+        before = -(-(earliest - state.bar_start) // self.ticks_per_position)
         if before > 0:
             max_positions = self.config.max_bar_quarters * self.config.beat_resolution
             mask[self.position_first:self.position_first + min(before, max_positions)] = False
         return mask
 
     # ------------------------------------------------------------------ encode
-    def _bar_plan(self, score: Score, last_tick: int, end_tick: int | None) -> list[tuple[int, int, tuple[int, int]]]:
+    def _bar_plan(self, score: Score, last_tick: int,
+                  end_tick: int | None) -> list[tuple[int, int, tuple[int, int]]]:
         """(start tick, length in ticks, meter) of each bar to write. A meter change inside
         a bar takes effect at the next bar line."""
         changes = [(c.tick, (c.numerator, c.denominator)) for c in score.time_signature_changes]
@@ -536,7 +551,8 @@ class RemiTokenizer(Tokenizer):
             notes_at = {p: (bounds[i], bounds[i + 1]) for i, p in enumerate(onset_positions)}
         tempo_at: dict[int, int] = {}
         if c.use_tempo:
-            levels: dict[int, int] = {}  # position -> tempo level; the last change on a position wins
+            # position -> tempo level; the last change on a position wins
+            levels: dict[int, int] = {}
             for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes,
                                             c.tempo_tolerance):
                 levels[(tick + step // 2) // step] = level
@@ -560,8 +576,15 @@ class RemiTokenizer(Tokenizer):
             if self.control_ids:
                 first_onset = bisect_right(onset_positions, first_position - 1)
                 end_onset = bisect_right(onset_positions, end_position - 1)
-                bar_pitches = pitches[notes_at[onset_positions[first_onset]][0]:
-                                      notes_at[onset_positions[end_onset - 1]][1]] if end_onset > first_onset else []
+                bar_pitches = (
+                    pitches[
+                        notes_at[onset_positions[first_onset]][0] : notes_at[
+                            onset_positions[end_onset - 1]
+                        ][1]
+                    ]
+                    if end_onset > first_onset
+                    else []
+                )
                 ids += self.control_tokens(BarControls.measure(
                     end_onset - first_onset, bar_pitches, length / beat_ticks(bar_meter)))
             while index < len(event_positions) and event_positions[index] < end_position:

@@ -6,7 +6,8 @@ import sys
 import traceback
 
 errors: list[str] = []
-sys.excepthook = lambda kind, value, tb: errors.append("".join(traceback.format_exception(kind, value, tb)))
+sys.excepthook = (lambda kind, value,
+                  tb: errors.append("".join(traceback.format_exception(kind, value, tb))))
 
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402

@@ -41,7 +41,8 @@ def test_main_window_fits_1280x760_without_overlap_and_drawing_raises_nothing(tm
             assert not _overlap(dock, other), (dock, other)
     assert report["central_width"] >= 0.55 * 1280
     buttons = report["continue_buttons"]   # the Continue dock's buttons, variations included, whole
-    assert {"Continue", "Fill", "Stop", "Re-roll", "Accept", "Audition", "<", ">"} <= {b["text"] for b in buttons}
+    assert {"Continue", "Fill", "Stop", "Re-roll", "Accept", "Audition", "<",
+            ">"} <= {b["text"] for b in buttons}
     for button in buttons:
         assert button["width"] >= button["needed"] and button["inside"] and button["shown"], button
     assert report["notes"] == 1                       # the note was drawn

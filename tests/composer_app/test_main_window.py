@@ -104,7 +104,8 @@ def test_conventional_shortcuts_are_bound():
         assert keys(window.save_action) == {"Ctrl+S"} and keys(window.open_action) == {"Ctrl+O"}
         assert keys(window.export_midi_action) == {"Ctrl+E"}
         assert keys(window.delete_action) == {"Del", "Backspace"}
-        assert keys(window.select_all_action) == {"Ctrl+A"} and keys(window.duplicate_action) == {"Ctrl+D"}
+        assert (keys(window.select_all_action) == {"Ctrl+A"}
+                and keys(window.duplicate_action) == {"Ctrl+D"})
     finally:
         window.deleteLater()
 
@@ -167,7 +168,8 @@ def test_an_unexpected_modal_dialog_fails_instead_of_hanging(qtbot):
 
     from composer_app import dialogs
 
-    with pytest.raises(AssertionError, match="unexpected modal QMessageBox.critical: .*disk is full"):
+    with pytest.raises(AssertionError,
+                       match="unexpected modal QMessageBox.critical: .*disk is full"):
         dialogs.show_error(None, "The disk is full")
     with pytest.raises(AssertionError, match="QMessageBox.exec"):
         QMessageBox(QMessageBox.Icon.Warning, "t", "x").exec()

@@ -19,13 +19,15 @@ HARMONIC_MINOR = (0, 2, 3, 5, 7, 8, 11, 12)
 
 
 def line(pitches, length: int = 480) -> Score:
-    return Score([Track("p", 0, False, [Note(p, i * length, length) for i, p in enumerate(pitches)])])
+    return Score([Track("p", 0, False,
+                        [Note(p, i * length, length) for i, p in enumerate(pitches)])])
 
 
 def scale(tonic: int, steps) -> Score:
     """A scale up and down, tonic and dominant held longer (as a melody would)."""
     pitches = [tonic + s for s in steps] + [tonic + s for s in reversed(steps[:-1])]
-    notes = [Note(p, i * 480, 960 if (p - tonic) % 12 in (0, 7) else 480) for i, p in enumerate(pitches)]
+    notes = [Note(p, i * 480, 960 if (p - tonic) % 12 in (0, 7) else 480)
+             for i, p in enumerate(pitches)]
     return Score([Track("p", 0, False, notes)])
 
 
@@ -48,7 +50,8 @@ def test_normalize_key_moves_g_major_to_c_major() -> None:
     g_major = scale(67, MAJOR)
     normalized, shift = normalize_key(g_major)
     assert shift == 5
-    assert [n.pitch for n in normalized.tracks[0].notes] == [n.pitch + 5 for n in g_major.tracks[0].notes]
+    assert [n.pitch for n in normalized.tracks[0].notes] == [n.pitch + 5
+                                                             for n in g_major.tracks[0].notes]
     assert estimate_key(normalized) == (0, "major")
 
 
@@ -73,8 +76,10 @@ def test_transpositions_skip_shifts_that_leave_the_range() -> None:
     shifts = [shift for shift, _ in transpositions(score)]
     assert shifts == [-3, -2, -1, 0, 1, 2, 3, 4]
     for shift, transposed in transpositions(score, shifts=[-3, 4]):
-        assert [n.pitch for n in transposed.tracks[0].notes] == [24 + shift, 60 + shift, 104 + shift]
-    drums = Score([Track("d", 0, True, [Note(36, 0, 120)]), Track("p", 0, False, [Note(60, 0, 120)])])
+        assert [n.pitch for n in transposed.tracks[0].notes] == [24 + shift, 60 + shift,
+                                                                 104 + shift]
+    drums = Score([Track("d", 0, True, [Note(36, 0, 120)]),
+                   Track("p", 0, False, [Note(60, 0, 120)])])
     _, up = next(transpositions(drums, shifts=[5]))
     assert up.tracks[0].notes[0].pitch == 36 and up.tracks[1].notes[0].pitch == 65
 
@@ -89,7 +94,8 @@ def test_scale_pitch_classes() -> None:
 
 
 def test_merge_tracks_puts_pitched_notes_in_one_track() -> None:
-    score = Score([Track("a", 0, False, [Note(72, 480, 480)]), Track("b", 33, False, [Note(48, 0, 960)]),
+    score = Score([Track("a", 0, False, [Note(72, 480, 480)]),
+                   Track("b", 33, False, [Note(48, 0, 960)]),
                    Track("d", 0, True, [Note(36, 0, 120)])])
     merged = merge_tracks(score)
     assert len(merged.tracks) == 1 and [n.pitch for n in merged.tracks[0].notes] == [48, 72]

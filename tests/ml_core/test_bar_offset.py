@@ -30,7 +30,8 @@ def test_vocabulary_is_the_papers_153_tokens() -> None:
 
 def test_encoding_follows_the_paper() -> None:
     tokenizer = get_tokenizer("bar_offset")
-    score = Score([Track("p", 0, False, [Note(60, 0, 480), Note(64, 480, 240), Note(67, 1920 + 120, 480)])])
+    score = Score([Track("p", 0, False,
+                         [Note(60, 0, 480), Note(64, 480, 240), Note(67, 1920 + 120, 480)])])
     assert strings(tokenizer, tokenizer.encode(score)) == [
         "Bar", "Offset_0", "Pitch_60", "Duration_4", "Offset_4", "Pitch_64", "Duration_2",
         "Offset_16", "Bar", "Offset_1", "Pitch_67", "Duration_4"]
@@ -39,12 +40,15 @@ def test_encoding_follows_the_paper() -> None:
 def test_long_bars_and_long_notes_are_split() -> None:
     tokenizer = get_tokenizer("bar_offset")
     # A 10/4 bar is 40 sixteenths: 31 + 9. A note of 36 sixteenths: 32 + 4.
-    score = Score([Track("p", 0, False, [Note(60, 0, 36 * 120), Note(62, 40 * 120, 120)])], time_signature=(10, 4))
+    score = Score([Track("p", 0, False, [Note(60, 0, 36 * 120), Note(62, 40 * 120, 120)])],
+                  time_signature=(10, 4))
     tokens = strings(tokenizer, tokenizer.encode(score))
     assert tokens == ["Bar", "Offset_0", "Pitch_60", "Duration_32", "Offset_31", "Bar",
-                      "Offset_1", "Pitch_60", "Duration_4", "Offset_9", "Bar", "Offset_0", "Pitch_62", "Duration_1"]
+                      "Offset_1", "Pitch_60", "Duration_4", "Offset_9", "Bar", "Offset_0",
+                      "Pitch_62", "Duration_1"]
     decoded = tokenizer.decode(tokenizer.encode(score))
-    assert decoded.tracks[0].notes == [Note(60, 0, 32 * 120), Note(60, 32 * 120, 4 * 120), Note(62, 40 * 120, 120)]
+    assert decoded.tracks[0].notes == [Note(60, 0, 32 * 120), Note(60, 32 * 120, 4 * 120),
+                                       Note(62, 40 * 120, 120)]
 
 
 def test_decode_names_meters_from_bar_lengths() -> None:
@@ -54,7 +58,8 @@ def test_decode_names_meters_from_bar_lengths() -> None:
                   time_signature_changes=[TimeSignatureChange(2 * 1440, 7, 8)])
     decoded = tokenizer.decode(tokenizer.encode(score))
     assert decoded.time_signature == (3, 4)
-    assert [(c.tick, c.numerator, c.denominator) for c in decoded.time_signature_changes] == [(2880, 7, 8)]
+    assert [(c.tick, c.numerator, c.denominator)
+            for c in decoded.time_signature_changes] == [(2880, 7, 8)]
     assert decoded.tracks[0].notes == notes
 
 

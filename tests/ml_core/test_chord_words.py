@@ -69,12 +69,14 @@ def test_unfitted_tokenizer_keeps_timing_with_unknown_words():
 
 def test_min_count_and_max_words_fall_back_to_unknown():
     common = make_score([Note(60, i * QUARTER, QUARTER) for i in range(5)])
-    rare = make_score([Note(61, 0, QUARTER), Note(62, QUARTER, QUARTER), Note(62, 2 * QUARTER, QUARTER)])
+    rare = make_score([Note(61, 0, QUARTER), Note(62, QUARTER, QUARTER),
+                       Note(62, 2 * QUARTER, QUARTER)])
     tokenizer = ChordWordsTokenizer().fit([common, rare], min_count=2)
     assert tokenizer.is_fitted
     strings = tokenizer.tokens_to_strings(tokenizer.encode(rare))
     assert strings == ["BOS", "unk_q1", "note_62_q1", "note_62_q1"]
-    assert plain(tokenizer.decode(tokenizer.encode(rare)).notes()) == [(62, 480, 480), (62, 960, 480)]
+    assert plain(tokenizer.decode(tokenizer.encode(rare)).notes()) == [(62, 480, 480),
+                                                                       (62, 960, 480)]
     only_one = ChordWordsTokenizer().fit([common, rare], max_words=1)
     assert "note_60_q1" in only_one.vocab and "note_62_q1" not in only_one.vocab
     with pytest.raises(TokenizerError):
@@ -100,7 +102,8 @@ def test_class_weights_inverse_to_frequency():
 
 def test_to_dict_round_trip_keeps_vocabulary_and_counts():
     score = make_score(PHRASE)
-    tokenizer = ChordWordsTokenizer(ChordWordsConfig(steps_per_quarter=12, max_duration=48)).fit([score])
+    tokenizer = (ChordWordsTokenizer(ChordWordsConfig(steps_per_quarter=12,
+                                                      max_duration=48)).fit([score]))
     data = json.loads(json.dumps(tokenizer.to_dict()))
     again = ChordWordsTokenizer.from_dict(data)
     assert again.vocab.tokens == tokenizer.vocab.tokens and again.config == tokenizer.config
@@ -136,7 +139,8 @@ def test_durations_as_text():
 
 def test_polyphony_is_reduced_like_chordify():
     tokenizer = ChordWordsTokenizer()
-    score = make_score([Note(48, 0, 4 * QUARTER), Note(60, 0, QUARTER), Note(62, 2 * QUARTER, QUARTER)])
+    score = make_score([Note(48, 0, 4 * QUARTER), Note(60, 0, QUARTER),
+                        Note(62, 2 * QUARTER, QUARTER)])
     tokenizer.fit([score])
     # The held bass is cut at the next onset; the onset takes its longest note.
     assert tokenizer.words(score) == ["chord_48.60_q2", "note_62_q1"]
@@ -170,7 +174,8 @@ def test_grammar_and_random_sequences():
     state = grammar.start()
     assert np.flatnonzero(grammar.allowed(state)).tolist() == [tokenizer.bos_id]
     state = grammar.advance(state, tokenizer.bos_id)
-    assert not grammar.allowed(state)[tokenizer.bos_id] and not grammar.allowed(state)[tokenizer.pad_id]
+    assert (not grammar.allowed(state)[tokenizer.bos_id]
+            and not grammar.allowed(state)[tokenizer.pad_id])
     with pytest.raises(TokenizerError):
         grammar.advance(state, tokenizer.pad_id)
     rng = np.random.default_rng(3)

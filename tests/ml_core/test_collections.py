@@ -26,7 +26,8 @@ from ml_core.music import Note, Score, Track
 
 # three small collections of the corpus (five MusicXML files, a second to read)
 SMALL_COLLECTIONS = ["music21:leadSheet", "music21:theoryExercises", "music21:liliuokalani"]
-BOOK = "".join(f"X:{i}\nT:Tune {i}\nM:4/4\nL:1/8\nK:G\n{'GABc dedB cBAG FGAB' * 4}|]\n\n" for i in range(1, 4))
+BOOK = "".join(f"X:{i}\nT:Tune {i}\nM:4/4\nL:1/8\nK:G\n{'GABc dedB cBAG FGAB' * 4}|]\n\n"
+               for i in range(1, 4))
 BOOK += "X:4\nT:Too long a bar for REMI\nM:9/4\nL:1/4\nK:G\nGABcdedBc|]\n"
 
 
@@ -56,14 +57,17 @@ def test_music21_collections_and_a_user_folder_are_recorded_per_file_and_piece(c
     train = manifest["splits"]["train"]
     assert len(train["file_collections"]) == len(train["file_list"])
     for path, collection in zip(train["file_list"], train["file_collections"], strict=True):
-        expected = "my_tunes" if path.startswith(str(folder.resolve())) else path.split("/corpus/")[1].split("/")[0]
+        expected = ("my_tunes" if path.startswith(str(folder.resolve()))
+                    else path.split("/corpus/")[1].split("/")[0])
         assert collection == expected
-    assert train["collections"].keys() == {"leadSheet", "liliuokalani", "my_tunes", "theoryExercises"}
+    assert train["collections"].keys() == {"leadSheet", "liliuokalani", "my_tunes",
+                                           "theoryExercises"}
     assert train["collections"]["leadSheet"]["pieces"] == 2
     # the ABC book's tunes are pieces of their own: 3 MIDI files + 3 tunes from 4 files; its
     # fourth tune, in a meter REMI refuses, is left out without losing the other three
     assert train["collections"]["my_tunes"]["pieces"] == 6
-    assert [(Path(entry["path"]).name, entry["reason"][:40]) for entry in manifest["pieces_left_out"]] == \
+    assert [(Path(entry["path"]).name, entry["reason"][:40])
+            for entry in manifest["pieces_left_out"]] == \
         [("book.abc", "1 of 4 pieces left out: time signature 9")]
     assert train["file_collections"].count("my_tunes") == 4
     dataset = load_dataset(result.directory)
@@ -75,7 +79,8 @@ def test_music21_collections_and_a_user_folder_are_recorded_per_file_and_piece(c
     assert sum(tokens.values()) == len(dataset.train.data)
 
 
-def test_rerun_reuses_the_dataset_and_a_new_tokenizer_reuses_the_parsed_files(corpus_dataset, monkeypatch):
+def test_rerun_reuses_the_dataset_and_a_new_tokenizer_reuses_the_parsed_files(corpus_dataset,
+                                                                              monkeypatch):
     result, folder, options = corpus_dataset
     again = prepare_dataset([*SMALL_COLLECTIONS, str(folder)], result.directory, options)
     assert again.reused and again.manifest["cache_key"] == result.manifest["cache_key"]
@@ -85,7 +90,8 @@ def test_rerun_reuses_the_dataset_and_a_new_tokenizer_reuses_the_parsed_files(co
     other = prepare_dataset([*SMALL_COLLECTIONS, str(folder)], result.directory,
                             PrepareOptions(tokenizer="midi_like", val_fraction=0.0, workers=1))
     assert not other.reused and parsed == []   # every file came from the score cache
-    assert other.manifest["splits"]["train"]["collections"].keys() == result.manifest["splits"]["train"]["collections"].keys()
+    ours, theirs = other.manifest["splits"]["train"], result.manifest["splits"]["train"]
+    assert ours["collections"].keys() == theirs["collections"].keys()
 
 
 def test_resolve_collections_names_corpus_folders_and_rejects_unknown_queries():
@@ -144,7 +150,9 @@ def test_balancing_gives_each_collection_its_share_of_windows():
     assert _shares(WindowSampler(split, window, collection_weights=weighted), split, 2) == \
         pytest.approx([0.25, 0.75], abs=0.01)
     # inside a collection windows stay uniform: piece 2 (22 windows) vs piece 4 (42)
-    pieces, _ = WindowSampler(split, window, collection_weights=equal).positions(np.random.default_rng(1), 40_000)
+    pieces, _ = (WindowSampler(split, window,
+                               collection_weights=equal).positions(np.random.default_rng(1),
+                                                                   40_000))
     folk = np.bincount(pieces, minlength=5)[2:]
     assert folk / folk.sum() == pytest.approx(np.array([22, 32, 42]) / 96, abs=0.015)
 
@@ -166,7 +174,8 @@ def test_balance_options_are_checked():
     assert left_out.tolist() == [0.0, 1.0]
 
 
-@pytest.mark.slow   # three Trainers (a minute on a busy 2-core CPU); the sampler tests above and the
+# three Trainers (a minute on a busy 2-core CPU); the sampler tests above and the
+@pytest.mark.slow
 # CLI test (a bad --balance-weights is refused from inside the Trainer) cover the same path
 def test_trainer_batches_follow_the_balance_option(tmp_path):
     from ml_core.training import Trainer, TrainOptions

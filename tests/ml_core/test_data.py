@@ -29,7 +29,8 @@ def write_song(path, seed: int, bars: int = 4) -> Score:
     scale = [60, 62, 64, 65, 67, 69, 71, 72]
     melody = [Note(int(rng.choice(scale)), i * 240, 240, 90) for i in range(bars * 8)]
     bass = [Note(int(rng.choice(scale)) - 24, i * 960, 960, 70) for i in range(bars)]
-    score = Score([Track("melody", 0, False, melody), Track("bass", 32, False, bass)], tempo_bpm=100)
+    score = Score([Track("melody", 0, False, melody), Track("bass", 32, False, bass)],
+                  tempo_bpm=100)
     write_midi(score, path)
     return score
 
@@ -142,7 +143,8 @@ def test_parallel_workers_give_the_same_shards(music_folder, tmp_path):
         assert np.array_equal(np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name))
 
 
-def test_learned_vocabulary_is_fitted_on_the_training_split_only(music_folder, tmp_path, monkeypatch):
+def test_learned_vocabulary_is_fitted_on_the_training_split_only(music_folder, tmp_path,
+                                                                 monkeypatch):
     from ml_core.tokenizers.chord_words import ChordWordsTokenizer
 
     seen = []
@@ -154,7 +156,8 @@ def test_learned_vocabulary_is_fitted_on_the_training_split_only(music_folder, t
         return original(self, scores, *args, **kwargs)
 
     monkeypatch.setattr(ChordWordsTokenizer, "fit", recording_fit)
-    manifest = _prepare([music_folder], tmp_path / "chords", tokenizer="chord_words", workers=1).manifest
+    manifest = (_prepare([music_folder], tmp_path / "chords", tokenizer="chord_words",
+                         workers=1).manifest)
     readable_train = manifest["splits"]["train"]["files"]
     assert seen == [readable_train]
     assert manifest["tokenizer"]["name"] == "chord_words"
@@ -199,7 +202,8 @@ def test_windows_never_cross_piece_boundaries():
     for row, valid in zip(batch.items, batch.valid, strict=True):
         assert len(set(row[valid].tolist())) == 1          # one piece per window
         assert (row[~valid] == 0).all()                     # the rest is padding
-        assert valid[:2].all() and (np.diff(valid.astype(int)) <= 0).all()  # padding only at the end
+        # padding only at the end
+        assert valid[:2].all() and (np.diff(valid.astype(int)) <= 0).all()
     pieces_seen = {int(row[0]) for row in batch.items}
     assert pieces_seen == {1, 2, 3, 5}                      # the 1-token piece offers no window
     short = batch.items[batch.items[:, 0] == 2]
@@ -222,14 +226,16 @@ def test_validation_windows_are_fixed_and_cover_each_piece():
     split = _labelled_split([25, 5])
     sampler = WindowSampler(split, window=8)
     pieces, starts = sampler.validation_positions()
-    assert list(zip(pieces.tolist(), starts.tolist(), strict=True)) == [(0, 0), (0, 8), (0, 16), (1, 0)]
+    assert list(zip(pieces.tolist(), starts.tolist(), strict=True)) == [(0, 0), (0, 8), (0, 16),
+                                                                        (1, 0)]
     fewer = sampler.validation_positions(max_windows=2)
     assert len(fewer[0]) == 2
     assert np.array_equal(fewer[0], sampler.validation_positions(max_windows=2)[0])
 
 
 def test_a_sampler_asked_for_them_returns_the_ids_before_each_window():
-    data = np.arange(100, 130, dtype=np.int32)                   # piece 0: 100..119, piece 1: 120..129
+    # piece 0: 100..119, piece 1: 120..129
+    data = np.arange(100, 130, dtype=np.int32)
     split = Split(data, np.array([0, 20, 30], np.int64))
     sampler = WindowSampler(split, window=4, preceding=3)
     batch = sampler.gather(np.array([0, 0, 1, 0]), np.array([10, 1, 0, 0]))

@@ -22,7 +22,8 @@ from ml_core.tokenizers.remi import UNENCODED_VELOCITY, RemiConfig, RemiTokenize
 
 
 def line(velocities: list[int], bars: int = 2) -> Score:
-    notes = [Note(60 + (i * 5) % 12, i * 240, 240, velocities[i % len(velocities)]) for i in range(bars * 8)]
+    notes = [Note(60 + (i * 5) % 12, i * 240, 240, velocities[i % len(velocities)])
+             for i in range(bars * 8)]
     return Score([Track("melody", 0, False, notes)], 100.0, (4, 4))
 
 
@@ -36,7 +37,8 @@ def tiny_bundle(tokenizer: RemiTokenizer, infill_rate: float = 0.0) -> SimpleNam
 
 def test_without_velocity_tokens_dynamics_are_invisible_and_decode_at_one_level() -> None:
     tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
-    assert not any(tokenizer.vocab.string(i).startswith("Velocity_") for i in range(tokenizer.vocab_size))
+    assert not any(tokenizer.vocab.string(i).startswith("Velocity_")
+                   for i in range(tokenizer.vocab_size))
     assert not tokenizer.keeps_velocity and tokenizer.velocity_levels() == ()
     soft, loud = tokenizer.encode(line([30, 45])), tokenizer.encode(line([110, 127]))
     assert soft == loud and tokenizer.validate(soft) == 0
@@ -55,7 +57,8 @@ def test_stored_configs_without_the_key_keep_velocity_tokens() -> None:
     stored["config"].pop("use_velocity")
     old = from_dict(stored)
     assert old.keeps_velocity and "Velocity_127" in old.vocab
-    assert from_dict(RemiTokenizer(RemiConfig(use_velocity=False)).to_dict()).keeps_velocity is False
+    without = RemiTokenizer(RemiConfig(use_velocity=False))
+    assert from_dict(without.to_dict()).keeps_velocity is False
 
 
 def test_new_notes_take_the_prompts_dynamics_deterministically() -> None:
@@ -63,7 +66,8 @@ def test_new_notes_take_the_prompts_dynamics_deterministically() -> None:
     for level in (36, 100):
         # Loud first bar, then the level: the last bars' level is what new notes follow.
         prompt = line([120], bars=1)
-        prompt.tracks[0].notes += [n.moved(start=n.start + 1920, velocity=level) for n in line([level], 2).notes()]
+        prompt.tracks[0].notes += [n.moved(start=n.start + 1920, velocity=level)
+                                   for n in line([level], 2).notes()]
         options = GenerationOptions(bars=2, seed=5)
         first = continue_score(bundle, prompt, options).new_notes[0]
         again = continue_score(bundle, prompt, options).new_notes[0]
@@ -87,4 +91,5 @@ def test_filled_bars_follow_the_bars_before_them() -> None:
     piece = line([50], bars=4)
     result = fill_score(bundle, piece, 2, 3, GenerationOptions(seed=3))
     span = [n for n in result.scores[0].notes() if 2 * 1920 <= n.start < 3 * 1920]
-    assert span and all(50 - HUMANISE <= n.velocity <= 50 + HUMANISE + DOWNBEAT_ACCENT for n in span)
+    assert span and all(50 - HUMANISE <= n.velocity <= 50 + HUMANISE + DOWNBEAT_ACCENT
+                        for n in span)

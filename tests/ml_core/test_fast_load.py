@@ -14,11 +14,14 @@ from ml_core.tokenizers.fast_load import read_midi_fast, structure_ok
 
 @pytest.fixture
 def piece(tmp_path: Path) -> Path:
-    score = Score([Track("right", 0, False, [Note(60 + i % 12, i * 240, 240, 40 + i) for i in range(40)]),
-                   Track("left", 32, False, [Note(36 + i % 5, i * 960, 960, 90) for i in range(10)]),
+    score = Score([Track("right", 0, False,
+                         [Note(60 + i % 12, i * 240, 240, 40 + i) for i in range(40)]),
+                   Track("left", 32, False,
+                         [Note(36 + i % 5, i * 960, 960, 90) for i in range(10)]),
                    Track("drums", 0, True, [Note(36, i * 480, 120, 100) for i in range(20)])],
                   tempo_bpm=96, time_signature=(3, 4),
-                  tempo_changes=[TempoChange(2880, 140)], time_signature_changes=[TimeSignatureChange(5760, 7, 8)])
+                  tempo_changes=[TempoChange(2880, 140)],
+                  time_signature_changes=[TimeSignatureChange(5760, 7, 8)])
     path = tmp_path / "piece.mid"
     write_midi(score, path)
     return path
@@ -29,7 +32,8 @@ def test_fast_loader_matches_read_midi(piece: Path) -> None:
     assert sorted(fast.notes()) == sorted(safe.notes())
     assert sorted(n for t in fast.tracks if t.is_drum for n in t.notes) == \
         sorted(n for t in safe.tracks if t.is_drum for n in t.notes)
-    assert (fast.tempo_bpm, fast.time_signature) == (pytest.approx(safe.tempo_bpm), safe.time_signature)
+    assert (fast.tempo_bpm, fast.time_signature) == (pytest.approx(safe.tempo_bpm),
+                                                     safe.time_signature)
     assert [(c.tick, c.numerator, c.denominator) for c in fast.time_signature_changes] == \
         [(c.tick, c.numerator, c.denominator) for c in safe.time_signature_changes]
     for name in ("remi", "midi_like", "bar_offset"):
@@ -37,7 +41,8 @@ def test_fast_loader_matches_read_midi(piece: Path) -> None:
         assert tokenizer.encode(fast) == tokenizer.encode(safe)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "no_end_of_track", "bad_length"])
+@pytest.mark.parametrize("damage",
+                         ["truncated", "garbage", "empty", "no_end_of_track", "bad_length"])
 def test_damaged_files_get_read_midis_error(piece: Path, tmp_path: Path, damage: str) -> None:
     data = piece.read_bytes()
     damaged = {

@@ -99,7 +99,8 @@ def _loss_and_grads(model: torch.nn.Module, precision: str, inputs: torch.Tensor
 def test_bf16_autocast_matches_fp32_for_every_architecture(arch: str) -> None:
     torch.manual_seed(0)
     hparams = {**TOKEN_MODELS, **FRAME_MODELS}[arch]
-    model = build_model(arch, **({"vocab_size": VOCAB} if arch in TOKEN_MODELS else {}), **hparams).eval()
+    model = (build_model(arch, **({"vocab_size": VOCAB} if arch in TOKEN_MODELS else {}),
+                         **hparams).eval())
     if model.kind == "token":
         inputs = torch.randint(0, VOCAB, (4, 12))
         targets = torch.randint(0, VOCAB, (4, 12))
@@ -123,8 +124,10 @@ def test_bf16_autocast_matches_fp32_for_every_architecture(arch: str) -> None:
         assert grads16[name].dtype == torch.float32
         if grad.norm() < 1e-6:
             continue
-        cosine = torch.nn.functional.cosine_similarity(grad.flatten(), grads16[name].flatten(), dim=0)
-        assert cosine > 0.98, f"{arch} {name}: gradient direction differs in bf16 (cos {cosine:.3f})"
+        cosine = torch.nn.functional.cosine_similarity(grad.flatten(),
+                                                       grads16[name].flatten(), dim=0)
+        assert cosine > 0.98, (f"{arch} {name}: gradient direction differs in bf16 "
+                               f"(cos {cosine:.3f})")
 
 
 def test_precision_auto_picks_bf16_only_on_bf16_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,7 +187,8 @@ def test_config_without_attention_dropout_loads_as_before() -> None:
     assert rebuilt.config.attention_dropout == 0.0
 
 
-@pytest.mark.slow  # a CPU compile takes a minute or more; the fallback test covers the trainer's path
+# a CPU compile takes a minute or more; the fallback test covers the trainer's path
+@pytest.mark.slow
 def test_compiled_step_matches_the_eager_step() -> None:
     model = _transformer(**ATTENTION_LAYOUTS["paper (relative, RealFormer, post-LN)"]).train()
     tokens = torch.randint(0, VOCAB, (2, 16))

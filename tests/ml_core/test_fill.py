@@ -36,7 +36,8 @@ def infill_bundle(tokenizer, infill_rate=0.5):
 def piece(meter: tuple[int, int], bars: int = 7) -> Score:
     length = bar_ticks(meter)
     rng = np.random.default_rng(length)
-    melody = [Note(int(rng.integers(60, 80)), bar * length + step * 240, 240, int(rng.integers(40, 110)))
+    melody = [Note(int(rng.integers(60, 80)), bar * length + step * 240, 240,
+                   int(rng.integers(40, 110)))
               for bar in range(bars) for step in range(length // 240)]
     bass = [Note(36 + bar % 5, bar * length, length, 60) for bar in range(bars)]
     return Score([Track("melody", 0, False, melody), Track("bass", 32, False, bass)],
@@ -55,8 +56,10 @@ def test_fill_changes_only_the_span_and_fills_exactly_its_bars(meter) -> None:
     assert not result.cancelled and len(result.scores) == 2
     for filled, new in zip(result.scores, result.new_notes, strict=True):
         for before, after in zip(score.tracks, filled.tracks, strict=True):
-            outside = [(n.pitch, n.start, n.duration, n.velocity) for n in before.notes if n.start not in span]
-            kept = [(n.pitch, n.start, n.duration, n.velocity) for n in after.notes if n.start not in span]
+            outside = [(n.pitch, n.start, n.duration, n.velocity) for n in before.notes
+                       if n.start not in span]
+            kept = [(n.pitch, n.start, n.duration, n.velocity) for n in after.notes
+                    if n.start not in span]
             assert kept == outside
         assert new and all(n.start in span and n.end <= span.stop for n in new)
         assert sorted(n for t in filled.tracks for n in t.notes if n.start in span) == sorted(new)
@@ -74,7 +77,8 @@ def test_fill_at_the_start_and_the_end_of_a_piece() -> None:
         result = fill_score(bundle, score, start_bar, end_bar, GenerationOptions(seed=1))
         span = range(start_bar * 1920, end_bar * 1920)
         outside = sorted(n for t in score.tracks for n in t.notes if n.start not in span)
-        assert sorted(n for t in result.scores[0].tracks for n in t.notes if n.start not in span) == outside
+        assert sorted(n for t in result.scores[0].tracks for n in t.notes
+                      if n.start not in span) == outside
 
 
 def test_fill_streams_and_cancels() -> None:
@@ -131,10 +135,14 @@ def test_a_fill_follows_the_bars_on_both_sides_of_it() -> None:
     the bars before alone (Register_0); the span's old notes and far bars do not count."""
     tokenizer = RecordingRemi(RemiConfig())
     length = bar_ticks((4, 4))
-    notes = ([Note(43, step * 480, 480, 80) for step in range(4)]                       # bar 0: far away
-             + [Note(40, length + step * 480, 480, 80) for step in range(4)]            # bar 1: before
-             + [Note(100, 2 * length + step * 480, 480, 80) for step in range(8)]       # bars 2-3: the span
-             + [Note(84, 4 * length + step * 480, 480, 80) for step in range(4)])       # bar 4: after
+    # bar 0: far away
+    notes = ([Note(43, step * 480, 480, 80) for step in range(4)]
+             # bar 1: before
+             + [Note(40, length + step * 480, 480, 80) for step in range(4)]
+             # bars 2-3: the span
+             + [Note(100, 2 * length + step * 480, 480, 80) for step in range(8)]
+             # bar 4: after
+             + [Note(84, 4 * length + step * 480, 480, 80) for step in range(4)])
     score = Score([Track("line", 0, False, notes)])
     fill_score(infill_bundle(tokenizer), score, 2, 4, GenerationOptions(seed=1))
     generated = [tokenizer.vocab.string(t) for t in tokenizer.seen[-1]]
@@ -149,8 +157,10 @@ def test_a_fill_stays_within_the_range_of_the_bars_around_it() -> None:
     from ml_core.generation import FILL_RANGE_MARGIN
 
     length = bar_ticks((4, 4))
-    notes = [Note(60 + (step % 5), bar * length + step * 480, 480, 80) for bar in range(6) for step in range(4)]
+    notes = [Note(60 + (step % 5), bar * length + step * 480, 480, 80) for bar in range(6)
+             for step in range(4)]
     score = Score([Track("line", 0, False, notes)])
-    result = fill_score(infill_bundle(RemiTokenizer(RemiConfig())), score, 2, 4, GenerationOptions(seed=2, variations=3))
+    result = fill_score(infill_bundle(RemiTokenizer(RemiConfig())), score, 2, 4,
+                        GenerationOptions(seed=2, variations=3))
     for new in result.new_notes:
         assert new and all(60 - FILL_RANGE_MARGIN <= n.pitch <= 64 + FILL_RANGE_MARGIN for n in new)

@@ -44,7 +44,8 @@ def test_names_and_shapes():
 
 
 def test_pianoroll_values():
-    roll = get_representation("pianoroll").encode(make_score([Note(21, 120, 240), Note(108, 0, 120)]))
+    roll = get_representation("pianoroll").encode(make_score([Note(21, 120, 240),
+                                                              Note(108, 0, 120)]))
     assert roll.shape == (3, 88)
     assert roll[:, 0].tolist() == [0, 1, 1] and roll[:, 87].tolist() == [1, 0, 0]
     assert roll.sum() == 3
@@ -82,7 +83,8 @@ def test_empty_and_out_of_range(name, config):
     assert empty.shape == (0, *representation.feature_shape)
     assert representation.decode(empty).is_empty
     low, high = representation.pitch_range
-    score = Score([Track("a", 0, False, [Note(low - 1, 0, 120), Note(high + 1, 0, 120), Note(low, 0, 240)]),
+    score = Score([Track("a", 0, False,
+                         [Note(low - 1, 0, 120), Note(high + 1, 0, 120), Note(low, 0, 240)]),
                    Track("drums", 0, True, [Note(40, 0, 120)])])
     assert plain(representation.decode(representation.encode(score)).notes()) == [(low, 0, 240)]
 
@@ -90,7 +92,8 @@ def test_empty_and_out_of_range(name, config):
 def test_triplet_grid_and_other_resolution():
     representation = get_representation("note_state", steps_per_quarter=12)
     notes = [Note(60, 0, 160), Note(62, 160, 160), Note(64, 320, 160)]
-    assert plain(representation.decode(representation.encode(make_score(notes))).notes()) == plain(notes)
+    decoded = representation.decode(representation.encode(make_score(notes)))
+    assert plain(decoded.notes()) == plain(notes)
     score = Score([Track("p", 0, False, [Note(60, 24, 24)])], ticks_per_quarter=96)
     pianoroll = get_representation("pianoroll")
     assert plain(pianoroll.decode(pianoroll.encode(score)).notes()) == [(60, 120, 120)]

@@ -186,7 +186,8 @@ def test_bad_options_are_clear_errors():
 def test_target_tick_follows_the_meter():
     prompt = motif((6, 8))  # ends at tick 2880 = 2 bars of 6/8
     assert target_tick(prompt, 1) == 3 * 1440
-    assert target_tick(Score([Track("", 0, False, [Note(60, 0, 100)])], 120, (7, 8)), 2) == 2 * 1680 + 1680
+    assert target_tick(Score([Track("", 0, False, [Note(60, 0, 100)])], 120, (7, 8)),
+                       2) == 2 * 1680 + 1680
 
 
 def test_new_notes_are_sorted_and_never_double_strike_a_key():

@@ -23,7 +23,8 @@ class RecordingRemi(RemiTokenizer):
 
 def held_prompt() -> Score:
     # A C5 held for a whole bar under a quick figure; the figure's last chord ends at 1680.
-    figure = [Note(64, 0, 240), Note(67, 240, 240), Note(65, 480, 480), Note(69, 1440, 240), Note(76, 1440, 240)]
+    figure = [Note(64, 0, 240), Note(67, 240, 240), Note(65, 480, 480), Note(69, 1440, 240),
+              Note(76, 1440, 240)]
     return Score([Track("p", 0, False, [Note(72, 0, 3840)] + figure)], time_signature=(4, 4))
 
 
@@ -42,7 +43,8 @@ def test_allow_overlap_lets_it_start_earlier() -> None:
     bundle = token_bundle(RemiTokenizer())
     starts = []
     for seed in range(8):
-        result = continue_score(bundle, held_prompt(), GenerationOptions(bars=1, seed=seed, allow_overlap=True))
+        result = continue_score(bundle, held_prompt(),
+                                GenerationOptions(bars=1, seed=seed, allow_overlap=True))
         starts += [n.start for n in result.new_notes[0]]
     assert min(starts) < 1680
 
@@ -61,7 +63,8 @@ def test_new_bars_follow_the_prompt_or_the_given_values() -> None:
     followed = new_bar_controls(tokenizer, prompt_length)
     assert followed and set(followed) == {("Texture_1", "Density_3", "Register_4")}
     tokenizer.last = []
-    continue_score(bundle, prompt, GenerationOptions(bars=3, seed=1, texture=3, density=0.5, register="any"))
+    continue_score(bundle, prompt,
+                   GenerationOptions(bars=3, seed=1, texture=3, density=0.5, register="any"))
     given = new_bar_controls(tokenizer, prompt_length)
     assert given and set(given) == {("Texture_3", "Density_1", "Register_any")}
 
@@ -74,19 +77,23 @@ def test_bad_control_values_are_clear_errors() -> None:
 
 
 def chord_prompt() -> Score:
-    return Score([Track("p", 0, False, [Note(p, beat * 480, 480) for beat in range(8) for p in (60, 64, 67)])])
+    return Score([Track("p", 0, False,
+                        [Note(p, beat * 480, 480) for beat in range(8) for p in (60, 64, 67)])])
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_model(seed: int) -> None:
+def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_model(
+        seed: int) -> None:
     """Texture 1 is kept by the mask, not left to what the model learned: a random model
     under a chord prompt, asked for a single line, writes one note per onset."""
     bundle = token_bundle(RemiTokenizer())
-    single = continue_score(bundle, chord_prompt(), GenerationOptions(bars=2, seed=seed, variations=3, texture=1))
+    single = continue_score(bundle, chord_prompt(),
+                            GenerationOptions(bars=2, seed=seed, variations=3, texture=1))
     for notes in single.new_notes:
         assert notes
         onsets = [n.start for n in notes]
         assert len(onsets) == len(set(onsets)), "two notes start together in a single line"
-    free = continue_score(bundle, chord_prompt(), GenerationOptions(bars=2, seed=seed, variations=3, texture=3))
+    free = continue_score(bundle, chord_prompt(),
+                          GenerationOptions(bars=2, seed=seed, variations=3, texture=3))
     assert any(len({n.start for n in notes}) < len(notes) for notes in free.new_notes)
 

@@ -44,7 +44,8 @@ def _manual_nll(logits, targets):
 def test_cross_entropy_ignores_padding(batch):
     logits, targets = batch
     nll = [v for v in _manual_nll(logits, targets) if v is not None]
-    assert float(token_loss(logits, targets, LossConfig("ce"))) == pytest.approx(sum(nll) / len(nll), rel=1e-5)
+    assert float(token_loss(logits, targets,
+                            LossConfig("ce"))) == pytest.approx(sum(nll) / len(nll), rel=1e-5)
     total, count = token_nll_sums(logits, targets)
     assert count == 8
     assert total == pytest.approx(sum(nll), rel=1e-5)
@@ -89,7 +90,8 @@ def test_last_n_counts_only_the_last_real_positions(batch):
     logits = logits.clone().requires_grad_(True)
     token_loss(logits, targets, LossConfig("last-n", last_n=2)).backward()
     touched = logits.grad.abs().sum(-1) > 0
-    assert touched.tolist() == [[False, False, False, True, True], [False, True, True, False, False]]
+    assert touched.tolist() == [[False, False, False, True, True],
+                                [False, True, True, False, False]]
 
 
 def test_unknown_loss_is_a_clear_error(batch):
@@ -117,7 +119,8 @@ def test_frame_losses_skip_padded_steps_and_focal_zero_is_bce():
     valid = torch.tensor([[True, True, False], [True, False, False]])
     elementwise = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     expected = elementwise[valid].mean()
-    assert float(frame_loss(logits, targets, valid, LossConfig("bce"))) == pytest.approx(float(expected), rel=1e-5)
+    assert float(frame_loss(logits, targets, valid,
+                            LossConfig("bce"))) == pytest.approx(float(expected), rel=1e-5)
     focal = frame_loss(logits, targets, valid, LossConfig("focal", focal_gamma=0.0))
     assert float(focal) == pytest.approx(float(expected), rel=1e-5)
     total, count = frame_bce_sums(logits, targets, valid)

@@ -10,7 +10,8 @@ def test_metrics_reading_skips_bad_lines(tmp_path):
         '{"type": "step", "step": 10, "loss": 2.5}\n'
         '{"type": "epoch", "epoch": 1, "step": 10, "train_loss": 2.6, "val_nll": 2.7}\n'
         'not json\n[1, 2]\n'
-        '{"type": "step", "step": 20, "loss": 2.0}\n{"type": "epoch", "step": 30, "val_nll": "x"}\n')
+        '{"type": "step", "step": 20, "loss": 2.0}\n{"type": "epoch", "step": 30, "val_nll": '
+        '"x"}\n')
     rows = read_metrics(tmp_path)
     assert len(rows) == 4
     assert loss_curves(rows) == {"train_loss": ([10.0, 20.0], [2.5, 2.0]),

@@ -59,7 +59,8 @@ def chunk(body: bytes, kind: bytes = b"MTrk", length: int | None = None) -> byte
     return kind + struct.pack(">I", len(body) if length is None else length) + body
 
 
-def smf(*chunks: bytes, file_format: int = 1, division: int = 480, declared: int | None = None) -> bytes:
+def smf(*chunks: bytes, file_format: int = 1, division: int = 480,
+        declared: int | None = None) -> bytes:
     """A Standard MIDI File from ready-made chunks."""
     count = len(chunks) if declared is None else declared
     return b"MThd" + struct.pack(">IHHH", 6, file_format, count, division) + b"".join(chunks)
@@ -97,9 +98,11 @@ def write_bytes(folder: Path, name: str, data: bytes) -> Path:
 
 def example_score(meter: tuple[int, int] = (4, 4)) -> Score:
     return Score(
-        [Track("Lead", 73, False, [Note(60, 0, 480, 90), Note(64, 480, 240, 70), Note(67, 720, 1200, 127)]),
+        [Track("Lead", 73, False,
+               [Note(60, 0, 480, 90), Note(64, 480, 240, 70), Note(67, 720, 1200, 127)]),
          Track("Bass", 33, False, [Note(36, 0, 960, 100), Note(43, 960, 960, 1)]),
-         Track("Kit", 0, True, [Note(36, 0, 60, 110), Note(42, 240, 60, 80), Note(38, 480, 60, 100)])],
+         Track("Kit", 0, True,
+               [Note(36, 0, 60, 110), Note(42, 240, 60, 80), Note(38, 480, 60, 100)])],
         100.0, meter)
 
 
@@ -118,7 +121,8 @@ def test_round_trip_with_tempo_and_meter_changes_and_extreme_pitches(tmp_path):
          Track("", 127, False, [Note(60, 100, 100, 50)]),
          Track("Drums", 25, True, [Note(35, 0, 1, 100), Note(81, 2000, 30, 100)])],
         72.5, (6, 8),
-        tempo_changes=[TempoChange(1440, 140.0), TempoChange(4000, 33.25), TempoChange(9000, 240.0)],
+        tempo_changes=[TempoChange(1440, 140.0), TempoChange(4000, 33.25),
+                       TempoChange(9000, 240.0)],
         time_signature_changes=[TimeSignatureChange(1440, 7, 8), TimeSignatureChange(3120, 5, 4)])
     write_midi(score, tmp_path / "changes.mid")
     read = read_midi(tmp_path / "changes.mid")
@@ -128,7 +132,8 @@ def test_round_trip_with_tempo_and_meter_changes_and_extreme_pitches(tmp_path):
 
 
 def test_more_than_fifteen_pitched_tracks_keep_their_own_programs(tmp_path):
-    tracks = [Track(f"t{index}", index * 3, False, [Note(40 + index, index * 10, 100, 80)]) for index in range(20)]
+    tracks = [Track(f"t{index}", index * 3, False, [Note(40 + index, index * 10, 100, 80)])
+              for index in range(20)]
     score = Score(tracks)
     write_midi(score, tmp_path / "many.mid")
     assert_same_music(read_midi(tmp_path / "many.mid"), score)
@@ -145,14 +150,19 @@ def test_empty_score_round_trips_when_empty_is_allowed(tmp_path):
     with pytest.raises(MidiFileError, match="empty.mid: the file has no notes"):
         read_midi(tmp_path / "empty.mid")
     read = read_midi(tmp_path / "empty.mid", allow_empty=True)
-    assert read.tracks == [] and read.time_signature == (3, 4) and read.tempo_bpm == pytest.approx(90.0)
+    assert (
+        read.tracks == []
+        and read.time_signature == (3, 4)
+        and read.tempo_bpm == pytest.approx(90.0)
+    )
 
 
 # ------------------------------------------------------------------ reading real-world shapes
 def test_type_0_file_splits_channels_into_tracks_with_their_programs():
     body = (meta(0, 0x03, b"All in one") + tempo(0, 90) + event(0, 0xC0, 40) + event(0, 0xC1, 0)
             + event(0, 0x90, 72, 90) + event(0, 0x91, 48, 80) + event(0, 0x99, 36, 127)
-            + event(480, 0x80, 72, 0) + event(0, 0x81, 48, 0) + event(0, 0x89, 36, 0) + end_of_track())
+            + event(480, 0x80, 72, 0) + event(0, 0x81, 48, 0) + event(0, 0x89, 36, 0)
+            + end_of_track())
     score = score_from_midi_bytes(smf(chunk(body), file_format=0))
     assert [(t.program, t.is_drum, t.notes) for t in score.tracks] == [
         (40, False, [Note(72, 0, 480, 90)]), (0, False, [Note(48, 0, 480, 80)]),
@@ -162,11 +172,14 @@ def test_type_0_file_splits_channels_into_tracks_with_their_programs():
 
 
 def test_program_change_mid_track_stays_one_track_with_the_change_kept():
-    body = (meta(0, 0x03, b"Strings") + event(0, 0xC0, 48) + event(0, 0x90, 60, 80) + event(480, 0x80, 60, 0)
+    body = (meta(0, 0x03, b"Strings") + event(0, 0xC0, 48) + event(0, 0x90, 60, 80)
+            + event(480, 0x80, 60, 0)
             + event(0, 0xC0, 45) + event(0, 0x90, 62, 80) + event(480, 0x80, 62, 0)
-            + event(0, 0xC0, 48) + event(0, 0x90, 64, 80) + event(480, 0x80, 64, 0) + end_of_track())
+            + event(0, 0xC0, 48) + event(0, 0x90, 64, 80) + event(480, 0x80, 64, 0)
+            + end_of_track())
     score = score_from_midi_bytes(smf(chunk(body)))
-    assert [(t.name, t.program, [n.pitch for n in t.notes]) for t in score.tracks] == [("Strings", 48, [60, 62, 64])]
+    assert ([(t.name, t.program, [n.pitch for n in t.notes])
+             for t in score.tracks] == [("Strings", 48, [60, 62, 64])])
     track = score.tracks[0]
     assert track.program_changes == [ProgramChange(480, 45), ProgramChange(960, 48)]
     assert [track.program_at(tick) for tick in (0, 480, 959, 960)] == [48, 45, 45, 48]
@@ -183,7 +196,8 @@ def test_program_in_another_track_applies_to_the_channel():
 
 
 def test_low_resolution_file_is_converted_to_480_ticks_per_quarter():
-    body = event(0, 0x90, 60, 80) + event(96, 0x80, 60, 0) + event(48, 0x90, 62, 80) + event(24, 0x80, 62, 0)
+    body = (event(0, 0x90, 60, 80) + event(96, 0x80, 60, 0) + event(48, 0x90, 62, 80)
+            + event(24, 0x80, 62, 0))
     score = score_from_midi_bytes(smf(chunk(body + end_of_track()), division=96))
     assert score.ticks_per_quarter == 480
     assert score.tracks[0].notes == [Note(60, 0, 480, 80), Note(62, 720, 120, 80)]
@@ -213,10 +227,12 @@ def test_running_status_note_on_zero_sysex_and_stray_note_off():
 
 
 def test_unterminated_notes_end_at_next_strike_or_track_end():
-    body = (event(0, 0x90, 60, 80) + event(480, 0x90, 60, 80)        # 60 struck twice, never released
+    # 60 struck twice, never released
+    body = (event(0, 0x90, 60, 80) + event(480, 0x90, 60, 80)
             + event(0, 0x90, 67, 80) + end_of_track(960))             # 67 held to the end
     score = score_from_midi_bytes(smf(chunk(body)))
-    assert score.tracks[0].notes == [Note(60, 0, 480, 80), Note(60, 480, 960, 80), Note(67, 480, 960, 80)]
+    assert score.tracks[0].notes == [Note(60, 0, 480, 80), Note(60, 480, 960, 80),
+                                     Note(67, 480, 960, 80)]
 
 
 def test_unterminated_note_at_the_very_end_gets_one_beat():
@@ -235,7 +251,8 @@ def test_drums_only_file():
 
 def test_midi_inside_a_riff_rmid_wrapper():
     inner = simple_file(2)
-    data = b"RIFF" + struct.pack("<I", len(inner) + 12) + b"RMID" + b"data" + struct.pack("<I", len(inner)) + inner
+    data = (b"RIFF" + struct.pack("<I", len(inner) + 12) + b"RMID" + b"data"
+            + struct.pack("<I", len(inner)) + inner)
     assert score_from_midi_bytes(data).note_count == 2
 
 
@@ -256,25 +273,32 @@ def test_200000_notes_read_in_seconds(tmp_path):
 # ------------------------------------------------------------------ bad input, one case each
 @pytest.mark.parametrize("name, data, message", [
     ("empty.mid", b"", "empty.mid: the file is empty"),
-    ("noise.mid", bytes(random.Random(1).getrandbits(8) for _ in range(3000)), "noise.mid: not a MIDI file"),
-    ("letter.mid", b"Dear friend,\nthis is not music at all.\n" * 20, "letter.mid: not a MIDI file"),
+    ("noise.mid", bytes(random.Random(1).getrandbits(8) for _ in range(3000)),
+     "noise.mid: not a MIDI file"),
+    ("letter.mid", b"Dear friend,\nthis is not music at all.\n" * 20,
+     "letter.mid: not a MIDI file"),
     ("cut.mid", simple_file(50)[:300], "cut.mid: the file is truncated"),
     ("header.mid", smf(declared=0), "header.mid: the file has no tracks"),
     ("header1.mid", smf(declared=1), "header1.mid: the file has no tracks"),
     ("short.mid", b"MThd\x00\x00\x00\x06\x00", "short.mid: the file is truncated"),
     ("length.mid", smf(chunk(event(0, 0x90, 60, 80) + end_of_track(), length=5000)),
      "length.mid: the file is truncated"),
-    ("silent.mid", smf(chunk(tempo(0, 100) + end_of_track(960))), "silent.mid: the file has no notes"),
+    ("silent.mid", smf(chunk(tempo(0, 100) + end_of_track(960))),
+     "silent.mid: the file has no notes"),
     ("far.mid", smf(chunk(event(0x0FFFFF00, 0x90, 60, 80) + event(10, 0x80, 60, 0))),
      "far.mid: the file's times are absurd (the music would last"),
     ("farther.mid", smf(chunk(event(0x0FFFFFFF, 0x90, 60, 80) + event(0x0FFFFFFF, 0x80, 60, 0))),
      "farther.mid: the file's times are absurd (a delta time of 268435455 ticks"),
-    ("type2.mid", smf(chunk(event(0, 0x90, 60, 80)), file_format=2), "type2.mid: unsupported MIDI type 2 file"),
+    ("type2.mid", smf(chunk(event(0, 0x90, 60, 80)), file_format=2),
+     "type2.mid: unsupported MIDI type 2 file"),
     ("type7.mid", smf(chunk(event(0, 0x90, 60, 80)), file_format=7), "type7.mid: not a MIDI file"),
     ("zero.mid", smf(chunk(event(0, 0x90, 60, 80)), division=0), "zero.mid: not a MIDI file"),
-    ("data.mid", smf(chunk(event(0, 0x90, 60, 0x85) + end_of_track())), "data.mid: the file is corrupt"),
-    ("status.mid", smf(chunk(event(0, 60, 80) + end_of_track())), "status.mid: the file is corrupt"),
-    ("long.mid", smf(chunk(b"\xff\xff\xff\xff\x7f" + end_of_track())), "long.mid: the file is corrupt"),
+    ("data.mid", smf(chunk(event(0, 0x90, 60, 0x85) + end_of_track())),
+     "data.mid: the file is corrupt"),
+    ("status.mid", smf(chunk(event(0, 60, 80) + end_of_track())),
+     "status.mid: the file is corrupt"),
+    ("long.mid", smf(chunk(b"\xff\xff\xff\xff\x7f" + end_of_track())),
+     "long.mid: the file is corrupt"),
     ("meta.mid", smf(chunk(b"\x00\xff\x03\x40abc")), "meta.mid: the file is corrupt"),
     ("common.mid", smf(chunk(event(0, 0xF2, 1, 1))), "common.mid: the file is corrupt"),
 ])
@@ -298,8 +322,10 @@ def test_file_over_100_mb_is_refused_without_reading_it(tmp_path, monkeypatch):
     with open(path, "wb") as handle:
         handle.write(simple_file(4))
         handle.truncate(150 * 2**20)       # sparse: costs no disk
-    monkeypatch.setattr(midi_io, "open", lambda *a, **k: pytest.fail("opened the huge file"), raising=False)
-    with pytest.raises(MidiFileError, match=r"huge.mid: the file is too large \(150 MB; the limit is 100 MB\)"):
+    monkeypatch.setattr(midi_io, "open", lambda *a, **k: pytest.fail("opened the huge file"),
+                        raising=False)
+    with pytest.raises(MidiFileError,
+                       match=r"huge.mid: the file is too large \(150 MB; the limit is 100 MB\)"):
         read_midi(path)
 
 
@@ -358,7 +384,8 @@ def test_written_file_is_readable_by_others_and_keeps_an_existing_mode(tmp_path)
     os.umask(umask)
     fresh = tmp_path / "fresh.mid"
     write_midi(example_score(), fresh)
-    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask     # not private, as mkstemp would make it
+    # not private, as mkstemp would make it
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
     kept = tmp_path / "kept.mid"
     kept.write_bytes(b"old")
     kept.chmod(0o640)
@@ -422,7 +449,8 @@ def test_bach_chorale_in_musicxml_reads_with_its_parts_notes_and_meter(tmp_path)
     chorale = corpus.parse("bach/bwv66.6")
     path = Path(chorale.write("musicxml", fp=tmp_path / "chorale.musicxml"))
     score = read_score(path)
-    expected = [sum(len(n.pitches) for n in part.stripTies().flatten().notes) for part in chorale.parts]
+    expected = [sum(len(n.pitches) for n in part.stripTies().flatten().notes)
+                for part in chorale.parts]
     assert [len(t.notes) for t in score.tracks] == expected == [36, 42, 44, 41]
     assert score.time_signature == (4, 4)
     assert score.tempo_bpm == pytest.approx(96)
@@ -432,7 +460,8 @@ def test_bach_chorale_in_musicxml_reads_with_its_parts_notes_and_meter(tmp_path)
 
 
 @pytest.mark.parametrize("name, data, message", [
-    ("bad.musicxml", b"<?xml version='1.0'?><html><body>hello</body></html>", "bad.musicxml: not a MusicXML file"),
+    ("bad.musicxml", b"<?xml version='1.0'?><html><body>hello</body></html>",
+     "bad.musicxml: not a MusicXML file"),
     ("cut.musicxml", b"<?xml version='1.0'?><score-partwise version='3.1'><part-list><score-p",
      "cut.musicxml: not a MusicXML file"),
     ("bad.mxl", b"this is no zip", "bad.mxl: not a compressed MusicXML file"),
@@ -452,7 +481,8 @@ def test_abc_and_humdrum_files_are_read(tmp_path):
     assert score.time_signature == (3, 4) and score.tempo_bpm == pytest.approx(80)
     humdrum = "**kern\n*M2/4\n=1\n4c\n4e\n=2\n2g\n*-\n"
     score = read_score(write_bytes(tmp_path, "tune.krn", humdrum.encode()))
-    assert [(n.pitch, n.duration) for n in score.tracks[0].notes] == [(60, 480), (64, 480), (67, 960)]
+    assert [(n.pitch, n.duration) for n in score.tracks[0].notes] == [(60, 480), (64, 480),
+                                                                      (67, 960)]
     assert score.time_signature == (2, 4)
 
 
@@ -460,7 +490,8 @@ def test_abc_and_humdrum_files_are_read(tmp_path):
 def test_musicxml_export_round_trips_with_meter_and_tempo_changes(tmp_path, suffix):
     score = Score([Track("Melody", 0, False, [Note(60, 0, 480, 80), Note(64, 480, 240, 80),
                                               Note(67, 720, 1200, 80), Note(65, 2400, 160, 80)]),
-                   Track("Chords", 0, False, [Note(48, 0, 1440, 80), Note(52, 0, 1440, 80), Note(55, 1440, 1440, 80)])],
+                   Track("Chords", 0, False,
+                         [Note(48, 0, 1440, 80), Note(52, 0, 1440, 80), Note(55, 1440, 1440, 80)])],
                   90.0, (3, 4), tempo_changes=[TempoChange(1440, 132.0)],
                   time_signature_changes=[TimeSignatureChange(1440, 6, 8)])
     path = tmp_path / f"export{suffix}"
@@ -478,11 +509,14 @@ def test_musicxml_export_snaps_times_to_notation_grid(tmp_path):
     score = Score([Track("x", 0, False, [Note(60, 7, 473), Note(62, 481, 100), Note(64, 1000, 3)])])
     midi_io.write_musicxml(score, tmp_path / "grid.musicxml")
     read = read_score(tmp_path / "grid.musicxml")
-    assert [(n.pitch, n.start, n.end) for n in read.tracks[0].notes] == [(60, 0, 480), (62, 480, 600), (64, 960, 1080)]
+    assert [(n.pitch, n.start, n.end) for n in read.tracks[0].notes] == [(60, 0, 480),
+                                                                         (62, 480, 600),
+                                                                         (64, 960, 1080)]
 
 
 def test_musicxml_export_into_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(MidiFileError, match="cannot write x.musicxml: the folder .* does not exist"):
+    with pytest.raises(MidiFileError,
+                       match="cannot write x.musicxml: the folder .* does not exist"):
         midi_io.write_musicxml(example_score(), tmp_path / "nope" / "x.musicxml")
 
 
@@ -495,7 +529,8 @@ def test_score_from_music21_reads_a_corpus_piece_directly():
 
 def test_import_is_fast_and_pulls_no_music21():
     code = ("import time, sys; t = time.perf_counter(); import ml_core.music, ml_core.midi_io; "
-            "print(time.perf_counter() - t, 'music21' in sys.modules, 'pretty_midi' in sys.modules)")
+            "print(time.perf_counter() - t, 'music21' in sys.modules, 'pretty_midi' in "
+            "sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, music21_loaded, pretty_loaded = out.stdout.split()
     assert (music21_loaded, pretty_loaded) == ("False", "False")

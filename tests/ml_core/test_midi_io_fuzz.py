@@ -28,7 +28,8 @@ def tracks(draw) -> Track:
         if start >= busy_until.get(pitch, 0):
             notes.append(Note(pitch, start, duration, velocity))
             busy_until[pitch] = start + duration
-    name = draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_categories=("Cs",)),
+    name = draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF,
+                                      exclude_categories=("Cs",)),
                         max_size=12))
     return Track(name, draw(st.integers(0, 127)), draw(st.booleans()), notes)
 
@@ -38,7 +39,8 @@ def scores(draw) -> Score:
     tempo_ticks = draw(st.lists(st.integers(1, 30_000), unique=True, max_size=4))
     meter_ticks = draw(st.lists(st.integers(1, 30_000), unique=True, max_size=4))
     bpm = st.floats(10, 400, allow_nan=False)
-    return Score(draw(st.lists(tracks(), min_size=1, max_size=5)), draw(bpm), draw(st.sampled_from(METERS)),
+    return Score(draw(st.lists(tracks(), min_size=1, max_size=5)), draw(bpm),
+                 draw(st.sampled_from(METERS)),
                  tempo_changes=[TempoChange(tick, draw(bpm)) for tick in tempo_ticks],
                  time_signature_changes=[TimeSignatureChange(tick, *draw(st.sampled_from(METERS)))
                                          for tick in meter_ticks])
@@ -51,12 +53,15 @@ def test_random_scores_round_trip(score):
 
 
 def _valid_file() -> bytes:
-    conductor = tempo(0, 90) + meta(0, 0x58, bytes([6, 3, 24, 8])) + tempo(960, 150) + end_of_track()
+    conductor = (tempo(0, 90) + meta(0, 0x58, bytes([6, 3, 24, 8])) + tempo(960, 150)
+                 + end_of_track())
     body = meta(0, 0x03, b"Lead") + event(0, 0xC0, 5)
     for index in range(12):
-        body += event(0, 0x90, 60 + index, 90) + event(120, 0x90, 40 + index, 80) + event(0, 40 + index, 0)
+        body += (event(0, 0x90, 60 + index, 90) + event(120, 0x90, 40 + index, 80)
+                 + event(0, 40 + index, 0))
         body += event(120, 0x80, 60 + index, 0)
-    drums = event(0, 0x99, 36, 100) + event(60, 0x89, 36, 0) + event(0, 0xF0, 2, 0x41, 0xF7) + end_of_track()
+    drums = (event(0, 0x99, 36, 100) + event(60, 0x89, 36, 0) + event(0, 0xF0, 2, 0x41, 0xF7)
+             + end_of_track())
     return smf(midi_chunk(conductor), midi_chunk(body + end_of_track()), midi_chunk(drums))
 
 

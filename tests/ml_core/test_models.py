@@ -107,7 +107,8 @@ def test_bad_architecture_and_hparams_give_clear_errors() -> None:
         (("lstm",), {"vocab_size": 10, "fc_sizes": [4, 0]}, "fc_sizes must all be at least 1"),
         (("transformer",), {"vocab_size": 10, "d_model": 30, "num_heads": 4}, "divisible"),
         (("transformer",), {"vocab_size": 10, "positions": "sinusoid"}, "positions must be one of"),
-        (("transformer",), {"vocab_size": 10, "realformer": "yes"}, "realformer must be true or false"),
+        (("transformer",), {"vocab_size": 10, "realformer": "yes"},
+         "realformer must be true or false"),
     ]
     for args, hparams, message in cases:
         with pytest.raises(ModelConfigError, match=message) as caught:

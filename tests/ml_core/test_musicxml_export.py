@@ -33,7 +33,8 @@ def parsed(path):
 
 def notes_of(part) -> list[tuple]:
     """(pitches, offset, duration) of each note or chord, ties merged."""
-    return [(tuple(p.midi for p in n.pitches), float(n.getOffsetInHierarchy(part)), float(n.quarterLength))
+    return [(tuple(p.midi for p in n.pitches), float(n.getOffsetInHierarchy(part)),
+             float(n.quarterLength))
             for n in part.stripTies().flatten().notes]
 
 
@@ -68,13 +69,15 @@ def test_bwv66_6_keeps_f_sharp_minor_spelled_in_the_key(bwv66):
     # the spelling is the edition's: every pitch name equal in every part, E# as E#, not F
     for theirs, mine in zip(source.parts, ours.parts, strict=True):
         spelled = [p.nameWithOctave for n in mine.stripTies().flatten().notes for p in n.pitches]
-        assert spelled == [p.nameWithOctave for n in theirs.stripTies().flatten().notes for p in n.pitches]
+        assert spelled == [p.nameWithOctave for n in theirs.stripTies().flatten().notes
+                           for p in n.pitches]
 
 
 def test_bwv66_6_clefs_title_and_no_invented_composer(bwv66):
     _, ours, text = bwv66
     clefs = [part.flatten().getElementsByClass("Clef")[0] for part in ours.parts]
-    assert [(c.sign, c.line, c.octaveChange) for c in clefs] == [("G", 2, 0), ("G", 2, 0), ("G", 2, -1), ("F", 4, 0)]
+    assert ([(c.sign, c.line, c.octaveChange) for c in clefs] == [("G", 2, 0), ("G", 2, 0),
+                                                                  ("G", 2, -1), ("F", 4, 0)])
     assert ours.metadata.bestTitle == "bwv66.6"
     assert "Music21" not in text and "<creator" not in text
     assert 'print-object="no"' not in text
@@ -100,7 +103,8 @@ def test_written_key_and_key_change_are_exported_and_read_back(tmp_path):
     path = tmp_path / "keys.musicxml"
     write_musicxml(score, path)
     read = read_score(path)
-    assert [(k.tick, k.fifths, k.mode) for k in read.key_signatures] == [(0, 2, "major"), (1920, -1, "minor")]
+    assert ([(k.tick, k.fifths, k.mode) for k in read.key_signatures] == [(0, 2, "major"),
+                                                                          (1920, -1, "minor")])
     names = [p.name for n in parsed(path).parts[0].flatten().notes for p in n.pitches]
     assert names == ["D", "F#", "A", "B-", "F", "D"]
 
@@ -117,7 +121,8 @@ def test_empty_bars_show_whole_bar_rests_and_a_low_part_gets_a_bass_clef(tmp_pat
     clefs = [part.flatten().getElementsByClass("Clef")[0].sign for part in back.parts]
     assert clefs == ["G", "F"]
     empty_bar = back.parts[0].getElementsByClass("Measure")[1]
-    assert [r.quarterLength for r in empty_bar.notesAndRests] == [4.0] and empty_bar.notesAndRests[0].isRest
+    assert ([r.quarterLength for r in empty_bar.notesAndRests] == [4.0]
+            and empty_bar.notesAndRests[0].isRest)
 
 
 def test_clef_by_range():

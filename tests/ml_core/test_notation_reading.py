@@ -81,7 +81,8 @@ def test_tie_merging_matches_strip_ties_on_voices_chords_and_odd_ties():
 
 
 def test_every_tune_of_an_abc_collection_is_read_by_read_scores(tmp_path):
-    tunes = "".join(f"X:{i}\nT:Tune {i}\nM:4/4\nL:1/4\nK:C\nC D E {'FGAB'[i - 1]}|]\n\n" for i in range(1, 4))
+    tunes = "".join(f"X:{i}\nT:Tune {i}\nM:4/4\nL:1/4\nK:C\nC D E {'FGAB'[i - 1]}|]\n\n"
+                    for i in range(1, 4))
     path = tmp_path / "book.abc"
     path.write_text(tunes)
     pieces = read_scores(path)
@@ -141,17 +142,20 @@ def test_bomb_of_many_members_is_refused_by_their_total(tmp_path, monkeypatch):
     monkeypatch.setattr(midi_io, "MAX_NOTATION_BYTES", 4 * 2**20)
     path = tmp_path / "many.mxl"
     path.write_bytes(_mxl({f"part{i}.xml": _zeros(1) for i in range(5)}))
-    with pytest.raises(MidiFileError, match="many.mxl: the compressed score expands to more than 4 MB"):
+    with pytest.raises(MidiFileError,
+                       match="many.mxl: the compressed score expands to more than 4 MB"):
         read_score(path)
 
 
 def _musicxml(notes: int) -> bytes:
-    note = b"<note><pitch><step>C</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>"
+    note = (b"<note><pitch><step>C</step><octave>4</octave></pitch><duration>1</duration>"
+            b"<type>quarter</type></note>")
     measures = []
     for start in range(0, notes, 4):
         body = note * min(4, notes - start)
         attributes = b"<attributes><divisions>1</divisions></attributes>" if start == 0 else b""
-        measures.append(b'<measure number="%d">' % (start // 4 + 1) + attributes + body + b"</measure>")
+        measures.append(b'<measure number="%d">' % (start // 4 + 1) + attributes + body
+                        + b"</measure>")
     return (b'<?xml version="1.0" encoding="UTF-8"?><score-partwise version="3.1"><part-list>'
             b'<score-part id="P1"><part-name>x</part-name></score-part></part-list><part id="P1">'
             + b"".join(measures) + b"</part></score-partwise>")
@@ -162,17 +166,21 @@ def test_huge_valid_musicxml_is_refused_by_size_before_parsing(tmp_path, monkeyp
     data = _musicxml(12_000)
     assert len(data) > 2**20
     (tmp_path / "huge.musicxml").write_bytes(data)
-    with pytest.raises(MidiFileError, match=r"^huge.musicxml: the MusicXML file is larger than 1 MB$"):
+    with pytest.raises(MidiFileError,
+                       match=r"^huge.musicxml: the MusicXML file is larger than 1 MB$"):
         read_score(tmp_path / "huge.musicxml")
     (tmp_path / "huge.mxl").write_bytes(_mxl({"score.xml": data}))
-    with pytest.raises(MidiFileError, match=r"^huge.mxl: the compressed score expands to more than 1 MB$"):
+    with pytest.raises(MidiFileError,
+                       match=r"^huge.mxl: the compressed score expands to more than 1 MB$"):
         read_score(tmp_path / "huge.mxl")
 
 
-def test_valid_musicxml_with_too_many_notes_is_refused_and_one_under_the_cap_reads(tmp_path, monkeypatch):
+def test_valid_musicxml_with_too_many_notes_is_refused_and_one_under_the_cap_reads(tmp_path,
+                                                                                   monkeypatch):
     monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", 200)
     (tmp_path / "many.musicxml").write_bytes(_musicxml(201))
-    with pytest.raises(MidiFileError, match=r"^many.musicxml: the score has too many notes \(more than 200\)$"):
+    with pytest.raises(MidiFileError,
+                       match=r"^many.musicxml: the score has too many notes \(more than 200\)$"):
         read_score(tmp_path / "many.musicxml")
     (tmp_path / "many.mxl").write_bytes(_mxl({"score.xml": _musicxml(201)}))
     with pytest.raises(MidiFileError, match="many.mxl: the score has too many notes"):

@@ -32,7 +32,8 @@ def test_a_rendition_is_deterministic_and_keeps_pitches_meter_and_chords_togethe
     max_shift = DEFAULT_OPTIONS.max_jitter * 480
     starts_by_onset: dict[int, set[int]] = {}
     for original, played in zip(sorted(score.notes(), key=lambda n: (n.start, n.pitch)),
-                                sorted(first.notes(), key=lambda n: (n.start, n.pitch)), strict=True):
+                                sorted(first.notes(), key=lambda n: (n.start, n.pitch)),
+                                strict=True):
         assert abs(played.start - original.start) <= max_shift + 1
         starts_by_onset.setdefault(original.start, set()).add(played.start)
     assert all(len(starts) == 1 for starts in starts_by_onset.values())  # chords move together
@@ -59,19 +60,22 @@ def test_performed_variants_replace_a_share_deterministically() -> None:
     half = performed_variants(variants, 0.5, 1)
     replaced = [a is not b for a, b in zip(half, variants, strict=True)]
     assert 0 < sum(replaced) < 12
-    assert replaced == [a is not b for a, b in zip(performed_variants(variants, 0.5, 1), variants, strict=True)]
+    performed = performed_variants(variants, 0.5, 1)
+    assert replaced == [a is not b for a, b in zip(performed, variants, strict=True)]
 
 
 def test_prepare_with_performance_augmentation(tmp_path) -> None:
     for index in range(3):
         write_midi(chorale(shift=index), tmp_path / f"piece{index}.mid")
     config = {"use_velocity": True}
-    plain = prepare_dataset([str(tmp_path)], tmp_path / "plain", PrepareOptions("remi", config, val_fraction=0.34))
+    plain = prepare_dataset([str(tmp_path)], tmp_path / "plain",
+                            PrepareOptions("remi", config, val_fraction=0.34))
     played = prepare_dataset([str(tmp_path)], tmp_path / "played", PrepareOptions(
         "remi", config, val_fraction=0.34, augmentation=Augmentation(performance=1.0, seed=2)))
     assert played.manifest["augmentation"]["performance"] == 1.0
     tokenizer = RemiTokenizer(RemiConfig(use_velocity=True))
-    velocity_kinds = {i for i in range(tokenizer.vocab_size) if tokenizer.vocab.string(i).startswith("Velocity_")}
+    velocity_kinds = {i for i in range(tokenizer.vocab_size)
+                      if tokenizer.vocab.string(i).startswith("Velocity_")}
 
     def velocities(folder, split):
         data = np.asarray(getattr(load_dataset(folder), split).data)
@@ -79,7 +83,8 @@ def test_prepare_with_performance_augmentation(tmp_path) -> None:
 
     assert len(velocities(tmp_path / "plain", "train")) == 1        # notation: one level
     assert len(velocities(tmp_path / "played", "train")) > 4        # played in
-    assert velocities(tmp_path / "played", "val") == velocities(tmp_path / "plain", "val")  # val stays clean
+    # val stays clean
+    assert velocities(tmp_path / "played", "val") == velocities(tmp_path / "plain", "val")
     assert plain.manifest["augmentation"]["performance"] == 0.0
     with pytest.raises(DataError):
         Augmentation(performance=1.5)

@@ -33,7 +33,8 @@ MORE_PIECES = [
     "bach/bwv17.7.mxl", "bach/bwv269.mxl", "bach/bwv276.mxl", "bach/bwv282.mxl",
     "bach/bwv277.krn",
     "ryansMammoth/BannocksOBarleyMealJig.abc", "ryansMammoth/BillyORourkesJig.abc",
-    "ryansMammoth/BillyPattersonsFavoriteJig.abc", "ryansMammoth/BillyTheBarberShavedHisFatherJig.abc",
+    "ryansMammoth/BillyPattersonsFavoriteJig.abc",
+    "ryansMammoth/BillyTheBarberShavedHisFatherJig.abc",
     "ryansMammoth/AdmiralsHornpipe.abc", "ryansMammoth/AlbemarleHornpipe.abc",
     "ryansMammoth/AldridgesHornpipe.abc", "ryansMammoth/AllAboardReel.abc",
     "ryansMammoth/AllTheRageReel.abc", "ryansMammoth/AmericanHornpipe.abc",
@@ -62,7 +63,8 @@ def misplaced_downbeats(name: str) -> tuple[Score, int, int]:
     # our times are music21's moved by one constant (the padding before a pickup); the
     # notes themselves are checked equal elsewhere, so take the shift from the first note
     shift = min(n.start for n in ours.tracks[0].notes) - min(
-        _ticks(n.getOffsetInHierarchy(piece)) for n in parts[0].recurse().notes if n.duration.quarterLength > 0)
+        _ticks(n.getOffsetInHierarchy(piece)) for n in parts[0].recurse().notes
+        if n.duration.quarterLength > 0)
     downbeats = [_ticks(n.getOffsetInHierarchy(piece)) + shift for n in notes if n.beat == 1]
     return ours, len(downbeats), sum(ours.bar_at(tick)[1] != 0 for tick in downbeats)
 
@@ -89,12 +91,14 @@ def test_bwv66_6_pickup_ends_bar_zero_and_the_first_full_bar_starts_bar_one():
     score = score_from_music21(corpus.parse("bach/bwv66.6"))
     assert score.pickup_ticks == 480 and score.music_start == 1440
     assert min(n.start for n in score.notes()) == 1440
-    assert score.bar_number(0) == 0 and score.bar_number(1) == 1 and score.bars_label(1, 3) == "bars 1-2"
+    assert (score.bar_number(0) == 0 and score.bar_number(1) == 1
+            and score.bars_label(1, 3) == "bars 1-2")
     assert [(k.tick, k.fifths, k.mode) for k in score.key_signatures] == [(0, 3, "minor")]
 
 
 def test_pickup_travels_with_copies_and_slices_and_must_fit_the_bar():
-    score = Score([Track("a", 0, False, [Note(60, 1440, 480), Note(62, 1920, 480)])], pickup_ticks=480)
+    score = Score([Track("a", 0, False, [Note(60, 1440, 480), Note(62, 1920, 480)])],
+                  pickup_ticks=480)
     assert score.copy().pickup_ticks == 480 and score.with_tracks([]).pickup_ticks == 480
     assert score.sliced(0, 1920).pickup_ticks == 480 and score.sliced(1920, 3840).pickup_ticks == 0
     assert score.resampled(96).pickup_ticks == 96

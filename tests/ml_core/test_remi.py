@@ -72,7 +72,8 @@ def test_encoding_reads_as_remi_and_carries_meter_and_tempo() -> None:
     score = Score([Track("p", 0, False, [Note(60, 0, 480, 79), Note(64, 480 * 3 + 120, 240, 103)])],
                   tempo_bpm=100, time_signature=(3, 4))
     tokens = tokenizer.tokens_to_strings(tokenizer.encode(score))
-    assert tokens == ["BOS", "Bar", "TimeSig_3_4", "Position_0", "Tempo_100", "Pitch_60", "Velocity_79",
+    assert tokens == ["BOS", "Bar", "TimeSig_3_4", "Position_0", "Tempo_100", "Pitch_60",
+                      "Velocity_79",
                       "Duration_4", "Bar", "Position_1", "Pitch_64", "Velocity_103", "Duration_2"]
 
 
@@ -81,7 +82,8 @@ def test_time_signature_and_tempo_changes_are_preserved() -> None:
     score = Score([Track("p", 0, False, [Note(60, i * 480, 480, 79) for i in range(12)])],
                   tempo_bpm=120, time_signature=(4, 4),
                   tempo_changes=[TempoChange(1920 + 960, 80)],
-                  time_signature_changes=[TimeSignatureChange(1920, 7, 8), TimeSignatureChange(1920 + 1680, 5, 4)])
+                  time_signature_changes=[TimeSignatureChange(1920, 7, 8),
+                                          TimeSignatureChange(1920 + 1680, 5, 4)])
     tokens = tokenizer.tokens_to_strings(tokenizer.encode(score))
     assert tokens.count("TimeSig_7_8") == 1 and tokens.count("TimeSig_5_4") == 1
     decoded = tokenizer.decode(tokenizer.encode(score))
@@ -106,12 +108,14 @@ def test_unsupported_meter_is_refused_clearly() -> None:
     score = Score([Track("p", 0, False, [Note(60, 0, 480)])], time_signature=(9, 4))
     with pytest.raises(TokenizerError, match="9/4 is not supported"):
         remi().encode(score)
-    assert remi(max_bar_quarters=9).decode(remi(max_bar_quarters=9).encode(score)).time_signature == (9, 4)
+    long_bars = remi(max_bar_quarters=9)
+    assert long_bars.decode(long_bars.encode(score)).time_signature == (9, 4)
 
 
 def test_chord_tokens_name_simultaneous_onsets_and_decode_ignores_them() -> None:
     tokenizer = remi(use_chords=True)
-    notes = [Note(p, 0, 960, 79) for p in (48, 52, 55)] + [Note(p, 960, 960, 79) for p in (50, 53, 57)] \
+    notes = [Note(p, 0, 960, 79) for p in (48, 52, 55)] + [Note(p, 960, 960, 79)
+                                                           for p in (50, 53, 57)] \
         + [Note(p, 1920, 480, 79) for p in (55, 59, 62, 65)] + [Note(72, 2400, 480, 79)]
     score = Score([Track("p", 0, False, notes)])
     ids = tokenizer.encode(score)
@@ -122,7 +126,8 @@ def test_chord_tokens_name_simultaneous_onsets_and_decode_ignores_them() -> None
 
 def test_consecutive_bars_are_empty_bars_and_a_trailing_bar_is_harmless() -> None:
     tokenizer = remi()
-    ids = ids_of(tokenizer, "BOS Bar TimeSig_4_4 Bar Bar Position_2 Pitch_60 Velocity_79 Duration_4 Bar Bar")
+    ids = ids_of(tokenizer,
+                 "BOS Bar TimeSig_4_4 Bar Bar Position_2 Pitch_60 Velocity_79 Duration_4 Bar Bar")
     assert tokenizer.validate(ids) == 0
     decoded = tokenizer.decode(ids)
     assert decoded.tracks[0].notes == [Note(60, 2 * 1920 + 240, 480, 79)]
@@ -149,7 +154,8 @@ def test_eos_is_optional_and_final() -> None:
     tokenizer = remi()
     score = Score([Track("p", 0, False, [Note(60, 0, 480)])])
     ids = tokenizer.encode(score, eos=True)
-    assert ids[-1] == tokenizer.vocab["EOS"] and tokenizer.encode(score)[-1] != tokenizer.vocab["EOS"]
+    assert (ids[-1] == tokenizer.vocab["EOS"]
+            and tokenizer.encode(score)[-1] != tokenizer.vocab["EOS"])
     assert tokenizer.validate(ids) == 0
     grammar = tokenizer.grammar()
     state = grammar.start()
@@ -160,7 +166,8 @@ def test_eos_is_optional_and_final() -> None:
 
 def test_documented_limits_pitch_range_long_notes_drums_and_resolution() -> None:
     tokenizer = remi()
-    score = Score([Track("p", 0, False, [Note(10, 0, 480), Note(60, 0, 20 * 480, 80), Note(62, 490, 250, 80)]),
+    score = Score([Track("p", 0, False,
+                         [Note(10, 0, 480), Note(60, 0, 20 * 480, 80), Note(62, 490, 250, 80)]),
                    Track("d", 0, True, [Note(36, 0, 120)])])
     notes = tokenizer.decode(tokenizer.encode(score)).tracks[0].notes
     assert notes == [Note(60, 0, 8 * 480, 79), Note(62, 480, 240, 79)]  # clipped, snapped, binned
@@ -171,15 +178,18 @@ def test_documented_limits_pitch_range_long_notes_drums_and_resolution() -> None
 def test_triplets_survive_at_resolution_12() -> None:
     tokenizer = remi(beat_resolution=12)
     triplets = [Note(60 + i, i * 160, 160, 79) for i in range(6)]
-    assert tokenizer.decode(tokenizer.encode(Score([Track("p", 0, False, triplets)]))).tracks[0].notes == triplets
+    assert tokenizer.decode(tokenizer.encode(Score([Track("p", 0, False,
+                                                          triplets)]))).tracks[0].notes == triplets
 
 
 def _drifting(tempo: float, drift: float, beats: int = 32) -> Score:
     """A melody with a tempo change on every beat drifting +-`drift` around `tempo`,
     then a real change to two thirds of the tempo at beat 20 (held to the end)."""
-    changes = [TempoChange(beat * 480, tempo * (1 + drift * np.sin(beat / 2))) for beat in range(1, 20)]
+    changes = [TempoChange(beat * 480, tempo * (1 + drift * np.sin(beat / 2)))
+               for beat in range(1, 20)]
     changes.append(TempoChange(20 * 480, tempo * 2 / 3))
-    return Score([Track("p", 0, False, [Note(60 + beat % 7, beat * 480, 480, 80) for beat in range(beats)])],
+    return Score([Track("p", 0, False,
+                        [Note(60 + beat % 7, beat * 480, 480, 80) for beat in range(beats)])],
                  tempo_bpm=tempo, tempo_changes=changes)
 
 
@@ -187,10 +197,12 @@ def test_rubato_within_the_tolerance_reads_as_one_tempo_and_real_changes_stay() 
     score = _drifting(100, 0.06)
     tolerant, exact = remi(), remi(tempo_tolerance=0.0)
     assert tolerant.config.tempo_tolerance == 0.1
-    tempi = [t for t in tolerant.tokens_to_strings(tolerant.encode(score)) if t.startswith("Tempo_")]
+    tempi = [t for t in tolerant.tokens_to_strings(tolerant.encode(score))
+             if t.startswith("Tempo_")]
     assert tempi == ["Tempo_100", "Tempo_66"]   # 66.7 BPM, the nearest level
     decoded = tolerant.decode(tolerant.encode(score))
-    assert decoded.tempo_bpm == 100 and [(c.tick, c.bpm) for c in decoded.tempo_changes] == [(9600, 66.0)]
+    assert decoded.tempo_bpm == 100 and [(c.tick, c.bpm)
+                                         for c in decoded.tempo_changes] == [(9600, 66.0)]
     assert [n.start for n in decoded.tracks[0].notes] == [beat * 480 for beat in range(32)]
     # Without a tolerance every level the drift crosses is written, as before.
     assert sum(t.startswith("Tempo_") for t in exact.tokens_to_strings(exact.encode(score))) > 5
@@ -198,7 +210,8 @@ def test_rubato_within_the_tolerance_reads_as_one_tempo_and_real_changes_stay() 
 
 def test_the_tolerance_is_measured_from_the_tempo_last_written() -> None:
     # A slow accelerando of 4% a bar: each step is small, the sum is not.
-    score = Score([Track("p", 0, False, [Note(60, bar * 1920, 1920, 80) for bar in range(8)])], tempo_bpm=100,
+    score = Score([Track("p", 0, False, [Note(60, bar * 1920, 1920, 80) for bar in range(8)])],
+                  tempo_bpm=100,
                   tempo_changes=[TempoChange(bar * 1920, 100 * 1.04 ** bar) for bar in range(1, 8)])
     tokenizer = remi()
     decoded = tokenizer.decode(tokenizer.encode(score))
@@ -210,6 +223,7 @@ def test_the_tolerance_is_measured_from_the_tempo_last_written() -> None:
 def test_stored_configs_without_the_key_keep_writing_every_tempo_change() -> None:
     stored = RemiTokenizer.from_dict({"name": "remi", "config": {"use_velocity": False}})
     assert stored.config.tempo_tolerance == 0.0
-    assert sum(t.startswith("Tempo_") for t in stored.tokens_to_strings(stored.encode(_drifting(100, 0.06)))) > 5
+    assert sum(t.startswith("Tempo_")
+               for t in stored.tokens_to_strings(stored.encode(_drifting(100, 0.06)))) > 5
     with pytest.raises(TokenizerError, match="tempo_tolerance"):
         remi(tempo_tolerance=1.5)

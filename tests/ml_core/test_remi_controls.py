@@ -61,7 +61,8 @@ def test_control_tokens_round_trip_and_decode_ignores_them(meter: tuple[int, int
     with_controls, plain = remi(), remi(use_controls=False)
     ids = with_controls.encode(score)
     assert with_controls.validate(ids) == 0
-    assert with_controls.decode(ids).tracks[0].notes == plain.decode(plain.encode(score)).tracks[0].notes
+    expected = plain.decode(plain.encode(score)).tracks[0].notes
+    assert with_controls.decode(ids).tracks[0].notes == expected
     # Decoding and encoding again gives the same tokens, controls included.
     assert with_controls.encode(with_controls.decode(ids)) == ids
     bars = with_controls.tokens_to_strings(ids).count("Bar")
@@ -75,7 +76,8 @@ def test_bins() -> None:
 
 
 def test_old_configs_without_the_keys_have_no_controls_and_the_old_vocabulary() -> None:
-    config = json.loads((resources.files("resources") / "models" / "bach-chorales" / "config.json").read_text())
+    folder = resources.files("resources") / "models" / "bach-chorales"
+    config = json.loads((folder / "config.json").read_text())
     tokenizer = from_dict(config["tokenizer"])
     assert not tokenizer.config.use_controls and not tokenizer.config.use_infill
     assert tokenizer.vocab_size == config["hparams"]["vocab_size"]
@@ -111,7 +113,8 @@ def test_controls_of_follow_the_last_bars_with_notes() -> None:
     high_line = [Note(76 + i % 2, 1920 * 2 + i * 120, 120) for i in range(32)]  # bars 3-4
     score = Score([Track("p", 0, False, low_chords + high_line)])
     assert tokenizer.controls_of(score) == BarControls(texture=1, density=5, register=5)
-    assert tokenizer.controls_of(score, end_tick=1920) == BarControls(texture=3, density=1, register=0)
+    assert tokenizer.controls_of(score, end_tick=1920) == BarControls(texture=3, density=1,
+                                                                      register=0)
     assert tokenizer.controls_of(Score([Track("p", 0, False, [])])) == BarControls()
 
 
@@ -120,7 +123,8 @@ def test_a_dotted_line_is_one_line_and_a_played_chord_is_one_onset() -> None:
     figure (the short note shares a grid position with the next note) stays texture 1;
     four-note chords whose notes are up to 20 ticks apart (played in) stay texture 4."""
     tokenizer = remi()
-    dotted = [Note(70 + (i % 2), i // 2 * 240 + (i % 2) * 180, 180 if i % 2 == 0 else 60) for i in range(32)]
+    dotted = [Note(70 + (i % 2), i // 2 * 240 + (i % 2) * 180, 180 if i % 2 == 0 else 60)
+              for i in range(32)]
     assert tokenizer.controls_of(Score([Track("p", 0, False, dotted)])).texture == 1
     rng = np.random.default_rng(3)
     played = [Note(p, beat * 480 + int(rng.integers(-10, 11)), 400) for beat in range(1, 16)
@@ -132,11 +136,13 @@ def test_onset_mask_refuses_early_positions_and_sounding_pitches() -> None:
     tokenizer = remi()
     grammar = tokenizer.grammar()
     state = grammar.start()
-    for token in tokenizer.encode(Score([Track("p", 0, False, [Note(60, 0, 960), Note(48, 0, 3840)])])):
+    for token in tokenizer.encode(Score([Track("p", 0, False,
+                                               [Note(60, 0, 960), Note(48, 0, 3840)])])):
         state = grammar.advance(state, token)
     mask = grammar.allowed(state) & tokenizer.onset_mask(state, earliest=960, sounding=[48])
     allowed = tokenizer.tokens_to_strings(np.flatnonzero(mask).tolist())
-    assert "Pitch_60" not in allowed                                  # not at the prompt's last onset
+    # not at the prompt's last onset
+    assert "Pitch_60" not in allowed
     assert [s for s in allowed if s.startswith("Position")][0] == "Position_8"
     later = grammar.advance(state, tokenizer.vocab["Position_8"])
     mask = grammar.allowed(later) & tokenizer.onset_mask(later, earliest=960, sounding=[48])
@@ -153,6 +159,7 @@ def test_infill_tokens_exist_but_the_plain_grammar_never_allows_them() -> None:
     state = grammar.advance(state, tokenizer.bar_id)
     assert state.tick == 0 and state.bar_positions == 12
     state = grammar.advance(state, tokenizer.vocab["Texture_1"])
-    state = grammar.advance(grammar.advance(state, tokenizer.vocab["Density_1"]), tokenizer.vocab["Register_1"])
+    state = grammar.advance(grammar.advance(state, tokenizer.vocab["Density_1"]),
+                            tokenizer.vocab["Register_1"])
     state = grammar.advance(state, tokenizer.bar_id)
     assert state.tick == 1440

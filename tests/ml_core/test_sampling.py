@@ -80,7 +80,8 @@ def test_top_k_one_is_deterministic_with_probability_one() -> None:
 def test_seeded_sampling_is_reproducible() -> None:
     logits = torch.randn(4, 50)
     first = sample(logits, temperature=0.9, top_p=0.95, generator=torch.Generator().manual_seed(11))
-    second = sample(logits, temperature=0.9, top_p=0.95, generator=torch.Generator().manual_seed(11))
+    second = sample(logits, temperature=0.9, top_p=0.95,
+                    generator=torch.Generator().manual_seed(11))
     assert torch.equal(first[0], second[0])
     assert torch.equal(first[1], second[1])
 

@@ -58,7 +58,7 @@ def largest_difference(model: torch.nn.Module, steps: int = 40, rows: int = 3) -
     assert fast.engine == "numpy"
     history = [list(prompt) for _ in range(rows)]
     with torch.inference_mode():
-        worst = float(np.abs(fast.start(prompt, rows) - reference.start(prompt, rows)).max())
+        worst = float(np.abs(fast.start([prompt] * rows) - reference.start([prompt] * rows)).max())
         for _ in range(steps):
             tokens = rng.integers(0, VOCAB, rows).tolist()
             for row, token in zip(history, tokens, strict=True):
@@ -83,7 +83,7 @@ def test_numpy_lstm_matches_torch():
 def test_making_a_stepper_leaves_the_model_untouched():
     model = transformer(positions="rope")
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    make_stepper(model, CPU).start([1, 2, 3], 1)
+    make_stepper(model, CPU).start([[1, 2, 3]])
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, before[name]), name
 
@@ -114,7 +114,7 @@ def test_engine_choice_and_its_errors():
         make_stepper(model, torch.device("cuda"), "numpy")
     with pytest.raises(ValueError, match="token ids must be in 0..49"):
         stepper = make_stepper(model, CPU)
-        stepper.start([1, 2], 1)
+        stepper.start([[1, 2]])
         stepper.step([VOCAB], [[1, 2]])
 
 
@@ -139,3 +139,19 @@ def test_both_engines_continue_a_prompt_identically(arch):
     assert results[0].new_notes == results[1].new_notes
     assert any(results[1].new_notes)
     assert results[0].confidences[0] == pytest.approx(results[1].confidences[0], abs=1e-4)
+
+
+@pytest.mark.parametrize("make", [lambda: transformer(), lstm], ids=["transformer", "lstm"])
+def test_rows_with_their_own_contexts_start_as_each_context_alone(make):
+    model = make()
+    rng = np.random.default_rng(5)
+    contexts = [rng.integers(0, VOCAB, 8).tolist() for _ in range(3)]
+    with torch.inference_mode():
+        for stepper in (make_stepper(model, CPU), TorchStepper(model, CPU)):
+            together = stepper.start(contexts)
+            alone = np.concatenate([stepper.start([context]) for context in contexts])
+            assert together.shape == (3, VOCAB)
+            assert np.abs(together - alone).max() < 1e-4
+            assert np.abs(together[0] - together[1]).max() > 1e-3   # the rows differ
+    with pytest.raises(ValueError, match="equal length"):
+        make_stepper(model, CPU).start([[1, 2], [1, 2, 3]])

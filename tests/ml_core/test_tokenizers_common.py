@@ -30,8 +30,10 @@ EXTRA_CONFIGS: dict[str, list[dict]] = {
                    "max_shift_quarters": 1}],
     "bar_offset": [{"pad_token": True, "velocity": 64}],
 }
-CASES = [(name, config) for name in tokenizer_names() for config in [{}] + EXTRA_CONFIGS.get(name, [])]
-CASE_IDS = [f"{name}-{i}" for name in tokenizer_names() for i in range(1 + len(EXTRA_CONFIGS.get(name, [])))]
+CASES = [(name, config) for name in tokenizer_names() for config in [{}]
+         + EXTRA_CONFIGS.get(name, [])]
+CASE_IDS = [f"{name}-{i}" for name in tokenizer_names()
+            for i in range(1 + len(EXTRA_CONFIGS.get(name, [])))]
 
 
 # ---------------------------------------------------------------------- test scores
@@ -69,8 +71,10 @@ def scores_for(tokenizer: Tokenizer) -> dict[str, Score]:
     scores = {
         "melody_4_4": Score([piano(melody(palette))], palette.tempi[0]),
         "block_chords": Score([piano(
-            [Note(p, bar * 1920, 960, v(bar)) for bar in range(3) for p in (48 + bar, 52 + bar, 55 + bar)]
-            + [Note(72 + bar, bar * 1920 + 960, 240, v(bar + 1)) for bar in range(3)])], palette.tempi[0]),
+            [Note(p, bar * 1920, 960, v(bar)) for bar in range(3)
+             for p in (48 + bar, 52 + bar, 55 + bar)]
+            + [Note(72 + bar, bar * 1920 + 960, 240, v(bar + 1)) for bar in range(3)])],
+            palette.tempi[0]),
         "single_note": Score([piano([Note(60, 0, 480, v(0))])], palette.tempi[0]),
         "late_single_note": Score([piano([Note(67, 1920 * 2 + 360, 120, v(1))])], palette.tempi[0]),
     }
@@ -80,20 +84,30 @@ def scores_for(tokenizer: Tokenizer) -> dict[str, Score]:
             [piano(melody(palette, length, 4))], palette.tempi[0], meter)
     scores["meter_change"] = Score(
         [piano([Note(60 + i, i * 480, 480, v(i)) for i in range(14)])], palette.tempi[0], (4, 4),
-        time_signature_changes=[TimeSignatureChange(1920, 3, 4), TimeSignatureChange(1920 + 1440 * 2, 4, 4)])
+        time_signature_changes=[TimeSignatureChange(1920, 3, 4),
+                                TimeSignatureChange(1920 + 1440 * 2, 4, 4)])
     scores["tempo_change"] = Score(
         [piano([Note(64, i * 480, 240, v(i)) for i in range(12)])], palette.tempi[0],
-        tempo_changes=[TempoChange(1920, palette.tempi[-1]), TempoChange(3840, palette.tempi[len(palette.tempi) // 2])])
+        tempo_changes=[TempoChange(1920, palette.tempi[-1]),
+                       TempoChange(3840, palette.tempi[len(palette.tempi) // 2])])
     if tokenizer.keeps_overlaps:
         scores["held_bass"] = Score([piano(
             [Note(36, 0, 1920, v(0)), Note(43, 960, 1920, v(1))]
             + [Note(70 + (i % 5), i * 240, 240, v(i)) for i in range(12)])], palette.tempi[0])
-        scores["two_tracks"] = Score([piano([Note(72, i * 480, 480, v(i)) for i in range(8)], "right"),
-                                      piano([Note(48, i * 960, 960, v(i)) for i in range(4)], "left")],
-                                     palette.tempi[0])
-    scores["with_drums"] = Score([piano([Note(60 + i, i * 480, 480, v(i)) for i in range(4)]),
-                                  Track("drums", 0, True, [Note(36, i * 480, 120, 100) for i in range(4)])],
-                                 palette.tempi[0])
+        scores["two_tracks"] = Score(
+            [
+                piano([Note(72, i * 480, 480, v(i)) for i in range(8)], "right"),
+                piano([Note(48, i * 960, 960, v(i)) for i in range(4)], "left"),
+            ],
+            palette.tempi[0],
+        )
+    scores["with_drums"] = Score(
+        [
+            piano([Note(60 + i, i * 480, 480, v(i)) for i in range(4)]),
+            Track("drums", 0, True, [Note(36, i * 480, 120, 100) for i in range(4)]),
+        ],
+        palette.tempi[0],
+    )
     return scores
 
 
@@ -117,7 +131,8 @@ def meter_map(score: Score) -> list[tuple[int, int, int]]:
 
 
 def tempo_map(score: Score) -> list[tuple[int, float]]:
-    return [(0, round(score.tempo_bpm, 3))] + [(c.tick, round(c.bpm, 3)) for c in score.tempo_changes]
+    return [(0, round(score.tempo_bpm, 3))] + [(c.tick, round(c.bpm, 3))
+                                               for c in score.tempo_changes]
 
 
 # ---------------------------------------------------------------------- round trips
@@ -129,9 +144,11 @@ def test_round_trip_within_documented_limits(name: str, config: dict) -> None:
         assert tokenizer.validate(ids) == 0, label
         decoded = tokenizer.decode(ids)
         assert decoded.ticks_per_quarter == 480
-        assert note_rows(decoded, tokenizer.keeps_velocity) == note_rows(score, tokenizer.keeps_velocity), label
+        velocity = tokenizer.keeps_velocity
+        assert note_rows(decoded, velocity) == note_rows(score, velocity), label
         if tokenizer.keeps_drums:
-            assert note_rows(decoded, False, drums=True) == note_rows(score, False, drums=True), label
+            assert (note_rows(decoded, False, drums=True) == note_rows(score, False,
+                                                                       drums=True)), label
         else:
             assert not any(t.is_drum and t.notes for t in decoded.tracks), label
         if tokenizer.keeps_time_signature:
@@ -144,7 +161,8 @@ def test_round_trip_within_documented_limits(name: str, config: dict) -> None:
 
 
 @pytest.mark.parametrize(("name", "config"), CASES, ids=CASE_IDS)
-def test_empty_score_encodes_to_a_valid_sequence_that_decodes_empty(name: str, config: dict) -> None:
+def test_empty_score_encodes_to_a_valid_sequence_that_decodes_empty(name: str,
+                                                                    config: dict) -> None:
     tokenizer = make(name, config)
     ids = tokenizer.encode(Score())
     assert tokenizer.validate(ids) == 0
@@ -181,7 +199,8 @@ def test_decode_refuses_ids_outside_the_vocabulary(name: str) -> None:
 
 
 # ---------------------------------------------------------------------- grammar properties
-def sample_under_grammar(tokenizer: Tokenizer, count: int, seed: int) -> tuple[list[int], list[int]]:
+def sample_under_grammar(tokenizer: Tokenizer, count: int,
+                         seed: int) -> tuple[list[int], list[int]]:
     """`count` tokens drawn uniformly among the allowed ones (EOS only when nothing else
     is allowed, so the walk does not stop early); also the state ticks along the way."""
     grammar = tokenizer.grammar()

@@ -42,8 +42,10 @@ def dataset_dir(tmp_path_factory):
     for index in range(4):
         write_midi(_song(index), root / f"song{index}.mid")
     prepare_dataset([str(root)], root / "data",
-                    PrepareOptions("remi", val_fraction=0.25, augmentation=Augmentation(transpose=False),
-                                   tokenizer_config={"use_controls": False}))  # the step counts below assume plain REMI
+                    PrepareOptions("remi", val_fraction=0.25,
+                                   augmentation=Augmentation(transpose=False),
+                                   # the step counts below assume plain REMI
+                                   tokenizer_config={"use_controls": False}))
     return root / "data"
 
 
@@ -66,7 +68,8 @@ def _options(data, out, **changes):
 
 def test_recipe_takes_the_preset_then_the_command_line():
     recipe = resolve_recipe(TrainOptions(data=".", out="x", preset="lstm-symbolic-4.4m"))
-    assert (recipe.arch, recipe.optimizer, recipe.lr, recipe.schedule) == ("lstm", "adamax", 5e-4, "exp-decay")
+    assert (recipe.arch, recipe.optimizer, recipe.lr, recipe.schedule) == ("lstm", "adamax", 5e-4,
+                                                                           "exp-decay")
     assert recipe.window == 256 and recipe.batch_size == 8 and recipe.epoch_fraction == 0.02
     assert recipe.min_lr == 5e-5 and recipe.hparams["hidden_size"] == 512
     changed = resolve_recipe(TrainOptions(data=".", out="x", preset="lstm-symbolic-4.4m", lr=1e-3,
@@ -87,7 +90,8 @@ def test_another_architecture_keeps_the_presets_recipe_but_not_its_sizes():
                            hparams={"hidden_size": 64, "num_layers": 1})
     recipe = resolve_recipe(options)
     assert recipe.arch == "lstm" and recipe.hparams == {"hidden_size": 64, "num_layers": 1}
-    assert (recipe.optimizer, recipe.lr, recipe.window, recipe.batch_size) == ("adam", 1e-3, 128, 64)
+    assert (recipe.optimizer, recipe.lr, recipe.window, recipe.batch_size) == ("adam", 1e-3, 128,
+                                                                               64)
     model = build_model(recipe.arch, vocab_size=20, **recipe.hparams)   # no 'dropout' of the RNN's
     assert model.config.hidden_size == 64
     same = resolve_recipe(TrainOptions(data=".", out="x", preset="rnn", arch="rnn"))
@@ -97,7 +101,8 @@ def test_another_architecture_keeps_the_presets_recipe_but_not_its_sizes():
 def test_threads_caps_the_trainers_cpu_threads(dataset_dir, tmp_path):
     before = torch.get_num_threads()
     try:
-        train(_options(dataset_dir, tmp_path / "model", threads=1, max_steps=2), log=lambda message: None)
+        train(_options(dataset_dir, tmp_path / "model", threads=1, max_steps=2),
+              log=lambda message: None)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -126,9 +131,12 @@ def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
         optimizer.zero_grad()
         model(torch.randn(5, 4)).pow(2).sum().backward()
         optimizer.step()
-    checkpoint.save_checkpoint(tmp_path, model=model, optimizer=optimizer, state={"step": 3, "note": "x"})
-    checkpoint.save_checkpoint(tmp_path, model=model, optimizer=optimizer, state={"step": 7, "note": "y"})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-000000007.safetensors", "checkpoint.json"]
+    checkpoint.save_checkpoint(tmp_path, model=model, optimizer=optimizer,
+                               state={"step": 3, "note": "x"})
+    checkpoint.save_checkpoint(tmp_path, model=model, optimizer=optimizer,
+                               state={"step": 7, "note": "y"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-000000007.safetensors",
+                                                          "checkpoint.json"]
     fresh = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     fresh_optimizer = torch.optim.Adamax(fresh.parameters(), lr=0.5)
     state = checkpoint.load_checkpoint(tmp_path, model=fresh, optimizer=fresh_optimizer)
@@ -138,10 +146,12 @@ def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
     assert fresh_optimizer.param_groups[0]["lr"] == 0.01
     for key, values in optimizer.state_dict()["state"].items():
         for name, value in values.items():
-            assert torch.equal(torch.as_tensor(value), torch.as_tensor(fresh_optimizer.state_dict()["state"][key][name]))
+            assert torch.equal(torch.as_tensor(value),
+                               torch.as_tensor(fresh_optimizer.state_dict()["state"][key][name]))
     other = torch.nn.Linear(4, 3)
     with pytest.raises(checkpoint.CheckpointError, match="does not fit"):
-        checkpoint.load_checkpoint(tmp_path, model=other, optimizer=torch.optim.Adam(other.parameters()))
+        checkpoint.load_checkpoint(tmp_path, model=other,
+                                   optimizer=torch.optim.Adam(other.parameters()))
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
         checkpoint.load_checkpoint(tmp_path / "none", model=fresh, optimizer=fresh_optimizer)
 
@@ -153,8 +163,10 @@ def test_training_saves_the_best_bundle_and_a_log(dataset_dir, tmp_path):
     assert result.steps == 8 and result.epochs >= 2
     loaded = bundle.load(tmp_path / "model", "cpu")
     assert loaded.model.arch == "lstm"
-    assert json.loads(json.dumps(loaded.tokenizer.to_dict())) == json.loads((dataset_dir / "manifest.json").read_text())["tokenizer"]
-    records = [json.loads(line) for line in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines()]
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    assert json.loads(json.dumps(loaded.tokenizer.to_dict())) == manifest["tokenizer"]
+    records = [json.loads(line)
+               for line in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["type"] == "epoch"]
     assert [r["step"] for r in records if r["type"] == "step"] == [2, 4, 6, 8]
     assert epochs[-1]["step"] == 8
@@ -216,12 +228,15 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(dataset_dir, tmp_path, monkeypa
     monkeypatch.setattr(training.Trainer, "_loss", interrupted_on_the_fourth_step)
     out = tmp_path / "model"
     code = main(["train", "--data", str(dataset_dir), "--model", "lstm", "--out", str(out),
-                 "--hparam", "embedding_dim=8", "--hparam", "hidden_size=8", "--hparam", "num_layers=1",
-                 "--window", "16", "--batch-size", "2", "--max-steps", "20", "--checkpoint-every", "100"])
+                 "--hparam", "embedding_dim=8", "--hparam", "hidden_size=8", "--hparam",
+                 "num_layers=1",
+                 "--window", "16", "--batch-size", "2", "--max-steps", "20",
+                 "--checkpoint-every", "100"])
     assert code == 130
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: interrupted at step 3")
-    state = json.loads((checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON).read_text())["state"]
+    saved = checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON
+    state = json.loads(saved.read_text())["state"]
     assert state["step"] == 3
 
 
@@ -246,19 +261,23 @@ def test_sigterm_stops_training_like_ctrl_c(dataset_dir, tmp_path, monkeypatch, 
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "model"
     code = main(["train", "--data", str(dataset_dir), "--model", "lstm", "--out", str(out),
-                 "--hparam", "embedding_dim=8", "--hparam", "hidden_size=8", "--hparam", "num_layers=1",
-                 "--window", "16", "--batch-size", "2", "--max-steps", "20", "--checkpoint-every", "100"])
+                 "--hparam", "embedding_dim=8", "--hparam", "hidden_size=8", "--hparam",
+                 "num_layers=1",
+                 "--window", "16", "--batch-size", "2", "--max-steps", "20",
+                 "--checkpoint-every", "100"])
     assert code == 130 and signal.getsignal(signal.SIGTERM) is before
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: interrupted at step")
-    state = json.loads((checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON).read_text())["state"]
+    saved = checkpoint.run_folder(out) / checkpoint.CHECKPOINT_JSON
+    state = json.loads(saved.read_text())["state"]
     assert 3 <= state["step"] <= 4
 
 
 TINY_TRANSFORMER = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_size": 32, "context": 32}
 
 
-def test_a_failing_compile_falls_back_to_eager_and_training_finishes(dataset_dir, tmp_path, monkeypatch):
+def test_a_failing_compile_falls_back_to_eager_and_training_finishes(dataset_dir, tmp_path,
+                                                                     monkeypatch):
     def broken_compile(function, **kwargs):
         def compiled(*args):
             raise RuntimeError("inductor: no C++ compiler\nlong traceback")
@@ -266,10 +285,12 @@ def test_a_failing_compile_falls_back_to_eager_and_training_finishes(dataset_dir
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     messages: list[str] = []
-    result = train(_options(dataset_dir, tmp_path / "compiled", arch="transformer", hparams=TINY_TRANSFORMER,
+    result = train(_options(dataset_dir, tmp_path / "compiled", arch="transformer",
+                            hparams=TINY_TRANSFORMER,
                             compile="on", precision="fp32"), log=messages.append)
     assert result.steps == 8 and math.isfinite(result.best_val_nll)
-    assert any("torch.compile failed (inductor: no C++ compiler); training in eager mode" in m for m in messages)
+    assert any("torch.compile failed (inductor: no C++ compiler); training in eager mode" in m
+               for m in messages)
     started = next(m for m in messages if m.startswith("training transformer"))
     assert "precision fp32" in started and "compiled" in started
     assert any("tokens/s" in m for m in messages if m.startswith("epoch"))
@@ -282,46 +303,56 @@ def test_precision_auto_is_recorded_as_what_ran(dataset_dir, tmp_path, monkeypat
 
     monkeypatch.setattr(acceleration, "has_bf16_matrix_units", lambda device: True)
     messages: list[str] = []
-    result = train(_options(dataset_dir, tmp_path / "auto", arch="transformer", hparams=TINY_TRANSFORMER,
+    result = train(_options(dataset_dir, tmp_path / "auto", arch="transformer",
+                            hparams=TINY_TRANSFORMER,
                             max_steps=2), log=messages.append)
     card = json.loads((result.bundle_path / "config.json").read_text())
     assert card["training"]["precision"] == "bf16" and card["training"]["compiled"] is False
     assert any("precision bf16 (auto)" in m for m in messages)
     lstm = train(_options(dataset_dir, tmp_path / "lstm", max_steps=2), log=messages.append)
-    assert json.loads((lstm.bundle_path / "config.json").read_text())["training"]["precision"] == "fp32"
+    config = json.loads((lstm.bundle_path / "config.json").read_text())
+    assert config["training"]["precision"] == "fp32"
 
 
 def _window_model(window=5, vocab=12):
     torch.manual_seed(0)
-    return build_model("bilstm_attention", vocab_size=vocab, window=window, embedding_dim=8, bilstm_size=8,
+    return build_model("bilstm_attention", vocab_size=vocab, window=window, embedding_dim=8,
+                       bilstm_size=8,
                        attention_size=4, lstm_size=8, dense_size=8, dropout=0.0).eval()
 
 
 def test_a_fixed_window_model_trains_on_each_windows_last_target_with_its_true_context():
     model = _window_model()
     piece = torch.randint(0, 12, (1, 30))
-    whole, _ = model(piece)                                      # every position from the piece's start
+    # every position from the piece's start
+    whole, _ = model(piece)
     # two training windows of 6 inputs: one mid-piece (start 17), one at a short piece's start
-    inputs = torch.stack([piece[0, 17:23], torch.cat([piece[0, :3], torch.zeros(3, dtype=torch.long)])])
-    targets = torch.stack([piece[0, 18:24], torch.cat([piece[0, 1:4], torch.full((3,), IGNORE_INDEX)])])
+    inputs = torch.stack([piece[0, 17:23],
+                          torch.cat([piece[0, :3], torch.zeros(3, dtype=torch.long)])])
+    targets = torch.stack([piece[0, 18:24],
+                           torch.cat([piece[0, 1:4], torch.full((3,), IGNORE_INDEX)])])
     valid = targets != IGNORE_INDEX
     preceding = np.stack([piece[0, 13:17].numpy(), np.full(4, -1)])
     last, target, has, state = last_windows(model, inputs, targets, valid, preceding)
     assert last.tolist() == [[int(piece[0, 22])], [int(piece[0, 2])]]
     assert target.tolist() == [[int(piece[0, 23])], [int(piece[0, 3])]] and has.all()
     logits, _ = model(last, state)
-    assert torch.allclose(logits[0, 0], whole[0, 22], atol=1e-5)  # the same prediction as in the piece
+    # the same prediction as in the piece
+    assert torch.allclose(logits[0, 0], whole[0, 22], atol=1e-5)
     assert torch.allclose(logits[1, 0], whole[0, 2], atol=1e-5)
     # scoring every position of a window mid-piece: the ids before it make it the piece's own
     tile = window_logits(model, piece[:, 17:23], piece[:, 13:17].numpy())
     assert torch.allclose(tile, whole[:, 17:23], atol=1e-5)
-    assert not torch.allclose(model(piece[:, 17:23])[0], whole[:, 17:23], atol=1e-3)  # without: a fake start
+    # without: a fake start
+    assert not torch.allclose(model(piece[:, 17:23])[0], whole[:, 17:23], atol=1e-3)
 
 
 def test_training_a_fixed_window_model_counts_one_target_per_window(dataset_dir, tmp_path):
     options = _options(dataset_dir, tmp_path / "bilstm", arch="bilstm_attention",
-                       hparams={"window": 16, "embedding_dim": 8, "bilstm_size": 8, "attention_size": 4,
-                                "lstm_size": 8, "dense_size": 8}, window=16, batch_size=4, max_steps=3)
+                       hparams={"window": 16, "embedding_dim": 8, "bilstm_size": 8,
+                                "attention_size": 4,
+                                "lstm_size": 8, "dense_size": 8}, window=16,
+                                batch_size=4, max_steps=3)
     trainer = Trainer(options, log=lambda message: None)
     trainer.run()
     assert trainer.state.step == 3 and trainer.state.tokens_seen == 3 * 4

@@ -154,7 +154,8 @@ def test_crop_state_repeated_is_sliding_window_attention() -> None:
             outputs.append(logits)
         stepped = torch.cat(outputs, dim=1)
         # reference: recompute each position from scratch on a band-limited attention
-        band = torch.ones(16, 16, dtype=torch.bool).triu(1) | torch.ones(16, 16, dtype=torch.bool).tril(-window)
+        band = (torch.ones(16, 16, dtype=torch.bool).triu(1) | torch.ones(16, 16,
+                                                                          dtype=torch.bool).tril(-window))
         reference = _banded_forward(model, tokens, band)
     torch.testing.assert_close(stepped, reference, atol=1e-4, rtol=1e-4)
 

@@ -46,7 +46,8 @@ def dataset(places, capsys):
 
 def test_prepare_errors(places, capsys):
     out = places / "out"
-    _assert_user_error(capsys, ["prepare", places / "missing.mid", "--tokenizer", "remi", "--out", out],
+    _assert_user_error(capsys,
+                       ["prepare", places / "missing.mid", "--tokenizer", "remi", "--out", out],
                        "no such file")
     _assert_user_error(capsys, ["prepare", places / "empty", "--tokenizer", "remi", "--out", out],
                        "no music files")
@@ -54,11 +55,14 @@ def test_prepare_errors(places, capsys):
                        "no music files")
     _assert_user_error(capsys, ["prepare", places / "corrupt", "--tokenizer", "remi", "--out", out,
                                 "--workers", "1"], "none of the 1 file")
-    _assert_user_error(capsys, ["prepare", places / "prompt.mid", "--tokenizer", "nonsense", "--out", out],
+    _assert_user_error(capsys,
+                       ["prepare", places / "prompt.mid", "--tokenizer", "nonsense", "--out", out],
                        "unknown tokenizer 'nonsense'")
-    _assert_user_error(capsys, ["prepare", places / "prompt.mid", "--tokenizer", "remi", "--out", out,
+    _assert_user_error(capsys,
+                       ["prepare", places / "prompt.mid", "--tokenizer", "remi", "--out", out,
                                 "--opt", "colour=blue"], "remi")
-    _assert_user_error(capsys, ["prepare", places / "prompt.mid", "--tokenizer", "remi", "--out", out,
+    _assert_user_error(capsys,
+                       ["prepare", places / "prompt.mid", "--tokenizer", "remi", "--out", out,
                                 "--opt", "novalue"], "key=value")
     _assert_user_error(capsys, ["prepare", "music21:nobody-by-this-name", "--tokenizer", "remi",
                                 "--out", out], "no pieces")
@@ -67,22 +71,30 @@ def test_prepare_errors(places, capsys):
 
 def test_train_errors(places, dataset, capsys):
     out = places / "models" / "m"
-    _assert_user_error(capsys, ["train", "--data", places / "nowhere", "--model", "lstm", "--out", out],
+    _assert_user_error(capsys,
+                       ["train", "--data", places / "nowhere", "--model", "lstm", "--out", out],
                        "no such dataset")
-    _assert_user_error(capsys, ["train", "--data", places / "empty", "--model", "lstm", "--out", out],
+    _assert_user_error(capsys,
+                       ["train", "--data", places / "empty", "--model", "lstm", "--out", out],
                        "not a prepared dataset")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--model", "no_such_arch", "--out", out],
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--model", "no_such_arch", "--out", out],
                        "unknown model architecture")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--preset", "no-such-preset", "--out", out],
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--preset", "no-such-preset", "--out", out],
                        "unknown preset")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--model", "lstm", "--hparam", "wings=2",
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--model", "lstm", "--hparam", "wings=2",
                                 "--out", out], "unknown hyper-parameter")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--out", out], "--model ARCH or --preset")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--model", "lstm", "--out", out, "--resume"],
+    _assert_user_error(capsys, ["train", "--data", dataset, "--out", out],
+                       "--model ARCH or --preset")
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--model", "lstm", "--out", out, "--resume"],
                        "no checkpoint")
     _assert_user_error(capsys, ["train", "--data", dataset, "--model", "lstm", "--out", out,
                                 "--max-steps", "0"], "max-steps")
-    _assert_user_error(capsys, ["train", "--data", dataset, "--model", "lstm", "--out", places / "text"],
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--model", "lstm", "--out", places / "text"],
                        "is not a model bundle")
     assert (places / "text" / "readme.txt").read_text() == "no music here"
 
@@ -90,14 +102,18 @@ def test_train_errors(places, dataset, capsys):
 def test_evaluate_errors(places, dataset, capsys):
     _assert_user_error(capsys, ["evaluate", "no-such-model", "--data", dataset], "no-such-model")
     _assert_user_error(capsys, ["evaluate", places / "empty", "--data", dataset], "")
-    _assert_user_error(capsys, ["evaluate", "default", "--data", places / "empty"], "not a prepared dataset")
-    _assert_user_error(capsys, ["evaluate", "default", "--data", places / "missing"], "no such dataset")
+    _assert_user_error(capsys, ["evaluate", "default", "--data", places / "empty"],
+                       "not a prepared dataset")
+    _assert_user_error(capsys, ["evaluate", "default", "--data", places / "missing"],
+                       "no such dataset")
 
 
 def test_generate_errors(places, capsys):
     out = places / "out.mid"
-    _assert_user_error(capsys, ["generate", "--prompt", places / "missing.mid", "--out", out], "missing.mid")
-    _assert_user_error(capsys, ["generate", "--prompt", places / "corrupt" / "bad.mid", "--out", out], "bad.mid")
+    _assert_user_error(capsys, ["generate", "--prompt", places / "missing.mid", "--out", out],
+                       "missing.mid")
+    bad = places / "corrupt" / "bad.mid"
+    _assert_user_error(capsys, ["generate", "--prompt", bad, "--out", out], "bad.mid")
     _assert_user_error(capsys, ["generate", "--prompt", places / "prompt.mid", "--out", out,
                                 "--model", "no-such-model"], "no-such-model")
     _assert_user_error(capsys, ["generate", "--prompt", places / "prompt.mid", "--out", out,
@@ -120,7 +136,8 @@ def test_models_lists_bundles_as_json(capsys):
 def test_argument_parsing_helpers():
     from training_cli.commands import output_paths, parse_assignments, parse_key
 
-    assert parse_assignments(["beat_resolution=8", "name=x", "sizes=[1,2]", "flag=true"], "--opt") == {
+    assert parse_assignments(["beat_resolution=8", "name=x", "sizes=[1,2]", "flag=true"],
+                             "--opt") == {
         "beat_resolution": 8, "name": "x", "sizes": [1, 2], "flag": True}
     assert parse_key("D minor") == (2, "minor")
     assert parse_key("F# major") == (6, "major")

@@ -29,11 +29,15 @@ def _dataset(root: Path) -> Path:
 def test_two_cpu_ranks_train_one_normal_bundle(tmp_path):
     data = _dataset(tmp_path)
     out = tmp_path / "models" / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2",
                "-m", "training_cli", "train", "--data", str(data), "--model", "lstm",
-               "--hparam", "embedding_dim=16", "--hparam", "hidden_size=32", "--hparam", "num_layers=1",
-               "--hparam", "fc_sizes=[32]", "--out", str(out), "--window", "16", "--batch-size", "4",
-               "--max-steps", "6", "--checkpoint-every", "3", "--epoch-fraction", "0.2", "--device", "cpu"]
+               "--hparam", "embedding_dim=16", "--hparam", "hidden_size=32", "--hparam",
+               "num_layers=1",
+               "--hparam", "fc_sizes=[32]", "--out", str(out), "--window", "16",
+               "--batch-size", "4",
+               "--max-steps", "6", "--checkpoint-every", "3", "--epoch-fraction", "0.2",
+               "--device", "cpu"]
     environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     finished = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True,
                               timeout=240)

@@ -25,7 +25,8 @@ TINY = ["--hparam", "embedding_dim=16", "--hparam", "hidden_size=32", "--hparam"
 def _train_command(data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "training_cli", "train", "--data", str(data), "--model", "lstm",
             *TINY, "--out", "tiny-bach", "--window", "32", "--batch-size", "4", "--max-steps", "60",
-            "--checkpoint-every", "5", "--epoch-fraction", "0.1", "--lr", "0.003", "--device", "cpu",
+            "--checkpoint-every", "5", "--epoch-fraction", "0.1", "--lr", "0.003",
+            "--device", "cpu",
             *extra]
 
 
@@ -82,7 +83,8 @@ def test_prepare_train_kill_resume_evaluate_generate(tmp_path, capsys):
     assert report["grammar_errors_per_100_masked"] == 0
 
     # ---- generate from a MIDI prompt: the prompt unchanged, then more notes
-    prompt_notes = [Note(p, i * 480, 480, 80) for i, p in enumerate([60, 64, 67, 72, 71, 67, 64, 62])]
+    prompt_notes = [Note(p, i * 480, 480, 80)
+                    for i, p in enumerate([60, 64, 67, 72, 71, 67, 64, 62])]
     write_midi(Score([Track("piano", 0, False, prompt_notes)]), tmp_path / "prompt.mid")
     assert main(["generate", "--prompt", str(tmp_path / "prompt.mid"), "--bars", "2", "--out",
                  str(tmp_path / "out.mid"), "--model", "tiny-bach", "--seed", "3", "--json",

@@ -22,11 +22,13 @@ def test_train_with_infilling_then_fill_and_steer_controls(tmp_path, capsys):
                  "--val-fraction", "0.2", "--out", str(data), "--workers", "1"]) == 0
     model = tmp_path / "tiny-fill"
     assert main(["train", "--data", str(data), "--model", "lstm", *TINY, "--out", str(model),
-                 "--window", "64", "--batch-size", "4", "--max-steps", "12", "--epoch-fraction", "0.5",
+                 "--window", "64", "--batch-size", "4", "--max-steps", "12",
+                 "--epoch-fraction", "0.5",
                  "--device", "cpu", "--infill-rate", "0.5"]) == 0
     config = bundle.load(model, "cpu").config
     assert config["training"]["objectives"]["infill_rate"] == 0.5
-    assert config["tokenizer"]["config"]["use_controls"] and config["tokenizer"]["config"]["use_infill"]
+    assert (config["tokenizer"]["config"]["use_controls"]
+            and config["tokenizer"]["config"]["use_infill"])
     capsys.readouterr()
 
     prompt_path = REPO / "resources" / "examples" / "c_major_4-4.mid"
@@ -40,13 +42,16 @@ def test_train_with_infilling_then_fill_and_steer_controls(tmp_path, capsys):
     bar = filled.bar_start(1)
     span = range(prompt.bar_start(1), prompt.bar_start(3))   # bars 2 and 3, 1-based
     assert bar == span.start
-    outside = sorted((n.pitch, n.start, n.duration, n.velocity) for n in prompt.notes() if n.start not in span)
+    outside = sorted((n.pitch, n.start, n.duration, n.velocity) for n in prompt.notes()
+                     if n.start not in span)
     assert sorted((n.pitch, n.start, n.duration, n.velocity) for n in filled.notes()
                   if n.start not in span) == outside
 
     continued = tmp_path / "continued.mid"
-    assert main(["generate", "--prompt", str(prompt_path), "--model", str(model), "--out", str(continued),
-                 "--bars", "2", "--seed", "1", "--texture", "auto", "--register", "any", "--device", "cpu"]) == 0
+    assert main(["generate", "--prompt", str(prompt_path), "--model", str(model), "--out",
+                 str(continued),
+                 "--bars", "2", "--seed", "1", "--texture", "auto", "--register", "any", "--device",
+                 "cpu"]) == 0
     assert read_score(continued).note_count > prompt.note_count
 
 
@@ -61,7 +66,8 @@ def test_fill_and_control_flags_refuse_clearly(tmp_path, capsys):
     assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--fill-bars", "1:2",
                  "--model", "bach-chorales", "--device", "cpu"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error:") and "not trained to fill" in error and "Traceback" not in error
+    assert (error.startswith("error:") and "not trained to fill" in error
+            and "Traceback" not in error)
     assert not out.exists()
     # The bundled default did: bar 1 is rewritten, bar 2 on is the prompt's.
     assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--fill-bars", "1:2",

@@ -31,7 +31,8 @@ def test_prepare_reports_collections_and_train_checks_balance_options(tmp_path, 
         for seed in seeds:
             _tune(tmp_path / name / f"{seed}.mid", seed)
     data = tmp_path / "data"
-    assert main(["prepare", str(tmp_path / "folk"), str(tmp_path / "chorales"), "--tokenizer", "remi",
+    assert main(["prepare", str(tmp_path / "folk"), str(tmp_path / "chorales"),
+                 "--tokenizer", "remi",
                  "--out", str(data), "--workers", "1", "--val-fraction", "0"]) == 0
     out = capsys.readouterr().out
     assert "collections (train): chorales 3 pieces" in out and "folk 2 pieces" in out
@@ -51,6 +52,7 @@ def test_generate_refuses_a_zip_bomb_prompt_in_one_line(tmp_path, capsys):
             for _ in range(60):
                 member.write(bytes(2**20))
     (tmp_path / "bomb.mxl").write_bytes(buffer.getvalue())
-    line = _one_error_line(capsys, ["generate", "--prompt", tmp_path / "bomb.mxl", "--out", tmp_path / "o.mid"])
+    line = _one_error_line(capsys, ["generate", "--prompt", tmp_path / "bomb.mxl",
+                                    "--out", tmp_path / "o.mid"])
     assert line == "error: bomb.mxl: the compressed score expands to more than 50 MB"
     assert not (tmp_path / "o.mid").exists()

@@ -39,7 +39,8 @@ def at(canvas, tick, pitch, row=0.5):
 
 def send_mouse(widget, kind, pos, button=LEFT, buttons=LEFT, modifiers=NO_MODIFIER):
     position = QPointF(pos)
-    event = QMouseEvent(kind, position, QPointF(widget.mapToGlobal(pos)), button, buttons, modifiers)
+    event = QMouseEvent(kind, position, QPointF(widget.mapToGlobal(pos)), button,
+                        buttons, modifiers)
     QApplication.sendEvent(widget, event)
 
 
@@ -52,14 +53,16 @@ def drag(widget, start, end, modifiers=NO_MODIFIER, steps=4):
 
 
 def click(widget, pos, modifiers=NO_MODIFIER, button=LEFT):
-    send_mouse(widget, QEvent.Type.MouseButtonPress, pos, button=button, buttons=button, modifiers=modifiers)
+    send_mouse(widget, QEvent.Type.MouseButtonPress, pos, button=button, buttons=button,
+               modifiers=modifiers)
     send_mouse(widget, QEvent.Type.MouseButtonRelease, pos, button=button, buttons=NO_BUTTON,
                modifiers=modifiers)
 
 
 def wheel(widget, pos, notches, modifiers=NO_MODIFIER):
     event = QWheelEvent(QPointF(pos), QPointF(widget.mapToGlobal(pos)), QPoint(0, 0),
-                        QPoint(0, 120 * notches), NO_BUTTON, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+                        QPoint(0, 120 * notches), NO_BUTTON, modifiers,
+                        Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(widget, event)
 
 

@@ -58,9 +58,11 @@ def train_steerable_bundle(root, steps: int = 160):
         result = train(TrainOptions(
             data=root / "data", out=str(root / "steerable"), arch="transformer",
             hparams={"d_model": 32, "num_layers": 1, "num_heads": 2, "ff_size": 64},
-            window=64, batch_size=8, max_steps=steps, epochs=1, epoch_fraction=100.0, lr=8e-3, optimizer="adam",
+            window=64, batch_size=8, max_steps=steps, epochs=1, epoch_fraction=100.0, lr=8e-3,
+            optimizer="adam",
             device="cpu", precision="fp32", compile="off", infill_rate=0.3,
-            checkpoint_every=1000, log_every=50, max_val_windows=8, description="steerable test model"),
+            checkpoint_every=1000, log_every=50, max_val_windows=8,
+            description="steerable test model"),
             log=lambda _message: None)
     finally:
         torch.set_num_threads(threads)

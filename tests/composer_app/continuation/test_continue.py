@@ -36,8 +36,8 @@ def panel(qtbot, tiny_bundle, errors, motif_score):
     document = Document()
     document.load_score(motif_score(2))
     canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas)
-    widget._test_keep = (document, canvas)  # noqa: SLF001 (keep them alive with the panel)
+    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
+    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
     qtbot.addWidget(widget)
     qtbot.addWidget(canvas)
     widget.show()
@@ -183,7 +183,8 @@ def test_variations_can_be_browsed_auditioned_and_one_accepted(qtbot, panel, mot
     auditioned: list[Score] = []
     panel.audition_requested.connect(auditioned.append)
     qtbot.mouseClick(panel.audition_button, Qt.MouseButton.LeftButton)
-    assert sorted(auditioned[0].notes()) == sorted(motif_score(2).tracks[0].notes + result.new_notes[1])
+    assert sorted(auditioned[0].notes()) == sorted(motif_score(2).tracks[0].notes
+                                                   + result.new_notes[1])
 
     qtbot.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
     assert document.generated_ids() == set()
@@ -207,7 +208,7 @@ def test_reroll_replaces_the_pending_continuation_with_a_new_seed(qtbot, panel):
 
 
 def test_continue_from_the_selection_places_the_continuation_after_it(qtbot, panel, errors):
-    canvas = panel.canvas
+    canvas = panel._test_keep[1]
     first_bar = [i for i, (_, n) in panel.document.notes().items() if n.start < 1920]
     canvas.select_ids(first_bar)
     panel.sampling_panel.prompt_source.setCurrentIndex(1)  # selection
@@ -273,7 +274,8 @@ def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle
     panel = continue_panel.install_continue(window)
     titles = sorted(dock.windowTitle() for dock in window.findChildren(QDockWidget))
     assert {"Model", "Sampling", "Continue", "Confidence"} <= set(titles)
-    assert panel.document is window.document and panel.canvas is window.canvas
+    assert panel.document is window.document and panel.timeline is window.timeline
+    assert panel.selection is window.selection
     window.document.load_score(motif_score(2))
     assert panel.model_panel.select("tiny")
     panel.sampling_panel.bars.setValue(64)
@@ -285,7 +287,8 @@ def test_install_continue_docks_the_panels_and_stops_on_close(qtbot, tiny_bundle
 
 
 def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
-    from composer_app.continuation.sampling_panel import estimate_key, key_name
+    from ml_core.keys import key_name
+    from ml_core.keys import prompt_key as estimate_key
     from ml_core.tokenizers.augment import scale_pitch_classes
 
     key = estimate_key(panel.document.score())
@@ -293,12 +296,14 @@ def test_stay_in_key_shows_the_prompts_estimated_key(qtbot, panel):
     assert panel.sampling_panel.key.itemText(0) == f"Estimated: {key_name(key)}"
     panel.sampling_panel.bars.setValue(2)
     result = run_continue(qtbot, panel)
-    assert result.job.options["stay_in_key"] and result.job.options["key"] == key
+    assert result.job.options.stay_in_key and result.job.options.key == key
     scale = scale_pitch_classes(*key)
     assert result.new_notes[0] and all(n.pitch % 12 in scale for n in result.new_notes[0])
 
 
-def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtbot, panel, slow_steps, motif_score):
+def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtbot, panel,
+                                                                             slow_steps,
+                                                                             motif_score):
     """The job read the old document: once another one is loaded its notes must not land."""
     document = panel.document
     panel.sampling_panel.bars.setValue(16)
@@ -314,14 +319,16 @@ def test_a_file_opened_while_continuing_gets_none_of_the_old_documents_notes(qtb
 
 
 def test_the_estimated_key_follows_a_newly_opened_piece_estimated_off_the_gui_thread(qtbot, panel):
-    from composer_app.continuation.sampling_panel import estimate_key, key_name
+    from ml_core.keys import key_name
+    from ml_core.keys import prompt_key as estimate_key
     from ml_core.music import Note, Score, Track
 
     panel.sampling_panel.stay_in_key.setChecked(True)
-    e_major = [Note(pitch, i * 240, 240, 80) for i, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76] * 4)]
+    e_major = [Note(pitch, i * 240, 240, 80)
+               for i, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76] * 4)]
     panel.document.load_score(Score([Track("Piano", 0, False, e_major)]))
     key = estimate_key(panel.document.score())
     assert key == (4, "major")
     qtbot.waitUntil(lambda: panel.sampling_panel.key.itemText(0) == f"Estimated: {key_name(key)}",
                     timeout=10_000)
-    assert panel._estimate_thread is not None   # noqa: SLF001 (it was a worker's estimate)
+    assert panel.keys.thread is not None   # it was a worker's estimate

@@ -5,10 +5,11 @@ import pytest
 
 from composer_app import dialogs
 from composer_app.continuation.panel import ContinuePanel
-from composer_app.continuation.session import SessionState
 from composer_app.document.document import Document
 from composer_app.document.file_actions import FileActions
 from composer_app.main_window import MainWindow
+from composer_app.model.jobs import MakeRoom, RoomKind
+from composer_app.model.session import SessionState
 from ml_core.midi_io import read_midi
 from ml_core.music import Note, Score, Track
 
@@ -25,12 +26,13 @@ def test_continuing_at_the_playhead_makes_room_in_one_undo_step(mode):
     document = Document()
     document.load_score(piece())
     new = [Note(67, 2 * BAR, 480), Note(69, 2 * BAR + 960, 480)]   # ends inside bar 3
-    document.add_generated(new, 0, make_room=(mode, 2 * BAR))
+    document.add_generated(new, 0, make_room=MakeRoom(RoomKind(mode), 2 * BAR))
     notes = sorted(n for _, n in document.notes().values())
     if mode == "replace":   # the notes under the continuation are gone, the later one stays
         assert notes == sorted([Note(60, 0, 480), *new, Note(64, 3 * BAR, 480)])
     else:                   # everything from the playhead moved one bar later
-        assert notes == sorted([Note(60, 0, 480), *new, Note(62, 3 * BAR, 480), Note(64, 4 * BAR, 480)])
+        assert notes == sorted([Note(60, 0, 480), *new, Note(62, 3 * BAR, 480),
+                                Note(64, 4 * BAR, 480)])
     assert document.undo_stack.count() == 1
     document.undo()
     assert sorted(n for _, n in document.notes().values()) == sorted(piece().tracks[0].notes)
@@ -42,17 +44,18 @@ def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_
 
     document = Document()
     held = Note(55, BAR, 2 * BAR)                       # from bar 2 to the end of bar 3
-    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480), held, Note(64, 3 * BAR, 480)])]))
+    document.load_score(Score([Track("Piano", 0, False,
+                                     [Note(60, 0, 480), held, Note(64, 3 * BAR, 480)])]))
     canvas = PianoRollCanvas(document)
-    panel = ContinuePanel(document, canvas)
+    panel = ContinuePanel(document, canvas.timeline, canvas.selection)
     qtbot.addWidget(panel)
     qtbot.addWidget(canvas)
     panel.sampling_panel.prompt_source.setCurrentIndex(panel.sampling_panel.prompt_source.findData("playhead"))
     canvas.set_playhead(2 * BAR)
-    prompt, offset = panel._prompt()
+    prompt, offset = panel.inputs.prompt()
     assert offset == 0 and Note(55, BAR, BAR) in prompt.tracks[0].notes   # cut at the playhead
     assert prompt.end_tick == 2 * BAR
-    document.add_generated([Note(67, 2 * BAR, 480)], 0, make_room=(mode, 2 * BAR))
+    document.add_generated([Note(67, 2 * BAR, 480)], 0, make_room=MakeRoom(RoomKind(mode), 2 * BAR))
     assert Note(55, BAR, BAR) in [n for _, n in document.notes().values()]
     document.undo()
     assert held in [n for _, n in document.notes().values()]
@@ -70,17 +73,15 @@ def window(qtbot, monkeypatch):
 
 
 def test_status_and_buttons_follow_undo_and_new(window, qtbot):
-    panel = ContinuePanel(window.document, window.canvas)
+    panel = ContinuePanel(window.document, window.timeline, window.selection)
     qtbot.addWidget(panel)
     window.document.load_score(piece())
     session = panel.session
     session.last_job = object()          # as after a finished job
-    session._adding = True
-    window.document.add_generated([Note(65, 4 * BAR, 480)], 0, owner=session)
-    session._adding = False
+    session.command = window.document.add_continuation([Note(65, 4 * BAR, 480)], 0, owner=session)
     session.state = SessionState.PENDING
-    panel._say("Added 1 notes. Ctrl+Z removes them.")
-    panel._update_buttons()
+    panel.status.say("Added 1 notes. Ctrl+Z removes them.")
+    panel.status.update_buttons()
     assert panel.reroll_button.isEnabled()
     window.document.undo()
     assert panel.status_label.text() == "Continuation undone."

@@ -30,8 +30,8 @@ def make_panel(qtbot, score: Score, model: str) -> ContinuePanel:
     document = Document()
     document.load_score(score)
     canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas)
-    widget._test_keep = (document, canvas)  # noqa: SLF001 (keep them alive with the panel)
+    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
+    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
     qtbot.addWidget(widget)
     qtbot.addWidget(canvas)
     widget.show()
@@ -47,7 +47,8 @@ def chords(bars: int) -> Score:
 
 
 def lines_and_chords(bars: int = 6) -> Score:
-    notes = [n for bar in range(bars) for n in (line_bar(bar, 60) if bar % 2 == 0 else chord_bar(bar, 62))]
+    notes = [n for bar in range(bars)
+             for n in (line_bar(bar, 60) if bar % 2 == 0 else chord_bar(bar, 62))]
     return Score([Track("Piano", 0, False, notes)])
 
 
@@ -55,7 +56,9 @@ def notes_per_onset(notes) -> float:
     return len(notes) / len({n.start for n in notes})
 
 
-def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtbot, steerable_bundle, errors):
+def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtbot,
+                                                                             steerable_bundle,
+                                                                             errors):
     panel = make_panel(qtbot, chords(2), "steerable")
     sampling = panel.sampling_panel
     assert all(box.isEnabled() for box in sampling.control_boxes.values())
@@ -65,9 +68,10 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
     assert sampling.option_values()["texture"] is None
     # Up to the playhead, after the first beat of chords: still three voices, but quarters
     # measured over the whole of bar 1 are fewer onsets per beat.
-    panel.canvas.set_playhead(480)
+    panel._test_keep[1].set_playhead(480)
     sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("playhead"))
-    qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half notes)")
+    qtbot.waitUntil(lambda: sampling.density.itemText(0) == "Follow the prompt: sparse (half "
+                    "notes)")
     assert sampling.texture.itemText(0) == "Follow the prompt: 3 voices"
     sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("score"))
 
@@ -85,7 +89,7 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
         with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
             qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
         new = blocker.args[0].new_notes[0]
-        assert blocker.args[0].job.options["texture"] == 1     # what the worker was given
+        assert blocker.args[0].job.options.texture == 1     # what the worker was given
         assert new and min(n.start for n in new) >= 2 * 1920
         single.append(notes_per_onset(new))
         panel.document.undo()
@@ -97,12 +101,13 @@ def test_controls_reach_the_options_and_the_new_bars_follow_a_chosen_texture(qtb
 def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bundle, errors):
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
-    document, canvas = panel.document, panel.canvas
-    assert panel.fill_button.isEnabled() and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return"
+    document, canvas = panel.document, panel._test_keep[1]
+    assert (panel.fill_button.isEnabled()
+            and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return")
     before = sorted(document.notes().items())
     span = (2 * 1920, 4 * 1920)                 # bars 3 and 4
     canvas.timeline.set_loop((2 * 1920 + 100, 4 * 1920 - 100))   # a ruler drag inside them
-    assert panel.fill_span() == (2, 4)
+    assert panel.inputs.fill_span() == (2, 4)
     panel.sampling_panel.variations.setValue(3)
     with qtbot.waitSignal(panel.worker.finished, timeout=30000) as blocker:
         qtbot.mouseClick(panel.fill_button, Qt.MouseButton.LeftButton)
@@ -147,13 +152,14 @@ def test_follow_the_prompt_shows_what_generation_forces():
     assert followed_controls(RemiTokenizer(), chords(2)) == BarControls(3, 2, 2)
 
 
-def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(qtbot, steerable_bundle, errors):
+def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_span(
+        qtbot, steerable_bundle, errors):
     score = lines_and_chords(6)
     panel = make_panel(qtbot, score, "steerable")
-    document, canvas = panel.document, panel.canvas
+    document, canvas = panel.document, panel._test_keep[1]
     in_bar_4 = [i for i, (_, n) in document.notes().items() if 3 * 1920 <= n.start < 4 * 1920]
     canvas.view.select_ids(in_bar_4[:2])
-    assert panel.fill_span() == (3, 4)
+    assert panel.inputs.fill_span() == (3, 4)
     span = (3 * 1920, 4 * 1920)
     outside = sorted(n for n in score.notes() if not span[0] <= n.start < span[1])
     with qtbot.waitSignal(panel.worker.finished, timeout=30000):
@@ -168,7 +174,8 @@ def test_fill_takes_the_selected_notes_bars_and_rerolls_and_auditions_the_same_s
         panel.audition()
     auditioned = list(heard.args[0].notes())
     assert sorted(n for n in auditioned if not span[0] <= n.start < span[1]) == outside
-    assert sorted(n for n in auditioned if span[0] <= n.start < span[1]) == sorted(panel.session.selected_notes())
+    assert sorted(n for n in auditioned
+                  if span[0] <= n.start < span[1]) == sorted(panel.session.selected_notes())
     panel.accept()
     assert not document.generated_ids()
 
@@ -191,7 +198,7 @@ def test_the_bundled_default_writes_a_chosen_texture_through_the_panel(qtbot, er
     sampling.seed.setValue(1)
     with qtbot.waitSignal(panel.worker.finished, timeout=60000) as blocker:
         qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
-    assert blocker.args[0].job.options["texture"] == 1
+    assert blocker.args[0].job.options.texture == 1
     new = blocker.args[0].new_notes[0]
     assert new and len({n.start for n in new}) == len(new), "a chord in a single line"
     assert not errors

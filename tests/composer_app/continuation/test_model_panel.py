@@ -11,7 +11,8 @@ import pytest
 
 from composer_app.continuation.confidence_view import ConfidenceView, density_per_bar, smoothed
 from composer_app.continuation.model_panel import ModelPanel, card_fields
-from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, estimate_key, key_name
+from composer_app.continuation.sampling_panel import KEYS, SamplingPanel, key_name
+from ml_core.keys import prompt_key as estimate_key
 from ml_core.music import Note, Score, Track
 
 
@@ -95,7 +96,8 @@ def test_card_fields_from_a_config():
     assert "hidden_size: 512" in fields["Architecture"]
     assert "music21:bach" in fields["Training data"]
     assert dict(card_fields({}))["Test NLL"] == "not measured"
-    trained = dict(card_fields({"training": {"data": {"sources": ["music21:bach"], "train_files": 372,
+    trained = dict(card_fields({"training":
+                                {"data": {"sources": ["music21:bach"], "train_files": 372,
                                                       "train_tokens": 4_045_992},
                                              "recipe": {"optimizer": "adamw"}}}))
     assert trained["Training data"] == "music21:bach, 372 files, 4.05 M tokens"

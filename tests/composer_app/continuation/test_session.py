@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from composer_app.continuation.session import ContinueSession, SessionState
 from composer_app.continuation.worker import ContinueJob, ContinueProgress, ContinueResult
 from composer_app.document.document import Document
+from composer_app.model.session import ContinueSession, SessionState
 from ml_core.music import Note, Score, Track
+from ml_core.options import GenerationOptions
 
 MOTIF = [Note(60 + i, i * 480, 480, 90) for i in range(8)]   # two bars of 4/4
 
 
 def new_job(prompt: Score) -> ContinueJob:
-    return ContinueJob(Path("no-bundle"), "cpu", prompt, {"seed": 1}, offset=0, track=0)
+    return ContinueJob(Path("no-bundle"), "cpu", prompt, GenerationOptions(seed=1),
+                       offset=0, track=0)
 
 
 def result_of(job: ContinueJob, *variations: list[Note], cancelled: bool = False) -> ContinueResult:

@@ -106,7 +106,8 @@ def test_after_a_crash_the_next_start_offers_and_restores_the_work(qtbot, monkey
     assert window.isWindowModified()
 
 
-def test_declining_the_offer_deletes_the_recovery_file_and_opens_the_file(qtbot, monkeypatch, tmp_path):
+def test_declining_the_offer_deletes_the_recovery_file_and_opens_the_file(qtbot, monkeypatch,
+                                                                          tmp_path):
     from ml_core.midi_io import write_midi
 
     write_recovery(rich_score(), None)

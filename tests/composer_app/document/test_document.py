@@ -102,7 +102,8 @@ def test_preview_is_outside_the_undo_stack_and_the_score(document):
 
 def test_tempo_and_meter_are_undoable(document):
     meta = []
-    document.meta_changed.connect(lambda: meta.append((document.tempo_bpm, document.time_signature)))
+    document.meta_changed.connect(lambda: meta.append((document.tempo_bpm,
+                                                       document.time_signature)))
     document.set_tempo(90)
     document.set_time_signature(6, 8)
     assert document.score().time_signature == (6, 8) and document.score().tempo_bpm == 90
@@ -164,7 +165,8 @@ def test_other_resolutions_are_resampled_to_480(document):
 
 def test_loaded_files_get_silent_or_zero_length_notes_mended(document):
     document.load_score(Score([Track("x", 0, False, [Note(60, 0, 0, 0), Note(61, 0, 10, 200)])]))
-    assert sorted(n for _, n in document.notes().values()) == [Note(60, 0, 1, 1), Note(61, 0, 10, 127)]
+    assert sorted(n for _, n in document.notes().values()) == [Note(60, 0, 1, 1),
+                                                               Note(61, 0, 10, 127)]
     with pytest.raises(DocumentError, match="pitch 130"):
         document.load_score(Score([Track("x", 0, False, [Note(130, 0, 10)])]))
     assert len(document.notes()) == 2                    # a refused load changes nothing

@@ -4,8 +4,9 @@ and the key the Continue panel says it uses."""
 
 import pytest
 
-from composer_app.continuation.sampling_panel import SamplingPanel, estimate_key, key_source
+from composer_app.continuation.sampling_panel import SamplingPanel
 from composer_app.document.document import Document
+from ml_core.keys import key_source, prompt_key
 from ml_core.music import KeySignature, Note, ProgramChange, Score, Track
 
 
@@ -15,9 +16,11 @@ def document(qapp):
 
 
 def chorale_opening() -> Score:
-    soprano = Track("Soprano", 52, False, [Note(73, 1440, 480), Note(71, 1920, 480), Note(69, 2400, 960)],
+    soprano = Track("Soprano", 52, False,
+                    [Note(73, 1440, 480), Note(71, 1920, 480), Note(69, 2400, 960)],
                     [ProgramChange(2400, 53)])
-    return Score([soprano], 80.0, (4, 4), key_signatures=[KeySignature(0, 3, "minor")], pickup_ticks=480)
+    return Score([soprano], 80.0, (4, 4), key_signatures=[KeySignature(0, 3, "minor")],
+                 pickup_ticks=480)
 
 
 def test_the_document_keeps_pickup_keys_and_program_changes(document):
@@ -45,10 +48,10 @@ def test_the_continue_panel_says_it_uses_the_written_key(qtbot, document):
     panel = SamplingPanel()
     qtbot.addWidget(panel)
     prompt = chorale_opening()
-    key = estimate_key(prompt)
+    key = prompt_key(prompt)
     assert key == (6, "minor") and key_source(prompt) == "written"
     panel.set_estimated_key(key, key_source(prompt))
     assert panel.key.itemText(0) == "Key signature: F# minor"
     prompt.key_signatures = []
-    panel.set_estimated_key(estimate_key(prompt), key_source(prompt))
+    panel.set_estimated_key(prompt_key(prompt), key_source(prompt))
     assert panel.key.itemText(0).startswith("Estimated: ")

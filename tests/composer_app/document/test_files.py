@@ -21,7 +21,8 @@ def loaded(window, path) -> bool:
 
 
 def two_track_score() -> Score:
-    melody = [Note(60, 0, 480, 90), Note(62, 480, 240, 70), Note(64, 720, 240, 110), Note(67, 960, 960, 64)]
+    melody = [Note(60, 0, 480, 90), Note(62, 480, 240, 70), Note(64, 720, 240, 110),
+              Note(67, 960, 960, 64)]
     bass = [Note(36, 0, 960, 100), Note(43, 960, 960, 100)]
     return Score([Track("Melody", 0, False, melody), Track("Bass", 33, False, bass)], 100.0, (3, 4))
 
@@ -58,7 +59,8 @@ def test_edit_save_reread_and_save_overwrites_atomically(window, tmp_path):
     assert window.files.save()
     assert not window.document.is_modified and not window.isWindowModified()
     reread = read_midi(source)
-    assert Note(72, 1920, 480, 100) in reread.tracks[0].notes and reread.tempo_bpm == pytest.approx(132, abs=0.01)
+    assert Note(72, 1920, 480,
+                100) in reread.tracks[0].notes and reread.tempo_bpm == pytest.approx(132, abs=0.01)
     assert [p.name for p in tmp_path.iterdir()] == ["motif.mid"]     # no temp file left behind
 
 
@@ -125,7 +127,8 @@ def test_open_musicxml_then_save_goes_to_a_new_midi_file(window, tmp_path, monke
     window.document.add_notes([Note(90, 0, 240)])
     asked = []
     monkeypatch.setattr(dialogs, "get_save_path",
-                        lambda parent, title, suggested, file_filter: asked.append(suggested) or suggested)
+                        lambda parent, title, suggested,
+                        file_filter: asked.append(suggested) or suggested)
     assert window.files.save()
     assert asked == [str(tmp_path / "piece.mid")]
     assert (tmp_path / "piece.musicxml").read_text().startswith("<?xml")   # source untouched

@@ -16,7 +16,8 @@ CONTINUATION = [Note(67, 960, 480, 80), Note(72, 1440, 480, 80)]
 def window(qtbot, monkeypatch):
     monkeypatch.setattr(dialogs, "show_error", lambda parent, text: pytest.fail(text))
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
-    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: True)   # closing at the end
+    # closing at the end
+    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: True)
     window = MainWindow()
     qtbot.addWidget(window)
     window.document.add_notes(MOTIF)
@@ -94,6 +95,7 @@ def test_closing_after_leaving_them_out_asks_before_they_go(window, monkeypatch,
 
 
 def test_discarding_unsaved_changes_does_not_ask_twice(window, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: pytest.fail("asked twice"))
+    monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent,
+                        count: pytest.fail("asked twice"))
     assert window.document.is_modified
     assert window.files.new() and not window.document.generated_ids()

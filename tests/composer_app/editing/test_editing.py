@@ -14,13 +14,15 @@ def window(qtbot, monkeypatch):
     window = MainWindow()
     qtbot.addWidget(window)
     window.edit = install_editing(window)
-    window.document.load_score(Score([Track("A", 0, False, [Note(60, 10, 200, 80), Note(64, 250, 100, 40)]),
+    window.document.load_score(Score([Track("A", 0, False,
+                                            [Note(60, 10, 200, 80), Note(64, 250, 100, 40)]),
                                       Track("B", 0, False, [Note(48, 0, 960, 90)])]))
     return window
 
 
 def ids_in(window, track):
-    return sorted(window.document.track_note_ids(track), key=lambda i: window.document.note(i).start)
+    return sorted(window.document.track_note_ids(track),
+                  key=lambda i: window.document.note(i).start)
 
 
 def test_cut_copy_and_paste_at_the_playhead_into_the_active_track(window):
@@ -30,7 +32,8 @@ def test_cut_copy_and_paste_at_the_playhead_into_the_active_track(window):
     window.document.set_active_track(1)
     window.canvas.set_playhead(1920)
     pasted = window.edit.paste()
-    assert sorted(window.document.note(i) for i in pasted) == [Note(60, 1920, 200, 80), Note(64, 2160, 100, 40)]
+    assert sorted(window.document.note(i) for i in pasted) == [Note(60, 1920, 200, 80),
+                                                               Note(64, 2160, 100, 40)]
     assert all(window.document.entry(i)[0] == 1 for i in pasted)
     window.document.undo()
     window.document.undo()

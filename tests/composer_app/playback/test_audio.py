@@ -116,7 +116,8 @@ def test_tempo_map_agrees_with_score():
 
 
 def test_channels_one_per_track_with_drums_on_channel_ten():
-    tracks = [Track("a"), Track("drums", is_drum=True), Track("b"), Track("more drums", is_drum=True)]
+    tracks = [Track("a"), Track("drums", is_drum=True), Track("b"),
+              Track("more drums", is_drum=True)]
     assert audio.assign_channels(tracks) == [0, 9, 1, 25]
     many = audio.assign_channels([Track(str(i)) for i in range(20)])
     assert len(set(many)) == 20 and all(channel % 16 != 9 for channel in many)
@@ -301,14 +302,18 @@ def test_preview_note_is_released_by_the_audio_thread(tmp_path):
         pytest.skip("this FluidSynth build writes raw audio only (no libsndfile)")
     with wave.open(str(recording), "rb") as reader:
         assert reader.getframerate() == RATE
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), "<i2").reshape(-1, 2) / 32768
+        samples = (np.frombuffer(reader.readframes(reader.getnframes()), "<i2").reshape(-1,
+                                                                                        2) / 32768)
     start = onsets(samples)[0]
     assert window_rms(samples, start + 0.02, start + 0.2) > 5e-3
-    assert window_rms(samples, start + 0.75, start + 0.85) < 0.02 * window_rms(samples, start + 0.02, start + 0.2)
+    assert (window_rms(samples, start + 0.75, start + 0.85) < 0.02 * window_rms(samples,
+                                                                                start + 0.02,
+                                                                                start + 0.2))
 
 
 def test_a_later_program_plays_on_a_channel_of_its_own():
-    strings = Track("Strings", 48, False, [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480)],
+    strings = Track("Strings", 48, False,
+                    [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480)],
                     [ProgramChange(480, 45), ProgramChange(960, 48)])
     schedule = audio.build_schedule(Score([strings]))
     ons = schedule.is_on

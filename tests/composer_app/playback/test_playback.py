@@ -33,7 +33,8 @@ class PositionLog:
 
     def __init__(self, player: Player) -> None:
         self.samples: list[tuple[float, int]] = []
-        player.position_changed.connect(lambda tick: self.samples.append((time.perf_counter(), tick)))
+        player.position_changed.connect(lambda tick: self.samples.append((time.perf_counter(),
+                                                                          tick)))
 
     @property
     def ticks(self) -> list[int]:

@@ -11,8 +11,8 @@ from composer_app import dialogs
 from composer_app.canvas.canvas import PianoRollCanvas
 from composer_app.document.document import Document
 from composer_app.main_window import MainWindow
+from composer_app.model.timeline import Timeline, normalized_loop
 from composer_app.playback.player import Player
-from composer_app.playback.timeline import Timeline, normalized_loop
 from composer_app.playback.transport import install_playback
 from ml_core.music import Note, Score, Track
 

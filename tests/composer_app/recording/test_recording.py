@@ -10,7 +10,7 @@ import pytest
 
 from composer_app import settings
 from composer_app.document.document import Document
-from composer_app.playback.timeline import Timeline
+from composer_app.model.timeline import Timeline
 from composer_app.recording import ports
 from composer_app.recording.panel import RecordPanel
 from composer_app.recording.recorder import Recorder, RecordingSetup
@@ -86,7 +86,8 @@ def rig(qtbot):
                         click=lambda pitch, velocity: clicks.append((pitch, time.perf_counter())),
                         list_ports=lambda: (["Fake Keys", "Other"], None), open_port=open_port)
     qtbot.addWidget(panel)
-    panel.document_, panel.synth_, panel.keyboards_, panel.clicks_ = document, synth, keyboards, clicks
+    panel.document_, panel.synth_, panel.keyboards_, panel.clicks_ = (document, synth, keyboards,
+                                                                      clicks)
     return panel
 
 

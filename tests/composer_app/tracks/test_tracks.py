@@ -108,7 +108,8 @@ def test_metronome_clicks_on_each_beat_of_the_meter(window):
     assert clicks.notes[0].pitch != clicks.notes[1].pitch == clicks.notes[2].pitch   # accent
     samples = audio.render(score, sample_rate=RATE, tail_seconds=0.3)
     for beat in (0.0, 0.5, 1.0):                     # 120 BPM: a beat every 0.5 s
-        assert energy(samples, beat, beat + 0.05) > 10 * energy(samples, beat + 0.3, beat + 0.45) + 1e-6
+        assert energy(samples, beat, beat + 0.05) > 10 * energy(samples, beat + 0.3,
+                                                                beat + 0.45) + 1e-6
     window.transport.metronome_action.setChecked(False)
     assert len(window.transport.playback_score().tracks) == 1
 
@@ -125,11 +126,15 @@ def test_note_preview_sounds_the_tracks_instrument_and_can_be_switched_off(windo
     view.ensureVisible(view.item_for(bass_id))
     center = view.mapFromScene(view.item_for(bass_id).rect().center())
     from PySide6.QtTest import QTest
-    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, center)
-    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, center)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, center)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier, center)
     assert heard == [(40, 32, False)]
     window.transport.preview_action.setChecked(False)
-    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, center)
-    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, center)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, center)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier, center)
     assert heard == [(40, 32, False)]
     window.transport.preview_action.setChecked(True)

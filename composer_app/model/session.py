@@ -1,9 +1,9 @@
 """The state of one Continue or Fill, as a model: the job, its variations, where they stand.
 
 A `ContinueSession` is Qt-free. The panel renders it and feeds it the worker's messages;
-the document tells it, through the session's own `ContinuationCommand`, when its
-continuation is undone or redone. Nothing is inferred from a widget, from the undo
-stack's index or from a command's text.
+the document tells it, through the session's own `ContinuationCommand`, when the musician
+undoes its continuation. Nothing is inferred from a widget, from the undo stack's index
+or from a command's text.
 
     begin(job)            a job started: RUNNING (progress() streams its notes as a preview)
     finish(result)        the job ended: the chosen variation enters the document as ONE
@@ -17,8 +17,13 @@ stack's index or from a command's text.
     Ctrl+Z of it          UNDONE: its variations are dropped
 
 A Fill job (`ContinueJob.fill_bars`) goes through the same states: its notes replace the
-span's notes of the job's track in the same one undo step (`make_room=("span", ...)`),
-so swapping variations, Re-roll and Ctrl+Z work as for a continuation.
+span's notes of the job's track in the same one undo step (`MakeRoom.span`), so swapping
+variations, Re-roll and Ctrl+Z work as for a continuation.
+
+The finish path is one call down and none back: `finish` asks the document for the undo
+step (`Document.add_continuation`), which hands the step back and only then makes the
+session its owner; when the session undoes its own step (a swap, a Re-roll) it lets go of
+it first. So a Ctrl+Z by the musician is the only call that comes back.
 
 `changed` fires after every state change, `continuation_added(ids)` when notes enter.
 """
@@ -26,10 +31,10 @@ so swapping variations, Re-roll and Ctrl+Z work as for a continuation.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from composer_app.continuation.worker import ContinueJob, ContinueProgress, ContinueResult
-from composer_app.events import Event
+from composer_app.model.events import Event
+from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
 from ml_core.music import Note, Score, Track
 
 COMMAND_TEXT = {"continue": "Continue", "fill": "Fill"}   # undo step labels, for people only
@@ -37,8 +42,26 @@ COMMAND_TEXT = {"continue": "Continue", "fill": "Fill"}   # undo step labels, fo
 
 def _replaced_span(job: ContinueJob) -> tuple[int, int] | None:
     """(start, end) of the notes a Fill job replaces; None for a continuation."""
-    room = job.make_room
-    return (room[1], room[2]) if room is not None and room[0] == "span" else None
+    return job.make_room.replaced_span if job.make_room is not None else None
+
+
+class SessionDocument(Protocol):
+    """What the session asks of the document (`composer_app.document.Document`)."""
+
+    def set_preview(self, notes: list[Note] | None, track: int = 0,
+                    replaces: tuple[int, int] | None = None) -> None: ...
+
+    def add_continuation(self, notes: list[Note], track: int = 0, text: str = "Continue",
+                         owner: Any = None, make_room: MakeRoom | None = None) -> Any: ...
+
+    def is_newest_step(self, command: object) -> bool: ...
+
+    def accept_generated(self) -> None: ...
+
+    def undo(self) -> None: ...
+
+    def score(self, include_generated: bool = False,
+              tracks_wanted: list[bool] | None = None) -> Score: ...
 
 
 class SessionState(Enum):
@@ -56,7 +79,7 @@ class ContinuationRefused(ValueError):
 class ContinueSession:
     """One continuation's state over a Document (see the module docstring)."""
 
-    def __init__(self, document: Any) -> None:
+    def __init__(self, document: SessionDocument) -> None:
         self.document = document
         self.changed = Event()
         self.continuation_added = Event()          # (ids) the notes now pending in the document
@@ -67,8 +90,6 @@ class ContinueSession:
         self.selected = 0                          # the variation shown
         self.command: Any = None                   # our undo step while PENDING
         self.command_variation: int | None = None  # the variation that step holds
-        self._withdrawing = False                  # True while we undo our own step
-        self._adding = False                       # True while we push our own step
 
     # ------------------------------------------------------------------ questions
     @property
@@ -233,9 +254,9 @@ class ContinueSession:
             if not score.tracks:
                 score.tracks.append(Track("Continuation", 0, False, []))
             kept = score.tracks[track].notes
-            room = self.result.job.make_room
-            if room is not None and room[0] == "span":   # a fill replaces the span's notes
-                kept = [n for n in kept if not room[1] <= n.start < room[2]]
+            span = _replaced_span(self.result.job)
+            if span is not None:   # a fill replaces the span's notes
+                kept = [n for n in kept if not span[0] <= n.start < span[1]]
             score.tracks[track].notes = sorted(kept + self.result.new_notes[self.selected])
         return score
 
@@ -244,8 +265,9 @@ class ContinueSession:
 
     # ------------------------------------------------------------------ our undo step
     def continuation_undone(self, command: Any) -> None:
-        """Called by our command: a Ctrl+Z of it ends the variations (our own swaps do not)."""
-        if self._withdrawing or command is not self.command:
+        """Called by our command when the musician undoes it: the variations end. (A redo
+        later brings the notes back as generated notes; the variations stay dropped.)"""
+        if command is not self.command:
             return
         self.command = None
         self.command_variation = None
@@ -254,22 +276,13 @@ class ContinueSession:
         self.document.set_preview(None)
         self.changed.emit()
 
-    def continuation_redone(self, command: Any) -> None:
-        """Called by our command when it is pushed (that is how the session learns which
-        step is its own) or redone. A redo after the musician's undo brings the notes back
-        as generated notes; the variations stay dropped."""
-        if self._adding:
-            self.command = command
-
     def _add(self, index: int) -> None:
         assert self.result is not None
-        self._adding = True
-        try:
-            ids = self.document.add_generated(self.result.new_notes[index], self.result.job.track,
-                                              text=COMMAND_TEXT[self.result.job.kind], owner=self,
-                                              make_room=self.result.job.make_room)
-        finally:
-            self._adding = False
+        job = self.result.job
+        self.command = self.document.add_continuation(
+            self.result.new_notes[index], job.track, text=COMMAND_TEXT[job.kind], owner=self,
+            make_room=job.make_room)
+        ids = self.command.note_ids if self.command is not None else []
         self.document.set_preview(None)
         if ids:
             self.command_variation = index
@@ -280,8 +293,6 @@ class ContinueSession:
             self.state = SessionState.IDLE
 
     def _undo_ours(self) -> None:
-        self._withdrawing = True
-        try:
-            self.document.undo()
-        finally:
-            self._withdrawing = False
+        """Undo our own step without being told about it (we are letting go of it)."""
+        self.command.owner = None
+        self.document.undo()

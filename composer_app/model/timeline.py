@@ -9,7 +9,7 @@ moving the playhead or the loop never edits the composition and adds no undo ste
 
 from __future__ import annotations
 
-from composer_app.events import Event
+from composer_app.model.events import Event
 
 Loop = tuple[int, int]
 
