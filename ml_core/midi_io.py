@@ -17,6 +17,7 @@ import os
 import struct
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -39,6 +40,7 @@ SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + NOTATION_EXTENSIONS
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_NOTES = 1_000_000
+MAX_TRACK_EVENTS = 4_000_000        # events in one track chunk (a 100 MB file could hold 30 M)
 MAX_TICK = 2**28                    # in the file's own ticks
 MAX_SECONDS = 10 * 3600             # longer than this is a broken file, not music
 DRUM_CHANNEL = 9                    # "channel 10" counted from 1
@@ -104,6 +106,10 @@ class _Corrupt(Exception):
     """Internal: raised deep in the parser, turned into a MidiFileError with the file name."""
 
 
+class _OverBudget(_Corrupt):
+    """Internal: a read budget was passed; lenient reading never repairs that by cutting."""
+
+
 _CUT_EVENT = "the file is truncated (a track stops in the middle of an event)"
 
 
@@ -146,22 +152,32 @@ class _TrackEvents:
 
 
 def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int,
-                 note_budget: int, warnings: list[str] | None = None, cut: bool = False) -> _TrackEvents:
-    """Parse one track chunk's events in data[position:end]; notes counted against note_budget.
-    With `warnings` (lenient reading) a data byte over 127 is clamped, and with `cut` (the
-    file ends inside this track) the events read before the cut are kept; both noted there."""
+                 note_budget: int, warnings: list[str] | None = None, cut: bool = False,
+                 whole: list[int] | None = None) -> _TrackEvents:
+    """Parse one track chunk's events in data[position:end]; notes counted against note_budget,
+    events against MAX_TRACK_EVENTS. With `warnings` (lenient reading) a data byte over 127
+    is clamped, and with `cut` (the file ends inside this track) the events read before the
+    cut are kept; both noted there. `whole[0]` follows where the last whole event ends."""
     if warnings is not None and cut:
         warnings.append(f"the file is truncated: track {number} keeps what was read")
+        whole = [position]
         try:
-            return _parse_track(data, position, end, number, quarter, note_budget, warnings)
-        except _Corrupt:   # cut inside an event: keep the events before it
-            return _parse_track(data, position, _last_whole_event(data, position, end), number,
-                                quarter, note_budget, warnings)
+            return _parse_track(data, position, end, number, quarter, note_budget, warnings, whole=whole)
+        except _OverBudget:
+            raise
+        except _Corrupt:   # cut inside an event: keep the whole events before it (one more pass)
+            return _parse_track(data, position, whole[0], number, quarter, note_budget, warnings)
     track = _TrackEvents()
     notes = track.notes
-    sounding: dict[int, list[list[int]]] = {}   # channel << 7 | pitch -> [[start, velocity, next_on]]
+    sounding: dict[int, deque[list[int]]] = {}   # channel << 7 | pitch -> [[start, velocity, next_on]]
     tick = status = note_ons = 0
+    events_left = MAX_TRACK_EVENTS
     while position < end:
+        if whole is not None:
+            whole[0] = position
+        events_left -= 1
+        if events_left < 0:
+            raise _OverBudget(f"the file has too many events (more than {MAX_TRACK_EVENTS:,} in track {number})")
         delta, position = _read_variable(data, position, end)
         tick += delta
         if tick > MAX_TICK:
@@ -212,17 +228,18 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
         if kind == 0x90 and second:
             note_ons += 1
             if note_ons > note_budget:
-                raise _Corrupt(f"the file has too many notes (more than {MAX_NOTES:,})")
+                raise _OverBudget(f"the file has too many notes (more than {MAX_NOTES:,})")
             key = channel << 7 | first
-            waiting = sounding.setdefault(key, [])
-            for entry in waiting:       # a new strike of a held key ends it if no note-off ever does
-                if entry[2] < 0:
-                    entry[2] = tick
+            waiting = sounding.get(key)
+            if waiting is None:
+                waiting = sounding[key] = deque()
+            elif waiting and waiting[-1][2] < 0:   # a new strike of a held key ends it if no note-off ever does
+                waiting[-1][2] = tick  # (only the latest strike can still be open)
             waiting.append([tick, second, -1])
         elif kind == 0x80 or kind == 0x90:
             waiting = sounding.get(channel << 7 | first)
             if waiting:                 # first on, first off; a stray note-off is ignored
-                start, velocity, _ = waiting.pop(0)
+                start, velocity, _ = waiting.popleft()
                 notes.append((channel, first, start, tick, velocity))
         elif kind == 0xC0:
             track.programs.setdefault(channel, []).append((tick, first))
@@ -231,19 +248,6 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
             stop = next_on if next_on > start else tick if tick > start else start + quarter
             notes.append((key >> 7, key & 0x7F, start, stop, velocity))
     return track
-
-
-def _last_whole_event(data: bytes, position: int, end: int) -> int:
-    """Where the last complete event before `end` ends (lenient reading of a cut track)."""
-    whole = position
-    for stop in range(end, position, -1):   # the longest prefix that parses
-        try:
-            _parse_track(data, position, stop, 0, 1, MAX_NOTES, [])
-        except _Corrupt:
-            continue
-        whole = stop
-        break
-    return whole
 
 
 def _decode_text(body: bytes) -> str:
