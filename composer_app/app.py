@@ -16,9 +16,17 @@ from composer_app.document.autosave import RecoveryError, read_recovery, remove_
 from composer_app.main_window import APP_TITLE, MainWindow
 from ml_core.paths import APP_NAME
 
+# While a worker thread runs Python (reading a file, analysing the prompt), every Python
+# callback of the GUI thread (a slot, a timer, each note item's paint) waits for the
+# interpreter lock until the worker is made to drop it, which CPython does after this
+# interval (default 5 ms). 50 callbacks in one repaint then took 70 ms; at 0.5 ms, 21 ms.
+# A busy thread alone is never interrupted, so throughput is unchanged.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 
 def create_application(argv: list[str] | None = None) -> QApplication:
-    """The process's QApplication (created once)."""
+    """The process's QApplication (created once), with a short GIL switch interval."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv if argv is None else argv)
