@@ -14,6 +14,7 @@ import bisect
 import contextlib
 import io
 import os
+import re
 import struct
 import threading
 import zipfile
@@ -576,6 +577,27 @@ def _check_notation_budget(data: bytes, extension: str, name: str) -> None:
     elif len(data) > MAX_TEXT_NOTATION_BYTES:
         kind = "ABC" if extension == ".abc" else "Humdrum"
         raise MidiFileError(f"{name}: the {kind} file is larger than {_megabytes(MAX_TEXT_NOTATION_BYTES)}")
+    else:
+        _check_xml_notes(name, _count_text_events(data, extension))
+
+
+_ABC_FIELD = re.compile(rb"\s*[A-Za-z+]:")               # a header or inline field line: no notes
+_ABC_NOT_NOTES = re.compile(rb'"[^"]*"|![^!]*!|%.*')      # chord symbols, decorations, comments
+_ABC_NOTE = re.compile(rb"[A-Ga-gxz]")                   # a note or rest letter
+
+
+def _count_text_events(data: bytes, extension: str) -> int:
+    """At least as many as the notes and rests of an ABC or Humdrum file, counted in one
+    pass without parsing: ABC note and rest letters outside fields, chord symbols and
+    comments; Humdrum tokens of data lines (the largest corpus files hold 48,163 and 21,376)."""
+    count = 0
+    for line in data.splitlines():
+        if extension == ".krn":
+            if line and line[:1] not in b"!*=":
+                count += line.count(b"\t") + 1
+        elif not _ABC_FIELD.match(line):
+            count += len(_ABC_NOTE.findall(_ABC_NOT_NOTES.sub(b"", line)))
+    return count
 
 
 def _tie_merges(container: Any) -> tuple[dict[int, Any], set[int]]:
