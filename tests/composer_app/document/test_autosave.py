@@ -167,3 +167,12 @@ def test_a_recovery_file_with_an_impossible_note_is_dropped_with_a_message(qtbot
     assert not wait_for_the_recovery_offer(qtbot, window)
     assert not recovery_path().exists() and window.document.notes() == {}
     assert "could not be read" in window.statusBar().currentMessage()
+
+
+def test_a_recovery_file_over_its_size_budget_is_refused_in_one_line(monkeypatch):
+    from composer_app.document import autosave
+
+    write_recovery(rich_score(), None)
+    monkeypatch.setattr(autosave, "MAX_RECOVERY_BYTES", 100)
+    with pytest.raises(RecoveryError, match=r"^the recovery file could not be read \(larger than \d+ MB\)$"):
+        read_recovery()
