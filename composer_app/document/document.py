@@ -94,6 +94,7 @@ class Document(QObject):
         self._meta = Score([])          # notes-free: tempo, meter and their changes
         self._next_id = 1
         self._end_tick: int | None = 0   # where the last note ends; None: to be recounted
+        self._loaded_pitch_span: tuple[int, int] | None = None
         self._preview: list[Note] = []
         self._preview_track = 0
         self._preview_replaces: tuple[int, int, int] | None = None   # (track, start, end) a fill hides
@@ -205,6 +206,11 @@ class Document(QObject):
         notes of the unwanted tracks are left out (the tracks stay, empty)."""
         return self.snapshot().score(include_generated, tracks_wanted)
 
+    def loaded_pitch_span(self) -> tuple[int, int] | None:
+        """(lowest, highest) pitch of the notes as last loaded (prepared off the GUI thread),
+        for views to frame a new document on `reset`; None when it had no notes."""
+        return self._loaded_pitch_span
+
     def snapshot(self) -> Snapshot:
         """The composition as it is now, captured in well under a millisecond (no Score is
         built), for a worker thread to turn into a Score while the document changes on."""
@@ -228,6 +234,7 @@ class Document(QObject):
         self._meta = prepared.meta
         self._notes = notes
         self._end_tick = prepared.end_tick
+        self._loaded_pitch_span = prepared.pitch_span
         self._generated = set()
         self._next_id = next_id
         self._preview = []

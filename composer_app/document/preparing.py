@@ -57,6 +57,7 @@ class PreparedScore:
     meta: Score             # notes-free: tempo, meter and their changes
     repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
     end_tick: int = 0       # where the last note ends (computed here, off the GUI thread)
+    pitch_span: tuple[int, int] | None = None   # (lowest, highest) pitch; None without notes
 
     @property
     def note_count(self) -> int:
@@ -82,4 +83,6 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
     meta = Score([], score.tempo_bpm, score.time_signature, TICKS_PER_QUARTER,
                  list(score.tempo_changes), list(score.time_signature_changes))
     end_tick = max((note.end for _, note in notes.values()), default=0)
-    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)
+    pitches = {note.pitch for _, note in notes.values()}
+    span = (min(pitches), max(pitches)) if pitches else None
+    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick, span)
