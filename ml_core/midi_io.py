@@ -2,8 +2,10 @@
 
 MIDI goes through a small parser of our own that checks every byte as it goes, so a
 damaged or hostile file ends in one `MidiFileError` with a message a person understands
-("song.mid: the file is truncated") and memory stays bounded: the size, the note count
-and the length in time are refused before anything big is built. Writes are atomic
+("song.mid: the file is truncated") and memory stays bounded: the size, the note count,
+the events per track and the length in time are refused before anything big is built.
+Reading is linear in the file's size, leniently too (a cut track is read once to find its
+last whole event, once more to keep what comes before it). Writes are atomic
 (`ml_core.files`). Notation formats go through
 music21, imported only when needed so `import ml_core.midi_io` stays fast.
 """
