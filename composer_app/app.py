@@ -22,7 +22,7 @@ from composer_app.document.autosave import (
     recovery_path,
     remove_recovery,
 )
-from composer_app.document.document import prepare_score
+from composer_app.document.document import PreparedScore, prepare_score
 from composer_app.main_window import APP_TITLE, MainWindow
 from composer_app.workers import threads
 from composer_app.workers.threads import WorkerSignals
@@ -31,8 +31,9 @@ from ml_core.paths import APP_NAME
 # While a worker thread runs Python (reading a file, analysing the prompt), every Python
 # callback of the GUI thread (a slot, a timer, each note item's paint) waits for the
 # interpreter lock until the worker is made to drop it, which CPython does after this
-# interval (default 5 ms). 50 callbacks in one repaint then took 70 ms; at 0.5 ms, 21 ms.
-# A busy thread alone is never interrupted, so throughput is unchanged.
+# interval (default 5 ms). 50 callbacks in one repaint then took 70 ms; at 0.5 ms, 21 ms
+# (2 loaded cores). A thread running alone is never interrupted; two busy threads trade the
+# lock more often, at a cost of a few microseconds a switch.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -48,7 +49,10 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def offer_recovery(window: MainWindow, recovered: tuple | None, error: Exception | None) -> bool:
+Recovered = tuple[PreparedScore, Path | None]   # the work and the file it came from
+
+
+def offer_recovery(window: MainWindow, recovered: Recovered | None, error: Exception | None) -> bool:
     """Offer to restore what `RecoveryReader` read (a prepared score and the file it came
     from); say so when the recovery file was unreadable. True if restored."""
     if error is not None:
@@ -93,7 +97,7 @@ class RecoveryReader(WorkerSignals):
 
         self._thread = threads.start(run, name="read-recovery", cancel=threading.Event())
 
-    def _offer(self, recovered: tuple | None, error: Exception | None) -> None:
+    def _offer(self, recovered: Recovered | None, error: Exception | None) -> None:
         self._thread = None
         restored = offer_recovery(self._window, recovered, error)
         if self._path is not None and not restored:
