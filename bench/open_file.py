@@ -3,6 +3,7 @@ linear tie pass), side by side in one run, on the same file (DESIGN.md / issue 1
 
     .venv/bin/python bench/open_file.py [--work beethoven/opus133] [--file PATH]
     .venv/bin/python bench/open_file.py --generated-midi --only app   # 50,000 notes, 10 tracks
+    .venv/bin/python bench/open_file.py --generated-midi --only recovery   # restored after a crash
 
 Both readers must give the same notes; the run says so. Each measurement is a function in
 MEASUREMENTS returning a dict that is merged into the closing JSON line, so the app side
@@ -101,9 +102,11 @@ def measure_reading(path: Path) -> dict[str, Any]:
             "same_notes": ours == today}
 
 
-def measure_app(path: Path) -> dict[str, Any]:
+def measure_app(path: Path, recovery: bool = False) -> dict[str, Any]:
     """The app's longest event-loop stall while File > Open loads `path` (budget 50 ms), from
-    the click until every note item is on the canvas, plus half a second after.
+    the click until every note item is on the canvas, plus half a second after. With
+    `recovery`, the same for restoring a recovery file holding `path`'s music after a crash
+    (read on a worker once the window is shown; the offer answered yes at once).
 
     A 1 ms precise timer runs all along; a stall is the time between two of its ticks beyond
     its interval. The app is set up as `composer_app.__main__` does it (cyclic garbage
@@ -120,7 +123,8 @@ def measure_app(path: Path) -> dict[str, Any]:
         from PySide6.QtCore import QEventLoop, Qt, QTimer
 
         from composer_app import dialogs
-        from composer_app.app import build_main_window, create_application
+        from composer_app.app import RecoveryReader, build_main_window, create_application
+        from composer_app.document.autosave import write_recovery
         from composer_app.workers.gui_gc import GuiThreadCollector
 
         app = create_application([sys.argv[0]])
@@ -130,6 +134,9 @@ def measure_app(path: Path) -> dict[str, Any]:
         app.processEvents()
         gc.freeze()
         dialogs.get_open_path = lambda parent, folder: str(path)   # the Open dialog's answer
+        dialogs.ask_restore_recovery = lambda parent, description: True
+        if recovery:
+            write_recovery(midi_io.read_score(path), path)
         view = window.canvas.view
         ticks: list[float] = []
         probe_ticks: list[float] = []           # the 10 ms probe: what a musician would see
@@ -154,6 +161,10 @@ def measure_app(path: Path) -> dict[str, Any]:
                 QTimer.singleShot(500, loop.quit)
 
         window.files.open_finished.connect(lambda ok: marks.setdefault("read", time.perf_counter()))
+
+        def recover() -> None:          # what build_main_window starts when a recovery file exists
+            reader = RecoveryReader(window, None)
+            reader.finished.connect(lambda ok: marks.setdefault("read", time.perf_counter()))
         clock.timeout.connect(look)
         loop = QEventLoop()
         QTimer.singleShot(600_000, loop.quit)
@@ -167,7 +178,7 @@ def measure_app(path: Path) -> dict[str, Any]:
         probe_cpu.clear()
         clock.start()
         began = time.perf_counter()
-        QTimer.singleShot(0, window.open_action.trigger)
+        QTimer.singleShot(0, recover if recovery else window.open_action.trigger)
         loop.exec()
         clock.stop()
         probe.stop()
@@ -182,17 +193,18 @@ def measure_app(path: Path) -> dict[str, Any]:
     opened_s = marks.get("read", float("nan")) - began
     drawn_s = marks.get("drawn", float("nan")) - began
     shown_s = progress_seen[0] - began if progress_seen else None
-    print(f"  app, File > Open: document loaded after {opened_s:.2f} s, every note drawn after "
+    print(f"  app, {'recovery' if recovery else 'File > Open'}: document loaded after {opened_s:.2f} s, every note drawn after "
           f"{drawn_s:.2f} s, progress box after {shown_s if shown_s is None else round(shown_s, 2)} s; "
           f"longest event-loop stall {stall_ms:.0f} ms (budget 50 ms); largest gap between the "
           f"10 ms probe's ticks {gap_ms:.0f} ms (budget 50 ms; {idle_gap_ms:.0f} ms in {IDLE_S} s idle before), "
           f"in which the GUI thread ran {gui_cpu_ms:.0f} ms and the app's other threads {others_cpu_ms:.0f} ms")
-    return {"app_max_stall_ms": round(stall_ms, 1), "app_timer_gap_ms": round(gap_ms, 1),
-            "idle_timer_gap_ms": round(idle_gap_ms, 1), "gap_gui_cpu_ms": round(gui_cpu_ms, 1),
-            "gap_other_threads_cpu_ms": round(others_cpu_ms, 1),
-            "app_open_s": round(opened_s, 3),
-            "app_drawn_s": round(drawn_s, 3), "app_notes": notes,
-            "app_progress_after_s": None if shown_s is None else round(shown_s, 3)}
+    figures = {"app_max_stall_ms": round(stall_ms, 1), "app_timer_gap_ms": round(gap_ms, 1),
+               "idle_timer_gap_ms": round(idle_gap_ms, 1), "gap_gui_cpu_ms": round(gui_cpu_ms, 1),
+               "gap_other_threads_cpu_ms": round(others_cpu_ms, 1),
+               "app_open_s": round(opened_s, 3),
+               "app_drawn_s": round(drawn_s, 3), "app_notes": notes,
+               "app_progress_after_s": None if shown_s is None else round(shown_s, 3)}
+    return {f"recovery_{key}": value for key, value in figures.items()} if recovery else figures
 
 
 IDLE_S = 1   # the probe first runs this long with nothing to do: the machine's own noise
@@ -219,6 +231,7 @@ def _gap_cpu(ticks: list[float], cpu: list[tuple[float, float]]) -> tuple[float,
 MEASUREMENTS: list[tuple[str, Callable[[Path], dict[str, Any]]]] = [
     ("reading", measure_reading),
     ("app", measure_app),
+    ("recovery", lambda path: measure_app(path, recovery=True)),
 ]
 
 
