@@ -119,7 +119,7 @@ class NoteItemMirror:
         self._stale_items.extend(stale)
         self._items.clear()
         self._preview_items.clear()
-        self._pending_ids = list(reversed(self.document.notes()))   # popped from the end: first notes first
+        self._pending_ids = self.document.note_ids()[::-1]   # popped from the end: first notes first
         self._grow_scene(self.document.end_tick())
         self._on_preview()
         self.refresh_grid()

@@ -174,6 +174,10 @@ class Document(QObject):
     def track_note_ids(self, track: int) -> list[int]:
         return [i for i, (t, _) in self._notes.items() if t == track]
 
+    def note_ids(self) -> list[int]:
+        """Every note's id, in the order the notes were added (no copy of the notes)."""
+        return list(self._notes)
+
     def notes(self) -> dict[int, tuple[int, Note]]:
         """Every note on the canvas (generated ones included): id -> (track index, note)."""
         return dict(self._notes)

@@ -16,3 +16,10 @@ def test_the_pitch_span_is_prepared_with_the_notes_and_kept_by_the_document(qtbo
     document.load_score(prepared)
     document.load_score(Score([]))
     assert spans == [(36, 72), None]
+
+
+def test_note_ids_come_in_the_order_the_notes_were_added(qtbot):
+    document = Document()
+    document.load_score(Score([Track("a", 0, False, [Note(60, 0, 480), Note(62, 480, 480)])]))
+    added = document.add_notes([Note(40, 0, 240)])
+    assert document.note_ids() == list(document.notes()) == [1, 2, *added]
