@@ -25,6 +25,7 @@ from composer_app.document.autosave import (
 from composer_app.document.document import PreparedScore, prepare_score
 from composer_app.main_window import APP_TITLE, MainWindow
 from composer_app.workers import threads
+from composer_app.workers.gui_gc import collections_wait, freeze_large_load
 from composer_app.workers.threads import WorkerSignals
 from ml_core.paths import APP_NAME
 
@@ -87,9 +88,11 @@ class RecoveryReader(WorkerSignals):
         def run() -> None:
             recovered = error = None
             try:
-                found = read_recovery()
-                if found is not None:
-                    recovered = (prepare_score(found[0]), found[1])
+                with collections_wait():      # a large piece is many new objects: see gui_gc
+                    found = read_recovery()
+                    if found is not None:
+                        recovered = (prepare_score(found[0]), found[1])
+                        freeze_large_load(recovered[0].note_count)
             except (RecoveryError, ValueError) as caught:   # ValueError: a note no editor holds
                 error = caught if isinstance(caught, RecoveryError) else RecoveryError(
                     f"the recovery file could not be read ({caught})")

@@ -18,6 +18,7 @@ from PySide6.QtCore import QRectF
 
 from composer_app.canvas import geometry
 from composer_app.canvas.note_item import NoteItem, NoteKind, track_hue
+from composer_app.workers.gui_gc import freeze_large_load
 from ml_core.music import Note
 
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
@@ -144,6 +145,8 @@ class NoteItemMirror:
                     scene.addItem(self._make_item(note_id, looks))
         if self.rebuild_pending():
             self._rebuild_timer.start()
+        else:                    # every item made: a large piece's are out of the collector's sight
+            freeze_large_load(len(self._items))
         self.visible_notes_changed.emit()
 
     def rebuild_pending(self) -> bool:
