@@ -24,7 +24,8 @@ from ml_core.music import Note
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
 REBUILD_SLICE_S = 0.008            # a rebuild works this long, then lets the event loop run
 REBUILD_AT_ONCE = 1000             # items a rebuild replaces on the spot, without waiting a turn
-REBUILD_BATCH = 16                 # items made or removed between two looks at the clock
+REBUILD_BATCH = 4                  # items made or removed between two looks at the clock (16 let a
+                                   # slice run to 39 ms while a worker held the interpreter lock)
 
 
 @dataclass(frozen=True)
