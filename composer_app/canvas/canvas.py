@@ -170,6 +170,6 @@ class PianoRollCanvas(QWidget):
         """A new document: playhead home, no loop, the music's pitch range in view."""
         self.set_playhead(0)
         self.set_loop_range(None)
-        pitches = [n.pitch for _, n in self.document.notes().values()]
-        center = (min(pitches) + max(pitches)) // 2 if pitches else DEFAULT_CENTER_PITCH
+        span = self.document.loaded_pitch_span   # prepared with the file: no pass over its notes
+        center = (span[0] + span[1]) // 2 if span else DEFAULT_CENTER_PITCH
         self.view.scroll_to(0, center)

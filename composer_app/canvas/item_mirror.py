@@ -18,12 +18,14 @@ from PySide6.QtCore import QRectF
 
 from composer_app.canvas import geometry
 from composer_app.canvas.note_item import NoteItem, NoteKind, track_hue
+from composer_app.workers.gui_gc import freeze_large_load
 from ml_core.music import Note
 
 MIN_SCENE_TICKS = 480 * 4 * 64     # 64 bars of 4/4: room to draw in an empty document
 REBUILD_SLICE_S = 0.008            # a rebuild works this long, then lets the event loop run
 REBUILD_AT_ONCE = 1000             # items a rebuild replaces on the spot, without waiting a turn
-REBUILD_BATCH = 16                 # items made or removed between two looks at the clock
+REBUILD_BATCH = 4                  # items made or removed between two looks at the clock (16 let a
+                                   # slice run to 39 ms while a worker held the interpreter lock)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class NoteItemMirror:
         self._items.clear()
         self._preview_items.clear()
         # popped from the end: first notes first
-        self._pending_ids = list(reversed(self.document.notes()))
+        self._pending_ids = self.document.note_ids()[::-1]
         self._grow_scene(self.document.end_tick())
         self._on_preview()
         self.refresh_grid()
@@ -147,6 +149,8 @@ class NoteItemMirror:
                     scene.addItem(self._make_item(note_id, looks))
         if self.rebuild_pending():
             self._rebuild_timer.start()
+        else:                    # every item made: a large piece's are out of the collector's sight
+            freeze_large_load(len(self._items))
         self.visible_notes_changed.emit()
 
     def rebuild_pending(self) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from composer_app.document.document import Document
+from composer_app.workers.stepwise_json import loads_in_steps
 from ml_core.files import atomic_open
 from ml_core.music import Score
 from ml_core.paths import user_data_dir
@@ -25,6 +26,7 @@ from ml_core.score_codec import score_from_dict, score_to_dict
 FORMAT_VERSION = 1
 PERIOD_MS = 60_000
 IDLE_MS = 3_000
+MAX_RECOVERY_BYTES = 256 * 2**20   # a million notes take about 25 MB
 
 
 class RecoveryError(Exception):
@@ -47,12 +49,15 @@ def write_recovery(score: Score, source: Path | None) -> Path:
 
 
 def read_recovery() -> tuple[Score, Path | None] | None:
-    """(score, the file it came from) if a recovery file exists; RecoveryError if unreadable."""
+    """(score, the file it came from) if a recovery file exists; RecoveryError if unreadable.
+    Decoded in small steps (`loads_in_steps`): it runs on a worker beside the GUI thread."""
     path = recovery_path()
     if not path.exists():
         return None
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_RECOVERY_BYTES:
+            raise ValueError(f"larger than {MAX_RECOVERY_BYTES // 2**20} MB")
+        payload = loads_in_steps(path.read_text(encoding="utf-8"))
         if payload.get("format") != FORMAT_VERSION:
             raise ValueError(f"unknown format {payload.get('format')!r}")
         source = Path(payload["source"]) if payload.get("source") else None

@@ -29,11 +29,12 @@ from composer_app.document.preparing import (
     MIN_TEMPO,
     DocumentError,
     PreparedScore,
-    check_track_fields,
     checked_tempo,
     checked_time_signature,
     pickup_in_meter,
     prepare_score,
+    tracks_changed,
+    tracks_without,
     validate_note,
 )
 from composer_app.document.snapshot import Snapshot
@@ -68,7 +69,7 @@ class Document(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.modified_changed.emit(not clean))
         self._notes: dict[int, Entry] = {}
         self._generated: set[int] = set()
         self._tracks: list[TrackInfo] = [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
@@ -76,13 +77,12 @@ class Document(QObject):
         self._meta = Score([])          # notes-free: tempo, meter and their changes
         self._next_id = 1
         self._end_tick: int | None = 0   # where the last note ends; None: to be recounted
+        # (lowest, highest) pitch as loaded (prepared off the GUI thread) for views on `reset`
+        self.loaded_pitch_span: tuple[int, int] | None = None
         self._preview: list[Note] = []
         self._preview_track = 0
         self._preview_replaces: tuple[int, int, int] | None = None   # a fill's (track, start, end)
         self._path: Path | None = None
-
-    def _on_clean_changed(self, clean: bool) -> None:
-        self.modified_changed.emit(not clean)
 
     # ------------------------------------------------------------------ state
     @property
@@ -155,6 +155,10 @@ class Document(QObject):
     def track_note_ids(self, track: int) -> list[int]:
         return [i for i, (t, _) in self._notes.items() if t == track]
 
+    def note_ids(self) -> list[int]:
+        """Every note's id, in the order the notes were added (no copy of the notes)."""
+        return list(self._notes)
+
     def notes(self) -> dict[int, tuple[int, Note]]:
         """Every note on the canvas (generated ones included): id -> (track index, note)."""
         return dict(self._notes)
@@ -210,6 +214,7 @@ class Document(QObject):
         self._meta = prepared.meta
         self._notes = notes
         self._end_tick = prepared.end_tick
+        self.loaded_pitch_span = prepared.pitch_span
         self._generated = set()
         self._next_id = next_id
         self._preview = []
@@ -324,24 +329,15 @@ class Document(QObject):
 
     def delete_track(self, index: int) -> None:
         """Delete a track and its notes (one undo step); the last track cannot go."""
-        if not 0 <= index < len(self._tracks):
-            raise DocumentError(f"there is no track {index}")
-        if len(self._tracks) == 1:
-            raise DocumentError("a composition keeps at least one track")
+        tracks = tracks_without(self._tracks, index)
         before, after, generated = deleting_track(self._notes, self._generated, index)
-        tracks = self._tracks[:index] + self._tracks[index + 1:]
         self.undo_stack.push(TrackCommand(self, "Delete track", self._tracks, tracks, before, after,
                                           generated, dict.fromkeys(generated, False)))
 
     def change_track(self, index: int, text: str = "Change track", **fields: object) -> None:
         """Rename, re-instrument or re-colour a track (one undo step)."""
-        if not 0 <= index < len(self._tracks):
-            raise DocumentError(f"there is no track {index}")
-        check_track_fields(fields)
-        info = self._tracks[index].changed(**fields)
-        if info != self._tracks[index]:
-            tracks = list(self._tracks)
-            tracks[index] = info
+        tracks = tracks_changed(self._tracks, index, fields)
+        if tracks is not None:
             self.undo_stack.push(TrackCommand(self, text, self._tracks, tracks, {}, {}))
 
     def set_track_muted(self, index: int, muted: bool) -> None:

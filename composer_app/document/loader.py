@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from composer_app.document.document import prepare_score
 from composer_app.document.reading import ReadCancelled, read_score_cancellable
 from composer_app.workers import threads
+from composer_app.workers.gui_gc import collections_wait, freeze_large_load
 from composer_app.workers.threads import WorkerSignals
 
 SHOW_PROGRESS_AFTER_MS = 300
@@ -66,7 +67,9 @@ class FileOpener(WorkerSignals):
             score = error = None
             repairs: list[str] = []
             try:
-                score = prepare_score(read_score_cancellable(path, cancel, repairs), repairs)
+                with collections_wait():   # a large piece is many new objects: see gui_gc
+                    score = prepare_score(read_score_cancellable(path, cancel, repairs), repairs)
+                    freeze_large_load(score.note_count)
             except ReadCancelled:
                 pass
             except Exception as caught:   # every failure becomes a message, never a crash

@@ -67,6 +67,7 @@ class PreparedScore:
     meta: Score             # notes-free: tempo, meter and their changes, keys, pickup
     repairs: tuple[str, ...] = ()   # what a lenient read mended in the file, one line each
     end_tick: int = 0       # where the last note ends (computed here, off the GUI thread)
+    pitch_span: tuple[int, int] | None = None   # (lowest, highest) pitch; None without notes
 
     @property
     def note_count(self) -> int:
@@ -93,15 +94,33 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
     active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)
     meta = score.with_tracks([])   # tempo and meter maps, written keys, pickup
     end_tick = max((note.end for _, note in notes.values()), default=0)
-    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick)
+    pitches = {note.pitch for _, note in notes.values()}
+    span = (min(pitches), max(pitches)) if pitches else None
+    return PreparedScore(notes, next_id, tracks, active, meta, tuple(repairs), end_tick, span)
 
 
-def check_track_fields(fields: dict[str, object]) -> None:
-    """DocumentError unless `fields` (for `TrackInfo.changed`) make a valid track."""
+def tracks_changed(tracks: list[TrackInfo], index: int,
+                   fields: dict[str, object]) -> list[TrackInfo] | None:
+    """The track list with track `index` changed by `fields` (for `TrackInfo.changed`), None
+    when nothing changes; DocumentError for no such track or fields no track can have."""
+    if not 0 <= index < len(tracks):
+        raise DocumentError(f"there is no track {index}")
     if "name" in fields and not str(fields["name"]).strip():
         raise DocumentError("a track needs a name")
     if "program" in fields and not 0 <= int(fields["program"]) <= 127:
         raise DocumentError(f"GM programs are 0..127, not {fields['program']}")
+    info = tracks[index].changed(**fields)
+    return None if info == tracks[index] else tracks[:index] + [info] + tracks[index + 1:]
+
+
+def tracks_without(tracks: list[TrackInfo], index: int) -> list[TrackInfo]:
+    """The track list once track `index` is deleted; DocumentError when there is no such
+    track or it is the last one."""
+    if not 0 <= index < len(tracks):
+        raise DocumentError(f"there is no track {index}")
+    if len(tracks) == 1:
+        raise DocumentError("a composition keeps at least one track")
+    return tracks[:index] + tracks[index + 1:]
 
 
 def checked_tempo(bpm: float) -> float:

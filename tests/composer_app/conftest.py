@@ -33,6 +33,7 @@ def gc_on_the_gui_thread_only():
     gc.collect()
     gc.disable()
     yield
+    gc.unfreeze()   # a test that opened a large piece froze what was alive (gui_gc)
     gc.collect()
     if was_enabled:
         gc.enable()

@@ -131,3 +131,17 @@ def test_valid_fuzz_seed_reads():
     score = score_from_midi_bytes(VALID)
     assert [len(t.notes) for t in score.tracks] == [24, 1]
     assert score.time_signature == (6, 8) and score.tracks[1].is_drum
+
+
+def test_seeded_mutations_of_our_own_midi_files_read_as_often_as_mido_or_fail_cleanly(tmp_path):
+    """bench/midi_fuzz.py's mutations of resources/examples (the bench runs 3,000 and times
+    them): the app's lenient read raises nothing but MidiFileError and reads at least as many
+    mutated files as mido (clip=True) does."""
+
+    from bench import midi_fuzz as fuzz
+
+    with time_limit(120):
+        result = fuzz.run(fuzz.sources([]), count=400, seed=1, folder=tmp_path)
+    assert result["sources"] == 5
+    assert result["escaped"] == []
+    assert result["ours_read"] >= result["mido_read"] > 0

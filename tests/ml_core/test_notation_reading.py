@@ -211,3 +211,23 @@ def test_utf16_musicxml_is_read_and_its_notes_counted(tmp_path, monkeypatch):
     monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", 7)
     with pytest.raises(MidiFileError, match="too many notes"):
         read_score(tmp_path / "wide.xml")
+
+
+ABC_TUNE = b'X:1\nT:Budget\nM:4/4\nL:1/4\nK:G\n"Am"C D !trill!E F|G A B c|\n%comment with A B C\n'
+HUMDRUM = b"**kern\t**kern\n*M4/4\t*M4/4\n=1\t=1\n4c\t4e\n4d\t4f\n4e\t.\n!! a comment\n*-\t*-\n"
+
+
+@pytest.mark.parametrize(("name", "data", "events", "notes"),
+                         [("tune.abc", ABC_TUNE, 8, 8), ("two.krn", HUMDRUM, 6, 5)])
+def test_abc_and_humdrum_with_too_many_notes_are_refused_before_parsing(tmp_path, monkeypatch, name,
+                                                                        data,
+                                                                         events, notes):
+    """Issue 39: every reader within a note budget, ABC and Humdrum counted without music21."""
+    # fields, chord symbols, comments skipped
+    assert midi_io._count_text_events(data, name[-4:]) == events
+    (tmp_path / name).write_bytes(data)
+    assert read_score(tmp_path / name).note_count == notes
+    monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", events - 1)
+    with pytest.raises(MidiFileError,
+                       match=rf"^{name}: the score has too many notes \(more than {events - 1}\)$"):
+        read_score(tmp_path / name)

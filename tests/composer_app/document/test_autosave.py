@@ -2,8 +2,9 @@
 
 import pytest
 
+from composer_app import app as app_module
 from composer_app import dialogs
-from composer_app.app import build_main_window
+from composer_app.app import RecoveryReader, build_main_window
 from composer_app.document.autosave import (
     Autosaver,
     RecoveryError,
@@ -86,6 +87,14 @@ def test_saving_and_a_clean_close_delete_the_recovery_file(qtbot, tmp_path):
     assert not recovery_path().exists()
 
 
+def wait_for_the_recovery_offer(qtbot, window) -> bool:
+    """The recovery file is read on a worker and offered once the event loop runs."""
+    reader = window.findChild(RecoveryReader)
+    with qtbot.waitSignal(reader.finished, timeout=10_000) as restored:
+        pass
+    return restored.args[0]
+
+
 def test_after_a_crash_the_next_start_offers_and_restores_the_work(qtbot, monkeypatch, tmp_path):
     crashed = MainWindow()
     qtbot.addWidget(crashed)
@@ -100,6 +109,8 @@ def test_after_a_crash_the_next_start_offers_and_restores_the_work(qtbot, monkey
                         lambda parent, description: offers.append(description) or True)
     window = build_main_window()
     qtbot.addWidget(window)
+    assert offers == []                                   # not before the event loop runs
+    assert wait_for_the_recovery_offer(qtbot, window)
     assert len(offers) == 1 and "song.mid" in offers[0]
     assert window.document.score() == expected
     assert window.document.path == tmp_path / "song.mid" and window.document.is_modified
@@ -115,6 +126,7 @@ def test_declining_the_offer_deletes_the_recovery_file_and_opens_the_file(qtbot,
     monkeypatch.setattr(dialogs, "ask_restore_recovery", lambda parent, description: False)
     window = build_main_window(tmp_path / "arg.mid")
     qtbot.addWidget(window)
+    assert not wait_for_the_recovery_offer(qtbot, window)
     assert window.files.wait_until_opened()   # the file is read in the background
     assert not recovery_path().exists()
     assert [n for _, n in window.document.notes().values()] == [Note(50, 0, 480)]
@@ -127,5 +139,43 @@ def test_a_corrupt_recovery_file_is_dropped_without_a_crash(qtbot, monkeypatch):
                         lambda parent, description: pytest.fail("nothing to offer"))
     window = build_main_window()
     qtbot.addWidget(window)
+    assert not wait_for_the_recovery_offer(qtbot, window)
     assert not recovery_path().exists() and window.document.notes() == {}
     assert "could not be read" in window.statusBar().currentMessage()
+
+
+def test_the_recovery_file_is_read_and_prepared_off_the_gui_thread(qtbot, monkeypatch):
+    import threading
+
+    write_recovery(rich_score(), None)
+    readers = []
+    read = app_module.read_recovery
+    monkeypatch.setattr(app_module, "read_recovery",
+                        lambda: readers.append(threading.current_thread()) or read())
+    monkeypatch.setattr(dialogs, "ask_restore_recovery", lambda parent, description: True)
+    window = build_main_window()
+    qtbot.addWidget(window)
+    assert wait_for_the_recovery_offer(qtbot, window)
+    assert readers and readers[0] is not threading.main_thread()
+    assert window.document.score() == rich_score()
+
+
+def test_a_recovery_file_with_an_impossible_note_is_dropped_with_a_message(qtbot, monkeypatch):
+    write_recovery(Score([Track("x", 0, False, [Note(200, 0, 480)])]), None)
+    monkeypatch.setattr(dialogs, "ask_restore_recovery",
+                        lambda parent, description: pytest.fail("nothing to offer"))
+    window = build_main_window()
+    qtbot.addWidget(window)
+    assert not wait_for_the_recovery_offer(qtbot, window)
+    assert not recovery_path().exists() and window.document.notes() == {}
+    assert "could not be read" in window.statusBar().currentMessage()
+
+
+def test_a_recovery_file_over_its_size_budget_is_refused_in_one_line(monkeypatch):
+    from composer_app.document import autosave
+
+    write_recovery(rich_score(), None)
+    monkeypatch.setattr(autosave, "MAX_RECOVERY_BYTES", 100)
+    with pytest.raises(RecoveryError,
+                       match=r"^the recovery file could not be read \(larger than \d+ MB\)$"):
+        read_recovery()

@@ -88,3 +88,22 @@ def test_an_archive_bomb_is_refused_and_the_app_keeps_its_work(window, tmp_path)
     assert window.errors[0].startswith("Could not open bomb.mxl: ")
     assert "expands to more than" in window.errors[0]
     assert_untouched(window, before)
+
+
+def test_a_large_piece_is_frozen_out_of_the_collectors_sight_once_prepared(window, tmp_path,
+                                                                           monkeypatch):
+    """Issue 39: the GUI thread's collector never scans a large piece's 100,000+ objects."""
+    import gc
+
+    from composer_app.workers import gui_gc
+    from ml_core.midi_io import write_midi
+
+    monkeypatch.setattr(gui_gc, "FREEZE_AT_NOTES", 50)
+    for name, count in (("small.mid", 40), ("big.mid", 60)):
+        write_midi(Score([Track("a", 0, False, [Note(60, i * 120, 120) for i in range(count)])]),
+                   tmp_path / name)
+    gc.unfreeze()
+    assert window.files.load(tmp_path / "small.mid") and window.files.wait_until_opened()
+    assert gc.get_freeze_count() == 0
+    assert window.files.load(tmp_path / "big.mid") and window.files.wait_until_opened()
+    assert gc.get_freeze_count() > 0 and len(window.document.notes()) == 60

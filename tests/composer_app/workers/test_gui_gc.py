@@ -91,3 +91,30 @@ def test_check_collects_the_oldest_generation_past_its_threshold(qtbot):
     finally:
         collector.stop()
         gc.disable()
+
+
+def test_collections_wait_while_a_worker_reads_a_piece(qtbot):
+    """Issue 39: the objects a worker is making for a large piece are not scanned meanwhile."""
+    from composer_app.workers.gui_gc import collections_wait
+
+    collector = GuiThreadCollector(interval_ms=60_000)   # checked by hand here
+    try:
+        garbage = [[index] for index in range(3 * gc.get_threshold()[0])]
+        with collections_wait():
+            assert gc.get_count()[0] > gc.get_threshold()[0]
+            assert collector.check() is None
+        assert collector.check() is not None
+        del garbage
+    finally:
+        collector.stop()
+
+
+def test_a_large_prepared_piece_is_frozen_and_a_small_one_is_not(qtbot, monkeypatch):
+    from composer_app.workers import gui_gc
+
+    monkeypatch.setattr(gui_gc, "FREEZE_AT_NOTES", 100)
+    gc.unfreeze()
+    assert not gui_gc.freeze_large_load(99) and gc.get_freeze_count() == 0
+    assert gui_gc.freeze_large_load(100) and gc.get_freeze_count() > 0
+    assert gc.get_count()[0] == 0     # nothing young left for the next collection to scan
+    gc.unfreeze()
