@@ -42,6 +42,7 @@ import torch
 
 from ml_core.keys import estimate_key, scale_pitch_classes
 from ml_core.models.stepping import ENGINES, SteppingError, make_stepper
+from ml_core.motif import DEFAULT_MOTIF, MOTIF_MODES, MotifBias
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.sampling import sample_numpy
 
@@ -81,6 +82,9 @@ class GenerationOptions:
     density: float | str | None = None     # onsets per beat (0.5 = half notes in 4/4, 2 = eighths)
     register: int | str | None = None      # the bars' median MIDI pitch (60 = middle C)
     allow_overlap: bool = False            # let Continue start before the prompt's last notes end
+    # Motif (ml_core.motif): "repeat" / "develop" lean on the prompt's own rhythms, figures
+    # and bass (a logit bias while sampling, REMI models), "free" leaves it to the model.
+    motif: str = DEFAULT_MOTIF
 
     def validated(self) -> GenerationOptions:
         if self.bars < 1 and self.max_tokens is None:
@@ -95,6 +99,8 @@ class GenerationOptions:
             raise GenerationError("top-k must not be negative")
         if self.engine not in ENGINES:
             raise GenerationError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        if self.motif not in MOTIF_MODES:
+            raise GenerationError(f"motif must be one of {', '.join(MOTIF_MODES)}, got {self.motif!r}")
         if self.key is not None and (not 0 <= self.key[0] < 12 or self.key[1] not in ("major", "minor")):
             raise GenerationError(f"bad key {self.key}")
         for name, low, high in (("texture", 1, 4), ("density", 0, 16), ("register", 0, 127)):
@@ -337,6 +343,7 @@ class _TokenPlan:
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
     single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    motif: MotifBias | None = None            # logit bias toward the prompt's material
 
 
 @dataclass(frozen=True)
@@ -446,7 +453,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions, seed: i
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
-        single_line=SingleLine.for_tokenizer(tokenizer, controls))
+        single_line=SingleLine.for_tokenizer(tokenizer, controls),
+        motif=MotifBias.for_prompt(tokenizer, source, options.motif, options.variations, options.key))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -514,10 +522,13 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch) for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
+            if plan.motif is not None:
+                logits = logits + plan.motif.logits(states, finished)
             chosen, probabilities = sample_numpy(
                 logits, temperature=options.temperature, top_k=options.top_k,
                 top_p=options.top_p, mask=masks, rng=rng)
             chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
+            skipped = list(finished)
             for row in range(rows):
                 if finished[row]:
                     continue
@@ -533,6 +544,8 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     continue  # the token that crosses the target (a bar line) is not kept
                 sequences[row].append(token)
                 confidences[row].append(probability_list[row])
+            if plan.motif is not None:
+                plan.motif.advance(chosen_list, states, skipped)
             generated += 1
             now = time.perf_counter()
             if now - last_update >= interval:

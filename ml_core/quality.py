@@ -346,6 +346,7 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         target_tick,
         trained_with_infilling,
     )
+    from ml_core.motif import motif_figures
 
     sampling = dict(sampling or {})
     rows, fill_rows = [], []
@@ -362,8 +363,10 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
             tokens += result.tokens_generated
             takes.append(continuation_figures(prompt.score, result.new_notes[0], end,
                                               reference=prompt.reference, truth=truth))
+            takes[-1].update(motif_figures(pitched_notes(prompt.score), result.new_notes[0], prompt.score,
+                                           prompt_bar_end(prompt.score), end))
         row: dict[str, Any] = {"name": prompt.name, "group": prompt.group, "single_line": prompt.single_line,
-                               **mean_figures(takes)}
+                               **mean_figures(takes), **truth_figures(prompt, end)}
         gaps = [t["gap_beats"] for t in takes if np.isfinite(t["gap_beats"])]
         row["min_gap_beats"] = min(gaps) if gaps else float("nan")
         rows.append(row)
@@ -379,6 +382,54 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
             "tokens_per_s": tokens / seconds if seconds else float("nan")}
 
 
+def prompt_bar_end(score: Score) -> int:
+    """The bar line after the prompt's last onset: where its bars end."""
+    notes = pitched_notes(score)
+    return score.bar_start(score.bar_at(max(n.start for n in notes))[0] + 1) if notes else 0
+
+
+def truth_figures(prompt: Prompt, end: int) -> dict[str, float]:
+    """A held-out piece's own next bars measured as a continuation would be ("truth_"
+    keys): motif figures and density ratio; empty for a prompt without a piece."""
+    from ml_core.motif import motif_figures
+
+    if prompt.piece is None:
+        return {}
+    bar_end = prompt_bar_end(prompt.score)
+    true_notes = [n for n in pitched_notes(prompt.piece) if bar_end <= n.start < end]
+    figures = motif_figures(pitched_notes(prompt.score), true_notes, prompt.score, bar_end, end)
+    figures["density_ratio"] = continuation_figures(prompt.score, true_notes, end,
+                                                    reference=prompt.reference)["density_ratio"]
+    return {f"truth_{k}": v for k, v in figures.items()}
+
+
+MOTIF_KEYS = ("rhythm_reuse", "figure_reuse", "bass_kept", "density_in_bounds", "verbatim_share")
+
+
+def motif_summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Issue 41's figures over rows (per group and "all"), each with the truth's over
+    the same prompts that have a truth: {group: {key: value, "truth_" + key: value}}."""
+    def in_bounds(value: float) -> float:
+        return float(DENSITY_BOUNDS[0] <= value <= DENSITY_BOUNDS[1]) if np.isfinite(value) else float("nan")
+
+    def figures(selected: Sequence[dict[str, Any]]) -> dict[str, float]:
+        result: dict[str, float] = {"prompts": float(len(selected))}
+        for prefix in ("", "truth_"):
+            for key in MOTIF_KEYS:
+                if key == "density_in_bounds":
+                    values = [in_bounds(r.get(prefix + "density_ratio", float("nan"))) for r in selected]
+                else:
+                    values = [r.get(prefix + key, float("nan")) for r in selected]
+                finite = [v for v in values if np.isfinite(v)]
+                result[prefix + key] = float(np.mean(finite)) if finite else float("nan")
+        return result
+
+    groups = sorted({r["group"] for r in rows})
+    summary = {g: figures([r for r in rows if r["group"] == g]) for g in groups}
+    summary["all"] = figures(rows)
+    return summary
+
+
 def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     """Aggregates of measure_model's rows: means overall and per group, issue 13's checks,
     and the same for fills ("not supported" for a model without infilling)."""
@@ -388,7 +439,8 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
                                "by_group": {g: mean_figures([n for n, r in zip(numeric, rows, strict=True)
                                                              if r["group"] == g])
                                             for g in sorted({r["group"] for r in rows})},
-                               "criteria": criteria(rows), "tokens_per_s": measured["tokens_per_s"]}
+                               "criteria": criteria(rows), "motif": motif_summary(rows),
+                               "tokens_per_s": measured["tokens_per_s"]}
     fill_rows = measured["fill_rows"]
     if fill_rows is None:
         summary["infill"] = "not supported"
