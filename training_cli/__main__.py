@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--texture", default="auto", help="new bars' notes per onset: auto (follow the prompt), any, 1-4")
     generate.add_argument("--density", default="auto", help="onsets per beat: auto, any or a number (2 = eighths in 4/4)")
     generate.add_argument("--register", default="auto", help="median pitch of new bars: auto, any, a MIDI number or C5")
+    generate.add_argument("--motif", choices=("repeat", "develop", "free"), default=None,
+                          help="lean on the prompt's own rhythms, figures and bass: repeat, develop "
+                               "(the default) or free (the model alone); REMI models")
     generate.set_defaults(run=commands.generate)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")

@@ -199,7 +199,8 @@ def generate(args: argparse.Namespace) -> int:
                                 stay_in_key=args.stay_in_key or key is not None, key=key,
                                 device=args.device, texture=parse_control(args.texture, "--texture"),
                                 density=parse_control(args.density, "--density"),
-                                register=parse_control(args.register, "--register", pitch=True)).validated()
+                                register=parse_control(args.register, "--register", pitch=True),
+                                **({"motif": args.motif} if getattr(args, "motif", None) else {})).validated()
     fill_bars = parse_fill_bars(args.fill_bars)
     loaded = _load_bundle(args.model, args.device)
     if fill_bars is not None:

@@ -138,3 +138,16 @@ def test_repeat_reuses_more_of_the_prompts_rhythms_than_free() -> None:
                 figures_ = motif_figures(pitched_notes(prompt), new, prompt, prompt_bar_end(prompt), end)
                 reuse[mode].append(figures_["rhythm_reuse"])
     assert np.nanmean(reuse["repeat"]) > np.nanmean(reuse["free"]) + 0.15
+
+
+def test_generate_takes_a_motif_mode(tmp_path) -> None:
+    from resources import EXAMPLES_DIR
+    from training_cli.__main__ import main
+
+    out = tmp_path / "out.mid"
+    prompt = EXAMPLES_DIR / "c_major_4-4.mid"
+    assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--bars", "2", "--seed", "0",
+                 "--motif", "repeat"]) == 0
+    assert out.is_file()
+    with pytest.raises(SystemExit):
+        main(["generate", "--prompt", str(prompt), "--out", str(out), "--motif", "loop"])
