@@ -7,7 +7,8 @@ resolution (beats come from the score's meter).
 
 Per continuation (`continuation_figures`):
 - `in_scale`: share of new notes whose pitch class is in the prompt's estimated key;
-- `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line);
+- `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line; onsets within 35 ms,
+  a chord played in, count as one);
 - `density_ratio`: new notes per beat / the prompt's notes per beat;
 - `register_shift`: |median new pitch - median prompt pitch|, semitones;
 - `ioi_overlap`: overlapping area of the two inter-onset-interval histograms;
@@ -44,9 +45,24 @@ def pitched_notes(score: Score) -> list[Note]:
     return sorted(n for t in score.tracks if not t.is_drum for n in t.notes)
 
 
-def notes_per_onset(notes: Sequence[Note]) -> float:
-    onsets = {n.start for n in notes}
-    return len(notes) / len(onsets) if onsets else 0.0
+def notes_per_onset(notes: Sequence[Note], window: float = 0) -> float:
+    """Notes per onset; a note starting within `window` ticks of its onset's first note
+    joins that onset (a chord played in: `onset_window`)."""
+    starts = sorted(n.start for n in notes)
+    if not starts:
+        return 0.0
+    onsets, first = 1, starts[0]
+    for start in starts[1:]:
+        if start - first > window:
+            onsets, first = onsets + 1, start
+    return len(notes) / onsets
+
+
+def onset_window(score: Score, tick: int) -> float:
+    """ONSET_WINDOW_S (ml_core.motif) in ticks of `score` at `tick`."""
+    from ml_core.motif import ONSET_WINDOW_S
+
+    return ONSET_WINDOW_S * score.tempo_at(tick) / 60.0 * score.ticks_per_quarter
 
 
 def is_single_line(notes: Sequence[Note]) -> bool:
@@ -111,15 +127,17 @@ def span_of(score: Score, start: int, end: int) -> Span:
     return Span([n for n in pitched_notes(score) if start <= n.start < end], beats_between(score, start, end))
 
 
-def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter: int) -> dict[str, float]:
-    """Features of `new` music against `reference` (a prompt, or the true bars)."""
+def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter: int,
+            window: float = 0) -> dict[str, float]:
+    """Features of `new` music against `reference` (a prompt, or the true bars); onsets
+    within `window` ticks are one onset when notes per onset are counted."""
     scale = scale_pitch_classes(*key)
     ref_density = len(reference.notes) / reference.beats if reference.beats else 0.0
     new_density = len(new.notes) / new.beats if new.beats else 0.0
     figures = {
         "in_scale": (sum(n.pitch % 12 in scale for n in new.notes) / len(new.notes)) if new.notes else float("nan"),
-        "prompt_npo": notes_per_onset(reference.notes),
-        "new_npo": notes_per_onset(new.notes) if new.notes else float("nan"),
+        "prompt_npo": notes_per_onset(reference.notes, window),
+        "new_npo": notes_per_onset(new.notes, window) if new.notes else float("nan"),
         "density_ratio": new_density / ref_density if ref_density else float("nan"),
         "register_shift": abs(float(np.median([n.pitch for n in new.notes]))
                               - float(np.median([n.pitch for n in reference.notes])))
@@ -153,7 +171,7 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     new_start = min((n.start for n in new_notes), default=None)
     new_span = Span(sorted(new_notes), beats_between(prompt, end_of_prompt, continuation_end))
     figures = compare(Span(reference_notes, beats_between(reference, 0, end_of_prompt)), new_span,
-                      estimate_key(reference), prompt.ticks_per_quarter)
+                      estimate_key(reference), prompt.ticks_per_quarter, onset_window(prompt, end_of_prompt))
     figures["gap_beats"] = float("nan") if new_start is None else \
         (new_start - end_of_prompt) / beat_ticks(prompt.time_signature_at(end_of_prompt), prompt.ticks_per_quarter)
     figures["new_notes"] = float(len(new_notes))

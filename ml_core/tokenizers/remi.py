@@ -446,9 +446,11 @@ class RemiTokenizer(Tokenizer):
         # Texture from the notes' own onsets, not the grid's: a dotted figure whose short
         # note shares a grid position with the next one is still one line (a chord's
         # notes, a little apart when played in, still count as one onset).
+        # Density likewise: a chord spread over two grid positions is one onset.
         starts = sorted(n.start for n in chosen_notes)
         struck = 1 + int(np.count_nonzero(np.diff(starts) > step // 3))
-        return replace(measured, texture=texture_bin(len(starts) / struck))
+        return replace(measured, texture=texture_bin(len(starts) / struck),
+                       density=density_bin(min(onsets, struck) / beats))
 
     def fill_mask(self) -> np.ndarray:
         """Mask (vocab_size,) of the tokens a fill may use: no meter change (the hole's

@@ -151,3 +151,16 @@ def test_generate_takes_a_motif_mode(tmp_path) -> None:
     assert out.is_file()
     with pytest.raises(SystemExit):
         main(["generate", "--prompt", str(prompt), "--out", str(out), "--motif", "loop"])
+
+
+def test_a_chord_played_in_is_one_onset_for_texture_and_density() -> None:
+    from ml_core.quality import notes_per_onset, onset_window
+
+    # Four chords, each played in over 30 ticks (31 ms at 120 BPM), across a 16th line.
+    played = [Note(p, c * Q + 50 + i * 10, Q) for c in range(4) for i, p in enumerate((48, 55, 60, 64))]
+    score = score_of(played)
+    assert notes_per_onset(played) == 1.0
+    assert notes_per_onset(played, onset_window(score, 0)) == 4.0
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    grid = [Note(p, c * Q, Q) for c in range(4) for p in (48, 55, 60, 64)]
+    assert tokenizer.controls_of(score) == tokenizer.controls_of(score_of(grid))
