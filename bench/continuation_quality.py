@@ -85,7 +85,7 @@ def _from_first_note(score: Any) -> Any:
 
 
 def _pop_song(folder: Path) -> Any:
-    """A POP909 song in 4/4 from its first downbeat at or before its first note (the files
+    """A POP909 song in 4/4 from its first downbeat at or before its melody's first note (the files
     carry no usable meter; the songs' `beat_midi.txt` marks the downbeats, in seconds)."""
     from dataclasses import replace
 
@@ -95,10 +95,11 @@ def _pop_song(folder: Path) -> Any:
     rows = [line.split() for line in (folder / "beat_midi.txt").read_text().splitlines() if line.strip()]
     downbeats = [score.tick_at_seconds(float(r[0])) for r in rows if len(r) >= 3 and float(r[2]) == 1.0]
     score = replace(score, time_signature=(4, 4), time_signature_changes=[])
-    notes = quality.pitched_notes(score)
+    notes = quality.pitched_notes(score.with_tracks([t for t in score.tracks if t.name.upper() == "MELODY"])) \
+        or quality.pitched_notes(score)
     if not notes or not downbeats:
         return score
-    first = notes[0].start
+    first = notes[0].start   # where the tune starts (an intro before it is cut)
     start = max((d for d in downbeats if d <= first + score.ticks_per_quarter // 8), default=downbeats[0])
     return score.sliced(start, score.end_tick + 1, shift=True)
 

@@ -523,7 +523,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             if plan.motif is not None:
-                logits = logits + plan.motif.logits(states, finished)
+                logits = plan.motif.adjust(logits, states, finished, masks)
             chosen, probabilities = sample_numpy(
                 logits, temperature=options.temperature, top_k=options.top_k,
                 top_p=options.top_p, mask=masks, rng=rng)

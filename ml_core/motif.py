@@ -16,12 +16,14 @@ Onsets a few milliseconds apart (ONSET_WINDOW_S: a chord played in) count as one
 `MotifBias` is the sampling-time side ("Motif: repeat / develop / free"): for REMI
 tokenizers it adds to the logits of the tokens that continue the prompt's own material,
 bar by bar: each new bar takes a prompt bar as its model (the bar a period earlier), the
-Position tokens of that bar's onsets are favoured (its rhythm), at each of those onsets
-the pitch that continues the model bar's top-line interval from the top note just
-played, moved into the prompt's scale (its figure, transposed as a sequence is), and
-for a polyphonic prompt the first pitch of a bar near the prompt's bass. The generation
-loop calls `logits()` before each draw and `advance()` after it; nothing else of the
-loop changes.
+Position tokens of that bar's onsets are favoured (its rhythm); the bar's first note is
+favoured where the whole model bar, moved there, stays in the prompt's scale (a sequence;
+unmoved among the choices), and once it is struck, at each onset the model onset's
+pitches moved by as much, kept in the scale (its figure and voicing); and
+for a polyphonic prompt the first pitch of a bar near the prompt's bass. The boosts move
+probability within the pitches and within the tokens that move on; between the two only
+`voicing` does (an onset gets as many notes as the model bar's onset has). The generation loop calls `adjust()` on the
+logits before each draw and `advance()` after it; nothing else of the loop changes.
 """
 
 from __future__ import annotations
@@ -150,6 +152,14 @@ def motif_figures(prompt_notes: Sequence[Note], new_notes: Sequence[Note], score
 
 
 # ----------------------------------------------------------------------- sampling bias
+def _logsumexp(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0
+    top = float(finite.max())
+    return top + float(np.log(np.exp(finite - top).sum()))
+
+
 @dataclass(frozen=True)
 class MotifStrength:
     """Logit boosts of one Motif mode (0 = off)."""
@@ -158,6 +168,8 @@ class MotifStrength:
     figure: float = 0.0      # the pitch continuing the model bar's top-line interval
     bass: float = 0.0        # a polyphonic prompt's bass: the bar's first pitch near it
     below_bass: float = 0.0  # penalty for pitches well below the prompt's bass
+    voicing: float = 0.0     # after a note: move on once the model onset's pitch count is reached,
+                             # else add another (the only boost between pitches and moving on)
 
 
 # Chosen on bench/continuation_quality.py (docs/QUALITY.md, "Motif").
@@ -178,6 +190,7 @@ class _Row:
     onset_pitches: list[int] = field(default_factory=list)
     line: list[int] = field(default_factory=list)   # top line so far (the prompt's first)
     model: int | None = None            # index of the prompt bar this bar follows
+    shift: int | None = None            # semitones this bar moves its model by (once known)
     first_pitch_of_bar: bool = True
 
 
@@ -202,6 +215,7 @@ class MotifBias:
         self.low, self.high = tokenizer.config.pitch_range
         self.pitch_first = int(np.flatnonzero(kinds == K_PITCH)[0])
         self.pitch_ids = kinds == K_PITCH
+        self.move_ids = (kinds == K_POSITION) | (kinds == K_BAR)
         self.rows = [_Row(line=list(line)) for _ in range(rows)]
 
     @classmethod
@@ -253,12 +267,13 @@ class MotifBias:
     def _pitch_id(self, pitch: int) -> int | None:
         return self.pitch_first + pitch - self.low if self.low <= pitch <= self.high else None
 
-    def logits(self, states: Sequence[Any], finished: Sequence[bool]) -> np.ndarray | None:
-        """(rows, vocab) additions to the next token's logits (None: nothing to add)."""
+    def logits(self, states: Sequence[Any], finished: Sequence[bool]) -> np.ndarray:
+        """(rows, vocab) additions to the next token's logits (zeros where nothing is added)."""
         from ml_core.tokenizers.remi import AFTER_NOTE, AFTER_POSITION, AFTER_REGISTER, AFTER_TEMPO
 
         s = self.strength
         bias = np.zeros((len(self.rows), self.t.vocab_size), dtype=np.float32)
+        self._move_on = np.zeros(len(self.rows), dtype=np.float32)
         for r, (row, state) in enumerate(zip(self.rows, states, strict=True)):
             if finished[r] or row.bar < 0:
                 continue
@@ -273,7 +288,34 @@ class MotifBias:
                     bias[r, self.t.bar_id] += s.rhythm
             if phase in (AFTER_POSITION, AFTER_NOTE, AFTER_TEMPO):
                 self._pitch_bias(bias[r], row, model, state)
+            if phase == AFTER_NOTE and model is not None and s.voicing:
+                voicing = dict(model.onsets).get(state.position)
+                if voicing is not None:
+                    self._move_on[r] = s.voicing if len(row.onset_pitches) >= len(voicing) else -s.voicing
         return bias
+
+    def adjust(self, logits: np.ndarray, states: Sequence[Any], finished: Sequence[bool],
+               masks: np.ndarray) -> np.ndarray:
+        """`logits` (rows, vocab) with the bias added *within* each group of tokens: the
+        pitches, and the tokens that move on (a Position, the bar line). Each group keeps
+        the probability the model gave it (over the tokens `masks` allows), so whether an
+        onset gets another note or the music moves on stays the model's choice (texture
+        and density), while which pitch or which position leans to the prompt's; only
+        `voicing` moves probability between the groups, toward the model onset's size."""
+        bias = self.logits(states, finished)
+        if not bias.any() and not self._move_on.any():
+            return logits
+        out = np.array(logits, dtype=np.float32)
+        out[:, self.move_ids] += self._move_on[:, None]
+        for group in (self.pitch_ids, self.move_ids):
+            for r in np.flatnonzero(bias[:, group].any(axis=1)):
+                members = group & masks[r]
+                if not members.any():
+                    continue
+                before = _logsumexp(out[r, members])
+                out[r, members] += bias[r, members]
+                out[r, members] -= _logsumexp(out[r, members]) - before
+        return out
 
     def _pitch_bias(self, out: np.ndarray, row: _Row, model: BarContent | None, state: Any) -> None:
         s = self.strength
@@ -288,39 +330,39 @@ class MotifBias:
                     pitch_id = self._pitch_id(pitch)
                     if pitch_id is not None:
                         out[pitch_id] += s.bass
-        if model is None or not s.figure or not row.line:
+        if model is None or not s.figure:
             return
         positions = [p for p, _ in model.onsets]
         if state.position not in positions:
             return
-        k = positions.index(state.position)
-        tops = [max(q) for _, q in model.onsets]
-        previous_top = tops[k - 1] if k else self._top_before(row.model)
-        candidates = set()
-        if previous_top is not None:
-            candidates.add(self._in_scale(row.line[-1] + tops[k] - previous_top, row.line[-1]))
-        if k == 0:  # the bar's figure moved where all of it stays in the scale (a sequence)
-            candidates |= {tops[0] + shift for shift in self._shifts(tops) if abs(shift) <= MAX_SHIFT
-                           and abs(tops[0] + shift - row.line[-1]) <= MAX_LEAP}
+        voicing = model.onsets[positions.index(state.position)][1]
+        if len(struck) >= len(voicing):
+            return
+        previous = row.line[-1] if row.line else voicing[0]
+        if row.shift is None:
+            if struck:
+                return
+            # The bar's first note: the model bar moved where all of it stays in the scale
+            # (a sequence; unmoved among them), not too far from the line so far.
+            whole = [p for _, q in model.onsets for p in q]
+            candidates = {voicing[0] + shift for shift in self._shifts(whole)
+                          if not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP}
+        else:
+            candidates = {self._in_scale(voicing[len(struck)] + row.shift, previous)}
         for candidate in candidates:
             pitch_id = self._pitch_id(candidate)
             if pitch_id is not None and (not struck or candidate > max(struck)):
                 out[pitch_id] += s.figure
 
-    def _shifts(self, tops: Sequence[int]) -> list[int]:
-        """Transpositions (semitones) that keep every pitch of `tops` in the scale."""
+    def _shifts(self, pitches: Sequence[int]) -> list[int]:
+        """Transpositions (semitones, at most MAX_SHIFT) that keep the most of `pitches`
+        in the scale."""
         if self.scale is None:
             return [0]
-        return [shift for shift in range(-MAX_SHIFT, MAX_SHIFT + 1)
-                if all((p + shift) % 12 in self.scale for p in tops)]
-
-    def _top_before(self, index: int | None) -> int | None:
-        if index is None:
-            return None
-        for bar in reversed(self.bars[:index]):
-            if bar.onsets:
-                return max(bar.onsets[-1][1])
-        return None
+        kept = {shift: sum((p + shift) % 12 in self.scale for p in pitches)
+                for shift in range(-MAX_SHIFT, MAX_SHIFT + 1)}
+        best = max(kept.values())
+        return [shift for shift, count in kept.items() if count == best]
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Take the tokens just chosen (per row) and the states they led to (rows where
@@ -335,11 +377,17 @@ class MotifBias:
                 row.bar += 1
                 row.position = -1
                 row.first_pitch_of_bar = True
+                row.shift = None
             elif kind == self._k_position:
                 self._close_onset(row)
                 row.position = state.position
             elif kind == self._k_pitch:
-                row.onset_pitches.append(self.t.values[token])
+                pitch = self.t.values[token]
+                if row.shift is None and not row.onset_pitches and row.model is not None:
+                    onsets = dict(self.bars[row.model].onsets)
+                    if state.position in onsets:
+                        row.shift = pitch - onsets[state.position][0]
+                row.onset_pitches.append(pitch)
             if kind in (self._k_bar, self._k_timesig) and row.bar >= 0:
                 row.model = self._model_bar(row.bar, state.bar_positions) if state.bar_positions else None
 
