@@ -170,13 +170,14 @@ class MotifStrength:
     below_bass: float = 0.0  # penalty for pitches well below the prompt's bass
     voicing: float = 0.0     # after a note: move on once the model onset's pitch count is reached,
                              # else add another (the only boost between pitches and moving on)
+    unmoved: bool = True     # the bar's model unmoved among its first note's choices (a repeat)
 
 
 # Chosen on bench/continuation_quality.py (docs/QUALITY.md, "Motif").
 MOTIF_STRENGTHS: dict[str, MotifStrength] = {
     "free": MotifStrength(),
-    "develop": MotifStrength(rhythm=2.0, figure=2.0, bass=1.5, below_bass=1.5),
-    "repeat": MotifStrength(rhythm=4.0, figure=3.5, bass=2.5, below_bass=2.5),
+    "develop": MotifStrength(rhythm=5.0, figure=6.0, bass=3.0, below_bass=3.0, voicing=3.0, unmoved=False),
+    "repeat": MotifStrength(rhythm=8.0, figure=10.0, bass=4.0, below_bass=4.0, voicing=4.0, unmoved=True),
 }
 DEFAULT_MOTIF = "develop"
 
@@ -346,7 +347,8 @@ class MotifBias:
             # (a sequence; unmoved among them), not too far from the line so far.
             whole = [p for _, q in model.onsets for p in q]
             candidates = {voicing[0] + shift for shift in self._shifts(whole)
-                          if not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP}
+                          if (shift or s.unmoved)
+                          and (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)}
         else:
             candidates = {self._in_scale(voicing[len(struck)] + row.shift, previous)}
         for candidate in candidates:
