@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in SEEDS:
             result = continue_score(bundle, prompt, GenerationOptions(bars=BARS + 1, seed=seed, motif=motif))
             add(f"ours, motif {motif}, seed {seed}", colour, result.new_notes[0], shown=seed == 0)
-    heading = (f"FF10-2PC_09_Demise (ff-piano test, 9/8): its first {PROMPT_NOTES} notes (the paper's 256 "
-               f"prompt tokens) and {BARS} bars after the next bar line")
+    heading = f"FF10-2PC_09_Demise (9/8): the paper's prompt (first {PROMPT_NOTES} notes), then {BARS} bars"
     pictures.draw(args.out / "demise.png", heading, piece, prompt_notes, rows, end, mark=max(n.end for n in prompt_notes),
                   caption=caption)
     args.out.mkdir(parents=True, exist_ok=True)
