@@ -93,3 +93,13 @@ def test_performed_prompts_quick(tiny_models, capsys, score_cache, load_script) 
     card = bundle.read_config(tiny_models["plain"])["metrics"]["performed_prompts"]
     assert card["bits_per_note"] == plain["bits_per_note"]
     assert card["continuation"]["max_points_from_clean"] == plain["continuation"]["max_points_from_clean"]
+
+
+def test_continuation_quality_skips_the_data_groups_without_the_data(tmp_path, score_cache, load_script) -> None:
+    script = load_script(BENCH / "continuation_quality.py", "bench_continuation_quality")
+    prompts, skipped = script.data_prompts(tmp_path / "no-data", 1, score_cache)
+    assert any(line.startswith("pop, pop-mel: skipped") for line in skipped)
+    assert any(line.startswith("ff: skipped") for line in skipped)
+    performed = [p for p in prompts if p.group == "perf"]
+    assert performed and all(p.reference is not None and p.piece is not None for p in performed)
+    assert {p.group for p in prompts} <= {"perf", "dense"}
