@@ -17,6 +17,16 @@ trained to fill). The figures are defined in `ml_core/quality.py`.
                                                    [--seeds 0 1] [--score-cache DIR]
                                                    [--temperature T] [--top-p P]
 
+Issue 41 (does the continuation pick up the motif?): per prompt and per group, rhythm
+reuse, figure reuse, bass kept, density in bounds and the verbatim-repeat share
+(`ml_core.motif`), each beside the held-out piece's true next bars' own value. More prompt
+groups when `../shared/data` (or `--data`) is there, read in place: pop songs held out of
+a split of POP909 (melody with accompaniment, "pop", and the melody alone, "pop-mel"), the
+test split of the ff-piano dataset ("ff"), performed renditions of the held-out pieces
+("perf"), and dense multi-part corpus pieces, parts merged ("dense"); without the data
+those groups are skipped with a line saying so. `--motif repeat develop free` measures
+each Motif mode as a row of the same table (ablations).
+
 Default models: every bundled model. `--quick`: 4 prompts, one seed, 2 bars (for tests).
 Prints a table per model, the aggregates and issue 13's checks, then one JSON line:
 {"bench": "continuation_quality", "prompts": N, "seeds": [...], "models": {NAME: {...}}}
@@ -41,6 +51,138 @@ COLUMNS = (("new_npo", "npo", "{:.2f}"), ("prompt_npo", "p.npo", "{:.2f}"),
            ("in_scale", "scale", "{:.2f}"), ("ioi_overlap", "ioi", "{:.2f}"),
            ("min_gap_beats", "gap", "{:+.2f}"), ("true_pc_overlap", "t.pc", "{:.2f}"),
            ("true_range_overlap", "t.rng", "{:.2f}"), ("true_ioi_overlap", "t.ioi", "{:.2f}"))
+
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+MOTIF_COLUMNS = (("rhythm_reuse", "rhythm"), ("figure_reuse", "figure"), ("bass_kept", "bass"),
+                 ("density_in_bounds", "dens.ok"), ("verbatim_share", "verbatim"))
+
+
+def _from_first_note(score: Any) -> Any:
+    """The score from the bar holding its first note (a song's silent intro cut)."""
+    notes = quality.pitched_notes(score)
+    if not notes:
+        return score
+    start = score.bar_start(score.bar_at(notes[0].start)[0])
+    return score.sliced(start, score.end_tick + 1, shift=True)
+
+
+def _pop_song(folder: Path) -> Any:
+    """A POP909 song in 4/4 from its first downbeat at or before its melody's first note (the files
+    carry no usable meter; the songs' `beat_midi.txt` marks the downbeats, in seconds)."""
+    from dataclasses import replace
+
+    from ml_core.midi_io import read_midi
+
+    score = read_midi(folder / f"{folder.name}.mid")
+    rows = [line.split() for line in (folder / "beat_midi.txt").read_text().splitlines()
+            if line.strip()]
+    downbeats = [score.tick_at_seconds(float(r[0])) for r in rows if len(r) >= 3
+                 and float(r[2]) == 1.0]
+    score = replace(score, time_signature=(4, 4), time_signature_changes=[])
+    notes = quality.pitched_notes(score.with_tracks([t for t in score.tracks
+                                                     if t.name.upper() == "MELODY"])) \
+        or quality.pitched_notes(score)
+    if not notes or not downbeats:
+        return score
+    first = notes[0].start   # where the tune starts (an intro before it is cut)
+    start = max((d for d in downbeats if d <= first + score.ticks_per_quarter // 8),
+                default=downbeats[0])
+    return score.sliced(start, score.end_tick + 1, shift=True)
+
+
+def data_prompts(data: Path, per_group: int, cache: Any) -> tuple[list[quality.Prompt], list[str]]:
+    """Issue 41's prompt groups from `data` (and the corpus), with a line per skipped group."""
+    from ml_core.data import DataError, read_pieces, resolve_collections, split_files
+    from ml_core.midi_io import read_midi
+    from ml_core.music import Track
+
+    prompts: list[quality.Prompt] = []
+    notes: list[str] = []
+    pop = data / "pop909"
+    if pop.is_dir():
+        songs = sorted(p for p in pop.iterdir() if (p / f"{p.name}.mid").is_file()
+                       and (p / "beat_midi.txt").is_file())
+        _, held_out = split_files(songs, 0.1, 0)
+        taken = 0
+        for song in held_out:
+            if taken >= per_group:
+                break
+            score = _pop_song(song)
+            whole = quality._held_out(score.with_tracks([Track("merged", 0, False,
+                                                               quality.pitched_notes(score))]),
+                                      f"pop909/{song.name}", "pop")
+            melody = [t for t in score.tracks if t.name.upper() == "MELODY"]
+            alone = (quality._held_out(score.with_tracks(melody), f"pop909/{song.name}", "pop-mel")
+                     if melody else None)
+            if whole is not None and alone is not None:
+                prompts += [whole, alone]
+                taken += 1
+    else:
+        notes.append(f"pop, pop-mel: skipped ({pop} not found)")
+    ff = data / "ff-piano" / "test"
+    if ff.is_dir():
+        taken = 0
+        for path in sorted(ff.glob("*.mid")):
+            if taken >= per_group:
+                break
+            prompt = quality._held_out(_from_first_note(read_midi(path)), f"ff/{path.stem}", "ff")
+            if prompt is not None:
+                prompts.append(prompt)
+                taken += 1
+    else:
+        notes.append(f"ff: skipped ({ff} not found)")
+    from bench.performed_prompts import performed
+
+    clean = (quality.held_out_prompts({"folk": 2, "chorale": 2, "piano": max(1, per_group - 4)},
+                                      cache=cache))
+    for prompt in clean[:per_group]:
+        played = performed(prompt.piece, prompt.name)
+        end = played.bar_start(quality.PROMPT_BARS)
+        prompts.append(quality.Prompt(prompt.name, "perf",
+                                      played.sliced(0, end, shift=True), prompt.score,
+                                      prompt.piece))
+    collection_of = resolve_collections(["music21:all"])
+    _, val_files = split_files(list(collection_of), 0.1, 0)
+    taken = 0
+    for path in val_files:
+        if taken >= per_group or collection_of[path] not in DENSE_COLLECTIONS:
+            continue
+        try:
+            pieces = read_pieces(str(path), cache)
+        except DataError:
+            continue
+        piece = pieces[0] if pieces else None
+        if piece is None or sum(1 for t in piece.tracks if t.notes and not t.is_drum) < 4:
+            continue
+        merged = piece.with_tracks([Track("merged", 0, False, quality.pitched_notes(piece))])
+        prompt = quality._held_out(merged, quality._piece_name(path, collection_of[path]), "dense")
+        if prompt is not None:
+            prompts.append(prompt)
+            taken += 1
+    return prompts, notes
+
+
+DENSE_COLLECTIONS = ("beethoven", "mozart", "haydn", "schubert", "monteverdi", "verdi",
+                     "handel", "dvorak")
+
+
+def motif_table(results: dict[str, dict[str, Any]]) -> str:
+    """Issue 41's figures by group: the truth's value, then each run's (model / motif)."""
+    runs = list(results)
+    groups = (sorted({g for summary in results.values() for g in summary["motif"]} - {"all"})
+              + ["all"])
+    lines = []
+    for key, label in MOTIF_COLUMNS:
+        lines.append(f"\n{label}: {'group':8s} {'n':>3s} {'truth':>6s}"
+                     + "".join(f"{r[:16]:>17s}" for r in runs))
+        for group in groups:
+            first = next(s["motif"][group] for s in results.values() if group in s["motif"])
+            cells = [_cell(s["motif"].get(group, {}).get(key), "{:.2f}") for s in results.values()]
+            lines.append(f"{'':{len(label) + 1}s} {group:8s} {int(first['prompts']):3d} "
+                         f"{_cell(first.get('truth_' + key), '{:.2f}'):>6s}"
+                         + "".join(f"{c:>17s}" for c in cells))
+    return "\n".join(lines)
 
 
 def default_models() -> list[str]:
@@ -113,6 +255,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="parsed corpus pieces are kept here between runs")
     parser.add_argument("--temperature", type=float, default=None, help="default: the app's")
     parser.add_argument("--top-p", type=float, default=None, help="default: the app's")
+    parser.add_argument("--motif", nargs="+", default=None, choices=("repeat", "develop", "free"),
+                        help="Motif modes, each a row of the table (default: the app's)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="where pop909/ and ff-piano/ are (read in place)")
+    parser.add_argument("--per-group", type=int, default=8,
+                        help="prompts per data group (issue 41's groups)")
+    parser.add_argument("--groups", nargs="+", default=None,
+                        help="measure only these prompt groups")
+    parser.add_argument("--no-fill", action="store_true", help="skip the fill measurements")
     parser.add_argument("--record", action="store_true",
                         help="write each model's figures into its model card (config.json metrics)")
     args = parser.parse_args(argv)
@@ -122,18 +273,30 @@ def main(argv: list[str] | None = None) -> int:
     bars = 2 if args.quick else quality.CONTINUATION_BARS
     started = time.perf_counter()
     prompts = quality.benchmark_prompts(args.quick, args.score_cache)
+    if not args.quick:
+        more, skipped = data_prompts(args.data, args.per_group, args.score_cache)
+        prompts += more
+        for line in skipped:
+            print(line)
+    if args.groups:
+        prompts = [p for p in prompts if p.group in args.groups]
     print(f"{len(prompts)} prompts ({time.perf_counter() - started:.1f} s to read), seeds {seeds}, "
           f"{bars} bars each, no key mask", flush=True)
     results = {}
-    for name in args.models or default_models():
+    runs = [(name, motif) for name in args.models or default_models()
+            for motif in (args.motif or [None])]
+    for name, motif in runs:
         folder = bundles.resolve(name)
         bundle = bundles.load(folder)
         name = (getattr(bundle, "name", name)
                 if getattr(bundle, "name", name) not in results else name)
+        name = name if motif is None else f"{name}/{motif}"
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
                                          fill_bars=(2, 3) if args.quick else quality.FILL_BARS,
-                                         sampling=sampling)
+                                         with_fill=not args.no_fill,
+                                         sampling=sampling if motif is None
+                                         else {**sampling, "motif": motif})
         summary = quality.summarise(measured)
         summary["seconds"] = time.perf_counter() - model_started
         print(table(measured["rows"], f"\n== {name}: continuations"))
@@ -144,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             bundles.record_metrics(folder, "continuation_quality", _clean(card_figures(
                 summary, len(prompts), seeds, bars, sampling)))
+    print(motif_table(results))
     print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts),
                              "seeds": seeds,
                              "bars": bars, "sampling": sampling or "app default",

@@ -246,9 +246,11 @@ def _pitch_axis(axes: Any, low: int, high: int) -> None:
 def draw(path: Path, heading: str, score: Score, context: Sequence[Note],
          takes: Sequence[Take], end: int,
          *, mark: int | None = None, span: tuple[int, int] | None = None,
-         truth: Sequence[Note] = ()) -> None:
+         truth: Sequence[Note] = (),
+         caption: Any = None) -> None:
     """One row per take: `context` notes grey, the take's notes in its colour, `truth`
-    faint; `mark` a line where the prompt ends, `span` the filled bars shaded."""
+    faint; `mark` a line where the prompt ends, `span` the filled bars shaded; `caption`
+    (a function of a take's figures) replaces the continuation / fill caption."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -270,11 +272,11 @@ def draw(path: Path, heading: str, score: Score, context: Sequence[Note],
         _boxes(axes, take.new_notes, quarter, take.colour)
         if mark is not None:
             axes.axvline(mark / quarter, color="black", linewidth=2.0, zorder=4)
-        caption = (fill_caption(take.figures) if span is not None
-                   else continuation_caption(take.figures))
+        text = caption(take.figures) if caption is not None else \
+            fill_caption(take.figures) if span is not None else continuation_caption(take.figures)
         axes.set_title(f"{take.model}  ({len(take.new_notes)} new notes)", loc="left", fontsize=10,
                        fontweight="bold", color=take.colour)
-        axes.set_title(caption, loc="right", fontsize=8)
+        axes.set_title(text, loc="right", fontsize=8)
         axes.set_xlim(0, end / quarter)
         _pitch_axis(axes, min(pitches), max(pitches))
     rows[-1, 0].set_xlabel(f"bar ({_meter(score)})", fontsize=8)

@@ -42,6 +42,7 @@ import torch
 
 from ml_core.keys import prompt_key, scale_pitch_classes
 from ml_core.models.stepping import SteppingError, make_stepper
+from ml_core.motif import MotifBias
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
@@ -298,6 +299,7 @@ class _TokenPlan:
     row_contexts: list[list[int]] | None = None   # per row instead (equal lengths), and
     row_states: list[Any] | None = None           # their grammar states (evaluation)
     grammar_mask: bool = True                 # False: sample unmasked (grammar-error counts)
+    motif: MotifBias | None = None            # logit bias toward the prompt's material
 
 
 @dataclass(frozen=True)
@@ -411,7 +413,9 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
-        single_line=SingleLine.for_tokenizer(tokenizer, controls))
+        single_line=SingleLine.for_tokenizer(tokenizer, controls),
+        motif=MotifBias.for_prompt(tokenizer, source, options.motif,
+                                   options.variations, options.key))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
@@ -485,10 +489,13 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                                               for hit in struck]))
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
+            if plan.motif is not None:
+                logits = plan.motif.adjust(logits, states, finished, masks)
             chosen, probabilities = sample_numpy(
                 logits, temperature=options.temperature, top_k=options.top_k,
                 top_p=options.top_p, mask=masks, rng=rng)
             chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
+            skipped = list(finished)
             for row in range(rows):
                 if finished[row]:
                     continue
@@ -505,6 +512,8 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     continue  # the token that crosses the target (a bar line) is not kept
                 sequences[row].append(token)
                 confidences[row].append(probability_list[row])
+            if plan.motif is not None:
+                plan.motif.advance(chosen_list, states, skipped)
             generated += 1
             now = time.perf_counter()
             if now - last_update >= interval:

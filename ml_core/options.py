@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ENGINES = ("auto", "torch", "numpy")   # how a token model is stepped (ml_core.models.stepping)
+MOTIF_MODES = ("repeat", "develop", "free")   # how far Continue leans on the prompt's material
+DEFAULT_MOTIF = "develop"   # chosen on bench/continuation_quality.py (docs/QUALITY.md)
 
 
 class GenerationError(ValueError):
@@ -36,6 +38,9 @@ class GenerationOptions:
     density: float | str | None = None     # onsets per beat (0.5 = half notes in 4/4, 2 = eighths)
     register: int | str | None = None      # the bars' median MIDI pitch (60 = middle C)
     allow_overlap: bool = False            # let Continue start before the prompt's last notes end
+    # Motif (ml_core.motif): "repeat" / "develop" lean on the prompt's own rhythms, figures
+    # and bass (a logit bias while sampling, REMI models), "free" leaves it to the model.
+    motif: str = DEFAULT_MOTIF
 
     def validated(self) -> GenerationOptions:
         if self.bars < 1 and self.max_tokens is None:
@@ -51,6 +56,9 @@ class GenerationOptions:
         if self.engine not in ENGINES:
             raise GenerationError(f"unknown engine {self.engine!r}: choose one of "
                                   f"{', '.join(ENGINES)}")
+        if self.motif not in MOTIF_MODES:
+            raise GenerationError(f"motif must be one of {', '.join(MOTIF_MODES)}, "
+                                  f"got {self.motif!r}")
         if self.key is not None and (not 0 <= self.key[0] < 12
                                      or self.key[1] not in ("major", "minor")):
             raise GenerationError(f"bad key {self.key}")

@@ -7,7 +7,8 @@ resolution (beats come from the score's meter).
 
 Per continuation (`continuation_figures`):
 - `in_scale`: share of new notes whose pitch class is in the prompt's estimated key;
-- `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line);
+- `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line; onsets within 35 ms,
+  a chord played in, count as one);
 - `density_ratio`: new notes per beat / the prompt's notes per beat;
 - `register_shift`: |median new pitch - median prompt pitch|, semitones;
 - `ioi_overlap`: overlapping area of the two inter-onset-interval histograms;
@@ -44,9 +45,24 @@ def pitched_notes(score: Score) -> list[Note]:
     return sorted(n for t in score.tracks if not t.is_drum for n in t.notes)
 
 
-def notes_per_onset(notes: Sequence[Note]) -> float:
-    onsets = {n.start for n in notes}
-    return len(notes) / len(onsets) if onsets else 0.0
+def notes_per_onset(notes: Sequence[Note], window: float = 0) -> float:
+    """Notes per onset; a note starting within `window` ticks of its onset's first note
+    joins that onset (a chord played in: `onset_window`)."""
+    starts = sorted(n.start for n in notes)
+    if not starts:
+        return 0.0
+    onsets, first = 1, starts[0]
+    for start in starts[1:]:
+        if start - first > window:
+            onsets, first = onsets + 1, start
+    return len(notes) / onsets
+
+
+def onset_window(score: Score, tick: int) -> float:
+    """ONSET_WINDOW_S (ml_core.motif) in ticks of `score` at `tick`."""
+    from ml_core.motif import ONSET_WINDOW_S
+
+    return ONSET_WINDOW_S * score.tempo_at(tick) / 60.0 * score.ticks_per_quarter
 
 
 def is_single_line(notes: Sequence[Note]) -> bool:
@@ -113,15 +129,16 @@ def span_of(score: Score, start: int, end: int) -> Span:
                 beats_between(score, start, end))
 
 
-def compare(reference: Span, new: Span, key: tuple[int, str],
-            ticks_per_quarter: int) -> dict[str, float]:
-    """Features of `new` music against `reference` (a prompt, or the true bars)."""
+def compare(reference: Span, new: Span, key: tuple[int, str], ticks_per_quarter: int,
+            window: float = 0) -> dict[str, float]:
+    """Features of `new` music against `reference` (a prompt, or the true bars); onsets
+    within `window` ticks are one onset when notes per onset are counted."""
     ref_density = len(reference.notes) / reference.beats if reference.beats else 0.0
     new_density = len(new.notes) / new.beats if new.beats else 0.0
     figures = {
         "in_scale": in_scale_share(new.notes, key),
-        "prompt_npo": notes_per_onset(reference.notes),
-        "new_npo": notes_per_onset(new.notes) if new.notes else float("nan"),
+        "prompt_npo": notes_per_onset(reference.notes, window),
+        "new_npo": notes_per_onset(new.notes, window) if new.notes else float("nan"),
         "density_ratio": new_density / ref_density if ref_density else float("nan"),
         "register_shift": abs(float(np.median([n.pitch for n in new.notes]))
                               - float(np.median([n.pitch for n in reference.notes])))
@@ -158,7 +175,8 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     new_start = min((n.start for n in new_notes), default=None)
     new_span = Span(sorted(new_notes), beats_between(prompt, end_of_prompt, continuation_end))
     figures = compare(Span(reference_notes, beats_between(reference, 0, end_of_prompt)), new_span,
-                      estimate_key(reference), prompt.ticks_per_quarter)
+                      estimate_key(reference), prompt.ticks_per_quarter,
+                      onset_window(prompt, end_of_prompt))
     figures["gap_beats"] = float("nan") if new_start is None else \
         (new_start - end_of_prompt) / beat_ticks(prompt.time_signature_at(end_of_prompt),
                                                  prompt.ticks_per_quarter)
@@ -362,6 +380,7 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
         target_tick,
         trained_with_infilling,
     )
+    from ml_core.motif import motif_figures
 
     sampling = dict(sampling or {})
     rows, fill_rows = [], []
@@ -379,9 +398,11 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
             tokens += result.tokens_generated
             takes.append(continuation_figures(prompt.score, result.new_notes[0], end,
                                               reference=prompt.reference, truth=truth))
+            takes[-1].update(motif_figures(pitched_notes(prompt.score), result.new_notes[0],
+                                           prompt.score, prompt_bar_end(prompt.score), end))
         row: dict[str, Any] = {"name": prompt.name, "group": prompt.group,
                                "single_line": prompt.single_line,
-                               **mean_figures(takes)}
+                               **mean_figures(takes), **truth_figures(prompt, end)}
         gaps = [t["gap_beats"] for t in takes if np.isfinite(t["gap_beats"])]
         row["min_gap_beats"] = min(gaps) if gaps else float("nan")
         rows.append(row)
@@ -399,6 +420,56 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
             "tokens_per_s": tokens / seconds if seconds else float("nan")}
 
 
+def prompt_bar_end(score: Score) -> int:
+    """The bar line after the prompt's last onset: where its bars end."""
+    notes = pitched_notes(score)
+    return score.bar_start(score.bar_at(max(n.start for n in notes))[0] + 1) if notes else 0
+
+
+def truth_figures(prompt: Prompt, end: int) -> dict[str, float]:
+    """A held-out piece's own next bars measured as a continuation would be ("truth_"
+    keys): motif figures and density ratio; empty for a prompt without a piece."""
+    from ml_core.motif import motif_figures
+
+    if prompt.piece is None:
+        return {}
+    bar_end = prompt_bar_end(prompt.score)
+    true_notes = [n for n in pitched_notes(prompt.piece) if bar_end <= n.start < end]
+    figures = motif_figures(pitched_notes(prompt.score), true_notes, prompt.score, bar_end, end)
+    figures["density_ratio"] = continuation_figures(prompt.score, true_notes, end,
+                                                    reference=prompt.reference)["density_ratio"]
+    return {f"truth_{k}": v for k, v in figures.items()}
+
+
+MOTIF_KEYS = ("rhythm_reuse", "figure_reuse", "bass_kept", "density_in_bounds", "verbatim_share")
+
+
+def motif_summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Issue 41's figures over rows (per group and "all"), each with the truth's over
+    the same prompts that have a truth: {group: {key: value, "truth_" + key: value}}."""
+    def in_bounds(value: float) -> float:
+        return (float(DENSITY_BOUNDS[0] <= value <= DENSITY_BOUNDS[1]) if np.isfinite(value)
+                else float("nan"))
+
+    def figures(selected: Sequence[dict[str, Any]]) -> dict[str, float]:
+        result: dict[str, float] = {"prompts": float(len(selected))}
+        for prefix in ("", "truth_"):
+            for key in MOTIF_KEYS:
+                if key == "density_in_bounds":
+                    values = [in_bounds(r.get(prefix + "density_ratio", float("nan")))
+                              for r in selected]
+                else:
+                    values = [r.get(prefix + key, float("nan")) for r in selected]
+                finite = [v for v in values if np.isfinite(v)]
+                result[prefix + key] = float(np.mean(finite)) if finite else float("nan")
+        return result
+
+    groups = sorted({r["group"] for r in rows})
+    summary = {g: figures([r for r in rows if r["group"] == g]) for g in groups}
+    summary["all"] = figures(rows)
+    return summary
+
+
 def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     """Aggregates of measure_model's rows: means overall and per group, issue 13's checks,
     and the same for fills ("not supported" for a model without infilling)."""
@@ -411,7 +482,8 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
                                                                           strict=True)
                                                              if r["group"] == g])
                                             for g in sorted({r["group"] for r in rows})},
-                               "criteria": criteria(rows), "tokens_per_s": measured["tokens_per_s"]}
+                               "criteria": criteria(rows), "motif": motif_summary(rows),
+                               "tokens_per_s": measured["tokens_per_s"]}
     fill_rows = measured["fill_rows"]
     if fill_rows is None:
         summary["infill"] = "not supported"

@@ -25,10 +25,11 @@ def score_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """Two untrained one-layer REMI models: one without velocity tokens that claims the
-    infilling objective, one plain (old-style) without it."""
+    infilling objective, one plain (old-style) without it. Bars of up to 8 quarters (the
+    shipped layout): with 16, this seed's untrained model ends every bar at once."""
     folder = tmp_path_factory.mktemp("bench-models")
     made = {}
-    for name, config, infill in (("fills", RemiConfig(use_velocity=False), 0.5),
+    for name, config, infill in (("fills", RemiConfig(use_velocity=False, max_bar_quarters=8), 0.5),
                                  ("plain", RemiConfig(use_controls=False, use_infill=False), 0.0)):
         tokenizer = RemiTokenizer(config)
         torch.manual_seed(0)
@@ -99,3 +100,14 @@ def test_performed_prompts_quick(tiny_models, capsys, score_cache) -> None:
     assert card["bits_per_note"] == plain["bits_per_note"]
     points = "max_points_from_clean"
     assert card["continuation"][points] == plain["continuation"][points]
+
+
+def test_continuation_quality_skips_the_data_groups_without_the_data(tmp_path, score_cache) -> None:
+    from bench import continuation_quality as script
+
+    prompts, skipped = script.data_prompts(tmp_path / "no-data", 1, score_cache)
+    assert any(line.startswith("pop, pop-mel: skipped") for line in skipped)
+    assert any(line.startswith("ff: skipped") for line in skipped)
+    performed = [p for p in prompts if p.group == "perf"]
+    assert performed and all(p.reference is not None and p.piece is not None for p in performed)
+    assert {p.group for p in prompts} <= {"perf", "dense"}

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ml_core.interrupts import terminate_as_interrupt
+from ml_core.options import DEFAULT_MOTIF, MOTIF_MODES
 from training_cli import commands
 
 # (module, name) of every exception that means "the user gave something unusable"
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="onsets per beat: auto, any or a number (2 = eighths in 4/4)")
     generate.add_argument("--register", default="auto",
                           help="median pitch of new bars: auto, any, a MIDI number or C5")
+    generate.add_argument("--motif", choices=MOTIF_MODES, default=DEFAULT_MOTIF,
+                          help="lean on the prompt's own rhythms, figures and bass: repeat, "
+                          "develop (the default) or free (the model alone); REMI models")
     generate.set_defaults(run=commands.generate)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")

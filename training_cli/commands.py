@@ -212,7 +212,8 @@ def generate(args: argparse.Namespace) -> int:
                                 texture=parse_control(args.texture, "--texture"),
                                 density=parse_control(args.density, "--density"),
                                 register=parse_control(args.register, "--register",
-                                                       pitch=True)).validated()
+                                                       pitch=True),
+                                motif=args.motif).validated()
     fill_bars = parse_fill_bars(args.fill_bars)
     loaded = _load_bundle(args.model, args.device)
     if fill_bars is not None:

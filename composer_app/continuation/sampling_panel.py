@@ -5,6 +5,9 @@ Continue reuses the seed; unlocked: a new random seed on each Continue, shown in
 "stay in key" with the prompt's estimated key shown and overridable (24 keys), and what
 the prompt is: the whole score, the selection, or everything up to the playhead.
 
+Motif (repeat / develop / free, ml_core.motif): how much the continuation leans on the
+prompt's own rhythms, figures and bass.
+
 Texture, density and register (models trained with attribute controls): each follows the
 prompt by default, showing the value it follows (measured by
 `ml_core.generation.followed_controls`, as generation measures it), or takes a chosen
@@ -34,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from composer_app.continuation.controls import ANY_LABEL, CONTROLS, ModelAbilities, bin_label
 from ml_core.keys import key_name
-from ml_core.options import GenerationOptions
+from ml_core.options import DEFAULT_MOTIF, GenerationOptions
 
 __all__ = ["KEYS", "SamplingPanel", "key_name"]
 
@@ -44,6 +47,9 @@ PROMPT_SOURCES = (("score", "Whole score"), ("selection", "Selection"),
                   ("playhead", "Up to the playhead"))
 AFTER_PLAYHEAD = (("replace", "Replace what follows"), ("shift", "Shift what follows later"))
 MAX_SEED = 2**31 - 1
+MOTIF_CHOICES = (("develop", "Develop: its rhythms and figures, moved and varied"),
+                 ("repeat", "Repeat: keep close to its rhythms and figures"),
+                 ("free", "Free: the model alone"))
 
 class SamplingPanel(QWidget):
     """Sampling controls; `changed` fires on any edit."""
@@ -125,6 +131,15 @@ class SamplingPanel(QWidget):
             # Right under the length: what to write comes before how adventurously.
             form.insertRow(1 + len(self.control_boxes) - 1, name.capitalize(), box)
         self.texture, self.density, self.register = (self.control_boxes[n] for n in CONTROLS)
+        self.motif = QComboBox()
+        for value, label in MOTIF_CHOICES:
+            self.motif.addItem(label, value)
+        self.motif.setCurrentIndex(self.motif.findData(DEFAULT_MOTIF))
+        self.motif.setToolTip("How much the continuation reuses the prompt's own material: its bar "
+                              "rhythms, its melodic figures (transposed along the scale) and its "
+                              "bass")
+        self.motif.currentIndexChanged.connect(self.changed)
+        form.insertRow(1 + len(self.control_boxes), "Motif", self.motif)
         self.abilities = ModelAbilities()
         self.set_abilities(self.abilities)
 
@@ -225,6 +240,7 @@ class SamplingPanel(QWidget):
             "variations": self.variations.value(),
             "stay_in_key": stay,
             "key": self.chosen_key() if stay else None,
+            "motif": self.motif.currentData(),
             **self.control_values(),
         }
 

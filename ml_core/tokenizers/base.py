@@ -268,9 +268,11 @@ def tempo_events(levels: Sequence[float], tempo_bpm: float, changes: Sequence[An
 def time_signatures_for(max_bar_quarters: int,
                         ticks_per_step: int = 1) -> tuple[tuple[int, int], ...]:
     """The meters a vocabulary names: n/2, n/4, n/8, n/16 with 1 <= n <= 16, bars at most
-    `max_bar_quarters` long, and a bar length that is a whole number of `ticks_per_step`."""
+    `max_bar_quarters` long, and a bar length that is a whole number of `ticks_per_step`;
+    vocabularies with bars over 8 quarters also name n/1 (4/1), after the others (the
+    vocabularies of stored 8-quarter configs stay as they were)."""
     signatures = []
-    for denominator in (2, 4, 8, 16):
+    for denominator in (2, 4, 8, 16) + ((1,) if max_bar_quarters > 8 else ()):
         for numerator in range(1, 17):
             length = numerator * TICKS_PER_QUARTER * 4 // denominator
             if length <= max_bar_quarters * TICKS_PER_QUARTER and length % ticks_per_step == 0:

@@ -112,7 +112,8 @@ class RemiConfig(TokenizerConfig):
     beat_resolution: int = 4          # positions per quarter: 4 = sixteenths, 12 adds triplets
     velocity_bins: int = 16           # MidiTok uses 32; 16 is enough for a sketching tool
     max_duration_quarters: int = 8    # two 4/4 bars; longer notes are cut
-    max_bar_quarters: int = 8         # longest bar (8/4, 16/8, 12/8 fits); sets Position tokens
+    max_bar_quarters: int = 16        # longest bar (9/4, 5/2, 4/1 fit); sets Position tokens
+                                      # (stored configs without the key: 8)
     use_tempo: bool = True            # Tempo tokens at position 0 and where the tempo changes
     tempo_bins: int = 32              # log-spaced 40..250 BPM, ~5.5% apart
     use_chords: bool = False          # Chord tokens from simultaneous onsets (decode ignores)
@@ -343,10 +344,12 @@ class RemiTokenizer(Tokenizer):
     def from_dict(cls, data: dict[str, Any]) -> RemiTokenizer:
         """A stored tokenizer. Configs written before controls, infilling and the tempo
         tolerance existed lack those keys: they mean off (their models never saw the
-        tokens, and their tempo maps were written change by change)."""
+        tokens, and their tempo maps were written change by change); before bars of up to 16
+        quarters, bars were up to 8."""
         config = data.get("config", {})
         if isinstance(config, dict):
-            config = {"use_controls": False, "use_infill": False, "tempo_tolerance": 0.0, **config}
+            config = {"use_controls": False, "use_infill": False, "tempo_tolerance": 0.0,
+                      "max_bar_quarters": 8, **config}
         return cls.from_config_dict(config)  # type: ignore[return-value]
 
     @property
@@ -455,9 +458,11 @@ class RemiTokenizer(Tokenizer):
         # Texture from the notes' own onsets, not the grid's: a dotted figure whose short
         # note shares a grid position with the next one is still one line (a chord's
         # notes, a little apart when played in, still count as one onset).
+        # Density likewise: a chord spread over two grid positions is one onset.
         starts = sorted(n.start for n in chosen_notes)
         struck = 1 + int(np.count_nonzero(np.diff(starts) > step // 3))
-        return replace(measured, texture=texture_bin(len(starts) / struck))
+        return replace(measured, texture=texture_bin(len(starts) / struck),
+                       density=density_bin(min(onsets, struck) / beats))
 
     def fill_mask(self) -> np.ndarray:
         """Mask (vocab_size,) of the tokens a fill may use: no meter change (the hole's
@@ -506,7 +511,9 @@ class RemiTokenizer(Tokenizer):
             if meter not in self._signature_ids:
                 raise TokenizerError(
                     f"time signature {meter[0]}/{meter[1]} is not supported by this remi "
-                    f"tokenizer (bars up to {self.config.max_bar_quarters} quarters)")
+                    f"tokenizer (bars up to {self.config.max_bar_quarters} quarters"
+                    + ("; models trained since bars of up to 16 quarters read longer bars)"
+                       if self.config.max_bar_quarters < 16 else ")"))
             length = bar_ticks(meter)
             bars.append((start, length, meter))
             start += length

@@ -142,7 +142,7 @@ def test_sliding_window_when_sequence_outgrows_context(positions):
     tokenizer = get_tokenizer("remi")
     bundle = token_bundle(tokenizer, context=24, positions=positions, max_relative_distance=16)
     long_prompt = motif().copy()
-    result = continue_score(bundle, long_prompt, GenerationOptions(bars=3, seed=0, max_tokens=120))
+    result = continue_score(bundle, long_prompt, GenerationOptions(bars=8, seed=0, max_tokens=120))
     assert result.tokens_generated > 24
     assert result.new_notes[0]
     assert_prompt_kept(long_prompt, result.scores[0])

@@ -106,10 +106,39 @@ def test_meter_change_inside_a_bar_waits_for_the_next_bar_line() -> None:
 
 def test_unsupported_meter_is_refused_clearly() -> None:
     score = Score([Track("p", 0, False, [Note(60, 0, 480)])], time_signature=(9, 4))
-    with pytest.raises(TokenizerError, match="9/4 is not supported"):
-        remi().encode(score)
+    with pytest.raises(TokenizerError, match="9/4 is not supported.*up to 8 quarters"):
+        remi(max_bar_quarters=8).encode(score)
     long_bars = remi(max_bar_quarters=9)
     assert long_bars.decode(long_bars.encode(score)).time_signature == (9, 4)
+
+
+@pytest.mark.parametrize("meter", [(9, 4), (5, 2), (4, 1), (15, 8), (12, 8)])
+def test_bars_up_to_16_quarters_round_trip(meter) -> None:
+    tokenizer = remi()
+    length = 480 * 4 * meter[0] // meter[1]
+    notes = [Note(60 + i % 5, i * 240, 240) for i in range(2 * length // 240)]
+    score = Score([Track("p", 0, False, notes)], time_signature=meter)
+    decoded = tokenizer.decode(tokenizer.encode(score))
+    assert decoded.time_signature == meter
+    assert ([(n.pitch, n.start) for n in decoded.tracks[0].notes] == [(n.pitch, n.start)
+                                                                      for n in notes])
+
+
+def test_stored_configs_keep_bars_of_8_quarters_and_their_vocabulary() -> None:
+    stored = RemiTokenizer.from_dict({"name": "remi", "config": {"beat_resolution": 4}})
+    assert stored.config.max_bar_quarters == 8
+    explicit = remi(max_bar_quarters=8)
+    assert "TimeSig_4_1" not in explicit.vocab and "Position_32" not in explicit.vocab
+    assert "TimeSig_9_4" not in explicit.vocab
+    wide = remi()
+    assert {"TimeSig_9_4", "TimeSig_5_2", "TimeSig_4_1", "Position_63"} <= set(wide.vocab.tokens)
+    import json
+
+    from resources import MODELS_DIR
+
+    card = json.loads((MODELS_DIR / "default" / "config.json").read_text())
+    shipped = RemiTokenizer.from_dict(card["tokenizer"])
+    assert shipped.vocab_size == card["hparams"]["vocab_size"]   # the shipped default's, unchanged
 
 
 def test_chord_tokens_name_simultaneous_onsets_and_decode_ignores_them() -> None:

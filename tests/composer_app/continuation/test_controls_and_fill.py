@@ -202,3 +202,14 @@ def test_the_bundled_default_writes_a_chosen_texture_through_the_panel(qtbot, er
     new = blocker.args[0].new_notes[0]
     assert new and len({n.start for n in new}) == len(new), "a chord in a single line"
     assert not errors
+
+
+def test_the_motif_choice_reaches_the_options(qtbot) -> None:
+    from composer_app.continuation.sampling_panel import SamplingPanel
+    from ml_core.motif import DEFAULT_MOTIF
+
+    sampling = SamplingPanel()
+    qtbot.addWidget(sampling)
+    assert sampling.option_values()["motif"] == DEFAULT_MOTIF
+    sampling.motif.setCurrentIndex(sampling.motif.findData("repeat"))
+    assert sampling.options().motif == "repeat"

@@ -1,0 +1,172 @@
+"""ml_core.motif: the figures of issue 41 on hand-made scores, and the Motif bias."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml_core.generation import GenerationError, GenerationOptions, continue_score, target_tick
+from ml_core.motif import MotifBias, bars_of, figures, motif_figures, onset_groups, top_line
+from ml_core.music import Note, Score, Track
+from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+Q = 480          # ticks per quarter
+BAR = 4 * Q      # 4/4
+
+
+def score_of(notes: list[Note]) -> Score:
+    return Score([Track("t", 0, False, sorted(notes))], 120.0, (4, 4), Q)
+
+
+def line(pitches: list[int], start: int, step: int = Q) -> list[Note]:
+    return [Note(p, start + i * step, step) for i, p in enumerate(pitches)]
+
+
+def test_onsets_a_few_milliseconds_apart_are_one_onset() -> None:
+    # At 120 BPM a quarter is 0.5 s: 20 ticks ~ 21 ms (a chord played in), 100 ticks ~ 104 ms.
+    played_chord = [Note(60, 0, Q), Note(64, 20, Q), Note(67, 30, Q)]
+    score = score_of(played_chord)
+    assert len(onset_groups(played_chord, score)) == 1
+    apart = [Note(60, 0, Q), Note(64, 100, Q)]
+    assert len(onset_groups(apart, score)) == 2
+
+
+def test_top_line_and_figures() -> None:
+    notes = [Note(48, 0, Q), Note(64, 0, Q), Note(67, Q, Q), Note(50, 2 * Q, Q), Note(65, 2 * Q, Q)]
+    score = score_of(notes)
+    assert top_line(notes, score) == [64, 67, 65]
+    assert figures([60, 62, 64, 65, 67]) == [(2, 2, 1), (2, 1, 2)]
+    assert figures([60, 62]) == []
+
+
+def test_bars_hold_grid_positions_and_pitches() -> None:
+    notes = line([60, 62, 64, 65], 0) + [Note(67, BAR + Q // 2, Q)]
+    bars = bars_of(notes, score_of(notes), 0, 2 * BAR)
+    assert [b.rhythm for b in bars] == [(16, (0, 4, 8, 12)), (16, (2,))]
+    assert bars[0].onsets[1] == (4, (62,)) and bars[1].lowest == 67
+
+
+def test_rhythm_reuse_and_verbatim_repeats() -> None:
+    prompt = line([60, 62, 64, 65], 0) + line([67, 65, 64, 62, 60, 62, 64, 62], BAR, Q // 2)
+    new = (line([62, 64, 65, 67], 2 * BAR)            # bar 0's rhythm, other pitches
+           + line([60, 62, 64, 65], 3 * BAR)          # bar 0 note for note
+           + line([60, 67], 4 * BAR, 2 * Q))          # half notes: a rhythm of its own
+    score = score_of(prompt + new)
+    result = motif_figures(prompt, new, score, 2 * BAR, 5 * BAR)
+    assert result["rhythm_reuse"] == pytest.approx(2 / 3)
+    assert result["verbatim_share"] == pytest.approx(1 / 3)
+
+
+def test_figure_reuse_counts_transposed_figures() -> None:
+    prompt = line([60, 62, 64, 65, 67, 65, 64, 62], 0)
+    transposed = line([62, 64, 66, 67], 2 * BAR)          # (2, 2, 1): a figure of the prompt
+    score = score_of(prompt + transposed)
+    assert motif_figures(prompt, transposed, score, 2 * BAR, 3 * BAR)["figure_reuse"] == 1.0
+    leaps = line([60, 67, 55, 72], 2 * BAR)
+    assert (motif_figures(prompt, leaps, score_of(prompt + leaps), 2 * BAR,
+                          3 * BAR)["figure_reuse"] == 0.0)
+
+
+def test_bass_kept_only_for_polyphonic_prompts() -> None:
+    melody = line([72, 74, 76, 77], 0)
+    prompt = melody + [Note(48, 0, 2 * Q), Note(48, 2 * Q, 2 * Q)]
+    near = line([72, 71, 72, 74], BAR) + [Note(52, BAR, 2 * Q)]
+    far = line([72, 71, 72, 74], BAR) + [Note(36, BAR, 2 * Q)]
+    assert motif_figures(prompt, near, score_of(prompt + near), BAR, 2 * BAR)["bass_kept"] == 1.0
+    assert motif_figures(prompt, far, score_of(prompt + far), BAR, 2 * BAR)["bass_kept"] == 0.0
+    single = motif_figures(melody, near, score_of(melody + near), BAR, 2 * BAR)["bass_kept"]
+    assert math.isnan(single)
+
+
+def _tokens(tokenizer: RemiTokenizer, names: list[str]) -> list[int]:
+    return [tokenizer.vocab[name] for name in names]
+
+
+def test_the_bias_favours_the_model_bars_rhythm_and_figure() -> None:
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    # A one-bar prompt: C D E on beats 1, 2 and 4 (positions 0, 4, 12).
+    prompt = score_of([Note(60, 0, Q), Note(62, Q, Q), Note(64, 3 * Q, Q)])
+    bias = MotifBias.for_prompt(tokenizer, prompt, "repeat", 1, (0, "major"))
+    assert bias is not None
+    assert MotifBias.for_prompt(tokenizer, prompt, "free", 1, None) is None
+    grammar = tokenizer.grammar()
+    state = grammar.start()
+    for token in tokenizer.encode(prompt):
+        state = grammar.advance(state, token)
+    def take(name: str) -> None:
+        nonlocal state
+        token = tokenizer.vocab[name]
+        state = grammar.advance(state, token)
+        bias.advance([token], [state], [False])
+
+    for name in ("Bar", "Texture_1", "Density_2", "Register_2"):
+        take(name)
+    added = bias.logits([state], [False])[0]
+    assert added[tokenizer.vocab["Position_0"]] > 0 and added[tokenizer.vocab["Position_4"]] == 0
+    take("Position_0")
+    take("Pitch_65")   # the figure moved up a fourth: the next note continues it (+2: G)
+    take("Duration_4")
+    added = bias.logits([state], [False])[0]
+    assert added[tokenizer.vocab["Position_4"]] > 0
+    take("Position_4")
+    added = bias.logits([state], [False])[0]
+    assert int(np.argmax(added)) == tokenizer.vocab["Pitch_67"]
+
+
+def test_an_unknown_motif_mode_is_refused() -> None:
+    with pytest.raises(GenerationError, match="motif"):
+        GenerationOptions(motif="loop").validated()
+
+
+def test_repeat_reuses_more_of_the_prompts_rhythms_than_free() -> None:
+    from ml_core.bundle import load
+    from ml_core.midi_io import read_midi
+    from ml_core.quality import pitched_notes, prompt_bar_end
+    from resources import EXAMPLES_DIR, MODELS_DIR
+
+    bundle = load(MODELS_DIR / "default")
+    reuse = {"repeat": [], "free": []}
+    for path in sorted(EXAMPLES_DIR.glob("*.mid")):
+        prompt = read_midi(path)
+        if prompt.ticks_per_quarter != Q:
+            prompt = prompt.resampled(Q)
+        end = target_tick(prompt, 4)
+        for mode in reuse:
+            for seed in (0, 1):
+                new = (continue_score(bundle, prompt,
+                                      GenerationOptions(bars=4, seed=seed,
+                                                        motif=mode)).new_notes[0])
+                figures_ = motif_figures(pitched_notes(prompt), new, prompt,
+                                         prompt_bar_end(prompt), end)
+                reuse[mode].append(figures_["rhythm_reuse"])
+    assert np.nanmean(reuse["repeat"]) > np.nanmean(reuse["free"]) + 0.15
+
+
+def test_generate_takes_a_motif_mode(tmp_path) -> None:
+    from resources import EXAMPLES_DIR
+    from training_cli.__main__ import main
+
+    out = tmp_path / "out.mid"
+    prompt = EXAMPLES_DIR / "c_major_4-4.mid"
+    assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--bars", "2",
+                 "--seed", "0",
+                 "--motif", "repeat"]) == 0
+    assert out.is_file()
+    with pytest.raises(SystemExit):
+        main(["generate", "--prompt", str(prompt), "--out", str(out), "--motif", "loop"])
+
+
+def test_a_chord_played_in_is_one_onset_for_texture_and_density() -> None:
+    from ml_core.quality import notes_per_onset, onset_window
+
+    # Four chords, each played in over 30 ticks (31 ms at 120 BPM), across a 16th line.
+    played = [Note(p, c * Q + 50 + i * 10, Q) for c in range(4)
+              for i, p in enumerate((48, 55, 60, 64))]
+    score = score_of(played)
+    assert notes_per_onset(played) == 1.0
+    assert notes_per_onset(played, onset_window(score, 0)) == 4.0
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    grid = [Note(p, c * Q, Q) for c in range(4) for p in (48, 55, 60, 64)]
+    assert tokenizer.controls_of(score) == tokenizer.controls_of(score_of(grid))
