@@ -39,8 +39,9 @@ from composer_app.canvas import geometry
 from composer_app.canvas.canvas import PianoRollCanvas
 from composer_app.canvas.view import Tool
 from composer_app.document.autosave import Autosaver
-from composer_app.document.document import MAX_TEMPO, MIN_TEMPO, Document, DocumentError
+from composer_app.document.document import Document, DocumentError
 from composer_app.document.file_actions import FileActions, is_supported
+from composer_app.document.preparing import MAX_TEMPO, MIN_TEMPO
 from composer_app.model.selection import Selection
 from composer_app.model.timeline import Timeline
 from composer_app.model.window import MenuSection

@@ -25,8 +25,6 @@ from composer_app.document.commands import (
 from composer_app.document.make_room import room_for, with_room
 from composer_app.document.preparing import (
     DEFAULT_TRACK,
-    MAX_TEMPO,
-    MIN_TEMPO,
     DocumentError,
     PreparedScore,
     checked_tempo,
@@ -48,7 +46,7 @@ from composer_app.document.tracks import (
 from composer_app.model.jobs import MakeRoom
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 
-__all__ = ["DEFAULT_TRACK", "MAX_TEMPO", "MIN_TEMPO", "Document", "DocumentError",
+__all__ = ["DEFAULT_TRACK", "Document", "DocumentError",
            "PreparedScore", "Snapshot", "prepare_score", "validate_note"]
 
 
@@ -69,7 +67,7 @@ class Document(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modified_changed.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._notes: dict[int, Entry] = {}
         self._generated: set[int] = set()
         self._tracks: list[TrackInfo] = [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
@@ -83,6 +81,9 @@ class Document(QObject):
         self._preview_track = 0
         self._preview_replaces: tuple[int, int, int] | None = None   # a fill's (track, start, end)
         self._path: Path | None = None
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
 
     # ------------------------------------------------------------------ state
     @property
