@@ -36,9 +36,11 @@ def test_packed_round_trip_through_pickle_keeps_every_field():
 def test_the_layout_names_the_dataclass_fields():
     data = score_to_dict(_score())
     assert set(data) == {"tracks", "tempo_bpm", "time_signature", "ticks_per_quarter",
-                         "tempo_changes", "time_signature_changes"}
+                         "tempo_changes", "time_signature_changes", "key_signatures",
+                         "pickup_ticks"}
     assert data["tracks"][0] == {"name": "Melody", "program": 73, "is_drum": False,
-                                 "notes": [[72, 0, 240, 90], [74, 240, 480, 64]]}
+                                 "notes": [[72, 0, 240, 90], [74, 240, 480, 64]],
+                                 "program_changes": []}
     assert data["time_signature_changes"] == [[2880, 6, 8]]
 
 
