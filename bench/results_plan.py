@@ -145,19 +145,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                "its step floor (default: --max-hours)")
     converge.add_argument("--model-hours", action="append", default=[], metavar="KEY=HOURS",
                           help="this model's cap instead (repeatable): what a session's budget "
-                          "allows; "
-                               "the step floor still holds (but for the 12 x 1024 Transformer), "
-                               "and the "
-                               "page states every such cap")
+                               "allows; the step floor still holds (but for the 12 x 1024 "
+                               "Transformer), and the page states every such cap")
     converge.add_argument("--pair-min-steps", type=int, default=5000,
                           help="patience cannot stop the LSTM-vs-Transformer pair before this step")
     converge.add_argument("--min-steps", type=int, default=1000,
                           help="patience cannot stop the other models before this step")
     converge.add_argument("--epoch-fraction", type=float, default=0.02,
                           help="for presets whose epoch is a whole pass over the windows: the "
-                          "share "
-                               "of the windows between two validations (the pair keeps its own 2 "
-                               "%%)")
+                               "share of the windows between two validations (the pair keeps "
+                               "its own 2 %%)")
     converge.add_argument("--val-windows", type=int, default=256,
                           help="validation windows per epoch")
     converge.add_argument("--checkpoint-every", type=int, default=200,

@@ -659,6 +659,14 @@ def test_learning_curves_picture(results, tmp_path):
                                                                             "1.5 M", "20 M"])
 
 
+PAGE_ARGUMENTS = (
+    {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3, "rows": []},
+    "cmd", "piece.mid", {"date": "d", "machine": "m", "torch": "t", "threads": 1},
+    {"patience": 3, "max_hours": 1.0, "big_max_hours": None, "pair_min_steps": 5000,
+     "min_steps": 1000, "epoch_fraction": 0.02},
+)
+
+
 def test_report_of_runs_in_progress(results, tmp_path):
     """--report-only: a run with a checkpoint and no measurement shows its training so far
     (row, progress paragraph, banner); a run measured at its last step shows its entry."""
@@ -699,18 +707,7 @@ def test_report_of_runs_in_progress(results, tmp_path):
             and "(3.000 LSTM, 3.000 Transformer: each one's best by then" in text)
     page = results_report.render_markdown(
         list(entries.values()),
-        {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3, "rows": []},
-        "cmd",
-        "piece.mid",
-        {"date": "d", "machine": "m", "torch": "t", "threads": 1},
-        {
-            "patience": 3,
-            "max_hours": 1.0,
-            "big_max_hours": None,
-            "pair_min_steps": 5000,
-            "min_steps": 1000,
-            "epoch_fraction": 0.02,
-        },
+        *PAGE_ARGUMENTS,
     )
     assert (
         "**In progress:** 0 of 3 models trained and measured; still training: `lstm-symbolic`, "
@@ -721,18 +718,7 @@ def test_report_of_runs_in_progress(results, tmp_path):
     assert results.page_names(results.parse_arguments([])) == ("RESULTS-brief.md", "results-brief")
     linked = results_report.render_markdown(
         list(entries.values()),
-        {"source": "s", "limit": 0, "seed": 0, "val_fraction": 0.1, "train_files": 3, "rows": []},
-        "cmd",
-        "piece.mid",
-        {"date": "d", "machine": "m", "torch": "t", "threads": 1},
-        {
-            "patience": 3,
-            "max_hours": 1.0,
-            "big_max_hours": None,
-            "pair_min_steps": 5000,
-            "min_steps": 1000,
-            "epoch_fraction": 0.02,
-        },
+        *PAGE_ARGUMENTS,
         {"symbolic": "curve-symbolic.png"},
         pictures="results",
         brief="RESULTS-brief.md",
