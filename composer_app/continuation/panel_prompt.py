@@ -88,7 +88,7 @@ class JobInputs:
         values are its own; `ml_core.tracks`, measured on bench/multitrack_continue.py),
         else `prompt_tracks` (an empty track takes up the audible music)."""
         target = self.continuation_track()
-        if any(track == target for track, _ in self.document.notes().values()):
+        if self.document.track_note_ids(target):
             return [index == target for index in range(self.document.track_count())]
         return self.prompt_tracks()
 
