@@ -12,7 +12,9 @@ continued 8 bars, and its new notes are compared with the true part's next 8 bar
 
 Three ways: `whole` (today's Continue: every part as one prompt), `merged` (every part cut
 at the active part's end, controls/start/Motif from the active part) and `alone` (the
-active part only). Prints a table and ends with one JSON line.
+active part only). `every part` rows: `ml_core.tracks.continue_tracks` continues all parts
+at once, each compared with its own truth (the share of parts in bounds). Prints a table
+and ends with one JSON line.
 
     OMP_NUM_THREADS=1 python -m bench.multitrack_continue --per-group 6 --seeds 0 1
 """
@@ -92,6 +94,19 @@ def run(bundle: Any, mode: str, piece: Score, active: int, seed: int) -> list[No
     return continue_track(bundle, prompt, active, options, context=mode).new_notes[0]
 
 
+def every_part(bundle: Any, piece: Score, seed: int) -> dict[int, list[Note]]:
+    """Each part's new notes when every part is continued as itself."""
+    from ml_core.generation import GenerationOptions
+    from ml_core.tracks import continue_tracks, pitched_tracks
+
+    prompt = _prompt(piece, 0)
+    with_truth = [i for i in pitched_tracks(prompt)
+                  if any(n.start >= prompt.end_tick for n in piece.tracks[i].notes)]
+    result = continue_tracks(bundle, prompt, with_truth,
+                             GenerationOptions(bars=quality.CONTINUATION_BARS, seed=seed))
+    return {i: notes[0] for i, notes in result.extra["per_track"].items()}
+
+
 def figures(piece: Score, active: int, new: list[Note]) -> dict[str, float]:
     prompt_end = piece.bar_start(quality.PROMPT_BARS)
     own = [n for n in piece.tracks[active].notes if n.start < prompt_end]
@@ -138,14 +153,19 @@ def main(argv: list[str] | None = None) -> int:
                 new = run(bundle, mode, piece, active, seed)
                 rows.setdefault(group, {}).setdefault(mode, []).append(
                     figures(piece, active, new))
+    for name, piece, _ in chosen:
+        group = name.split("/")[0]
+        for seed in args.seeds:
+            for index, new in every_part(bundle, piece, seed).items():
+                rows[group].setdefault("every part", []).append(figures(piece, index, new))
     keys = ("register_ok", "density_ok", "register_shift", "density_ratio", "start_beats",
             "below")
     summary = {group: {mode: {k: _mean([r[k] for r in modes[mode]]) for k in keys}
                        for mode in modes} for group, modes in rows.items()}
-    print(f"{'group':10} {'mode':7} " + " ".join(f"{k:>14}" for k in keys))
+    print(f"{'group':10} {'mode':10} " + " ".join(f"{k:>14}" for k in keys))
     for group, modes in summary.items():
         for mode, values in modes.items():
-            print(f"{group:10} {mode:7} " + " ".join(f"{values[k]:>14}" for k in keys))
+            print(f"{group:10} {mode:10} " + " ".join(f"{values[k]:>14}" for k in keys))
     print(json.dumps({"bench": "multitrack_continue", "model": args.model,
                       "pieces": {g: len(m[MODES[0]]) // len(args.seeds)
                                  for g, m in rows.items()},
