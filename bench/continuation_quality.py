@@ -67,6 +67,18 @@ def _from_first_note(score: Any) -> Any:
     return score.sliced(start, score.end_tick + 1, shift=True)
 
 
+def held_out_pop_songs(pop: Path) -> Any:
+    """(folder, song as `_pop_song` reads it) of each POP909 song held out of a 10 % split
+    (seed 0), in turn: the songs no model of ours trains on."""
+    from ml_core.data import split_files
+
+    songs = sorted(p for p in pop.iterdir() if (p / f"{p.name}.mid").is_file()
+                   and (p / "beat_midi.txt").is_file())
+    _, held_out = split_files(songs, 0.1, 0)
+    for song in held_out:
+        yield song, _pop_song(song)
+
+
 def _pop_song(folder: Path) -> Any:
     """A POP909 song in 4/4 from its first downbeat at or before its melody's first note (the files
     carry no usable meter; the songs' `beat_midi.txt` marks the downbeats, in seconds)."""
@@ -101,14 +113,10 @@ def data_prompts(data: Path, per_group: int, cache: Any) -> tuple[list[quality.P
     notes: list[str] = []
     pop = data / "pop909"
     if pop.is_dir():
-        songs = sorted(p for p in pop.iterdir() if (p / f"{p.name}.mid").is_file()
-                       and (p / "beat_midi.txt").is_file())
-        _, held_out = split_files(songs, 0.1, 0)
         taken = 0
-        for song in held_out:
+        for song, score in held_out_pop_songs(pop):
             if taken >= per_group:
                 break
-            score = _pop_song(song)
             whole = quality._held_out(score.with_tracks([Track("merged", 0, False,
                                                                quality.pitched_notes(score))]),
                                       f"pop909/{song.name}", "pop")

@@ -130,14 +130,19 @@ def _continuation_track_index(prompt: Score) -> int:
     return len(prompt.tracks)
 
 
+def at_resolution(notes: list[Note], ticks_per_quarter: int) -> list[Note]:
+    """New notes (made at the model's 480 ticks per quarter) at a score's resolution."""
+    if ticks_per_quarter == TICKS_PER_QUARTER:
+        return notes
+    factor = ticks_per_quarter / TICKS_PER_QUARTER
+    return [Note(n.pitch, round(n.start * factor), max(1, round(n.duration * factor)),
+                 n.velocity) for n in notes]
+
+
 def _assemble(prompt: Score, notes: list[Note]) -> Score:
     """The prompt unchanged, plus `notes` (at 480 tpq) in its first pitched track."""
     result = prompt.copy()
-    if prompt.ticks_per_quarter != TICKS_PER_QUARTER:
-        factor = prompt.ticks_per_quarter / TICKS_PER_QUARTER
-        notes = [Note(n.pitch, round(n.start * factor),
-                      max(1, round(n.duration * factor)), n.velocity)
-                 for n in notes]
+    notes = at_resolution(notes, prompt.ticks_per_quarter)
     index = _continuation_track_index(prompt)
     if index == len(result.tracks):
         result.tracks.append(Track("Continuation", 0, False, []))
@@ -217,12 +222,15 @@ def _resolve_key(prompt: Score, options: GenerationOptions) -> tuple[int, str] |
 
 def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
              cancel: threading.Event | None = None, *,
-             update_interval: float | None = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
+             update_interval: float | None = UPDATE_INTERVAL_S,
+             focus: Score | None = None) -> Iterator[GenerationUpdate]:
     """Continue `prompt` with `bundle` (from ml_core.bundle.load), yielding updates.
 
     An update with the notes so far comes every `update_interval` seconds (None: only the
     final one). The last update has done=True (and cancelled=True if the cancel event
-    stopped it)."""
+    stopped it). `focus` (token models; `ml_core.tracks`): the part of the prompt being
+    continued, whose controls, start, Motif material and dynamics the new notes follow
+    while the model reads the whole prompt."""
     options = (options or GenerationOptions()).validated()
     cancel = cancel or threading.Event()
     device, seed = _ready(bundle, options)
@@ -234,7 +242,7 @@ def generate(bundle: Any, prompt: Score, options: GenerationOptions | None = Non
             yield from _generate_frames(model, tokenizer, prompt, options, cancel, device, seed,
                                         key, interval)
         else:
-            plan = _continue_plan(tokenizer, prompt, options, seed)
+            plan = _continue_plan(tokenizer, prompt, options, seed, focus)
             yield from _generate_tokens(model, tokenizer, plan, options, cancel, device, seed,
                                         key, interval)
 
@@ -272,11 +280,12 @@ def _cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
 
 
 def continue_score(bundle: Any, prompt: Score, options: GenerationOptions | None = None,
-                   cancel: threading.Event | None = None) -> GenerationResult:
+                   cancel: threading.Event | None = None, *,
+                   focus: Score | None = None) -> GenerationResult:
     """Run `generate` to the end and return the finished variations."""
     started = time.perf_counter()
     last = None
-    for update in generate(bundle, prompt, options, cancel, update_interval=None):
+    for update in generate(bundle, prompt, options, cancel, update_interval=None, focus=focus):
         last = update
     assert last is not None  # generate always ends with a done update
     return GenerationResult(last.scores, last.new_notes, last.confidences, last.tokens_generated,
@@ -386,8 +395,9 @@ def _start_state(grammar, ids: Sequence[int]):
 
 
 def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
-                   seed: int = 0) -> _TokenPlan:
+                   seed: int = 0, focus: Score | None = None) -> _TokenPlan:
     source = _prompt_at_model_resolution(prompt)
+    own = source if focus is None else _prompt_at_model_resolution(focus)
     prompt_ids = list(tokenizer.encode(source))
     if not prompt_ids:
         if "BOS" not in tokenizer.vocab:
@@ -397,11 +407,11 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
     prompt_notes = Counter(n for t in tokenizer.decode(prompt_ids).tracks if not t.is_drum
                            for n in t.notes)
     target = target_tick(source, options.bars) if options.bars >= 1 else 2**62
-    controls = _controls(tokenizer, options, source, None)
+    controls = _controls(tokenizer, options, own, None)
     fixed = _no_end_mask(tokenizer)
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
-    dynamics = _dynamics(tokenizer, source, seed, _continuation_track_index(source))
+    dynamics = _dynamics(tokenizer, own, seed, _continuation_track_index(own))
 
     def notes(tokens: list[int]) -> list[Note]:
         made = _new_notes(tokenizer.decode(prompt_ids + tokens), prompt_notes, target)
@@ -412,9 +422,9 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
-        timing=None if options.allow_overlap else _onset_timing(tokenizer, source),
+        timing=None if options.allow_overlap else _onset_timing(tokenizer, own),
         single_line=SingleLine.for_tokenizer(tokenizer, controls),
-        motif=MotifBias.for_prompt(tokenizer, source, options.motif,
+        motif=MotifBias.for_prompt(tokenizer, own, options.motif,
                                    options.variations, options.key))
 
 

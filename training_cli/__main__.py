@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--motif", choices=MOTIF_MODES, default=DEFAULT_MOTIF,
                           help="lean on the prompt's own rhythms, figures and bass: repeat, "
                           "develop (the default) or free (the model alone); REMI models")
+    generate.add_argument("--tracks", choices=("active", "all"),
+                          help="continue every pitched track, each as itself (all: the default "
+                          "for a multi-track prompt) or only --track (active: the default when "
+                          "--track is given)")
+    generate.add_argument("--track", type=int, metavar="N",
+                          help="the active track (from 0): continued from its own end")
     generate.set_defaults(run=commands.generate)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")

@@ -195,6 +195,29 @@ def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float |
     raise ValueError(f"{flag} expects auto, any or a number, got '{text}'")
 
 
+def track_mode(args: argparse.Namespace, prompt, filling: bool) -> str | None:
+    """"active", "all", or None (one pitched track: the prompt continued as before)."""
+    from ml_core.tracks import pitched_tracks
+
+    mode = args.tracks or ("active" if args.track is not None else None)
+    if filling:
+        if mode is not None:
+            raise ValueError("--tracks and --track apply to a continuation, not to --fill-bars")
+        return None
+    if args.track is not None:
+        if mode == "all":
+            raise ValueError("--track N continues one track: use --tracks active (or leave "
+                             "--tracks out)")
+        count = len(prompt.tracks)
+        if not 0 <= args.track < count or prompt.tracks[args.track].is_drum \
+                or not prompt.tracks[args.track].notes:
+            raise ValueError(f"--track {args.track}: the prompt's tracks with notes to "
+                             f"continue are {pitched_tracks(prompt)} (from 0, of {count})")
+    if mode is None and len(pitched_tracks(prompt)) > 1:
+        return "all"
+    return mode
+
+
 def generate(args: argparse.Namespace) -> int:
     from ml_core.midi_io import read_score, write_midi
 
@@ -204,6 +227,7 @@ def generate(args: argparse.Namespace) -> int:
     key = parse_key(args.key)
     prompt = read_score(args.prompt)   # before torch is imported: a bad file is refused at once
     from ml_core.generation import GenerationOptions, continue_score, fill_score
+    from ml_core.tracks import continue_track, continue_tracks, pitched_tracks
 
     options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, seed=args.seed, variations=args.variations,
@@ -215,9 +239,15 @@ def generate(args: argparse.Namespace) -> int:
                                                        pitch=True),
                                 motif=args.motif).validated()
     fill_bars = parse_fill_bars(args.fill_bars)
+    tracks = track_mode(args, prompt, fill_bars is not None)
     loaded = _load_bundle(args.model, args.device)
     if fill_bars is not None:
         result = fill_score(loaded, prompt, *fill_bars, options)
+    elif tracks == "all":
+        result = continue_tracks(loaded, prompt, None, options)
+    elif tracks == "active":
+        index = args.track if args.track is not None else next(iter(pitched_tracks(prompt)), 0)
+        result = continue_track(loaded, prompt, index, options)
     else:
         result = continue_score(loaded, prompt, options)
     paths = output_paths(out, len(result.scores))

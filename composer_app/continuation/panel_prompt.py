@@ -4,7 +4,8 @@ Two collaborators of `panel.ContinuePanel`, each with a typed interface:
 
 - `JobInputs` turns the document, the timeline and the selection into a job's input: the
   prompt cut from the score (whole, selection, or up to the playhead; see
-  `prompt.build_prompt`) over the audible tracks, drum tracks only for a drum target; the
+  `prompt.build_prompt`): Continue's over the active track (`ml_core.tracks`), Fill's over
+  the audible tracks, drum tracks only for a drum target; the
   track the continuation goes into (the active one); the room a continuation from inside
   the piece makes (replace or shift what follows the playhead); the bars Fill regenerates
   (of the selected notes, else of the loop range).
@@ -70,16 +71,26 @@ class JobInputs:
         """(prompt starting at tick 0, where it starts in the document); PromptError."""
         source = self.sampling_panel.prompt_source_value()
         selected = self.selected_notes() if source == "selection" else None
-        return build_prompt(self.document.score(tracks_wanted=self.prompt_tracks()), source,
+        return build_prompt(self.document.score(tracks_wanted=self.continue_tracks()), source,
                             selected, self.playhead())
 
     def prompt_tracks(self) -> list[bool]:
-        """The tracks Continue reads: the audible ones (unmuted, or the soloed: the chosen
-        ones); drum tracks only when the continuation goes into a drum track."""
+        """The tracks Fill reads: the audible ones (unmuted, or the soloed: the chosen
+        ones); drum tracks only when the fill goes into a drum track."""
         infos = self.document.track_infos()
         target_is_drum = infos[self.continuation_track()].is_drum
         return [heard and (target_is_drum or not info.is_drum)
                 for heard, info in zip(self.document.audible_tracks(), infos, strict=True)]
+
+    def continue_tracks(self) -> list[bool]:
+        """The tracks Continue reads: the active track alone when it has notes (it continues
+        from its own end, in its own register and density, and the sampling panel's Follow
+        values are its own; `ml_core.tracks`, measured on bench/multitrack_continue.py),
+        else `prompt_tracks` (an empty track takes up the audible music)."""
+        target = self.continuation_track()
+        if self.document.track_note_ids(target):
+            return [index == target for index in range(self.document.track_count())]
+        return self.prompt_tracks()
 
     def continuation_track(self) -> int:
         """The track the continuation is written into: the active track."""
@@ -155,7 +166,7 @@ class KeyEstimator:
         self.number += 1
         inputs = self.inputs
         number, snapshot = self.number, inputs.document.snapshot()
-        source, tracks_wanted = self.sampling_panel.prompt_source_value(), inputs.prompt_tracks()
+        source, tracks_wanted = self.sampling_panel.prompt_source_value(), inputs.continue_tracks()
         selected = inputs.selected_notes() if source == "selection" else None
         playhead, tokenizer = inputs.playhead(), self._tokenizer()
 

@@ -83,3 +83,25 @@ def steerable_bundle(steerable_bundle_source):
     destination = paths.user_models_dir() / "steerable"
     shutil.copytree(steerable_bundle_source, destination)
     return destination
+
+
+def make_panel(qtbot, score, model: str, seed: int = 7):
+    """A Continue panel over `score` with the model named `model` chosen, `seed` locked (the
+    same continuation every run)."""
+    from composer_app.canvas.canvas import PianoRollCanvas
+    from composer_app.continuation.panel import ContinuePanel
+    from composer_app.document.document import Document
+
+    document = Document()
+    document.load_score(score)
+    canvas = PianoRollCanvas(document)
+    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
+    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
+    qtbot.addWidget(widget)
+    qtbot.addWidget(canvas)
+    widget.show()
+    assert widget.model_panel.select(model)
+    widget.worker.interval_s = 0.0
+    widget.sampling_panel.seed.setValue(seed)
+    widget.sampling_panel.seed_lock.setChecked(True)
+    return widget

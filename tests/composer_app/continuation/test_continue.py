@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import make_panel
 from PySide6.QtCore import Qt
 
 from composer_app.continuation import panel as continue_panel
-from composer_app.continuation.panel import ContinuePanel, PromptError, build_prompt
+from composer_app.continuation.panel import PromptError, build_prompt
 from ml_core.music import Note, Score, Track
 
 PROMPT_END = 2 * 1920  # the two-bar motif
@@ -30,22 +31,7 @@ def errors(monkeypatch):
 
 @pytest.fixture
 def panel(qtbot, tiny_bundle, errors, motif_score):
-    from composer_app.canvas.canvas import PianoRollCanvas
-    from composer_app.document.document import Document
-
-    document = Document()
-    document.load_score(motif_score(2))
-    canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
-    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
-    qtbot.addWidget(widget)
-    qtbot.addWidget(canvas)
-    widget.show()
-    assert widget.model_panel.select("tiny")
-    widget.worker.interval_s = 0.0  # forward every streaming update (the tiny model is fast)
-    widget.sampling_panel.seed.setValue(1234)  # a fixed seed: the same continuation every run
-    widget.sampling_panel.seed_lock.setChecked(True)
-    return widget
+    return make_panel(qtbot, motif_score(2), "tiny", seed=1234)
 
 
 @pytest.fixture

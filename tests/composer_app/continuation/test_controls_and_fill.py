@@ -6,11 +6,10 @@ undo step; models without controls or infilling get disabled controls that say w
 from __future__ import annotations
 
 import pytest
-from conftest import chord_bar, line_bar
+from conftest import chord_bar, line_bar, make_panel
 from PySide6.QtCore import Qt
 
 from composer_app.continuation import panel as continue_panel
-from composer_app.continuation.panel import ContinuePanel
 from ml_core.generation import GenerationOptions
 from ml_core.music import Score, Track
 from ml_core.tokenizers.remi import BarControls
@@ -21,25 +20,6 @@ def errors(monkeypatch):
     shown: list[str] = []
     monkeypatch.setattr(continue_panel, "show_error", lambda parent, text: shown.append(text))
     return shown
-
-
-def make_panel(qtbot, score: Score, model: str) -> ContinuePanel:
-    from composer_app.canvas.canvas import PianoRollCanvas
-    from composer_app.document.document import Document
-
-    document = Document()
-    document.load_score(score)
-    canvas = PianoRollCanvas(document)
-    widget = ContinuePanel(document, canvas.timeline, canvas.selection)
-    widget._test_keep = (document, canvas)  # keep them alive with the panel (tests read the canvas)
-    qtbot.addWidget(widget)
-    qtbot.addWidget(canvas)
-    widget.show()
-    assert widget.model_panel.select(model)
-    widget.worker.interval_s = 0.0
-    widget.sampling_panel.seed.setValue(7)
-    widget.sampling_panel.seed_lock.setChecked(True)
-    return widget
 
 
 def chords(bars: int) -> Score:
