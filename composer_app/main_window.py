@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
             action.setShortcuts([QKeySequence(s) for s in shortcuts])
         if tip:
             action.setStatusTip(tip)
+            action.setToolTip(tip)   # the toolbar shows it (a tool's tip names its key)
         if slot is not None:
             action.triggered.connect(slot)
         self.addAction(action)   # shortcuts work even while a menu bar is hidden
@@ -181,12 +182,9 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.addActions([self.undo_action, self.redo_action])
         self.delete_action = self._action("&Delete", canvas.delete_selected, ["Del", "Backspace"])
-        self.duplicate_action = self._action("D&uplicate", canvas.duplicate_selected, "Ctrl+D")
+        self.duplicate_action = self._action("Dupl&icate", canvas.duplicate_selected, "Ctrl+D")
         self.select_all_action = self._action("Select &All", canvas.select_all,
                                               QKeySequence.StandardKey.SelectAll)
-        self.accept_action = self._action("Accept &Continuation",
-                                          self.document.accept_generated, None,
-                                          "Make the generated notes ordinary notes")
 
         self.play_action = self._action("&Play / Stop", None, "Space",
                                         "Play from the playhead, or stop")
@@ -201,9 +199,9 @@ class MainWindow(QMainWindow):
 
         tools = QActionGroup(self)
         self.draw_tool_action = self._action("Draw", partial(canvas.set_tool, Tool.DRAW), "B",
-                                             "Draw notes: click and drag on empty space")
+                                             "Draw notes: click and drag on empty space (B)")
         self.select_tool_action = self._action("Select", partial(canvas.set_tool, Tool.SELECT), "V",
-                                               "Select notes: click or drag a rubber band")
+                                               "Select notes: click or drag a rubber band (V)")
         for action in (self.draw_tool_action, self.select_tool_action):
             action.setCheckable(True)
             tools.addAction(action)
@@ -229,7 +227,6 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addActions([self.select_all_action, self.duplicate_action, self.delete_action])
         menu.addSeparator()
-        menu.addAction(self.accept_action)
         self._sections[MenuSection.EDIT] = (menu, None)
 
         menu = self.menuBar().addMenu("&View")
@@ -243,6 +240,8 @@ class MainWindow(QMainWindow):
         menu.addActions([self.play_action, self.follow_action])
         menu.addSeparator()
         self._sections[MenuSection.TRANSPORT] = (menu, None)
+        # Continue, Fill, Accept and the variations (the Continue panel's actions)
+        self._sections[MenuSection.GENERATE] = (self.menuBar().addMenu("&Generate"), None)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Editor", self)

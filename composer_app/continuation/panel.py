@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QGridLayout,
@@ -52,6 +51,7 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
+from composer_app.continuation.panel_actions import button_actions
 from composer_app.continuation.panel_prompt import JobInputs, KeyEstimator
 from composer_app.continuation.panel_status import StatusView, StatusWidgets
 from composer_app.continuation.prompt import PromptError, build_prompt
@@ -62,7 +62,7 @@ from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResul
 from composer_app.model.selection import Selection
 from composer_app.model.session import ContinuationRefused, ContinueSession
 from composer_app.model.timeline import Timeline
-from composer_app.model.window import WindowHost
+from composer_app.model.window import MenuSection, WindowHost
 from ml_core.keys import key_source, prompt_key
 from ml_core.music import Score
 
@@ -126,10 +126,8 @@ class ContinuePanel(QWidget):
         layout = QVBoxLayout(self)
         self.continue_button = self._button(
             "Continue", self.continue_, "Let the model continue the prompt (Ctrl+Return)")
-        self.continue_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.fill_button = self._button("Fill", self.fill)
-        self.fill_button.setShortcut(QKeySequence("Ctrl+Shift+Return"))
-        self.stop_button = self._button("Stop", self.stop)
+        self.stop_button = self._button("Stop", self.stop, "Stop; keep what was made")
         self.reroll_button = self._button(
             "Re-roll", self.reroll, "Remove this continuation and try again with a new seed")
         self.accept_button = self._button(
@@ -142,7 +140,8 @@ class ContinuePanel(QWidget):
         self.variation_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.next_button = self._button(
             ">", lambda: self.select_variation(self.session.selected + 1), "Next variation")
-        self.audition_button = self._button("Audition", self.audition)
+        self.audition_button = self._button("Audition", self.audition,
+                                            "Play the piece with this variation")
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         # Two rows of three: they fit the dock's width at 1280x760 without clipping.
@@ -160,6 +159,12 @@ class ContinuePanel(QWidget):
                 line.addWidget(widget)
             layout.addLayout(line)
         layout.addStretch(1)
+        # The same commands as menu actions with shortcuts (install_continue menus them).
+        self.actions = button_actions(self, {
+            "continue": self.continue_button, "fill": self.fill_button,
+            "stop": self.stop_button, "reroll": self.reroll_button,
+            "accept": self.accept_button, "previous": self.previous_button,
+            "next": self.next_button, "audition": self.audition_button})
 
     def essential_height(self) -> int:
         """Height of the buttons, the variations row and the progress bar: what the dock
@@ -403,6 +408,8 @@ def install_continue(window: WindowHost) -> ContinuePanel:
     sampling.raise_()
     for child in (panel.model_panel, panel.sampling_panel, panel.confidence_view):
         child.show()
+    for action in panel.actions.values():
+        window.add_menu_action(MenuSection.GENERATE, action)
     panel.status_message.connect(window.status)
     panel.continuation_added.connect(window.canvas.reveal_notes)
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed

@@ -30,6 +30,7 @@ class MenuSection(Enum):
     EDIT = "edit"                   # at the end of the Edit menu
     VIEW = "view"                   # at the end of the View menu (dock toggles go here too)
     TRANSPORT = "transport"         # at the end of the Transport menu
+    GENERATE = "generate"           # the Generate menu: Continue, Fill, Accept, variations
 
 
 class WindowHost(Protocol):

@@ -170,6 +170,8 @@ def test_transport_actions_sit_in_their_declared_menus(window):
     position = file_actions.index(transport.export_wav_action)
     assert file_actions[position - 1] is window.export_musicxml_action
     assert file_actions[-1] is window.quit_action
-    assert transport.soundfont_action in menus["&Transport"].actions()
+    # where the README says: File > Choose Soundfont, next to Export WAV
+    assert file_actions[position + 1] is transport.soundfont_action
+    assert transport.soundfont_action not in menus["&Transport"].actions()
     assert window.follow_action in menus["&Transport"].actions()
     transport.shutdown()
