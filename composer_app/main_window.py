@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
@@ -84,6 +85,10 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.autosaver.failed.connect(self.status)
         self.closing.connect(self.files.opener.shutdown)
+        # After a choice in any combo box of the window, the keys go back to the roll (Home
+        # would otherwise pick that box's first entry). Hooked when a box first takes the
+        # focus, so boxes made later (a new track's instrument) are covered too.
+        QApplication.instance().focusChanged.connect(self._hook_choice_box)
         self._update_title()
         self._show_meta()
         self._restore_settings()
@@ -320,6 +325,15 @@ class MainWindow(QMainWindow):
             action.setStatusTip(path)
             action.triggered.connect(partial(self.open_file, path))
         self._recent_menu.setEnabled(bool(paths))
+
+    def _hook_choice_box(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if (isinstance(new, QComboBox) and not new.isEditable()
+                and new.property("returns_focus") is None and new.window() is self):
+            new.setProperty("returns_focus", True)
+            new.activated.connect(self._focus_roll)
+
+    def _focus_roll(self, *_args: object) -> None:
+        self.canvas.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:

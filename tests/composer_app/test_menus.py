@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMenu
 
 from composer_app import dialogs
 from composer_app.app import build_main_window
@@ -95,3 +97,17 @@ def test_menu_accept_ends_the_variation_session_like_the_button(window):
     assert session.state is SessionState.ACCEPTED and not document.generated_ids()
     assert panel.variation_label.text() == "No variations yet"
     assert not accept.isEnabled() and document.preview() in ([], None)
+
+
+def test_after_a_choice_in_a_combo_box_the_keys_go_back_to_the_roll(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    texture = window.findChild(ContinuePanel).sampling_panel.texture
+    texture.setEnabled(True)
+    texture.setFocus()
+    qtbot.waitUntil(texture.hasFocus, timeout=2000)
+    texture.setCurrentIndex(2)
+    texture.activated.emit(2)                     # what a click on an entry emits
+    assert window.canvas.view.hasFocus()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Home)
+    assert texture.currentIndex() == 2            # Home did not reset Texture to "Follow"
