@@ -7,7 +7,8 @@ Continue panel read it there), `key_pressed(pitch)` for note previews, plus tool
 and zoom controls for the toolbar. The canvas keeps no playhead of its own: the roll and
 the ruler observe the Timeline, and so does whoever else moves the playhead (the player).
 When a preview starts (the document's preview goes from empty to notes) the roll goes to
-its first note, so a continuation is seen as it is written.
+its first note, and as it streams on the roll pages along so its newest bar stays in view
+(as playback follows the playhead), so a continuation is seen as it is written.
 """
 
 from __future__ import annotations
@@ -123,10 +124,10 @@ class PianoRollCanvas(QWidget):
         return self.view.grid_step()
 
     def zoom_in(self) -> None:
-        self.view.zoom_by(1.25)
+        self.view.zoom_by(geometry.ZOOM_STEP)
 
     def zoom_out(self) -> None:
-        self.view.zoom_by(0.8)
+        self.view.zoom_by(1 / geometry.ZOOM_STEP)
 
     def set_zoom(self, zoom: geometry.Zoom) -> None:
         self.view.set_zoom(zoom)
@@ -155,10 +156,13 @@ class PianoRollCanvas(QWidget):
 
     # ------------------------------------------------------------------ internals
     def _follow_preview(self) -> None:
-        """A preview started: go where its notes appear (a long piece, a far playhead)."""
+        """A preview started: go where its notes appear (a long piece, a far playhead); as
+        it streams past the right edge, page along to its newest notes."""
         notes = self.document.preview()
         if notes and not self._previewing:
             self.view.reveal(min(n.start for n in notes), notes[0].pitch)
+        elif notes:
+            self.view.reveal(max(n.start for n in notes))
         self._previewing = bool(notes)
 
     def _show_active_track(self, *_args: object) -> None:
