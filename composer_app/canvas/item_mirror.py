@@ -2,7 +2,8 @@
 
 `NoteItemMirror` is the part of `view.PianoRollView` that mirrors the document: one
 `NoteItem` per note id, made, moved, re-coloured or dropped as the document's signals
-say; the streaming preview's items (keeping the prefix already drawn); the dimming of
+say; the streaming preview's items (keeping the prefix already drawn); muted tracks' notes
+(and those a solo silences) drawn faint, still editable; the dimming of
 other tracks' notes under the drum lane and of the notes a Fill is replacing; and the
 rebuild after a replaced document, which removes the old items and makes the new ones in
 slices of REBUILD_SLICE_S between turns of the event loop, so opening a large file never
@@ -33,6 +34,7 @@ class _Looks:
     tracks: list[tuple[int | None, bool]]      # (hue, drum) per track
     lane: int | None                            # the drum lane's track, when shown
     replaced: tuple[int, int, int] | None       # (track, start, end) a Fill is replacing
+    audible: list[bool]                         # per track: not muted, nor silenced by a solo
 
 
 class NoteItemMirror:
@@ -73,13 +75,16 @@ class NoteItemMirror:
                         self._kind(note_id), hue, drum)
         if self._is_dimmed(track, note, looks.lane, looks.replaced):
             item.set_dimmed(True)
+        if 0 <= track < len(looks.audible) and not looks.audible[track]:
+            item.set_silent(True)
         self._items[note_id] = item
         return item
 
     def _looks(self) -> _Looks:
         """What items made now share: each track's (hue, drum), the drum lane, the Fill span."""
         tracks = [self._track_look(track) for track in range(self.document.track_count())]
-        return _Looks(tracks, self.drum_lane_track(), self.document.preview_replaces())
+        return _Looks(tracks, self.drum_lane_track(), self.document.preview_replaces(),
+                      self.document.audible_tracks())
 
     @staticmethod
     def _is_dimmed(track: int, note: Note, lane: int | None,
@@ -101,6 +106,7 @@ class NoteItemMirror:
 
     def _apply_dimming(self) -> None:
         lane, replaced = self.drum_lane_track(), self.document.preview_replaces()
+        audible = self.document.audible_tracks()
         self._dimming = (lane, replaced)
         for note_id, item in self._items.items():
             if note_id in self.document:
@@ -108,6 +114,9 @@ class NoteItemMirror:
                 dimmed = self._is_dimmed(track, note, lane, replaced)
                 if dimmed != item.dimmed:
                     item.set_dimmed(dimmed)
+                silent = 0 <= track < len(audible) and not audible[track]
+                if silent != item.silent:
+                    item.set_silent(silent)
 
     def _rebuild(self) -> None:
         """Mirror a replaced document. Thousands of items take longer than a frame to make, so

@@ -99,6 +99,26 @@ def test_mute_and_solo_decide_what_is_rendered(window):
     assert window.transport.playback_score().tracks[1].program == 32   # its own instrument
 
 
+def test_mute_and_solo_show_on_the_roll_as_faint_notes(window):
+    window.document.load_score(two_tracks())
+    panel, view = window.tracks_panel, window.canvas.view
+    melody, bass = sorted(window.document.notes(), key=lambda i: window.document.entry(i)[0])
+
+    def opacities():
+        return view.item_for(melody).opacity(), view.item_for(bass).opacity()
+
+    assert opacities() == (1.0, 1.0)
+    panel.checkbox(1, MUTE).setChecked(True)          # bass muted: drawn faint
+    faint_bass = opacities()
+    assert faint_bass[0] == 1.0 and faint_bass[1] < 0.5
+    assert view.item_for(bass).flags() & view.item_for(bass).GraphicsItemFlag.ItemIsSelectable
+    panel.checkbox(1, MUTE).setChecked(False)
+    panel.checkbox(0, SOLO).setChecked(True)          # melody alone: the bass faint again
+    assert opacities() == faint_bass
+    panel.checkbox(0, SOLO).setChecked(False)
+    assert opacities() == (1.0, 1.0)
+
+
 def test_metronome_clicks_on_each_beat_of_the_meter(window):
     window.document.set_time_signature(3, 4)
     window.transport.metronome_action.setChecked(True)
