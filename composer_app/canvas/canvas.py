@@ -28,6 +28,7 @@ from composer_app.model.timeline import Timeline
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66
+DRUM_CENTER_PITCH = 41   # the drum lane opens on kick (36), snare (38) and hi-hats (42, 46)
 
 
 class PianoRollCanvas(QWidget):
@@ -168,6 +169,8 @@ class PianoRollCanvas(QWidget):
     def _show_active_track(self, *_args: object) -> None:
         track = self.document.active_track
         drums = track < self.document.track_count() and self.document.track_info(track).is_drum
+        if drums and not self.keyboard.drum_mode:   # the lane opens on the kit's core rows
+            self.view.scroll_to(int(self.view.visible_scene_rect().left()) + 1, DRUM_CENTER_PITCH)
         self.keyboard.set_drum_mode(drums)
 
     def _after_reset(self) -> None:
@@ -176,4 +179,4 @@ class PianoRollCanvas(QWidget):
         self.set_loop_range(None)
         span = self.document.loaded_pitch_span   # prepared with the file: no pass over its notes
         center = (span[0] + span[1]) // 2 if span else DEFAULT_CENTER_PITCH
-        self.view.scroll_to(0, center)
+        self.view.scroll_to(0, DRUM_CENTER_PITCH if self.keyboard.drum_mode else center)
