@@ -197,6 +197,13 @@ class ContinuePanel(QWidget):
         ]
         for signal, slot in self._document_connections:
             signal.connect(slot)
+        # The prompt "up to the playhead" or "selection" moves with them: its key anew.
+        if self.timeline is not None:
+            self.timeline.playhead_changed.connect(
+                lambda _tick: self._on_prompt_moved("playhead"), owner=self)
+        if self.selection is not None:
+            self.selection.changed.connect(lambda: self._on_prompt_moved("selection"),
+                                           owner=self)
         self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.keys.update())
         # Another prompt (score, selection, playhead): its key and followed values anew.
         self.sampling_panel.prompt_source.currentIndexChanged.connect(
@@ -326,6 +333,10 @@ class ContinuePanel(QWidget):
         if not self._shut_down and (self.sampling_panel.stay_in_key.isChecked()
                                     or self.abilities.controls):
             self._key_timer.start()  # re-estimate the key once edits settle
+
+    def _on_prompt_moved(self, source: str) -> None:
+        if self.sampling_panel.prompt_source_value() == source:
+            self._on_document_changed()
 
     def _on_document_reset(self) -> None:
         if not self._shut_down:
