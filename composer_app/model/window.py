@@ -19,6 +19,7 @@ if TYPE_CHECKING:   # for annotations only; importing this module loads no Qt
 
     from composer_app.canvas.canvas import PianoRollCanvas
     from composer_app.document.document import Document
+    from composer_app.document.file_actions import FileActions
     from composer_app.model.selection import Selection
     from composer_app.model.timeline import Timeline
 
@@ -41,6 +42,7 @@ class WindowHost(Protocol):
     timeline: Timeline
     selection: Selection
     canvas: PianoRollCanvas
+    files: FileActions        # New, Open, Save, exports (`suggested_path` for export dialogs)
     play_action: QAction
     closing: SignalInstance   # the close was confirmed: stop workers now
 

@@ -189,8 +189,7 @@ class Transport(threads.WorkerSignals):
             self.set_soundfont(path)
 
     def export_wav_dialog(self) -> None:
-        source = self.window.document.path
-        suggested = str(Path(source).with_suffix(".wav")) if source else "composition.wav"
+        suggested = self.window.files.suggested_path(".wav")   # where MIDI exports start too
         path = dialogs.get_save_path(self.window, "Export WAV", suggested, "WAV audio (*.wav)")
         if path:
             self.export_wav(path)

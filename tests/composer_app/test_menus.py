@@ -21,7 +21,7 @@ from ml_core.options import GenerationOptions
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: True)
     window = build_main_window(recover=False)
     qtbot.addWidget(window)

@@ -63,7 +63,7 @@ def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     qtbot.addWidget(window)
     window.resize(900, 600)

@@ -17,7 +17,7 @@ RATE = 22050
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     qtbot.addWidget(window)
     window.tracks_panel = install_tracks(window)
