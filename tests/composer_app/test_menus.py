@@ -111,3 +111,26 @@ def test_after_a_choice_in_a_combo_box_the_keys_go_back_to_the_roll(window, qtbo
     assert window.canvas.view.hasFocus()
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Home)
     assert texture.currentIndex() == 2            # Home did not reset Texture to "Follow"
+
+
+def test_variation_shortcuts_reach_the_session_from_the_roll(window, qtbot):
+    panel = window.findChild(ContinuePanel)
+    session, document = panel.session, window.document
+    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480, 90)])]))
+    job = ContinueJob(Path("no-bundle"), "cpu", document.score(), GenerationOptions(seed=1),
+                      offset=0, track=0)
+    takes = [[Note(64, 1920, 480, 80)], [Note(67, 1920, 480, 80)]]
+    session.begin(job)
+    session.finish(ContinueResult(job, takes, [[0.5], [0.5]], 4, False, "cpu", 0.1))
+    window.activateWindow()
+    window.canvas.view.setFocus()
+    qtbot.waitUntil(window.canvas.view.hasFocus, timeout=2000)
+    window.canvas.select_all()                       # Alt+arrows must not nudge these
+    QTest.keyClick(window.canvas.view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert session.selected == 1
+    assert sorted(n.pitch for _, n in document.notes().values()) == [60, 67]
+    assert sorted(n.start for _, n in document.notes().values()) == [0, 1920]
+    QTest.keyClick(window.canvas.view, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert session.selected == 0
+    QTest.keyClick(window.canvas.view, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert session.state is SessionState.ACCEPTED
