@@ -200,6 +200,11 @@ class MainWindow(QMainWindow):
         self.follow_action = self._action("&Follow Playback", self.timeline.set_follow_playback,
                                           None, "Scroll the roll along while playing")
         self.follow_action.setCheckable(True)
+        self.scale_action = self._action("Show &Scale", canvas.set_scale_shown, None,
+                                         "Shade the rows of the key's scale on the roll and "
+                                         "outline the notes outside it in red")
+        self.scale_action.setCheckable(True)
+        self.scale_action.setChecked(canvas.scale_shown)
         self.follow_action.setChecked(self.timeline.follow_playback)
 
         tools = QActionGroup(self)
@@ -235,7 +240,7 @@ class MainWindow(QMainWindow):
         self._sections[MenuSection.EDIT] = (menu, None)
 
         menu = self.menuBar().addMenu("&View")
-        menu.addActions([self.zoom_in_action, self.zoom_out_action])
+        menu.addActions([self.zoom_in_action, self.zoom_out_action, self.scale_action])
         menu.addSeparator()
         menu.addAction(self.reset_layout_action)
         menu.addSeparator()

@@ -68,6 +68,8 @@ class PianoRollCanvas(QWidget):
         document.active_track_changed.connect(self._show_active_track)
         document.preview_changed.connect(self._follow_preview)
         self._centered = False
+        self._key: tuple[int, str] | None = None   # the key whose scale is shaded (set_key)
+        self.scale_shown = True
         self._previewing = False   # the document holds preview notes (a job is writing)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -139,6 +141,17 @@ class PianoRollCanvas(QWidget):
     def reveal(self, tick: int, pitch: int | None = None) -> None:
         """Scroll so `tick` (and `pitch`) can be seen, if it is not in view already."""
         self.view.reveal(tick, pitch)
+
+    def set_key(self, key: tuple[int, str] | None) -> None:
+        """The key whose scale the roll shades (written or estimated, or picked by the
+        musician; None: none), shown while `scale_shown`."""
+        self._key = key
+        self.view.set_key(key if self.scale_shown else None)
+
+    def set_scale_shown(self, shown: bool) -> None:
+        """View > Show Scale: shade the key's rows and mark the notes outside it, or not."""
+        self.scale_shown = bool(shown)
+        self.set_key(self._key)
 
     def reveal_notes(self, ids: list[int]) -> None:
         notes = [self.document.note(i) for i in ids if i in self.document]

@@ -2,7 +2,8 @@
 
 `NoteItemMirror` is the part of `view.PianoRollView` that mirrors the document: one
 `NoteItem` per note id, made, moved, re-coloured or dropped as the document's signals
-say; the streaming preview's items (keeping the prefix already drawn); muted tracks' notes
+say; the streaming preview's items (keeping the prefix already drawn); notes outside the
+scale of the key shown on the roll marked; muted tracks' notes
 (and those a solo silences) drawn faint, still editable; the dimming of
 other tracks' notes under the drum lane and of the notes a Fill is replacing; and the
 rebuild after a replaced document, which removes the old items and makes the new ones in
@@ -77,6 +78,7 @@ class NoteItemMirror:
             item.set_dimmed(True)
         if 0 <= track < len(looks.audible) and not looks.audible[track]:
             item.set_silent(True)
+        self._mark_scale(item, note.pitch)
         self._items[note_id] = item
         return item
 
@@ -94,6 +96,18 @@ class NoteItemMirror:
             return True
         return (replaced is not None and track == replaced[0]
                 and replaced[1] <= note.start < replaced[2])
+
+    def _mark_scale(self, item: NoteItem, pitch: int) -> None:
+        """A pitched note outside the scale of the key shown is marked."""
+        scale = self.scale
+        item.set_outside(scale is not None and not item.drum and pitch % 12 not in scale[1])
+
+    def _mark_all_scale(self) -> None:
+        for note_id, item in self._items.items():
+            if note_id in self.document:
+                self._mark_scale(item, self.document.note(note_id).pitch)
+        for item, note in zip(self._preview_items, self.document.preview(), strict=False):
+            self._mark_scale(item, note.pitch)
 
     def _on_tracks_changed(self) -> None:
         """Colours or drum flags may have changed: every item takes its track's look again.
@@ -188,6 +202,7 @@ class NoteItemMirror:
             track, note = self.document.entry(note_id)
             item.setRect(geometry.note_rect(note))
             item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
+            self._mark_scale(item, note.pitch)
         self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items),
                              default=0))
         self.visible_notes_changed.emit()
@@ -207,6 +222,7 @@ class NoteItemMirror:
         del self._preview_items[keep:]
         for note in notes[keep:]:
             item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.PREVIEW)
+            self._mark_scale(item, note.pitch)
             scene.addItem(item)
             self._preview_items.append(item)
         if notes:

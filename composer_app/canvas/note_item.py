@@ -61,6 +61,7 @@ _OUTLINES = {
     NoteKind.PREVIEW: _cosmetic_pen(QColor(170, 90, 20), Qt.PenStyle.DotLine),
 }
 _SELECTED_OUTLINE = _cosmetic_pen(QColor(120, 0, 20))
+_OUTSIDE_OUTLINE = _cosmetic_pen(QColor(215, 20, 20))   # a note outside the key's scale
 _NO_PEN = QPen(Qt.PenStyle.NoPen)
 
 
@@ -94,6 +95,7 @@ class NoteItem(QGraphicsRectItem):
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.dimmed = False
         self.silent = False
+        self.outside = False   # outside the scale of the key shown on the roll
         self.set_look(velocity, kind, hue, drum)
 
     def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None,
@@ -122,6 +124,12 @@ class NoteItem(QGraphicsRectItem):
         self.silent = silent
         self._show_opacity()
 
+    def set_outside(self, outside: bool) -> None:
+        """Marked (a red outline) as outside the key's scale shown on the roll, or not."""
+        if outside != self.outside:
+            self.outside = outside
+            self.update()
+
     def _show_opacity(self) -> None:
         self.setOpacity(DIMMED_OPACITY if self.dimmed else SILENT_OPACITY if self.silent
                         else 1.0)
@@ -132,7 +140,7 @@ class NoteItem(QGraphicsRectItem):
             painter.setPen(_SELECTED_OUTLINE)
             painter.setBrush(self._selected_fill)
         else:
-            painter.setPen(self._outline)
+            painter.setPen(_OUTSIDE_OUTLINE if self.outside else self._outline)
             painter.setBrush(self._fill)
         rect = self.rect()
         if self.drum:

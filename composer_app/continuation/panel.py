@@ -423,6 +423,10 @@ def install_continue(window: WindowHost) -> ContinuePanel:
         window.add_menu_action(MenuSection.GENERATE, action)
     panel.status_message.connect(window.status)
     panel.continuation_added.connect(window.canvas.reveal_notes)
+    # The roll shades the scale of the key Continue stays in (written, estimated or picked).
+    sampling, canvas = panel.sampling_panel, window.canvas
+    sampling.key_changed.connect(lambda: canvas.set_key(sampling.chosen_key()))
+    canvas.set_key(sampling.chosen_key())
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed
     app = QApplication.instance()
     if app is not None:

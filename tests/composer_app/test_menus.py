@@ -134,3 +134,17 @@ def test_variation_shortcuts_reach_the_session_from_the_roll(window, qtbot):
     assert session.selected == 0
     QTest.keyClick(window.canvas.view, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
     assert session.state is SessionState.ACCEPTED
+
+
+def test_the_roll_shades_the_key_continue_stays_in_and_view_show_scale_hides_it(window):
+    sampling = window.findChild(ContinuePanel).sampling_panel
+    view = window.canvas.view
+    sampling.set_estimated_key((7, "major"))                 # as the estimator shows it
+    assert view.scale is not None and view.scale[0] == 7
+    sampling.key.setCurrentIndex(sampling.key.findText("D minor"))   # picked by the musician
+    assert view.scale[0] == 2 and 10 in view.scale[1]       # D minor's Bb
+    show = next(a for a in menus_of(window)["&View"].actions() if a.text() == "Show &Scale")
+    show.trigger()
+    assert view.scale is None and not show.isChecked()
+    show.trigger()
+    assert view.scale[0] == 2
