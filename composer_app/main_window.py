@@ -51,7 +51,7 @@ APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
 # bump when the default dock layout changes: old saved layouts are dropped
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 SIDE_DOCK_WIDTH = 360       # the right-hand docks' starting width; the roll takes the rest
 
 
@@ -117,6 +117,10 @@ class MainWindow(QMainWindow):
         self.add_menu_action(MenuSection.VIEW, dock.toggleViewAction())
         return dock
 
+    def dock_named(self, title: str) -> QDockWidget | None:
+        """The dock added as `title` (None when there is none)."""
+        return self.findChild(QDockWidget, f"dock-{title}")
+
     def add_menu_action(self, section: MenuSection, action: QAction) -> None:
         """Put `action` at the end of a declared menu section."""
         menu, end = self._sections[section]
@@ -139,6 +143,9 @@ class MainWindow(QMainWindow):
                  if self.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea]
         if right:
             self.resizeDocks(right[:1], [SIDE_DOCK_WIDTH], Qt.Orientation.Horizontal)
+            # the top dock (Tracks) as tall as it asks: the rest goes to those below it
+            self.resizeDocks(right[:1], [right[0].widget().sizeHint().height()],
+                             Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
         state = settings.get_bytes(settings.WINDOW_STATE)
         if state is not None:
