@@ -119,6 +119,16 @@ def test_mute_and_solo_show_on_the_roll_as_faint_notes(window):
     assert opacities() == (1.0, 1.0)
 
 
+def test_a_track_added_after_a_delete_takes_a_colour_no_other_track_has(window):
+    document = window.document
+    for _ in range(3):
+        document.add_track()
+    document.delete_track(1)
+    document.add_track()
+    colours = [document.track_info(i).color for i in range(document.track_count())]
+    assert len(set(colours)) == len(colours), colours
+
+
 def test_metronome_clicks_on_each_beat_of_the_meter(window):
     window.document.set_time_signature(3, 4)
     window.transport.metronome_action.setChecked(True)
