@@ -144,6 +144,8 @@ class ContinuePanel(QWidget):
                                             "Play the piece with this variation")
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        # two lines always shown: "12 generated notes pending: Accept keeps them..." whole
+        self.status_label.setMinimumHeight(2 * self.status_label.fontMetrics().lineSpacing())
         # Two rows of three: they fit the dock's width at 1280x760 without clipping.
         buttons = QGridLayout()
         for index, button in enumerate((self.continue_button, self.fill_button, self.stop_button,
@@ -167,11 +169,11 @@ class ContinuePanel(QWidget):
             "next": self.next_button, "audition": self.audition_button})
 
     def essential_height(self) -> int:
-        """Height of the buttons, the variations row and the progress bar: what the dock
-        must always show (the status line below may scroll)."""
+        """Height of the buttons, the variations row, the progress bar and two lines of the
+        status line: what the dock must always show."""
         layout = self.layout()
         margins = layout.contentsMargins()
-        rows = [layout.itemAt(index).sizeHint().height() for index in range(3)]
+        rows = [layout.itemAt(index).sizeHint().height() for index in range(4)]
         return sum(rows) + layout.spacing() * len(rows) + margins.top() + margins.bottom()
 
     def _connect(self) -> None:

@@ -39,3 +39,14 @@ def test_the_instrument_column_shows_a_long_name_whole(window):
     width = box.fontMetrics().horizontalAdvance(box.currentText())
     assert panel.table.columnWidth(INSTRUMENT) >= width + 24, box.currentText()
     assert SHOWN_ROWS >= 3
+
+
+def test_the_continue_status_line_shows_two_lines_without_scrolling(window, qtbot):
+    from composer_app.continuation.panel import ContinuePanel
+
+    panel = window.findChild(ContinuePanel)
+    panel.status.say("24 generated notes pending: Accept keeps them, Ctrl+Z removes them.")
+    QApplication.processEvents()
+    label = panel.status_label
+    assert label.height() >= 2 * label.fontMetrics().lineSpacing()
+    assert label.visibleRegion().boundingRect().height() == label.height()
