@@ -146,7 +146,8 @@ class PianoRollCanvas(QWidget):
         """The key whose scale the roll shades (written or estimated, or picked by the
         musician; None: none), shown while `scale_shown`."""
         self._key = key
-        self.view.set_key(key if self.scale_shown else None)
+        drums = self.keyboard.drum_mode   # a drum lane's rows are instruments, not pitches
+        self.view.set_key(key if self.scale_shown and not drums else None)
 
     def set_scale_shown(self, shown: bool) -> None:
         """View > Show Scale: shade the key's rows and mark the notes outside it, or not."""
@@ -185,6 +186,7 @@ class PianoRollCanvas(QWidget):
         if drums and not self.keyboard.drum_mode:   # the lane opens on the kit's core rows
             self.view.scroll_to(int(self.view.visible_scene_rect().left()) + 1, DRUM_CENTER_PITCH)
         self.keyboard.set_drum_mode(drums)
+        self.set_key(self._key)
 
     def _after_reset(self) -> None:
         """A new document: playhead home, no loop, the music's pitch range in view."""

@@ -35,7 +35,7 @@ from composer_app.document.tracks import GM_PROGRAM_NAMES
 from composer_app.model.window import WindowHost
 
 COLOR, NAME, INSTRUMENT, MUTE, SOLO = range(5)
-SHOWN_ROWS = 4    # rows the panel asks room for (more scroll): the docks below need the height
+SHOWN_ROWS = 5    # rows the panel asks room for (more scroll): the docks below need the height
 NAME_WIDTH = 84   # the track name's column (the musician may widen it); the instrument stretches
 DRUM_KIT_INDEX = len(GM_PROGRAM_NAMES)   # the instrument box's last entry
 
@@ -45,7 +45,8 @@ class TrackPanel(QWidget):
         """Room for SHOWN_ROWS tracks and the buttons, not for every row."""
         hint = super().sizeHint()
         rows = self.table.verticalHeader().defaultSectionSize() * SHOWN_ROWS
-        table = self.table.horizontalHeader().sizeHint().height() + rows + 4
+        frame = 2 * self.table.frameWidth() + 6
+        table = self.table.horizontalHeader().sizeHint().height() + rows + frame
         extra = hint.height() - self.table.sizeHint().height()   # buttons, margins, spacing
         return QSize(hint.width(), table + max(0, extra))
 

@@ -52,3 +52,16 @@ def test_notes_outside_the_key_are_marked_and_follow_edits(shown_canvas):
     canvas.set_scale_shown(True)
     canvas.set_key((9, "minor"))                            # A minor with its G#
     assert view.scale is not None and 8 in view.scale[1] and outside() == set()
+
+
+def test_no_scale_is_shaded_under_the_drum_lane(shown_canvas):
+    canvas = shown_canvas(900, 500)
+    document = canvas.document
+    document.load_score(Score([Track("Piano", 0, False, [Note(61, 0, 480)]),
+                               Track("Drums", 0, True, [Note(36, 0, 60)])]))
+    canvas.set_key((0, "major"))
+    assert canvas.view.scale is not None
+    document.set_active_track(1)
+    assert canvas.view.scale is None
+    document.set_active_track(0)
+    assert canvas.view.scale is not None and canvas.view.scale[0] == 0
