@@ -30,6 +30,20 @@ def window(qtbot, monkeypatch):
     return window
 
 
+def pending_variations(window):
+    """(panel, session, document) with two variations of a continuation pending, fed to
+    the session by hand as the worker would."""
+    panel = window.findChild(ContinuePanel)
+    session, document = panel.session, window.document
+    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480, 90)])]))
+    job = ContinueJob(Path("no-bundle"), "cpu", document.score(), GenerationOptions(seed=1),
+                      offset=0, track=0)
+    takes = [[Note(64, 1920, 480, 80)], [Note(67, 1920, 480, 80)]]
+    session.begin(job)
+    session.finish(ContinueResult(job, takes, [[0.5], [0.5]], 4, False, "cpu", 0.1))
+    return panel, session, document
+
+
 def menus_of(window) -> dict[str, QMenu]:
     found: dict[str, QMenu] = {}
 
@@ -81,14 +95,7 @@ def test_main_actions_are_in_a_menu_with_their_shortcuts_and_no_shortcut_is_ambi
 
 
 def test_menu_accept_ends_the_variation_session_like_the_button(window):
-    panel = window.findChild(ContinuePanel)
-    session, document = panel.session, window.document
-    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480, 90)])]))
-    job = ContinueJob(Path("no-bundle"), "cpu", document.score(), GenerationOptions(seed=1),
-                      offset=0, track=0)
-    takes = [[Note(64, 1920, 480, 80)], [Note(67, 1920, 480, 80)]]
-    session.begin(job)
-    session.finish(ContinueResult(job, takes, [[0.5], [0.5]], 4, False, "cpu", 0.1))
+    panel, session, document = pending_variations(window)
     assert panel.variation_label.text() == "Variation 1 / 2"
     accept = next(a for a in menus_of(window)["&Generate"].actions()
                   if a.text() == "&Accept Continuation")
@@ -114,14 +121,7 @@ def test_after_a_choice_in_a_combo_box_the_keys_go_back_to_the_roll(window, qtbo
 
 
 def test_variation_shortcuts_reach_the_session_from_the_roll(window, qtbot):
-    panel = window.findChild(ContinuePanel)
-    session, document = panel.session, window.document
-    document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480, 90)])]))
-    job = ContinueJob(Path("no-bundle"), "cpu", document.score(), GenerationOptions(seed=1),
-                      offset=0, track=0)
-    takes = [[Note(64, 1920, 480, 80)], [Note(67, 1920, 480, 80)]]
-    session.begin(job)
-    session.finish(ContinueResult(job, takes, [[0.5], [0.5]], 4, False, "cpu", 0.1))
+    panel, session, document = pending_variations(window)
     window.activateWindow()
     window.canvas.view.setFocus()
     qtbot.waitUntil(window.canvas.view.hasFocus, timeout=2000)
