@@ -19,10 +19,12 @@ def show_error(parent: QWidget | None, text: str) -> None:
     QMessageBox.critical(parent, "Composer Assistant", text)
 
 
-def ask_save_changes(parent: QWidget | None, name: str = "this composition") -> str:
-    """'save', 'discard' or 'cancel'."""
+def ask_save_changes(parent: QWidget | None, name: str = "this composition",
+                     doing: str = "closing it") -> str:
+    """'save', 'discard' or 'cancel'. `doing` is what the answer lets happen ("closing
+    it", "opening another file", "starting a new one")."""
     answer = QMessageBox.warning(
-        parent, "Unsaved changes", f"Save the changes to {name} before closing it?",
+        parent, "Unsaved changes", f"Save the changes to {name} before {doing}?",
         QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
         | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
     if answer == QMessageBox.StandardButton.Save:

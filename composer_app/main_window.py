@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
@@ -50,7 +51,7 @@ APP_TITLE = "Composer Assistant"
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 STATUS_TIMEOUT_MS = 6000
 # bump when the default dock layout changes: old saved layouts are dropped
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 SIDE_DOCK_WIDTH = 360       # the right-hand docks' starting width; the roll takes the rest
 
 
@@ -84,6 +85,10 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.autosaver.failed.connect(self.status)
         self.closing.connect(self.files.opener.shutdown)
+        # After a choice in any combo box of the window, the keys go back to the roll (Home
+        # would otherwise pick that box's first entry). Hooked when a box first takes the
+        # focus, so boxes made later (a new track's instrument) are covered too.
+        QApplication.instance().focusChanged.connect(self._hook_choice_box)
         self._update_title()
         self._show_meta()
         self._restore_settings()
@@ -112,6 +117,10 @@ class MainWindow(QMainWindow):
         self.add_menu_action(MenuSection.VIEW, dock.toggleViewAction())
         return dock
 
+    def dock_named(self, title: str) -> QDockWidget | None:
+        """The dock added as `title` (None when there is none)."""
+        return self.findChild(QDockWidget, f"dock-{title}")
+
     def add_menu_action(self, section: MenuSection, action: QAction) -> None:
         """Put `action` at the end of a declared menu section."""
         menu, end = self._sections[section]
@@ -134,6 +143,9 @@ class MainWindow(QMainWindow):
                  if self.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea]
         if right:
             self.resizeDocks(right[:1], [SIDE_DOCK_WIDTH], Qt.Orientation.Horizontal)
+            # the top dock (Tracks) as tall as it asks: the rest goes to those below it
+            self.resizeDocks(right[:1], [right[0].widget().sizeHint().height()],
+                             Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
         state = settings.get_bytes(settings.WINDOW_STATE)
         if state is not None:
@@ -156,6 +168,7 @@ class MainWindow(QMainWindow):
             action.setShortcuts([QKeySequence(s) for s in shortcuts])
         if tip:
             action.setStatusTip(tip)
+            action.setToolTip(tip)   # the toolbar shows it (a tool's tip names its key)
         if slot is not None:
             action.triggered.connect(slot)
         self.addAction(action)   # shortcuts work even while a menu bar is hidden
@@ -181,12 +194,9 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.addActions([self.undo_action, self.redo_action])
         self.delete_action = self._action("&Delete", canvas.delete_selected, ["Del", "Backspace"])
-        self.duplicate_action = self._action("D&uplicate", canvas.duplicate_selected, "Ctrl+D")
+        self.duplicate_action = self._action("Dupl&icate", canvas.duplicate_selected, "Ctrl+D")
         self.select_all_action = self._action("Select &All", canvas.select_all,
                                               QKeySequence.StandardKey.SelectAll)
-        self.accept_action = self._action("Accept &Continuation",
-                                          self.document.accept_generated, None,
-                                          "Make the generated notes ordinary notes")
 
         self.play_action = self._action("&Play / Stop", None, "Space",
                                         "Play from the playhead, or stop")
@@ -197,13 +207,18 @@ class MainWindow(QMainWindow):
         self.follow_action = self._action("&Follow Playback", self.timeline.set_follow_playback,
                                           None, "Scroll the roll along while playing")
         self.follow_action.setCheckable(True)
+        self.scale_action = self._action("Show &Scale", canvas.set_scale_shown, None,
+                                         "Shade the rows of the key's scale on the roll and "
+                                         "outline the notes outside it in red")
+        self.scale_action.setCheckable(True)
+        self.scale_action.setChecked(canvas.scale_shown)
         self.follow_action.setChecked(self.timeline.follow_playback)
 
         tools = QActionGroup(self)
         self.draw_tool_action = self._action("Draw", partial(canvas.set_tool, Tool.DRAW), "B",
-                                             "Draw notes: click and drag on empty space")
+                                             "Draw notes: click and drag on empty space (B)")
         self.select_tool_action = self._action("Select", partial(canvas.set_tool, Tool.SELECT), "V",
-                                               "Select notes: click or drag a rubber band")
+                                               "Select notes: click or drag a rubber band (V)")
         for action in (self.draw_tool_action, self.select_tool_action):
             action.setCheckable(True)
             tools.addAction(action)
@@ -229,11 +244,10 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addActions([self.select_all_action, self.duplicate_action, self.delete_action])
         menu.addSeparator()
-        menu.addAction(self.accept_action)
         self._sections[MenuSection.EDIT] = (menu, None)
 
         menu = self.menuBar().addMenu("&View")
-        menu.addActions([self.zoom_in_action, self.zoom_out_action])
+        menu.addActions([self.zoom_in_action, self.zoom_out_action, self.scale_action])
         menu.addSeparator()
         menu.addAction(self.reset_layout_action)
         menu.addSeparator()
@@ -243,6 +257,8 @@ class MainWindow(QMainWindow):
         menu.addActions([self.play_action, self.follow_action])
         menu.addSeparator()
         self._sections[MenuSection.TRANSPORT] = (menu, None)
+        # Continue, Fill, Accept and the variations (the Continue panel's actions)
+        self._sections[MenuSection.GENERATE] = (self.menuBar().addMenu("&Generate"), None)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Editor", self)
@@ -321,6 +337,15 @@ class MainWindow(QMainWindow):
             action.setStatusTip(path)
             action.triggered.connect(partial(self.open_file, path))
         self._recent_menu.setEnabled(bool(paths))
+
+    def _hook_choice_box(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if (isinstance(new, QComboBox) and not new.isEditable()
+                and new.property("returns_focus") is None and new.window() is self):
+            new.setProperty("returns_focus", True)
+            new.activated.connect(self._focus_roll)
+
+    def _focus_roll(self, *_args: object) -> None:
+        self.canvas.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:

@@ -22,6 +22,7 @@ def open_window(motif: Path, width: int, height: int):
     window = build_main_window(motif, recover=False)
     window.resize(width, height)
     window.show()
+    window.files.wait_until_opened()   # the file is read in the background: wait for it
     return app, window
 
 

@@ -2,7 +2,7 @@
 model selected), after a Continue of an example motif with three variations.
 
 Run under a real X server:
-    xvfb-run -a -s "-screen 0 1500x1000x24" .venv/bin/python -m docs.screenshot_continue
+    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python -m docs.screenshot_continue
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ MOTIF = EXAMPLES / "a_minor_3-4.mid"
 
 
 def main() -> None:
-    app, window = open_window(MOTIF, 1500, 1000)
+    app, window = open_window(MOTIF, 1280, 760)
     from composer_app.continuation.panel import ContinuePanel
 
     panel = window.findChild(ContinuePanel)

@@ -1,7 +1,7 @@
 """Take docs/screenshot-editor.png: the editor with a motif and a pending continuation.
 
 Run under a real X server:
-    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python -m docs.screenshot_editor
+    xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python -m docs.screenshot_editor
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ MOTIF = EXAMPLES / "c_major_4-4.mid"
 
 
 def main() -> None:
-    app, window = open_window(MOTIF, 1360, 820)
+    app, window = open_window(MOTIF, 1280, 760)
     canvas, document = window.canvas, window.document
     score = read_midi(MOTIF)
     end = score.next_bar_start(score.end_tick)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+SHARP_PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 NATURAL_PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 ACCIDENTALS = {"": 0, "#": 1, "b": -1}
 
@@ -29,9 +30,12 @@ def pitch_class_name(pitch_class: int) -> str:
     return PITCH_CLASS_NAMES[pitch_class % 12]
 
 
-def pitch_name(pitch: int) -> str:
-    """A MIDI note number as a name with its octave: 60 -> "C4", 61 -> "C#4"."""
-    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+def pitch_name(pitch: int, *, sharps: bool = False) -> str:
+    """A MIDI note number as a name with its octave: 60 -> "C4", 61 -> "C#4", 63 -> "Eb4";
+    with `sharps` every black key is a sharp (63 -> "D#4"): a list of ranges reads best in
+    one spelling."""
+    names = SHARP_PITCH_CLASS_NAMES if sharps else PITCH_CLASS_NAMES
+    return f"{names[pitch % 12]}{pitch // 12 - 1}"
 
 
 def parse_pitch_class(text: str) -> int:

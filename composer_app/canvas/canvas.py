@@ -7,7 +7,8 @@ Continue panel read it there), `key_pressed(pitch)` for note previews, plus tool
 and zoom controls for the toolbar. The canvas keeps no playhead of its own: the roll and
 the ruler observe the Timeline, and so does whoever else moves the playhead (the player).
 When a preview starts (the document's preview goes from empty to notes) the roll goes to
-its first note, so a continuation is seen as it is written.
+its first note, and as it streams on the roll pages along so its newest bar stays in view
+(as playback follows the playhead), so a continuation is seen as it is written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from composer_app.model.timeline import Timeline
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66
+DRUM_CENTER_PITCH = 41   # the drum lane opens on kick (36), snare (38) and hi-hats (42, 46)
 
 
 class PianoRollCanvas(QWidget):
@@ -66,6 +68,8 @@ class PianoRollCanvas(QWidget):
         document.active_track_changed.connect(self._show_active_track)
         document.preview_changed.connect(self._follow_preview)
         self._centered = False
+        self._key: tuple[int, str] | None = None   # the key whose scale is shaded (set_key)
+        self.scale_shown = True
         self._previewing = False   # the document holds preview notes (a job is writing)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -123,10 +127,10 @@ class PianoRollCanvas(QWidget):
         return self.view.grid_step()
 
     def zoom_in(self) -> None:
-        self.view.zoom_by(1.25)
+        self.view.zoom_by(geometry.ZOOM_STEP)
 
     def zoom_out(self) -> None:
-        self.view.zoom_by(0.8)
+        self.view.zoom_by(1 / geometry.ZOOM_STEP)
 
     def set_zoom(self, zoom: geometry.Zoom) -> None:
         self.view.set_zoom(zoom)
@@ -137,6 +141,18 @@ class PianoRollCanvas(QWidget):
     def reveal(self, tick: int, pitch: int | None = None) -> None:
         """Scroll so `tick` (and `pitch`) can be seen, if it is not in view already."""
         self.view.reveal(tick, pitch)
+
+    def set_key(self, key: tuple[int, str] | None) -> None:
+        """The key whose scale the roll shades (written or estimated, or picked by the
+        musician; None: none), shown while `scale_shown`."""
+        self._key = key
+        drums = self.keyboard.drum_mode   # a drum lane's rows are instruments, not pitches
+        self.view.set_key(key if self.scale_shown and not drums else None)
+
+    def set_scale_shown(self, shown: bool) -> None:
+        """View > Show Scale: shade the key's rows and mark the notes outside it, or not."""
+        self.scale_shown = bool(shown)
+        self.set_key(self._key)
 
     def reveal_notes(self, ids: list[int]) -> None:
         notes = [self.document.note(i) for i in ids if i in self.document]
@@ -155,16 +171,22 @@ class PianoRollCanvas(QWidget):
 
     # ------------------------------------------------------------------ internals
     def _follow_preview(self) -> None:
-        """A preview started: go where its notes appear (a long piece, a far playhead)."""
+        """A preview started: go where its notes appear (a long piece, a far playhead); as
+        it streams past the right edge, page along to its newest notes."""
         notes = self.document.preview()
         if notes and not self._previewing:
             self.view.reveal(min(n.start for n in notes), notes[0].pitch)
+        elif notes:
+            self.view.reveal(max(n.start for n in notes))
         self._previewing = bool(notes)
 
     def _show_active_track(self, *_args: object) -> None:
         track = self.document.active_track
         drums = track < self.document.track_count() and self.document.track_info(track).is_drum
+        if drums and not self.keyboard.drum_mode:   # the lane opens on the kit's core rows
+            self.view.scroll_to(int(self.view.visible_scene_rect().left()) + 1, DRUM_CENTER_PITCH)
         self.keyboard.set_drum_mode(drums)
+        self.set_key(self._key)
 
     def _after_reset(self) -> None:
         """A new document: playhead home, no loop, the music's pitch range in view."""
@@ -172,4 +194,4 @@ class PianoRollCanvas(QWidget):
         self.set_loop_range(None)
         span = self.document.loaded_pitch_span   # prepared with the file: no pass over its notes
         center = (span[0] + span[1]) // 2 if span else DEFAULT_CENTER_PITCH
-        self.view.scroll_to(0, center)
+        self.view.scroll_to(0, DRUM_CENTER_PITCH if self.keyboard.drum_mode else center)

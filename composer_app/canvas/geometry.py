@@ -33,6 +33,8 @@ DEFAULT_GRID = "1/16"
 
 MIN_PIXELS_PER_TICK = 0.004   # a 4/4 bar fits in ~8 px: the whole of a long piece
 MAX_PIXELS_PER_TICK = 2.0     # a 1/32 note is 120 px wide: fine editing
+ZOOM_STEP = 1.5               # one Zoom In (Ctrl++, +); Zoom Out divides by it
+WHEEL_ZOOM_STEP = 1.25        # one Ctrl+wheel notch: finer, as a wheel turns several
 MIN_ROW_PIXELS = 5.0
 MAX_ROW_PIXELS = 40.0
 

@@ -199,7 +199,7 @@ class RollGestures:
         notches = event.angleDelta().y() / 120
         modifiers = event.modifiers()
         if modifiers & Qt.KeyboardModifier.ControlModifier:
-            view.zoom_by(1.25 ** notches, event.position().x())
+            view.zoom_by(geometry.WHEEL_ZOOM_STEP ** notches, event.position().x())
             return True
         item = view.note_item_at(event.position().toPoint())
         if item is not None and item.isSelected() and notches:
@@ -229,9 +229,9 @@ class RollGestures:
         elif ctrl and key == Qt.Key.Key_D:
             view.duplicate_selected()
         elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            view.zoom_by(1.25)
+            view.zoom_by(geometry.ZOOM_STEP)
         elif key == Qt.Key.Key_Minus:
-            view.zoom_by(0.8)
+            view.zoom_by(1 / geometry.ZOOM_STEP)
         elif key == Qt.Key.Key_Escape:
             if self.current is not None:
                 self.cancel()

@@ -18,6 +18,8 @@ MIN_LINE_GAP_PIXELS = 6.0
 
 WHITE_ROW = QColor(250, 250, 252)
 BLACK_ROW = QColor(232, 234, 240)
+SCALE_ROW = QColor(226, 242, 228)     # a row of the key's scale (when a key is shown)
+TONIC_ROW = QColor(200, 230, 204)     # its tonic
 
 
 def _pen(color: QColor) -> QPen:
@@ -37,8 +39,10 @@ def is_black_key(pitch: int) -> bool:
     return pitch % 12 in BLACK_KEY_CLASSES
 
 
-def paint_rows(painter: QPainter, rect: QRectF) -> None:
-    """Alternating white/black key stripes and the lines between rows."""
+def paint_rows(painter: QPainter, rect: QRectF,
+               scale: tuple[int, frozenset[int]] | None = None) -> None:
+    """Alternating white/black key stripes and the lines between rows; with `scale`
+    (tonic pitch class, the scale's pitch classes) its rows shaded, the tonic's deeper."""
     top = max(0, int(rect.top()))
     bottom = min(ROW_COUNT, int(rect.bottom()) + 1)
     left, width = rect.left(), rect.width()
@@ -46,7 +50,10 @@ def paint_rows(painter: QPainter, rect: QRectF) -> None:
     row_lines, octave_lines = [], []
     for row in range(top, bottom):
         pitch = row_to_pitch(row)
-        if is_black_key(pitch):
+        if scale is not None and pitch % 12 in scale[1]:
+            painter.fillRect(QRectF(left, row, width, 1.0),
+                             TONIC_ROW if pitch % 12 == scale[0] else SCALE_ROW)
+        elif is_black_key(pitch):
             painter.fillRect(QRectF(left, row, width, 1.0), BLACK_ROW)
         line = QLineF(left, row + 1.0, left + width, row + 1.0)
         (octave_lines if pitch % 12 == 0 else row_lines).append(line)
@@ -96,7 +103,8 @@ def paint_time_lines(painter: QPainter, rect: QRectF, meter: Score, step: int, z
     painter.drawLines(bar_lines)
 
 
-def paint_background(painter: QPainter, rect: QRectF, meter: Score, step: int, zoom: Zoom) -> None:
-    paint_rows(painter, rect)
+def paint_background(painter: QPainter, rect: QRectF, meter: Score, step: int, zoom: Zoom,
+                     scale: tuple[int, frozenset[int]] | None = None) -> None:
+    paint_rows(painter, rect, scale)
     paint_time_lines(painter, rect, meter, step, zoom)
 

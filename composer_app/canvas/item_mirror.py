@@ -2,7 +2,9 @@
 
 `NoteItemMirror` is the part of `view.PianoRollView` that mirrors the document: one
 `NoteItem` per note id, made, moved, re-coloured or dropped as the document's signals
-say; the streaming preview's items (keeping the prefix already drawn); the dimming of
+say; the streaming preview's items (keeping the prefix already drawn); notes outside the
+scale of the key shown on the roll marked; muted tracks' notes
+(and those a solo silences) drawn faint, still editable; the dimming of
 other tracks' notes under the drum lane and of the notes a Fill is replacing; and the
 rebuild after a replaced document, which removes the old items and makes the new ones in
 slices of REBUILD_SLICE_S between turns of the event loop, so opening a large file never
@@ -33,6 +35,7 @@ class _Looks:
     tracks: list[tuple[int | None, bool]]      # (hue, drum) per track
     lane: int | None                            # the drum lane's track, when shown
     replaced: tuple[int, int, int] | None       # (track, start, end) a Fill is replacing
+    audible: list[bool]                         # per track: not muted, nor silenced by a solo
 
 
 class NoteItemMirror:
@@ -73,13 +76,17 @@ class NoteItemMirror:
                         self._kind(note_id), hue, drum)
         if self._is_dimmed(track, note, looks.lane, looks.replaced):
             item.set_dimmed(True)
+        if 0 <= track < len(looks.audible) and not looks.audible[track]:
+            item.set_silent(True)
+        self._mark_scale(item, note.pitch)
         self._items[note_id] = item
         return item
 
     def _looks(self) -> _Looks:
         """What items made now share: each track's (hue, drum), the drum lane, the Fill span."""
         tracks = [self._track_look(track) for track in range(self.document.track_count())]
-        return _Looks(tracks, self.drum_lane_track(), self.document.preview_replaces())
+        return _Looks(tracks, self.drum_lane_track(), self.document.preview_replaces(),
+                      self.document.audible_tracks())
 
     @staticmethod
     def _is_dimmed(track: int, note: Note, lane: int | None,
@@ -89,6 +96,18 @@ class NoteItemMirror:
             return True
         return (replaced is not None and track == replaced[0]
                 and replaced[1] <= note.start < replaced[2])
+
+    def _mark_scale(self, item: NoteItem, pitch: int) -> None:
+        """A pitched note outside the scale of the key shown is marked."""
+        scale = self.scale
+        item.set_outside(scale is not None and not item.drum and pitch % 12 not in scale[1])
+
+    def _mark_all_scale(self) -> None:
+        for note_id, item in self._items.items():
+            if note_id in self.document:
+                self._mark_scale(item, self.document.note(note_id).pitch)
+        for item, note in zip(self._preview_items, self.document.preview(), strict=False):
+            self._mark_scale(item, note.pitch)
 
     def _on_tracks_changed(self) -> None:
         """Colours or drum flags may have changed: every item takes its track's look again.
@@ -101,6 +120,7 @@ class NoteItemMirror:
 
     def _apply_dimming(self) -> None:
         lane, replaced = self.drum_lane_track(), self.document.preview_replaces()
+        audible = self.document.audible_tracks()
         self._dimming = (lane, replaced)
         for note_id, item in self._items.items():
             if note_id in self.document:
@@ -108,6 +128,9 @@ class NoteItemMirror:
                 dimmed = self._is_dimmed(track, note, lane, replaced)
                 if dimmed != item.dimmed:
                     item.set_dimmed(dimmed)
+                silent = 0 <= track < len(audible) and not audible[track]
+                if silent != item.silent:
+                    item.set_silent(silent)
 
     def _rebuild(self) -> None:
         """Mirror a replaced document. Thousands of items take longer than a frame to make, so
@@ -179,6 +202,7 @@ class NoteItemMirror:
             track, note = self.document.entry(note_id)
             item.setRect(geometry.note_rect(note))
             item.set_look(note.velocity, self._kind(note_id), *self._track_look(track))
+            self._mark_scale(item, note.pitch)
         self._grow_scene(max((self.document.note(i).end for i in ids if i in self._items),
                              default=0))
         self.visible_notes_changed.emit()
@@ -198,6 +222,7 @@ class NoteItemMirror:
         del self._preview_items[keep:]
         for note in notes[keep:]:
             item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.PREVIEW)
+            self._mark_scale(item, note.pitch)
             scene.addItem(item)
             self._preview_items.append(item)
         if notes:

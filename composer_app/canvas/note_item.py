@@ -61,6 +61,7 @@ _OUTLINES = {
     NoteKind.PREVIEW: _cosmetic_pen(QColor(170, 90, 20), Qt.PenStyle.DotLine),
 }
 _SELECTED_OUTLINE = _cosmetic_pen(QColor(120, 0, 20))
+_OUTSIDE_OUTLINE = _cosmetic_pen(QColor(215, 20, 20))   # a note outside the key's scale
 _NO_PEN = QPen(Qt.PenStyle.NoPen)
 
 
@@ -77,6 +78,7 @@ def track_hue(color: str) -> int:
 
 
 DIMMED_OPACITY = 0.15   # other tracks' notes while the drum lane is shown
+SILENT_OPACITY = 0.35   # a muted track's notes (or those a solo silences): faint, editable
 
 
 class NoteItem(QGraphicsRectItem):
@@ -92,6 +94,8 @@ class NoteItem(QGraphicsRectItem):
         if kind is not NoteKind.PREVIEW:
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.dimmed = False
+        self.silent = False
+        self.outside = False   # outside the scale of the key shown on the roll
         self.set_look(velocity, kind, hue, drum)
 
     def set_look(self, velocity: int, kind: NoteKind, hue: int | None = None,
@@ -108,11 +112,27 @@ class NoteItem(QGraphicsRectItem):
         """Faint and out of reach of clicks and selection (another track's note under the
         drum lane), or back to normal."""
         self.dimmed = dimmed
-        self.setOpacity(DIMMED_OPACITY if dimmed else 1.0)
+        self._show_opacity()
         if self.kind is not NoteKind.PREVIEW:
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, not dimmed)
         if dimmed and self.isSelected():
             self.setSelected(False)
+
+    def set_silent(self, silent: bool) -> None:
+        """Faint (a muted track's note, or one a solo silences) or back to normal; it can
+        still be clicked and edited."""
+        self.silent = silent
+        self._show_opacity()
+
+    def set_outside(self, outside: bool) -> None:
+        """Marked (a red outline) as outside the key's scale shown on the roll, or not."""
+        if outside != self.outside:
+            self.outside = outside
+            self.update()
+
+    def _show_opacity(self) -> None:
+        self.setOpacity(DIMMED_OPACITY if self.dimmed else SILENT_OPACITY if self.silent
+                        else 1.0)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -120,7 +140,7 @@ class NoteItem(QGraphicsRectItem):
             painter.setPen(_SELECTED_OUTLINE)
             painter.setBrush(self._selected_fill)
         else:
-            painter.setPen(self._outline)
+            painter.setPen(_OUTSIDE_OUTLINE if self.outside else self._outline)
             painter.setBrush(self._fill)
         rect = self.rect()
         if self.drum:

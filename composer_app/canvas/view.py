@@ -36,6 +36,7 @@ from composer_app.canvas.item_mirror import (
 from composer_app.canvas.note_item import NoteItem, NoteKind
 from composer_app.document.document import Document
 from composer_app.model.timeline import Timeline
+from ml_core.keys import scale_pitch_classes
 from ml_core.music import PITCH_MAX, PITCH_MIN, Note
 
 __all__ = [
@@ -69,6 +70,7 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         self._stale_items: list[NoteItem] = []   # a replaced document's, removed slice by slice
         self._pending_ids: list[int] = []        # notes whose items are still to be made
         self._dimming: tuple = (None, None)      # (drum lane track, fill span) items are dimmed for
+        self.scale: tuple[int, frozenset[int]] | None = None   # (tonic, pitch classes) shown
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.timeout.connect(self._continue_rebuild)
@@ -138,7 +140,18 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         self.zoom_changed.emit()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
-        paint_background(painter, rect, self.document.meter(), self.grid_step(), self.zoom)
+        paint_background(painter, rect, self.document.meter(), self.grid_step(), self.zoom,
+                         self.scale)
+
+    def set_key(self, key: tuple[int, str] | None) -> None:
+        """Shade the rows of `key`'s scale (minor with its raised seventh) and mark the
+        notes outside it; None shows no key."""
+        scale = None if key is None else (key[0] % 12, scale_pitch_classes(
+            key[0], key[1], leading_tone=True))
+        if scale != self.scale:
+            self.scale = scale
+            self._mark_all_scale()
+            self.refresh_grid()
 
     def set_zoom(self, zoom: geometry.Zoom, anchor_x: float | None = None) -> None:
         """Rescale the view, keeping the tick under viewport x `anchor_x` in place."""

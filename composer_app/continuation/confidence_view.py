@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ml_core.music import Note, Score
@@ -70,6 +71,24 @@ class ConfidenceView(QWidget):
         self.summary: list[tuple[float, float]] = []
         self.density_plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
         self.setMinimumHeight(240)
+        self._follow_palette()
+
+    def _follow_palette(self) -> None:
+        """The charts in the application's colours (pyqtgraph draws black by default: a
+        dark box in a light theme)."""
+        palette = self.palette()
+        self.graphics.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        for plot in (self.confidence_plot, self.density_plot):
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(text)
+                axis.setTextPen(text)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._follow_palette()
+        super().changeEvent(event)
 
     def clear(self) -> None:
         self.confidence_plot.clear()

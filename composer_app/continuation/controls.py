@@ -34,10 +34,10 @@ DENSITIES: tuple[tuple[float, str], ...] = (
 REGISTERS: tuple[tuple[int, str], ...] = tuple(
     (pitch, label) for pitch, label in zip(
         (REGISTER_EDGES[0] - 4, 51, 58, 65, 72, REGISTER_EDGES[-1] + 4),
-        (f"very low (below {pitch_name(REGISTER_EDGES[0])})",
-         *(f"{pitch_name(low)}-{pitch_name(high - 1)}"
+        (f"very low (below {pitch_name(REGISTER_EDGES[0], sharps=True)})",
+         *(f"{pitch_name(low, sharps=True)}-{pitch_name(high - 1, sharps=True)}"
            for low, high in zip(REGISTER_EDGES, REGISTER_EDGES[1:], strict=False)),
-         f"high (from {pitch_name(REGISTER_EDGES[-1])})"), strict=True))
+         f"high (from {pitch_name(REGISTER_EDGES[-1], sharps=True)})"), strict=True))
 CONTROLS: dict[str, tuple[tuple[Any, str], ...]] = {
     "texture": TEXTURES, "density": DENSITIES, "register": REGISTERS}
 BINNING = {"texture": texture_bin, "density": density_bin, "register": register_bin}

@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QGridLayout,
@@ -52,6 +51,7 @@ from composer_app import dialogs, settings
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
+from composer_app.continuation.panel_actions import button_actions
 from composer_app.continuation.panel_prompt import JobInputs, KeyEstimator
 from composer_app.continuation.panel_status import StatusView, StatusWidgets
 from composer_app.continuation.prompt import PromptError, build_prompt
@@ -62,7 +62,7 @@ from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResul
 from composer_app.model.selection import Selection
 from composer_app.model.session import ContinuationRefused, ContinueSession
 from composer_app.model.timeline import Timeline
-from composer_app.model.window import WindowHost
+from composer_app.model.window import MenuSection, WindowHost
 from ml_core.keys import key_source, prompt_key
 from ml_core.music import Score
 
@@ -126,10 +126,8 @@ class ContinuePanel(QWidget):
         layout = QVBoxLayout(self)
         self.continue_button = self._button(
             "Continue", self.continue_, "Let the model continue the prompt (Ctrl+Return)")
-        self.continue_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.fill_button = self._button("Fill", self.fill)
-        self.fill_button.setShortcut(QKeySequence("Ctrl+Shift+Return"))
-        self.stop_button = self._button("Stop", self.stop)
+        self.stop_button = self._button("Stop", self.stop, "Stop; keep what was made")
         self.reroll_button = self._button(
             "Re-roll", self.reroll, "Remove this continuation and try again with a new seed")
         self.accept_button = self._button(
@@ -142,9 +140,12 @@ class ContinuePanel(QWidget):
         self.variation_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.next_button = self._button(
             ">", lambda: self.select_variation(self.session.selected + 1), "Next variation")
-        self.audition_button = self._button("Audition", self.audition)
+        self.audition_button = self._button("Audition", self.audition,
+                                            "Play the piece with this variation")
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        # two lines always shown: "12 generated notes pending: Accept keeps them..." whole
+        self.status_label.setMinimumHeight(2 * self.status_label.fontMetrics().lineSpacing())
         # Two rows of three: they fit the dock's width at 1280x760 without clipping.
         buttons = QGridLayout()
         for index, button in enumerate((self.continue_button, self.fill_button, self.stop_button,
@@ -160,13 +161,19 @@ class ContinuePanel(QWidget):
                 line.addWidget(widget)
             layout.addLayout(line)
         layout.addStretch(1)
+        # The same commands as menu actions with shortcuts (install_continue menus them).
+        self.actions = button_actions(self, {
+            "continue": self.continue_button, "fill": self.fill_button,
+            "stop": self.stop_button, "reroll": self.reroll_button,
+            "accept": self.accept_button, "previous": self.previous_button,
+            "next": self.next_button, "audition": self.audition_button})
 
     def essential_height(self) -> int:
-        """Height of the buttons, the variations row and the progress bar: what the dock
-        must always show (the status line below may scroll)."""
+        """Height of the buttons, the variations row, the progress bar and two lines of the
+        status line: what the dock must always show."""
         layout = self.layout()
         margins = layout.contentsMargins()
-        rows = [layout.itemAt(index).sizeHint().height() for index in range(3)]
+        rows = [layout.itemAt(index).sizeHint().height() for index in range(4)]
         return sum(rows) + layout.spacing() * len(rows) + margins.top() + margins.bottom()
 
     def _connect(self) -> None:
@@ -192,6 +199,13 @@ class ContinuePanel(QWidget):
         ]
         for signal, slot in self._document_connections:
             signal.connect(slot)
+        # The prompt "up to the playhead" or "selection" moves with them: its key anew.
+        if self.timeline is not None:
+            self.timeline.playhead_changed.connect(
+                lambda _tick: self._on_prompt_moved("playhead"), owner=self)
+        if self.selection is not None:
+            self.selection.changed.connect(lambda: self._on_prompt_moved("selection"),
+                                           owner=self)
         self.sampling_panel.stay_in_key.toggled.connect(lambda _on: self.keys.update())
         # Another prompt (score, selection, playhead): its key and followed values anew.
         self.sampling_panel.prompt_source.currentIndexChanged.connect(
@@ -322,6 +336,10 @@ class ContinuePanel(QWidget):
                                     or self.abilities.controls):
             self._key_timer.start()  # re-estimate the key once edits settle
 
+    def _on_prompt_moved(self, source: str) -> None:
+        if self.sampling_panel.prompt_source_value() == source:
+            self._on_document_changed()
+
     def _on_document_reset(self) -> None:
         if not self._shut_down:
             self.status.resets += 1
@@ -403,8 +421,14 @@ def install_continue(window: WindowHost) -> ContinuePanel:
     sampling.raise_()
     for child in (panel.model_panel, panel.sampling_panel, panel.confidence_view):
         child.show()
+    for action in panel.actions.values():
+        window.add_menu_action(MenuSection.GENERATE, action)
     panel.status_message.connect(window.status)
     panel.continuation_added.connect(window.canvas.reveal_notes)
+    # The roll shades the scale of the key Continue stays in (written, estimated or picked).
+    sampling, canvas = panel.sampling_panel, window.canvas
+    sampling.key_changed.connect(lambda: canvas.set_key(sampling.chosen_key()))
+    canvas.set_key(sampling.chosen_key())
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed
     app = QApplication.instance()
     if app is not None:

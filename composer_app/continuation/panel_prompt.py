@@ -118,14 +118,16 @@ class JobInputs:
         return None
 
     def fill_span(self) -> tuple[int, int]:
-        """The bars Fill regenerates, (first, end) from 0: those of the selected notes, else
-        those the loop range (dragged in the ruler) touches; PromptError when neither is."""
+        """The bars Fill regenerates, (first, end) from 0: those of the selected notes or
+        those the loop range (dragged in the ruler) touches, whichever was chosen last (the
+        musician's latest gesture); PromptError when neither is."""
         meter = self.document.meter()
         selected = self.selected_notes()
-        if selected:
+        loop = self.timeline.loop if self.timeline is not None else None
+        if selected and (loop is None or self.selection.stamp > self.timeline.loop_stamp):
             first, last = min(n.start for n in selected), max(n.start for n in selected)
-        elif self.timeline is not None and self.timeline.loop is not None:
-            first, end = self.timeline.loop
+        elif loop is not None:
+            first, end = loop
             last = max(first, end - 1)
         else:
             raise PromptError("Select notes, or drag a range in the ruler, to choose the bars "

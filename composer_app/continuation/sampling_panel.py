@@ -55,6 +55,7 @@ class SamplingPanel(QWidget):
     """Sampling controls; `changed` fires on any edit."""
 
     changed = Signal()
+    key_changed = Signal()   # the key "stay in key" uses (`chosen_key`) may have changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +104,7 @@ class SamplingPanel(QWidget):
             self.key.addItem(key_name(key), key)
         self.key.setEnabled(True)
         form.addRow("Key", self.key)
+        self.key.currentIndexChanged.connect(self.key_changed)
 
         self.prompt_source = QComboBox()
         for value, label in PROMPT_SOURCES:
@@ -163,6 +165,7 @@ class SamplingPanel(QWidget):
         else:
             text = ("Key signature: " if source == "written" else "Estimated: ") + key_name(key)
         self.key.setItemText(0, text)
+        self.key_changed.emit()
 
     def estimated_key(self) -> tuple[int, str] | None:
         return self._estimated_key

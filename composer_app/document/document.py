@@ -320,9 +320,9 @@ class Document(QObject):
     # ------------------------------------------------------------------ tracks
     def add_track(self, name: str | None = None, program: int = 0, is_drum: bool = False) -> int:
         """Append a track (one undo step) and make it the active one; returns its index."""
-        index = len(self._tracks)
+        index, used = len(self._tracks), [t.color for t in self._tracks]
         info = TrackInfo(name or ("Drums" if is_drum else f"Track {index + 1}"), int(program),
-                         bool(is_drum), default_color(index, is_drum))
+                         bool(is_drum), default_color(index, is_drum, used))
         self.undo_stack.push(TrackCommand(self, "Add track", self._tracks,
                                           self._tracks + [info], {}, {}))
         self.set_active_track(index)

@@ -80,18 +80,23 @@ class FileActions(QObject):
             return str(path.parent)
         return settings.get_str(settings.LAST_FOLDER, str(Path.home()))
 
+    def suggested_path(self, suffix: str) -> str:
+        """Where a Save As or export dialog starts: the document's name with `suffix`, in its
+        folder (untitled: the last folder used)."""
+        return str(Path(self._folder()) / (Path(self.display_name()).stem + suffix))
+
     def _remember(self, path: Path) -> None:
         """The last folder and the recent files, in one write of the settings file."""
         self.recent_changed.emit(settings.add_recent_file(path,
                                                           {settings.LAST_FOLDER: str(path.parent)}))
 
     # ------------------------------------------------------------------ the prompt
-    def confirm_discard(self) -> bool:
+    def confirm_discard(self, doing: str = "closing it") -> bool:
         """True when the current work may be replaced: saved, unmodified, or discarded. A
         continuation still pending (left out of the saved file) is asked about too: it
         exists nowhere else."""
         if self._document.is_modified:
-            answer = dialogs.ask_save_changes(self._window, self.display_name())
+            answer = dialogs.ask_save_changes(self._window, self.display_name(), doing)
             if answer == "discard":
                 return True
             if answer != "save" or not self.save():
@@ -101,7 +106,7 @@ class FileActions(QObject):
 
     # ------------------------------------------------------------------ commands
     def new(self) -> bool:
-        if not self.confirm_discard():
+        if not self.confirm_discard("starting a new one"):
             return False
         self._document.load_score(Score([]))   # a fresh piece: default tempo and meter
         self._discard_recovery()
@@ -110,7 +115,7 @@ class FileActions(QObject):
 
     def open(self, path: str | Path | None = None) -> bool:
         """Ask about unsaved work, then open `path` (or ask for one)."""
-        if not self.confirm_discard():
+        if not self.confirm_discard("opening another file"):
             return False
         if path is None:
             path = dialogs.get_open_path(self._window, self._folder())
@@ -177,7 +182,7 @@ class FileActions(QObject):
 
     def save_as(self, path: str | Path | None = None) -> bool:
         if path is None:
-            suggested = str(Path(self._folder()) / (Path(self.display_name()).stem + ".mid"))
+            suggested = self.suggested_path(".mid")
             path = dialogs.get_save_path(self._window, "Save As", suggested, dialogs.MIDI_FILTER)
             if path is None:
                 return False
@@ -222,7 +227,7 @@ class FileActions(QObject):
 
     def _export(self, path: str | Path | None, suffix: str, file_filter: str, writer) -> bool:
         if path is None:
-            suggested = str(Path(self._folder()) / (Path(self.display_name()).stem + suffix))
+            suggested = self.suggested_path(suffix)
             path = dialogs.get_save_path(self._window, "Export", suggested, file_filter)
             if path is None:
                 return False

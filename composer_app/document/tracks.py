@@ -9,6 +9,8 @@ and solo are listening state, not part of the composition: they change no undo s
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -99,8 +101,15 @@ class TrackInfo:
         return replace(self, **fields)
 
 
-def default_color(index: int, is_drum: bool = False) -> str:
-    return DRUM_COLOR if is_drum else TRACK_COLORS[index % len(TRACK_COLORS)]
+def default_color(index: int, is_drum: bool = False, used: Iterable[str] = ()) -> str:
+    """A new track's colour: the palette's, from its index on, that the fewest of the `used`
+    colours repeat (after a delete, no two tracks share one while the palette lasts)."""
+    if is_drum:
+        return DRUM_COLOR
+    counts = Counter(used)
+    count = len(TRACK_COLORS)
+    return min((TRACK_COLORS[(index + k) % count] for k in range(count)),
+               key=lambda color: counts[color])
 
 
 def audible(tracks: list[TrackInfo]) -> list[bool]:

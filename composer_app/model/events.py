@@ -9,8 +9,17 @@ thread in this app).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
+
+_stamps = itertools.count(1)
+
+
+def next_stamp() -> int:
+    """A number larger than any handed out before: which of two changes came last (the
+    newer of a loop drag and a selection is what Fill uses)."""
+    return next(_stamps)
 
 
 class Event:

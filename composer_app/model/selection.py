@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from composer_app.model.events import Event
+from composer_app.model.events import Event, next_stamp
 
 
 class Selection:
@@ -23,6 +23,7 @@ class Selection:
         self._ids: tuple[int, ...] = ()
         self._reader: Callable[[], Iterable[int]] | None = None
         self._stale = False
+        self.stamp = 0                # `events.next_stamp()` of the last change
         self.changed = Event()
 
     def bind(self, reader: Callable[[], Iterable[int]]) -> None:
@@ -32,6 +33,7 @@ class Selection:
 
     def mark_changed(self) -> None:
         self._stale = True
+        self.stamp = next_stamp()
         self.changed.emit()
 
     @property
@@ -47,6 +49,7 @@ class Selection:
         self._reader = None
         self._stale = False
         self._ids = tuple(sorted(set(ids)))
+        self.stamp = next_stamp()
         self.changed.emit()
 
     def __bool__(self) -> bool:

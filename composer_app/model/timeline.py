@@ -9,7 +9,7 @@ moving the playhead or the loop never edits the composition and adds no undo ste
 
 from __future__ import annotations
 
-from composer_app.model.events import Event
+from composer_app.model.events import Event, next_stamp
 
 Loop = tuple[int, int]
 
@@ -32,6 +32,7 @@ class Timeline:
     def __init__(self) -> None:
         self._playhead = 0
         self._loop: Loop | None = None
+        self.loop_stamp = 0           # `events.next_stamp()` of the last loop change
         self._playing = False
         self._follow_playback = True  # the roll scrolls to keep the playhead in view while playing
         self.playhead_changed = Event()
@@ -66,6 +67,7 @@ class Timeline:
         loop = normalized_loop(loop)
         if loop != self._loop:
             self._loop = loop
+            self.loop_stamp = next_stamp()
             self.loop_changed.emit(loop)
 
     def set_playing(self, playing: bool) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:   # for annotations only; importing this module loads no Qt
 
     from composer_app.canvas.canvas import PianoRollCanvas
     from composer_app.document.document import Document
+    from composer_app.document.file_actions import FileActions
     from composer_app.model.selection import Selection
     from composer_app.model.timeline import Timeline
 
@@ -30,6 +31,7 @@ class MenuSection(Enum):
     EDIT = "edit"                   # at the end of the Edit menu
     VIEW = "view"                   # at the end of the View menu (dock toggles go here too)
     TRANSPORT = "transport"         # at the end of the Transport menu
+    GENERATE = "generate"           # the Generate menu: Continue, Fill, Accept, variations
 
 
 class WindowHost(Protocol):
@@ -40,6 +42,7 @@ class WindowHost(Protocol):
     timeline: Timeline
     selection: Selection
     canvas: PianoRollCanvas
+    files: FileActions        # New, Open, Save, exports (`suggested_path` for export dialogs)
     play_action: QAction
     closing: SignalInstance   # the close was confirmed: stop workers now
 
@@ -47,6 +50,8 @@ class WindowHost(Protocol):
                  scrollable: bool = False, tab_with: QDockWidget | None = None) -> QDockWidget: ...
 
     def add_menu_action(self, section: MenuSection, action: QAction) -> None: ...
+
+    def dock_named(self, title: str) -> QDockWidget | None: ...
 
     def addAction(self, action: QAction) -> Any: ...  # noqa: N802 (Qt's name): window shortcuts
 

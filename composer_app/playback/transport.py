@@ -74,7 +74,8 @@ class Transport(threads.WorkerSignals):
         window.closing.connect(self.shutdown)
 
     def _declare_actions(self) -> None:
-        """Export WAV among the File menu's exports; the soundfont under Transport."""
+        """Export WAV and the soundfont it (and playback) use in the File menu, as the README
+        says; the metronome and note preview under Transport."""
         self.export_wav_action = QAction("Export &WAV…", self.window)
         self.export_wav_action.triggered.connect(self.export_wav_dialog)
         self.window.add_menu_action(MenuSection.FILE_EXPORT, self.export_wav_action)
@@ -84,16 +85,16 @@ class Transport(threads.WorkerSignals):
         self.metronome_action.setStatusTip("Click every beat of the meter while playing")
         self.metronome_action.toggled.connect(self._on_metronome)
         self.window.add_menu_action(MenuSection.TRANSPORT, self.metronome_action)
-        self.preview_action = QAction("&Preview Notes", self.window)
+        self.preview_action = QAction("Preview &Notes", self.window)
         self.preview_action.setCheckable(True)
         self.preview_action.setChecked(settings.get_str(settings.NOTE_PREVIEW, "true") == "true")
         self.preview_action.setStatusTip("Sound a note when it is drawn, clicked or moved")
         self.preview_action.toggled.connect(
             lambda on: settings.set_value(settings.NOTE_PREVIEW, "true" if on else "false"))
         self.window.add_menu_action(MenuSection.TRANSPORT, self.preview_action)
-        self.soundfont_action = QAction("Choose &Soundfont…", self.window)
+        self.soundfont_action = QAction("Choose Sound&font…", self.window)
         self.soundfont_action.triggered.connect(self.choose_soundfont_dialog)
-        self.window.add_menu_action(MenuSection.TRANSPORT, self.soundfont_action)
+        self.window.add_menu_action(MenuSection.FILE_EXPORT, self.soundfont_action)
 
     def _on_document_changed(self, *_args: object) -> None:
         self._score_stale = True
@@ -188,8 +189,7 @@ class Transport(threads.WorkerSignals):
             self.set_soundfont(path)
 
     def export_wav_dialog(self) -> None:
-        source = self.window.document.path
-        suggested = str(Path(source).with_suffix(".wav")) if source else "composition.wav"
+        suggested = self.window.files.suggested_path(".wav")   # where MIDI exports start too
         path = dialogs.get_save_path(self.window, "Export WAV", suggested, "WAV audio (*.wav)")
         if path:
             self.export_wav(path)

@@ -224,6 +224,11 @@ def install_recording(window: WindowHost, transport: Transport) -> RecordPanel:
     panel = RecordPanel(window.document, window.timeline, synth=lambda: player.live_synth,
                         click=click, parent=window)
     panel.recorded.connect(lambda ids: window.status(f"Recorded {len(ids)} notes"))
-    window.add_dock(panel, "Record")
+    # A tab beside Sampling / Model / Confidence: at 1280x760 a dock of its own left the
+    # Continue and Sampling panels too little height.
+    sampling = window.dock_named("Sampling")
+    window.add_dock(panel, "Record", scrollable=True, tab_with=sampling)
+    if sampling is not None:
+        sampling.raise_()
     window.closing.connect(panel.shutdown)
     return panel

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from PySide6.QtCore import QStringListModel, Qt
+from PySide6.QtCore import QSize, QStringListModel, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,10 +35,21 @@ from composer_app.document.tracks import GM_PROGRAM_NAMES
 from composer_app.model.window import WindowHost
 
 COLOR, NAME, INSTRUMENT, MUTE, SOLO = range(5)
+SHOWN_ROWS = 5    # rows the panel asks room for (more scroll): the docks below need the height
+NAME_WIDTH = 84   # the track name's column (the musician may widen it); the instrument stretches
 DRUM_KIT_INDEX = len(GM_PROGRAM_NAMES)   # the instrument box's last entry
 
 
 class TrackPanel(QWidget):
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """Room for SHOWN_ROWS tracks and the buttons, not for every row."""
+        hint = super().sizeHint()
+        rows = self.table.verticalHeader().defaultSectionSize() * SHOWN_ROWS
+        frame = 2 * self.table.frameWidth() + 6
+        table = self.table.horizontalHeader().sizeHint().height() + rows + frame
+        extra = hint.height() - self.table.sizeHint().height()   # buttons, margins, spacing
+        return QSize(hint.width(), table + max(0, extra))
+
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
@@ -54,8 +65,10 @@ class TrackPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                    | QAbstractItemView.EditTrigger.EditKeyPressed)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        # The instrument takes the width the name leaves: "34 Electric Bass (finger)" whole.
         header.setSectionResizeMode(INSTRUMENT, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(NAME, NAME_WIDTH)
         for column, width in ((COLOR, 18), (MUTE, 26), (SOLO, 26)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
             self.table.setColumnWidth(column, width)

@@ -19,8 +19,9 @@ def prompts(monkeypatch):
     """Answers for the unsaved-changes prompt (default 'discard'), and what was asked."""
     state = {"answer": "discard", "asked": []}
 
-    def ask(parent, name=""):
+    def ask(parent, name="", doing="closing it"):
         state["asked"].append(name)
+        state["doing"] = doing
         return state["answer"]
 
     monkeypatch.setattr(dialogs, "ask_save_changes", ask)
@@ -43,6 +44,17 @@ def test_close_with_modifications_prompts_and_cancel_keeps_the_window(window, pr
     assert not window.close()
     assert prompts["asked"] == ["Untitled"] and window.isVisible()
     assert len(window.document.notes()) == 1
+
+
+def test_the_save_question_says_what_the_answer_lets_happen(window, prompts, tmp_path):
+    window.document.add_notes([Note(60, 0, 480)])
+    prompts["answer"] = "cancel"
+    assert not window.files.open(tmp_path / "other.mid")
+    assert prompts["doing"] == "opening another file"
+    assert not window.files.new()
+    assert prompts["doing"] == "starting a new one"
+    assert not window.close()
+    assert prompts["doing"] == "closing it"
 
 
 def test_close_with_save_writes_the_file_then_closes(window, prompts, tmp_path, qtbot):

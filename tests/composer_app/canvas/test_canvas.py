@@ -222,7 +222,8 @@ def test_ctrl_wheel_and_plus_minus_zoom(canvas):
     assert canvas.view.zoom.pixels_per_tick == pytest.approx(before * 1.25)
     QTest.keyClick(canvas.view, Qt.Key.Key_Minus)
     QTest.keyClick(canvas.view, Qt.Key.Key_Minus)
-    assert canvas.view.zoom.pixels_per_tick == pytest.approx(before * 1.25 * 0.64)
+    # the keys step by half as much again (the 8 bars of a continuation fit in two steps)
+    assert canvas.view.zoom.pixels_per_tick == pytest.approx(before * 1.25 / 1.5 / 1.5)
     assert canvas.view.transform().m11() == pytest.approx(canvas.view.zoom.pixels_per_tick)
 
 
@@ -290,3 +291,15 @@ def test_snapping_helpers():
     assert geometry.snap_nearest(1500, 480, origin=1440) == 1440
     with pytest.raises(ValueError, match="unknown grid"):
         geometry.grid_step_ticks("1/5")
+
+
+def test_the_roll_follows_a_continuation_as_it_streams(canvas):
+    view = canvas.view
+    view.scroll_to(0)
+    stream = [Note(60 + bar % 12, bar * 1920, 480) for bar in range(40)]
+    canvas.document.set_preview(stream[:1])
+    for count in range(2, len(stream) + 1):         # the worker's updates, a bar at a time
+        canvas.document.set_preview(stream[:count])
+        visible = view.visible_scene_rect()
+        assert visible.left() <= stream[count - 1].start < visible.right(), count
+    canvas.document.set_preview(None)

@@ -53,3 +53,29 @@ def test_the_notes_a_fill_replaces_are_faint_while_its_preview_streams(qtbot):
     assert items[Note(62, 1920, 480)].dimmed and not items[Note(40, 1920, 480)].dimmed
     document.set_preview(None)
     assert not any(item.dimmed for item in items.values())
+
+
+def test_the_drum_lane_opens_on_kick_snare_and_hi_hats(qtbot):
+    document = Document()
+    document.load_score(Score([Track("Lead", 0, False, [Note(84, 0, 480), Note(96, 480, 480)]),
+                               Track("Drums", 0, True, [Note(36, 0, 120), Note(81, 480, 60),
+                                                        Note(78, 960, 60)])]))
+    canvas = PianoRollCanvas(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(900, 500)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+
+    def rows_in_view(*pitches):
+        visible = canvas.view.visible_scene_rect()
+        return all(visible.top() <= geometry.pitch_to_row(p) + 0.5 <= visible.bottom()
+                   for p in pitches)
+
+    assert not rows_in_view(36, 38)            # the lead's high notes are in view first
+    document.set_active_track(1)
+    assert rows_in_view(36, 38, 42, 46)        # kick, snare, closed and open hi-hat
+    document.set_active_track(0)
+    document.load_score(document.score())      # opened again with the drums active: same
+    document.set_active_track(1)
+    canvas._after_reset()
+    assert rows_in_view(36, 38, 42, 46)

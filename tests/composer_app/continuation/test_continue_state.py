@@ -63,7 +63,7 @@ def test_a_note_sounding_across_the_playhead_is_cut_there_in_the_prompt_and_the_
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     qtbot.addWidget(window)
     window.resize(900, 600)
@@ -117,3 +117,25 @@ def test_exports_leave_pending_notes_out_and_new_resets_the_tempo(window, tmp_pa
     assert "pending" in said[-1]
     files.new()
     assert window.document.tempo_bpm == 120.0
+
+
+def test_the_key_shown_follows_the_playhead_when_the_prompt_ends_there(qtbot):
+    from composer_app.canvas.canvas import PianoRollCanvas
+
+    document = Document()
+    e_flat_minor = [63, 66, 70, 68, 65, 62, 63, 70]     # from bar 4 on
+    document.load_score(Score([Track("Piano", 0, False,
+                                     [Note(p, 4 * BAR + i * 480, 480) for i, p in
+                                      enumerate(e_flat_minor * 2)])]))
+    canvas = PianoRollCanvas(document)
+    panel = ContinuePanel(document, canvas.timeline, canvas.selection)
+    qtbot.addWidget(panel)
+    qtbot.addWidget(canvas)
+    sampling = panel.sampling_panel
+    sampling.prompt_source.setCurrentIndex(sampling.prompt_source.findData("playhead"))
+    canvas.set_playhead(2 * BAR)                        # nothing before it: an empty prompt
+    qtbot.waitUntil(lambda: "empty prompt" in sampling.key.itemText(0), timeout=5000)
+    canvas.set_playhead(9 * BAR)                        # moved on: the key is estimated anew
+    qtbot.waitUntil(lambda: "empty prompt" not in sampling.key.itemText(0), timeout=5000)
+    assert sampling.estimated_key() is not None
+    panel.shutdown()

@@ -83,7 +83,8 @@ def test_fill_changes_only_the_span_and_one_undo_restores_it(qtbot, steerable_bu
     panel = make_panel(qtbot, score, "steerable")
     document, canvas = panel.document, panel._test_keep[1]
     assert (panel.fill_button.isEnabled()
-            and panel.fill_button.shortcut().toString() == "Ctrl+Shift+Return")
+            and panel.actions["fill"].shortcut().toString() == "Ctrl+Shift+Return"
+            and panel.actions["fill"].isEnabled())
     before = sorted(document.notes().items())
     span = (2 * 1920, 4 * 1920)                 # bars 3 and 4
     canvas.timeline.set_loop((2 * 1920 + 100, 4 * 1920 - 100))   # a ruler drag inside them

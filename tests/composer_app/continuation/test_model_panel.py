@@ -178,3 +178,18 @@ def test_confidence_view_summarises_each_variation(qtbot):
     assert len(view.confidence_plot.listDataItems()) == 2
     view.clear()
     assert view.summary == [] and not view.confidence_plot.listDataItems()
+
+
+def test_confidence_view_takes_the_themes_colours(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+
+    view = ConfidenceView()
+    qtbot.addWidget(view)
+    base = view.palette().color(QPalette.ColorRole.Base)
+    assert view.graphics.backgroundBrush().color() == base          # not pyqtgraph's black
+    dark = QPalette(view.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor(30, 30, 34))
+    dark.setColor(QPalette.ColorRole.Text, QColor(230, 230, 230))
+    view.setPalette(dark)                                            # a theme change follows
+    assert view.graphics.backgroundBrush().color() == QColor(30, 30, 34)
+    assert view.confidence_plot.getAxis("left").textPen().color() == QColor(230, 230, 230)

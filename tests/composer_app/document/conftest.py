@@ -10,7 +10,7 @@ from composer_app.main_window import MainWindow
 def window(qtbot, monkeypatch):
     errors: list[str] = []
     monkeypatch.setattr(dialogs, "show_error", lambda parent, text: errors.append(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     window.errors = errors
     qtbot.addWidget(window)

@@ -22,7 +22,7 @@ from ml_core.paths import user_data_dir
 def quiet_dialogs(monkeypatch):
     errors = []
     monkeypatch.setattr(dialogs, "show_error", lambda parent, text: errors.append(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     return errors
 
 

@@ -138,7 +138,8 @@ def test_unsaved_changes_prompt_on_open_and_new(window, tmp_path, monkeypatch):
     write_midi(two_track_score(), tmp_path / "a.mid")
     window.document.add_notes([Note(60, 0, 480)])
     answers = ["cancel", "discard"]
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": answers.pop(0))
+    monkeypatch.setattr(dialogs, "ask_save_changes",
+                        lambda parent, name="", doing="": answers.pop(0))
     assert not opened(window, tmp_path / "a.mid")          # cancelled: nothing changes
     assert window.document.is_modified and len(window.document.notes()) == 1
     assert window.files.new()                               # discarded

@@ -15,7 +15,7 @@ CONTINUATION = [Note(67, 960, 480, 80), Note(72, 1440, 480, 80)]
 @pytest.fixture
 def window(qtbot, monkeypatch):
     monkeypatch.setattr(dialogs, "show_error", lambda parent, text: pytest.fail(text))
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     # closing at the end
     monkeypatch.setattr(dialogs, "ask_discard_pending", lambda parent, count: True)
     window = MainWindow()

@@ -10,7 +10,7 @@ from ml_core.music import Note, Score, Track
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     qtbot.addWidget(window)
     window.edit = install_editing(window)

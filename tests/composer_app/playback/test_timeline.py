@@ -3,11 +3,13 @@ the transport builds its schedule when playback starts, and declares its menu en
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from composer_app import dialogs
+from composer_app import dialogs, settings
 from composer_app.canvas.canvas import PianoRollCanvas
 from composer_app.document.document import Document
 from composer_app.main_window import MainWindow
@@ -136,7 +138,7 @@ def test_the_player_writes_the_timeline_not_a_view(qtbot):
 @pytest.fixture
 def window(qtbot, monkeypatch):
     monkeypatch.setenv("COMPOSER_ASSISTANT_AUDIO_DRIVER", "none")
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     made = MainWindow()
     qtbot.addWidget(made)
     made.document.load_score(motif())
@@ -170,6 +172,27 @@ def test_transport_actions_sit_in_their_declared_menus(window):
     position = file_actions.index(transport.export_wav_action)
     assert file_actions[position - 1] is window.export_musicxml_action
     assert file_actions[-1] is window.quit_action
-    assert transport.soundfont_action in menus["&Transport"].actions()
+    # where the README says: File > Choose Soundfont, next to Export WAV
+    assert file_actions[position + 1] is transport.soundfont_action
+    assert transport.soundfont_action not in menus["&Transport"].actions()
     assert window.follow_action in menus["&Transport"].actions()
+    transport.shutdown()
+
+
+def test_every_export_dialog_starts_in_the_documents_folder(window, monkeypatch, tmp_path):
+    transport = install_playback(window)
+    asked: list[str] = []
+    monkeypatch.setattr(dialogs, "get_save_path", lambda parent, title, suggested, _filter:
+                        asked.append(suggested))
+    settings.set_value(settings.LAST_FOLDER, str(tmp_path / "last"))
+    transport.export_wav_dialog()                    # untitled: in the last folder used
+    window.files.export_midi()
+    assert [Path(p).parent for p in asked] == [tmp_path / "last"] * 2
+    asked.clear()
+    window.document.load_score(motif(), tmp_path / "song.mid")
+    transport.export_wav_dialog()
+    window.files.export_midi()
+    window.files.export_musicxml()
+    assert [Path(p) for p in asked] == [tmp_path / "song.wav", tmp_path / "song.mid",
+                                        tmp_path / "song.musicxml"]
     transport.shutdown()

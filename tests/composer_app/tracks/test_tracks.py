@@ -17,7 +17,7 @@ RATE = 22050
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="": "discard")
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
     window = MainWindow()
     qtbot.addWidget(window)
     window.tracks_panel = install_tracks(window)
@@ -97,6 +97,36 @@ def test_mute_and_solo_decide_what_is_rendered(window):
     solo = rendered()
     assert energy(solo, 0.05, 0.45) < 1e-5 and energy(solo, 1.05, 1.45) > 1e-3
     assert window.transport.playback_score().tracks[1].program == 32   # its own instrument
+
+
+def test_mute_and_solo_show_on_the_roll_as_faint_notes(window):
+    window.document.load_score(two_tracks())
+    panel, view = window.tracks_panel, window.canvas.view
+    melody, bass = sorted(window.document.notes(), key=lambda i: window.document.entry(i)[0])
+
+    def opacities():
+        return view.item_for(melody).opacity(), view.item_for(bass).opacity()
+
+    assert opacities() == (1.0, 1.0)
+    panel.checkbox(1, MUTE).setChecked(True)          # bass muted: drawn faint
+    faint_bass = opacities()
+    assert faint_bass[0] == 1.0 and faint_bass[1] < 0.5
+    assert view.item_for(bass).flags() & view.item_for(bass).GraphicsItemFlag.ItemIsSelectable
+    panel.checkbox(1, MUTE).setChecked(False)
+    panel.checkbox(0, SOLO).setChecked(True)          # melody alone: the bass faint again
+    assert opacities() == faint_bass
+    panel.checkbox(0, SOLO).setChecked(False)
+    assert opacities() == (1.0, 1.0)
+
+
+def test_a_track_added_after_a_delete_takes_a_colour_no_other_track_has(window):
+    document = window.document
+    for _ in range(3):
+        document.add_track()
+    document.delete_track(1)
+    document.add_track()
+    colours = [document.track_info(i).color for i in range(document.track_count())]
+    assert len(set(colours)) == len(colours), colours
 
 
 def test_metronome_clicks_on_each_beat_of_the_meter(window):
