@@ -16,7 +16,7 @@ _USER_ERRORS = [
     ("ml_core.data", "DataError"), ("ml_core.midi_io", "MidiFileError"),
     ("ml_core.bundle", "BundleError"), ("ml_core.tokenizers", "TokenizerError"),
     ("ml_core.models", "ModelConfigError"), ("ml_core.generation", "GenerationError"),
-    ("ml_core.checkpoint", "CheckpointError"),
+    ("ml_core.checkpoint", "CheckpointError"), ("ml_core.chain", "InitError"),
 ]
 
 
@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto: bf16 autocast where the CPU (AMX, AVX-512 BF16) or GPU multiplies "
-                            "bf16 natively, else fp32; weights, loss and optimizer state stay fp32")
+                       help="auto: time a few steps in fp32 and, where the CPU (AMX, AVX-512 BF16) or GPU "
+                            "multiplies bf16 natively, in bf16 autocast, and train in the faster; weights, "
+                            "loss and optimizer state stay fp32")
     train.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
                        help="torch.compile the training step (auto: on a GPU, and on a CPU for runs "
                             "of 3000+ steps); falls back to eager mode if compiling fails")
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share per collection (unnamed: 1, 0 leaves one out); implies --balance")
     train.add_argument("--infill-rate", type=float, default=0.0, metavar="R",
                        help="share of windows trained as bar infilling (REMI; lets `generate --fill-bars` work)")
+    train.add_argument("--init-from", metavar="BUNDLE",
+                       help="start from this bundle's weights (fresh optimizer, short warm-up); the model may "
+                            "grow its vocabulary, ff_size or layers; alone it also takes the bundle's recipe")
+    train.add_argument("--warmup-steps", type=int, metavar="N",
+                       help="linear learning-rate warm-up (default: 200 steps with --init-from, else none)")
     train.set_defaults(run=commands.train)
 
     evaluate = sub.add_parser("evaluate", help="test NLL, accuracy, F1, grammar errors, sample statistics")

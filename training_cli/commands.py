@@ -97,8 +97,8 @@ def train(args: argparse.Namespace) -> int:
     from ml_core.training import TrainOptions
     from ml_core.training import train as run_training
 
-    if not args.model and not args.preset:
-        raise ValueError("give --model ARCH or --preset NAME")
+    if not args.model and not args.preset and not args.init_from:
+        raise ValueError("give --model ARCH, --preset NAME or --init-from BUNDLE")
     options = TrainOptions(
         data=Path(args.data), out=args.out, arch=args.model, preset=args.preset,
         hparams=parse_assignments(args.hparam, "--hparam"), epochs=args.epochs,
@@ -108,7 +108,8 @@ def train(args: argparse.Namespace) -> int:
         precision=args.precision, compile=args.compile, resume=args.resume, seed=args.seed, patience=args.patience,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, infill_rate=args.infill_rate,
         num_workers=args.num_workers, threads=args.threads, description=args.description or "",
-        balance=args.balance, balance_weights=_balance_weights(args))
+        balance=args.balance, balance_weights=_balance_weights(args), init_from=args.init_from,
+        warmup_steps=args.warmup_steps)
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
         return 0
