@@ -144,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--register", default="auto", help="median pitch of new bars: auto, any, a MIDI number or C5")
     generate.set_defaults(run=commands.generate)
 
+    export = sub.add_parser("export", help="copy a model bundle under a new name, weights in fp32, bf16 or fp16")
+    export.add_argument("model", metavar="MODEL", help="bundle name or folder")
+    export.add_argument("--out", required=True, help="bundle folder to write")
+    export.add_argument("--name", help="the new bundle's name (default: the folder's name)")
+    export.add_argument("--description", help="a new description for its model card")
+    export.add_argument("--weights", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="how to store the weights (bf16/fp16: half the size; loading gives fp32)")
+    export.set_defaults(run=commands.export)
+
     listing = sub.add_parser("models", help="list bundled and user model bundles")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=commands.models)

@@ -221,6 +221,19 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- export
+
+
+def export(args: argparse.Namespace) -> int:
+    from ml_core import bundle
+
+    folder = bundle.export(bundle.resolve(args.model), Path(args.out), name=args.name,
+                           description=args.description, weights_dtype=args.weights)
+    size = (folder / bundle.WEIGHTS_FILE).stat().st_size
+    _say(f"exported {args.model} to {folder} ({args.weights} weights, {size / 1e6:.1f} MB)")
+    return 0
+
+
 # ---------------------------------------------------------------- models
 
 

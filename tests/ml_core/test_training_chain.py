@@ -176,3 +176,28 @@ def test_a_card_from_before_chains_counts_as_one_link(tmp_path):
     bundle.record_metrics(folder, "steps", 10)
     links = chain.earlier_links(folder)
     assert len(links) == 1 and links[0]["tokens_seen"] == 1234 and links[0]["machine"] == "not recorded"
+
+
+# ---------------------------------------------------------------- export at half size
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_export_stores_half_size_weights_that_load_as_fp32(tmp_path, dtype):
+    from training_cli.__main__ import main
+
+    vocab = get_tokenizer("remi", use_controls=False).vocab_size
+    folder, model = _saved(tmp_path, "full", {**SMALL, "vocab_size": vocab})
+    (folder / "metrics.jsonl").write_text('{"type": "epoch", "epoch": 1, "step": 2, "val_nll": 1.0}\n')
+    assert main(["export", str(folder), "--out", str(tmp_path / "half"), "--weights", dtype,
+                 "--description", "smaller"]) == 0
+    half = bundle.load(tmp_path / "half")
+    assert half.name == "half" and half.config["description"] == "smaller"
+    assert half.config["weights_dtype"] == dtype and (tmp_path / "half" / "metrics.jsonl").is_file()
+    assert all(p.dtype == torch.float32 for p in half.model.parameters())
+    full_size = (folder / bundle.WEIGHTS_FILE).stat().st_size
+    assert (tmp_path / "half" / bundle.WEIGHTS_FILE).stat().st_size < 0.6 * full_size
+    ids = torch.randint(0, vocab, (1, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(half.model(ids)[0], model(ids)[0], atol=0.05)
+    with pytest.raises(bundle.BundleError, match="unknown weights dtype"):
+        bundle.save(tmp_path / "x", model, half.config["tokenizer"], name="x", weights_dtype="int4")
