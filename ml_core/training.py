@@ -491,6 +491,10 @@ class Trainer:
         probe.train()
         self.precision_rates = measure_precisions(candidates, run_step, timer=timer)
         choice = fastest(self.precision_rates)
+        if self.context.world_size > 1:  # every rank trains in rank 0's choice
+            shared = [choice]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            choice = shared[0]
         self.log("precision auto: " + ", ".join(f"{name} {rate:.3f} steps/s"
                                                 for name, rate in self.precision_rates.items())
                  + f" -> {choice}")
