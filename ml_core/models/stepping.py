@@ -460,12 +460,10 @@ class NumpyTransformer:
 
     def _feed_forward(self, x: np.ndarray, layer: dict) -> np.ndarray:
         if layer["ff_int8"] is not None:
-            packed_in, packed_out = layer["ff_int8"]
-            with torch.inference_mode():
-                hidden = torch.ops.quantized.linear_dynamic(torch.from_numpy(x), packed_in, True)
-                hidden = (torch.nn.functional.gelu(hidden) if self.activation is _gelu
-                          else torch.relu(hidden))
-                return torch.ops.quantized.linear_dynamic(hidden, packed_out, True).numpy()
+            packed_in, packed_out = layer["ff_int8"]   # no autograd: NumPy inputs need no grad
+            hidden = torch.ops.quantized.linear_dynamic(torch.from_numpy(x), packed_in, True)
+            hidden = torch.nn.functional.gelu(hidden) if self.activation is _gelu else torch.relu(hidden)
+            return torch.ops.quantized.linear_dynamic(hidden, packed_out, True).numpy()
         weight, bias = layer["ff_in"]
         hidden = x @ weight
         hidden += bias
