@@ -19,12 +19,16 @@ full-sequence forward is efficient; its state is copied into NumPy buffers. The 
 step computes the same function as the torch one in float32 (logits agree to ~1e-5; the
 tests check every position scheme, RealFormer, post-LN and ReLU).
 
-Large feed-forward matrices are multiplied in int8 (`INT8_MIN_WEIGHTS`): their weights
-quantized once per output channel, the activations per step (PyTorch's dynamic int8
-linear, fbgemm/x86 engine). A one-row product streams the whole matrix from memory, so a
-quarter of the bytes pays once the matrix is large: measured on an AVX-512 EPYC (one
-thread), a 256 -> 2816 -> 256 block took 90 us in int8 against 207 us in float32, while at
-256 -> 1024 -> 256 int8 was no faster (70 against 64 us), so smaller models stay float32.
+Large feed-forward matrices (`PACKED_MIN_WEIGHTS`) are stored packed at half the bytes,
+fp16 (PyTorch's fbgemm `linear_dynamic_fp16`: products in float32, logits within ~1e-3)
+or, with `PACKED_WEIGHTS = "int8"`, int8 per output channel with activations quantized
+per step. A one-row product streams the whole matrix from memory, so fewer bytes pay once
+the matrix is large. Measured on a loaded 2-core AMD EPYC (AVX-512 BF16, one thread, CPU
+seconds), a 256 x 2816 product with the weights out of cache: float32 NumPy 180-197 us,
+fp16 106-131, int8 117-120; in a step of the 2816-wide model the feed-forward blocks cost
+640 us in fp16 (536 in int8; float32 about 1,400) against 322 us for `default`'s 1024-wide
+ones in float32; at 256 x 1024 packing gave nothing (int8 70 against 64 us), so the 2.5M
+models stay float32.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from torch import nn
 
 LAYER_NORM_EPS = 1e-5
 ENGINES = ("auto", "torch", "numpy")
-INT8_MIN_WEIGHTS = 512 * 1024   # feed-forward matrices from this many weights step in int8
+PACKED_MIN_WEIGHTS = 512 * 1024  # feed-forward matrices from this many weights step packed
+PACKED_WEIGHTS = "fp16"          # how: fp16 weights (products in float32) or int8
 
 
 class SteppingError(ValueError):
@@ -237,10 +242,19 @@ def _relu(x: np.ndarray) -> np.ndarray:
 
 
 def int8_available() -> bool:
-    """Whether this PyTorch build has the dynamic int8 linear of the fbgemm/x86 engine."""
+    """Whether this PyTorch build has the packed fbgemm linears (int8 and fp16 weights)."""
     engines = getattr(torch.backends.quantized, "supported_engines", [])
     return (any(name in engines for name in ("x86", "fbgemm"))
-            and hasattr(torch.ops.quantized, "linear_dynamic"))
+            and hasattr(torch.ops.quantized, "linear_dynamic")
+            and hasattr(torch.ops.quantized, "linear_dynamic_fp16"))
+
+
+def _fp16_linear(linear: tuple[np.ndarray, np.ndarray]) -> Any:
+    """An (in, out) weight and its bias packed for `torch.ops.quantized.linear_dynamic_fp16`:
+    the weight stored in fp16 (half the bytes), the product computed in float32."""
+    weight, bias = linear
+    rows = torch.from_numpy(np.ascontiguousarray(weight.T))              # (out, in)
+    return torch.ops.quantized.linear_prepack_fp16(rows, torch.from_numpy(bias.astype(np.float32)))
 
 
 def _int8_linear(linear: tuple[np.ndarray, np.ndarray]) -> Any:
@@ -256,13 +270,20 @@ def _int8_linear(linear: tuple[np.ndarray, np.ndarray]) -> Any:
     return torch.ops.quantized.linear_prepack(quantized, torch.from_numpy(bias.astype(np.float32)))
 
 
-def _int8_feed_forward(layer: dict[str, Any]) -> tuple[Any, Any] | None:
-    """The layer's feed-forward pair packed for int8, when it is large enough to pay."""
+def _packed_feed_forward(layer: dict[str, Any]) -> tuple[Any, Any, Any] | None:
+    """The layer's feed-forward pair packed (PACKED_WEIGHTS: fp16 or int8) with the product
+    that reads it, when the matrices are large enough to pay."""
     weight = layer["ff_in"][0]
-    if weight.size < INT8_MIN_WEIGHTS or not int8_available():
+    if weight.size < PACKED_MIN_WEIGHTS or not int8_available():
         return None
     try:
-        return _int8_linear(layer["ff_in"]), _int8_linear(layer["ff_out"])
+        if PACKED_WEIGHTS == "int8":
+            def product(x: torch.Tensor, packed: Any) -> torch.Tensor:
+                return torch.ops.quantized.linear_dynamic(x, packed, True)
+
+            return product, _int8_linear(layer["ff_in"]), _int8_linear(layer["ff_out"])
+        return (torch.ops.quantized.linear_dynamic_fp16, _fp16_linear(layer["ff_in"]),
+                _fp16_linear(layer["ff_out"]))
     except (RuntimeError, NotImplementedError):   # an engine that cannot pack: stay float32
         return None
 
@@ -344,7 +365,7 @@ class NumpyTransformer:
                 layer["relative"] = _array(attention.relative).T.copy()   # (head_dim, D+1)
             for name in ("qkv", "out", "ff_in", "ff_out"):
                 layer[name] = _laid_out(layer[name])
-            layer["ff_int8"] = _int8_feed_forward(layer)
+            layer["ff_packed"] = _packed_feed_forward(layer)
             layers.append(layer)
         head = _linear(model.head)
         final_norm = _norm_parameters(model.final_norm)
@@ -459,11 +480,11 @@ class NumpyTransformer:
         return logits
 
     def _feed_forward(self, x: np.ndarray, layer: dict) -> np.ndarray:
-        if layer["ff_int8"] is not None:
-            packed_in, packed_out = layer["ff_int8"]   # no autograd: NumPy inputs need no grad
-            hidden = torch.ops.quantized.linear_dynamic(torch.from_numpy(x), packed_in, True)
+        if layer["ff_packed"] is not None:
+            product, packed_in, packed_out = layer["ff_packed"]   # NumPy inputs: no autograd
+            hidden = product(torch.from_numpy(x), packed_in)
             hidden = torch.nn.functional.gelu(hidden) if self.activation is _gelu else torch.relu(hidden)
-            return torch.ops.quantized.linear_dynamic(hidden, packed_out, True).numpy()
+            return product(hidden, packed_out).numpy()
         weight, bias = layer["ff_in"]
         hidden = x @ weight
         hidden += bias
