@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     splits = {group: group_split(dataset.val, keep) for group, keep in groups.items()}
     results: dict[str, dict[str, float]] = {}
     for name in args.models:
-        loaded = bundle_module.load(bundle_module.resolve(name))
-        if loaded.config["hparams"].get("vocab_size") != dataset.vocab_size:
+        folder = bundle_module.resolve(name)
+        if bundle_module.read_config(folder)["hparams"].get("vocab_size") != dataset.vocab_size:
             print(f"error: {name} has another vocabulary than {args.data}", file=sys.stderr)
             return 2
+        loaded = bundle_module.load(folder)
         results[name] = {group: round(mean_nll(loaded.model, split, args.window, args.max_windows,
                                                 dataset.pad_id), 4)
                          for group, split in splits.items()}
