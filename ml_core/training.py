@@ -476,12 +476,7 @@ class Trainer:
             model_state = None
             if self.window_model:
                 inputs, targets, valid, model_state = last_windows(probe, inputs, targets, valid, None)
-            with autocast(self.device, precision):
-                logits, _ = probe(inputs, model_state)
-            if self.dataset.kind == "token":
-                loss = token_loss(logits, targets, self.loss_config, self.class_weights)
-            else:
-                loss = frame_loss(logits, targets, valid, self.loss_config)
+            loss = self._model_loss(probe, precision, inputs, targets, valid, model_state)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -544,8 +539,12 @@ class Trainer:
 
     def _eager_loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
                     state: Any = None) -> torch.Tensor:
-        with autocast(self.device, self.precision):
-            logits, _ = self.wrapped(inputs, state)
+        return self._model_loss(self.wrapped, self.precision, inputs, targets, valid, state)
+
+    def _model_loss(self, model: torch.nn.Module, precision: str, inputs: torch.Tensor,
+                    targets: torch.Tensor, valid: torch.Tensor, state: Any = None) -> torch.Tensor:
+        with autocast(self.device, precision):
+            logits, _ = model(inputs, state)
         if self.dataset.kind == "token":
             return token_loss(logits, targets, self.loss_config, self.class_weights)
         return frame_loss(logits, targets, valid, self.loss_config)
