@@ -1,9 +1,11 @@
 """How a training step runs fast on the machine at hand: precision, compilation, optimizers.
 
-- Precision `auto` is bf16 autocast where the hardware multiplies bf16 matrices natively
-  (CPUs with AMX or AVX-512 BF16, GPUs that support bf16) and fp32 elsewhere: on a CPU
-  without them (AVX2 only) PyTorch emulates bf16 GEMMs about 50x slower than fp32. Under
-  autocast the weights, the loss and the optimizer state stay fp32.
+- Precision `auto` decides by measurement: where the hardware multiplies bf16 matrices
+  natively (CPUs with AMX or AVX-512 BF16, GPUs that support bf16) the trainer times a few
+  steps of the model in fp32 and in bf16 autocast and keeps the faster (on an AVX-512 BF16
+  CPU without AMX bf16 can be the slower one); elsewhere fp32 (a CPU with AVX2 only
+  emulates bf16 GEMMs about 50x slower). Under autocast the weights, the loss and the
+  optimizer state stay fp32.
 - Compilation `auto` compiles the training step (forward + loss) with `torch.compile` on a
   GPU and, on a CPU, for runs long enough to pay back the one-off compile (about two
   minutes on two cores) when a C compiler is present. Any compile failure falls back to
@@ -14,8 +16,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -57,6 +62,36 @@ def resolve_precision(requested: str, device: torch.device, recurrent: bool = Fa
         raise ValueError("--precision bf16: this CPU has no bf16 units (AMX or AVX-512 BF16), "
                          "which recurrent layers need; use --precision fp32")
     return requested
+
+
+def precision_candidates(device: torch.device, recurrent: bool = False) -> list[str]:
+    """The precisions `auto` chooses between on `device`: fp32, plus bf16 where the
+    hardware multiplies bf16 natively (not for recurrent layers on a CPU)."""
+    if has_bf16_matrix_units(device) and not (recurrent and device.type == "cpu"):
+        return ["fp32", "bf16"]
+    return ["fp32"]
+
+
+def measure_precisions(candidates: Sequence[str], run_step: Callable[[str], object], *,
+                       steps: int = 3,
+                       warmup: int = 1,
+                       timer: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Training steps per second of each precision in `candidates`: `run_step(precision)`
+    runs one step; `warmup` untimed steps first, then `steps` timed by `timer`."""
+    rates: dict[str, float] = {}
+    for precision in candidates:
+        for _ in range(warmup):
+            run_step(precision)
+        started = timer()
+        for _ in range(steps):
+            run_step(precision)
+        rates[precision] = steps / max(timer() - started, 1e-9)
+    return rates
+
+
+def fastest(rates: dict[str, float]) -> str:
+    """The precision with the most steps per second (fp32 on a tie: the safer number format)."""
+    return max(rates, key=lambda name: (rates[name], name == "fp32"))
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
@@ -117,3 +152,25 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 5,
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - started)
     return 2 * size ** 3 / best
+
+
+def machine_description(device: torch.device | None = None) -> str:
+    """One line naming the machine a run trained on: CPU model and its matrix features, or GPU."""
+    device = device or torch.device("cpu")
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    features = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    cores = os.cpu_count() or 1
+    return f"CPU {name}, {cores} cores" + (f" ({', '.join(features)})" if features else "")

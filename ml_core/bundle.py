@@ -41,8 +41,10 @@ _REQUIRED: dict[str, tuple[type, ...]] = {
 }
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "description": (str,), "training": (dict,), "metrics": (dict,), "created": (str,),
-    "parameter_count": (int,), "kind": (str,),
+    "parameter_count": (int,), "kind": (str,), "weights_dtype": (str,),
 }
+# how `save` may store floating-point weights (loading always gives the model's own fp32)
+WEIGHT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class BundleError(Exception):
@@ -94,9 +96,16 @@ class BundleInfo:
 # ------------------------------------------------------------------------ saving
 def save(path: str | Path, model: torch.nn.Module, tokenizer_dict: dict[str, Any], *, name: str,
          description: str = "", training: dict[str, Any] | None = None,
-         metrics: dict[str, Any] | None = None) -> Path:
+         metrics: dict[str, Any] | None = None, weights_dtype: str = "fp32",
+         extra_files: tuple[Path, ...] = ()) -> Path:
     """Write `model` as a bundle folder at `path` (replacing one that is there) and return
-    the folder. The model must come from `build_model` (it needs `arch` and `config`)."""
+    the folder. The model must come from `build_model` (it needs `arch` and `config`).
+    `weights_dtype` bf16 or fp16 stores floating-point weights at half the size (loading
+    casts them back to the model's fp32); `extra_files` (a loss curve, a metrics log) are
+    copied in beside them."""
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise BundleError(f"unknown weights dtype '{weights_dtype}' (choose "
+                          f"{', '.join(WEIGHT_DTYPES)})")
     destination = Path(path)
     if not isinstance(name, str) or not name.strip():
         raise BundleError("a bundle needs a non-empty name")
@@ -112,13 +121,16 @@ def save(path: str | Path, model: torch.nn.Module, tokenizer_dict: dict[str, Any
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameter_count": count_parameters(model),
     }
+    if weights_dtype != "fp32":
+        config["weights_dtype"] = weights_dtype
     try:
         config_text = json.dumps(config, indent=2, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise BundleError(f"bundle config is not plain JSON data: {error}") from None
     # Clones: shared (tied) tensors are stored as separate copies, all contiguous on CPU.
-    tensors = {key: value.detach().to("cpu").contiguous().clone()
-               for key, value in model.state_dict().items()}
+    stored = WEIGHT_DTYPES[weights_dtype]
+    tensors = {key: value.detach().to("cpu", stored if value.is_floating_point() else value.dtype)
+               .contiguous().clone() for key, value in model.state_dict().items()}
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.parent / f".{destination.name}.saving-{uuid.uuid4().hex[:8]}"
@@ -126,6 +138,8 @@ def save(path: str | Path, model: torch.nn.Module, tokenizer_dict: dict[str, Any
         temporary.mkdir()
         save_file(tensors, str(temporary / WEIGHTS_FILE), metadata={"format": "pt"})
         atomic_write_text(temporary / CONFIG_FILE, config_text)
+        for extra in extra_files:
+            shutil.copyfile(extra, temporary / Path(extra).name)
         replace_folder(temporary, destination)
     except (OSError, SafetensorError, ValueError, RuntimeError) as error:
         raise BundleError(f"could not save the bundle to {destination}: {error}") from None
@@ -218,6 +232,24 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         raise BundleError(f"cannot move the model to device '{device}': {error}") from None
     model.eval()
     return Bundle(config["name"], folder, config, model, tokenizer)
+
+
+def export(source: str | Path, destination: str | Path, *, name: str | None = None,
+           description: str | None = None, weights_dtype: str = "fp32") -> Path:
+    """Copy the bundle at `source` to `destination` under a new name/description, its
+    weights stored as `weights_dtype`, its card, metrics log and loss curve kept."""
+    loaded = load(source)
+    destination = Path(destination)
+    if destination.resolve() == loaded.path.resolve():
+        raise BundleError("export needs another folder than the bundle's own")
+    extras = tuple(loaded.path / f for f in ("metrics.jsonl", "loss_curve.png")
+                   if (loaded.path / f).is_file())
+    return save(destination, loaded.model, loaded.config["tokenizer"],
+                name=name or destination.name,
+                description=loaded.config.get("description", "") if description is None
+                else description,
+                training=loaded.config.get("training"), metrics=loaded.config.get("metrics"),
+                weights_dtype=weights_dtype, extra_files=extras)
 
 
 def _read_weights(weights_path: Path) -> dict[str, torch.Tensor]:

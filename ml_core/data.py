@@ -48,7 +48,7 @@ SPLITS = ("train", "val")
 TRANSPOSE_SHIFTS = tuple(range(-6, 6))  # -6..+5: every key once, none moved more than a tritone
 MUSIC21_PREFIX = "music21:"
 READER_VERSION = 3   # bump when reading a file gives other notes: invalidates score caches
-PREPARE_VERSION = 2  # bump when the same scores give other shards: invalidates datasets only
+PREPARE_VERSION = 3  # bump when the same scores give other shards: invalidates datasets only
 SCORE_CACHE_LAYOUT = 2   # the score cache's pieces are `ml_core.score_codec` data (1: its own)
 
 
@@ -194,6 +194,28 @@ def split_files(files: Sequence[Path], val_fraction: float,
     order = np.random.default_rng(seed).permutation(count)
     val_set = {ordered[i] for i in order[:val_count]}
     return [p for p in ordered if p not in val_set], [p for p in ordered if p in val_set]
+
+
+def split_by_source(sources: Sequence[str], collection_of: dict[Path, str], val_fraction: float,
+                    seed: int) -> tuple[list[Path], list[Path]]:
+    """`split_files` on each source's files alone (a file named by two sources counts for
+    the first), so a source's validation files are the same whatever other sources join
+    it: `music21:all` plus another folder holds out exactly the files `music21:all` alone
+    does (those the shipped models never saw, and the benches' held-out pieces)."""
+    if len(sources) <= 1:
+        return split_files(list(collection_of), val_fraction, seed)
+    train: list[Path] = []
+    val: list[Path] = []
+    seen: set[Path] = set()
+    for source in sources:
+        mine = [path for path in resolve_collections([source]) if path in collection_of
+                and path not in seen]
+        seen.update(mine)
+        if mine:
+            source_train, source_val = split_files(mine, val_fraction, seed)
+            train += source_train
+            val += source_val
+    return sorted(train), sorted(val)
 
 
 # ---------------------------------------------------------------- per-file work
@@ -482,7 +504,8 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     if cached is not None:
         return PrepareResult(out_dir, cached, reused=True)
 
-    train_files, val_files = split_files(files, options.val_fraction, options.seed)
+    train_files, val_files = split_by_source(sources, collection_of,
+                                             options.val_fraction, options.seed)
     augmentation = options.augmentation
     skipped: dict[str, str] = {}
     encoder = build_encoder(description)

@@ -30,8 +30,12 @@ from ml_core import checkpoint as checkpoints
 from ml_core import objectives
 from ml_core.acceleration import (
     autocast,
+    fastest,
     has_recurrent_layers,
+    machine_description,
     make_optimizer,
+    measure_precisions,
+    precision_candidates,
     resolve_precision,
     should_compile,
 )
@@ -101,6 +105,9 @@ class TrainOptions:
     balance_weights: dict[str, float] = field(default_factory=dict)  # collection -> share weight
     # share of windows turned into bar-infilling examples (ml_core.objectives)
     infill_rate: float = 0.0
+    init_from: str | None = None  # a bundle whose weights start the model (ml_core.chain)
+    # linear LR warm-up (default: 200 steps with init_from, else none)
+    warmup_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,12 @@ class Recipe:
     epochs: int = 20
     preset: str | None = None
     paper: str | None = None
+    # steps of linear learning-rate warm-up from the run's first step
+    warmup: int = 0
+    init_from: str | None = None    # the bundle the weights started from
+
+
+INIT_WARMUP_STEPS = 200             # a fresh optimizer on trained weights: a short warm-up
 
 
 def _preset_value(preset: Any, name: str) -> Any:
@@ -130,13 +143,34 @@ def _preset_value(preset: Any, name: str) -> Any:
     return value
 
 
+class _CardRecipe:
+    """The recipe in a bundle's model card, read like a preset (`train --init-from B` alone
+    trains B's architecture on B's recipe); its window already counts inputs only."""
+
+    def __init__(self, folder: str) -> None:
+        from ml_core import bundle
+
+        config = bundle.read_config(bundle.resolve(folder))
+        recipe = dict((config.get("training") or {}).get("recipe") or {})
+        self.arch = config["arch"]
+        self.hparams = {k: v for k, v in config["hparams"].items() if k != "vocab_size"}
+        for name in ("optimizer", "lr", "schedule", "decay", "min_lr",
+                     "epoch_fraction", "batch_size",
+                     "epochs", "paper"):
+            setattr(self, name, recipe.get(name))
+        self.window = recipe["window"] + 1 if recipe.get("window") else None
+
+
 def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Recipe:
-    """Command-line values win over the preset's, which win over Recipe's defaults."""
+    """Command-line values win over the preset's (or, with only --init-from, the bundle's
+    own recipe), which win over Recipe's defaults."""
     preset = None
     if options.preset:
         from ml_core.models.presets import get_preset
 
         preset = get_preset(options.preset)
+    elif options.init_from and not options.arch:
+        preset = _CardRecipe(options.init_from)
     arch = options.arch or _preset_value(preset, "arch")
     if not arch:
         raise ValueError("give --model ARCH or --preset NAME")
@@ -159,9 +193,15 @@ def resolve_recipe(options: TrainOptions, dataset: Dataset | None = None) -> Rec
     # batch) but not its model sizes: those belong to the preset's architecture.
     same_arch = preset is not None and arch == preset.arch
     preset_hparams = (_preset_value(preset, "hparams") or {}) if same_arch else {}
+    warmup = options.warmup_steps
+    if warmup is None:
+        warmup = INIT_WARMUP_STEPS if options.init_from else 0
+    if warmup < 0:
+        raise ValueError("--warmup-steps must be 0 or more")
     recipe = Recipe(arch=arch, hparams={**preset_hparams, **options.hparams},
                     **{**values, "schedule": schedule}, min_lr=min_lr, preset=options.preset,
-                    paper=_preset_value(preset, "paper"))
+                    paper=_preset_value(preset, "paper"), warmup=warmup,
+                    init_from=options.init_from)
     for name in ("lr", "epoch_fraction", "decay"):
         if not getattr(recipe, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive")
@@ -300,11 +340,14 @@ def pick_device(requested: str, context: DistributedContext) -> torch.device:
     return torch.device(requested)
 
 
-def learning_rate(recipe: Recipe, epoch: int) -> float:
-    """Flat, or decaying x`decay` per epoch down to `min_lr` (the report's LSTM recipe)."""
-    if recipe.schedule == "constant":
-        return recipe.lr
-    return max(recipe.lr * recipe.decay ** epoch, recipe.min_lr)
+def learning_rate(recipe: Recipe, epoch: int, step: int | None = None) -> float:
+    """Flat, or decaying x`decay` per epoch down to `min_lr` (the report's LSTM recipe);
+    during the first `recipe.warmup` steps ramped up linearly from lr / warmup."""
+    rate = recipe.lr if recipe.schedule == "constant" else max(recipe.lr * recipe.decay ** epoch,
+                                                               recipe.min_lr)
+    if recipe.warmup and step is not None and step < recipe.warmup:
+        rate *= (step + 1) / recipe.warmup
+    return rate
 
 
 def build_training_model(recipe: Recipe, dataset: Dataset) -> torch.nn.Module:
@@ -360,7 +403,8 @@ def _dropout_seed(seed: int, rank: int, step: int) -> int:
 class Trainer:
     """One training run; `run()` does it. Kept as a class so the pieces stay small."""
 
-    def __init__(self, options: TrainOptions, log: Callable[[str], None] = print) -> None:
+    def __init__(self, options: TrainOptions, log: Callable[[str], None] = print,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
         self.options = options
         self.context = DistributedContext.from_environment()
         self.log = log if self.context.is_main else (lambda message: None)
@@ -373,13 +417,21 @@ class Trainer:
                                   or max(1, (os.cpu_count() or 1) // self.context.local_world_size))
         torch.manual_seed(options.seed)
         self.model = build_training_model(self.recipe, self.dataset).to(self.device)
-        self.precision = resolve_precision(options.precision, self.device,
-                                           has_recurrent_layers(self.model))
+        self.earlier_links: list[dict[str, Any]] = []
+        if options.init_from:
+            from ml_core import bundle, chain
+
+            source = bundle.resolve(options.init_from)
+            self.earlier_links = chain.earlier_links(source)
+            if not options.resume:  # a resumed run's checkpoint holds the weights
+                counts = chain.init_weights(self.model, source)
+                self.log(f"weights from {source}: {counts['copied']} tensors copied, "
+                         f"{counts['grown']} grown, {counts['new']} new")
         self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(),
                                         self.recipe.lr,
                                         self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
-            self.precision == "fp16" and self.device.type == "cuda"))
+            options.precision == "fp16" and self.device.type == "cuda"))  # auto never picks fp16
         self.wrapped = self.context.wrap(self.model, self.device)
         self.bundle_dir = output_folder(options.out)
         if self.bundle_dir.exists() and not (self.bundle_dir / "config.json").is_file() and (
@@ -421,11 +473,56 @@ class Trainer:
             self.total_steps = min(self.total_steps, options.max_steps)
         self.state = LoopState()
         self.resumed_from: int | None = None
-        self.compiled_loss = (
-            torch.compile(self._eager_loss, dynamic=False)
-            if should_compile(options.compile, self.device, self.total_steps)
-            else None
-        )
+        self.compiled_loss = None
+        self.precision_rates: dict[str, float] = {}
+        self.precision = self._choose_precision(timer)
+        self.compiled_loss = (torch.compile(self._eager_loss, dynamic=False)
+                              if should_compile(options.compile, self.device, self.total_steps)
+                              else None)
+
+    # ------------------------------------------------------------ precision
+    def _choose_precision(self, timer: Callable[[], float]) -> str:
+        """The asked precision; for `auto`, of the precisions this machine offers the one
+        that ran the most steps per second of this model (eager, on a copy of it)."""
+        recurrent = has_recurrent_layers(self.model)
+        if self.options.precision != "auto":
+            return resolve_precision(self.options.precision, self.device, recurrent)
+        candidates = precision_candidates(self.device, recurrent)
+        if len(candidates) == 1:
+            return candidates[0]
+        import copy
+
+        probe = copy.deepcopy(self.model)
+        optimizer = make_optimizer(self.recipe.optimizer, probe.parameters(),
+                                   self.recipe.lr, self.device)
+        batches = [self._tensors(self._batch(step)) for step in range(2)]
+        turn = [0]
+
+        def run_step(precision: str) -> None:
+            inputs, targets, valid = batches[turn[0] % len(batches)]
+            turn[0] += 1
+            model_state = None
+            if self.window_model:
+                inputs, targets, valid, model_state = (last_windows(probe, inputs, targets, valid,
+                                                                    None))
+            loss = self._model_loss(probe, precision, inputs, targets, valid, model_state)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+
+        probe.train()
+        self.precision_rates = measure_precisions(candidates, run_step, timer=timer)
+        choice = fastest(self.precision_rates)
+        if self.context.world_size > 1:  # every rank trains in rank 0's choice
+            shared = [choice]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            choice = shared[0]
+        self.log("precision auto: " + ", ".join(f"{name} {rate:.3f} steps/s"
+                                                for name, rate in self.precision_rates.items())
+                 + f" -> {choice}")
+        return choice
 
     # ------------------------------------------------------------ batches
     def _batch(self, step: int) -> Batch:
@@ -473,8 +570,12 @@ class Trainer:
 
     def _eager_loss(self, inputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
                     state: Any = None) -> torch.Tensor:
-        with autocast(self.device, self.precision):
-            logits, _ = self.wrapped(inputs, state)
+        return self._model_loss(self.wrapped, self.precision, inputs, targets, valid, state)
+
+    def _model_loss(self, model: torch.nn.Module, precision: str, inputs: torch.Tensor,
+                    targets: torch.Tensor, valid: torch.Tensor, state: Any = None) -> torch.Tensor:
+        with autocast(self.device, precision):
+            logits, _ = model(inputs, state)
         if self.dataset.kind == "token":
             return token_loss(logits, targets, self.loss_config, self.class_weights)
         return frame_loss(logits, targets, valid, self.loss_config)
@@ -550,7 +651,11 @@ class Trainer:
             if self.batch_transform is not None
             else {},
             "seed": self.options.seed,
+            "chain": self._chain(),
         }
+        if self.precision_rates:
+            training["precision_measured_steps_per_s"] = {k: round(v, 4)
+                                                          for k, v in self.precision_rates.items()}
         description = self.options.description or (
             f"{self.recipe.arch} trained on {', '.join(self.dataset.manifest.get('sources') or [])}"
         )
@@ -558,6 +663,21 @@ class Trainer:
                     name=self.bundle_dir.name, description=description,
                     training=training, metrics=metrics)
         self.run_log.mirror(self.run_dir / LOSS_CURVE_FILE)  # saving replaced the folder
+
+    def _chain(self) -> dict[str, Any]:
+        """This run as the newest link after the links of the bundle it started from."""
+        from ml_core import chain
+        from ml_core.models import count_parameters
+
+        link = chain.link_record(
+            source=self.options.init_from, data=self.dataset.manifest.get("sources"),
+            tokens_seen=self.state.tokens_seen, steps=self.state.step,
+            wall_seconds=self.state.wall_seconds,
+            machine=machine_description(self.device) + (f" x {self.context.world_size}"
+                                                        if self.context.world_size > 1 else ""),
+            precision=self.precision, compiled=self.compiled_loss is not None,
+            parameters=count_parameters(self.model))
+        return chain.chain_record([*self.earlier_links, link])
 
     def _write_loss_curve(self) -> None:
         if self.context.is_main and self.run_log.path.is_file():
@@ -636,7 +756,7 @@ class Trainer:
         try:
             for step, batch in self._batches(state.step, self.total_steps):
                 for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate(self.recipe, step // self.steps_per_epoch)
+                    group["lr"] = learning_rate(self.recipe, step // self.steps_per_epoch, step)
                 torch.manual_seed(_dropout_seed(self.options.seed, self.context.rank, step))
                 inputs, targets, valid = self._tensors(batch)
                 model_state = None
@@ -722,10 +842,12 @@ def _progress_bar(total: int, initial: int, enabled: bool):
                 leave=False, dynamic_ncols=True)
 
 
-def train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
-    """Run (or resume) training; the best model ends up as a bundle in the output folder."""
+def train(options: TrainOptions, log: Callable[[str], None] = print,
+          timer: Callable[[], float] = time.perf_counter) -> TrainResult:
+    """Run (or resume) training; the best model ends up as a bundle in the output folder.
+    `timer` times the steps that `--precision auto` compares."""
     if options.checkpoint_every < 1 or options.log_every < 1:
         raise ValueError("--checkpoint-every must be at least 1")
     if options.max_steps is not None and options.max_steps < 1:
         raise ValueError("--max-steps must be at least 1")
-    return Trainer(options, log).run()
+    return Trainer(options, log, timer).run()

@@ -12,7 +12,7 @@ from ml_core.midi_io import read_midi
 from resources import EXAMPLES_DIR, MODELS_DIR
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
-BUNDLED = ["default", "lstm", "bach-chorales"]
+BUNDLED = ["default", "lstm", "bach-chorales", "default-next"]
 
 
 def test_examples_cover_keys_and_meters():

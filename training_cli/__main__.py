@@ -17,7 +17,7 @@ _USER_ERRORS = [
     ("ml_core.data", "DataError"), ("ml_core.midi_io", "MidiFileError"),
     ("ml_core.bundle", "BundleError"), ("ml_core.tokenizers", "TokenizerError"),
     ("ml_core.models", "ModelConfigError"), ("ml_core.generation", "GenerationError"),
-    ("ml_core.checkpoint", "CheckpointError"),
+    ("ml_core.checkpoint", "CheckpointError"), ("ml_core.chain", "InitError"),
 ]
 
 
@@ -98,9 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto: bf16 autocast where the CPU (AMX, AVX-512 BF16) or GPU "
-                       "multiplies "
-                            "bf16 natively, else fp32; weights, loss and optimizer state stay fp32")
+                       help="auto: time a few steps in fp32 and, where the CPU (AMX, AVX-512 BF16) "
+                       "or GPU "
+                            "multiplies bf16 natively, in bf16 autocast, and train in the faster; "
+                            "weights, "
+                            "loss and optimizer state stay fp32")
     train.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
                        help="torch.compile the training step (auto: on a GPU, and on a CPU for "
                        "runs "
@@ -123,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--infill-rate", type=float, default=0.0, metavar="R",
                        help="share of windows trained as bar infilling (REMI; lets `generate "
                        "--fill-bars` work)")
+    train.add_argument("--init-from", metavar="BUNDLE",
+                       help="start from this bundle's weights (fresh optimizer, short warm-up); "
+                       "the model may "
+                            "grow its vocabulary, ff_size or layers; alone it also takes the "
+                            "bundle's recipe")
+    train.add_argument("--warmup-steps", type=int, metavar="N",
+                       help="linear learning-rate warm-up (default: 200 steps with --init-from, "
+                       "else none)")
     train.set_defaults(run=commands.train)
 
     evaluate = sub.add_parser("evaluate",
@@ -174,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--track", type=int, metavar="N",
                           help="the active track (from 0): continued from its own end")
     generate.set_defaults(run=commands.generate)
+
+    export = sub.add_parser("export", help="copy a model bundle under a new name, weights in "
+                            "fp32, bf16 or fp16")
+    export.add_argument("model", metavar="MODEL", help="bundle name or folder")
+    export.add_argument("--out", required=True, help="bundle folder to write")
+    export.add_argument("--name", help="the new bundle's name (default: the folder's name)")
+    export.add_argument("--description", help="a new description for its model card")
+    export.add_argument("--weights", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="how to store the weights (bf16/fp16: half the size; loading gives "
+                        "fp32)")
+    export.set_defaults(run=commands.export)
 
     listing = sub.add_parser("models", help="list bundled and user model bundles")
     listing.add_argument("--json", action="store_true")

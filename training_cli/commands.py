@@ -104,8 +104,8 @@ def train(args: argparse.Namespace) -> int:
     from ml_core.training import TrainOptions
     from ml_core.training import train as run_training
 
-    if not args.model and not args.preset:
-        raise ValueError("give --model ARCH or --preset NAME")
+    if not args.model and not args.preset and not args.init_from:
+        raise ValueError("give --model ARCH, --preset NAME or --init-from BUNDLE")
     options = TrainOptions(
         data=Path(args.data), out=args.out, arch=args.model, preset=args.preset,
         hparams=parse_assignments(args.hparam, "--hparam"), epochs=args.epochs,
@@ -117,7 +117,8 @@ def train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
         infill_rate=args.infill_rate,
         num_workers=args.num_workers, threads=args.threads, description=args.description or "",
-        balance=args.balance, balance_weights=_balance_weights(args))
+        balance=args.balance, balance_weights=_balance_weights(args), init_from=args.init_from,
+        warmup_steps=args.warmup_steps)
     result = run_training(options, log=_say)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
         return 0
@@ -262,6 +263,19 @@ def generate(args: argparse.Namespace) -> int:
     else:
         _say(f"wrote {', '.join(str(p) for p in paths)} ({result.tokens_generated} tokens in "
              f"{result.seconds:.2f} s, {tokens_per_s:.0f} tokens/s)")
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+
+def export(args: argparse.Namespace) -> int:
+    from ml_core import bundle
+
+    folder = bundle.export(bundle.resolve(args.model), Path(args.out), name=args.name,
+                           description=args.description, weights_dtype=args.weights)
+    size = (folder / bundle.WEIGHTS_FILE).stat().st_size
+    _say(f"exported {args.model} to {folder} ({args.weights} weights, {size / 1e6:.1f} MB)")
     return 0
 
 

@@ -303,9 +303,11 @@ def test_precision_auto_is_recorded_as_what_ran(dataset_dir, tmp_path, monkeypat
 
     monkeypatch.setattr(acceleration, "has_bf16_matrix_units", lambda device: True)
     messages: list[str] = []
+    # timed steps: fp32 3 s, bf16 1 s -> bf16 (measured faster)
+    readings = iter([0.0, 3.0, 3.0, 4.0])
     result = train(_options(dataset_dir, tmp_path / "auto", arch="transformer",
                             hparams=TINY_TRANSFORMER,
-                            max_steps=2), log=messages.append)
+                            max_steps=2), log=messages.append, timer=lambda: next(readings))
     card = json.loads((result.bundle_path / "config.json").read_text())
     assert card["training"]["precision"] == "bf16" and card["training"]["compiled"] is False
     assert any("precision bf16 (auto)" in m for m in messages)

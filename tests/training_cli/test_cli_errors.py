@@ -87,7 +87,13 @@ def test_train_errors(places, dataset, capsys):
                        ["train", "--data", dataset, "--model", "lstm", "--hparam", "wings=2",
                                 "--out", out], "unknown hyper-parameter")
     _assert_user_error(capsys, ["train", "--data", dataset, "--out", out],
-                       "--model ARCH or --preset")
+                       "--model ARCH, --preset NAME or --init-from")
+    _assert_user_error(capsys,
+                       ["train", "--data", dataset, "--init-from", "no-such-bundle", "--out", out],
+                       "no model named 'no-such-bundle'")
+    _assert_user_error(capsys, ["train", "--data", dataset, "--init-from", "default", "--hparam",
+                                "d_model=128",
+                                "--out", out], "d_model differs")
     _assert_user_error(capsys,
                        ["train", "--data", dataset, "--model", "lstm", "--out", out, "--resume"],
                        "no checkpoint")
