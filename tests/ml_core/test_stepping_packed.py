@@ -25,7 +25,7 @@ def _model(activation: str = "gelu") -> torch.nn.Module:
 
 
 def _logits(stepper, prompt, tokens, rows=2):
-    out = [stepper.start(prompt, rows)]
+    out = [stepper.start([list(prompt)] * rows)]
     history = [list(prompt) for _ in range(rows)]
     for token in tokens:
         for row in history:
