@@ -114,6 +114,7 @@ def install_panels(window: MainWindow) -> None:
     a child of the window: it lives, and shuts down, with it."""
     from composer_app.continuation.panel import install_continue
     from composer_app.editing.actions import install_editing
+    from composer_app.editing.drag_out import install_drag_out
     from composer_app.playback.transport import install_playback
     from composer_app.recording.panel import install_recording
     from composer_app.tracks.panel import install_tracks
@@ -124,6 +125,7 @@ def install_panels(window: MainWindow) -> None:
     panel = install_continue(window)
     panel.audition_requested.connect(transport.play)
     install_recording(window, transport)
+    install_drag_out(window)
 
 
 def build_main_window(path: str | Path | None = None, *, recover: bool = True) -> MainWindow:

@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _dropped_path(event: QDropEvent | QDragEnterEvent) -> str | None:
         mime = event.mimeData()
-        if not mime.hasUrls():
+        if event.source() is not None or not mime.hasUrls():   # our own drag out: no file
             return None
         for url in mime.urls():
             if url.isLocalFile() and is_supported(url.toLocalFile()):
