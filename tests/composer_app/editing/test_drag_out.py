@@ -140,3 +140,20 @@ def test_building_the_file_imports_no_qt():
          "assert 'PySide6' not in sys.modules, 'PySide6 loaded'"],
         capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stderr
+
+
+class FakeDrop:
+    def __init__(self, mime, source):
+        self._mime, self._source = mime, source
+
+    def mimeData(self):  # noqa: N802 (Qt's name)
+        return self._mime
+
+    def source(self):
+        return self._source
+
+
+def test_dropping_our_own_drag_back_on_the_window_opens_nothing(window, tmp_path):
+    mime = mime_for_file(tmp_path / "Song.mid")
+    assert window._dropped_path(FakeDrop(mime, None)) == str((tmp_path / "Song.mid").resolve())
+    assert window._dropped_path(FakeDrop(mime, window.drag)) is None
