@@ -223,12 +223,7 @@ class ContinueSession:
         if self.running:
             return
         self.document.accept_generated()
-        self.command = None
-        self.command_variation = None
-        self.result = None
-        self.last_job = None
-        self.state = SessionState.ACCEPTED
-        self.changed.emit()
+        self._done(SessionState.ACCEPTED)
 
     def forget(self) -> None:
         """The document was replaced (a file opened): nothing of ours is in it any more, and
@@ -236,11 +231,15 @@ class ContinueSession:
         if self.running:
             self.job = None
             self.document.set_preview([], 0, None)
+        self._done(SessionState.IDLE)
+
+    def _done(self, state: SessionState) -> None:
+        """Nothing of the variations is kept: no step, result or job to re-roll; `state`."""
         self.command = None
         self.command_variation = None
         self.result = None
         self.last_job = None
-        self.state = SessionState.IDLE
+        self.state = state
         self.changed.emit()
 
     def audition_score(self) -> Score | None:
