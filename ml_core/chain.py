@@ -4,9 +4,11 @@
 of the same architecture that may be larger in three ways, each of which leaves what the
 old model computes unchanged:
 
-- a grown vocabulary: the old token rows of the embedding and the output layer are
-  copied, the new rows keep their fresh initialisation (old-vocabulary inputs give the
-  old logits for the old tokens);
+- a grown vocabulary: each old token's row of the embedding and the output layer is
+  copied to the row of the token with the same name in the new vocabulary (a tokenizer
+  option may insert tokens anywhere: REMI's 16-quarter bars add positions and durations
+  in the middle), the new tokens' rows keep their fresh initialisation, so old-vocabulary
+  inputs give the old logits for the old tokens;
 - a wider feed-forward block (`ff_size`): the old hidden units are copied, the new ones
   get fresh input weights and zero output weights (they add nothing until trained);
 - more layers (Transformer): the new blocks start with zero output projections in
@@ -31,6 +33,8 @@ FREE = ("dropout", "attention_dropout", "context")
 # weights that write into the residual stream: zero in a new block, zero on new inputs
 _RESIDUAL_WRITERS = ("attention.out", "feed_forward_out")
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
+# modules whose first dimension is the vocabulary (token embedding, output layer)
+_VOCAB_ROWS = ("embedding", "head")
 
 
 class InitError(ValueError):
@@ -55,19 +59,50 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], old_arch: str,
                             f"only {', '.join(GROWABLE)} may change")
 
 
-def init_weights(model: torch.nn.Module, folder: str | Path) -> dict[str, int]:
+def token_rows(old_tokens: list[str], new_tokens: list[str]) -> tuple[list[int], list[int]]:
+    """(new ids, old ids) of the tokens both vocabularies name; InitError if the new vocabulary
+    drops one of the old tokens (the bundle's knowledge of it would be lost silently)."""
+    new_ids = {token: index for index, token in enumerate(new_tokens)}
+    lost = [token for token in old_tokens if token not in new_ids]
+    if lost:
+        raise InitError(f"--init-from: the new vocabulary lacks {len(lost)} of the bundle's "
+                        f"tokens ({', '.join(lost[:3])}...); prepare with options that keep them")
+    return [new_ids[token] for token in old_tokens], list(range(len(old_tokens)))
+
+
+def _bundle_tokens(config: dict[str, Any]) -> list[str] | None:
+    from ml_core.data import build_encoder
+
+    try:
+        vocab = getattr(build_encoder(config["tokenizer"]), "vocab", None)
+    except Exception:  # noqa: BLE001 - a frame representation or an old card: rows by index
+        return None
+    return list(vocab.tokens) if vocab is not None else None
+
+
+def init_weights(model: torch.nn.Module, folder: str | Path,
+                 tokens: list[str] | None = None) -> dict[str, int]:
     """Load the bundle at `folder` into `model` (see the module docstring); returns counts of
-    tensors copied whole, copied into a larger tensor, and left new."""
+    tensors copied whole, copied into a larger tensor, and left new. `tokens`: the new
+    model's vocabulary (id order); with it, rows move by token name, else by index."""
     from ml_core import bundle
 
     folder = Path(folder)
     config = bundle.read_config(folder)
     check_compatible(config["hparams"], dict(vars(model.config)), config["arch"], model.arch)
     old = bundle._read_weights(folder / bundle.WEIGHTS_FILE)
+    old_vocab = int(config["hparams"].get("vocab_size", 0))
+    old_tokens = _bundle_tokens(config) if tokens is not None else None
+    rows = None
+    if tokens is not None and old_tokens is not None and len(old_tokens) == old_vocab:
+        rows = token_rows(old_tokens, list(tokens))
     counts = {"copied": 0, "grown": 0, "new": 0}
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             source = old.get(name)
+            if (rows is not None and source is not None and name.split(".")[0] in _VOCAB_ROWS
+                    and source.shape[0] == old_vocab and tensor.shape[0] == len(tokens)):
+                source = _moved_rows(source, tensor, rows)
             if source is None:
                 counts["new"] += 1
                 if _BLOCK.match(name) and any(f".{w}." in name for w in _RESIDUAL_WRITERS):
@@ -88,6 +123,16 @@ def init_weights(model: torch.nn.Module, folder: str | Path) -> dict[str, int]:
             tensor[tuple(slice(0, size) for size in source.shape)] = source
             counts["grown"] += 1
     return counts
+
+
+def _moved_rows(source: torch.Tensor, tensor: torch.Tensor,
+                rows: tuple[list[int], list[int]]) -> torch.Tensor:
+    """`source` laid out in the new vocabulary's order: the old rows at their tokens' new ids,
+    the new tokens' rows as the fresh model has them (so they count as grown, not copied)."""
+    placed = tensor[(slice(None),) + tuple(slice(0, size) for size in source.shape[1:])].clone()
+    new_ids, old_ids = rows
+    placed[new_ids] = source[old_ids].to(placed.dtype)
+    return placed
 
 
 def link_record(*, source: str | None, data: list[str] | None, tokens_seen: int, steps: int,

@@ -424,7 +424,7 @@ class Trainer:
             source = bundle.resolve(options.init_from)
             self.earlier_links = chain.earlier_links(source)
             if not options.resume:  # a resumed run's checkpoint holds the weights
-                counts = chain.init_weights(self.model, source)
+                counts = chain.init_weights(self.model, source, self._vocabulary())
                 self.log(f"weights from {source}: {counts['copied']} tensors copied, "
                          f"{counts['grown']} grown, {counts['new']} new")
         self.optimizer = make_optimizer(self.recipe.optimizer, self.model.parameters(),
@@ -481,6 +481,13 @@ class Trainer:
                               else None)
 
     # ------------------------------------------------------------ precision
+    def _vocabulary(self) -> list[str] | None:
+        """The dataset's tokens in id order (None for frame representations)."""
+        from ml_core.data import build_encoder
+
+        vocab = getattr(build_encoder(self.dataset.manifest["tokenizer"]), "vocab", None)
+        return list(vocab.tokens) if vocab is not None else None
+
     def _choose_precision(self, timer: Callable[[], float]) -> str:
         """The asked precision; for `auto`, of the precisions this machine offers the one
         that ran the most steps per second of this model (eager, on a copy of it)."""

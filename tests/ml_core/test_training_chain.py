@@ -218,3 +218,31 @@ def test_export_stores_half_size_weights_that_load_as_fp32(tmp_path, dtype):
         assert torch.allclose(half.model(ids)[0], model(ids)[0], atol=0.05)
     with pytest.raises(bundle.BundleError, match="unknown weights dtype"):
         bundle.save(tmp_path / "x", model, half.config["tokenizer"], name="x", weights_dtype="int4")
+
+
+def test_init_moves_rows_by_token_name_when_options_insert_tokens(tmp_path):
+    """REMI with 16-quarter bars inserts time signatures, positions and durations in the
+    middle of the vocabulary: each old token's row must follow its name, not its index."""
+    eight = get_tokenizer("remi", max_bar_quarters=8)
+    sixteen = get_tokenizer("remi", max_bar_quarters=16)
+    old_tokens, new_tokens = eight.vocab.tokens, sixteen.vocab.tokens
+    assert new_tokens[:len(old_tokens)] != old_tokens   # inserted, not appended
+    torch.manual_seed(0)
+    old = build_model("transformer", **{**SMALL, "vocab_size": len(old_tokens)}).eval()
+    folder = bundle.save(tmp_path / "eight", old, eight.to_dict(), name="eight")
+    torch.manual_seed(1)
+    grown = build_model("transformer", **{**SMALL, "vocab_size": len(new_tokens)})
+    chain.init_weights(grown, folder, list(new_tokens))
+    grown.eval()
+    new_ids, old_ids = chain.token_rows(list(old_tokens), list(new_tokens))
+    assert torch.equal(grown.embedding.weight[new_ids], old.embedding.weight[old_ids])
+    sequence = [eight.vocab[t] for t in ("Bar", "TimeSig_3_4", "Position_0", "Pitch_60")]
+    with torch.no_grad():
+        old_logits, _ = old(torch.tensor([sequence]))
+        new_logits, _ = grown(torch.tensor([[sixteen.vocab[old_tokens[i]] for i in sequence]]))
+    assert torch.allclose(new_logits[0][:, new_ids], old_logits[0][:, old_ids], atol=1e-5)
+
+
+def test_init_refuses_a_vocabulary_that_drops_old_tokens():
+    with pytest.raises(chain.InitError, match="lacks 1"):
+        chain.token_rows(["Bar", "Pitch_60", "Pitch_61"], ["Bar", "Pitch_60", "Extra"])
