@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from composer_app import dialogs, settings
+from composer_app.continuation.comping import install_comping
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
@@ -169,11 +170,11 @@ class ContinuePanel(QWidget):
             "next": self.next_button, "audition": self.audition_button})
 
     def essential_height(self) -> int:
-        """Height of the buttons, the variations row, the progress bar and two lines of the
-        status line: what the dock must always show."""
+        """Height of the buttons, the variations row (and the comp strip while it shows), the
+        progress bar and two lines of the status line: what the dock must always show."""
         layout = self.layout()
         margins = layout.contentsMargins()
-        rows = [layout.itemAt(index).sizeHint().height() for index in range(4)]
+        rows = [layout.itemAt(index).sizeHint().height() for index in range(layout.count() - 1)]
         return sum(rows) + layout.spacing() * len(rows) + margins.top() + margins.bottom()
 
     def _connect(self) -> None:
@@ -429,6 +430,7 @@ def install_continue(window: WindowHost) -> ContinuePanel:
     sampling, canvas = panel.sampling_panel, window.canvas
     sampling.key_changed.connect(lambda: canvas.set_key(sampling.chosen_key()))
     canvas.set_key(sampling.chosen_key())
+    install_comping(window, panel)   # the comp strip and the Generate menu's comp actions
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed
     app = QApplication.instance()
     if app is not None:

@@ -16,8 +16,8 @@ or from a command's text.
     accept()              the continuation becomes ordinary notes: ACCEPTED
     set_bars(bars, k)     comping: those bars of the pending continuation taken from
                           variation k (`model.comp`; still one undo step, swapped like select)
-    accept_bars(bars)     accept only those bars of the pending comp (the caller groups its
-                          two edits into one undo step)
+    accept_bars(bars)     accept only those bars of the pending comp (its two edits grouped
+                          into one undo step by the caller's `one_step`)
     Ctrl+Z of it          UNDONE: its variations are dropped
 
 A Fill job (`ContinueJob.fill_bars`) goes through the same states: its notes replace the
@@ -34,6 +34,8 @@ it first. So a Ctrl+Z by the musician is the only call that comes back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from enum import Enum
 from typing import Any, Protocol
 
@@ -265,10 +267,12 @@ class ContinueSession:
         start = self.selected if current is None else current
         return self.set_bars(bars, (start + step) % max(1, self.variation_count))
 
-    def accept_bars(self, bars: list[int] | range) -> bool:
+    def accept_bars(self, bars: list[int] | range,
+                    one_step: Callable[[], AbstractContextManager] = nullcontext) -> bool:
         """Accept only the pending notes in `bars`; the others go. Two document edits
-        (remove, accept): the caller makes them one undo step. False when nothing is pending
-        or no pending note lies in `bars`."""
+        (remove, accept) made inside `one_step()` (the caller's grouping into one undo
+        step). False, touching nothing, when nothing is pending or no pending note lies in
+        `bars`."""
         if self.running or not self.is_pending():
             return False
         meter, wanted = self.document.meter(), set(bars)
@@ -276,8 +280,9 @@ class ContinueSession:
         dropped = [i for i in ids if bar_of(self.document.note(i), meter) not in wanted]
         if len(dropped) == len(ids):
             return False
-        self.document.remove_notes(dropped, text="Drop the other bars")
-        self.accept()
+        with one_step():
+            self.document.remove_notes(dropped, text="Drop the other bars")
+            self.accept()
         return True
 
     def keep_pending(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from composer_app.continuation.comping import one_undo_step
 from composer_app.document.document import Document
 from composer_app.model.jobs import ContinueJob, ContinueResult
 from composer_app.model.session import ContinueSession, SessionState
@@ -81,9 +82,7 @@ def test_accept_selected_bars_only_keeps_those_bars_and_one_macro_undoes_it(pend
     session.set_bars([5], 2)
     before = sorted(generated(document))
     stack = document.undo_stack
-    stack.beginMacro("Accept the selected bars")
-    assert session.accept_bars([3, 5])
-    stack.endMacro()
+    assert session.accept_bars([3, 5], lambda: one_undo_step(stack, "Accept bars 4 and 6"))
     assert session.state is SessionState.ACCEPTED and not document.generated_ids()
     kept = [n for n in document.notes().values() if n[1].start >= 2 * BAR]
     assert bars_of(n for _, n in kept) == [(3, 0), (3, 0), (5, 2), (5, 2)]
@@ -94,7 +93,9 @@ def test_accept_selected_bars_only_keeps_those_bars_and_one_macro_undoes_it(pend
 def test_no_comp_without_notes_after_an_edit_or_with_one_variation(pending, qapp):
     document, session = pending
     empty = Note(100, 2 * BAR, 480, 80)
+    steps = document.undo_stack.count()
     assert not session.accept_bars([0])                    # no pending note in bar 0
+    assert document.undo_stack.count() == steps and session.is_pending()
     document.add_notes([empty])                            # the musician edits
     assert not session.can_comp() and not session.set_bars([2], 1)
     document.undo()
