@@ -2,10 +2,11 @@
 
 Before accepting a continuation with several variations, a musician takes bars from
 different ones, as a DAW's comp lanes do, simply: the `CompStrip` under the variation
-row shows one small button per bar of the continuation's span, labelled with the
-variation that bar keeps (click: the next variation, right-click: the previous), and the
-roll shows the comp, since it is the session's pending step (`ContinueSession.set_bars`,
-`model.comp`). Accept then keeps exactly the comped notes in one undo step.
+row (in the progress bar's place, which only matters while a job runs) shows one small
+button per bar of the continuation's span, labelled with the variation that bar keeps
+(click: the next variation, right-click: the previous), and the roll shows the comp,
+since it is the session's pending step (`ContinueSession.set_bars`, `model.comp`).
+Accept then keeps exactly the comped notes in one undo step.
 
 The Generate menu gets the same from the keyboard (`CompActions`), on the selected bars:
 those of the selected notes or of the range dragged in the ruler, whichever was chosen
@@ -22,12 +23,12 @@ from contextlib import contextmanager
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence, QMouseEvent, QUndoStack
-from PySide6.QtWidgets import QGridLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from composer_app.continuation.prompt import PromptError
 from composer_app.model.window import MenuSection, WindowHost
 
-BARS_PER_ROW = 8
+BARS_PER_ROW = 10
 # One tint per variation (then again): light enough for the number to read on either theme.
 TINTS = ("#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc", "#fc9272", "#c7e9c0", "#fdd0a2", "#dadaeb")
 NO_BARS = "Select notes, or drag a range in the ruler, to choose the bars."
@@ -64,15 +65,14 @@ class CompStrip(QWidget):
         super().__init__(parent)
         self.panel = panel
         self.session = panel.session
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
         self.title = QLabel("")
-        self.title.setWordWrap(True)
-        layout.addWidget(self.title)
+        layout.addWidget(self.title, 0, Qt.AlignmentFlag.AlignTop)
         self.grid = QGridLayout()
         self.grid.setSpacing(2)
         layout.addLayout(self.grid)
+        layout.addStretch(1)
         self.buttons: dict[int, BarButton] = {}
         self.session.changed.connect(self.refresh, owner=self)
         panel.document.undo_stack.indexChanged.connect(self.refresh)
@@ -87,6 +87,7 @@ class CompStrip(QWidget):
         session, comp = self.session, self.session.comp
         shown = session.can_comp() and comp is not None
         self.setVisible(shown)
+        self.panel.progress_bar.setVisible(not shown)   # the strip takes its place
         if not shown:
             return
         meter = self.panel.document.meter()
@@ -110,8 +111,10 @@ class CompStrip(QWidget):
             button.setToolTip(f"Bar {meter.bar_number(bar)}: variation "
                               f"{'none' if choice is None else choice + 1} of {count}. Click: "
                               "the next variation, right-click: the previous.")
-        self.title.setText(f"Comp ({meter.bars_label(comp.first_bar, comp.end_bar)}): "
-                           "click a bar for another variation")
+        self.title.setText(f"Comp, {meter.bars_label(comp.first_bar, comp.end_bar)}:")
+        self.title.setToolTip("Each bar's notes come from the variation it shows: click a bar "
+                              "for the next variation, right-click for the previous. "
+                              "< and > take one variation for every bar.")
 
 
 class CompActions:
@@ -196,5 +199,10 @@ def install_comping(window: WindowHost | None, panel) -> tuple[CompStrip, CompAc
     """The comp strip under the panel's variation row and the comp actions in its window's
     Generate menu."""
     strip = CompStrip(panel, panel)
-    panel.layout().insertWidget(2, strip)   # after the buttons and the variation row
+    layout = panel.layout()
+    row = next(layout.itemAt(i).layout() for i in range(layout.count())
+               if layout.itemAt(i).layout() is not None
+               and layout.itemAt(i).layout().indexOf(panel.progress_bar) >= 0)
+    row.addWidget(strip)   # the progress bar's row
+    strip.refresh()
     return strip, CompActions(panel, window)

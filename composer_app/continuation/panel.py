@@ -170,11 +170,11 @@ class ContinuePanel(QWidget):
             "next": self.next_button, "audition": self.audition_button})
 
     def essential_height(self) -> int:
-        """Height of the buttons, the variations row (and the comp strip while it shows), the
-        progress bar and two lines of the status line: what the dock must always show."""
+        """Height of the buttons, the variations row, the progress bar and two lines of the
+        status line: what the dock must always show."""
         layout = self.layout()
         margins = layout.contentsMargins()
-        rows = [layout.itemAt(index).sizeHint().height() for index in range(layout.count() - 1)]
+        rows = [layout.itemAt(index).sizeHint().height() for index in range(4)]
         return sum(rows) + layout.spacing() * len(rows) + margins.top() + margins.bottom()
 
     def _connect(self) -> None:

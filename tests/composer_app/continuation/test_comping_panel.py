@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from composer_app import dialogs
 from composer_app.app import build_main_window
@@ -107,6 +108,19 @@ def test_menu_actions_work_on_the_ruler_range_and_accept_selected_bars_only(wind
     assert not accept_bars.isEnabled() and not next_bars.isEnabled()
     window.undo_action.trigger()                      # one step: the whole comp pending again
     assert sorted(document.note(i) for i in document.generated_ids()) == before
+
+
+def test_the_strip_takes_the_progress_bars_place_and_the_dock_does_not_scroll(window):
+    panel, _document = pending(window)
+    QApplication.processEvents()
+    strip = window.findChild(CompStrip)
+    assert strip.isVisible() and not panel.progress_bar.isVisible()
+    assert strip.title.text() == "Comp, bars 2-5:"
+    assert window.dock_named("Continue").widget().verticalScrollBar().maximum() == 0
+    for button in strip.buttons.values():
+        assert button.visibleRegion().boundingRect().size() == button.size()
+    panel.accept_button.click()
+    assert not strip.isVisible() and panel.progress_bar.isVisible()
 
 
 def test_no_strip_for_a_single_variation(window):
