@@ -5,7 +5,8 @@ different ones, as a DAW's comp lanes do, simply: the `CompStrip` under the vari
 row (in the progress bar's place, which only matters while a job runs) shows one small
 button per bar of the continuation's span, labelled with the variation that bar keeps
 (click: the next variation, right-click: the previous), and the roll shows the comp,
-since it is the session's pending step (`ContinueSession.set_bars`, `model.comp`).
+since it is the session's pending step (`ContinueSession.set_bars`, `model.comp`), with a
+band under the ruler's bar numbers in each variation's colour.
 Accept then keeps exactly the comped notes in one undo step.
 
 The Generate menu gets the same from the keyboard (`CompActions`), on the selected bars:
@@ -61,9 +62,10 @@ class BarButton(QToolButton):
 class CompStrip(QWidget):
     """The bars of the pending continuation, each with the variation it keeps."""
 
-    def __init__(self, panel, parent: QWidget | None = None) -> None:
+    def __init__(self, panel, parent: QWidget | None = None, ruler=None) -> None:
         super().__init__(parent)
         self.panel = panel
+        self.ruler = ruler   # the roll's ruler: a band in each run's colour while comping
         self.session = panel.session
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -88,9 +90,14 @@ class CompStrip(QWidget):
         shown = session.can_comp() and comp is not None
         self.setVisible(shown)
         self.panel.progress_bar.setVisible(not shown)   # the strip takes its place
+        meter = self.panel.document.meter()
+        if self.ruler is not None:
+            self.ruler.set_marks([(meter.bar_start(first), meter.bar_start(end),
+                                   QColor(TINTS[choice % len(TINTS)]).darker(125))
+                                  for first, end, choice in comp.runs() if choice is not None]
+                                 if shown else [])
         if not shown:
             return
-        meter = self.panel.document.meter()
         if sorted(self.buttons) != list(comp.bars()):
             for button in self.buttons.values():
                 self.grid.removeWidget(button)
@@ -198,7 +205,7 @@ def one_undo_step(stack: QUndoStack, text: str) -> Iterator[None]:
 def install_comping(window: WindowHost | None, panel) -> tuple[CompStrip, CompActions]:
     """The comp strip under the panel's variation row and the comp actions in its window's
     Generate menu."""
-    strip = CompStrip(panel, panel)
+    strip = CompStrip(panel, panel, window.canvas.ruler if window is not None else None)
     layout = panel.layout()
     row = next(layout.itemAt(i).layout() for i in range(layout.count())
                if layout.itemAt(i).layout() is not None

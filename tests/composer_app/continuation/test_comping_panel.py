@@ -75,11 +75,14 @@ def test_the_strip_takes_a_bar_from_another_variation_and_accept_keeps_the_comp(
     assert len(window.canvas.view.item_mirror.items) == 9 if hasattr(
         window.canvas.view, "item_mirror") else True
     assert panel.variation_label.text() == "Comp of 1+2+3 / 3"
+    marks = window.canvas.ruler.marks                 # the ruler's bands: one a run of bars
+    assert [(start // BAR, end // BAR) for start, end, _ in marks] == [(1, 2), (2, 3), (3, 5)]
+    assert len({colour.name() for _, _, colour in marks}) == 3
     assert document.undo_stack.count() == 1
     comp = sorted(document.note(i) for i in document.generated_ids())
     panel.accept_button.click()
     assert panel.session.state is SessionState.ACCEPTED and not document.generated_ids()
-    assert not strip.isVisible()
+    assert not strip.isVisible() and window.canvas.ruler.marks == []
     assert sorted(n for _, n in document.notes().values()) == sorted(
         [Note(60, 0, 480, 90)] + comp)
     window.undo_action.trigger()                     # one Ctrl+Z: the comp, pending
