@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence, QMouseEvent, QUndoStack
@@ -28,6 +29,10 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWi
 
 from composer_app.continuation.prompt import PromptError
 from composer_app.model.window import MenuSection, WindowHost
+
+if TYPE_CHECKING:   # the panel imports this module
+    from composer_app.canvas.ruler import Ruler
+    from composer_app.continuation.panel import ContinuePanel
 
 BARS_PER_ROW = 10
 # One tint per variation (then again): light enough for the number to read on either theme.
@@ -62,7 +67,8 @@ class BarButton(QToolButton):
 class CompStrip(QWidget):
     """The bars of the pending continuation, each with the variation it keeps."""
 
-    def __init__(self, panel, parent: QWidget | None = None, ruler=None) -> None:
+    def __init__(self, panel: ContinuePanel, parent: QWidget | None = None,
+                 ruler: Ruler | None = None) -> None:
         super().__init__(parent)
         self.panel = panel
         self.ruler = ruler   # the roll's ruler: a band in each run's colour while comping
@@ -127,7 +133,7 @@ class CompStrip(QWidget):
 class CompActions:
     """The Generate menu's comp actions on the selected bars, enabled while they apply."""
 
-    def __init__(self, panel, window: WindowHost | None = None) -> None:
+    def __init__(self, panel: ContinuePanel, window: WindowHost | None = None) -> None:
         self.panel = panel
         self.session = panel.session
         self.actions: dict[str, QAction] = {}
@@ -202,7 +208,8 @@ def one_undo_step(stack: QUndoStack, text: str) -> Iterator[None]:
         stack.endMacro()
 
 
-def install_comping(window: WindowHost | None, panel) -> tuple[CompStrip, CompActions]:
+def install_comping(window: WindowHost | None,
+                    panel: ContinuePanel) -> tuple[CompStrip, CompActions]:
     """The comp strip under the panel's variation row and the comp actions in its window's
     Generate menu."""
     strip = CompStrip(panel, panel, window.canvas.ruler if window is not None else None)

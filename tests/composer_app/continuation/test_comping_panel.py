@@ -11,8 +11,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from composer_app import dialogs
-from composer_app.app import build_main_window
 from composer_app.continuation.comping import CompStrip
 from composer_app.continuation.panel import ContinuePanel
 from composer_app.model.jobs import ContinueJob, ContinueResult
@@ -29,14 +27,8 @@ def variation(base: int) -> list[Note]:
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
-    window = build_main_window(recover=False)
-    qtbot.addWidget(window)
-    window.resize(1280, 760)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+def window(window_1280x760):
+    return window_1280x760
 
 
 def pending(window, count: int = 3):

@@ -6,8 +6,6 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication
 
-from composer_app import dialogs
-from composer_app.app import build_main_window
 from composer_app.continuation.panel import ContinuePanel
 
 CONTROLS = ("bars", "variations", "texture", "density", "register", "motif", "temperature",
@@ -15,13 +13,8 @@ CONTROLS = ("bars", "variations", "texture", "density", "register", "motif", "te
             "after_playhead")
 
 
-def test_every_sampling_control_shows_without_a_scrollbar_at_1280x760(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
-    window = build_main_window(recover=False)
-    qtbot.addWidget(window)
-    window.resize(1280, 760)
-    window.show()
-    qtbot.waitExposed(window)
+def test_every_sampling_control_shows_without_a_scrollbar_at_1280x760(window_1280x760):
+    window = window_1280x760
     QApplication.processEvents()
     dock = window.dock_named("Sampling")
     scroll = dock.widget()
