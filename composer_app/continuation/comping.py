@@ -83,7 +83,7 @@ class CompStrip(QWidget):
         layout.addStretch(1)
         self.buttons: dict[int, BarButton] = {}
         self.session.changed.connect(self.refresh, owner=self)
-        panel.document.undo_stack.indexChanged.connect(self.refresh)
+        panel.connect_document(panel.document.undo_stack.indexChanged, self.refresh)
         self.refresh()
 
     def step(self, bar: int, step: int) -> None:
@@ -155,7 +155,7 @@ class CompActions:
             for action in self.actions.values():
                 window.add_menu_action(MenuSection.GENERATE, action)
         self.session.changed.connect(self.update, owner=panel)
-        panel.document.undo_stack.indexChanged.connect(self.update)
+        panel.connect_document(panel.document.undo_stack.indexChanged, self.update)
         self.update()
 
     def update(self, *_args: object) -> None:

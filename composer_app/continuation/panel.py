@@ -212,6 +212,11 @@ class ContinuePanel(QWidget):
         self.sampling_panel.prompt_source.currentIndexChanged.connect(
             lambda _i: self._key_timer.start())
 
+    def connect_document(self, signal: Any, slot: Any) -> None:
+        """Connect `slot` to a document signal until the panel shuts down (for its parts)."""
+        signal.connect(slot)
+        self._document_connections.append((signal, slot))
+
     # ------------------------------------------------------------ state (from the session)
     def is_running(self) -> bool:
         return self.session.running
