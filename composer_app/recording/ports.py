@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 BACKEND = "mido.backends.rtmidi"
+# Set once the backend failed to start: without rtmidi or an ALSA sequencer that lasts, and
+# asking again would only print ALSA's complaint on stderr each time a port list is shown.
+_backend_failed = False
 
 
 def _mido():
@@ -24,13 +27,18 @@ def _names(direction: str, none_found: str) -> tuple[list[str], str | None]:
     if mido is None:
         return [], (f"MIDI {direction} needs the mido and python-rtmidi packages, which are not "
                     f"installed.")
+    global _backend_failed
+    unavailable = (f"MIDI {direction} is not available on this system (no ALSA sequencer or "
+                   f"MIDI driver).")
+    if _backend_failed:
+        return [], unavailable
     backend = mido.Backend(BACKEND)
     try:
         names = list(backend.get_input_names() if direction == "input"
                      else backend.get_output_names())
     except Exception:   # ImportError of rtmidi, or rtmidi's SystemError without /dev/snd/seq
-        return [], (f"MIDI {direction} is not available on this system (no ALSA sequencer or "
-                    f"MIDI driver).")
+        _backend_failed = True
+        return [], unavailable
     if not names:
         return [], none_found
     return names, None

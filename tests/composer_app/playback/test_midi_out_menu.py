@@ -11,6 +11,7 @@ from composer_app.main_window import MainWindow
 from composer_app.playback.midi_out import ALL_NOTES_OFF
 from composer_app.playback.midi_out_menu import NO_PORTS, MidiOutputMenu
 from composer_app.playback.player import Player
+from composer_app.recording import ports
 from ml_core.music import Note, Score, Track
 
 
@@ -64,6 +65,17 @@ def test_without_ports_the_menu_says_so_in_one_sentence_and_nothing_is_sent(rig)
     player.play(0)
     player.stop()
     assert player.midi_output is None and player.synth_sounds
+
+
+def test_the_real_backend_without_ports_gives_the_same_one_sentence(rig):
+    window, player, _make, _opened = rig
+    names, reason = ports.output_names()                 # no ALSA sequencer on test machines
+    if names:
+        pytest.skip("this machine has MIDI outputs")
+    assert reason.endswith(".") and reason.count(".") == 1 and "\n" not in reason
+    menu = MidiOutputMenu(window, player)
+    assert NO_PORTS in texts(menu) and menu.port_name is None
+    assert not menu.choose("Nowhere") and player.midi_output is None
 
 
 def test_a_chosen_port_plays_along_and_hears_all_notes_off_on_stop_and_on_leaving(rig, qtbot):
