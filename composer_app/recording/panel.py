@@ -4,7 +4,9 @@ Thin Qt around `recorder.Recorder`. The input port's callback runs on the MIDI b
 thread: it stamps each message with `time.perf_counter()` there (so the GUI's own delays
 never shift a note) and posts it to the GUI thread, which sends it through to the synth
 and hands it to the recorder. The take lands at the playhead, on the active track, after
-a count-in of clicks (the metronome's sounds) when one is chosen.
+a count-in of clicks (the metronome's sounds) when one is chosen. Every note message is
+also emitted as `note_played`; while step entry `listen`s, the port stays open between
+takes so those notes enter at the step cursor.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class RecordPanel(QWidget):
         self._clicks: list[QTimer] = []
 
         self.port_box = QComboBox()
+        self.port_box.currentTextChanged.connect(self._on_port_chosen)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh_ports)
         self.count_in_box = QComboBox()
@@ -203,6 +206,12 @@ class RecordPanel(QWidget):
             return f"Could not open {name}: {error}."
         settings.set_value(settings.MIDI_INPUT, name)
         return None
+
+    def _on_port_chosen(self, _name: str) -> None:
+        """Another input chosen while listening (not recording): listen to that one."""
+        if self._listening and not self.is_recording:
+            self._close_port()
+            self._open_chosen()
 
     def _on_message(self, message: object, arrived: float) -> None:
         kind = getattr(message, "type", "")

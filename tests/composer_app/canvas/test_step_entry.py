@@ -50,7 +50,7 @@ def rig(qtbot, monkeypatch):
         return inputs[-1]
 
     panel = RecordPanel(window.document, window.timeline,
-                        list_ports=lambda: (["Fake Keys"], None), open_port=open_port,
+                        list_ports=lambda: (["Fake Keys", "Other Keys"], None), open_port=open_port,
                         parent=window)
     keys = install_step_entry(window, panel)
     qtbot.addWidget(window)
@@ -177,8 +177,10 @@ def test_notes_from_the_midi_input_enter_the_same_way(rig, qtbot):
     qtbot.waitUntil(lambda: keys.entry.cursor == 480 + 2 * SIXTEENTH, timeout=2000)
     assert notes_of(window) == [Note(60, 480, SIXTEENTH, 90), Note(64, 480, SIXTEENTH, 70),
                                 Note(67, 600, SIXTEENTH, 110)]
+    keys.record_panel.port_box.setCurrentText("Other Keys")   # listens to the other one
+    assert port.closed and len(keys.inputs_) == 2 and not keys.inputs_[1].closed
     keys.set_enabled(False)
-    assert port.closed
+    assert keys.inputs_[1].closed
     port.send_from_thread([message("note_on", 72, 90), message("note_off", 72)])
     qtbot.wait(50)
     assert len(notes_of(window)) == 3
