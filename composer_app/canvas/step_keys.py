@@ -86,7 +86,9 @@ class StepKeys(QObject):
             self.entry.move_to(self.view.snap(self.window.timeline.playhead, "floor"))
             self.view.setFocus(Qt.FocusReason.OtherFocusReason)
             reason = self.record_panel.listen(True) if self.record_panel is not None else None
-            self.window.status(f"Step entry: {HELP}" + (f". {reason}" if reason else ""))
+            self.label.setToolTip(f"{HELP}. " + (reason or "Notes played on the Record panel's "
+                                                 "MIDI input enter here too."))
+            self.window.status(f"Step entry: {HELP}")
         else:
             self.entry.release_all()
             if self.record_panel is not None:
@@ -165,8 +167,8 @@ class StepKeys(QObject):
         cursor = self.entry.cursor
         self.cursor_item.setRect(QRectF(cursor, 0, self.view.grid_step(),
                                         geometry.scene_height()))
-        self.label.setText(f"Step entry at {self.position_text(cursor)}: A = "
-                           f"{pitch_name(self.base)} (Z/X octave, Tab rest, Backspace back)")
+        self.label.setText(f"Step entry: {self.position_text(cursor)}, A = "
+                           f"{pitch_name(self.base)} (Z/X octave)")
 
     def _cursor_moved(self) -> None:
         self._show_cursor()
