@@ -161,10 +161,10 @@ class MidiSender:
             with self._lock:
                 if self._halt:
                     return
+                self._wake.clear()   # a change from now on cuts the wait short
                 due = self.pump(self._clock())
             if due is None:
                 return
-            self._wake.clear()
             delay = due - self._clock()
             if delay > 0:
                 self._wait(min(delay, MAX_WAIT_S))
