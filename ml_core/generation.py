@@ -42,7 +42,7 @@ import torch
 
 from ml_core.keys import prompt_key, scale_pitch_classes
 from ml_core.models.stepping import SteppingError, make_stepper
-from ml_core.motif import MotifBias
+from ml_core.motif import MotifBias, merged_notes_per_onset
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
@@ -325,8 +325,16 @@ class SingleLine:
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, controls) -> SingleLine | None:
+    def for_tokenizer(cls, tokenizer, controls, followed: Score | None = None
+                      ) -> SingleLine | None:
+        """The promise where `controls` ask for texture 1; where that value was followed
+        from `followed` (not chosen), only if that music is itself one line: texture 1
+        also names a melody with a few double stops (under 1.5 notes per onset), whose
+        continuation may have them too."""
         if controls is None or controls.texture != 1:
+            return None
+        if followed is not None and merged_notes_per_onset(
+                [n for t in followed.tracks if not t.is_drum for n in t.notes], followed) > 1.0:
             return None
         tokens = tokenizer.vocab.tokens
         pitches = np.array([t.startswith("Pitch_") for t in tokens])
@@ -423,7 +431,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
         timing=None if options.allow_overlap else _onset_timing(tokenizer, own),
-        single_line=SingleLine.for_tokenizer(tokenizer, controls),
+        single_line=SingleLine.for_tokenizer(tokenizer, controls,
+                                             None if options.texture == 1 else own),
         motif=MotifBias.for_prompt(tokenizer, own, options.motif,
                                    options.variations, options.key))
 

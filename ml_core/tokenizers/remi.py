@@ -180,6 +180,12 @@ class BarControls:
                            register_bin(float(np.median(pitches))))
 
 
+def _struck_onsets(notes: Sequence[Note], step: int) -> int:
+    """Onsets of `notes` as struck: starts more than a third of a grid step apart."""
+    starts = sorted(n.start for n in notes)
+    return 1 + int(np.count_nonzero(np.diff(starts) > step // 3)) if starts else 0
+
+
 class RemiState(NamedTuple):
     phase: int
     bar_positions: int  # positions in the current bar (0 until the first TimeSig)
@@ -448,9 +454,13 @@ class RemiTokenizer(Tokenizer):
         by_bar: dict[int, list[Note]] = {}
         starts = [bar_start for bar_start, _, _ in plan]
         for note in notes:
-            by_bar.setdefault(bisect_right(starts, (note.start + step // 2) // step * step) - 1,
-                              []).append(note)
-        chosen = sorted(by_bar)[-bars:]
+            # The bar a note is played in: one a little ahead of a bar line (a pickup, a
+            # chord rolled into the downbeat) snaps onto the line but belongs before it.
+            by_bar.setdefault(bisect_right(starts, note.start) - 1, []).append(note)
+        chosen = sorted(by_bar)
+        if len(chosen) > bars and _struck_onsets(by_bar[chosen[-1]], step) == 1:
+            chosen = chosen[:-1]   # a last bar of one held note or chord ends a phrase
+        chosen = chosen[-bars:]
         chosen_notes = [n for bar in chosen for n in by_bar[bar]]
         beats = sum(plan[bar][1] / beat_ticks(plan[bar][2]) for bar in chosen)
         onsets = len({(n.start + step // 2) // step for n in chosen_notes})
@@ -459,9 +469,8 @@ class RemiTokenizer(Tokenizer):
         # note shares a grid position with the next one is still one line (a chord's
         # notes, a little apart when played in, still count as one onset).
         # Density likewise: a chord spread over two grid positions is one onset.
-        starts = sorted(n.start for n in chosen_notes)
-        struck = 1 + int(np.count_nonzero(np.diff(starts) > step // 3))
-        return replace(measured, texture=texture_bin(len(starts) / struck),
+        struck = _struck_onsets(chosen_notes, step)
+        return replace(measured, texture=texture_bin(len(chosen_notes) / struck),
                        density=density_bin(min(onsets, struck) / beats))
 
     def fill_mask(self) -> np.ndarray:
