@@ -181,7 +181,7 @@ class MotifStrength:
 # Chosen on bench/continuation_quality.py (docs/QUALITY.md, "Motif").
 MOTIF_STRENGTHS: dict[str, MotifStrength] = {
     "free": MotifStrength(),
-    "develop": MotifStrength(rhythm=5.0, figure=6.0, bass=3.0, below_bass=3.0, voicing=3.0,
+    "develop": MotifStrength(rhythm=5.0, figure=6.0, bass=3.0, below_bass=3.0, voicing=5.0,
                              unmoved=False),
     "repeat": MotifStrength(rhythm=8.0, figure=10.0, bass=4.0, below_bass=4.0, voicing=4.0,
                             unmoved=True),
@@ -357,9 +357,13 @@ class MotifBias:
             # The bar's first note: the model bar moved where all of it stays in the scale
             # (a sequence; unmoved among them), not too far from the line so far.
             whole = [p for _, q in model.onsets for p in q]
-            candidates = {voicing[0] + shift for shift in self._shifts(whole)
-                          if (shift or s.unmoved)
-                          and (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)}
+            moves = [shift for shift in self._shifts(whole)
+                     if (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)
+                     and (self.bass is None or abs(voicing[0] + shift - self.bass) <= BASS_BOUND)]
+            # Unmoved only where allowed, or where no move keeps the bar in the scale
+            # (a bar using every degree of the scale: a chorale's).
+            candidates = {voicing[0] + shift for shift in moves
+                          if shift or s.unmoved or moves == [0]}
         else:
             candidates = {self._in_scale(voicing[len(struck)] + row.shift, previous)}
         for candidate in candidates:
