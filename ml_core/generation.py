@@ -42,7 +42,7 @@ import torch
 
 from ml_core.keys import prompt_key, scale_pitch_classes
 from ml_core.models.stepping import SteppingError, make_stepper
-from ml_core.motif import MotifBias, merged_notes_per_onset
+from ml_core.motif import MotifBias, merged_notes_per_onset, onset_groups
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
@@ -369,12 +369,12 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
 
 def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None] | None:
     """The per-state mask that makes Continue start where the prompt ends: no onset before
-    the notes of the prompt's last onset end, no pitch struck while the prompt holds it."""
-    notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
+    the notes of the prompt's last onset stop sounding (a chord played in is one onset; the
+    sustain pedal holds a released note on), no pitch struck while the prompt sounds it."""
+    notes = [n for t in source.tracks if not t.is_drum for n in t.sounding_notes()]
     if not notes or not hasattr(tokenizer, "onset_mask"):
         return None
-    last_onset = max(n.start for n in notes)
-    earliest = max(n.end for n in notes if n.start == last_onset)
+    earliest = max(n.end for n in onset_groups(notes, source)[-1])
     latest = max(n.end for n in notes)
 
     def timing(state) -> np.ndarray | None:

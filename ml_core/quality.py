@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.keys import estimate_key, in_scale_share
-from ml_core.music import Note, Score, beat_ticks
+from ml_core.music import Note, Score, beat_ticks, sustained
 
 IOI_BINS = 17            # inter-onset intervals in sixteenths: 1..16, and 17 = longer
 PITCH_BAND = 3           # semitones per bin of the pitch-range distribution
@@ -109,8 +109,15 @@ def overlap(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.minimum(first, second).sum())
 
 
-def prompt_end(notes: Sequence[Note]) -> int:
-    """When the notes of the prompt's last onset have ended (where Continue may start)."""
+def prompt_end(notes: Sequence[Note], score: Score | None = None) -> int:
+    """When the notes of the prompt's last onset have ended (where Continue may start).
+    With the `score` they come from, a chord played in is one onset and the sustain pedal
+    holds a released note on (as Continue measures it)."""
+    if score is not None:
+        from ml_core.motif import onset_groups
+
+        pedal = [span for t in score.tracks if not t.is_drum for span in t.pedal]
+        return max(n.end for n in onset_groups(sustained(notes, pedal), score)[-1])
     last = max(n.start for n in notes)
     return max(n.end for n in notes if n.start == last)
 
@@ -170,7 +177,7 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     the prompt the model was given. `truth`: the piece's true music after the prompt (same
     ticks as `prompt`), for closeness."""
     reference = reference or prompt
-    end_of_prompt = min(prompt_end(pitched_notes(prompt)), continuation_end)
+    end_of_prompt = min(prompt_end(pitched_notes(prompt), prompt), continuation_end)
     reference_notes = pitched_notes(reference)
     new_start = min((n.start for n in new_notes), default=None)
     new_span = Span(sorted(new_notes), beats_between(prompt, end_of_prompt, continuation_end))
