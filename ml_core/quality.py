@@ -9,7 +9,8 @@ Per continuation (`continuation_figures`):
 - `in_scale`: share of new notes whose pitch class is in the prompt's estimated key;
 - `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line; onsets within 35 ms,
   a chord played in, count as one);
-- `density_ratio`: new notes per beat / the prompt's notes per beat;
+- `density_ratio`: new notes per beat / the prompt's notes per beat (its beats counted
+  from the beat of its first note);
 - `register_shift`: |median new pitch - median prompt pitch|, semitones;
 - `ioi_overlap`: overlapping area of the two inter-onset-interval histograms;
 - `gap_beats`: beats from the prompt's end (when the notes of its last onset end) to the
@@ -181,7 +182,12 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     reference_notes = pitched_notes(reference)
     new_start = min((n.start for n in new_notes), default=None)
     new_span = Span(sorted(new_notes), beats_between(prompt, end_of_prompt, continuation_end))
-    figures = compare(Span(reference_notes, beats_between(reference, 0, end_of_prompt)), new_span,
+    # The prompt's beats from the beat of its first note: a rest before it (an upbeat
+    # written at the end of a full bar) is no part of its density.
+    first = min((n.start for n in reference_notes), default=0)
+    first_beat = first - reference.beat_at(first)[2]
+    figures = compare(Span(reference_notes, beats_between(reference, first_beat, end_of_prompt)),
+                      new_span,
                       estimate_key(reference), prompt.ticks_per_quarter,
                       onset_window(prompt, end_of_prompt))
     figures["gap_beats"] = float("nan") if new_start is None else \
