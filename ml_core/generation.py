@@ -356,10 +356,14 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
     follow = followed_controls(tokenizer, context, end_tick)
     if follow is None:
         return None
+    from functools import partial
+
     from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
 
+    extended = getattr(tokenizer.config, "extended_levels", False)
     chosen = {}
-    for name, binning in (("texture", texture_bin), ("density", density_bin),
+    for name, binning in (("texture", partial(texture_bin, extended=extended)),
+                          ("density", partial(density_bin, extended=extended)),
                           ("register", register_bin)):
         value = getattr(options, name)
         chosen[name] = (getattr(follow, name) if value is None else ANY if value == "any"
@@ -383,6 +387,24 @@ def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None
         sounding = [n.pitch for n in notes if n.start <= state.tick < n.end]
         return tokenizer.onset_mask(state, earliest, sounding)
     return timing
+
+
+def _with_bar_controls(tokenizer, source: Score, target: int,
+                       timing: Callable[[Any], np.ndarray | None] | None
+                       ) -> Callable[[Any], np.ndarray | None] | None:
+    """`timing` and the per-bar controls (REMI configs with repetition or bass controls)
+    followed from `source` on each new bar up to `target`, as one per-state mask."""
+    follow = getattr(tokenizer, "followed_bar_controls", None)
+    by_bar = follow(source, target) if follow is not None else {}
+    if not by_bar:
+        return timing
+    masks = {tick: tokenizer.control_mask(controls) for tick, controls in by_bar.items()}
+
+    def combined(state) -> np.ndarray | None:
+        own = masks.get(state.bar_start)
+        other = timing(state) if timing is not None else None
+        return other if own is None else own if other is None else own & other
+    return combined
 
 
 def _no_end_mask(tokenizer) -> np.ndarray:
@@ -430,7 +452,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
-        timing=None if options.allow_overlap else _onset_timing(tokenizer, own),
+        timing=_with_bar_controls(tokenizer, own, target,
+                                  None if options.allow_overlap else _onset_timing(tokenizer, own)),
         single_line=SingleLine.for_tokenizer(tokenizer, controls,
                                              None if options.texture == 1 else own),
         motif=MotifBias.for_prompt(tokenizer, own, options.motif,

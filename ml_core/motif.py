@@ -279,7 +279,14 @@ class MotifBias:
 
     def logits(self, states: Sequence[Any], finished: Sequence[bool]) -> np.ndarray:
         """(rows, vocab) additions to the next token's logits (zeros where nothing is added)."""
-        from ml_core.tokenizers.remi import AFTER_NOTE, AFTER_POSITION, AFTER_REGISTER, AFTER_TEMPO
+        from ml_core.tokenizers.remi import (
+            AFTER_BASS,
+            AFTER_FIGURE,
+            AFTER_NOTE,
+            AFTER_POSITION,
+            AFTER_REGISTER,
+            AFTER_TEMPO,
+        )
 
         s = self.strength
         bias = np.zeros((len(self.rows), self.t.vocab_size), dtype=np.float32)
@@ -290,7 +297,8 @@ class MotifBias:
             phase = state.phase
             model = self.bars[row.model] if row.model is not None else None
             if model is not None and s.rhythm and phase in (AFTER_NOTE,
-                                                            AFTER_REGISTER, AFTER_TEMPO):
+                                                            AFTER_REGISTER, AFTER_TEMPO,
+                                                            AFTER_FIGURE, AFTER_BASS):
                 later = [p for p, _ in model.onsets if p > state.position]
                 if later:
                     if later[0] < state.bar_positions:
