@@ -364,7 +364,8 @@ class MotifBias:
             if struck:
                 return
             # The bar's first note: the model bar moved where all of it stays in the scale
-            # (a sequence; unmoved among them), not too far from the line so far.
+            # (a sequence; unmoved among them where the mode allows), not too far from the
+            # line so far nor, in a polyphonic prompt, its bass from the prompt's.
             whole = [p for _, q in model.onsets for p in q]
             candidates = {voicing[0] + shift for shift in self._shifts(whole, s.unmoved)
                           if (shift or s.unmoved)

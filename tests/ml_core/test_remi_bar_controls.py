@@ -21,6 +21,7 @@ from ml_core.tokenizers.remi import (
     texture_bin,
 )
 from tests.ml_core.test_generation import token_bundle
+from tests.ml_core.test_generation_controls import RecordingRemi
 
 ALL_ON = RemiConfig(use_repeat_controls=True, use_bass_control=True, extended_levels=True)
 
@@ -135,23 +136,16 @@ class SteadyGrammar:
         return mask & self.no_meter if state.bar_positions else mask
 
 
-class RecordingRemi(RemiTokenizer):
-    """REMI that keeps its meter and remembers the longest sequence it decoded."""
-
-    last: list[int] = []
+class SteadyRemi(RecordingRemi):
+    """The recording REMI, keeping its meter."""
 
     def grammar(self):
         return SteadyGrammar(super().grammar(), self.kind_array != K_TIMESIG)
 
-    def decode(self, ids):
-        if len(ids) >= len(self.last):
-            self.last = list(ids)
-        return super().decode(ids)
-
 
 @pytest.mark.parametrize("seed", range(2))
 def test_continue_forces_the_followed_values_on_each_new_bar(seed: int) -> None:
-    tokenizer = RecordingRemi(ALL_ON)
+    tokenizer = SteadyRemi(ALL_ON)
     prompt = four_bars()
     prompt_length = len(tokenizer.encode(prompt))
     continue_score(token_bundle(tokenizer), prompt,
