@@ -25,6 +25,8 @@ import functools
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ml_core.models.stepping import (
@@ -223,6 +225,41 @@ class OnnxTransformer(NumpyTransformer):
 
     def variant(self) -> str:
         return f"int8 from {INT8_MIN_WEIGHTS}"
+
+    def _prefill(self, rows_ids: torch.Tensor, rows: int) -> np.ndarray:
+        """Read a context through the same graphs (all its positions as rows), with torch's
+        causal attention between them: the prompt costs int8 products too, and the cache
+        holds what the steps would have written. Relative positions and RealFormer read it
+        with the torch model."""
+        if self.config.positions == "relative" or self.config.realformer:
+            return super()._prefill(rows_ids, rows)
+        ids = rows_ids.cpu().numpy()
+        batch, length = ids.shape
+        d, heads, head_dim = self.d_model, self.heads, self.head_dim
+        x = self.embedding[ids.reshape(-1)]                            # (B*T, d)
+        if self.positions is not None:
+            x += np.tile(self.positions[:length], (batch, 1))
+        rotation = self._rotation(length)[None, :, None] if self.config.positions == "rope" \
+            else None                                                  # (1, T, 1, hd/2)
+        shape = (rows, heads, self.limit, head_dim)
+        self.caches = [(np.zeros(shape, np.float32).transpose(0, 1, 3, 2).copy(),
+                        np.zeros(shape, np.float32)) for _ in self.layers]
+        (qkv,) = self.entry.run(None, {"x": x})
+        for (keys, values), session in zip(self.caches, self.sessions, strict=True):
+            if rotation is not None:
+                pairs = qkv[:, :2 * d].view(np.complex64).reshape(batch, length, 2 * heads, -1)
+                qkv[:, :2 * d] = (pairs * rotation).view(np.float32).reshape(-1, 2 * d)
+            q, k, v = torch.from_numpy(qkv).view(batch, length, 3, heads, head_dim).permute(
+                2, 0, 3, 1, 4)                                         # each (B, H, T, hd)
+            keys[..., :length] = k.numpy().transpose(0, 1, 3, 2)       # B = 1 fills every row
+            values[:, :, :length] = v.numpy()
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0)
+            attended = attended.permute(0, 2, 1, 3).reshape(batch * length, d).numpy()
+            outputs = session.run(None, {"x": x, "attended": attended})
+            if len(outputs) == 2:
+                x, qkv = outputs
+        self.length = self.position = length
+        return outputs[0].reshape(batch, length, -1)[:, -1]
 
     def _step(self, ids: np.ndarray) -> np.ndarray:
         x = self.embedding[ids]                          # (B, d), a copy

@@ -470,13 +470,15 @@ class NumpyTransformer:
             raise ValueError(f"token ids must be in 0..{self.embedding.shape[0] - 1}")
         return self._step(ids)
 
-    def _rotation(self) -> np.ndarray:
-        """e^(i p w) for this position p, one per frequency w (a table grown by doubling)."""
-        if self.position >= self.rotations.shape[0]:
-            size = max(2 * self.rotations.shape[0], self.position + 1, 1024)
+    def _rotation(self, count: int | None = None) -> np.ndarray:
+        """e^(i p w) for this position p, one per frequency w (a table grown by doubling),
+        or with `count`, the (count, head_dim / 2) rows of positions 0..count-1."""
+        needed = self.position + 1 if count is None else count
+        if needed > self.rotations.shape[0]:
+            size = max(2 * self.rotations.shape[0], needed, 1024)
             angles = np.arange(size, dtype=np.float64)[:, None] * self.frequencies
             self.rotations = np.exp(1j * angles).astype(np.complex64)
-        return self.rotations[self.position]
+        return self.rotations[self.position] if count is None else self.rotations[:count]
 
     def _step(self, ids: np.ndarray) -> np.ndarray:
         x = self.embedding[ids]                          # (B, d), a copy
