@@ -209,8 +209,10 @@ def build_sessions(model: nn.Module, int8_min_weights: int | None = None) -> dic
             h = graph.layer_norm(x, final) if final is not None else x
             outputs = {"logits": graph.linear(h, arrays["head"])}
         sessions.append(graph.session({"x": d, "attended": d}, outputs))
-    arrays["entry"] = entry_session
-    arrays["sessions"] = sessions
+    # The graphs hold their own copies: keep only what the attention and embedding read.
+    arrays["layers"] = [{key: layer[key] for key in ("relative",) if key in layer}
+                        for layer in layers]
+    arrays.update(entry=entry_session, sessions=sessions, head=None)
     return arrays
 
 

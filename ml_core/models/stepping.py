@@ -14,9 +14,11 @@ own contexts of equal length (evaluation's prompts) are read as one batch.
 incremental `forward(tokens, state)` and slides the window when the context is full
 (cropping the KV cache, or re-encoding the last half-window for absolute positions).
 
-On a CPU, the Transformer and the LSTM are stepped in NumPy instead (`NumpyTransformer`,
-`NumpyLSTM`). A batch-1 step of the default Transformer is ~40 small matrix-vector
-products and element-wise operations: torch spends several microseconds of dispatch on
+On a CPU, a float32 Transformer steps with ONNX Runtime's 8-bit kernels where the runtime
+is installed and the CPU multiplies int8 natively (`ml_core.models.onnx_stepper`, engine
+"onnx"; `auto` picks it by that rule); otherwise, and for the LSTM, in NumPy
+(`NumpyTransformer`, `NumpyLSTM`). A batch-1 step of the default Transformer is ~40 small
+matrix-vector products and element-wise operations: torch spends several microseconds of dispatch on
 each, NumPy about one, which makes the NumPy step ~2.5x faster on the same weights (see
 bench/generate.py). Reading the prompt (and a re-encode) still runs the torch model, whose
 full-sequence forward is efficient; its state is copied into NumPy buffers. The NumPy
