@@ -15,8 +15,8 @@ q, k, v. The attention itself (rotary positions, the cache, the softmax) is
 `NumpyTransformer._attend`, reading the cache in place: the cache never crosses into the
 runtime. Reading the prompt (and a re-encode) is the torch model's, as in the NumPy engine.
 
-`onnxruntime` and `onnx` (to write the graphs) are optional: without them `available()`
-is False and generation steps in NumPy.
+`onnxruntime` is optional: without it `available()` is False and generation steps in
+NumPy. The graphs are written as protobuf bytes by `ml_core.models.onnx_proto`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_core.models import onnx_proto
 from ml_core.models.stepping import (
     LAYER_NORM_EPS,
     NumpyTransformer,
@@ -43,9 +44,8 @@ OPSET = 17                      # LayerNormalization
 
 @functools.lru_cache(maxsize=1)
 def available() -> bool:
-    """Whether ONNX Runtime and the `onnx` graph writer can be imported."""
+    """Whether ONNX Runtime can be imported."""
     try:
-        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
@@ -94,8 +94,8 @@ class _Graph:
         self.name = name
         self.width = width                  # of the residual stream (what norms read)
         self.int8_min_weights = int8_min_weights
-        self.nodes: list[Any] = []
-        self.weights: list[Any] = []
+        self.nodes: list[bytes] = []
+        self.weights: list[bytes] = []
         self.count = 0
 
     def _fresh(self, stem: str) -> str:
@@ -103,17 +103,13 @@ class _Graph:
         return f"{stem}{self.count}"
 
     def constant(self, array: np.ndarray, stem: str = "w") -> str:
-        from onnx import numpy_helper
-
         name = self._fresh(stem)
-        self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.weights.append(onnx_proto.tensor(name, array))
         return name
 
     def node(self, kind: str, inputs: list[str], domain: str = "", **attributes: Any) -> str:
-        from onnx import helper
-
         output = self._fresh(kind.lower())
-        self.nodes.append(helper.make_node(kind, inputs, [output], domain=domain, **attributes))
+        self.nodes.append(onnx_proto.node(kind, inputs, [output], domain, **attributes))
         return output
 
     def linear(self, x: str, linear: tuple[np.ndarray, np.ndarray]) -> str:
@@ -141,19 +137,14 @@ class _Graph:
         """An ONNX Runtime session of the graph: (rows, width) float32 `inputs` by name, and
         `outputs` named after the values they expose."""
         import onnxruntime
-        from onnx import TensorProto, helper
 
-        nodes = list(self.nodes)
-        declared = []
-        for name, value in outputs.items():
-            nodes.append(helper.make_node("Identity", [value], [name]))
-            declared.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-        graph = helper.make_graph(
-            nodes, self.name,
-            [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["rows", width])
-             for name, width in inputs.items()], declared, self.weights)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
-                                                        helper.make_opsetid("com.microsoft", 1)])
+        nodes = self.nodes + [onnx_proto.node("Identity", [value], [name])
+                              for name, value in outputs.items()]
+        model = onnx_proto.model(
+            self.name, nodes, self.weights,
+            [onnx_proto.float_value(name, ["rows", width]) for name, width in inputs.items()],
+            [onnx_proto.float_value(name, None) for name in outputs],
+            {"": OPSET, "com.microsoft": 1})
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1      # one-token steps: see generation._cpu_threads
         options.inter_op_num_threads = 1
@@ -162,7 +153,7 @@ class _Graph:
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            return onnxruntime.InferenceSession(model.SerializeToString(), options,
+            return onnxruntime.InferenceSession(model, options,
                                                 providers=["CPUExecutionProvider"])
         except Exception as error:  # the runtime's errors derive from Exception alone
             raise SteppingError(f"ONNX Runtime {onnxruntime.__version__} cannot run the "

@@ -77,7 +77,7 @@ def make_stepper(model: nn.Module, device: torch.device, engine: str = "auto") -
                 if engine == "onnx":
                     raise
     if engine == "onnx":
-        why = ("needs the onnxruntime and onnx packages" if numpy_class is NumpyTransformer
+        why = ("needs the onnxruntime package" if numpy_class is NumpyTransformer
                and on_cpu else "steps only a float32 Transformer on a CPU")
         raise SteppingError(f"the ONNX Runtime engine {why}")
     if engine == "numpy":

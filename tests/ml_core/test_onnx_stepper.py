@@ -24,7 +24,7 @@ from tests.ml_core.test_stepping import TRANSFORMER_VARIANTS, largest_difference
 
 CPU = torch.device("cpu")
 needs_runtime = pytest.mark.skipif(not onnx_stepper.available(),
-                                   reason="onnxruntime / onnx not installed")
+                                   reason="onnxruntime not installed")
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_auto_falls_back_to_numpy_without_the_runtime(runtime_missing):
     model = transformer()
     stepper = make_stepper(model, CPU)
     assert type(stepper) is NumpyTransformer
-    with pytest.raises(SteppingError, match="needs the onnxruntime and onnx packages"):
+    with pytest.raises(SteppingError, match="needs the onnxruntime package"):
         make_stepper(model, CPU, "onnx")
     bundle = _tiny_remi_bundle()
     result = continue_score(bundle, PROMPT, GenerationOptions(bars=1, seed=1, max_tokens=30))
@@ -157,3 +157,35 @@ def test_an_lstm_or_a_gpu_is_no_case_for_the_runtime():
         make_stepper(lstm, CPU, "onnx")
     with pytest.raises(SteppingError, match="steps only a float32 Transformer on a CPU"):
         make_stepper(transformer(), torch.device("cuda"), "onnx")
+
+
+def test_hand_written_protobuf_reads_back_with_the_onnx_package():
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from ml_core.models import onnx_proto
+
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+    codes = np.array([[0, 128, 255]], np.uint8)
+    data = onnx_proto.model(
+        "g", [onnx_proto.node("MatMul", ["x", "w"], ["y"]),
+              onnx_proto.node("LayerNormalization", ["y", "", "w"], ["z"], axis=-1,
+                              epsilon=1e-5),
+              onnx_proto.node("MatMulNBits", ["z"], ["q"], "com.microsoft", K=-3, N=300)],
+        [onnx_proto.tensor("w", weight), onnx_proto.tensor("c", codes)],
+        [onnx_proto.float_value("x", ["rows", 2])], [onnx_proto.float_value("q", None)],
+        {"": 17, "com.microsoft": 1})
+    model = onnx.ModelProto.FromString(data)
+    assert model.ir_version == onnx_proto.IR_VERSION
+    assert {(o.domain, o.version) for o in model.opset_import} == {("", 17), ("com.microsoft", 1)}
+    graph = model.graph
+    assert [n.op_type for n in graph.node] == ["MatMul", "LayerNormalization", "MatMulNBits"]
+    assert list(graph.node[1].input) == ["y", "", "w"] and graph.node[2].domain == "com.microsoft"
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for n in graph.node
+                  for a in n.attribute}
+    assert attributes == {"axis": -1, "epsilon": pytest.approx(1e-5), "K": -3, "N": 300}
+    np.testing.assert_array_equal(numpy_helper.to_array(graph.initializer[0]), weight)
+    np.testing.assert_array_equal(numpy_helper.to_array(graph.initializer[1]), codes)
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert (dims[0].dim_param, dims[1].dim_value) == ("rows", 2)
+    assert graph.output[0].name == "q" and not graph.output[0].type.tensor_type.HasField("shape")
