@@ -385,6 +385,8 @@ def _no_end_mask(tokenizer) -> np.ndarray:
     mask = np.ones(tokenizer.vocab_size, dtype=bool)
     if "EOS" in tokenizer.vocab:
         mask[tokenizer.vocab["EOS"]] = False
+    if hasattr(tokenizer, "one_stream_mask"):   # remi_tracks: one stream stays one stream
+        mask &= tokenizer.one_stream_mask()
     return mask
 
 

@@ -272,6 +272,16 @@ class RemiTracksTokenizer(RemiTokenizer):
     def grammar(self) -> TracksGrammar:
         return self._grammar
 
+    def one_stream_mask(self) -> np.ndarray:
+        """Mask (vocab_size,) refusing the Track tokens: a single-stream continuation or
+        fill (`ml_core.generation`) stays plain REMI."""
+        mask = np.ones(self.vocab_size, dtype=bool)
+        mask[self.track_first:self.track_first + self.slot_count] = False
+        return mask
+
+    def fill_mask(self) -> np.ndarray:
+        return super().fill_mask() & self.one_stream_mask()
+
     def slot_token(self, slot: int) -> int:
         return self.track_first + slot
 
