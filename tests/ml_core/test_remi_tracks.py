@@ -122,3 +122,24 @@ def test_the_config_round_trips_through_a_bundle_description(tokenizer) -> None:
     again = from_dict(tokenizer.to_dict())
     assert again.vocab.tokens == tokenizer.vocab.tokens
     assert get_tokenizer("remi_tracks").config.section_shuffle == 0.5
+
+
+def test_a_remi_bundle_grows_into_remi_tracks_keeping_its_rows_by_name(tmp_path) -> None:
+    """`train --init-from` a REMI bundle (default-next's 8-quarter config) into remi_tracks
+    with 16-quarter bars: every old token's rows follow its name, the Track rows are new."""
+    import torch
+
+    from ml_core import bundle, chain
+    from ml_core.models import build_model
+
+    remi = RemiTokenizer(RemiConfig(**NEXT))
+    tracks = RemiTracksTokenizer(RemiTracksConfig(**{**NEXT, "max_bar_quarters": 16}))
+    small = dict(d_model=16, num_layers=1, num_heads=2, ff_size=32, context=64)
+    torch.manual_seed(0)
+    old = build_model("transformer", vocab_size=remi.vocab_size, **small).eval()
+    folder = bundle.save(tmp_path / "remi", old, remi.to_dict(), name="remi")
+    grown = build_model("transformer", vocab_size=tracks.vocab_size, **small)
+    chain.init_weights(grown, folder, list(tracks.vocab.tokens))
+    new_ids = [tracks.vocab[t] for t in remi.vocab.tokens]
+    assert torch.equal(grown.embedding.weight[new_ids], old.embedding.weight)
+    assert grown.embedding.weight.shape[0] == tracks.vocab_size > remi.vocab_size + 60
