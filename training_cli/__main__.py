@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --augment performance: share of training variants performed "
                          "(default 0.5)")
     prepare.add_argument("--limit", type=int, help="use at most N files")
+    prepare.add_argument("--score-cache", metavar="DIR",
+                         help="the parsed-file cache to read (and add missing files to); "
+                         "default <out>/score_cache: another tokenizer re-uses a dataset's "
+                         "parsing without writing over its shards")
     prepare.set_defaults(run=commands.prepare)
 
     train = sub.add_parser("train", help="train a model on a prepared dataset")
