@@ -374,6 +374,8 @@ def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
     for index in tracks:
         _check_track(source, index)
         start, new_from = _own_end(source, index)
+        if slots[index] is None:
+            raise GenerationError(f"track {index} has no notes in the model's pitch range")
         writes.append(_Write(index, slots[index], start, new_from))
     if not writes:
         raise GenerationError("the score has no pitched track with notes to continue")
