@@ -81,7 +81,9 @@ PART_ROLES = ROLES + ("drums",)
 # families whose fourth part is the bass of the ensemble (a choir, a quartet...)
 _ENSEMBLE_FAMILIES = tuple(FAMILIES.index(f) for f in ("strings", "ensemble", "brass", "reed",
                                                        "pipe", "organ"))
-_ROLE_FAMILIES = {"melody": "piano", "counter": "strings", "harmony": "piano", "bass": "bass"}
+_ROLE_FAMILIES = {"melody": "piano", "counter": "strings", "harmony": "piano",
+                  "bass": "ensemble"}
+BASS_PROGRAM = 33   # an electric bass (finger)
 
 
 def knows_tracks(tokenizer: Any) -> bool:
@@ -150,6 +152,18 @@ class ScheduleGrammar:
                     mask = narrowed
         return mask if mask.any() else inner
 
+    def exit_of(self, state: ScheduleState) -> int | None:
+        """In a FREE step, the token that ends it (None elsewhere)."""
+        index = state.index
+        if index + 1 < len(self.steps) and self.steps[index] == FREE:
+            return self.steps[index + 1]
+        return None
+
+    def closing(self, state: ScheduleState) -> np.ndarray:
+        """The structural tokens the grammar allows at `state` (a section's end: a bar line,
+        another section, EOS)."""
+        return self._inner.allowed(state.inner) & ~self._body
+
     def _one_hot(self, token: int) -> np.ndarray:
         mask = self._forced.get(token)
         if mask is None:
@@ -168,6 +182,36 @@ class ScheduleGrammar:
             elif index + 1 < len(steps) and token == steps[index + 1]:
                 index += 2
         return ScheduleState(inner, index)
+
+
+class ExitMerge:
+    """A logit adjustment (the sampling loop's `motif` hook): in a FREE step the token that
+    ends it takes the probability of every way the model would end the section there (a
+    bar line, any other part's section, EOS). A part the model rarely saw last in a bar,
+    or a next section token it never learned, then ends when the model means to end the
+    part, instead of the part running on to the token cap."""
+
+    def __init__(self, grammar: ScheduleGrammar) -> None:
+        self._grammar = grammar
+
+    def adjust(self, logits: np.ndarray, states: Sequence[ScheduleState],
+               finished: Sequence[bool], masks: np.ndarray) -> np.ndarray:
+        out = None
+        for row, state in enumerate(states):
+            exit_token = None if finished[row] else self._grammar.exit_of(state)
+            if exit_token is None or not masks[row, exit_token]:
+                continue
+            closing = self._grammar.closing(state)
+            if not closing.any():
+                continue
+            out = np.array(logits, dtype=np.float32) if out is None else out
+            values = out[row, closing]
+            top = float(values.max())
+            out[row, exit_token] = top + float(np.log(np.exp(values - top).sum()))
+        return logits if out is None else out
+
+    def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
+        """Nothing to follow (the grammar's state holds the schedule)."""
 
 
 # ----------------------------------------------------------------------- the plan
@@ -298,7 +342,8 @@ def _generate_parts(bundle: Any, score: Score, writes: list[_Write], end_tick: i
         return result
 
     plan = _TokenPlan(context=context, state=grammar.start_from(inner), target=end_tick,
-                      notes=notes, assemble=assemble, grammar=grammar)
+                      notes=notes, assemble=assemble, grammar=grammar,
+                      motif=ExitMerge(grammar))  # type: ignore[arg-type]
     free = steps.count(FREE)
     options = replace(options, max_tokens=options.max_tokens
                       or len(steps) + free * TOKENS_PER_BAR_CAP)
@@ -442,23 +487,25 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
 
 
 def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None) -> int:
-    """The slot a new part takes: with `program`, that program's family; else, when every
-    pitched track shares a family of like instruments (a choir, a quartet), that family
-    (a bass is its fourth part); else the role's usual instrument. The rank is the role's
-    (melody 0, counter 1, harmony 2, bass 3) when free in that family, else the next free."""
+    """The slot a new part takes. With `program`: that program's family. Else, when every
+    pitched track shares a family of like instruments (a choir, a quartet, POP909's three
+    pianos), that family; a bass outside such an ensemble takes the ensemble family's
+    fourth part, the lowest voice the corpus teaches best (its track plays a bass
+    program). The rank is the role's (melody 0, counter 1, harmony 2, bass 3) where free in
+    that family, else the next free one."""
     if role not in PART_ROLES:
         raise GenerationError(f"unknown part role {role!r} (choose from {', '.join(PART_ROLES)})")
     used = {s for s in tokenizer.slots_of(score) if s is not None}
     families = {track_family(t) for t in score.tracks if t.notes and not t.is_drum}
+    shared = families.pop() if len(families) == 1 else None
     if role == "drums":
         family = DRUMS
     elif program is not None:
         if not 0 <= program <= 127:
             raise GenerationError(f"a GM program is 0..127, got {program}")
         family = program // 8
-    elif len(families) == 1 and (families & set(_ENSEMBLE_FAMILIES)
-                                 or (role != "bass" and families == {0})):
-        family = families.pop()
+    elif shared in _ENSEMBLE_FAMILIES or (shared == 0 and role != "bass"):
+        family = shared
     else:
         family = FAMILIES.index(_ROLE_FAMILIES[role])
     preferred = ROLES.index(role) if role in ROLES and family in _ENSEMBLE_FAMILIES + (0,) \
@@ -479,8 +526,11 @@ def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None
     _need_tracks(bundle, "add a part")
     source = _at_480(score)
     slot = part_slot(bundle.tokenizer, source, role, program)
-    track = Track(role.title(), slot_program(slot) if program is None else program,
-                  role == "drums", [])
+    if program is None:   # a bass under other instruments plays a bass, not a choir's voice
+        shared = {track_family(t) for t in score.tracks if t.notes and not t.is_drum}
+        program = BASS_PROGRAM if role == "bass" and shared != {slot // SLOTS} \
+            else slot_program(slot)
+    track = Track(role.title(), program, role == "drums", [])
     grown = score.with_tracks([t.emptied(list(t.notes)) for t in score.tracks] + [track])
     start, end = _span(source, bars)
     writes = [_Write(len(grown.tracks) - 1, slot, start, start)]

@@ -92,6 +92,7 @@ def test_add_part_writes_a_new_track_over_the_chosen_bars(tiny) -> None:
     result = add_part(tiny, score, "bass", bars=(1, 3), options=OPTIONS)
     after = result.scores[0]
     assert len(after.tracks) == 4 and after.tracks[3].name == "Bass"
+    assert after.tracks[3].program == 52     # the choir's fourth voice
     assert after.tracks[3].notes and all(BAR <= n.start < 3 * BAR for n in after.tracks[3].notes)
     assert [t.notes for t in after.tracks[:3]] == [t.notes for t in score.tracks]
 
@@ -116,7 +117,9 @@ def test_roles_choose_the_part_a_new_track_plays(tiny) -> None:
     assert name(tokenizer.slot_token(part_slot(tokenizer, choir, "bass"))) == "Track_ensemble_3"
     melody = choir.with_tracks([Track("Melody", 0, False, choir.tracks[0].notes)])
     assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "harmony"))) == "Track_piano_2"
-    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass"))) == "Track_bass_0"
+    # a bass under a piano melody: the ensemble's lowest part, the one the corpus teaches
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass"))) == \
+        "Track_ensemble_3"
     assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass", 40))) == \
         "Track_strings_3"     # a program gives the family, the role the part (a quartet's)
     assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "melody", 40))) == \
