@@ -44,6 +44,7 @@ come), any Track token not used in the bar yet; after a Track token its three co
 from __future__ import annotations
 
 import zlib
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -73,6 +74,9 @@ from ml_core.tokenizers.remi import (
     RemiState,
     RemiTokenizer,
     build_score,
+    density_bin,
+    register_bin,
+    texture_bin,
 )
 
 FAMILIES = ("piano", "chromatic", "organ", "guitar", "bass", "strings", "ensemble", "brass",
@@ -328,11 +332,13 @@ class RemiTracksTokenizer(RemiTokenizer):
         bars = self._bar_plan(score, last_tick, end_tick)
         sections = self.bar_sections(score, slots, bars)
         rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+        pitched = self._notes_by_bar(score, slots, bars)
         ids = [self.bos_id]
         meter = None
-        for (bar_start, length, bar_meter), bar in zip(bars, sections, strict=True):
+        for (bar_start, length, bar_meter), bar, notes in zip(bars, sections, pitched,
+                                                              strict=True):
             ids += self.bar_header(score, bar_start, length, bar_meter, meter != bar_meter,
-                                   tempo_at)
+                                   tempo_at, self._measure(notes, length, bar_meter))
             meter = bar_meter
             order = sorted(bar, key=lambda s: (s.slot == last, canonical_rank(s.slot)))
             if rng is not None and len(order) > 1 and rng.random() < self.config.section_shuffle:
@@ -369,10 +375,32 @@ class RemiTracksTokenizer(RemiTokenizer):
                 ids += [self.position_first + position - first, tempo_at[position]]
         return ids
 
+    def _notes_by_bar(self, score: Score, slots: Sequence[int | None],
+                      bars: Sequence[tuple[int, int, tuple[int, int]]]) -> list[list[Note]]:
+        """The pitched notes (of tracks with a slot) of each bar, by grid-snapped onset."""
+        step = self.ticks_per_position
+        starts = [start for start, _, _ in bars]
+        result: list[list[Note]] = [[] for _ in bars]
+        for track, slot in zip(score.tracks, slots, strict=True):
+            if slot is None or track.is_drum:
+                continue
+            for note in track.notes:
+                bar = bisect_right(starts, (note.start + step // 2) // step * step) - 1
+                if 0 <= bar < len(bars):
+                    result[bar].append(note)
+        return result
+
     def _measure(self, notes: list[Note], length: int, meter: tuple[int, int]) -> BarControls:
         step = self.ticks_per_position
         onsets = len({(n.start + step // 2) // step for n in notes})
-        return BarControls.measure(onsets, [n.pitch for n in notes], length / beat_ticks(meter))
+        if not notes:
+            return BarControls.measure(0, [], 1.0)
+        pitches = sorted(n.pitch for n in notes)   # BarControls.measure's values, without numpy
+        middle = len(pitches) // 2                  # (thousands of small medians per piece)
+        median = (pitches[middle] + pitches[(len(pitches) - 1) // 2]) / 2
+        return BarControls(texture_bin(len(pitches) / onsets),
+                           density_bin(onsets / (length / beat_ticks(meter))),
+                           register_bin(median))
 
     def bar_sections(self, score: Score, slots: Sequence[int | None],
                      bars: Sequence[tuple[int, int, tuple[int, int]]]) -> list[list[Section]]:
@@ -386,8 +414,10 @@ class RemiTracksTokenizer(RemiTokenizer):
             tracks = [replace(t, is_drum=False) for t, s in zip(score.tracks, slots, strict=True)
                       if s == slot]
             positions, pitches, groups = self._note_tokens(score.with_tracks(tracks))
+            in_bar = (np.searchsorted(np.asarray(starts), np.asarray(positions, dtype=np.int64),
+                                      side="right") - 1).tolist() if positions else []
             for index, position in enumerate(positions):
-                bar = int(np.searchsorted(starts, position, side="right")) - 1
+                bar = in_bar[index]
                 if 0 <= bar < len(bars):
                     per_bar[bar].setdefault(slot, []).append(
                         (position, pitches[index], groups[width * index:width * (index + 1)]))
