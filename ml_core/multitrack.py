@@ -3,7 +3,7 @@
 Every function here writes some tracks ("written" parts) of a score over a span of bars
 while every other track stays as it is and is read as context. The model reads the piece
 up to the first bar it writes in, then goes bar by bar through a schedule of tokens
-(`ScheduleGrammar`): the bar line, its meter, "any" bar controls and tempo, the sections
+(`ml_core.part_schedule`): the bar line, its meter, "any" bar controls and tempo, the sections
 of the parts it does not write (forced, token by token, from the score), then each
 written part's section (its Track token and controls forced, then its notes sampled until
 the model closes the section by the next forced token). The written parts' sections come
@@ -29,16 +29,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
-
-import numpy as np
+from dataclasses import replace
+from typing import Any
 
 from ml_core.generation import (
     TOKENS_PER_BAR_CAP,
     GenerationResult,
     GenerationUpdate,
-    _controls,
     _cpu_threads,
     _dynamics,
     _generate_tokens,
@@ -51,32 +48,17 @@ from ml_core.generation import (
 )
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 from ml_core.options import GenerationError, GenerationOptions
-from ml_core.tokenizers.base import TokenizerError
-from ml_core.tokenizers.remi import (
-    K_BAR,
-    K_BOS,
-    K_EOS,
-    K_FILL_END,
-    K_FILL_START,
-    K_HOLE,
-    K_PAD,
-    K_TIMESIG,
-    BarControls,
-)
+from ml_core.part_schedule import FREE, ExitMerge, ScheduleGrammar, Write, written_plan
 from ml_core.tokenizers.remi_tracks import (
     DRUMS,
     FAMILIES,
-    K_TRACK,
     ROLES,
     SLOTS,
-    TracksState,
-    canonical_rank,
     slot_id,
     slot_program,
     track_family,
 )
 
-FREE = -1   # a schedule step where the model samples until it writes the next step's token
 PART_ROLES = ROLES + ("drums",)
 # families whose fourth part is the bass of the ensemble (a choir, a quartet...)
 _ENSEMBLE_FAMILIES = tuple(FAMILIES.index(f) for f in ("strings", "ensemble", "brass", "reed",
@@ -91,211 +73,7 @@ def knows_tracks(tokenizer: Any) -> bool:
     return hasattr(tokenizer, "bar_sections")
 
 
-class ScheduleState(NamedTuple):
-    inner: TracksState
-    index: int       # the schedule step the next token answers
-
-    @property
-    def tick(self) -> int:
-        return self.inner.tick
-
-    @property
-    def bar_start(self) -> int:
-        return self.inner.bar_start
-
-
-@dataclass(frozen=True)
-class OwnEnd:
-    """Where a written part's own notes end: no onset before `earliest`, none on a pitch
-    of `notes` while it sounds (until `latest`)."""
-
-    earliest: int
-    latest: int
-    notes: tuple[Note, ...]
-
-
-class ScheduleGrammar:
-    """The tokenizer's grammar walking a schedule: forced steps allow their token only;
-    a FREE step allows what the grammar allows except structure (bar lines, sections,
-    meters, EOS), plus the next step's token, which ends it."""
-
-    def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd]) -> None:
-        self._t = tokenizer
-        self._inner = tokenizer.grammar()
-        self.steps = list(steps)
-        self._own_ends = own_ends
-        structure = (K_BAR, K_TIMESIG, K_TRACK, K_BOS, K_EOS, K_PAD, K_HOLE, K_FILL_START,
-                     K_FILL_END)
-        self._body = ~np.isin(tokenizer.kind_array, structure)
-        self._forced: dict[int, np.ndarray] = {}
-
-    def start_from(self, inner: TracksState) -> ScheduleState:
-        return ScheduleState(inner, 0)
-
-    def allowed(self, state: ScheduleState) -> np.ndarray:
-        steps, index = self.steps, state.index
-        if index >= len(steps):
-            return self._inner.allowed(state.inner)
-        if steps[index] != FREE:
-            return self._one_hot(steps[index])
-        inner = self._inner.allowed(state.inner)
-        mask = inner & self._body
-        if index + 1 < len(steps) and inner[steps[index + 1]]:
-            mask[steps[index + 1]] = True
-        own = self._own_ends.get(state.inner.section)
-        if own is not None:
-            section = self._inner.section_state(state.inner)
-            if section.tick < own.latest:
-                sounding = [n.pitch for n in own.notes if n.start <= section.tick < n.end]
-                narrowed = mask & self._t.onset_mask(section, own.earliest, sounding)
-                if narrowed.any():
-                    mask = narrowed
-        return mask if mask.any() else inner
-
-    def exit_of(self, state: ScheduleState) -> int | None:
-        """In a FREE step, the token that ends it (None elsewhere)."""
-        index = state.index
-        if index + 1 < len(self.steps) and self.steps[index] == FREE:
-            return self.steps[index + 1]
-        return None
-
-    def closing(self, state: ScheduleState) -> np.ndarray:
-        """The structural tokens the grammar allows at `state` (a section's end: a bar line,
-        another section, EOS)."""
-        return self._inner.allowed(state.inner) & ~self._body
-
-    def _one_hot(self, token: int) -> np.ndarray:
-        mask = self._forced.get(token)
-        if mask is None:
-            mask = np.zeros(self._t.vocab_size, dtype=bool)
-            mask[token] = True
-            mask.setflags(write=False)
-            self._forced[token] = mask
-        return mask
-
-    def advance(self, state: ScheduleState, token: int) -> ScheduleState:
-        inner = self._inner.advance(state.inner, token)
-        steps, index = self.steps, state.index
-        if index < len(steps):
-            if steps[index] != FREE:
-                index += 1
-            elif index + 1 < len(steps) and token == steps[index + 1]:
-                index += 2
-        return ScheduleState(inner, index)
-
-
-class ExitMerge:
-    """A logit adjustment (the sampling loop's `motif` hook): in a FREE step the token that
-    ends it takes the probability of every way the model would end the section there (a
-    bar line, any other part's section, EOS). A part the model rarely saw last in a bar,
-    or a next section token it never learned, then ends when the model means to end the
-    part, instead of the part running on to the token cap."""
-
-    def __init__(self, grammar: ScheduleGrammar) -> None:
-        self._grammar = grammar
-
-    def adjust(self, logits: np.ndarray, states: Sequence[ScheduleState],
-               finished: Sequence[bool], masks: np.ndarray) -> np.ndarray:
-        out = None
-        for row, state in enumerate(states):
-            exit_token = None if finished[row] else self._grammar.exit_of(state)
-            if exit_token is None or not masks[row, exit_token]:
-                continue
-            closing = self._grammar.closing(state)
-            if not closing.any():
-                continue
-            out = np.array(logits, dtype=np.float32) if out is None else out
-            values = out[row, closing]
-            top = float(values.max())
-            out[row, exit_token] = top + float(np.log(np.exp(values - top).sum()))
-        return logits if out is None else out
-
-    def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
-        """Nothing to follow (the grammar's state holds the schedule)."""
-
-
-# ----------------------------------------------------------------------- the plan
-@dataclass
-class _Write:
-    index: int        # track index in the score
-    slot: int
-    start: int        # tick (480 per quarter) from which the part is written
-    new_from: int     # decoded notes of the slot from this tick on are new
-
-
-def _checked_slots(tokenizer: Any, score: Score, chosen: dict[int, int]) -> list[int | None]:
-    slots = tokenizer.slots_of(score)
-    for index, slot in chosen.items():
-        slots[index] = slot
-    for index, slot in chosen.items():
-        if any(s == slot for i, s in enumerate(slots) if i != index):
-            name = tokenizer.vocab.string(tokenizer.slot_token(slot))
-            raise GenerationError(f"track {index} shares its part ({name}) with another track")
-    return slots
-
-
-def _bars(tokenizer: Any, source: Score, end_tick: int) -> list[tuple[int, int, tuple[int, int]]]:
-    try:
-        return tokenizer._bar_plan(source, end_tick - 1, end_tick)
-    except TokenizerError as error:
-        raise GenerationError(str(error)) from None
-
-
-def _written_plan(tokenizer: Any, source: Score, writes: list[_Write], end_tick: int,
-                  options: GenerationOptions):
-    """(context ids, schedule steps, own ends) writing `writes` up to `end_tick`."""
-    slots = _checked_slots(tokenizer, source, {w.index: w.slot for w in writes})
-    bars = _bars(tokenizer, source, end_tick)
-    starts = [bar_start for bar_start, _, _ in bars]
-    first = max(0, int(np.searchsorted(starts, min(w.start for w in writes), side="right")) - 1)
-    context_end = starts[first]
-    written = {w.slot: w for w in writes}
-    # the score as the schedule forces it: written parts cut at their start, all at the end
-    kept = source.with_tracks([
-        t.emptied([n for n in t.notes if n.start < end_tick
-                   and (slots[i] not in written or n.start < written[slots[i]].start)])
-        for i, t in enumerate(source.tracks)])
-    before = kept.sliced(0, context_end, shift=False, clip=False)
-    before.tempo_changes = [c for c in before.tempo_changes if c.tick < context_end]
-    last = writes[0].slot if len(writes) == 1 else None
-    context = (tokenizer.encode(before, end_tick=context_end, tracked=True, slots=slots,
-                                last=last) if context_end else [tokenizer.bos_id])
-    sections = tokenizer.bar_sections(kept, slots, bars)
-    tempo_at = tokenizer._tempo_tokens(kept)
-    controls = {}
-    own_ends = {}
-    for w in writes:
-        own = kept.with_tracks([kept.tracks[w.index]])
-        controls[w.slot] = tokenizer.control_tokens(_controls(tokenizer, options, own, w.start)
-                                                    or BarControls())
-        notes = own.tracks[0].notes
-        if notes:
-            last_onset = max(n.start for n in notes)
-            own_ends[w.slot] = OwnEnd(max(n.end for n in notes if n.start == last_onset),
-                                      max(n.end for n in notes), tuple(notes))
-    steps: list[int] = []
-    for b in range(first, len(bars)):
-        bar_start, length, meter = bars[b]
-        steps += tokenizer.bar_header(kept, bar_start, length, meter,
-                                      b == 0 or bars[b - 1][2] != meter, tempo_at, BarControls())
-        active = sorted((w for w in writes if w.start < bar_start + length),
-                        key=lambda w: canonical_rank(w.slot))
-        active_slots = {w.slot for w in active}
-        by_slot = {s.slot: s for s in sections[b]}
-        for section in sorted(sections[b], key=lambda s: canonical_rank(s.slot)):
-            if section.slot not in active_slots:
-                steps += section.tokens(tokenizer.track_first)
-        for w in active:
-            steps += [tokenizer.slot_token(w.slot)] + controls[w.slot]
-            if w.slot in by_slot and w.start > bar_start:
-                steps += by_slot[w.slot].tokens(tokenizer.track_first, before=w.start)[
-                    1 + len(by_slot[w.slot].controls):]
-            steps.append(FREE)
-    steps.append(tokenizer.bar_id)
-    return context, steps, own_ends
-
-
-def _generate_parts(bundle: Any, score: Score, writes: list[_Write], end_tick: int,
+def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: int,
                     options: GenerationOptions, cancel: threading.Event | None,
                     ) -> tuple[Iterator[GenerationUpdate],
                                Callable[[list[int]], dict[int, list[Note]]]]:
@@ -308,7 +86,7 @@ def _generate_parts(bundle: Any, score: Score, writes: list[_Write], end_tick: i
     device, seed = _ready(bundle, options)
     source = score if score.ticks_per_quarter == TICKS_PER_QUARTER else \
         score.resampled(TICKS_PER_QUARTER)
-    context, steps, own_ends = _written_plan(tokenizer, source, writes, end_tick, options)
+    context, steps, own_ends = written_plan(tokenizer, source, writes, end_tick, options)
     grammar = ScheduleGrammar(tokenizer, steps, own_ends)
     inner = _start_state(tokenizer.grammar(), context)
     dynamics = {w.slot: _dynamics(tokenizer, source, seed, w.index) for w in writes}
@@ -421,7 +199,7 @@ def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
         start, new_from = _own_end(source, index)
         if slots[index] is None:
             raise GenerationError(f"track {index} has no notes in the model's pitch range")
-        writes.append(_Write(index, slots[index], start, new_from))
+        writes.append(Write(index, slots[index], start, new_from))
     if not writes:
         raise GenerationError("the score has no pitched track with notes to continue")
     if end_tick is None:
@@ -482,7 +260,7 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
     slot = slots[index] if slots[index] is not None else part_slot(
         bundle.tokenizer, source, "melody", source.tracks[index].program)
     own = [n for n in source.tracks[index].notes if n.start < start]
-    writes = [_Write(index, slot, start, max([n.start + 1 for n in own], default=0))]
+    writes = [Write(index, slot, start, max([n.start + 1 for n in own], default=0))]
     return _result(_generate_parts(bundle, cleared, writes, end, options, cancel), started)
 
 
@@ -533,5 +311,5 @@ def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None
     track = Track(role.title(), program, role == "drums", [])
     grown = score.with_tracks([t.emptied(list(t.notes)) for t in score.tracks] + [track])
     start, end = _span(source, bars)
-    writes = [_Write(len(grown.tracks) - 1, slot, start, start)]
+    writes = [Write(len(grown.tracks) - 1, slot, start, start)]
     return _result(_generate_parts(bundle, grown, writes, end, options, cancel), started)

@@ -9,7 +9,6 @@ from ml_core import bundle
 from ml_core.generation import GenerationError, GenerationOptions
 from ml_core.models import build_model
 from ml_core.multitrack import (
-    ScheduleGrammar,
     add_part,
     continue_active,
     continue_all,
@@ -17,6 +16,7 @@ from ml_core.multitrack import (
     part_slot,
 )
 from ml_core.music import Note, Score, Track
+from ml_core.part_schedule import FREE, ScheduleGrammar
 from ml_core.tokenizers.remi_tracks import RemiTracksConfig, RemiTracksTokenizer
 
 Q = 480
@@ -105,7 +105,7 @@ def test_forcing_follows_the_schedule_token_for_token(tiny) -> None:
     assert result.new_notes[0]
     assert all(part == [] for index, rows in result.extra["per_track"].items() if index != 2
                for part in rows)
-    grammar = ScheduleGrammar(tokenizer, [tokenizer.bar_id, -1, tokenizer.bar_id], {})
+    grammar = ScheduleGrammar(tokenizer, [tokenizer.bar_id, FREE, tokenizer.bar_id], {})
     state = grammar.start_from(tokenizer.grammar().start()._replace(phase=1))
     assert grammar.allowed(state).sum() == 1 and grammar.allowed(state)[tokenizer.bar_id]
 
