@@ -58,3 +58,22 @@ def test_add_part_needs_a_model_that_knows_tracks(tmp_path, capsys) -> None:
     assert "--bars" in capsys.readouterr().err
     assert main([*base, "--program", "33"]) == 2
     assert not out.exists()
+
+
+def test_a_model_that_knows_tracks_continues_each_track_given_the_others(tmp_path) -> None:
+    from tests.training_cli.test_tracks_cli import three_tracks
+
+    model, out = _tiny(tmp_path), tmp_path / "out.mid"
+    write_midi(three_tracks(), tmp_path / "three.mid")
+    base = ["generate", "--prompt", str(tmp_path / "three.mid"), "--out", str(out), "--model",
+            str(model), "--bars", "2", "--seed", "3", "--device", "cpu"]
+    assert main([*base, "--tracks", "all"]) == 0
+    before, after = read_midi(tmp_path / "three.mid"), read_midi(out)
+    for old, new in zip(before.tracks, after.tracks, strict=True):
+        added = sorted(set(new.notes) - set(old.notes))
+        assert added and min(n.start for n in added) >= max(n.end for n in old.notes) - Q
+    assert main([*base, "--tracks", "active", "--track", "1"]) == 0
+    after = read_midi(out)
+    assert after.tracks[0].notes == before.tracks[0].notes
+    assert after.tracks[2].notes == before.tracks[2].notes
+    assert len(after.tracks[1].notes) > len(before.tracks[1].notes)
