@@ -28,7 +28,9 @@ PIANO), 3 the lowest part (a chorale's or a quartet's bass); a fifth track of a 
 shares slot 3. `ROLES` names the slots.
 
 Sections come in a canonical order (`canonical_rank`: by slot, i.e. role, then family;
-drums last). Training shuffles the
+drums last). `prepare` writes a `merge_share` of the multi-track pieces as plain REMI (parts
+merged, drums left out) so that a part holding several voices in one track, the app's
+single-track prompts, keeps being learnt. Training shuffles the
 sections of a share of the bars (`section_shuffle`, through `encode_for_training`, which
 `ml_core.data` calls when preparing), so the model learns to write any part given the
 others before it: generation puts the part it writes last in each bar and forces the
@@ -145,12 +147,16 @@ def slot_name(slot: int) -> str:
 class RemiTracksConfig(RemiConfig):
     # share of bars whose sections `encode_for_training` writes in a random order
     section_shuffle: float = 0.5
+    # share of multi-track pieces `encode_for_training` writes as one stream (plain REMI,
+    # the parts merged), so that dense music in one track is still learnt
+    merge_share: float = 0.25
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 <= self.section_shuffle <= 1.0:
-            raise TokenizerError(f"section_shuffle must lie between 0 and 1, got "
-                                 f"{self.section_shuffle}")
+        for name in ("section_shuffle", "merge_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise TokenizerError(f"{name} must lie between 0 and 1, got "
+                                     f"{getattr(self, name)}")
 
 
 class TracksState(NamedTuple):
@@ -350,10 +356,13 @@ class RemiTracksTokenizer(RemiTokenizer):
         return ids
 
     def encode_for_training(self, score: Score) -> list[int]:
-        """`encode` with the sections of some bars shuffled, the same for the same score."""
+        """`encode` with the sections of some bars shuffled, or (a `merge_share` of the
+        multi-track pieces) the parts merged into one stream; the same for the same score."""
         notes = [(n.start, n.pitch) for n in sorted(score.notes())[:64]]
         seed = zlib.crc32(repr((score.note_count, notes)).encode())
-        return self.encode(score, shuffle_seed=seed)
+        if np.random.default_rng(seed).random() < self.config.merge_share:
+            return self.encode(score, tracked=False)
+        return self.encode(score, shuffle_seed=seed + 1)
 
     def bar_header(self, score: Score, bar_start: int, length: int, meter: tuple[int, int],
                    new_meter: bool, tempo_at: dict[int, int] | None = None,

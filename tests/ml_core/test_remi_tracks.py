@@ -84,6 +84,10 @@ def test_the_last_part_ends_every_bar_and_shuffling_keeps_the_notes(tokenizer) -
     for bar in tracks_per_bar.split("Bar")[1:]:
         assert bar.split()[-1] == "Track_ensemble_0"
     shuffled = tokenizer.encode(score, shuffle_seed=3)
+    merged = RemiTracksTokenizer(RemiTracksConfig(**NEXT, merge_share=1.0))
+    assert merged.encode_for_training(score) == RemiTokenizer(RemiConfig(**NEXT)).encode(score)
+    kept = RemiTracksTokenizer(RemiTracksConfig(**NEXT, merge_share=0.0))
+    assert "Track_strings_0" in kept.tokens_to_strings(kept.encode_for_training(score))
     assert sorted(shuffled) == sorted(tokenizer.encode(score)) and tokenizer.validate(shuffled) == 0
     assert tokenizer.decode(shuffled).tracks == tokenizer.decode(ids).tracks
 

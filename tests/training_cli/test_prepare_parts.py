@@ -34,7 +34,8 @@ def test_prepare_keeps_parts_and_reads_a_given_score_cache(tmp_path) -> None:
     assert len(cached) == 3 and not (first / "score_cache").exists()
     stamps = [p.stat().st_mtime_ns for p in cached]
     assert main(["prepare", str(songs), "--tokenizer", "remi_tracks", "--opt",
-                 "use_velocity=false", "--workers", "1", "--val-fraction", "0",
+                 "use_velocity=false", "--opt", "merge_share=0", "--workers", "1",
+                 "--val-fraction", "0",
                  "--score-cache", str(cache), "--out", str(second)]) == 0
     assert [p.stat().st_mtime_ns for p in sorted(cache.iterdir())] == stamps   # only read
     dataset = load_dataset(second)
