@@ -360,8 +360,8 @@ def _encoded(variants: list[Any]) -> tuple[list[np.ndarray] | None, str | None]:
     """(encoded variants, None), (None, reason) or (some of them, what was left out)."""
     arrays, failures = [], []
     for score in variants:
-        try:
-            encoded = _worker_encoder.encode(score)
+        try:   # a scheme may write training pieces its own way (remi_tracks shuffles parts)
+            encoded = getattr(_worker_encoder, "encode_for_training", _worker_encoder.encode)(score)
         except Exception as error:
             failures.append(_error_text(error))
             continue

@@ -309,6 +309,8 @@ class _TokenPlan:
     row_states: list[Any] | None = None           # their grammar states (evaluation)
     grammar_mask: bool = True                 # False: sample unmasked (grammar-error counts)
     motif: MotifBias | None = None            # logit bias toward the prompt's material
+    grammar: Any = None                       # the grammar to sample under (default: the
+                                              # tokenizer's; ml_core.multitrack forces parts)
 
 
 @dataclass(frozen=True)
@@ -415,6 +417,8 @@ def _no_end_mask(tokenizer) -> np.ndarray:
     mask = np.ones(tokenizer.vocab_size, dtype=bool)
     if "EOS" in tokenizer.vocab:
         mask[tokenizer.vocab["EOS"]] = False
+    if hasattr(tokenizer, "one_stream_mask"):   # remi_tracks: one stream stays one stream
+        mask &= tokenizer.one_stream_mask()
     return mask
 
 
@@ -465,7 +469,7 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,
                      cancel: threading.Event, device: torch.device, seed: int,
                      key: tuple[int, str] | None, interval: float) -> Iterator[GenerationUpdate]:
-    grammar = tokenizer.grammar()
+    grammar = plan.grammar or tokenizer.grammar()
     state, target = plan.state, plan.target
     max_tokens = options.max_tokens or max(1, options.bars) * TOKENS_PER_BAR_CAP
     start_tick = state.tick

@@ -14,8 +14,8 @@ key, Motif material and dynamics, and its new notes go into its own track:
 - `continue_tracks`: every audible pitched track (or the chosen ones), one generation per
   track, each continued from its own end to one common end bar.
 
-A tokenizer that knows tracks (issue 42) will read the other parts as accompaniment; these
-functions are where it plugs in.
+A model with the tokenizer that knows tracks (`remi_tracks`) reads the other parts as
+accompaniment instead: `ml_core.multitrack` (the CLI picks it for such a bundle).
 """
 
 from __future__ import annotations

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --augment performance: share of training variants performed "
                          "(default 0.5)")
     prepare.add_argument("--limit", type=int, help="use at most N files")
+    prepare.add_argument("--score-cache", metavar="DIR",
+                         help="the parsed-file cache to read (and add missing files to); "
+                         "default <out>/score_cache: another tokenizer re-uses a dataset's "
+                         "parsing without writing over its shards")
     prepare.set_defaults(run=commands.prepare)
 
     train = sub.add_parser("train", help="train a model on a prepared dataset")
@@ -151,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="continue a MIDI prompt (headless Continue)")
     generate.add_argument("--prompt", required=True, help="MIDI or notation file")
-    generate.add_argument("--bars", type=int, default=8)
+    generate.add_argument("--bars", metavar="N",
+                          help="bars to continue (default 8); with --add-part, A:B: the new "
+                          "part's bars (1-based, B excluded; default the whole piece)")
     generate.add_argument("--out", required=True,
                           help="output .mid (out-1.mid ... with variations)")
     generate.add_argument("--model", default="default", help="default, a bundle name or a folder")
@@ -183,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "--track is given)")
     generate.add_argument("--track", type=int, metavar="N",
                           help="the active track (from 0): continued from its own end")
+    generate.add_argument("--add-part", metavar="ROLE",
+                          choices=("melody", "counter", "harmony", "bass", "drums"),
+                          help="write a new track playing ROLE (melody, counter, harmony, bass, "
+                          "drums) given the others (a model with the remi_tracks tokenizer)")
+    generate.add_argument("--program", type=int, metavar="P",
+                          help="with --add-part: the new track's General MIDI program (0-127)")
     generate.set_defaults(run=commands.generate)
 
     export = sub.add_parser("export", help="copy a model bundle under a new name, weights in "

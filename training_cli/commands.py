@@ -63,7 +63,8 @@ def prepare(args: argparse.Namespace) -> int:
                                   performance=args.performance_share
                                   if "performance" in args.augment else 0.0,
                                   seed=args.seed),
-        limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1))
+        limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1),
+        score_cache=Path(args.score_cache) if getattr(args, "score_cache", None) else None)
     result = prepare_dataset(args.sources, Path(args.out), options)
     manifest = result.manifest
     splits = manifest["splits"]
@@ -162,7 +163,7 @@ def output_paths(out: Path, variations: int) -> list[Path]:
             for index in range(1, variations + 1)]
 
 
-def parse_fill_bars(text: str | None) -> tuple[int, int] | None:
+def parse_fill_bars(text: str | None, flag: str = "--fill-bars") -> tuple[int, int] | None:
     """'3:5' (1-based, end exclusive) -> (2, 4), the 0-based bars ml_core.generation.fill takes."""
     if not text:
         return None
@@ -172,8 +173,40 @@ def parse_fill_bars(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         start_bar = end_bar = 0
     if not separator or start_bar < 1 or end_bar <= start_bar:
-        raise ValueError(f"--fill-bars expects A:B with 1 <= A < B (bars A..B-1), got '{text}'")
+        raise ValueError(f"{flag} expects A:B with 1 <= A < B (bars A..B-1), got '{text}'")
     return start_bar - 1, end_bar - 1
+
+
+def parse_bars(text: str | None, adding: bool) -> tuple[int, tuple[int, int] | None]:
+    """(bars to continue, the bars of a part to add): `--bars N`, or with --add-part `A:B`
+    (1-based, end exclusive; default: the whole piece)."""
+    if text is None:
+        return 8, None
+    if adding and ":" in text:
+        return 8, parse_fill_bars(text, "--bars")
+    try:
+        return int(text), None
+    except ValueError:
+        also = " (or A:B with --add-part)" if adding else ""
+        raise ValueError(f"--bars expects a number of bars{also}, got '{text}'") from None
+
+
+def _multitrack(args: argparse.Namespace, loaded, prompt, options, tracks: str | None,
+                part_bars: tuple[int, int] | None):
+    """The result of --add-part, or of --tracks with a model that knows tracks (the other
+    tracks read as context); None for a single-stream model's continuation."""
+    from ml_core import multitrack
+    from ml_core.tracks import pitched_tracks
+
+    if args.add_part:
+        return multitrack.add_part(loaded, prompt, args.add_part, program=args.program,
+                                   bars=part_bars, options=options)
+    if not multitrack.knows_tracks(loaded.tokenizer) or tracks is None:
+        return None
+    if tracks == "all":
+        return multitrack.continue_all(loaded, prompt, pitched_tracks(prompt), options)
+    index = args.track if args.track is not None else next(iter(pitched_tracks(prompt)), 0)
+    return multitrack.continue_active(loaded, prompt, index, options)
 
 
 def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float | str | None:
@@ -230,7 +263,10 @@ def generate(args: argparse.Namespace) -> int:
     from ml_core.generation import GenerationOptions, continue_score, fill_score
     from ml_core.tracks import continue_track, continue_tracks, pitched_tracks
 
-    options = GenerationOptions(bars=args.bars, temperature=args.temperature, top_k=args.top_k,
+    bars, part_bars = parse_bars(args.bars, bool(args.add_part))
+    if args.program is not None and not args.add_part:
+        raise ValueError("--program applies to --add-part")
+    options = GenerationOptions(bars=bars, temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, seed=args.seed, variations=args.variations,
                                 stay_in_key=args.stay_in_key or key is not None, key=key,
                                 device=args.device,
@@ -240,9 +276,15 @@ def generate(args: argparse.Namespace) -> int:
                                                        pitch=True),
                                 motif=args.motif).validated()
     fill_bars = parse_fill_bars(args.fill_bars)
-    tracks = track_mode(args, prompt, fill_bars is not None)
+    if args.add_part and (fill_bars is not None or args.tracks or args.track is not None):
+        raise ValueError("--add-part writes a new track: leave out --fill-bars, --tracks and "
+                         "--track")
+    tracks = None if args.add_part else track_mode(args, prompt, fill_bars is not None)
     loaded = _load_bundle(args.model, args.device)
-    if fill_bars is not None:
+    result = _multitrack(args, loaded, prompt, options, tracks, part_bars)
+    if result is not None:
+        pass   # a part added, or parts continued given the others
+    elif fill_bars is not None:
         result = fill_score(loaded, prompt, *fill_bars, options)
     elif tracks == "all":
         result = continue_tracks(loaded, prompt, None, options)

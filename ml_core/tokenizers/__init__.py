@@ -27,6 +27,7 @@ def register(cls: type[Tokenizer]) -> type[Tokenizer]:
 # Modules whose import registers a scheme (see @register); one line per scheme module.
 _SCHEME_MODULES: tuple[str, ...] = (
     "ml_core.tokenizers.remi",
+    "ml_core.tokenizers.remi_tracks",
     "ml_core.tokenizers.bar_offset",
     "ml_core.tokenizers.midi_like",
     "ml_core.tokenizers.note_duration",

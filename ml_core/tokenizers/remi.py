@@ -733,18 +733,7 @@ class RemiTokenizer(Tokenizer):
             bounds = np.append(first, len(positions)).tolist()
             onset_positions = unique.tolist()
             notes_at = {p: (bounds[i], bounds[i + 1]) for i, p in enumerate(onset_positions)}
-        tempo_at: dict[int, int] = {}
-        if c.use_tempo:
-            # position -> tempo level; the last change on a position wins
-            levels: dict[int, int] = {}
-            for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes,
-                                            c.tempo_tolerance):
-                levels[(tick + step // 2) // step] = level
-            previous = None
-            for position in sorted(levels):
-                if levels[position] != previous:
-                    tempo_at[position] = self.vocab[f"Tempo_{levels[position]}"]
-                    previous = levels[position]
+        tempo_at = self._tempo_tokens(score)
         event_positions = sorted(set(notes_at) | set(tempo_at))
         last_tick = event_positions[-1] * step if event_positions else 0
 
@@ -797,6 +786,23 @@ class RemiTokenizer(Tokenizer):
         if eos:
             ids.append(self.eos_id)
         return ids
+
+    def _tempo_tokens(self, score: Score) -> dict[int, int]:
+        """Grid position -> Tempo token id of each tempo written (empty without use_tempo)."""
+        c, step = self.config, self.ticks_per_position
+        tempo_at: dict[int, int] = {}
+        if c.use_tempo:
+            # position -> tempo level; the last change on a position wins
+            levels: dict[int, int] = {}
+            for tick, level in tempo_events(self._tempi, score.tempo_bpm, score.tempo_changes,
+                                            c.tempo_tolerance):
+                levels[(tick + step // 2) // step] = level
+            previous = None
+            for position in sorted(levels):
+                if levels[position] != previous:
+                    tempo_at[position] = self.vocab[f"Tempo_{levels[position]}"]
+                    previous = levels[position]
+        return tempo_at
 
     def _note_tokens(self, score: Score) -> tuple[list[int], list[int], list[int]]:
         """(position, pitch) of each pitched note in range, sorted by position, pitch,

@@ -1,0 +1,140 @@
+"""ml_core.multitrack (issue 42): parts written given the others, with a tiny random model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ml_core import bundle
+from ml_core.generation import GenerationError, GenerationOptions
+from ml_core.models import build_model
+from ml_core.multitrack import (
+    add_part,
+    continue_active,
+    continue_all,
+    fill_track,
+    part_slot,
+)
+from ml_core.music import Note, Score, Track
+from ml_core.part_schedule import FREE, ScheduleGrammar
+from ml_core.tokenizers.remi_tracks import RemiTracksConfig, RemiTracksTokenizer
+
+Q = 480
+BAR = 4 * Q
+
+
+def trio() -> Score:
+    """A 3-bar soprano, a 4-bar alto and a 4-bar tenor (a choir's parts, program 0)."""
+    soprano = [Note(72 + i % 4, i * Q, Q) for i in range(12)]
+    alto = [Note(65 + i % 3, i * 2 * Q, 2 * Q) for i in range(8)]
+    tenor = [Note(57 + i % 2, i * BAR, BAR) for i in range(4)]
+    return Score([Track("Soprano", 0, False, soprano), Track("Alto", 0, False, alto),
+                  Track("Tenor", 0, False, tenor)], 100.0, (4, 4), Q)
+
+
+def tiny_bundle(path, **config):
+    tokenizer = RemiTracksTokenizer(RemiTracksConfig(use_velocity=False, **config))
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=tokenizer.vocab_size, d_model=32,
+                        num_layers=1, num_heads=2, ff_size=64, context=512)
+    return bundle.load(bundle.save(path / "tiny", model.eval(), tokenizer.to_dict(),
+                                   name="tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_bundle(tmp_path_factory.mktemp("tiny"))
+
+
+OPTIONS = GenerationOptions(bars=2, seed=1, device="cpu", temperature=1.0, top_p=1.0)
+
+
+def _new(before: Score, after: Score) -> list[list[Note]]:
+    return [sorted(set(a.notes) - set(b.notes)) for b, a in zip(before.tracks, after.tracks,
+                                                                  strict=False)]
+
+
+def test_the_active_part_alone_gets_new_notes_from_its_own_end(tiny) -> None:
+    score = trio()
+    result = continue_active(tiny, score, 0, OPTIONS)
+    new = _new(score, result.scores[0])
+    assert new[0], "the soprano got nothing"
+    assert new[1] == [] and new[2] == []          # the others are context, never written
+    assert min(n.start for n in new[0]) >= 3 * BAR   # from the soprano's own end
+    assert max(n.start for n in new[0]) < 5 * BAR
+    assert result.extra["per_track"][0][0] == new[0]
+
+
+def test_all_parts_continue_each_in_its_own_track(tiny) -> None:
+    score = trio()
+    result = continue_all(tiny, score, options=OPTIONS)
+    new = _new(score, result.scores[0])
+    assert all(new), "a part got no notes"
+    assert min(n.start for n in new[0]) >= 3 * BAR        # the soprano from its own end,
+    assert min(n.start for n in new[1]) >= 4 * BAR        # the others from theirs
+    assert all(n.start < 6 * BAR for part in new for n in part)
+
+
+def test_fill_rewrites_one_part_in_its_bars_only(tiny) -> None:
+    score = trio()
+    result = fill_track(tiny, score, 1, 1, 3, OPTIONS)
+    after = result.scores[0]
+    assert after.tracks[0].notes == score.tracks[0].notes
+    assert after.tracks[2].notes == score.tracks[2].notes
+    kept = [n for n in score.tracks[1].notes if not BAR <= n.start < 3 * BAR]
+    assert all(n in after.tracks[1].notes for n in kept)
+    assert all(BAR <= n.start < 3 * BAR for n in result.new_notes[0])
+    assert result.new_notes[0]
+
+
+def test_add_part_writes_a_new_track_over_the_chosen_bars(tiny) -> None:
+    score = trio()
+    result = add_part(tiny, score, "bass", bars=(1, 3), options=OPTIONS)
+    after = result.scores[0]
+    assert len(after.tracks) == 4 and after.tracks[3].name == "Bass"
+    assert after.tracks[3].program == 52     # the choir's fourth voice
+    assert after.tracks[3].notes and all(BAR <= n.start < 3 * BAR for n in after.tracks[3].notes)
+    assert [t.notes for t in after.tracks[:3]] == [t.notes for t in score.tracks]
+
+
+def test_forcing_follows_the_schedule_token_for_token(tiny) -> None:
+    """Every forced step's token is the only one allowed, and the sampled rows keep them."""
+    tokenizer = tiny.tokenizer
+    score = trio()
+    result = continue_active(tiny, score, 2, GenerationOptions(bars=1, seed=4, device="cpu"))
+    assert result.new_notes[0]
+    assert all(part == [] for index, rows in result.extra["per_track"].items() if index != 2
+               for part in rows)
+    grammar = ScheduleGrammar(tokenizer, [tokenizer.bar_id, FREE, tokenizer.bar_id], {})
+    state = grammar.start_from(tokenizer.grammar().start()._replace(phase=1))
+    assert grammar.allowed(state).sum() == 1 and grammar.allowed(state)[tokenizer.bar_id]
+
+
+def test_roles_choose_the_part_a_new_track_plays(tiny) -> None:
+    tokenizer = tiny.tokenizer
+    choir = trio()
+    name = tokenizer.vocab.string
+    assert name(tokenizer.slot_token(part_slot(tokenizer, choir, "bass"))) == "Track_ensemble_3"
+    melody = choir.with_tracks([Track("Melody", 0, False, choir.tracks[0].notes)])
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "harmony"))) == "Track_piano_2"
+    # a bass under a piano melody: the ensemble's lowest part, the one the corpus teaches
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass"))) == \
+        "Track_ensemble_3"
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass", 40))) == \
+        "Track_strings_3"     # a program gives the family, the role the part (a quartet's)
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "melody", 40))) == \
+        "Track_strings_0"
+    with pytest.raises(GenerationError):
+        part_slot(tokenizer, melody, "tuba")
+
+
+def test_a_single_stream_model_refuses_in_one_line(tmp_path) -> None:
+    from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    model = build_model("transformer", vocab_size=tokenizer.vocab_size, d_model=16,
+                        num_layers=1, num_heads=2, ff_size=32, context=64)
+    plain = bundle.load(bundle.save(tmp_path / "plain", model.eval(), tokenizer.to_dict(),
+                                    name="plain"))
+    with pytest.raises(GenerationError, match="remi_tracks"):
+        add_part(plain, trio(), "bass")
