@@ -65,6 +65,7 @@ class ModelAbilities:
     controls_reason: str = "Choose a model first."
     fill_reason: str = "Choose a model first."
     tokenizer: Any = None          # the bundle's tokenizer (cheap to build: no weights)
+    tracks: bool = False           # it knows tracks (remi_tracks): Add part, parts in context
 
     @staticmethod
     def of(info: Any) -> ModelAbilities:
@@ -80,13 +81,16 @@ class ModelAbilities:
             reason = f"The tokenizer of '{name}' could not be read."
             return ModelAbilities(False, False, reason, reason)
         from ml_core.generation import trained_with_infilling
+        from ml_core.multitrack import knows_tracks
 
         controls = bool(getattr(tokenizer, "control_ids", None))
-        fill = trained_with_infilling(SimpleNamespace(config=config, tokenizer=tokenizer))
+        tracks = knows_tracks(tokenizer)   # it fills one track's bars given the others
+        fill = tracks or trained_with_infilling(SimpleNamespace(config=config,
+                                                                tokenizer=tokenizer))
         return ModelAbilities(
             controls, fill,
             "" if controls else (f"'{name}' was trained without texture, density and register "
                                  "controls (train a REMI model with controls to steer them)."),
             "" if fill else (f"'{name}' was not trained to fill bars (train one with "
                              "`composer-train train --infill-rate 0.3`)."),
-            tokenizer)
+            tokenizer, tracks)

@@ -33,6 +33,7 @@ a `WindowHost` and connects them to its document, timeline and selection models.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -58,6 +59,7 @@ from composer_app.continuation.panel_status import StatusView, StatusWidgets
 from composer_app.continuation.prompt import PromptError, build_prompt
 from composer_app.continuation.sampling_panel import SamplingPanel
 from composer_app.continuation.worker import BundleCache, ContinueWorker
+from composer_app.document import parts
 from composer_app.document.document import Document
 from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
 from composer_app.model.selection import Selection
@@ -92,7 +94,7 @@ class ContinuePanel(QWidget):
         self.document = document
         self.timeline = timeline
         self.selection = selection
-        self.session = ContinueSession(document)
+        self.session = ContinueSession(document, lambda *a: parts.add_result(document, *a))
         self.model_panel = model_panel or ModelPanel(self, settings=settings)
         self.sampling_panel = sampling_panel or SamplingPanel(self)
         self.confidence_view = confidence_view or ConfidenceView(self)
@@ -233,6 +235,7 @@ class ContinuePanel(QWidget):
     def _on_bundle_changed(self, info: Any) -> None:
         """A model was chosen: what it can be asked (controls, Fill), then preload it."""
         self.abilities = ModelAbilities.of(info)
+        self.inputs.tracks_aware = self.abilities.tracks
         self.sampling_panel.set_abilities(self.abilities)
         self.fill_button.setToolTip(
             "Regenerate the bars of the selected notes, or of the loop range dragged in the "
@@ -263,7 +266,7 @@ class ContinuePanel(QWidget):
             return
         if self.sampling_panel.stay_in_key.isChecked():
             self.sampling_panel.set_estimated_key(prompt_key(prompt), key_source(prompt))
-        self._start(prompt, offset, self.sampling_panel.next_seed())
+        self.start_job(prompt, offset, self.sampling_panel.next_seed())
 
     def fill(self) -> None:
         """Regenerate the chosen bars from the music around them (`JobInputs.fill_span`)."""
@@ -280,18 +283,21 @@ class ContinuePanel(QWidget):
             return
         score = self.document.score(tracks_wanted=self.inputs.prompt_tracks())
         span = MakeRoom.span(score.bar_start(first), score.bar_start(end))
-        self._start(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end),
-                    make_room=span)
+        self.start_job(score, 0, self.sampling_panel.next_seed(), fill_bars=(first, end),
+                       make_room=span)
 
     def reroll(self) -> None:
         """Remove the pending continuation (or fill) and run the same job with a new seed."""
         job = self.session.withdraw()
         if job is not None:
-            self._start(job.prompt, job.offset, self.sampling_panel.next_seed(fresh=True),
-                        fill_bars=job.fill_bars, make_room=job.make_room)
+            self.start_job(job.prompt, job.offset, self.sampling_panel.next_seed(fresh=True),
+                           fill_bars=job.fill_bars, make_room=job.make_room, target=job.target,
+                           part=job.part, track=job.track)
 
-    def _start(self, prompt: Score, offset: int, seed: int, *,
-               fill_bars: tuple[int, int] | None = None, make_room: MakeRoom | None = None) -> None:
+    def start_job(self, prompt: Score, offset: int, seed: int, *,
+                  fill_bars: tuple[int, int] | None = None, make_room: MakeRoom | None = None,
+                  **fields: Any) -> None:
+        """Start a job on `prompt` (`fields`: other ContinueJob fields, e.g. Add part's)."""
         info = self.model_panel.selected_bundle()
         if info is None:
             self._fail("Choose a model in the model panel first.")
@@ -300,7 +306,8 @@ class ContinuePanel(QWidget):
                           self.sampling_panel.options(seed), offset,
                           self.inputs.continuation_track(),
                           make_room if fill_bars is not None else self.inputs.make_room(),
-                          fill_bars)
+                          fill_bars, self.inputs.target())
+        job = replace(job, **fields)
         self.preview_updates = 0
         self.progress_bar.setValue(0)
         self.confidence_view.clear()

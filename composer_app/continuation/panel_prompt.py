@@ -62,17 +62,33 @@ class JobInputs:
 
     def __init__(self, document: Document, sampling_panel: SamplingPanel,
                  timeline: Timeline | None = None, selection: Selection | None = None) -> None:
+        self.tracks_aware = False   # the model reads tracks (remi_tracks): the others as context
         self.document = document
         self.sampling_panel = sampling_panel
         self.timeline = timeline
         self.selection = selection
 
-    def prompt(self) -> tuple[Score, int]:
-        """(prompt starting at tick 0, where it starts in the document); PromptError."""
+    def prompt(self, tracks_wanted: list[bool] | None = None) -> tuple[Score, int]:
+        """(prompt starting at tick 0, where it starts in the document) of a Continue job, or
+        over `tracks_wanted` (the key shown: `continue_tracks`); PromptError."""
         source = self.sampling_panel.prompt_source_value()
+        if tracks_wanted is None and self.over_tracks() and source == "selection":
+            raise PromptError("Continuing over tracks reads the whole score or the music up to "
+                              "the playhead: choose one of those prompts.")
         selected = self.selected_notes() if source == "selection" else None
-        return build_prompt(self.document.score(tracks_wanted=self.continue_tracks()), source,
-                            selected, self.playhead())
+        wanted = tracks_wanted or (self.prompt_tracks() if self.over_tracks()
+                                   else self.continue_tracks())
+        return build_prompt(self.document.score(tracks_wanted=wanted), source, selected,
+                            self.playhead())
+
+    def target(self) -> str:
+        """Continue's target: "active" or "all" (the sampling panel's Tracks choice)."""
+        return self.sampling_panel.target_value()
+
+    def over_tracks(self) -> bool:
+        """A Continue job reads the audible tracks as they are (each note keeps its track):
+        every audible track is continued, or the model reads the others as context."""
+        return self.target() == "all" or self.tracks_aware
 
     def prompt_tracks(self) -> list[bool]:
         """The tracks Fill reads: the audible ones (unmuted, or the soloed: the chosen
@@ -156,7 +172,7 @@ class KeyEstimator:
     def update(self) -> None:
         """Estimate on the GUI thread, now."""
         try:
-            prompt, _ = self.inputs.prompt()
+            prompt, _ = self.inputs.prompt(self.inputs.continue_tracks())
         except (PromptError, ValueError):
             prompt = None
         self.number += 1   # an estimate in flight read an older prompt

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from composer_app.continuation.controls import ANY_LABEL, CONTROLS, ModelAbilities, bin_label
+from composer_app.model.jobs import TARGETS
 from ml_core.keys import key_name
 from ml_core.options import DEFAULT_MOTIF, GenerationOptions
 
@@ -92,6 +93,11 @@ class SamplingPanel(QWidget):
         self.prompt_source = QComboBox()
         for value, label in PROMPT_SOURCES:
             self.prompt_source.addItem(label, value)
+        self.target = QComboBox()
+        for value, label in TARGETS:
+            self.target.addItem(label, value)
+        self.target.setToolTip("What Continue writes: the active track from its own end (the "
+                               "others as context), or every audible track, each as itself")
         self.after_playhead = QComboBox()
         for value, label in AFTER_PLAYHEAD:
             self.after_playhead.addItem(label, value)
@@ -129,7 +135,7 @@ class SamplingPanel(QWidget):
             spin.valueChanged.connect(self.changed)
         for spin in (self.temperature, self.top_p):
             spin.valueChanged.connect(self.changed)
-        for combo in (self.key, self.prompt_source):
+        for combo in (self.key, self.prompt_source, self.target):
             combo.currentIndexChanged.connect(self.changed)
         self.stay_in_key.toggled.connect(self.changed)
         self.seed_lock.toggled.connect(self._on_lock)
@@ -155,7 +161,7 @@ class SamplingPanel(QWidget):
                 (("Temperature", self.temperature), ("Top-p", self.top_p)),
                 (("Top-k", self.top_k), ("Seed", seed)),
                 ((self.stay_in_key, self.key),),
-                (("Prompt", self.prompt_source),),
+                (("Prompt", self.prompt_source), ("Tracks", self.target)),
                 (("Music after", self.after_playhead),)]
         for row, pairs in enumerate(rows):
             for column, (label, field) in zip((0, 2), pairs, strict=False):
@@ -245,6 +251,10 @@ class SamplingPanel(QWidget):
     # ------------------------------------------------------------ results
     def prompt_source_value(self) -> str:
         return self.prompt_source.currentData()
+
+    def target_value(self) -> str:
+        """"active" (the active track) or "all" (every audible pitched track)."""
+        return self.target.currentData()
 
     def after_playhead_value(self) -> str:
         """"replace" or "shift": the notes after the playhead when continuing from it."""

@@ -30,6 +30,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from composer_app.continuation import track_runs
 from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult
 from composer_app.workers import threads
 from ml_core.music import Note
@@ -176,6 +177,11 @@ class ContinueWorker(threads.WorkerSignals):
                 return
             self.post("loaded", device)
             options = replace(job.options, device=device)
+            over_tracks = track_runs.run(bundle, job, options, cancel)
+            if over_tracks is not None:   # a job over tracks: its notes at the end
+                self.post("finished", track_runs.to_result(job, over_tracks, device,
+                                                           time.perf_counter() - began))
+                return
             last = None
             # generate() itself yields at most one update per interval: forward each one
             if job.fill_bars is not None:

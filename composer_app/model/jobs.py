@@ -56,6 +56,23 @@ class MakeRoom:
         return (self.start, self.end) if self.end is not None else None
 
 
+TARGETS = (("active", "Active track"), ("all", "All audible tracks"))   # Continue's target
+PART_ROLES = (("bass", "Bass"), ("harmony", "Harmony / pad"), ("counter", "Counter-melody"),
+              ("program", "A chosen instrument"))
+
+
+@dataclass(frozen=True)
+class PartRequest:
+    """Add part: a new track named `name` playing `program` in the role `role` ("bass",
+    "harmony", "counter"; "program": the instrument's own family) over bars `bars`
+    (first, end) from 0, or the whole piece (None)."""
+
+    role: str
+    program: int
+    name: str
+    bars: tuple[int, int] | None = None
+
+
 @dataclass(frozen=True)
 class ContinueJob:
     """What to continue, with which model and options.
@@ -75,10 +92,14 @@ class ContinueJob:
     track: int = 0
     make_room: MakeRoom | None = None   # what the added notes replace, shift or cut
     fill_bars: tuple[int, int] | None = None   # Fill: bars start..end-1 (from 0) of the prompt
+    target: str = "active"   # Continue: the active track, or "all" audible pitched tracks
+    part: PartRequest | None = None   # Add part: the new track (index `track`) to write
 
     @property
     def kind(self) -> str:
-        """"fill" or "continue": what the job does (and its undo step is called)."""
+        """"fill", "part" or "continue": what the job does (and its undo step is called)."""
+        if self.part is not None:
+            return "part"
         return "fill" if self.fill_bars is not None else "continue"
 
 
@@ -105,7 +126,22 @@ class ContinueResult:
     device: str = "cpu"
     seconds: float = 0.0
     scores: list[Score] = field(default_factory=list)
+    # per variation, the track of each new note (parallel to new_notes); empty: all in
+    # the job's track
+    note_tracks: list[list[int]] = field(default_factory=list)
 
     @property
     def variation_count(self) -> int:
         return len(self.new_notes)
+
+    def by_track(self, notes: list[Note]) -> dict[int, list[Note]]:
+        """`notes` (some of this result's own new notes, e.g. a comp's) per track index."""
+        if not self.note_tracks:
+            return {self.job.track: list(notes)} if notes else {}
+        track_of = {id(note): track for row, tracks in zip(self.new_notes, self.note_tracks,
+                                                           strict=True)
+                    for note, track in zip(row, tracks, strict=True)}
+        split: dict[int, list[Note]] = {}
+        for note in notes:
+            split.setdefault(track_of.get(id(note), self.job.track), []).append(note)
+        return split

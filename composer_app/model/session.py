@@ -44,7 +44,8 @@ from composer_app.model.events import Event
 from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
 from ml_core.music import Note, Score, Track
 
-COMMAND_TEXT = {"continue": "Continue", "fill": "Fill"}   # undo step labels, for people only
+# undo step labels, for people only
+COMMAND_TEXT = {"continue": "Continue", "fill": "Fill", "part": "Add part"}
 
 
 def _replaced_span(job: ContinueJob) -> tuple[int, int] | None:
@@ -77,6 +78,11 @@ class SessionDocument(Protocol):
               tracks_wanted: list[bool] | None = None) -> Score: ...
 
 
+# (result, notes of its comp, undo text, owner) -> the one step adding them to their tracks
+# (and the new track of an Add part): `composer_app.document.parts.add_result`
+AddParts = Callable[[ContinueResult, list[Note], str, Any], Any]
+
+
 class SessionState(Enum):
     IDLE = "idle"             # nothing generated yet (or the model made no note)
     RUNNING = "running"       # a job is generating
@@ -92,8 +98,9 @@ class ContinuationRefused(ValueError):
 class ContinueSession:
     """One continuation's state over a Document (see the module docstring)."""
 
-    def __init__(self, document: SessionDocument) -> None:
+    def __init__(self, document: SessionDocument, add_parts: AddParts | None = None) -> None:
         self.document = document
+        self.add_parts = add_parts   # the step of notes in several tracks, or in a new one
         self.changed = Event()
         self.continuation_added = Event()          # (ids) the notes now pending in the document
         self.state = SessionState.IDLE
@@ -335,14 +342,18 @@ class ContinueSession:
         score = self.document.score(include_generated=True)
         if self.command_comp != self.comp or not self.is_pending():
             score = score.copy()
-            track = min(self.result.job.track, len(score.tracks) - 1) if score.tracks else 0
-            if not score.tracks:
-                score.tracks.append(Track("Continuation", 0, False, []))
-            kept = score.tracks[track].notes
-            span = _replaced_span(self.result.job)
-            if span is not None:   # a fill replaces the span's notes
-                kept = [n for n in kept if not span[0] <= n.start < span[1]]
-            score.tracks[track].notes = sorted(kept + self.comp_notes())
+            job, span = self.result.job, _replaced_span(self.result.job)
+            for track, notes in self.result.by_track(self.comp_notes()).items():
+                if track >= len(score.tracks) and job.part is None:
+                    track = max(0, len(score.tracks) - 1)
+                while track >= len(score.tracks):   # the new track of an Add part
+                    part = job.part
+                    score.tracks.append(Track(part.name if part else "Continuation",
+                                              part.program if part else 0, False, []))
+                kept = score.tracks[track].notes
+                if span is not None:   # a fill replaces the span's notes
+                    kept = [n for n in kept if not span[0] <= n.start < span[1]]
+                score.tracks[track].notes = sorted(kept + notes)
         return score
 
     def selected_notes(self) -> list[Note]:
@@ -366,9 +377,13 @@ class ContinueSession:
         """Add the comp's notes (a variation's, or bars of several) as our one step."""
         assert self.result is not None
         job = self.result.job
-        self.command = self.document.add_continuation(
-            self.comp_notes(), job.track, text=COMMAND_TEXT[job.kind], owner=self,
-            make_room=job.make_room)
+        if self.add_parts is not None and (self.result.note_tracks or job.part is not None):
+            self.command = self.add_parts(self.result, self.comp_notes(),
+                                          COMMAND_TEXT[job.kind], self)
+        else:
+            self.command = self.document.add_continuation(
+                self.comp_notes(), job.track, text=COMMAND_TEXT[job.kind], owner=self,
+                make_room=job.make_room)
         ids = self.command.note_ids if self.command is not None else []
         self.document.set_preview(None)
         if ids:
