@@ -146,7 +146,7 @@ class SamplingPanel(QWidget):
         controls, motif) comes before how adventurously."""
         grid = QGridLayout(self)
         grid.setContentsMargins(6, 4, 6, 4)
-        grid.setVerticalSpacing(3)
+        grid.setVerticalSpacing(2)
         grid.setHorizontalSpacing(6)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
@@ -161,7 +161,8 @@ class SamplingPanel(QWidget):
                 (("Temperature", self.temperature), ("Top-p", self.top_p)),
                 (("Top-k", self.top_k), ("Seed", seed)),
                 ((self.stay_in_key, self.key),),
-                (("Prompt", self.prompt_source), ("Tracks", self.target)),
+                (("Continue", self.target),),
+                (("Prompt", self.prompt_source),),
                 (("Music after", self.after_playhead),)]
         for row, pairs in enumerate(rows):
             for column, (label, field) in zip((0, 2), pairs, strict=False):

@@ -10,7 +10,7 @@ from composer_app.continuation.panel import ContinuePanel
 
 CONTROLS = ("bars", "variations", "texture", "density", "register", "motif", "temperature",
             "top_p", "top_k", "seed", "seed_lock", "stay_in_key", "key", "prompt_source",
-            "after_playhead")
+            "after_playhead", "target")
 
 
 def test_every_sampling_control_shows_without_a_scrollbar_at_1280x760(window_1280x760):
