@@ -51,9 +51,12 @@ def run(bundle: Any, job: ContinueJob, options: GenerationOptions,
     if job.part is not None:
         if not aware:
             raise GenerationError(not_track_aware(getattr(bundle, "name", "this model")))
+        # A role picks the voice the model learnt for it (a bass: the lowest part of an
+        # ensemble); the track plays the chosen instrument either way (`PartRequest.program`).
         part = job.part
+        program = part.program if part.role == "program" else None
         return multitrack.add_part(bundle, score, part_role(part.role, part.program),
-                                   program=part.program, bars=part.bars, options=options,
+                                   program=program, bars=part.bars, options=options,
                                    cancel=cancel)
     if job.fill_bars is not None:
         if not aware:
