@@ -161,3 +161,19 @@ def test_the_dialog_defaults_the_instrument_and_name_from_the_role(qtbot):
     dialog.role.setCurrentIndex(dialog.role.findData("program"))
     dialog.instrument.setCurrentIndex(73)
     assert dialog.request() == PartRequest("program", 73, "Flute", (2, 4))
+
+
+def test_add_part_variations_swap_and_accept_keeps_the_track(qtbot, tracks_bundle):
+    panel = make_panel(qtbot, trio(), "tracks")
+    document = panel.document
+    panel.sampling_panel.variations.setValue(2)
+    action = AddPartAction(panel)
+    _run(qtbot, panel, lambda: action.run(PartRequest("harmony", 48, "Strings")))
+    assert panel.variation_count() == 2 and document.track_count() == 4
+    assert panel.session.select(1)                          # swapped: still one new track
+    assert document.track_count() == 4
+    assert {track for track, _ in _added(document)} == {3}
+    assert len(panel.session.audition_score().tracks) == 4
+    panel.accept()
+    assert document.track_count() == 4 and document.track_note_ids(3)   # kept, accepted
+    assert not document.generated_ids()
