@@ -11,8 +11,9 @@ from composer_app.continuation.add_part import SHORTCUT, AddPartAction, AddPartD
 from composer_app.model.jobs import PartRequest
 from ml_core import bundle, paths
 from ml_core.models import build_model
-from ml_core.music import Note, Score, Track
+from ml_core.music import Note
 from ml_core.tokenizers.remi_tracks import RemiTracksConfig, RemiTracksTokenizer
+from tests.ml_core.test_multitrack_generation import trio  # 3-bar soprano, 4-bar alto, tenor
 
 Q = 480
 BAR = 4 * Q
@@ -36,15 +37,6 @@ def tracks_bundle(tracks_bundle_source):
     destination = paths.user_models_dir() / "tracks"
     shutil.copytree(tracks_bundle_source, destination)
     return destination
-
-
-def trio() -> Score:
-    """A 3-bar melody over a 4-bar alto and a 4-bar bass."""
-    melody = [Note(72 + i % 4, i * Q, Q) for i in range(12)]
-    alto = [Note(65 + i % 3, i * 2 * Q, 2 * Q) for i in range(8)]
-    bass = [Note(45 + i % 2, i * BAR, BAR) for i in range(4)]
-    return Score([Track("Melody", 0, False, melody), Track("Alto", 0, False, alto),
-                  Track("Bass", 32, False, bass)], 120.0, (4, 4), Q)
 
 
 def _run(qtbot, panel, start) -> None:
