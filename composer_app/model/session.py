@@ -22,7 +22,10 @@ or from a command's text.
 
 A Fill job (`ContinueJob.fill_bars`) goes through the same states: its notes replace the
 span's notes of the job's track in the same one undo step (`MakeRoom.span`), so swapping
-variations, Re-roll and Ctrl+Z work as for a continuation.
+variations, Re-roll and Ctrl+Z work as for a continuation. A job over several tracks
+(`ContinueResult.note_tracks`) or an Add part job (`ContinueJob.part`) enters through the
+`add_parts` callable the panel gives (`document.parts.add_result`): still one step, each
+note in its own track, an Add part's new track with its notes.
 
 The finish path is one call down and none back: `finish` asks the document for the undo
 step (`Document.add_continuation`), which hands the step back and only then makes the
