@@ -1,8 +1,11 @@
-"""Generation speed at batch 1 on the CPU, three ways on the same model in the same run:
+"""Generation speed at batch 1 on the CPU, several ways on the same model in the same run:
 
-- `numpy`: what the app and `composer-train generate` do on a CPU: the whole Continue
-  pipeline (`ml_core.generation.continue_score`: grammar mask, stay in key, sampling,
-  decoding) with the model stepped in NumPy (`ml_core.models.stepping`);
+- `auto`: what the app and `composer-train generate` do on a CPU: the whole Continue
+  pipeline (`ml_core.generation.continue_score`: grammar mask, stay in key, Motif bias,
+  sampling, decoding) with the engine `make_stepper` picks (`onnx`: ONNX Runtime's 8-bit
+  kernels for the dense products, where installed on a CPU with int8 dot products;
+  else `numpy`, `ml_core.models.stepping`);
+- `numpy`: the same pipeline stepped in NumPy (when `auto` is another engine);
 - `torch`: the same pipeline with the model's own incremental torch forward (KV cache);
 - `recompute`: the research code's method, a full forward over the whole window for
   every new token (timed on an evenly spread sample of its steps and extrapolated).
@@ -16,14 +19,15 @@ an example motif repeated until it encodes to `--prompt-tokens` tokens (then cut
 512 new tokens overflow the default model's 512-token window, so the window slides as in
 real use. The methods run in alternating rounds so that they share the machine's load,
 each on one torch thread (the setting generation uses). Also 4 variations as one batch.
-With `--baseline MODEL` that model's `numpy` pipeline runs in the same rounds (same
-prompt motif and lengths) and the JSON line adds "baseline_tokens_per_s" and
-"ratio_vs_baseline" (the issue-43 check: a new default against `bach-chorales`, today's
-2.5M architecture), plus the same two figures counted in this process's CPU seconds,
-which a machine shared with other work disturbs less than the wall clock.
-Ends with one JSON line:
-{"tokens_per_s": ..., "recompute_tokens_per_s": ..., "ratio": ..., "batched4_tokens_per_s": ...,
- "torch_tokens_per_s": ..., "ratio_vs_torch": ...}
+With `--baseline MODEL` that model's pipeline runs in the same rounds (same prompt motif
+and lengths) with every CPU engine it can use, and its fastest one is the baseline (the
+issue-43 check: a new default against `bach-chorales`, today's 2.5M architecture, each
+with its own best engine); the JSON line adds "baseline_tokens_per_s",
+"ratio_vs_baseline", each baseline engine's rate, and the same ratio counted in this
+process's CPU seconds, which a machine shared with other work disturbs less than the
+wall clock. Ends with one JSON line:
+{"engine": ..., "tokens_per_s": ..., "recompute_tokens_per_s": ..., "ratio": ...,
+ "batched4_tokens_per_s": ..., "torch_tokens_per_s": ..., "ratio_vs_torch": ...}
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import torch
 from ml_core import bundle as bundle_module
 from ml_core.generation import GenerationOptions, continue_score
 from ml_core.midi_io import read_score
+from ml_core.models.stepping import SteppingError, make_stepper
 from ml_core.music import Score, Track, bar_ticks
 from ml_core.sampling import sample
 
@@ -89,6 +94,41 @@ def recompute_seconds(model, window_length: int, vocab: int, generator: torch.Ge
     return time.perf_counter() - started
 
 
+def cpu_engines(model) -> list[str]:
+    """The engines that can step `model` on a CPU, `auto`'s choice first."""
+    chosen = make_stepper(model, torch.device("cpu")).engine
+    engines = [chosen]
+    for engine in ("onnx", "numpy"):
+        if engine != chosen:
+            try:
+                make_stepper(model, torch.device("cpu"), engine)
+            except SteppingError:
+                continue
+            engines.append(engine)
+    return engines
+
+
+class Clocks:
+    """Wall and CPU seconds spent per label, over the rounds."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def run(self, label: str, bundle, prompt, tokens: int, engine: str,
+            variations: int = 1) -> None:
+        started = time.process_time()
+        wall = variations * tokens / pipeline_rate(bundle, prompt, tokens, engine, variations)
+        self.wall[label] = self.wall.get(label, 0.0) + wall
+        self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - started
+
+    def rate(self, label: str, tokens: int) -> float:
+        return tokens / self.wall[label]
+
+    def cpu_rate(self, label: str, tokens: int) -> float:
+        return tokens / self.cpu[label]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default",
@@ -101,67 +141,80 @@ def main() -> None:
     parser.add_argument("--recompute-tokens", type=int, default=48,
                         help="steps of the slow method to time, spread over the run")
     parser.add_argument("--baseline",
-                        help="a second model whose numpy pipeline runs in the same rounds")
+                        help="a second model whose pipeline runs in the same rounds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     path, bundle = load_bundle(args.model)
     motif = read_score(Path(args.motif))
     prompt = long_prompt(bundle.tokenizer, motif, args.prompt_tokens)
+    engines = cpu_engines(bundle.model)
     baseline = base_prompt = None
+    base_engines: list[str] = []
     if args.baseline:
         _, baseline = load_bundle(args.baseline)
         base_prompt = long_prompt(baseline.tokenizer, motif, args.prompt_tokens)
-        pipeline_rate(baseline, base_prompt, 32, "numpy")
+        base_engines = cpu_engines(baseline.model)
+        for engine in base_engines:
+            pipeline_rate(baseline, base_prompt, 32, engine)
     prompt_tokens = len(bundle.tokenizer.encode(prompt))
     limit = getattr(bundle.model, "max_context", None) or 10**9
     vocab = bundle.tokenizer.vocab_size
     generator = torch.Generator().manual_seed(0)
-    pipeline_rate(bundle, prompt, 32, "numpy")           # warm-up (weights converted once)
-    pipeline_rate(bundle, prompt, 32, "torch")
-    fast = slow = variations = 0.0
-    cpu = {"model": 0.0, "baseline": 0.0}
-    base_wall = 0.0
+    for engine in engines + ["torch"]:                   # warm-up (weights converted once)
+        pipeline_rate(bundle, prompt, 32, engine)
+    clocks = Clocks()
     recompute_total, recompute_count = 0.0, 0
     steps = list(range(0, args.tokens, max(1, args.tokens // args.recompute_tokens)))
     for round_index in range(args.repeats):
-        if baseline is not None:
-            started = time.process_time()
-            base_wall += args.tokens / pipeline_rate(baseline, base_prompt, args.tokens, "numpy")
-            cpu["baseline"] += time.process_time() - started
-        started = time.process_time()
-        fast += args.tokens / pipeline_rate(bundle, prompt, args.tokens, "numpy")
-        cpu["model"] += time.process_time() - started
-        slow += args.tokens / pipeline_rate(bundle, prompt, args.tokens, "torch")
-        variations += 4 * args.tokens / pipeline_rate(bundle, prompt, args.tokens, "numpy", 4)
+        for engine in base_engines:
+            clocks.run(f"baseline {engine}", baseline, base_prompt, args.tokens, engine)
+        for engine in engines:
+            clocks.run(engine, bundle, prompt, args.tokens, engine)
+        clocks.run("torch", bundle, prompt, args.tokens, "torch")
+        clocks.run("batched4", bundle, prompt, args.tokens, engines[0], 4)
         for step in steps[round_index::args.repeats]:
             recompute_total += recompute_seconds(bundle.model, min(prompt_tokens + step, limit),
                                                  vocab, generator)
             recompute_count += 1
-    numpy_rate = args.repeats * args.tokens / fast
-    torch_rate = args.repeats * args.tokens / slow
+    total = args.repeats * args.tokens
+    fast_rate = clocks.rate(engines[0], total)
+    torch_rate = clocks.rate("torch", total)
     recompute_rate = recompute_count / recompute_total
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {path.name} ({bundle.model.arch}, {bundle.model.parameter_count():,} "
           f"parameters), prompt {prompt_tokens} tokens, {args.tokens} new tokens, "
           f"1 torch thread, load average {load:.1f} on {os.cpu_count()} CPUs", file=sys.stderr)
-    print(f"numpy engine {numpy_rate:.0f} tokens/s, torch engine {torch_rate:.0f}, "
-          f"recompute {recompute_rate:.0f}: {numpy_rate / torch_rate:.2f}x and "
-          f"{numpy_rate / recompute_rate:.1f}x", file=sys.stderr)
-    figures = {"tokens_per_s": round(numpy_rate, 1),
+    print(", ".join(f"{engine} engine {clocks.rate(engine, total):.0f} tokens/s"
+                    for engine in engines) + f" (auto: {engines[0]}), torch engine "
+          f"{torch_rate:.0f}, recompute {recompute_rate:.0f}: {fast_rate / torch_rate:.2f}x "
+          f"and {fast_rate / recompute_rate:.1f}x", file=sys.stderr)
+    figures = {"engine": engines[0], "tokens_per_s": round(fast_rate, 1),
                "recompute_tokens_per_s": round(recompute_rate, 1),
-               "ratio": round(numpy_rate / recompute_rate, 1),
-               "batched4_tokens_per_s": round(4 * args.repeats * args.tokens / variations, 1),
+               "ratio": round(fast_rate / recompute_rate, 1),
+               "batched4_tokens_per_s": round(4 * total / clocks.wall["batched4"], 1),
                "torch_tokens_per_s": round(torch_rate, 1),
-               "ratio_vs_torch": round(numpy_rate / torch_rate, 2)}
+               "ratio_vs_torch": round(fast_rate / torch_rate, 2)}
+    for engine in engines[1:]:
+        figures[f"{engine}_tokens_per_s"] = round(clocks.rate(engine, total), 1)
     if baseline is not None:
-        base_rate = args.repeats * args.tokens / base_wall
-        print(f"baseline {args.baseline}: {base_rate:.0f} tokens/s, this model "
-              f"{numpy_rate / base_rate:.2f}x; "
-              f"in CPU seconds {cpu['baseline'] / cpu['model']:.2f}x", file=sys.stderr)
-        figures.update({"baseline": args.baseline, "baseline_tokens_per_s": round(base_rate, 1),
-                        "ratio_vs_baseline": round(numpy_rate / base_rate, 3),
-                        "cpu_tokens_per_s": round(args.repeats * args.tokens / cpu["model"], 1),
-                        "cpu_ratio_vs_baseline": round(cpu["baseline"] / cpu["model"], 3)})
+        labels = [f"baseline {engine}" for engine in base_engines]
+        best = max(labels, key=lambda label: clocks.rate(label, total))
+        base_rate = clocks.rate(best, total)
+        cpu_ratio = clocks.cpu[best] / clocks.cpu[engines[0]]
+        print(f"baseline {args.baseline}: " + ", ".join(
+            f"{label.split()[1]} {clocks.rate(label, total):.0f} tokens/s" for label in labels)
+              + f"; this model ({engines[0]}) {fast_rate / base_rate:.2f}x its fastest "
+              f"({best.split()[1]}); in CPU seconds {cpu_ratio:.2f}x", file=sys.stderr)
+        figures.update({"baseline": args.baseline, "baseline_engine": best.split()[1],
+                        "baseline_tokens_per_s": round(base_rate, 1),
+                        "ratio_vs_baseline": round(fast_rate / base_rate, 3),
+                        "cpu_tokens_per_s": round(clocks.cpu_rate(engines[0], total), 1),
+                        "cpu_ratio_vs_baseline": round(cpu_ratio, 3)})
+        for label in labels:
+            engine = label.split()[1]
+            figures[f"baseline_{engine}_tokens_per_s"] = round(clocks.rate(label, total), 1)
+            figures[f"ratio_vs_baseline_{engine}"] = round(
+                fast_rate / clocks.rate(label, total), 3)
     print(json.dumps(figures))
 
 

@@ -1,13 +1,15 @@
 """How long does the GUI event loop stall while a model generates? (budget: <= 50 ms)
 
 Builds the `default` transformer preset (~3-4 M parameters, random init: the weights do
-not change the cost), saves it as a bundle in a temporary user model folder, opens the
+not change the cost) or loads a bundled model (`--model default-next`: its real weights,
+stepped by the engine generation picks), saves it as a bundle in a temporary user model
+folder, opens the
 Continue panel over a document holding a two-bar motif, preloads the bundle, then clicks
 Continue for 8 bars while a 5 ms QTimer records the gaps between its ticks. A stall is a
 gap minus the timer interval. Also reports the time from the click to the first preview
 note on the document (budget: <= 150 ms) and the generation rate.
 
-    python -m bench.gui_latency [--bars 8] [--device cpu] [--preset default]
+    python -m bench.gui_latency [--bars 8] [--device cpu] [--preset default | --model NAME]
 
 Ends with ONE JSON line: {"max_stall_ms": ..., ...}.
 """
@@ -31,6 +33,8 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--model", help="a bundled model's name or a bundle folder (instead of "
+                                        "the preset)")
     parser.add_argument("--seed", type=int, default=1)
     arguments = parser.parse_args()
 
@@ -47,14 +51,20 @@ def main() -> None:
     from composer_app.continuation.panel import ContinuePanel
     from composer_app.document.document import Document
     from ml_core import bundle, paths
+    from ml_core.generation import resolve_device
     from ml_core.models import count_parameters
     from ml_core.models.presets import get_preset
+    from ml_core.models.stepping import make_stepper
     from ml_core.music import Note, Score, Track
     from ml_core.tokenizers import get_tokenizer
 
-    preset = get_preset(arguments.preset)
-    tokenizer = get_tokenizer(preset.tokenizer, **preset.tokenizer_config)
-    model = preset.build(vocab_size=tokenizer.vocab_size).eval()
+    if arguments.model:
+        loaded = bundle.load(bundle.resolve(arguments.model))
+        model, tokenizer = loaded.model, loaded.tokenizer
+    else:
+        preset = get_preset(arguments.preset)
+        tokenizer = get_tokenizer(preset.tokenizer, **preset.tokenizer_config)
+        model = preset.build(vocab_size=tokenizer.vocab_size).eval()
     parameters = count_parameters(model)
     bundle.save(paths.user_models_dir() / "bench", model, tokenizer.to_dict(), name="bench")
 
@@ -127,7 +137,9 @@ def main() -> None:
         "notes": len(result.new_notes[0]),
         "seconds": round(ended - clicked, 2),
         "tokens_per_s": round(result.tokens_generated / max(ended - clicked, 1e-9), 1),
+        "model": arguments.model or f"preset {arguments.preset}",
         "parameters": parameters,
+        "engine": make_stepper(model, resolve_device(arguments.device)).engine,
         "device": result.device,
         "bars": arguments.bars,
     }

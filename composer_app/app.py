@@ -112,6 +112,7 @@ class RecoveryReader(WorkerSignals):
 def install_panels(window: MainWindow) -> None:
     """Dock the other parts of the app (playback, Continue) into the editor window. Each is
     a child of the window: it lives, and shuts down, with it."""
+    from composer_app.canvas.step_keys import install_step_entry
     from composer_app.continuation.panel import install_continue
     from composer_app.editing.actions import install_editing
     from composer_app.editing.drag_out import install_drag_out
@@ -124,7 +125,7 @@ def install_panels(window: MainWindow) -> None:
     transport = install_playback(window)
     panel = install_continue(window)
     panel.audition_requested.connect(transport.play)
-    install_recording(window, transport)
+    install_step_entry(window, install_recording(window, transport))
     install_drag_out(window)
 
 

@@ -212,6 +212,12 @@ class MainWindow(QMainWindow):
                                          "outline the notes outside it in red")
         self.scale_action.setCheckable(True)
         self.scale_action.setChecked(canvas.scale_shown)
+        self.snap_scale_action = self._action(
+            "Sn&ap to Scale", self._on_snap_scale, None,
+            "Drawn and dragged notes land on the key's scale (Shift: any pitch)")
+        self.snap_scale_action.setCheckable(True)
+        self.snap_scale_action.setChecked(settings.get_bool(settings.SNAP_TO_SCALE, False))
+        canvas.set_scale_snap(self.snap_scale_action.isChecked())
         self.follow_action.setChecked(self.timeline.follow_playback)
 
         tools = QActionGroup(self)
@@ -247,7 +253,8 @@ class MainWindow(QMainWindow):
         self._sections[MenuSection.EDIT] = (menu, None)
 
         menu = self.menuBar().addMenu("&View")
-        menu.addActions([self.zoom_in_action, self.zoom_out_action, self.scale_action])
+        menu.addActions([self.zoom_in_action, self.zoom_out_action, self.scale_action,
+                         self.snap_scale_action])
         menu.addSeparator()
         menu.addAction(self.reset_layout_action)
         menu.addSeparator()
@@ -321,6 +328,10 @@ class MainWindow(QMainWindow):
         except DocumentError as error:
             self.status(str(error))
             self._show_meta()
+
+    def _on_snap_scale(self, on: bool) -> None:
+        self.canvas.set_scale_snap(on)
+        settings.set_value(settings.SNAP_TO_SCALE, on)
 
     def _on_grid(self, label: str) -> None:
         self.canvas.set_grid(label)

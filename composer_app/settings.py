@@ -26,6 +26,7 @@ WINDOW_GEOMETRY = "window/geometry"
 WINDOW_STATE = "window/state"
 METRONOME = "playback/metronome"
 NOTE_PREVIEW = "editor/note_preview"
+SNAP_TO_SCALE = "editor/snap_to_scale"
 MIDI_INPUT = "recording/midi_input"
 MAX_RECENT_FILES = 10
 

@@ -15,21 +15,27 @@ OUTPUT = ROOT / "docs" / "screenshot-continue.png"
 MOTIF = EXAMPLES / "a_minor_3-4.mid"
 
 
-def main() -> None:
-    app, window = open_window(MOTIF, 1280, 760)
+def continued(app, window, variations: int = 3, bars: int = 4, seed: int = 3):
+    """The Continue panel after a Continue of the open motif (seed locked), once it ended."""
     from composer_app.continuation.panel import ContinuePanel
 
     panel = window.findChild(ContinuePanel)
     assert panel.model_panel.selected_bundle() is not None, "no bundled default model"
-    panel.sampling_panel.variations.setValue(3)
-    panel.sampling_panel.bars.setValue(4)
+    panel.sampling_panel.variations.setValue(variations)
+    panel.sampling_panel.bars.setValue(bars)
     panel.sampling_panel.seed_lock.setChecked(True)
-    panel.sampling_panel.seed.setValue(3)
+    panel.sampling_panel.seed.setValue(seed)
     panel.continue_()
     deadline = time.monotonic() + 120
     while (panel.is_running() or panel.result() is None) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
+    return panel
+
+
+def main() -> None:
+    app, window = open_window(MOTIF, 1280, 760)
+    continued(app, window)
     save_and_close(app, window, OUTPUT)
 
 

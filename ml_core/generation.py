@@ -42,7 +42,7 @@ import torch
 
 from ml_core.keys import prompt_key, scale_pitch_classes
 from ml_core.models.stepping import SteppingError, make_stepper
-from ml_core.motif import MotifBias
+from ml_core.motif import MotifBias, merged_notes_per_onset, onset_groups
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
@@ -327,8 +327,16 @@ class SingleLine:
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, controls) -> SingleLine | None:
+    def for_tokenizer(cls, tokenizer, controls, followed: Score | None = None
+                      ) -> SingleLine | None:
+        """The promise where `controls` ask for texture 1; where that value was followed
+        from `followed` (not chosen), only if that music is itself one line: texture 1
+        also names a melody with a few double stops (under 1.5 notes per onset), whose
+        continuation may have them too."""
         if controls is None or controls.texture != 1:
+            return None
+        if followed is not None and merged_notes_per_onset(
+                [n for t in followed.tracks if not t.is_drum for n in t.notes], followed) > 1.0:
             return None
         tokens = tokenizer.vocab.tokens
         pitches = np.array([t.startswith("Pitch_") for t in tokens])
@@ -350,10 +358,14 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
     follow = followed_controls(tokenizer, context, end_tick)
     if follow is None:
         return None
+    from functools import partial
+
     from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
 
+    extended = getattr(tokenizer.config, "extended_levels", False)
     chosen = {}
-    for name, binning in (("texture", texture_bin), ("density", density_bin),
+    for name, binning in (("texture", partial(texture_bin, extended=extended)),
+                          ("density", partial(density_bin, extended=extended)),
                           ("register", register_bin)):
         value = getattr(options, name)
         chosen[name] = (getattr(follow, name) if value is None else ANY if value == "any"
@@ -363,12 +375,12 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
 
 def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None] | None:
     """The per-state mask that makes Continue start where the prompt ends: no onset before
-    the notes of the prompt's last onset end, no pitch struck while the prompt holds it."""
-    notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
+    the notes of the prompt's last onset stop sounding (a chord played in is one onset; the
+    sustain pedal holds a released note on), no pitch struck while the prompt sounds it."""
+    notes = [n for t in source.tracks if not t.is_drum for n in t.sounding_notes()]
     if not notes or not hasattr(tokenizer, "onset_mask"):
         return None
-    last_onset = max(n.start for n in notes)
-    earliest = max(n.end for n in notes if n.start == last_onset)
+    earliest = max(n.end for n in onset_groups(notes, source)[-1])
     latest = max(n.end for n in notes)
 
     def timing(state) -> np.ndarray | None:
@@ -377,6 +389,26 @@ def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None
         sounding = [n.pitch for n in notes if n.start <= state.tick < n.end]
         return tokenizer.onset_mask(state, earliest, sounding)
     return timing
+
+
+def _with_bar_controls(tokenizer, source: Score, target: int,
+                       timing: Callable[[Any], np.ndarray | None] | None
+                       ) -> Callable[[Any], np.ndarray | None] | None:
+    """`timing` and the per-bar controls (REMI configs with repetition or bass controls)
+    followed from `source` on each new bar up to `target`, as one per-state mask. Bars
+    are found by the tick they start at in the prompt's meter: after a meter change the
+    model makes, they are left to it."""
+    follow = getattr(tokenizer, "followed_bar_controls", None)
+    by_bar = follow(source, target) if follow is not None else {}
+    if not by_bar:
+        return timing
+    masks = {tick: tokenizer.control_mask(controls) for tick, controls in by_bar.items()}
+
+    def combined(state) -> np.ndarray | None:
+        own = masks.get(state.bar_start)
+        other = timing(state) if timing is not None else None
+        return other if own is None else own if other is None else own & other
+    return combined
 
 
 def _no_end_mask(tokenizer) -> np.ndarray:
@@ -426,8 +458,10 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
-        timing=None if options.allow_overlap else _onset_timing(tokenizer, own),
-        single_line=SingleLine.for_tokenizer(tokenizer, controls),
+        timing=_with_bar_controls(tokenizer, own, target,
+                                  None if options.allow_overlap else _onset_timing(tokenizer, own)),
+        single_line=SingleLine.for_tokenizer(tokenizer, controls,
+                                             None if options.texture == 1 else own),
         motif=MotifBias.for_prompt(tokenizer, own, options.motif,
                                    options.variations, options.key))
 

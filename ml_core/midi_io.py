@@ -30,6 +30,7 @@ from ml_core.music import (
     TICKS_PER_QUARTER,
     KeySignature,
     Note,
+    PedalSpan,
     ProgramChange,
     Score,
     TempoChange,
@@ -50,6 +51,7 @@ MAX_TRACK_EVENTS = 4_000_000        # events in one track chunk (a 100 MB file c
 MAX_TICK = 2**28                    # in the file's own ticks
 MAX_SECONDS = 10 * 3600             # longer than this is a broken file, not music
 DRUM_CHANNEL = 9                    # "channel 10" counted from 1
+SUSTAIN_PEDAL = 64                  # the control change of the sustain (damper) pedal
 DEFAULT_VELOCITY = 80
 # the marker we write at the start of a file opening with a pickup
 PICKUP_MARKER = b"Pickup"
@@ -156,6 +158,7 @@ class _TrackEvents:
         # (channel, pitch, start, end, velocity)
         self.notes: list[tuple[int, int, int, int, int]] = []
         self.programs: dict[int, list[tuple[int, int]]] = {}      # channel -> [(tick, program)]
+        self.pedals: dict[int, list[tuple[int, bool]]] = {}       # channel -> [(tick, down)] (CC64)
         self.tempos: list[tuple[int, int]] = []                   # (tick, microseconds per quarter)
         self.meters: list[tuple[int, tuple[int, int]]] = []       # (tick, (numerator, denominator))
         # (tick, sharps or -flats, minor 0/1)
@@ -268,6 +271,8 @@ def _parse_track(data: bytes, position: int, end: int, number: int, quarter: int
                 notes.append((channel, first, start, tick, velocity))
         elif kind == 0xC0:
             track.programs.setdefault(channel, []).append((tick, first))
+        elif kind == 0xB0 and first == SUSTAIN_PEDAL:
+            track.pedals.setdefault(channel, []).append((tick, second >= 64))
     for key, waiting in sounding.items():   # notes never released
         for start, velocity, next_on in waiting:
             stop = next_on if next_on > start else tick if tick > start else start + quarter
@@ -360,6 +365,23 @@ def _programs(own: list[tuple[int, int]], shared: list[tuple[int, int]], first_n
     return start, later
 
 
+def _pedal_spans(own: list[tuple[int, bool]], shared: list[tuple[int, bool]],
+                 scale: Callable[[int], int], last_tick: int) -> list[PedalSpan]:
+    """Sustain pedal spans from (tick, down) events: the track's own, else any track's for
+    the channel. A pedal never released comes up when the last note ends."""
+    spans, down = [], None
+    for tick, pressed in sorted(own or shared, key=lambda event: event[0]):
+        if pressed and down is None:
+            down = tick
+        elif not pressed and down is not None:
+            if tick > down:
+                spans.append(PedalSpan(scale(down), scale(tick)))
+            down = None
+    if down is not None and last_tick > down:
+        spans.append(PedalSpan(scale(down), scale(last_tick)))
+    return spans
+
+
 def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int,
                  allow_empty: bool) -> Score:
     if ticks_per_second:   # SMPTE time: seconds become ticks at 120 bpm
@@ -389,9 +411,12 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
         raise _Corrupt(f"the file's times are absurd (the music would last {seconds / 3600:.1f} "
                        f"hours; the limit is {MAX_SECONDS // 3600})")
     shared: dict[int, list[tuple[int, int]]] = {}
+    shared_pedals: dict[int, list[tuple[int, bool]]] = {}
     for track in tracks:
         for channel, changes in track.programs.items():
             shared.setdefault(channel, []).extend(changes)
+        for channel, events in track.pedals.items():
+            shared_pedals.setdefault(channel, []).extend(events)
     # one Track per (track chunk, channel): a program change inside it stays an event
     groups: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
     first_notes: dict[tuple[int, int], int] = {}
@@ -409,8 +434,10 @@ def _build_score(tracks: list[_TrackEvents], quarter: int, ticks_per_second: int
                                      shared.get(channel, []),
                                      first_notes[(index, channel)], scale)
         drum = channel == DRUM_CHANNEL
+        pedal = [] if drum else _pedal_spans(tracks[index].pedals.get(channel, []),
+                                             shared_pedals.get(channel, []), scale, last_end)
         score.tracks.append(Track(tracks[index].name, program, drum, notes,
-                                  [] if drum else changes))
+                                  [] if drum else changes, pedal))
     if not score.tracks and not allow_empty:
         raise _Corrupt("the file has no notes")
     return score
@@ -440,11 +467,11 @@ def read_midi(path: str | os.PathLike[str], allow_empty: bool = False,
               warnings: list[str] | None = None) -> Score:
     """Read a type 0 or type 1 MIDI file into a Score at 480 ticks per quarter.
 
-    One Track per (track chunk, channel), its later program changes kept as events;
-    channel 10 gives drum tracks. Key-signature events become the written keys, and the
-    short first bar of a file we wrote with a pickup (see `midi_bytes`) a pickup at the
-    end of bar 0. Notes never released end at the next strike of the same
-    key or at their track's end.
+    One Track per (track chunk, channel), its later program changes kept as events and
+    its sustain pedal (CC64) as spans; channel 10 gives drum tracks. Key-signature events
+    become the written keys, and the short first bar of a file we wrote with a pickup (see
+    `midi_bytes`) a pickup at the end of bar 0. Notes never released end at the next
+    strike of the same key or at their track's end.
     A file without notes raises MidiFileError unless `allow_empty`. With a `warnings` list
     the reading is lenient (see `score_from_midi_bytes`) and the repairs are listed there."""
     return score_from_midi_bytes(_read_checked(path), _display_name(path), allow_empty=allow_empty,
@@ -566,10 +593,10 @@ def _check_writable(score: Score) -> None:
 def midi_bytes(score: Score) -> bytes:
     """The Score as a type 1 Standard MIDI File: a conductor track (tempo, meter and key
     signatures: the written keys, else the estimated one), then one named track per Track
-    with its program and later program changes. A pickup starts the file, as a first bar
-    in a meter of its own length (1/4 before 4/4), so every later bar line falls where
-    the notation puts it and no silence comes first; a "Pickup" marker at tick 0 lets
-    `read_midi` turn that bar back into a pickup.
+    with its program, later program changes and sustain pedal. A pickup starts the file,
+    as a first bar in a meter of its own length (1/4 before 4/4), so every later bar line
+    falls where the notation puts it and no silence comes first; a "Pickup" marker at
+    tick 0 lets `read_midi` turn that bar back into a pickup.
 
     Drum tracks go on channel 10, pitched tracks on the other 15 in turn. A note of zero
     length is written one tick long and velocity 0 as 1 (0 would mean "note off").
@@ -599,6 +626,9 @@ def midi_bytes(score: Score) -> bytes:
         events.append((0, 1, bytes([0xC0 | channel, track.program])))
         events += [(c.tick, 1, bytes([0xC0 | channel, c.program])) for c in track.program_changes]
         on, off = 0x90 | channel, 0x80 | channel
+        for span in track.pedal:   # up with the note-offs (before a re-pedal), down with the ons
+            events.append((span.start, 3, bytes([0xB0 | channel, SUSTAIN_PEDAL, 127])))
+            events.append((span.end, 2, bytes([0xB0 | channel, SUSTAIN_PEDAL, 0])))
         for note in track.notes:
             events.append((note.start, 3, bytes([on, note.pitch, max(1, note.velocity)])))
             events.append((note.start + max(1, note.duration), 2, bytes([off, note.pitch, 0])))

@@ -18,7 +18,8 @@ tokenizers it adds to the logits of the tokens that continue the prompt's own ma
 bar by bar: each new bar takes a prompt bar as its model (the bar a period earlier), the
 Position tokens of that bar's onsets are favoured (its rhythm); the bar's first note is
 favoured where the whole model bar, moved there, stays in the prompt's scale (a sequence;
-unmoved among the choices), and once it is struck, at each onset the model onset's
+unmoved among the choices only in "repeat"; in a polyphonic prompt only moves that keep the
+bar's bass near the prompt's), and once it is struck, at each onset the model onset's
 pitches moved by as much, kept in the scale (its figure and voicing); and
 for a polyphonic prompt the first pitch of a bar near the prompt's bass. The boosts move
 probability within the pitches and within the tokens that move on; between the two only
@@ -181,7 +182,7 @@ class MotifStrength:
 # Chosen on bench/continuation_quality.py (docs/QUALITY.md, "Motif").
 MOTIF_STRENGTHS: dict[str, MotifStrength] = {
     "free": MotifStrength(),
-    "develop": MotifStrength(rhythm=5.0, figure=6.0, bass=3.0, below_bass=3.0, voicing=3.0,
+    "develop": MotifStrength(rhythm=5.0, figure=8.0, bass=3.0, below_bass=3.0, voicing=5.0,
                              unmoved=False),
     "repeat": MotifStrength(rhythm=8.0, figure=10.0, bass=4.0, below_bass=4.0, voicing=4.0,
                             unmoved=True),
@@ -279,7 +280,14 @@ class MotifBias:
 
     def logits(self, states: Sequence[Any], finished: Sequence[bool]) -> np.ndarray:
         """(rows, vocab) additions to the next token's logits (zeros where nothing is added)."""
-        from ml_core.tokenizers.remi import AFTER_NOTE, AFTER_POSITION, AFTER_REGISTER, AFTER_TEMPO
+        from ml_core.tokenizers.remi import (
+            AFTER_BASS,
+            AFTER_FIGURE,
+            AFTER_NOTE,
+            AFTER_POSITION,
+            AFTER_REGISTER,
+            AFTER_TEMPO,
+        )
 
         s = self.strength
         bias = np.zeros((len(self.rows), self.t.vocab_size), dtype=np.float32)
@@ -290,7 +298,8 @@ class MotifBias:
             phase = state.phase
             model = self.bars[row.model] if row.model is not None else None
             if model is not None and s.rhythm and phase in (AFTER_NOTE,
-                                                            AFTER_REGISTER, AFTER_TEMPO):
+                                                            AFTER_REGISTER, AFTER_TEMPO,
+                                                            AFTER_FIGURE, AFTER_BASS):
                 later = [p for p, _ in model.onsets if p > state.position]
                 if later:
                     if later[0] < state.bar_positions:
@@ -355,11 +364,14 @@ class MotifBias:
             if struck:
                 return
             # The bar's first note: the model bar moved where all of it stays in the scale
-            # (a sequence; unmoved among them), not too far from the line so far.
+            # (a sequence; unmoved among them where the mode allows), not too far from the
+            # line so far nor, in a polyphonic prompt, its bass from the prompt's.
             whole = [p for _, q in model.onsets for p in q]
-            candidates = {voicing[0] + shift for shift in self._shifts(whole)
+            candidates = {voicing[0] + shift for shift in self._shifts(whole, s.unmoved)
                           if (shift or s.unmoved)
-                          and (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)}
+                          and (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)
+                          and (self.bass is None
+                               or abs(voicing[0] + shift - self.bass) <= BASS_BOUND)}
         else:
             candidates = {self._in_scale(voicing[len(struck)] + row.shift, previous)}
         for candidate in candidates:
@@ -367,13 +379,15 @@ class MotifBias:
             if pitch_id is not None and (not struck or candidate > max(struck)):
                 out[pitch_id] += s.figure
 
-    def _shifts(self, pitches: Sequence[int]) -> list[int]:
+    def _shifts(self, pitches: Sequence[int], unmoved: bool = True) -> list[int]:
         """Transpositions (semitones, at most MAX_SHIFT) that keep the most of `pitches`
-        in the scale."""
+        in the scale; without `unmoved`, the moves that do (a bar on every degree of the
+        scale, a chorale's, moves where the fewest notes leave it: the scale takes them
+        back in)."""
         if self.scale is None:
             return [0]
         kept = {shift: sum((p + shift) % 12 in self.scale for p in pitches)
-                for shift in range(-MAX_SHIFT, MAX_SHIFT + 1)}
+                for shift in range(-MAX_SHIFT, MAX_SHIFT + 1) if shift or unmoved}
         best = max(kept.values())
         return [shift for shift, count in kept.items() if count == best]
 

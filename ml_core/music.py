@@ -66,6 +66,30 @@ class ProgramChange:
     program: int
 
 
+@dataclass(frozen=True, slots=True)
+class PedalSpan:
+    """The sustain pedal (MIDI CC64 at 64 or more) down from `start` until `end`."""
+
+    start: int
+    end: int
+
+
+def sustained(notes: Iterable[Note], pedal: Iterable[PedalSpan]) -> list[Note]:
+    """`notes` as they sound under `pedal`: a note released while the pedal is down
+    rings on until the pedal comes up."""
+    spans = sorted((span.start, span.end) for span in pedal)
+    if not spans:
+        return list(notes)
+    result = []
+    for note in notes:
+        end = note.end
+        for start, stop in spans:
+            if start <= end < stop:
+                end = stop
+        result.append(note if end == note.end else note.moved(duration=end - note.start))
+    return result
+
+
 @dataclass(slots=True)
 class Track:
     name: str = ""
@@ -73,6 +97,11 @@ class Track:
     is_drum: bool = False     # channel 10
     notes: list[Note] = field(default_factory=list)
     program_changes: list[ProgramChange] = field(default_factory=list)   # later programs, by tick
+    pedal: list[PedalSpan] = field(default_factory=list)   # sustain pedal down, by tick
+
+    def sounding_notes(self) -> list[Note]:
+        """The notes with each one's end where it stops sounding (the pedal held)."""
+        return sustained(self.notes, self.pedal)
 
     def sort(self) -> None:
         self.notes.sort()
@@ -89,7 +118,7 @@ class Track:
     def emptied(self, notes: list[Note] | None = None) -> Track:
         """The same track (name, programs, drum flag) holding `notes` (none by default)."""
         return Track(self.name, self.program, self.is_drum, [] if notes is None else notes,
-                     list(self.program_changes))
+                     list(self.program_changes), list(self.pedal))
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +408,9 @@ class Score:
         if not pitched:
             return self.with_tracks([t.emptied(list(t.notes)) for t in drums])
         notes = sorted(n for t in pitched for n in t.notes)
-        merged = Track(name, pitched[0].program, False, notes, list(pitched[0].program_changes))
+        merged = Track(name, pitched[0].program, False, notes, list(pitched[0].program_changes),
+                       sorted({span for t in pitched for span in t.pedal},
+                              key=lambda span: (span.start, span.end)))
         return self.with_tracks([merged] + [t.emptied(list(t.notes)) for t in drums])
 
     def notes_out_of_range(self, semitones: int) -> list[Note]:
@@ -425,8 +456,11 @@ class Score:
             changes = [ProgramChange(max(0, c.tick - offset), c.program)
                        for c in track.program_changes
                        if c.tick < end and (not shift or c.tick > start)]
+            pedal = [PedalSpan(max(span.start, start) - offset,
+                               (min(span.end, end) if clip else span.end) - offset)
+                     for span in track.pedal if span.start < end and span.end > start]
             tracks.append(Track(track.name, track.program_at(start) if shift else track.program,
-                                track.is_drum, notes, changes))
+                                track.is_drum, notes, changes, pedal))
         if not shift:
             return self.with_tracks(tracks)
         numerator, denominator = self.time_signature_at(start)
@@ -455,7 +489,8 @@ class Score:
 
         tracks = [Track(t.name, t.program, t.is_drum,
                         [n.moved(start=n.start + ticks) for n in t.notes],
-                        [ProgramChange(c.tick + ticks, c.program) for c in t.program_changes])
+                        [ProgramChange(c.tick + ticks, c.program) for c in t.program_changes],
+                        [PedalSpan(p.start + ticks, p.end + ticks) for p in t.pedal])
                   for t in self.tracks]
         return Score(tracks, self.tempo_bpm, self.time_signature, self.ticks_per_quarter,
                      [TempoChange(later(c.tick), c.bpm) for c in self.tempo_changes],
@@ -497,7 +532,8 @@ class Score:
                   sorted(Note(n.pitch, scale(n.start),
                               max(1, scale(n.end) - scale(n.start)), n.velocity)
                          for n in t.notes),
-                  [ProgramChange(scale(c.tick), c.program) for c in t.program_changes])
+                  [ProgramChange(scale(c.tick), c.program) for c in t.program_changes],
+                  [PedalSpan(scale(p.start), scale(p.end)) for p in t.pedal])
             for t in self.tracks
         ]
         return Score(tracks, self.tempo_bpm, self.time_signature, ticks_per_quarter,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENGINES = ("auto", "torch", "numpy")   # how a token model is stepped (ml_core.models.stepping)
+ENGINES = ("auto", "torch", "numpy", "onnx")   # how a token model is stepped (models.stepping)
 MOTIF_MODES = ("repeat", "develop", "free")   # how far Continue leans on the prompt's material
 DEFAULT_MOTIF = "develop"   # chosen on bench/continuation_quality.py (docs/QUALITY.md)
 
@@ -31,7 +31,7 @@ class GenerationOptions:
     stay_in_key: bool = False              # mask pitches outside the key's scale
     key: tuple[int, str] | None = None     # (tonic pitch class, "major"|"minor"); None = estimate
     device: str = "auto"                   # auto | cpu | cuda | mps
-    engine: str = "auto"                   # token models: auto (NumPy on a CPU) | torch | numpy
+    engine: str = "auto"                   # token models: auto | torch | numpy | onnx (Runtime)
     # Attribute controls (tokenizers with controls): None = follow the prompt's last bars,
     # "any" = leave it to the model, or a value forced on every new bar.
     texture: int | str | None = None       # notes per onset: 1 = a single line .. 4 = four or more

@@ -9,7 +9,8 @@ Per continuation (`continuation_figures`):
 - `in_scale`: share of new notes whose pitch class is in the prompt's estimated key;
 - `prompt_npo`, `new_npo`: notes per onset (1.0 = a single line; onsets within 35 ms,
   a chord played in, count as one);
-- `density_ratio`: new notes per beat / the prompt's notes per beat;
+- `density_ratio`: new notes per beat / the prompt's notes per beat (its beats counted
+  from the beat of its first note);
 - `register_shift`: |median new pitch - median prompt pitch|, semitones;
 - `ioi_overlap`: overlapping area of the two inter-onset-interval histograms;
 - `gap_beats`: beats from the prompt's end (when the notes of its last onset end) to the
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.keys import estimate_key, in_scale_share
-from ml_core.music import Note, Score, beat_ticks
+from ml_core.music import Note, Score, beat_ticks, sustained
 
 IOI_BINS = 17            # inter-onset intervals in sixteenths: 1..16, and 17 = longer
 PITCH_BAND = 3           # semitones per bin of the pitch-range distribution
@@ -109,8 +110,15 @@ def overlap(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.minimum(first, second).sum())
 
 
-def prompt_end(notes: Sequence[Note]) -> int:
-    """When the notes of the prompt's last onset have ended (where Continue may start)."""
+def prompt_end(notes: Sequence[Note], score: Score | None = None) -> int:
+    """When the notes of the prompt's last onset have ended (where Continue may start).
+    With the `score` they come from, a chord played in is one onset and the sustain pedal
+    holds a released note on (as Continue measures it)."""
+    if score is not None:
+        from ml_core.motif import onset_groups
+
+        pedal = [span for t in score.tracks if not t.is_drum for span in t.pedal]
+        return max(n.end for n in onset_groups(sustained(notes, pedal), score)[-1])
     last = max(n.start for n in notes)
     return max(n.end for n in notes if n.start == last)
 
@@ -170,11 +178,16 @@ def continuation_figures(prompt: Score, new_notes: Sequence[Note], continuation_
     the prompt the model was given. `truth`: the piece's true music after the prompt (same
     ticks as `prompt`), for closeness."""
     reference = reference or prompt
-    end_of_prompt = min(prompt_end(pitched_notes(prompt)), continuation_end)
+    end_of_prompt = min(prompt_end(pitched_notes(prompt), prompt), continuation_end)
     reference_notes = pitched_notes(reference)
     new_start = min((n.start for n in new_notes), default=None)
     new_span = Span(sorted(new_notes), beats_between(prompt, end_of_prompt, continuation_end))
-    figures = compare(Span(reference_notes, beats_between(reference, 0, end_of_prompt)), new_span,
+    # The prompt's beats from the beat of its first note: a rest before it (an upbeat
+    # written at the end of a full bar) is no part of its density.
+    first = min((n.start for n in reference_notes), default=0)
+    first_beat = first - reference.beat_at(first)[2]
+    figures = compare(Span(reference_notes, beats_between(reference, first_beat, end_of_prompt)),
+                      new_span,
                       estimate_key(reference), prompt.ticks_per_quarter,
                       onset_window(prompt, end_of_prompt))
     figures["gap_beats"] = float("nan") if new_start is None else \

@@ -25,6 +25,7 @@ from composer_app.canvas.view import PianoRollView, Tool
 from composer_app.document.document import Document
 from composer_app.model.selection import Selection
 from composer_app.model.timeline import Timeline
+from ml_core.keys import scale_pitch_classes
 from ml_core.music import Note
 
 DEFAULT_CENTER_PITCH = 66
@@ -70,6 +71,7 @@ class PianoRollCanvas(QWidget):
         self._centered = False
         self._key: tuple[int, str] | None = None   # the key whose scale is shaded (set_key)
         self.scale_shown = True
+        self.scale_snap = False    # drawn and dragged notes land on the key's scale
         self._previewing = False   # the document holds preview notes (a job is writing)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -148,10 +150,18 @@ class PianoRollCanvas(QWidget):
         self._key = key
         drums = self.keyboard.drum_mode   # a drum lane's rows are instruments, not pitches
         self.view.set_key(key if self.scale_shown and not drums else None)
+        self.view.snap_classes = (scale_pitch_classes(key[0], key[1], leading_tone=True)
+                                  if self.scale_snap and key and not drums else frozenset())
 
     def set_scale_shown(self, shown: bool) -> None:
         """View > Show Scale: shade the key's rows and mark the notes outside it, or not."""
         self.scale_shown = bool(shown)
+        self.set_key(self._key)
+
+    def set_scale_snap(self, on: bool) -> None:
+        """View > Snap to Scale: a drawn or dragged note's pitch moves to the nearest pitch
+        of the key's scale (the key the roll shades; Shift drags freely), or not."""
+        self.scale_snap = bool(on)
         self.set_key(self._key)
 
     def reveal_notes(self, ids: list[int]) -> None:

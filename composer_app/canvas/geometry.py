@@ -70,6 +70,17 @@ def snap_nearest(tick: float, step: int, origin: int = 0) -> int:
     return origin + round((tick - origin) / step) * step
 
 
+def nearest_scale_pitch(pitch: int, classes: frozenset[int], direction: int = 1) -> int:
+    """The pitch with a pitch class in `classes` nearest to `pitch` (within 0..127); a tie
+    goes up (`direction` 1) or down (-1). `pitch` itself when `classes` is empty."""
+    way = 1 if direction >= 0 else -1
+    for distance in range(12):
+        for candidate in (pitch + way * distance, pitch - way * distance):
+            if PITCH_MIN <= candidate <= PITCH_MAX and candidate % 12 in classes:
+                return candidate
+    return pitch
+
+
 def snap_floor(tick: float, step: int, origin: int = 0) -> int:
     """The grid line at or before `tick` (the cell a click falls in starts there)."""
     return origin + int((tick - origin) // step) * step

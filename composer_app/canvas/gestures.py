@@ -73,6 +73,8 @@ class RollGestures:
         if view.tool is Tool.DRAW and document.track_count() > view.current_track:
             start = view.snap(scene_pos.x(), "floor")
             pitch = geometry.row_to_pitch(scene_pos.y())
+            if not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                pitch = view.scale_pitch(pitch)   # snap to scale (off: the row's pitch)
             note = Note(pitch, max(0, start), view.grid_step(), DEFAULT_VELOCITY)
             draw_item = NoteItem(-1, geometry.note_rect(note), note.velocity, NoteKind.NORMAL,
                                  *view.track_look(view.current_track))
@@ -131,8 +133,13 @@ class RollGestures:
         shift = max(shift, -min(n.start for n in notes))
         semitones = max(PITCH_MIN - min(n.pitch for n in notes),
                         min(PITCH_MAX - max(n.pitch for n in notes), semitones))
-        return {i: n.moved(pitch=n.pitch + semitones, start=n.start + shift)
-                for i, n in gesture.originals.items()}
+        moved = {i: n.moved(pitch=n.pitch + semitones, start=n.start + shift)
+                 for i, n in gesture.originals.items()}
+        if semitones and not free:   # snap to scale, the way the drag goes (off: as it is)
+            way = 1 if semitones > 0 else -1
+            moved = {i: n.moved(pitch=self.view.scale_pitch(n.pitch, way))
+                     for i, n in moved.items()}
+        return moved
 
     def _resized(self, gesture: Gesture, dx: float, free: bool) -> dict[int, Note]:
         anchor = gesture.anchor

@@ -1,4 +1,5 @@
-"""The timeline above the roll: bar numbers, the playhead marker and the loop region.
+"""The timeline above the roll: bar numbers, the playhead marker and the loop region (and,
+while comping, a band under each run of bars in the colour of the variation it keeps).
 
 Click to move the playhead; drag to set a loop region (snapped to the grid);
 right-click to clear the loop. Both live in the shared `Timeline`: the ruler writes
@@ -31,6 +32,7 @@ class Ruler(QWidget):
         self._press_x: float | None = None
         self._press_tick = 0
         self._dragging = False
+        self.marks: list[tuple[int, int, QColor]] = []   # (start, end tick, colour) bands
         self.setFixedHeight(RULER_HEIGHT)
         view.horizontalScrollBar().valueChanged.connect(self.update)
         view.zoom_changed.connect(self.update)
@@ -39,6 +41,12 @@ class Ruler(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(600, RULER_HEIGHT)
+
+    def set_marks(self, marks: list[tuple[int, int, QColor]]) -> None:
+        """Bands under the bar numbers, (start tick, end tick, colour) each; [] for none."""
+        if marks != self.marks:
+            self.marks = list(marks)
+            self.update()
 
     def x_of(self, tick: float) -> float:
         return self._view.mapFromScene(QPointF(tick, 0)).x()
@@ -54,6 +62,9 @@ class Ruler(QWidget):
         if loop is not None:
             left, right = self.x_of(loop[0]), self.x_of(loop[1])
             painter.fillRect(QRectF(left, 0, right - left, height), QColor(60, 180, 90, 110))
+        for start, end, colour in self.marks:
+            left, right = self.x_of(start), self.x_of(end)
+            painter.fillRect(QRectF(left + 1, height - 6, right - left - 2, 5), colour)
         meter = self._view.document.meter()
         zoom = self._view.zoom
         first = max(0.0, self.tick_at(0))

@@ -71,6 +71,7 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
         self._pending_ids: list[int] = []        # notes whose items are still to be made
         self._dimming: tuple = (None, None)      # (drum lane track, fill span) items are dimmed for
         self.scale: tuple[int, frozenset[int]] | None = None   # (tonic, pitch classes) shown
+        self.snap_classes: frozenset[int] = frozenset()   # drawn notes land on these (none: off)
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.timeout.connect(self._continue_rebuild)
@@ -152,6 +153,11 @@ class PianoRollView(NoteItemMirror, QGraphicsView):
             self.scale = scale
             self._mark_all_scale()
             self.refresh_grid()
+
+    def scale_pitch(self, pitch: int, direction: int = 1) -> int:
+        """`pitch` moved to the nearest of `snap_classes` (snap to scale), or as it is."""
+        return geometry.nearest_scale_pitch(pitch, self.snap_classes, direction) \
+            if self.snap_classes else pitch
 
     def set_zoom(self, zoom: geometry.Zoom, anchor_x: float | None = None) -> None:
         """Rescale the view, keeping the tick under viewport x `anchor_x` in place."""

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from composer_app import dialogs, settings
+from composer_app.continuation.comping import install_comping
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
 from composer_app.continuation.model_panel import ModelPanel
@@ -210,6 +211,11 @@ class ContinuePanel(QWidget):
         # Another prompt (score, selection, playhead): its key and followed values anew.
         self.sampling_panel.prompt_source.currentIndexChanged.connect(
             lambda _i: self._key_timer.start())
+
+    def connect_document(self, signal: Any, slot: Any) -> None:
+        """Connect `slot` to a document signal until the panel shuts down (for its parts)."""
+        signal.connect(slot)
+        self._document_connections.append((signal, slot))
 
     # ------------------------------------------------------------ state (from the session)
     def is_running(self) -> bool:
@@ -429,6 +435,7 @@ def install_continue(window: WindowHost) -> ContinuePanel:
     sampling, canvas = panel.sampling_panel, window.canvas
     sampling.key_changed.connect(lambda: canvas.set_key(sampling.chosen_key()))
     canvas.set_key(sampling.chosen_key())
+    install_comping(window, panel)   # the comp strip and the Generate menu's comp actions
     window.closing.connect(panel.shutdown)   # emitted once a close is confirmed
     app = QApplication.instance()
     if app is not None:

@@ -71,9 +71,13 @@ class StatusView:
         widgets.previous_button.setEnabled(many and selected > 0)
         widgets.next_button.setEnabled(many and selected < count - 1)
         widgets.audition_button.setEnabled(not running and count > 0)
-        widgets.variation_label.setText(f"Variation {selected + 1} / {count}" if count
-                                        else "Pending (no variations)" if pending and not running
-                                        else "No variations yet")
+        comp = session.comp if count else None
+        used = sorted({c + 1 for c in comp.choices if c is not None}) if comp else []
+        widgets.variation_label.setText(
+            f"Comp of {'+'.join(map(str, used))} / {count}" if len(used) > 1
+            else f"Variation {selected + 1} / {count}" if count
+            else "Pending (no variations)" if pending and not running
+            else "No variations yet")
         self.refresh()
 
     def refresh(self) -> None:

@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
+    QLabel,
     QSpinBox,
     QToolButton,
     QWidget,
@@ -60,62 +61,42 @@ class SamplingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._estimated_key: tuple[int, str] | None = None
-        form = QFormLayout(self)
-
         self.bars = QSpinBox(minimum=1, maximum=64, value=8)
         self.bars.setSuffix(" bars")
-        form.addRow("Length", self.bars)
-
         self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05,
                                           decimals=2, value=1.0)
         self.temperature.setToolTip("Below 1: safer, more repetitive. Above 1: more surprising.")
-        form.addRow("Temperature", self.temperature)
-
         self.top_k = QSpinBox(minimum=0, maximum=1000, value=0)
         self.top_k.setSpecialValueText("off")
         self.top_k.setToolTip("Sample only among the k most likely tokens (0: off).")
-        form.addRow("Top-k", self.top_k)
-
         self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                     value=0.95)   # = GenerationOptions' default (a test checks)
         self.top_p.setToolTip("Sample among the most likely tokens covering this probability (1: "
                               "off).")
-        form.addRow("Top-p", self.top_p)
-
         self.variations = QSpinBox(minimum=1, maximum=8, value=1)
-        form.addRow("Variations", self.variations)
-
-        seed_row = QHBoxLayout()
         self.seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=random.randint(0, 99999))
         self.seed_lock = QToolButton(text="Lock", checkable=True)
         self.seed_lock.setToolTip("Locked: every Continue reuses this seed. "
                                   "Unlocked: a new seed each time.")
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.seed_lock)
-        form.addRow("Seed", seed_row)
-
         self.stay_in_key = QCheckBox("Stay in key")
         # the product's promise: continuations keep the motif's key
         self.stay_in_key.setChecked(True)
-        form.addRow(self.stay_in_key)
         self.key = QComboBox()
+        self.key.setToolTip("The key Continue stays in (and the roll shades)")
         self.key.addItem("Estimated from the prompt", None)
         for key in KEYS:
             self.key.addItem(key_name(key), key)
         self.key.setEnabled(True)
-        form.addRow("Key", self.key)
         self.key.currentIndexChanged.connect(self.key_changed)
 
         self.prompt_source = QComboBox()
         for value, label in PROMPT_SOURCES:
             self.prompt_source.addItem(label, value)
-        form.addRow("Prompt", self.prompt_source)
         self.after_playhead = QComboBox()
         for value, label in AFTER_PLAYHEAD:
             self.after_playhead.addItem(label, value)
         self.after_playhead.setToolTip("Continuing up to the playhead inside the piece: what "
                                        "happens to the notes after the playhead")
-        form.addRow("Music after", self.after_playhead)
         self.after_playhead.setEnabled(False)
         self.prompt_source.currentIndexChanged.connect(
             lambda _i: self.after_playhead.setEnabled(self.prompt_source_value() == "playhead"))
@@ -130,8 +111,6 @@ class SamplingPanel(QWidget):
             box.addItem(ANY_LABEL, "any")
             box.currentIndexChanged.connect(self.changed)
             self.control_boxes[name] = box
-            # Right under the length: what to write comes before how adventurously.
-            form.insertRow(1 + len(self.control_boxes) - 1, name.capitalize(), box)
         self.texture, self.density, self.register = (self.control_boxes[n] for n in CONTROLS)
         self.motif = QComboBox()
         for value, label in MOTIF_CHOICES:
@@ -141,7 +120,7 @@ class SamplingPanel(QWidget):
                               "rhythms, its melodic figures (transposed along the scale) and its "
                               "bass")
         self.motif.currentIndexChanged.connect(self.changed)
-        form.insertRow(1 + len(self.control_boxes), "Motif", self.motif)
+        self._lay_out()
         self.abilities = ModelAbilities()
         self.set_abilities(self.abilities)
 
@@ -154,6 +133,46 @@ class SamplingPanel(QWidget):
             combo.currentIndexChanged.connect(self.changed)
         self.stay_in_key.toggled.connect(self.changed)
         self.seed_lock.toggled.connect(self._on_lock)
+
+    def _lay_out(self) -> None:
+        """Two short controls a row, the long choices across: every control shows without
+        scrolling in the Sampling dock of a 1280x760 window. What to write (length,
+        controls, motif) comes before how adventurously."""
+        grid = QGridLayout(self)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setVerticalSpacing(3)
+        grid.setHorizontalSpacing(6)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        seed = QHBoxLayout()
+        seed.addWidget(self.seed, 1)
+        seed.addWidget(self.seed_lock)
+        # a seed is typed (or stepped with the arrow keys): no buttons, room for ten digits
+        self.seed.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
+        rows = [(("Variations", self.variations), ("Length", self.bars)),
+                *(((name.capitalize(), box),) for name, box in self.control_boxes.items()),
+                (("Motif", self.motif),),
+                (("Temperature", self.temperature), ("Top-p", self.top_p)),
+                (("Top-k", self.top_k), ("Seed", seed)),
+                ((self.stay_in_key, self.key),),
+                (("Prompt", self.prompt_source),),
+                (("Music after", self.after_playhead),)]
+        for row, pairs in enumerate(rows):
+            for column, (label, field) in zip((0, 2), pairs, strict=False):
+                if isinstance(label, str):
+                    grid.addWidget(QLabel(label), row, column)
+                    span = 3 if len(pairs) == 1 else 1
+                else:   # a check box is its own label: it takes two columns
+                    grid.addWidget(label, row, column, 1, 2)
+                    column, span = column + 1, 2
+                if isinstance(field, QHBoxLayout):
+                    grid.addLayout(field, row, column + 1, 1, span)
+                else:
+                    grid.addWidget(field, row, column + 1, 1, span)
+        grid.setRowStretch(len(rows), 1)
+        for box in self.findChildren(QComboBox):   # long entries never widen the dock
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
 
     # ------------------------------------------------------------ key
     def set_estimated_key(self, key: tuple[int, str] | None, source: str = "estimated") -> None:

@@ -14,6 +14,10 @@ or from a command's text.
     withdraw()            take the pending continuation out again (Re-roll), giving back
                           the job to repeat
     accept()              the continuation becomes ordinary notes: ACCEPTED
+    set_bars(bars, k)     comping: those bars of the pending continuation taken from
+                          variation k (`model.comp`; still one undo step, swapped like select)
+    accept_bars(bars)     accept only those bars of the pending comp (its two edits grouped
+                          into one undo step by the caller's `one_step`)
     Ctrl+Z of it          UNDONE: its variations are dropped
 
 A Fill job (`ContinueJob.fill_bars`) goes through the same states: its notes replace the
@@ -30,9 +34,12 @@ it first. So a Ctrl+Z by the musician is the only call that comes back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from enum import Enum
 from typing import Any, Protocol
 
+from composer_app.model.comp import Comp, bar_of, comp_span
 from composer_app.model.events import Event
 from composer_app.model.jobs import ContinueJob, ContinueProgress, ContinueResult, MakeRoom
 from ml_core.music import Note, Score, Track
@@ -59,6 +66,12 @@ class SessionDocument(Protocol):
     def accept_generated(self) -> None: ...
 
     def undo(self) -> None: ...
+
+    def meter(self) -> Score: ...
+
+    def note(self, note_id: int) -> Note: ...
+
+    def remove_notes(self, ids: list[int], text: str = "Delete notes") -> None: ...
 
     def score(self, include_generated: bool = False,
               tracks_wanted: list[bool] | None = None) -> Score: ...
@@ -89,12 +102,18 @@ class ContinueSession:
         self.result: ContinueResult | None = None  # the variations of the last job
         self.selected = 0                          # the variation shown
         self.command: Any = None                   # our undo step while PENDING
-        self.command_variation: int | None = None  # the variation that step holds
+        self.comp: Comp | None = None              # the bars shown of each variation
+        self.command_comp: Comp | None = None      # the comp that step holds
 
     # ------------------------------------------------------------------ questions
     @property
     def running(self) -> bool:
         return self.state is SessionState.RUNNING
+
+    @property
+    def command_variation(self) -> int | None:
+        """The one variation our pending step holds (None: none, or a comp of several)."""
+        return self.command_comp.single() if self.command_comp is not None else None
 
     @property
     def variation_count(self) -> int:
@@ -117,7 +136,7 @@ class ContinueSession:
         self.result = None
         self.selected = 0
         self.command = None
-        self.command_variation = None
+        self.comp = self.command_comp = None
         self.state = SessionState.RUNNING
         self.changed.emit()
 
@@ -136,7 +155,7 @@ class ContinueSession:
             return None
         self.job = None
         self.command = None
-        self.command_variation = None
+        self.command_comp = None
         if not any(result.new_notes):
             self.document.set_preview(None)
             self.result = None
@@ -146,8 +165,9 @@ class ContinueSession:
                     else "The model made no notes; try again or raise the temperature.")
         self.result = result
         self.selected = next(i for i, notes in enumerate(result.new_notes) if notes)
+        self.comp = Comp.uniform(self.span(), self.selected)
         try:
-            self._add(self.selected)
+            self._add()
         except ValueError as error:  # the document refused a note (DocumentError)
             self.document.set_preview(None)
             self.result = None
@@ -188,15 +208,81 @@ class ContinueSession:
         if self.result is None or self.running or not 0 <= index < self.variation_count:
             return False
         self.selected = index
-        if self.is_pending() and self.command_variation != index:
+        self.comp = Comp.uniform(self.span(), index)
+        self._show()
+        self.changed.emit()
+        return True
+
+    def _show(self) -> None:
+        """Put the comp in the document in place of our step, or preview it when the
+        musician has edited since."""
+        assert self.result is not None
+        if self.is_pending() and self.command_comp != self.comp:
             self._undo_ours()
-            self._add(index)
-        elif self.command_variation != index:
-            self.document.set_preview(self.result.new_notes[index], self.result.job.track,
+            self._add()
+        elif self.command_comp != self.comp:
+            self.document.set_preview(self.comp_notes(), self.result.job.track,
                                       _replaced_span(self.result.job))
         else:
             self.document.set_preview(None)
+
+    # ------------------------------------------------------------------ comping
+    def span(self) -> tuple[int, int]:
+        """(first, end) bars of the variations' onsets (and of a Fill's bars)."""
+        if self.result is None:
+            return (0, 0)
+        return comp_span(self.result.new_notes, self.document.meter(), self.result.job.fill_bars)
+
+    def comp_notes(self) -> list[Note]:
+        """The notes of the comp shown (each bar's notes from its variation)."""
+        if self.result is None or self.comp is None:
+            return []
+        return self.comp.notes(self.result.new_notes, self.document.meter())
+
+    def can_comp(self) -> bool:
+        """Bars can be taken from other variations: several, and ours the newest step."""
+        return not self.running and self.variation_count > 1 and self.is_pending()
+
+    def set_bars(self, bars: list[int] | range, variation: int) -> bool:
+        """Take `bars` (those in the span) from `variation`, in place of the pending step
+        (still one undo step). False when not possible or when no note would be left."""
+        if not self.can_comp() or self.comp is None or not 0 <= variation < self.variation_count:
+            return False
+        inside = self.comp.inside(bars)
+        comp = self.comp.with_bars(inside, variation)
+        if not inside or not comp.notes(self.result.new_notes, self.document.meter()):
+            return False
+        self.comp = comp
+        self.selected = variation
+        self._show()
         self.changed.emit()
+        return True
+
+    def step_bars(self, bars: list[int] | range, step: int) -> bool:
+        """Take `bars` from the next (`step` 1) or previous (-1) variation than the one
+        their first bar keeps now (wrapping around)."""
+        if self.comp is None or not self.comp.inside(bars):
+            return False
+        current = self.comp.choice(self.comp.inside(bars)[0])
+        start = self.selected if current is None else current
+        return self.set_bars(bars, (start + step) % max(1, self.variation_count))
+
+    def accept_bars(self, bars: list[int] | range,
+                    one_step: Callable[[], AbstractContextManager] = nullcontext) -> bool:
+        """Accept only the pending notes in `bars`; the others go. Two document edits
+        (remove, accept) made inside `one_step()` (the caller's grouping into one undo
+        step). False, touching nothing, when nothing is pending or no pending note lies in
+        `bars`."""
+        if self.running or not self.is_pending():
+            return False
+        meter, wanted = self.document.meter(), set(bars)
+        ids = list(self.command.note_ids)
+        dropped = [i for i in ids if bar_of(self.document.note(i), meter) not in wanted]
+        if len(dropped) == len(ids):
+            return False
+        with one_step():
+            self.document.remove_notes(dropped, text="Drop the other bars")
+            self.accept()
         return True
 
     def keep_pending(self) -> None:
@@ -212,7 +298,7 @@ class ContinueSession:
         if self.is_pending():
             self._undo_ours()
         self.command = None
-        self.command_variation = None
+        self.comp = self.command_comp = None
         self.result = None
         self.state = SessionState.IDLE
         self.changed.emit()
@@ -236,7 +322,7 @@ class ContinueSession:
     def _done(self, state: SessionState) -> None:
         """Nothing of the variations is kept: no step, result or job to re-roll; `state`."""
         self.command = None
-        self.command_variation = None
+        self.comp = self.command_comp = None
         self.result = None
         self.last_job = None
         self.state = state
@@ -247,7 +333,7 @@ class ContinueSession:
         if self.result is None:
             return None
         score = self.document.score(include_generated=True)
-        if self.command_variation != self.selected or not self.is_pending():
+        if self.command_comp != self.comp or not self.is_pending():
             score = score.copy()
             track = min(self.result.job.track, len(score.tracks) - 1) if score.tracks else 0
             if not score.tracks:
@@ -256,11 +342,12 @@ class ContinueSession:
             span = _replaced_span(self.result.job)
             if span is not None:   # a fill replaces the span's notes
                 kept = [n for n in kept if not span[0] <= n.start < span[1]]
-            score.tracks[track].notes = sorted(kept + self.result.new_notes[self.selected])
+            score.tracks[track].notes = sorted(kept + self.comp_notes())
         return score
 
     def selected_notes(self) -> list[Note]:
-        return list(self.result.new_notes[self.selected]) if self.result is not None else []
+        """The notes shown: the selected variation's, or the comp's."""
+        return self.comp_notes()
 
     # ------------------------------------------------------------------ our undo step
     def continuation_undone(self, command: Any) -> None:
@@ -269,22 +356,23 @@ class ContinueSession:
         if command is not self.command:
             return
         self.command = None
-        self.command_variation = None
+        self.comp = self.command_comp = None
         self.result = None
         self.state = SessionState.UNDONE
         self.document.set_preview(None)
         self.changed.emit()
 
-    def _add(self, index: int) -> None:
+    def _add(self) -> None:
+        """Add the comp's notes (a variation's, or bars of several) as our one step."""
         assert self.result is not None
         job = self.result.job
         self.command = self.document.add_continuation(
-            self.result.new_notes[index], job.track, text=COMMAND_TEXT[job.kind], owner=self,
+            self.comp_notes(), job.track, text=COMMAND_TEXT[job.kind], owner=self,
             make_room=job.make_room)
         ids = self.command.note_ids if self.command is not None else []
         self.document.set_preview(None)
         if ids:
-            self.command_variation = index
+            self.command_comp = self.comp
             self.state = SessionState.PENDING
             self.continuation_added.emit(ids)
         else:

@@ -6,7 +6,9 @@ every note event due up to there (from a schedule precomputed by `audio.build_sc
 and writes the playhead tick into the shared `Timeline` (which the canvas and ruler
 observe; the player never touches a view), also emitting it as `position_changed`.
 Because position comes from the clock, not from counting timer ticks, a late timer
-never makes the playhead drift from the audio. No threads.
+never makes the playhead drift from the audio. No threads of its own: a MIDI output
+(`set_midi_output`, a `midi_out.MidiSender`) plays along on its sender's thread, started
+from the same clock reading at the same point of the piece.
 
 Usage (the transport does this for the main window):
     player = Player(parent, timeline=window.timeline)
@@ -29,6 +31,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from composer_app.model.timeline import Timeline
 from composer_app.playback.audio import Schedule, TempoMap, build_schedule
+from composer_app.playback.midi_out import MidiPiece, MidiSender
 from composer_app.playback.synth import LiveSynth
 from ml_core.music import Score
 
@@ -78,6 +81,8 @@ class Player(QObject):
         self._origin_seconds = 0.0   # ...this many seconds into the piece
         self._next_event = 0         # index of the first schedule event not yet sent
         self._sounding: set[tuple[int, int]] = set()
+        self._midi: MidiSender | None = None   # a MIDI output playing along (midi_out)
+        self.synth_sounds = True               # False: only the MIDI output sounds
 
     # ------------------------------------------------------------------ status
     @property
@@ -101,6 +106,10 @@ class Player(QObject):
     @property
     def is_playing(self) -> bool:
         return self._playing
+
+    @property
+    def midi_output(self) -> MidiSender | None:
+        return self._midi
 
     @property
     def position(self) -> int:
@@ -130,6 +139,20 @@ class Player(QObject):
                 self._loop_seconds = (self._tempo.seconds_at(self._loop_ticks[0]),
                                       self._tempo.seconds_at(self._loop_ticks[1]))
             self._restart_at(self._tempo.seconds_at(tick), now, skip_current=True)
+            if self._midi is not None:
+                self._midi.set_piece(self._midi_piece(), self._origin_seconds, now,
+                                     self._loop_seconds)
+
+    def set_midi_output(self, sender: MidiSender | None) -> None:
+        """Play along to `sender`'s port from now on (None: no MIDI output). The port
+        being left ends its notes; while playing, the new one joins at the playhead."""
+        old, self._midi = self._midi, sender
+        if old is not None:
+            old.stop()
+        if sender is not None and self._playing:
+            now = self._clock()
+            seconds = self._origin_seconds + (now - self._origin_clock)
+            sender.play(self._midi_piece(), seconds, now, self._loop_seconds)
 
     def play(self, from_tick: int = 0, loop: tuple[int, int] | None = None) -> None:
         """Start (or restart) playback at `from_tick`. With `loop=(start, end)` ticks,
@@ -148,7 +171,10 @@ class Player(QObject):
             self._loop_seconds = (self._tempo.seconds_at(start), self._tempo.seconds_at(end))
             if from_tick >= end:
                 from_tick = start
-        self._restart_at(self._tempo.seconds_at(from_tick), self._clock(), skip_current=False)
+        now = self._clock()
+        self._restart_at(self._tempo.seconds_at(from_tick), now, skip_current=False)
+        if self._midi is not None:
+            self._midi.play(self._midi_piece(), self._origin_seconds, now, self._loop_seconds)
         self._position = int(from_tick)
         self._timer.start()
         if not self._playing:
@@ -161,6 +187,8 @@ class Player(QObject):
         """Stop playback and release every note (all-notes-off). The playhead stays."""
         self._timer.stop()
         self._release_all()
+        if self._midi is not None:
+            self._midi.stop()
         if self._playing:
             self._playing = False
             self.state_changed.emit(False)
@@ -192,6 +220,9 @@ class Player(QObject):
     def _playing_to_timeline(self, playing: bool) -> None:
         if self.timeline is not None:
             self.timeline.set_playing(playing)
+
+    def _midi_piece(self) -> MidiPiece:
+        return MidiPiece(self._schedule, self._tempo, self._score.ticks_per_quarter)
 
     def _require_synth(self) -> LiveSynth:
         if self._synth is None:
@@ -245,7 +276,8 @@ class Player(QObject):
         for row in range(self._next_event, end):
             key = (int(schedule.channel[row]), int(schedule.pitch[row]))
             if schedule.is_on[row]:
-                synth.note_on(key[0], key[1], int(schedule.velocity[row]))
+                if self.synth_sounds:
+                    synth.note_on(key[0], key[1], int(schedule.velocity[row]))
                 self._sounding.add(key)
             else:
                 synth.note_off(*key)

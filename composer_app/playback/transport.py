@@ -30,6 +30,7 @@ from composer_app.document.file_actions import pending_left_out
 from composer_app.model.window import MenuSection, WindowHost
 from composer_app.playback.audio import AudioError, SoundfontError, write_wav
 from composer_app.playback.metronome import with_metronome
+from composer_app.playback.midi_out_menu import install_midi_output
 from composer_app.playback.player import Player
 from composer_app.workers import threads
 from ml_core.music import Score
@@ -223,5 +224,8 @@ class Transport(threads.WorkerSignals):
 
 
 def install_playback(window: WindowHost) -> Transport:
-    """Playback for `window` (a child of it: it lives and shuts down with the window)."""
-    return Transport(window)
+    """Playback for `window` (a child of it: it lives and shuts down with the window), with
+    its Transport > MIDI Output."""
+    transport = Transport(window)
+    transport.midi_output = install_midi_output(window, transport.player)
+    return transport

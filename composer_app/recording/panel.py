@@ -4,7 +4,9 @@ Thin Qt around `recorder.Recorder`. The input port's callback runs on the MIDI b
 thread: it stamps each message with `time.perf_counter()` there (so the GUI's own delays
 never shift a note) and posts it to the GUI thread, which sends it through to the synth
 and hands it to the recorder. The take lands at the playhead, on the active track, after
-a count-in of clicks (the metronome's sounds) when one is chosen.
+a count-in of clicks (the metronome's sounds) when one is chosen. Every note message is
+also emitted as `note_played`; while step entry `listen`s, the port stays open between
+takes so those notes enter at the step cursor.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class RecordPanel(QWidget):
     """Input port, count-in, quantize and the Record button; MIDI thru while recording."""
 
     recorded = Signal(list)   # ids of the notes a take added
+    note_played = Signal(str, int, int)   # "note_on"/"note_off", pitch, velocity (any input)
 
     def __init__(self, document: Document, timeline: Timeline, *,
                  synth: Callable[[], object] | None = None,
@@ -66,10 +69,12 @@ class RecordPanel(QWidget):
         self._inbox.received.connect(self._on_message)
         self._port: object | None = None
         self._recorder: Recorder | None = None
+        self._listening = False   # the port stays open outside a take (step entry)
         self._zero = 0.0
         self._clicks: list[QTimer] = []
 
         self.port_box = QComboBox()
+        self.port_box.currentTextChanged.connect(self._on_port_chosen)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh_ports)
         self.count_in_box = QComboBox()
@@ -126,15 +131,10 @@ class RecordPanel(QWidget):
     def start(self) -> bool:
         """Open the chosen port and start a take (after the count-in); False if it cannot."""
         name = self.port_box.currentText()
-        if not name:
-            self.message.setText("Choose a MIDI input first.")
+        reason = self._open_chosen()
+        if reason is not None:
+            self.message.setText(reason)
             return False
-        try:
-            self._port = self._open_port(name, self._inbox.deliver)
-        except OSError as error:
-            self.message.setText(f"Could not open {name}: {error}.")
-            return False
-        settings.set_value(settings.MIDI_INPUT, name)
         start_tick = self.timeline.playhead
         meter = self.document.meter()
         self._recorder = Recorder(RecordingSetup(meter, start_tick,
@@ -155,7 +155,8 @@ class RecordPanel(QWidget):
             return []
         recorder, self._recorder = self._recorder, None
         ended = time.perf_counter() - self._zero
-        self._close_port()
+        if not self._listening:
+            self._close_port()
         for timer in self._clicks:
             timer.stop()
         self._clicks.clear()
@@ -170,19 +171,54 @@ class RecordPanel(QWidget):
         self.recorded.emit(ids)
         return ids
 
+    def listen(self, on: bool) -> str | None:
+        """Keep the chosen input open outside a take (`note_played` carries its notes), or
+        stop; one sentence when there is no input to open."""
+        self._listening = bool(on)
+        if on:
+            reason = self._open_chosen()
+            if reason is not None:
+                self._listening = False
+            return reason
+        if not self.is_recording:
+            self._close_port()
+        return None
+
     def shutdown(self) -> None:
         if self.is_recording:
             self._recorder = None
+        self._listening = False
         self._close_port()
         for timer in self._clicks:
             timer.stop()
 
     # ------------------------------------------------------------------ internals
+    def _open_chosen(self) -> str | None:
+        """Open the chosen input unless it is open; None, or why it could not be opened."""
+        if self._port is not None:
+            return None
+        name = self.port_box.currentText()
+        if not name:
+            return self.message.text() or "Choose a MIDI input first."
+        try:
+            self._port = self._open_port(name, self._inbox.deliver)
+        except OSError as error:
+            return f"Could not open {name}: {error}."
+        settings.set_value(settings.MIDI_INPUT, name)
+        return None
+
+    def _on_port_chosen(self, _name: str) -> None:
+        """Another input chosen while listening (not recording): listen to that one."""
+        if self._listening and not self.is_recording:
+            self._close_port()
+            self._open_chosen()
+
     def _on_message(self, message: object, arrived: float) -> None:
         kind = getattr(message, "type", "")
         if kind not in ("note_on", "note_off"):
             return
         pitch, velocity = message.note, message.velocity
+        self.note_played.emit(kind, pitch, velocity)
         synth = self._synth() if self._synth is not None else None
         if synth is not None:                       # MIDI thru
             if kind == "note_on" and velocity > 0:

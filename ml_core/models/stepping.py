@@ -14,9 +14,11 @@ own contexts of equal length (evaluation's prompts) are read as one batch.
 incremental `forward(tokens, state)` and slides the window when the context is full
 (cropping the KV cache, or re-encoding the last half-window for absolute positions).
 
-On a CPU, the Transformer and the LSTM are stepped in NumPy instead (`NumpyTransformer`,
-`NumpyLSTM`). A batch-1 step of the default Transformer is ~40 small matrix-vector
-products and element-wise operations: torch spends several microseconds of dispatch on
+On a CPU, a float32 Transformer steps with ONNX Runtime's 8-bit kernels where the runtime
+is installed and the CPU multiplies int8 natively (`ml_core.models.onnx_stepper`, engine
+"onnx"; `auto` picks it by that rule); otherwise, and for the LSTM, in NumPy
+(`NumpyTransformer`, `NumpyLSTM`). A batch-1 step of the default Transformer is ~40 small
+matrix-vector products and element-wise operations: torch spends several microseconds of dispatch on
 each, NumPy about one, which makes the NumPy step ~2.5x faster on the same weights (see
 bench/generate.py). Reading the prompt (and a re-encode) still runs the torch model, whose
 full-sequence forward is efficient; its state is copied into NumPy buffers. The NumPy
@@ -65,6 +67,19 @@ def make_stepper(model: nn.Module, device: torch.device, engine: str = "auto") -
         raise SteppingError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     numpy_class = _numpy_class(model)
     on_cpu = torch.device(device).type == "cpu"
+    if engine in ("auto", "onnx") and numpy_class is NumpyTransformer and on_cpu:
+        from ml_core.models import onnx_stepper
+
+        if onnx_stepper.preferred() or (engine == "onnx" and onnx_stepper.available()):
+            try:
+                return onnx_stepper.OnnxTransformer(model, device)
+            except SteppingError:   # a runtime that cannot run the graphs: NumPy, unless asked
+                if engine == "onnx":
+                    raise
+    if engine == "onnx":
+        why = ("needs the onnxruntime package" if numpy_class is NumpyTransformer
+               and on_cpu else "steps only a float32 Transformer on a CPU")
+        raise SteppingError(f"the ONNX Runtime engine {why}")
     if engine == "numpy":
         if numpy_class is None or not on_cpu:
             where = "on a CPU" if on_cpu else f"on {torch.device(device).type}"
@@ -314,20 +329,63 @@ def _packed_feed_forward(layer: dict[str, Any]) -> tuple[Any, Any, Any] | None:
 _CONVERTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _converted(model: nn.Module, build: Any) -> dict[str, Any]:
+def _converted(model: nn.Module, build: Any, variant: str = "") -> dict[str, Any]:
     """`build(model)`, computed once per model and reused while its parameters are
     unchanged: a Continue, a re-roll and the next variation skip the ~13 MB conversion.
-    A parameter's `_version` counts in-place updates (optimizer steps, load_state_dict)."""
+    A parameter's `_version` counts in-place updates (optimizer steps, load_state_dict).
+    Each `build` (and `variant` of it) keeps its own conversion."""
     key = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    cached = _CONVERTED.get(model)
+    per_build = _CONVERTED.setdefault(model, {})
+    name = f"{getattr(build, '__qualname__', repr(build))}:{variant}"
+    cached = per_build.get(name)
     if cached is not None and cached[0] == key:
         return cached[1]
     weights = build(model)
-    _CONVERTED[model] = (key, weights)
+    per_build[name] = (key, weights)
     return weights
 
 
 # ----------------------------------------------------------------------------- transformer
+def transformer_arrays(model: nn.Module) -> dict[str, Any]:
+    """The model's weights as NumPy arrays, prepared for a step: transposed for
+    `x @ W`, queries pre-scaled by 1/sqrt(head_dim) (rotation and dot products are
+    linear), and with pre-LN, each norm's gain and shift folded into the linear layer
+    that reads it."""
+    scale = np.float32(1.0 / math.sqrt(model.config.d_model // model.config.num_heads))
+    d_model = model.config.d_model
+    pre_norm = model.config.norm == "pre"
+    layers = []
+    for block in model.blocks:
+        attention = block.attention
+        layer = {
+            "qkv": _linear(attention.qkv), "out": _linear(attention.out),
+            "ff_in": _linear(block.feed_forward_in), "ff_out": _linear(block.feed_forward_out),
+            "norm1": _norm_parameters(block.attention_norm),
+            "norm2": _norm_parameters(block.feed_forward_norm),
+        }
+        weight, bias = layer["qkv"]
+        weight[:, :d_model] *= scale
+        bias[:d_model] *= scale
+        if pre_norm:
+            layer["qkv"] = _folded(layer["norm1"], layer["qkv"])
+            layer["ff_in"] = _folded(layer["norm2"], layer["ff_in"])
+            layer["norm1"] = layer["norm2"] = (None, None)
+        if attention.relative is not None:
+            layer["relative"] = _array(attention.relative).T.copy()   # (head_dim, D+1)
+        for name in ("qkv", "out", "ff_in", "ff_out"):
+            layer[name] = _laid_out(layer[name])
+        layers.append(layer)
+    head = _linear(model.head)
+    final_norm = _norm_parameters(model.final_norm)
+    if final_norm is not None:
+        head, final_norm = _folded(final_norm, head), (None, None)
+    head = _laid_out(head)
+    positions = model.position_embedding
+    return {"embedding": _array(model.embedding.weight), "layers": layers, "head": head,
+            "final_norm": final_norm,
+            "positions": _array(positions.weight) if positions is not None else None}
+
+
 class NumpyTransformer:
     """`TransformerModel` stepped in NumPy (every position scheme, RealFormer, pre/post-LN)."""
 
@@ -344,7 +402,7 @@ class NumpyTransformer:
         self.limit = config.context
         self.pre_norm = config.norm == "pre"
         self.activation = _gelu if config.activation == "gelu" else _relu
-        self.__dict__.update(_converted(model, self._weights))
+        self.__dict__.update(_converted(model, self._weights, self.variant()))
         if config.positions == "rope":
             exponents = np.arange(0, self.head_dim, 2, dtype=np.float64) / self.head_dim
             self.frequencies = 1.0 / (config.rope_base ** exponents)
@@ -361,44 +419,15 @@ class NumpyTransformer:
         self.position = 0                   # absolute position of the next token
 
     def _weights(self, model: nn.Module) -> dict[str, Any]:
-        """The model's weights as NumPy arrays, prepared for `_step`: transposed for
-        `x @ W`, queries pre-scaled by 1/sqrt(head_dim) (rotation and dot products are
-        linear), and with pre-LN, each norm's gain and shift folded into the linear layer
-        that reads it."""
-        scale = np.float32(1.0 / math.sqrt(model.config.d_model // model.config.num_heads))
-        d_model = model.config.d_model
-        pre_norm = model.config.norm == "pre"
-        layers = []
-        for block in model.blocks:
-            attention = block.attention
-            layer = {
-                "qkv": _linear(attention.qkv), "out": _linear(attention.out),
-                "ff_in": _linear(block.feed_forward_in), "ff_out": _linear(block.feed_forward_out),
-                "norm1": _norm_parameters(block.attention_norm),
-                "norm2": _norm_parameters(block.feed_forward_norm),
-            }
-            weight, bias = layer["qkv"]
-            weight[:, :d_model] *= scale
-            bias[:d_model] *= scale
-            if pre_norm:
-                layer["qkv"] = _folded(layer["norm1"], layer["qkv"])
-                layer["ff_in"] = _folded(layer["norm2"], layer["ff_in"])
-                layer["norm1"] = layer["norm2"] = (None, None)
-            if attention.relative is not None:
-                layer["relative"] = _array(attention.relative).T.copy()   # (head_dim, D+1)
-            for name in ("qkv", "out", "ff_in", "ff_out"):
-                layer[name] = _laid_out(layer[name])
+        """`transformer_arrays`, with large feed-forward matrices also packed."""
+        weights = transformer_arrays(model)
+        for layer in weights["layers"]:
             layer["ff_packed"] = _packed_feed_forward(layer)
-            layers.append(layer)
-        head = _linear(model.head)
-        final_norm = _norm_parameters(model.final_norm)
-        if final_norm is not None:
-            head, final_norm = _folded(final_norm, head), (None, None)
-        head = _laid_out(head)
-        positions = model.position_embedding
-        return {"embedding": _array(model.embedding.weight), "layers": layers, "head": head,
-                "final_norm": final_norm,
-                "positions": _array(positions.weight) if positions is not None else None}
+        return weights
+
+    def variant(self) -> str:
+        """What, besides the weights, the conversion depends on (kept apart in the cache)."""
+        return ""
 
     # -------------------------------------------------------------- state from torch
     def _load_state(self, state: Any, rows: int) -> None:
@@ -443,49 +472,28 @@ class NumpyTransformer:
             raise ValueError(f"token ids must be in 0..{self.embedding.shape[0] - 1}")
         return self._step(ids)
 
-    def _rotation(self) -> np.ndarray:
-        """e^(i p w) for this position p, one per frequency w (a table grown by doubling)."""
-        if self.position >= self.rotations.shape[0]:
-            size = max(2 * self.rotations.shape[0], self.position + 1, 1024)
+    def _rotation(self, count: int | None = None) -> np.ndarray:
+        """e^(i p w) for this position p, one per frequency w (a table grown by doubling),
+        or with `count`, the (count, head_dim / 2) rows of positions 0..count-1."""
+        needed = self.position + 1 if count is None else count
+        if needed > self.rotations.shape[0]:
+            size = max(2 * self.rotations.shape[0], needed, 1024)
             angles = np.arange(size, dtype=np.float64)[:, None] * self.frequencies
             self.rotations = np.exp(1j * angles).astype(np.complex64)
-        return self.rotations[self.position]
+        return self.rotations[self.position] if count is None else self.rotations[:count]
 
     def _step(self, ids: np.ndarray) -> np.ndarray:
-        rows, heads, head_dim, d = ids.shape[0], self.heads, self.head_dim, self.d_model
         x = self.embedding[ids]                          # (B, d), a copy
         if self.positions is not None:
             x += self.positions[self.position]
         rotation = self._rotation() if self.config.positions == "rope" else None
-        slot = self.length
-        total = slot + 1
         residual = None
-        for layer, (keys, values) in zip(self.layers, self.caches, strict=True):
+        for layer, cache in zip(self.layers, self.caches, strict=True):
             h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
             weight, bias = layer["qkv"]
             qkv = h @ weight
             qkv += bias                                   # (B, 3d)
-            if rotation is not None:  # adjacent feature pairs of every q and k head rotate
-                pairs = qkv[:, :2 * d].view(np.complex64).reshape(rows, 2 * heads, head_dim // 2)
-                rotated = (pairs * rotation).view(np.float32).reshape(rows, 2 * d)
-                q, k = rotated[:, :d], rotated[:, d:]
-            else:
-                q, k = qkv[:, :d], qkv[:, d:2 * d]
-            keys[..., slot] = k.reshape(rows, heads, head_dim)
-            values[:, :, slot] = qkv[:, 2 * d:].reshape(rows, heads, head_dim)
-            q = q.reshape(rows, heads, 1, head_dim)       # already scaled by 1/sqrt(hd)
-            scores = np.matmul(q, keys[..., :total])                      # (B, H, 1, T)
-            if "relative" in layer:
-                by_distance = np.matmul(q, layer["relative"])              # (B, H, 1, D+1)
-                scores += by_distance[..., self.reverse_distances[self.limit - total:]]
-            if self.config.realformer:
-                if residual is not None:
-                    scores += residual
-                residual = scores.copy()
-            scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= np.add.reduce(scores, axis=-1, keepdims=True)
-            attended = np.matmul(scores, values[:, :, :total]).reshape(rows, d)
+            attended, residual = self._attend(layer, cache, qkv, rotation, residual)
             weight, bias = layer["out"]
             attended = attended @ weight
             attended += bias
@@ -495,13 +503,45 @@ class NumpyTransformer:
             else:
                 x = _layer_norm(x + attended, *layer["norm1"])
                 x = _layer_norm(x + self._feed_forward(x, layer), *layer["norm2"])
-        self.length, self.position = total, self.position + 1
+        self.length, self.position = self.length + 1, self.position + 1
         if self.final_norm is not None:
             x = _layer_norm(x, *self.final_norm)
         weight, bias = self.head
         logits = x @ weight
         logits += bias
         return logits
+
+    def _attend(self, layer: dict, cache: tuple[np.ndarray, np.ndarray], qkv: np.ndarray,
+                rotation: np.ndarray | None, residual: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One layer's attention for the new token from its (B, 3d) q, k, v: k and v go into
+        the cache's next slot; returns the (B, d) attended values (before the output
+        projection) and, for RealFormer, the scores the next layer adds to its own."""
+        rows, heads, head_dim, d = qkv.shape[0], self.heads, self.head_dim, self.d_model
+        keys, values = cache
+        slot = self.length
+        total = slot + 1
+        if rotation is not None:  # adjacent feature pairs of every q and k head rotate
+            pairs = qkv[:, :2 * d].view(np.complex64).reshape(rows, 2 * heads, head_dim // 2)
+            rotated = (pairs * rotation).view(np.float32).reshape(rows, 2 * d)
+            q, k = rotated[:, :d], rotated[:, d:]
+        else:
+            q, k = qkv[:, :d], qkv[:, d:2 * d]
+        keys[..., slot] = k.reshape(rows, heads, head_dim)
+        values[:, :, slot] = qkv[:, 2 * d:].reshape(rows, heads, head_dim)
+        q = q.reshape(rows, heads, 1, head_dim)       # already scaled by 1/sqrt(hd)
+        scores = np.matmul(q, keys[..., :total])                      # (B, H, 1, T)
+        if "relative" in layer:
+            by_distance = np.matmul(q, layer["relative"])              # (B, H, 1, D+1)
+            scores += by_distance[..., self.reverse_distances[self.limit - total:]]
+        if self.config.realformer:
+            if residual is not None:
+                scores += residual
+            residual = scores.copy()
+        scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= np.add.reduce(scores, axis=-1, keepdims=True)
+        return np.matmul(scores, values[:, :, :total]).reshape(rows, d), residual
 
     def _feed_forward(self, x: np.ndarray, layer: dict) -> np.ndarray:
         if layer["ff_packed"] is not None:

@@ -32,6 +32,22 @@ and `Texture_any`, `Density_any`, `Register_any` where the value is not given (a
 bar has no texture or register; training drops values to "any" at random, see
 ml_core.objectives; generation forces chosen values through a mask, `control_mask`).
 
+Per-bar controls of new configs (opt-in, each off unless set; they need `use_controls`),
+written after Register in this order:
+
+    ... Register_r [Rhythm_k Figure_f] [Bass_b] Position_0 ...
+
+- `use_repeat_controls`: `Rhythm_k`, the bar's onset positions (and length) are those of
+  the bar k back (the nearest, k = 1..4; `Rhythm_0`: none of them); `Figure_same_k`, its
+  top line (the highest pitch of each onset) is that of the bar k back, else
+  `Figure_moved_k`, the same intervals moved up or down (two or more onsets), else
+  `Figure_none` (`repetition_controls`);
+- `use_bass_control`: `Bass_b`, the bar's lowest pitch: below 36, 36-40, 41-45, 46-50,
+  51-55, 56-60, 61-67, 68 and up (`bass_bin`);
+- `extended_levels`: Texture up to 8 (eight or more notes per onset) and Density up to 7
+  (3.5-5, 5-7 and 7 or more onsets per beat: 32nd-note runs, at a fine enough grid).
+Each kind has its `_any` token too (an empty bar has no rhythm, figure or bass).
+
 Bar infilling (`use_infill`): three more tokens let one sequence ask for missing bars:
 
     <bars before> Hole <bars after> FillStart Bar ... <the missing bars> ... FillEnd
@@ -126,6 +142,10 @@ class RemiConfig(TokenizerConfig):
     # a tempo change is written only beyond 10% from the last tempo
     tempo_tolerance: float = 0.1
                                       # written (0 for old configs; docs/DYNAMICS.md)
+    # Per-bar controls after Register (need use_controls; off unless set, see the docstring)
+    use_repeat_controls: bool = False  # Rhythm_k, Figure_{same,moved}_k: a bar repeats k back
+    use_bass_control: bool = False     # Bass_b: the bar's lowest pitch, coarse bins
+    extended_levels: bool = False      # Texture up to 8, Density up to 7
 
     def __post_init__(self) -> None:
         check_event_config(self)
@@ -135,6 +155,10 @@ class RemiConfig(TokenizerConfig):
         if not 0.0 <= self.tempo_tolerance < 1.0:
             raise TokenizerError(f"tempo_tolerance must be at least 0 and below 1, got "
                                  f"{self.tempo_tolerance}")
+        if not self.use_controls and (self.use_repeat_controls or self.use_bass_control
+                                      or self.extended_levels):
+            raise TokenizerError("use_repeat_controls, use_bass_control and extended_levels "
+                                 "need use_controls")
 
 
 # Control values: bins, with ANY for "not given".
@@ -145,16 +169,60 @@ DENSITY_LEVELS = (0, 1, 2, 3, 4, 5)            # 0 = an empty bar
 REGISTER_EDGES = (48, 55, 62, 69, 76)          # median pitch between Register_0.._5
 REGISTER_LEVELS = (0, 1, 2, 3, 4, 5)
 UNENCODED_VELOCITY = 80                        # decoded velocity without Velocity tokens
+# extended_levels: up to eight voices, and runs of 32nds
+TEXTURE_LEVELS_EXTENDED = (1, 2, 3, 4, 5, 6, 7, 8)
+DENSITY_EDGES_EXTENDED = DENSITY_EDGES + (5.0, 7.0)
+DENSITY_LEVELS_EXTENDED = (0, 1, 2, 3, 4, 5, 6, 7)
+REPEAT_BACK = 4                                # bars a repetition control looks back
+FIGURE_NONE, FIGURE_MOVED = 0, REPEAT_BACK     # Figure values: 1..4 same, 5..8 moved, k back
+BASS_EDGES = (36, 41, 46, 51, 56, 61, 68)      # lowest pitch between Bass_0.._7
 
 
-def texture_bin(notes_per_onset: float) -> int:
-    """Texture value of a mean number of notes per onset (1 = one line ... 4 = 4+)."""
-    return min(4, max(1, int(notes_per_onset + 0.5)))
+def texture_bin(notes_per_onset: float, extended: bool = False) -> int:
+    """Texture value of a mean number of notes per onset (1 = one line ... 4 = 4+, or 8 =
+    8+ with the extended levels)."""
+    return min(8 if extended else 4, max(1, int(notes_per_onset + 0.5)))
 
 
-def density_bin(onsets_per_beat: float) -> int:
+def density_bin(onsets_per_beat: float, extended: bool = False) -> int:
     """Density value of a number of onsets per beat (0 only for no onsets)."""
-    return 0 if onsets_per_beat <= 0 else 1 + bisect_right(DENSITY_EDGES, onsets_per_beat)
+    edges = DENSITY_EDGES_EXTENDED if extended else DENSITY_EDGES
+    return 0 if onsets_per_beat <= 0 else 1 + bisect_right(edges, onsets_per_beat)
+
+
+def bass_bin(lowest_pitch: int) -> int:
+    """Bass value of a bar's lowest MIDI pitch."""
+    return bisect_right(BASS_EDGES, lowest_pitch)
+
+
+class BarShape(NamedTuple):
+    """What the repetition controls compare: a bar's length (positions), its onset
+    positions and its top line (the highest pitch of each onset)."""
+
+    length: int
+    positions: tuple[int, ...]
+    top: tuple[int, ...]
+
+
+def repetition_controls(bars: Sequence[BarShape], index: int) -> tuple[int, int]:
+    """(Rhythm, Figure) values of bar `index` against the REPEAT_BACK bars before it:
+    Rhythm k for the nearest bar k back with the same length and onset positions (0: none);
+    Figure k for the nearest with the same top line, else FIGURE_MOVED + k for the nearest
+    whose top line has the same intervals at another pitch (two or more onsets), else
+    FIGURE_NONE. (ANY, ANY) for a bar without notes."""
+    bar = bars[index]
+    if not bar.positions:
+        return ANY, ANY
+    earlier = [(k, bars[index - k]) for k in range(1, min(REPEAT_BACK, index) + 1)]
+    rhythm = next((k for k, other in earlier
+                   if (other.length, other.positions) == (bar.length, bar.positions)), 0)
+    figure = next((k for k, other in earlier if other.top == bar.top), None)
+    if figure is None:
+        steps = np.diff(bar.top).tolist()
+        figure = next((FIGURE_MOVED + k for k, other in earlier if len(bar.top) > 1
+                       and len(other.top) == len(bar.top)
+                       and np.diff(other.top).tolist() == steps), FIGURE_NONE)
+    return rhythm, figure
 
 
 def register_bin(median_pitch: float) -> int:
@@ -164,20 +232,33 @@ def register_bin(median_pitch: float) -> int:
 
 @dataclass(frozen=True)
 class BarControls:
-    """The three control values of a bar (bins; ANY = not given)."""
+    """The control values of a bar (bins; ANY = not given). None: not set here
+    (`control_mask` leaves that kind free); the per-bar controls of new configs (rhythm,
+    figure, bass) are None unless set, and encoding fills them in."""
 
-    texture: int = ANY
-    density: int = ANY
-    register: int = ANY
+    texture: int | None = ANY
+    density: int | None = ANY
+    register: int | None = ANY
+    rhythm: int | None = None
+    figure: int | None = None
+    bass: int | None = None
 
     @staticmethod
-    def measure(onsets: int, pitches: Sequence[int], beats: float) -> BarControls:
+    def measure(onsets: int, pitches: Sequence[int], beats: float,
+                extended: bool = False) -> BarControls:
         """The values of music with `onsets` distinct onset positions sounding `pitches`
         (one per note) over `beats` beats."""
         if onsets == 0 or not pitches:
             return BarControls(ANY, 0, ANY)
-        return BarControls(texture_bin(len(pitches) / onsets), density_bin(onsets / beats),
+        return BarControls(texture_bin(len(pitches) / onsets, extended),
+                           density_bin(onsets / beats, extended),
                            register_bin(float(np.median(pitches))))
+
+
+def _struck_onsets(notes: Sequence[Note], step: int) -> int:
+    """Onsets of `notes` as struck: starts more than a third of a grid step apart."""
+    starts = sorted(n.start for n in notes)
+    return 1 + int(np.count_nonzero(np.diff(starts) > step // 3)) if starts else 0
 
 
 class RemiState(NamedTuple):
@@ -196,6 +277,9 @@ START, AFTER_BOS, AFTER_BAR, AFTER_TIMESIG, AFTER_POSITION, AFTER_TEMPO, AFTER_C
 K_PAD, K_BOS, K_EOS, K_BAR, K_TIMESIG, K_POSITION, K_TEMPO, K_CHORD, K_PITCH, K_VELOCITY, \
     K_DURATION, K_TEXTURE, K_DENSITY, K_REGISTER, K_HOLE, K_FILL_START, K_FILL_END = range(17)
 CONTROL_KINDS = (K_TEXTURE, K_DENSITY, K_REGISTER)
+# The per-bar controls of new configs, after the kinds and phases above.
+K_RHYTHM, K_FIGURE, K_BASS = 17, 18, 19
+AFTER_RHYTHM, AFTER_FIGURE, AFTER_BASS = 17, 18, 19
 
 
 class RemiGrammar:
@@ -237,6 +321,12 @@ class RemiGrammar:
             first = t.position_first + after_position + 1
             mask[first:t.position_first + bar_positions] = True
 
+        def after_figure() -> None:   # what follows the repetition controls
+            if t.config.use_bass_control:
+                allow(K_BASS)
+            else:
+                allow_bar_level(-1)
+
         def allow_bar_body() -> None:  # what follows a bar line and its meter
             if controls:
                 allow(K_TEXTURE)
@@ -258,6 +348,15 @@ class RemiGrammar:
         elif phase == AFTER_DENSITY:
             allow(K_REGISTER)
         elif phase == AFTER_REGISTER:
+            if t.config.use_repeat_controls:
+                allow(K_RHYTHM)
+            else:
+                after_figure()
+        elif phase == AFTER_RHYTHM:
+            allow(K_FIGURE)
+        elif phase == AFTER_FIGURE:
+            after_figure()
+        elif phase == AFTER_BASS:
             allow_bar_level(-1)
         elif phase == AFTER_FILL_START:
             mask[t.bar_id] = True
@@ -305,7 +404,8 @@ class RemiGrammar:
 _NEXT_PHASE = {K_PAD: START, K_BOS: AFTER_BOS, K_EOS: AFTER_EOS, K_TEMPO: AFTER_TEMPO,
                K_CHORD: AFTER_CHORD, K_PITCH: AFTER_PITCH, K_VELOCITY: AFTER_VELOCITY,
                K_DURATION: AFTER_NOTE, K_TEXTURE: AFTER_TEXTURE, K_DENSITY: AFTER_DENSITY,
-               K_REGISTER: AFTER_REGISTER, K_HOLE: AFTER_HOLE, K_FILL_END: AFTER_FILL_END}
+               K_REGISTER: AFTER_REGISTER, K_HOLE: AFTER_HOLE, K_FILL_END: AFTER_FILL_END,
+               K_RHYTHM: AFTER_RHYTHM, K_FIGURE: AFTER_FIGURE, K_BASS: AFTER_BASS}
 
 
 @register
@@ -332,6 +432,10 @@ class RemiTokenizer(Tokenizer):
         # control kind -> {value: token id} (ANY included); empty without controls
         self.control_ids: dict[int, dict[int, int]] = {kind: {} for kind in CONTROL_KINDS} \
             if c.use_controls else {}
+        if c.use_repeat_controls:
+            self.control_ids.update({K_RHYTHM: {}, K_FIGURE: {}})
+        if c.use_bass_control:
+            self.control_ids[K_BASS] = {}
         for token, kind in enumerate(self.kinds):
             if kind in self.control_ids:
                 self.control_ids[kind][self.values[token]] = token
@@ -391,10 +495,22 @@ class RemiTokenizer(Tokenizer):
         max_duration = c.max_duration_quarters * c.beat_resolution
         entries += [(f"Duration_{d}", K_DURATION, d) for d in range(1, max_duration + 1)]
         if c.use_controls:
-            for name, kind, levels in (("Texture", K_TEXTURE, TEXTURE_LEVELS),
-                                       ("Density", K_DENSITY, DENSITY_LEVELS),
-                                       ("Register", K_REGISTER, REGISTER_LEVELS)):
+            extended = c.extended_levels
+            for name, kind, levels in (
+                    ("Texture", K_TEXTURE, TEXTURE_LEVELS_EXTENDED if extended else TEXTURE_LEVELS),
+                    ("Density", K_DENSITY, DENSITY_LEVELS_EXTENDED if extended else DENSITY_LEVELS),
+                    ("Register", K_REGISTER, REGISTER_LEVELS)):
                 entries += [(f"{name}_{v}", kind, v) for v in levels] + [(f"{name}_any", kind, ANY)]
+        if c.use_repeat_controls:
+            back = range(1, REPEAT_BACK + 1)
+            entries += [(f"Rhythm_{k}", K_RHYTHM, k) for k in range(REPEAT_BACK + 1)]
+            entries += [("Rhythm_any", K_RHYTHM, ANY), ("Figure_none", K_FIGURE, FIGURE_NONE)]
+            entries += [(f"Figure_same_{k}", K_FIGURE, k) for k in back]
+            entries += [(f"Figure_moved_{k}", K_FIGURE, FIGURE_MOVED + k) for k in back]
+            entries += [("Figure_any", K_FIGURE, ANY)]
+        if c.use_bass_control:
+            entries += [(f"Bass_{b}", K_BASS, b) for b in range(len(BASS_EDGES) + 1)]
+            entries += [("Bass_any", K_BASS, ANY)]
         if c.use_infill:
             entries += [("Hole", K_HOLE, 0), ("FillStart", K_FILL_START, 0),
                         ("FillEnd", K_FILL_END, 0)]
@@ -407,22 +523,28 @@ class RemiTokenizer(Tokenizer):
         return (self.values[token],) if self.kinds[token] == K_PITCH else ()
 
     # ------------------------------------------------------------------ controls
+    def _control_values(self, controls: BarControls) -> list[tuple[int, int | None]]:
+        """(kind, value) of each control kind this tokenizer writes, in the written order."""
+        values = [(K_TEXTURE, controls.texture), (K_DENSITY, controls.density),
+                  (K_REGISTER, controls.register), (K_RHYTHM, controls.rhythm),
+                  (K_FIGURE, controls.figure), (K_BASS, controls.bass)]
+        return [(kind, value) for kind, value in values if kind in self.control_ids]
+
     def control_tokens(self, controls: BarControls) -> list[int]:
-        """Texture, Density, Register ids of `controls` (empty without use_controls)."""
-        if not self.control_ids:
-            return []
-        return [self.control_ids[kind][value] for kind, value in
-                ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density),
-                 (K_REGISTER, controls.register))]
+        """The control ids of `controls` (Texture, Density, Register, then the per-bar
+        controls the config has; empty without use_controls). A per-bar control not set
+        (None) is written as its "any" token."""
+        return [self.control_ids[kind][ANY if value is None else value]
+                for kind, value in self._control_values(controls)]
 
     def control_mask(self, controls: BarControls) -> np.ndarray:
         """Mask (vocab_size,) allowing every non-control token and, of the control tokens,
-        only those of `controls` (a value ANY forces the "any" token)."""
+        only those of `controls` (a value ANY forces the "any" token; None leaves the kind
+        free)."""
         mask = np.ones(self.vocab_size, dtype=bool)
-        if not self.control_ids:
-            return mask
-        for kind, value in ((K_TEXTURE, controls.texture), (K_DENSITY, controls.density),
-                            (K_REGISTER, controls.register)):
+        for kind, value in self._control_values(controls):
+            if value is None:
+                continue
             ids = self.control_ids[kind]
             if value not in ids:
                 raise TokenizerError(f"no control token for value {value} of "
@@ -448,21 +570,76 @@ class RemiTokenizer(Tokenizer):
         by_bar: dict[int, list[Note]] = {}
         starts = [bar_start for bar_start, _, _ in plan]
         for note in notes:
-            by_bar.setdefault(bisect_right(starts, (note.start + step // 2) // step * step) - 1,
-                              []).append(note)
-        chosen = sorted(by_bar)[-bars:]
+            # The bar a note is played in: one a little ahead of a bar line (a pickup, a
+            # chord rolled into the downbeat) snaps onto the line but belongs before it.
+            by_bar.setdefault(bisect_right(starts, note.start) - 1, []).append(note)
+        chosen = sorted(by_bar)
+        if len(chosen) > bars and _struck_onsets(by_bar[chosen[-1]], step) == 1:
+            chosen = chosen[:-1]   # a last bar of one held note or chord ends a phrase
+        chosen = chosen[-bars:]
         chosen_notes = [n for bar in chosen for n in by_bar[bar]]
         beats = sum(plan[bar][1] / beat_ticks(plan[bar][2]) for bar in chosen)
         onsets = len({(n.start + step // 2) // step for n in chosen_notes})
-        measured = BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats)
+        extended = self.config.extended_levels
+        measured = BarControls.measure(onsets, [n.pitch for n in chosen_notes], beats, extended)
         # Texture from the notes' own onsets, not the grid's: a dotted figure whose short
         # note shares a grid position with the next one is still one line (a chord's
         # notes, a little apart when played in, still count as one onset).
         # Density likewise: a chord spread over two grid positions is one onset.
-        starts = sorted(n.start for n in chosen_notes)
-        struck = 1 + int(np.count_nonzero(np.diff(starts) > step // 3))
-        return replace(measured, texture=texture_bin(len(starts) / struck),
-                       density=density_bin(min(onsets, struck) / beats))
+        struck = _struck_onsets(chosen_notes, step)
+        return replace(measured, texture=texture_bin(len(chosen_notes) / struck, extended),
+                       density=density_bin(min(onsets, struck) / beats, extended))
+
+    def _per_bar(self, controls: BarControls, shapes: Sequence[BarShape],
+                 bar_pitches: Sequence[int]) -> BarControls:
+        """`controls` with the per-bar controls of the last of `shapes` (the bar sounding
+        `bar_pitches`) filled in, for the kinds the config has."""
+        if self.config.use_repeat_controls:
+            rhythm, figure = repetition_controls(shapes, len(shapes) - 1)
+            controls = replace(controls, rhythm=rhythm, figure=figure)
+        if self.config.use_bass_control:
+            controls = replace(controls,
+                               bass=bass_bin(min(bar_pitches)) if len(bar_pitches) else ANY)
+        return controls
+
+    def bar_controls_of(self, score: Score) -> list[BarControls]:
+        """The per-bar controls (rhythm, figure, bass; the others ANY) of each bar `encode`
+        writes for `score`, as it writes them."""
+        ids = self.encode(score)
+        kinds = self.kinds
+        bars: list[dict[str, int]] = []
+        names = {K_RHYTHM: "rhythm", K_FIGURE: "figure", K_BASS: "bass"}
+        for token in ids:
+            if token == self.bar_id:
+                bars.append({})
+            elif kinds[token] in names and bars:
+                bars[-1][names[kinds[token]]] = self.values[token]
+        return [BarControls(**bar) for bar in bars]
+
+    def followed_bar_controls(self, score: Score, end_tick: int) -> dict[int, BarControls]:
+        """What "follow the prompt" asks of the per-bar controls of the new bars after
+        `score` up to `end_tick` (ticks at 480 per quarter), by the tick each bar starts
+        at: the values of the prompt's last bars, up to REPEAT_BACK, in turn (new bar j
+        takes those of the prompt's bar a period earlier), so the new bars repeat (or
+        not) the way the prompt's do and walk its bass line. A repetition the prompt could
+        not show (none, in a bar with fewer than REPEAT_BACK bars before it) is left to
+        the model; so is a bar without notes. Empty without per-bar controls."""
+        if not (self.config.use_repeat_controls or self.config.use_bass_control):
+            return {}
+        score = at_standard_resolution(score)
+        bars = self.bar_controls_of(score)
+
+        def given(value: int | None, unseen: bool, none: int) -> int | None:
+            return None if value is None or value == ANY or (unseen and value == none) \
+                else value
+
+        period = [BarControls(None, None, None,
+                              given(bar.rhythm, index < REPEAT_BACK, 0),
+                              given(bar.figure, index < REPEAT_BACK, FIGURE_NONE),
+                              given(bar.bass, False, ANY))
+                  for index, bar in enumerate(bars)][-REPEAT_BACK:]
+        new_bars = self._bar_plan(score, 0, end_tick)[len(bars):]
+        return {start: period[j % len(period)] for j, (start, _, _) in enumerate(new_bars)}
 
     def fill_mask(self) -> np.ndarray:
         """Mask (vocab_size,) of the tokens a fill may use: no meter change (the hole's
@@ -563,6 +740,7 @@ class RemiTokenizer(Tokenizer):
         ids = [self.bos_id]
         meter = None
         index = 0
+        shapes: list[BarShape] = []   # the bars so far, for the repetition controls
         for bar_start, length, bar_meter in self._bar_plan(score, last_tick, end_tick):
             ids.append(self.bar_id)
             if bar_meter != meter:
@@ -581,8 +759,17 @@ class RemiTokenizer(Tokenizer):
                     if end_onset > first_onset
                     else []
                 )
-                ids += self.control_tokens(BarControls.measure(
-                    end_onset - first_onset, bar_pitches, length / beat_ticks(bar_meter)))
+                controls = BarControls.measure(end_onset - first_onset, bar_pitches,
+                                               length / beat_ticks(bar_meter),
+                                               c.extended_levels)
+                if c.use_repeat_controls or c.use_bass_control:
+                    bar_onsets = onset_positions[first_onset:end_onset]
+                    shapes.append(BarShape(
+                        end_position - first_position,
+                        tuple(p - first_position for p in bar_onsets),
+                        tuple(max(pitches[slice(*notes_at[p])]) for p in bar_onsets)))
+                    controls = self._per_bar(controls, shapes, bar_pitches)
+                ids += self.control_tokens(controls)
             while index < len(event_positions) and event_positions[index] < end_position:
                 position = event_positions[index]
                 index += 1

@@ -97,6 +97,21 @@ def no_modal_dialogs(monkeypatch):
     yield opened
 
 
+@pytest.fixture
+def window_1280x760(qtbot, monkeypatch):
+    """The assembled main window, shown at 1280x760 (closing it discards the work)."""
+    from composer_app import dialogs
+    from composer_app.app import build_main_window
+
+    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
+    window = build_main_window(recover=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 760)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
 # ---------------------------------------------------------------- a small real model bundle
 MOTIF_STEPS = (0, 2, 4, 5, 7, 5, 4, 2)  # a C-major up-and-down figure in eighth notes
 

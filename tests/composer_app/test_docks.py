@@ -6,21 +6,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from composer_app import dialogs
-from composer_app.app import build_main_window
 from composer_app.tracks.panel import INSTRUMENT, SHOWN_ROWS, TrackPanel
 from ml_core.music import Note, Score, Track
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
-    monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name="", doing="": "discard")
-    window = build_main_window(recover=False)
-    qtbot.addWidget(window)
-    window.resize(1280, 760)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+def window(window_1280x760):
+    return window_1280x760
 
 
 def test_record_is_a_tab_beside_sampling_so_continue_and_sampling_get_the_height(window):

@@ -97,3 +97,22 @@ def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_
                           GenerationOptions(bars=2, seed=seed, variations=3, texture=3))
     assert any(len({n.start for n in notes}) < len(notes) for notes in free.new_notes)
 
+
+
+def test_a_followed_texture_1_is_a_promise_only_for_a_single_line() -> None:
+    """Texture 1 also names a melody with a few double stops: followed from one, it does
+    not hold the continuation to one note per onset; asked for, or from a line, it does."""
+    from ml_core.generation import SingleLine
+    from ml_core.tokenizers.remi import BarControls
+
+    tokenizer = RemiTokenizer()
+    melody = [Note(72 + i % 4, i * 240, 240) for i in range(16)]
+    double_stops = melody + [Note(64, 0, 240), Note(65, 960, 240)]
+    controls = BarControls(texture=1, density=3, register=4)
+    line = Score([Track("p", 0, False, melody)])
+    stops = Score([Track("p", 0, False, double_stops)])
+    assert tokenizer.controls_of(stops).texture == 1
+    assert SingleLine.for_tokenizer(tokenizer, controls, line) is not None
+    assert SingleLine.for_tokenizer(tokenizer, controls, stops) is None
+    assert SingleLine.for_tokenizer(tokenizer, controls) is not None      # asked for
+    assert SingleLine.for_tokenizer(tokenizer, BarControls(texture=2), line) is None

@@ -170,3 +170,44 @@ def test_a_chord_played_in_is_one_onset_for_texture_and_density() -> None:
     tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
     grid = [Note(p, c * Q, Q) for c in range(4) for p in (48, 55, 60, 64)]
     assert tokenizer.controls_of(score) == tokenizer.controls_of(score_of(grid))
+
+
+def test_develop_never_moves_a_bars_bass_away_from_the_prompts() -> None:
+    """A polyphonic prompt (a low C under E-G, then under F-A): the first note of a new
+    bar is favoured only where the moved model bar keeps its bass within BASS_BOUND of the
+    prompt's, never unmoved; a bar on every degree of the scale still gets a move."""
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    chords = [Note(p, beat * Q, Q) for beat in range(4) for p in (48, 64 + beat % 2, 67)]
+    bias = MotifBias.for_prompt(tokenizer, score_of(chords), "develop", 1, (0, "major"))
+    assert bias is not None and bias.bass == 48
+    grammar = tokenizer.grammar()
+    state = grammar.start()
+    for token in tokenizer.encode(score_of(chords)):
+        state = grammar.advance(state, token)
+    for name in ("Bar", "Texture_3", "Density_3", "Register_3", "Position_0"):
+        state = grammar.advance(state, tokenizer.vocab[name])
+        bias.advance([tokenizer.vocab[name]], [state], [False])
+    added = bias.logits([state], [False])[0]
+    favoured = {tokenizer.values[t] for t in np.flatnonzero(added >= bias.strength.figure)}
+    assert favoured and all(abs(p - 48) <= 5 and p != 48 for p in favoured)
+    every_degree = [60, 62, 64, 65, 67, 69, 71]
+    assert bias._shifts(every_degree, unmoved=True) == [0]
+    moves = bias._shifts(every_degree, unmoved=False)
+    assert moves and 0 not in moves
+
+
+def test_density_counts_the_prompt_from_its_first_beat_and_its_end_holds_the_pedal() -> None:
+    from ml_core.music import PedalSpan
+    from ml_core.quality import continuation_figures, prompt_end
+
+    # An upbeat: two eighths at the end of bar 0, then a bar of quarters (6 notes over 5
+    # beats, not 8); the continuation plays 6 notes in its 5 beats.
+    upbeat = [Note(67, 3 * Q, Q // 2), Note(69, 3 * Q + Q // 2, Q // 2)]
+    prompt = score_of(upbeat + line([72, 71, 69, 67], BAR))
+    new = line([65, 64, 62, 60, 62, 64], 2 * BAR, Q * 4 // 6)
+    figures = continuation_figures(prompt, new, 3 * BAR)
+    assert figures["density_ratio"] == pytest.approx((6 / 4) / (6 / 5))
+    pedalled = Score([Track("t", 0, False, line([60, 64, 67], 0), [], [PedalSpan(2 * Q, 6 * Q)])],
+                     120.0, (4, 4), Q)
+    assert prompt_end(pedalled.tracks[0].notes) == 3 * Q
+    assert prompt_end(pedalled.tracks[0].notes, pedalled) == 6 * Q

@@ -163,3 +163,14 @@ def test_infill_tokens_exist_but_the_plain_grammar_never_allows_them() -> None:
                             tokenizer.vocab["Register_1"])
     state = grammar.advance(state, tokenizer.bar_id)
     assert state.tick == 1440
+
+
+def test_follow_counts_a_note_in_the_bar_it_is_played_in_and_skips_a_closing_held_bar() -> None:
+    tokenizer = remi()
+    line = [Note(72 + i % 3, i * 240, 240) for i in range(24)]            # bars 0-2: eighths
+    pickup = [Note(60, 3 * 1920 - 40, 40), Note(64, 3 * 1920 - 20, 20)]   # rolled into bar 3
+    # The pickup snaps onto bar 3's downbeat, but bar 2 is the last bar it is played in.
+    assert tokenizer.controls_of(Score([Track("p", 0, False, line + pickup)])).density == 3
+    held = [Note(p, 3 * 1920, 1920) for p in (48, 55, 64)]                # a closing chord
+    assert tokenizer.controls_of(Score([Track("p", 0, False, line + held)])) == \
+        tokenizer.controls_of(Score([Track("p", 0, False, line)]))

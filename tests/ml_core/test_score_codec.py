@@ -40,7 +40,7 @@ def test_the_layout_names_the_dataclass_fields():
                          "pickup_ticks"}
     assert data["tracks"][0] == {"name": "Melody", "program": 73, "is_drum": False,
                                  "notes": [[72, 0, 240, 90], [74, 240, 480, 64]],
-                                 "program_changes": []}
+                                 "program_changes": [], "pedal": []}
     assert data["time_signature_changes"] == [[2880, 6, 8]]
 
 

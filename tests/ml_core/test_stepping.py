@@ -50,12 +50,14 @@ def lstm() -> torch.nn.Module:
                        fc_sizes=[32, 16]).eval()
 
 
-def largest_difference(model: torch.nn.Module, steps: int = 40, rows: int = 3) -> float:
-    """Feed the same random tokens to the NumPy and the torch stepper; the largest logit gap."""
+def largest_difference(model: torch.nn.Module, steps: int = 40, rows: int = 3,
+                       engine: str = "numpy") -> float:
+    """Feed the same random tokens to a fast stepper (`engine`) and the torch stepper; the
+    largest logit gap."""
     rng = np.random.default_rng(2)
     prompt = rng.integers(0, VOCAB, 10).tolist()
-    fast, reference = make_stepper(model, CPU), TorchStepper(model, CPU)
-    assert fast.engine == "numpy"
+    fast, reference = make_stepper(model, CPU, engine), TorchStepper(model, CPU)
+    assert fast.engine == engine
     history = [list(prompt) for _ in range(rows)]
     with torch.inference_mode():
         worst = float(np.abs(fast.start([prompt] * rows) - reference.start([prompt] * rows)).max())
