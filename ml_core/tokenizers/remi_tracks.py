@@ -102,8 +102,8 @@ _NAMED_FAMILIES = (
     ("brass", ("trumpet", "horn", "trombone", "tuba")),
 )
 
-K_TRACK = 17
-AFTER_TRACK, AFTER_S_TEXTURE, AFTER_S_DENSITY, AFTER_S_REGISTER = range(17, 21)
+K_TRACK = 32   # clear of REMI's kinds and phases (its per-bar controls take 17..19)
+AFTER_TRACK, AFTER_S_TEXTURE, AFTER_S_DENSITY, AFTER_S_REGISTER = range(32, 36)
 _SECTION_NEXT = {K_TEXTURE: AFTER_S_TEXTURE, K_DENSITY: AFTER_S_DENSITY,
                  K_REGISTER: AFTER_S_REGISTER}
 
@@ -153,6 +153,10 @@ class RemiTracksConfig(RemiConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("use_repeat_controls", "use_bass_control", "extended_levels"):
+            if getattr(self, name, False):   # a section's controls are Texture/Density/Register
+                raise TokenizerError(f"remi_tracks does not take {name} yet (its sections "
+                                     "carry texture, density and register)")
         for name in ("section_shuffle", "merge_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise TokenizerError(f"{name} must lie between 0 and 1, got "

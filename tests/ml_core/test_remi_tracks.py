@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ml_core.music import Note, Score, TempoChange, Track
-from ml_core.tokenizers import from_dict, get_tokenizer
+from ml_core.tokenizers import TokenizerError, from_dict, get_tokenizer
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
 from ml_core.tokenizers.remi_tracks import (
     RemiTracksConfig,
@@ -126,6 +126,8 @@ def test_the_config_round_trips_through_a_bundle_description(tokenizer) -> None:
     again = from_dict(tokenizer.to_dict())
     assert again.vocab.tokens == tokenizer.vocab.tokens
     assert get_tokenizer("remi_tracks").config.section_shuffle == 0.5
+    with pytest.raises(TokenizerError, match="use_bass_control"):
+        get_tokenizer("remi_tracks", use_bass_control=True)
 
 
 def test_a_remi_bundle_grows_into_remi_tracks_keeping_its_rows_by_name(tmp_path) -> None:
