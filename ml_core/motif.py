@@ -202,6 +202,10 @@ class _Row:
     first_pitch_of_bar: bool = True
 
 
+# REMI and its track-aware form (whose one-stream continuations are plain REMI)
+MOTIF_TOKENIZERS = ("remi", "remi_tracks")
+
+
 class MotifBias:
     """Additive logit bias toward the prompt's own material (see the module docstring).
 
@@ -232,7 +236,7 @@ class MotifBias:
     def for_prompt(cls, tokenizer: Any, source: Score, mode: str | None, rows: int,
                    key: tuple[int, str] | None) -> MotifBias | None:
         strength = MOTIF_STRENGTHS.get(mode or DEFAULT_MOTIF, MotifStrength())
-        if strength == MotifStrength() or getattr(tokenizer, "name", "") != "remi":
+        if strength == MotifStrength() or getattr(tokenizer, "name", "") not in MOTIF_TOKENIZERS:
             return None
         notes = [n for t in source.tracks if not t.is_drum for n in t.notes]
         if not notes:

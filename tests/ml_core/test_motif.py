@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from ml_core.generation import GenerationError, GenerationOptions, continue_scor
 from ml_core.motif import MotifBias, bars_of, figures, motif_figures, onset_groups, top_line
 from ml_core.music import Note, Score, Track
 from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+from ml_core.tokenizers.remi_tracks import RemiTracksConfig, RemiTracksTokenizer
 
 Q = 480          # ticks per quarter
 BAR = 4 * Q      # 4/4
@@ -84,8 +86,11 @@ def _tokens(tokenizer: RemiTokenizer, names: list[str]) -> list[int]:
     return [tokenizer.vocab[name] for name in names]
 
 
-def test_the_bias_favours_the_model_bars_rhythm_and_figure() -> None:
-    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+@pytest.mark.parametrize("make", [
+    lambda: RemiTokenizer(RemiConfig(use_velocity=False)),
+    lambda: RemiTracksTokenizer(RemiTracksConfig(use_velocity=False))], ids=["remi", "remi_tracks"])
+def test_the_bias_favours_the_model_bars_rhythm_and_figure(make: Callable) -> None:
+    tokenizer = make()
     # A one-bar prompt: C D E on beats 1, 2 and 4 (positions 0, 4, 12).
     prompt = score_of([Note(60, 0, Q), Note(62, Q, Q), Note(64, 3 * Q, Q)])
     bias = MotifBias.for_prompt(tokenizer, prompt, "repeat", 1, (0, "major"))
