@@ -73,11 +73,11 @@ def window_figures(directory: Path) -> dict[str, Any]:
                   for name in ours}
     figures = {"train_windows": ours["train"], "test_windows": ours["test"],
                "window_difference": difference,
-               "leading_bar_windows": {"train": dataset.train.pieces, "test": dataset.val.pieces}}
+               "window_count_note": records.WINDOW_NOTE, "muspy_count": records.MUSPY_COUNT}
     if any(abs(value) > records.WINDOW_TOLERANCE for value in difference.values()):
         figures["window_count_explained"] = (
-            "over 2 %: our reader (ml_core.midi_io) and the paper's (muspy) give other notes; "
-            "see docs/RESULTS.md")
+            "over 2 % from the paper's: our reader (ml_core.midi_io) and the paper's (muspy) "
+            "give other notes; on the paper's files: " + records.WINDOW_NOTE)
     return figures
 
 
@@ -147,13 +147,14 @@ def train_model(name: str, args: argparse.Namespace, say: Callable[[str], None],
                      checkpoint_every=args.checkpoint_every)
     run = ModelRun(name, records.PRESETS[name], "bar_offset", "symbolic",
                    "Symbolic Music Generation", paper_pair=True,
-                   overrides=(("hparams", args.hparams),) if args.hparams else ())
+                   overrides=(("grad_clip", args.grad_clip),
+                              *((("hparams", args.hparams),) if args.hparams else ())))
     bundle_dir = args.work_dir / ("pilot" if pilot else "runs") / name
     tokens_per_note = data_figures(prepared.directory)["test"]["tokens_per_note"]
     what = {"preset": preset.name, "cap_epochs": cap, "patience": args.patience,
             "steps_per_epoch": per_epoch, "epoch_fraction": fraction,
             "test_windows_scored": plan.val_windows or "all (tiled)", "machine": machine(),
-            "threads": args.threads, "bundle": str(bundle_dir)}
+            "threads": args.threads, "grad_clip": args.grad_clip, "bundle": str(bundle_dir)}
 
     def write(trainer: Any, stopped_by: str) -> None:
         state = trainer.state
@@ -164,6 +165,8 @@ def train_model(name: str, args: argparse.Namespace, say: Callable[[str], None],
                                     compiled=trainer.compiled_loss is not None, **what)
         records.update_record(args.record, entry, model=name, pilot=pilot)
 
+    say(f"{name}: {per_epoch:,} steps an epoch, at most {cap} epochs ({cap * per_epoch:,} "
+        f"steps; the time cap below is none), patience {args.patience}; record {args.record}")
     from ml_core.interrupts import terminate_as_interrupt
 
     options = argparse.Namespace(resume=args.resume, seed=args.seed,
@@ -274,6 +277,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", default="off", choices=("auto", "on", "off"),
                         help="torch.compile the step (default off: the speed measured is eager)")
+    parser.add_argument("--grad-clip", type=float, default=math.inf,
+                        help="max gradient norm (default: none, as the paper's loop)")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--hparams", type=json.loads, default=None,
                         help="JSON object of model sizes replacing the preset's (tests only)")
