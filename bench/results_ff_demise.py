@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,14 @@ def continuations(bundle_dir: Path, ids: list[int], seeds: int) -> list[list[Any
     from ml_core.generation import sample_continuations
 
     bundle = bundles.load(bundle_dir)
-    prompt_count = len(notes_of(bundle.tokenizer.decode(ids)))
+    prompt = Counter(notes_of(bundle.tokenizer.decode(ids)))
     made = []
     for seed in range(seeds):
         new = sample_continuations(bundle.model, bundle.tokenizer, [ids], NEW_TOKENS,
                                    seed=seed)[0]
         notes = notes_of(bundle.tokenizer.decode(list(ids) + list(new)))
-        made.append(notes[prompt_count:])
+        made.append(sorted((Counter(notes) - prompt).elements(),
+                           key=lambda n: (n.start, n.pitch)))
     return made
 
 

@@ -154,7 +154,8 @@ def train_model(name: str, args: argparse.Namespace, say: Callable[[str], None],
     what = {"preset": preset.name, "cap_epochs": cap, "patience": args.patience,
             "steps_per_epoch": per_epoch, "epoch_fraction": fraction,
             "test_windows_scored": plan.val_windows or "all (tiled)", "machine": machine(),
-            "threads": args.threads, "grad_clip": args.grad_clip, "bundle": str(bundle_dir)}
+            "threads": args.threads, "bundle": str(bundle_dir),
+            "grad_clip": args.grad_clip if math.isfinite(args.grad_clip) else "none"}
 
     def write(trainer: Any, stopped_by: str) -> None:
         state = trainer.state

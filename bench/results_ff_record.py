@@ -115,12 +115,15 @@ def update_record(path: Path, changes: dict[str, Any], model: str | None = None,
     lock shared by the two runs writing side by side, atomically (a kill leaves the old
     record or the new one). Returns the new record."""
     import fcntl
+    import hashlib
+    import tempfile
 
     from ml_core.files import atomic_write_text
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    name = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"ff-piano-record-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = read_record(path)
         record.setdefault("paper", PAPER)

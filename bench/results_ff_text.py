@@ -71,19 +71,30 @@ def section(record: dict[str, Any], curve: str | None) -> str:
     pilot = (record.get("pilot") or {}).get("models")
     if pilot:
         lines += ["", "A pilot (not the paper's schedule: epochs of 0.05 % of the windows, 3 "
-                  "epochs, 32 test windows) checked the pipeline and the record:", "",
+                  "epochs, 32 test windows scored, `python -m bench.results_ff_piano pilot`) "
+                  "checked the pipeline and the record:", "",
                   "| model | paper | pilot: best test NLL (epoch) | vs paper | epochs | stopped "
                   "by | bits / note | training tokens/s |", "|---|---|---|---|---|---|---|---|",
                   *model_rows(pilot, "pilot")]
     speed = record.get("speed") or {}
     if speed:
-        lines += ["", "Speed at 1 thread and the schedule it gives ("
-                  + next(iter(speed.values()))["machine"] + "):", ""]
-        lines += [f"- {LABELS[name]}: {entry['tokens_per_s']:,.0f} training tokens/s "
-                  f"({entry['precision']}), {entry['steps_per_epoch']:,} steps an epoch: "
+        first = next(iter(speed.values()))
+        lines += ["", f"Speed of a training step at 1 thread (`python -m bench.results_ff_piano "
+                  f"speed`, {first['machine']}, load average {first['load_average']:.0f} on its "
+                  f"2 cores: the CPU-time rate is what a core of its own would give) and the "
+                  f"wall time of the schedule at that rate:", ""]
+        lines += [f"- {LABELS[name]}: {entry['cpu_tokens_per_s']:,.0f} training tokens per "
+                  f"CPU-second ({entry['tokens_per_s']:,.0f} by the wall clock; "
+                  f"{entry['precision']}), {entry['steps_per_epoch']:,} steps an epoch: "
                   f"{entry['epoch_hours']:.1f} h an epoch, {entry['paper_best_epoch_hours']:.0f} h "
                   f"to the paper's best epoch, {entry['cap_hours']:.0f} h to the cap of "
-                  f"{records.CAP_EPOCHS[name]}" for name, entry in speed.items()]
+                  f"{records.CAP_EPOCHS[name]} epochs" for name, entry in speed.items()]
+        lines += ["", "Run or resume each (one thread each, side by side; a kill saves a "
+                  "checkpoint, and the same command continues it):", "", "```",
+                  *[f"OMP_NUM_THREADS=1 nohup nice -n 15 .venv/bin/python -m "
+                    f"bench.results_ff_piano train --model {name} --resume "
+                    f"> ../data/logs/ff-piano-{name}.log 2>&1 &" for name in records.PRESETS],
+                  ".venv/bin/python -m bench.results_ff_piano report   # this section", "```"]
     if curve:
         lines += ["", f"![test NLL per epoch on the paper's data](results/{curve})"]
     lines += demise_lines(record.get("demise"))
@@ -91,9 +102,11 @@ def section(record: dict[str, Any], curve: str | None) -> str:
               "- the paper loaded the MIDI files with muspy (ticks rounded to sixteenths with "
               "Python's round-half-to-even, bar lines from muspy's `infer_barlines`); we read "
               "them ourselves (`ml_core.midi_io`, half-up rounding, bar lines from the files' "
-              "meters) and start each file with one `Bar` token (one window more per file);",
-              "- the paper scored random windows (35 % of the test batches, batch 256) after "
-              "each epoch; we score every test token once (windows tiling each test file);",
+              "meters); both streams open with one `Bar` token (the paper's window count "
+              "says its did);",
+              "- the paper scored random test windows after each epoch (35 % of the test "
+              "batches of 256, its repository's README); we score every test token once "
+              "(windows tiling each test file);",
               "- the LSTM's rate decays x0.8 an epoch to 5e-5, as the paper's text says; its "
               "code floors the factor at 5e-5 (a rate of 2.5e-8), so from epoch 11 on its rate "
               "went lower than ours; no gradient clipping in either (`--grad-clip`);",
