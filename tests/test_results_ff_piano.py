@@ -138,3 +138,18 @@ def test_ordering_and_section_say_only_what_the_runs_support(tmp_path):
     assert written.startswith("# Results\n\nthe study\n")
     assert written.count(text.START) == 1 and "transformer < lstm" in written
     assert "| 639,470 | 639,000 | -0.07% |" in written
+
+
+def test_the_study_keeps_the_section_when_it_rewrites_the_page(tmp_path):
+    record_path = tmp_path / "results" / "ff-piano.json"
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results (regenerated)\n")
+    text.keep_section(page, record_path)   # no record yet: the page is left alone
+    assert page.read_text() == "# Results (regenerated)\n"
+    records.update_record(record_path, {"train_windows": 644_393, "test_windows": 70_486,
+                                        "window_difference": {"train": 0.0077, "test": 0.0034}})
+    text.keep_section(page, record_path)
+    written = page.read_text()
+    assert written.startswith("# Results (regenerated)\n") and text.END in written
+    assert "| train | 639,470 | 644,393 | +0.77% |" in written
+    assert "not run yet" in written and "Ordering: not yet" in written
