@@ -81,8 +81,9 @@ def section(record: dict[str, Any], curve: str | None) -> str:
         first = next(iter(speed.values()))
         lines += ["", f"Speed of a training step at 1 thread (`python -m bench.results_ff_piano "
                   f"speed`, {first['machine']}, load average {first['load_average']:.0f} on its "
-                  f"2 cores: the CPU-time rate is what a core of its own would give) and the "
-                  f"wall time of the schedule at that rate:", ""]
+                  f"2 cores: the CPU-time rate is nearer what a core of its own would give; "
+                  f"both vary with the other work on the machine, see the pilot's rates above) "
+                  f"and the wall time of the schedule at that rate:", ""]
         lines += [f"- {LABELS[name]}: {entry['cpu_tokens_per_s']:,.0f} training tokens per "
                   f"CPU-second ({entry['tokens_per_s']:,.0f} by the wall clock; "
                   f"{entry['precision']}), {entry['steps_per_epoch']:,} steps an epoch: "
