@@ -153,3 +153,17 @@ def test_the_study_keeps_the_section_when_it_rewrites_the_page(tmp_path):
     assert written.startswith("# Results (regenerated)\n") and text.END in written
     assert "| train | 639,470 | 644,393 | +0.77% |" in written
     assert "not run yet" in written and "Ordering: not yet" in written
+
+
+def test_composer_train_prepare_takes_a_given_validation_split(tmp_path, data, capsys):
+    from training_cli.__main__ import main as composer_train
+
+    out = tmp_path / "dataset"
+    assert composer_train(["prepare", str(data / "train"), "--val-source", str(data / "test"),
+                           "--tokenizer", "bar_offset", "--out", str(out),
+                           "--workers", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["split"]["by"] == "given"
+    assert manifest["splits"]["train"]["files"] == 3 and manifest["splits"]["val"]["files"] == 1
+    assert Path(manifest["splits"]["val"]["file_list"][0]).parent.name == "test"
+    assert "validation 1 files" in capsys.readouterr().out
