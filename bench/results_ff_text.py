@@ -76,6 +76,7 @@ def section(record: dict[str, Any], curve: str | None) -> str:
                   "| model | paper | pilot: best test NLL (epoch) | vs paper | epochs | stopped "
                   "by | bits / note | training tokens/s |", "|---|---|---|---|---|---|---|---|",
                   *model_rows(pilot, "pilot")]
+        lines += pilot_ordering(pilot)
     speed = record.get("speed") or {}
     if speed:
         first = next(iter(speed.values()))
@@ -115,6 +116,23 @@ def section(record: dict[str, Any], curve: str | None) -> str:
               "loader; ours are drawn at random with replacement (seeded per step);",
               "- the paper trained on a GTX 960; ours run on a CPU at 1 thread.", END]
     return "\n".join(lines)
+
+
+def pilot_ordering(pilot: dict[str, dict[str, Any]]) -> list[str]:
+    """Which model the pilot found lower at each epoch both reached (the same training
+    tokens): a pilot's hint, not the table's ordering."""
+    curves = [pilot.get(name, {}).get("curve") or [] for name in records.PRESETS]
+    shared = min(len(curve) for curve in curves)
+    if not shared:
+        return []
+    lower = {min(records.PRESETS, key=lambda name: pilot[name]["curve"][index]["test_nll"])
+             for index in range(shared)}
+    if len(lower) > 1:
+        return ["", f"In the pilot neither model was lower at all of its {shared} epochs."]
+    return ["", f"In the pilot the {lower.pop()}'s test NLL was the lower at each of the "
+            f"{shared} epochs (the same training tokens): a hint only, from "
+            f"{curves[0][shared - 1]['tokens_seen']:,} training tokens against the paper's "
+            f"millions."]
 
 
 def demise_lines(demise: dict[str, Any] | None) -> list[str]:

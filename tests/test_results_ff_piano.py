@@ -167,3 +167,17 @@ def test_composer_train_prepare_takes_a_given_validation_split(tmp_path, data, c
     assert manifest["splits"]["train"]["files"] == 3 and manifest["splits"]["val"]["files"] == 1
     assert Path(manifest["splits"]["val"]["file_list"][0]).parent.name == "test"
     assert "validation 1 files" in capsys.readouterr().out
+
+
+def test_the_pilot_hint_names_the_model_lower_at_every_shared_epoch():
+    def entry(*values):
+        curve = [{"epoch": i + 1, "step": i + 1, "tokens_seen": 100 * (i + 1), "test_nll": v,
+                  "train_loss": None, "seconds": 1} for i, v in enumerate(values)]
+        return records.model_entry(curve, stopped_by="cap", tokens_seen=300, seconds=1.0,
+                                   tokens_per_note=3.0, cap_epochs=3)
+    pilot = {"transformer": entry(2.6, 2.5, 2.4), "lstm": entry(3.4, 3.1)}
+    assert "the transformer's test NLL was the lower at each of the 2 epochs" in " ".join(
+        text.pilot_ordering(pilot))
+    pilot["lstm"] = entry(2.5, 2.6)
+    assert "neither model" in " ".join(text.pilot_ordering(pilot))
+    assert text.pilot_ordering({"transformer": entry(2.0)}) == []
