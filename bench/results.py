@@ -364,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         results, data, command, prompt_name, environment, settings, curves, pictures=pictures,
         brief=brief if page != brief and (args.out / brief).is_file() else None,
         archives=archived_pages(args.out) if page != brief else ()) + "\n")
+    if page != brief:   # the paper's-own-data section (issue 44) stays on the page
+        from bench.results_ff_text import keep_section
+
+        keep_section(args.out / page, args.record.parent / "ff-piano.json")
     payload = {"command": command, "data": data, "environment": environment, "settings": settings,
                "results": results}
     atomic_write_text(args.work_dir / "results.json", json.dumps(json_ready(payload), indent=1))

@@ -434,6 +434,9 @@ class PrepareOptions:
     limit: int | None = None
     workers: int = 1
     score_cache: Path | None = None   # parsed files kept here; None: <out>/score_cache
+    # a given split: these sources are the validation (test) split, `sources` all training
+    # (val_fraction is then unused), as a paper's own train/test folders
+    val_sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -453,6 +456,7 @@ def _cache_key(files: dict[Path, str], options: PrepareOptions) -> str:
         "files": entries, "tokenizer": options.tokenizer,
         "config": options.tokenizer_config, "val_fraction": options.val_fraction,
         "seed": options.seed, "transpose": options.augmentation.transpose,
+        **({"val_sources": list(options.val_sources)} if options.val_sources else {}),
         "normalize_key": options.augmentation.normalize_key,
         **({"performance": options.augmentation.performance}
            if options.augmentation.performance else {}),
@@ -496,6 +500,10 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     """Build (or reuse) a tokenized dataset in `out_dir`. Raises DataError when nothing usable."""
     out_dir = Path(out_dir)
     collection_of = resolve_collections(sources, options.limit)
+    given_train = list(collection_of)
+    if options.val_sources:   # a file named by both stays a training file
+        collection_of = {**resolve_collections(options.val_sources, options.limit),
+                         **collection_of}
     files = list(collection_of)
     score_cache = Path(options.score_cache) if options.score_cache else out_dir / "score_cache"
     description = describe_encoder(options.tokenizer, options.tokenizer_config)
@@ -504,8 +512,12 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
     if cached is not None:
         return PrepareResult(out_dir, cached, reused=True)
 
-    train_files, val_files = split_by_source(sources, collection_of,
-                                             options.val_fraction, options.seed)
+    if options.val_sources:
+        train_files = sorted(given_train)
+        val_files = sorted(set(collection_of) - set(given_train))
+    else:
+        train_files, val_files = split_by_source(sources, collection_of,
+                                                 options.val_fraction, options.seed)
     augmentation = options.augmentation
     skipped: dict[str, str] = {}
     encoder = build_encoder(description)
@@ -579,7 +591,9 @@ def prepare_dataset(sources: Sequence[str], out_dir: Path, options: PrepareOptio
         "vocab_size": vocab_size,
         "pad_id": _pad_id(encoder) if kind == "token" else None,
         "feature_shape": list(feature_shape),
-        "split": {"val_fraction": options.val_fraction, "seed": options.seed, "by": "file"},
+        "split": ({"val_sources": list(options.val_sources), "by": "given"}
+                  if options.val_sources else
+                  {"val_fraction": options.val_fraction, "seed": options.seed, "by": "file"}),
         "augmentation": {"transpose": list(augmentation.shifts("train"))
                          if augmentation.transpose else [],
                          "normalize_key": augmentation.normalize_key, "applies_to": "train",

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--out", required=True, help="dataset folder to write")
     prepare.add_argument("--val-fraction", type=float, default=0.1,
                          help="share of FILES for validation")
+    prepare.add_argument("--val-source", action="append", metavar="SOURCE",
+                         help="a given validation (test) split: these files or folders are the "
+                         "validation split and SOURCEs all training (repeatable; "
+                         "--val-fraction unused)")
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--workers", type=int, default=0,
                          help="parallel processes (default: all cores)")

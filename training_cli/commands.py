@@ -64,7 +64,8 @@ def prepare(args: argparse.Namespace) -> int:
                                   if "performance" in args.augment else 0.0,
                                   seed=args.seed),
         limit=args.limit, workers=max(1, args.workers or os.cpu_count() or 1),
-        score_cache=Path(args.score_cache) if getattr(args, "score_cache", None) else None)
+        score_cache=Path(args.score_cache) if getattr(args, "score_cache", None) else None,
+        val_sources=tuple(getattr(args, "val_source", None) or ()))
     result = prepare_dataset(args.sources, Path(args.out), options)
     manifest = result.manifest
     splits = manifest["splits"]
