@@ -74,7 +74,14 @@ def run(bundle: Any, job: ContinueJob, options: GenerationOptions,
 
 
 def not_track_aware(name: str) -> str:
-    """The one line saying why a model cannot add a part."""
+    """The one line saying why a model cannot add a part, naming the models that can."""
+    from ml_core.bundle import find_bundles
+
+    aware = [info.name for info in find_bundles()
+             if info.config.get("tokenizer", {}).get("name") == "remi_tracks"]
+    if aware:
+        return (f"'{name}' reads one stream of notes: Add part needs a model that knows tracks; "
+                f"choose {' or '.join(repr(n) for n in aware[:3])} in the Model panel.")
     return (f"'{name}' reads one stream of notes: Add part needs a model trained with the "
             "remi_tracks tokenizer (composer-train prepare --tokenizer remi_tracks).")
 

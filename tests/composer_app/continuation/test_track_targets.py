@@ -129,7 +129,9 @@ def test_add_part_makes_one_new_track_in_the_span_and_one_undo_removes_it(qtbot,
     assert sorted(document.notes().items()) == before
 
 
-def test_add_part_is_disabled_with_a_single_stream_model(qtbot, tiny_bundle):
+def test_add_part_is_disabled_with_a_single_stream_model(qtbot, tiny_bundle, monkeypatch,
+                                                         tmp_path):
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)  # no model knows tracks
     panel = make_panel(qtbot, trio(), "tiny")
     action = AddPartAction(panel)
     assert not action.action.isEnabled()
@@ -169,3 +171,13 @@ def test_add_part_variations_swap_and_accept_keeps_the_track(qtbot, tracks_bundl
     panel.accept()
     assert document.track_count() == 4 and document.track_note_ids(3)   # kept, accepted
     assert not document.generated_ids()
+
+
+def test_add_part_names_the_models_that_know_tracks(qtbot, tiny_bundle, tracks_bundle,
+                                                    monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)
+    panel = make_panel(qtbot, trio(), "tiny")
+    action = AddPartAction(panel)
+    assert not action.action.isEnabled()
+    tip = action.action.toolTip()
+    assert "choose 'tracks'" in tip and len(tip.splitlines()) == 1
