@@ -193,6 +193,7 @@ class Session:
                        | Qt.KeyboardModifier.ShiftModifier)
         self.settle(0.2)
         if stack.index() == index:
+            print("Ctrl+Shift+Z on the roll did not redo; using Edit > Redo")
             self.window.redo_action.trigger()
         print(f"redo: index {stack.index()}; pending={self.panel.session.is_pending()}; "
               f"the accepted notes back={kept == self.all_notes()}")
