@@ -265,7 +265,9 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self._sections[MenuSection.TRANSPORT] = (menu, None)
         # Continue, Fill, Accept and the variations (the Continue panel's actions)
-        self._sections[MenuSection.GENERATE] = (self.menuBar().addMenu("&Generate"), None)
+        menu = self.menuBar().addMenu("&Generate")
+        menu.setToolTipsVisible(True)   # a greyed-out item (Add Part) says why when hovered
+        self._sections[MenuSection.GENERATE] = (menu, None)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Editor", self)

@@ -54,7 +54,7 @@ class BarButton(QToolButton):
         super().__init__(strip)
         self.strip, self.bar = strip, bar
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)   # keys stay on the roll
-        self.setMinimumWidth(26)
+        self.setMinimumWidth(24)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
         if event.button() == Qt.MouseButton.RightButton and self.rect().contains(
@@ -124,8 +124,10 @@ class CompStrip(QWidget):
             button.setToolTip(f"Bar {meter.bar_number(bar)}: variation "
                               f"{'none' if choice is None else choice + 1} of {count}. Click: "
                               "the next variation, right-click: the previous.")
-        self.title.setText(f"Comp, {meter.bars_label(comp.first_bar, comp.end_bar)}:")
-        self.title.setToolTip("Each bar's notes come from the variation it shows: click a bar "
+        # Short: with the span in it, ten bars' buttons made the panel wider than the dock.
+        self.title.setText("Comp:")
+        self.title.setToolTip(f"The comp of {meter.bars_label(comp.first_bar, comp.end_bar)}: "
+                              "each bar's notes come from the variation it shows: click a bar "
                               "for the next variation, right-click for the previous. "
                               "< and > take one variation for every bar.")
 

@@ -148,3 +148,23 @@ def test_the_roll_shades_the_key_continue_stays_in_and_view_show_scale_hides_it(
     assert view.scale is None and not show.isChecked()
     show.trigger()
     assert view.scale[0] == 2
+
+
+def test_a_disabled_generate_item_says_why_when_hovered(window, qtbot):
+    """Add Part with the single-stream default model: greyed out, and hovering it showed
+    nothing (a menu shows no status tip for a disabled item); its tooltip says why."""
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    from composer_app.continuation.add_part import MENU_TEXT
+
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Generate")
+    action = next(a for a in menu.actions() if a.text() == MENU_TEXT)
+    assert not action.isEnabled() and "remi_tracks" in action.toolTip()
+    menu.popup(window.mapToGlobal(QPoint(200, 30)))
+    qtbot.waitExposed(menu)
+    at = menu.actionGeometry(action).center()
+    QApplication.sendEvent(menu, QHelpEvent(QEvent.Type.ToolTip, at, menu.mapToGlobal(at)))
+    assert QToolTip.isVisible() and QToolTip.text() == action.toolTip()
+    menu.close()

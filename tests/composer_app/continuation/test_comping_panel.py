@@ -21,9 +21,9 @@ from ml_core.options import GenerationOptions
 BAR = 1920
 
 
-def variation(base: int) -> list[Note]:
+def variation(base: int, bars: range = range(1, 5)) -> list[Note]:
     """Bars 1-4 (from 0), two notes a bar, pitches base+bar."""
-    return [Note(base + bar, bar * BAR + i * 960, 480, 80) for bar in range(1, 5) for i in (0, 1)]
+    return [Note(base + bar % 20, bar * BAR + i * 960, 480, 80) for bar in bars for i in (0, 1)]
 
 
 @pytest.fixture
@@ -31,13 +31,13 @@ def window(window_1280x760):
     return window_1280x760
 
 
-def pending(window, count: int = 3):
+def pending(window, count: int = 3, bars: range = range(1, 5)):
     """(panel, document): `count` variations of a continuation pending, fed by hand."""
     panel, document = window.findChild(ContinuePanel), window.document
     document.load_score(Score([Track("Piano", 0, False, [Note(60, 0, 480, 90)])]))
     job = ContinueJob(Path("no-bundle"), "cpu", document.score(), GenerationOptions(seed=1))
     panel.session.begin(job)
-    takes = [variation(40 + 20 * k) for k in range(count)]
+    takes = [variation(40 + 20 * k, bars) for k in range(count)]
     panel.session.finish(ContinueResult(job, takes, [[0.5] * 8] * count, 9, False, "cpu", 0.1))
     return panel, document
 
@@ -110,12 +110,27 @@ def test_the_strip_takes_the_progress_bars_place_and_the_dock_does_not_scroll(wi
     QApplication.processEvents()
     strip = window.findChild(CompStrip)
     assert strip.isVisible() and not panel.progress_bar.isVisible()
-    assert strip.title.text() == "Comp, bars 2-5:"
+    assert strip.title.text() == "Comp:" and "bars 2-5" in strip.title.toolTip()
     assert window.dock_named("Continue").widget().verticalScrollBar().maximum() == 0
     for button in strip.buttons.values():
         assert button.visibleRegion().boundingRect().size() == button.size()
     panel.accept_button.click()
     assert not strip.isVisible() and panel.progress_bar.isVisible()
+
+
+def test_a_long_comp_keeps_the_panel_inside_the_dock_at_1280(window):
+    """Ten bars late in a piece ("Comp, bars 12-21:"): the strip once made the panel wider
+    than the dock, clipping Stop, Audition, > and the last bars' buttons (issue 45)."""
+    panel, _document = pending(window, bars=range(11, 21))
+    QApplication.processEvents()
+    strip = window.findChild(CompStrip)
+    assert strip.isVisible() and len(strip.buttons) == 10
+    dock = window.dock_named("Continue").widget()
+    assert dock.horizontalScrollBar().maximum() == 0
+    assert panel.minimumSizeHint().width() <= dock.viewport().width()
+    for button in [*strip.buttons.values(), panel.stop_button, panel.audition_button,
+                   panel.next_button]:
+        assert button.visibleRegion().boundingRect().size() == button.size(), button.text()
 
 
 def test_no_strip_for_a_single_variation(window):
