@@ -16,7 +16,7 @@ from ml_core.tokenizers.remi_tracks import (
 
 Q = 480
 BAR = 4 * Q
-# the tokenizer section of resources/models/default-next
+# the tokenizer section of default-next before chain link 4 (REMI, 8-quarter bars)
 NEXT = dict(beat_resolution=4, velocity_bins=16, max_duration_quarters=8, max_bar_quarters=8,
             use_tempo=True, tempo_bins=32, use_chords=False, pitch_range=(21, 108),
             use_controls=True, use_infill=True, use_velocity=False, tempo_tolerance=0.1)
