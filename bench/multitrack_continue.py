@@ -130,9 +130,12 @@ def _mean(values: list[float]) -> float:
     return round(statistics.fmean(kept), 3) if kept else float("nan")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
+def held_out_run(argv: list[str] | None, description: str) -> tuple[argparse.Namespace, Any,
+                                                                    list]:
+    """The multi-track benches' shared command line: (arguments, the loaded bundle, the
+    held-out pieces)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default="default", help="a bundle name, bundle or run folder")
     parser.add_argument("--per-group", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--score-cache", type=Path)
@@ -140,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     from ml_core import bundle as bundles
 
     bundle = bundles.load(bundles.resolve(args.model))
-    chosen = pieces(args.per_group, args.score_cache)
+    return args, bundle, pieces(args.per_group, args.score_cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, bundle, chosen = held_out_run(argv, __doc__.splitlines()[0])
     rows: dict[str, dict[str, list[dict[str, float]]]] = {}
     for name, piece, active in chosen:
         group = name.split("/")[0]

@@ -27,11 +27,9 @@ Ends with one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 from ml_core import quality
@@ -208,18 +206,10 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="a bundle name, bundle or run folder")
-    parser.add_argument("--per-group", type=int, default=6)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--score-cache", type=Path)
-    args = parser.parse_args(argv)
-    from bench.multitrack_continue import pieces
-    from ml_core import bundle as bundles
+    from bench.multitrack_continue import held_out_run
     from ml_core.multitrack import knows_tracks
 
-    bundle = bundles.load(bundles.resolve(args.model))
-    chosen = pieces(args.per_group, args.score_cache)
+    args, bundle, chosen = held_out_run(argv, __doc__.splitlines()[0])
     rows: dict[str, dict[str, list[dict[str, float]]]] = {}
     for name, piece, _ in chosen:
         group = name.split("/")[0]
