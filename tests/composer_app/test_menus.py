@@ -161,7 +161,8 @@ def test_a_disabled_generate_item_says_why_when_hovered(window, qtbot):
 
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Generate")
     action = next(a for a in menu.actions() if a.text() == MENU_TEXT)
-    assert not action.isEnabled() and "remi_tracks" in action.toolTip()
+    # the reason names the bundled model that knows tracks
+    assert not action.isEnabled() and "choose 'default-next'" in action.toolTip()
     menu.popup(window.mapToGlobal(QPoint(200, 30)))
     qtbot.waitExposed(menu)
     at = menu.actionGeometry(action).center()
