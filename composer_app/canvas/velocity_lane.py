@@ -1,7 +1,8 @@
 """The velocity lane under the roll: one stem per visible note, its height the velocity.
 
 Drag a stem up or down to change that note's velocity (one undo step on release).
-Stems of selected notes are highlighted; the lane scrolls and zooms with the roll.
+Stems of selected notes are highlighted; the lane scrolls and zooms with the roll. A thin
+bar along its foot shows where the active track's sustain pedal is down (as a file brought it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from composer_app.canvas.view import PianoRollView
 LANE_HEIGHT = 72
 MARGIN = 4
 PICK_DISTANCE_PIXELS = 5
+PEDAL_BAR_HEIGHT = 3
+PEDAL_COLOR = QColor(150, 156, 178)
 
 
 class VelocityLane(QWidget):
@@ -28,6 +31,8 @@ class VelocityLane(QWidget):
         view.horizontalScrollBar().valueChanged.connect(self.update)
         view.zoom_changed.connect(self.update)
         view.visible_notes_changed.connect(self.update)
+        view.document.tracks_changed.connect(self.update)
+        view.document.active_track_changed.connect(self.update)
 
     def sizeHint(self) -> QSize:
         return QSize(600, LANE_HEIGHT)
@@ -82,8 +87,20 @@ class VelocityLane(QWidget):
             kind = NoteKind.GENERATED if note_id in generated else NoteKind.NORMAL
             y = MARGIN + usable * (1 - velocity / 127)
             painter.fillRect(QRectF(x, y, 3, bottom - y), tables[kind, selected][max(velocity, 48)])
+        for rect in self.pedal_rects():
+            painter.fillRect(rect, PEDAL_COLOR)
         painter.setPen(QColor(160, 164, 176))
         painter.drawLine(0, 0, self.width(), 0)
+
+    def pedal_rects(self) -> list[QRectF]:
+        """Where the active track's sustain pedal is down, in lane pixels, those in sight."""
+        document = self._view.document
+        origin, pixels_per_tick = self.x_of(0), self._view.zoom.pixels_per_tick
+        top = self.height() - PEDAL_BAR_HEIGHT
+        rects = (QRectF(origin + span.start * pixels_per_tick, top,
+                        max(1.0, (span.end - span.start) * pixels_per_tick), PEDAL_BAR_HEIGHT)
+                 for span in document.track_info(document.active_track).pedal)
+        return [rect for rect in rects if rect.right() >= 0 and rect.left() <= self.width()]
 
     def stem_at(self, x: float) -> int | None:
         """The note whose stem is nearest to `x` (selected notes first), if close enough."""

@@ -27,7 +27,9 @@ def build_prompt(score: Score, source: str, selected: list[Note] | None = None,
         meter = score.sliced(offset, end + 1, shift=True)
         notes = sorted(Note(n.pitch, n.start - offset, n.duration, n.velocity) for n in selected)
         program = next((t.program for t in score.tracks if not t.is_drum), 0)
-        return meter.with_tracks([Track("Prompt", program, False, notes)]), offset
+        pedal = sorted({span for t in meter.tracks if not t.is_drum for span in t.pedal},
+                       key=lambda span: (span.start, span.end))   # it sustains them as played
+        return meter.with_tracks([Track("Prompt", program, False, notes, [], pedal)]), offset
     if source == "playhead":
         if playhead <= 0:
             raise PromptError("Move the playhead after the notes to continue from.")

@@ -22,7 +22,7 @@ from composer_app.document.commands import (
     MetaCommand,
     NoteEditCommand,
 )
-from composer_app.document.make_room import room_for, with_room
+from composer_app.document.parts import continuation_step
 from composer_app.document.preparing import (
     DEFAULT_TRACK,
     DocumentError,
@@ -375,10 +375,8 @@ class Document(QObject):
         ids = list(range(self._next_id, self._next_id + len(notes)))
         self._next_id += len(notes)
         after = {i: (track, n) for i, n in zip(ids, notes, strict=True)}
-        if generated:
-            room = room_for(self._notes, self._meta, notes, track, make_room) if make_room else {}
-            command = ContinuationCommand(self, text, *with_room(self._notes, self._generated,
-                                                                 after, room))
+        if generated:   # the room it makes, and the pedal a shift moves, in the same step
+            command = continuation_step(self, text, after, {track: notes}, make_room)
         else:
             command = NoteEditCommand(self, text, dict.fromkeys(ids), after)
         self.undo_stack.push(command)

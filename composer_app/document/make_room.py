@@ -3,8 +3,9 @@
 `room_for` works out, from the document's notes and meter, which entries change in the
 same undo step that adds a model's notes: continuing at the playhead either replaces the
 active track's notes up to the continuation's end or shifts everything after the playhead
-later by whole bars, and either way cuts a note still sounding across the playhead; a Fill
-removes the active track's notes starting inside its span. It reads, never writes: the
+later by whole bars (the sustain pedal with them: `pedal_with_room`), and either way cuts
+a note still sounding across the playhead; a Fill removes the active track's notes starting
+inside its span. It reads, never writes: the
 `ContinuationCommand` that `Document.add_generated` pushes applies the result.
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 from composer_app.document.commands import Entry
 from composer_app.document.preparing import DocumentError
+from composer_app.document.tracks import TrackInfo
 from composer_app.model.jobs import MakeRoom, RoomKind
-from ml_core.music import Note, Score
+from ml_core.music import Note, PedalSpan, Score
 
 
 def room_for(entries: dict[int, Entry], meter: Score, notes: list[Note], track: int,
@@ -38,16 +40,40 @@ def room_for(entries: dict[int, Entry], meter: Score, notes: list[Note], track: 
             if t == track and tick <= note.start < end:
                 changes[note_id] = None
     elif room.kind is RoomKind.SHIFT:
-        bar_at_tick, _ = meter.bar_at(tick)
-        bar_at_end, offset = meter.bar_at(end)
-        bars = bar_at_end - bar_at_tick + (1 if offset else 0)
-        shift = meter.bar_start(bar_at_tick + max(1, bars)) - meter.bar_start(bar_at_tick)
+        shift = shift_ticks(meter, tick, end)
         for note_id, (t, note) in entries.items():
             if note.start >= tick:
                 changes[note_id] = (t, note.moved(start=note.start + shift))
     else:
         raise DocumentError(f"unknown way to make room: {room.kind!r}")
     return changes
+
+
+def shift_ticks(meter: Score, tick: int, end: int) -> int:
+    """How far a shift moves what follows `tick` to make room up to `end`: whole bars."""
+    bar_at_tick, _ = meter.bar_at(tick)
+    bar_at_end, offset = meter.bar_at(end)
+    bars = bar_at_end - bar_at_tick + (1 if offset else 0)
+    return meter.bar_start(bar_at_tick + max(1, bars)) - meter.bar_start(bar_at_tick)
+
+
+def pedal_with_room(tracks: list[TrackInfo], meter: Score, notes: list[Note],
+                    room: MakeRoom) -> list[TrackInfo]:
+    """The tracks with their sustain pedal moved as a shift moves the notes: a span from the
+    playhead on moves with them; one held across the playhead comes up there and goes down
+    again where the moved notes resume."""
+    if room.kind is not RoomKind.SHIFT or not notes:
+        return tracks
+    tick = room.start
+    shift = shift_ticks(meter, tick, max(n.end for n in notes))
+    moved = []
+    for info in tracks:
+        pedal = [PedalSpan(span.start, min(span.end, tick)) for span in info.pedal
+                 if span.start < tick]
+        pedal += [PedalSpan(max(span.start, tick) + shift, span.end + shift)
+                  for span in info.pedal if span.end > tick]
+        moved.append(info.changed(pedal=tuple(pedal)) if info.pedal else info)
+    return moved
 
 
 def with_room(entries: dict[int, Entry], generated: set[int], added: dict[int, Entry],

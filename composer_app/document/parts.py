@@ -4,8 +4,9 @@ A Continue of every audible track writes each new note into its own track; Add p
 writes a new track. `add_parts` pushes either as one `ContinuationCommand` (the same diff
 a single-track continuation is, flagged generated until accepted, its owner told of an
 undo); with a new track it is a `PartCommand`, which adds the track and its notes
-together, so one Ctrl+Z removes both. It lives beside `Document` (whose internals it
-reads as the document's own commands do) so that the document itself stays small.
+together, so one Ctrl+Z removes both (a shift's step is one too: it moves the tracks' sustain
+pedal). It lives beside `Document` (whose internals it reads as the document's own commands
+do) so that the document itself stays small; `continuation_step` builds every such step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from composer_app.document.commands import ContinuationCommand, Entry, NoteEditCommand
-from composer_app.document.make_room import room_for, with_room
+from composer_app.document.make_room import pedal_with_room, room_for, with_room
 from composer_app.document.preparing import DocumentError, validate_note
 from composer_app.document.tracks import TrackInfo, default_color
 from composer_app.model.jobs import ContinueResult, MakeRoom, RoomKind
@@ -68,21 +69,32 @@ def add_parts(document: Document, notes: dict[int, list[Note]], text: str = "Con
         for note in notes[track]:
             added[document._next_id] = (track, note)
             document._next_id += 1
-    room: dict[int, Entry | None] = {}
-    if make_room is not None:
-        for track in (sorted(notes) if make_room.kind is not RoomKind.SHIFT else [min(notes)]):
-            made = notes[track] if make_room.kind is not RoomKind.SHIFT else \
-                [n for ns in notes.values() for n in ns]
-            room.update(room_for(document._notes, document.meter(), made, track, make_room))
-    diff = with_room(document._notes, document._generated, added, room)
-    if new_track is not None:
-        command: ContinuationCommand = PartCommand(document, text, tracks_before, tracks_after,
-                                                   *diff)
-    else:
-        command = ContinuationCommand(document, text, *diff)
+    command = continuation_step(document, text, added, notes, make_room, tracks_after)
     document.undo_stack.push(command)
     command.owner = owner   # after the push: pushing tells no one
     return command
+
+
+def continuation_step(document: Document, text: str, added: dict[int, Entry],
+                      notes: dict[int, list[Note]], make_room: MakeRoom | None,
+                      tracks_after: list[TrackInfo] | None = None) -> ContinuationCommand:
+    """The step adding `added` (new generated entries: `notes` by track, already checked)
+    with the room `make_room` makes; a `PartCommand` when the track list changes with it (a
+    new track in `tracks_after`, or the sustain pedal a shift moves)."""
+    tracks_before = document.track_infos()
+    tracks_after = tracks_before if tracks_after is None else tracks_after
+    room: dict[int, Entry | None] = {}
+    if make_room is not None:
+        shift = make_room.kind is RoomKind.SHIFT
+        everything = [n for made in notes.values() for n in made]
+        for track in ([min(notes)] if shift else sorted(notes)):
+            made = everything if shift else notes[track]
+            room.update(room_for(document._notes, document.meter(), made, track, make_room))
+        tracks_after = pedal_with_room(tracks_after, document.meter(), everything, make_room)
+    diff = with_room(document._notes, document._generated, added, room)
+    if tracks_after != tracks_before:
+        return PartCommand(document, text, tracks_before, tracks_after, *diff)
+    return ContinuationCommand(document, text, *diff)
 
 
 def add_result(document: Document, result: ContinueResult, notes: list[Note], text: str,

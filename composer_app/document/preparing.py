@@ -88,7 +88,7 @@ def prepare_score(score: Score, repairs: Iterable[str] = ()) -> PreparedScore:
             next_id += 1
     tracks = [TrackInfo(t.name or f"Track {i + 1}", t.program, t.is_drum,
                         default_color(i, t.is_drum),
-                        program_changes=tuple(t.program_changes))
+                        program_changes=tuple(t.program_changes), pedal=tuple(t.pedal))
               for i, t in enumerate(score.tracks)]
     tracks = tracks or [TrackInfo(DEFAULT_TRACK.name, DEFAULT_TRACK.program)]
     active = next((i for i, t in enumerate(tracks) if not t.is_drum), 0)

@@ -1,4 +1,5 @@
-"""Tracks as the editor knows them: name, GM instrument, drum flag, colour, mute and solo.
+"""Tracks as the editor knows them: name, GM instrument, drum flag, colour, mute and solo,
+and the sustain pedal a file brought (saved back as it came; Continue reads it).
 
 `TrackInfo` is Qt-free and immutable; the Document keeps one per track, in order, and a
 note's entry names its track by index. Adding, deleting, renaming, re-instrumenting or
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from composer_app.document.commands import Entry, NoteEditCommand
-from ml_core.music import ProgramChange, Track
+from ml_core.music import PedalSpan, ProgramChange, Track
 
 if TYPE_CHECKING:
     from composer_app.document.document import Document
@@ -92,10 +93,12 @@ class TrackInfo:
     muted: bool = False
     soloed: bool = False
     program_changes: tuple[ProgramChange, ...] = ()   # later programs of the part (arco, pizz.)
+    pedal: tuple[PedalSpan, ...] = ()   # the performer's sustain pedal (CC64), kept as read
 
     def as_track(self) -> Track:
-        """A notes-free Track with this track's name, programs and drum flag."""
-        return Track(self.name, self.program, self.is_drum, [], list(self.program_changes))
+        """A notes-free Track with this track's name, programs, drum flag and pedal."""
+        return Track(self.name, self.program, self.is_drum, [], list(self.program_changes),
+                     list(self.pedal))
 
     def changed(self, **fields: object) -> TrackInfo:
         return replace(self, **fields)
