@@ -5,20 +5,23 @@ written one, else the estimated key) with every pitch spelled in it, so accident
 only where the music leaves the key; a clef per part chosen by its range (bass clef for a
 low part, the octave-transposing treble clef for a tenor range); visible rests in empty
 bars; a pickup as an incomplete first measure numbered 0; an irregular bar (a short
-phrase-end bar) as a short measure; the document's name as the title and no invented
-composer. music21 builds the measures, voices and ties; it is imported only here, when
+phrase-end bar) as a short measure; the sustain pedal as pedal lines (a start and a stop
+per span, a re-pedal a stop and a start at one place: MuseScore 3 draws no "change" notch
+and music21 reads back none that it writes); the document's name as the title and no
+invented composer. music21 builds the measures, voices and ties; it is imported only here, when
 a file is exported. `midi_io.write_musicxml` writes the bytes atomically.
 """
 
 from __future__ import annotations
 
+import bisect
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ml_core.keys import estimate_key, fifths_of_key, key_of_signature
-from ml_core.music import Note, Score, Track, bar_ticks, meter_of_length
+from ml_core.music import Note, PedalSpan, Score, Track, bar_ticks, meter_of_length
 from ml_core.pitch import spelling
 
 # Measured on Bach's chorales: soprano and alto medians D4 and up; tenors have medians
@@ -197,6 +200,35 @@ def _cut_final_rests(part: Any, length: Fraction) -> None:
     last.paddingRight = float(Fraction(last.barDuration.quarterLength) - length)
 
 
+def _mark_pedal(part: Any, pedal: list[PedalSpan], tpq: int, padding: Fraction) -> None:
+    """Draw each sustain pedal span as a pedal line in `part`'s measures: its ends snapped
+    like the notes (`_quarters`, less a pickup's `padding`), a span that snaps to nothing
+    left out. Each end is a `SpannerAnchor` at its place in its measure."""
+    from music21 import expressions, spanner, stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not pedal or not measures:
+        return
+    starts = [Fraction(m.offset) for m in measures]
+    last = measures[-1]
+    piece_end = starts[-1] + Fraction(last.duration.quarterLength)
+
+    def anchor(quarters: Fraction) -> Any:
+        index = max(0, bisect.bisect_right(starts, quarters) - 1)
+        mark = spanner.SpannerAnchor()
+        measures[index].insert(float(quarters - starts[index]), mark)
+        return mark
+
+    for span in pedal:
+        start = max(Fraction(0), _quarters(span.start, tpq) - padding)
+        stop = min(piece_end, _quarters(span.end, tpq) - padding)
+        if stop > start:
+            mark = expressions.PedalMark(anchor(start), anchor(stop))
+            mark.pedalType = expressions.PedalType.Sustain
+            mark.pedalForm = expressions.PedalForm.Line
+            part.insert(0, mark)
+
+
 def music21_notation(score: Score, title: str = "") -> Any:
     """The Score as a music21 Score laid out for notation (see the module docstring)."""
     from music21 import metadata, stream
@@ -212,8 +244,8 @@ def music21_notation(score: Score, title: str = "") -> Any:
     piece = stream.Score()
     piece.metadata = metadata.Metadata()
     piece.metadata.title = title
-    parts = [_part(score, track, index, keys, meters, end)
-             for index, track in enumerate(score.tracks or [Track()])]
+    tracks = score.tracks or [Track()]
+    parts = [_part(score, track, index, keys, meters, end) for index, track in enumerate(tracks)]
     for part in parts:
         piece.insert(0, part)
     # rests in every gap and empty bar, visible (music21's exporter would add hidden ones)
@@ -221,11 +253,13 @@ def music21_notation(score: Score, title: str = "") -> Any:
                     hideRests=False, timeRangeFromBarDuration=True)
     # a piece with a pickup usually ends on a short bar that completes it
     short_end = pickup and bar_end - last == score.pickup_ticks
-    for part in parts:
+    padding = _quarters(score.music_start, tpq) if pickup else Fraction(0)
+    for part, track in zip(parts, tracks, strict=True):
         if pickup:
-            _cut_pickup(part, _quarters(score.music_start, tpq))
+            _cut_pickup(part, padding)
         if short_end:
             _cut_final_rests(part, _quarters(score.music_start, tpq))
+        _mark_pedal(part, track.pedal, tpq, padding)
     return piece
 
 
