@@ -18,8 +18,11 @@ tokenizers it adds to the logits of the tokens that continue the prompt's own ma
 bar by bar: each new bar takes a prompt bar as its model (the bar a period earlier), the
 Position tokens of that bar's onsets are favoured (its rhythm); the bar's first note is
 favoured where the whole model bar, moved there, stays in the prompt's scale (a sequence;
-unmoved among the choices only in "repeat"; in a polyphonic prompt only moves that keep the
-bar's bass near the prompt's), and once it is struck, at each onset the model onset's
+unmoved among the choices only in "repeat", and there only until one new bar has copied a
+prompt bar note for note: a bar that starts unmoved after that keeps its model's rhythm but
+not its pitches, so "repeat" restates the motif without looping the prompt bar after bar;
+in a polyphonic prompt only moves that keep the bar's bass near the prompt's), and once it
+is struck, at each onset the model onset's
 pitches moved by as much, kept in the scale (its figure and voicing); and
 for a polyphonic prompt the first pitch of a bar near the prompt's bass. The boosts move
 probability within the pitches and within the tokens that move on; between the two only
@@ -177,6 +180,9 @@ class MotifStrength:
     voicing: float = 0.0     # after a note: move on once the model onset's pitch count is reached,
                              # else add another (the only boost between pitches and moving on)
     unmoved: bool = True     # the bar's model unmoved among its first note's choices (a repeat)
+    verbatim_bars: int | None = None   # after this many new bars copied note for note from the
+                             # prompt, no more unmoved bars: a bar that starts unmoved all the
+                             # same keeps its model's rhythm, not its pitches (None: no limit)
 
 
 # Chosen on bench/continuation_quality.py (docs/QUALITY.md, "Motif").
@@ -185,7 +191,7 @@ MOTIF_STRENGTHS: dict[str, MotifStrength] = {
     "develop": MotifStrength(rhythm=5.0, figure=8.0, bass=3.0, below_bass=3.0, voicing=5.0,
                              unmoved=False),
     "repeat": MotifStrength(rhythm=8.0, figure=10.0, bass=4.0, below_bass=4.0, voicing=4.0,
-                            unmoved=True),
+                            unmoved=True, verbatim_bars=1),
 }
 
 
@@ -200,6 +206,8 @@ class _Row:
     model: int | None = None            # index of the prompt bar this bar follows
     shift: int | None = None            # semitones this bar moves its model by (once known)
     first_pitch_of_bar: bool = True
+    bar_onsets: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # this bar's so far
+    copies: int = 0                     # new bars so far that copy a prompt bar note for note
 
 
 # REMI and its track-aware form (whose one-stream continuations are plain REMI)
@@ -231,6 +239,7 @@ class MotifBias:
         self.pitch_ids = kinds == K_PITCH
         self.move_ids = (kinds == K_POSITION) | (kinds == K_BAR)
         self.rows = [_Row(line=list(line)) for _ in range(rows)]
+        self._verbatim = {b.onsets for b in bars if b.onsets}   # what a copied bar holds
 
     @classmethod
     def for_prompt(cls, tokenizer: Any, source: Score, mode: str | None, rows: int,
@@ -355,7 +364,7 @@ class MotifBias:
                     pitch_id = self._pitch_id(pitch)
                     if pitch_id is not None:
                         out[pitch_id] += s.bass
-        if model is None or not s.figure:
+        if model is None or not s.figure or (row.shift == 0 and not self._may_copy(row)):
             return
         positions = [p for p, _ in model.onsets]
         if state.position not in positions:
@@ -371,8 +380,9 @@ class MotifBias:
             # (a sequence; unmoved among them where the mode allows), not too far from the
             # line so far nor, in a polyphonic prompt, its bass from the prompt's.
             whole = [p for _, q in model.onsets for p in q]
-            candidates = {voicing[0] + shift for shift in self._shifts(whole, s.unmoved)
-                          if (shift or s.unmoved)
+            unmoved = s.unmoved and self._may_copy(row)
+            candidates = {voicing[0] + shift for shift in self._shifts(whole, unmoved)
+                          if (shift or unmoved)
                           and (not row.line or abs(voicing[-1] + shift - row.line[-1]) <= MAX_LEAP)
                           and (self.bass is None
                                or abs(voicing[0] + shift - self.bass) <= BASS_BOUND)}
@@ -382,6 +392,10 @@ class MotifBias:
             pitch_id = self._pitch_id(candidate)
             if pitch_id is not None and (not struck or candidate > max(struck)):
                 out[pitch_id] += s.figure
+
+    def _may_copy(self, row: _Row) -> bool:
+        """Whether this row's bar may still restate its model unmoved (a verbatim copy)."""
+        return self.strength.verbatim_bars is None or row.copies < self.strength.verbatim_bars
 
     def _shifts(self, pitches: Sequence[int], unmoved: bool = True) -> list[int]:
         """Transpositions (semitones, at most MAX_SHIFT) that keep the most of `pitches`
@@ -405,6 +419,9 @@ class MotifBias:
             kind = kinds[token]
             if kind == self._k_bar:
                 self._close_onset(row)
+                if row.bar >= 0 and row.bar_onsets and tuple(row.bar_onsets) in self._verbatim:
+                    row.copies += 1
+                row.bar_onsets = []
                 row.bar += 1
                 row.position = -1
                 row.first_pitch_of_bar = True
@@ -427,5 +444,6 @@ class MotifBias:
     def _close_onset(row: _Row) -> None:
         if row.onset_pitches:
             row.line.append(max(row.onset_pitches))
+            row.bar_onsets.append((row.position, tuple(sorted(set(row.onset_pitches)))))
             row.first_pitch_of_bar = False
         row.onset_pitches = []

@@ -216,3 +216,66 @@ def test_density_counts_the_prompt_from_its_first_beat_and_its_end_holds_the_ped
                      120.0, (4, 4), Q)
     assert prompt_end(pedalled.tracks[0].notes) == 3 * Q
     assert prompt_end(pedalled.tracks[0].notes, pedalled) == 6 * Q
+
+
+
+class _NoTasteModel:
+    """A stub token model with no preference but 4/4: the same logits at every step (every
+    token allowed there equally likely, other meters never), so what the Motif bias favours
+    decides the music."""
+
+    def __init__(self, tokenizer: RemiTokenizer) -> None:
+        import torch
+
+        self.preference = torch.zeros(tokenizer.vocab_size)
+        for token in range(tokenizer.vocab_size):
+            name = tokenizer.vocab.string(token)
+            if name.startswith("TimeSig_") and name != "TimeSig_4_4":
+                self.preference[token] = -30.0
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):
+        return iter([self.weight])
+
+    def to(self, device):
+        return self
+
+    def eval(self):
+        return self
+
+    def __call__(self, tokens, state):
+        return self.preference.expand(tokens.shape[0], tokens.shape[1], -1), state
+
+    def select_state(self, state, rows):
+        return state
+
+
+def _copied_bars_and_rhythm_reuse(mode: str, seeds: range) -> tuple[list[int], float]:
+    """(prompt bars copied note for note per continuation, mean rhythm reuse) of 8 bars
+    continued by the no-taste stub from a 3-bar C major prompt."""
+    from types import SimpleNamespace
+
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    stub = SimpleNamespace(model=_NoTasteModel(tokenizer), tokenizer=tokenizer, name="stub",
+                           config={})
+    notes = line([60, 62, 64, 67], 0) + line([65, 64, 62, 60], BAR) + line([60, 64], 2 * BAR, 2 * Q)
+    prompt = score_of(notes)
+    copied, rhythms = [], []
+    for seed in seeds:
+        new = continue_score(stub, prompt, GenerationOptions(bars=8, seed=seed, motif=mode,
+                                                             engine="torch")).new_notes[0]
+        figures_ = motif_figures(notes, new, score_of(notes + new), 3 * BAR, 11 * BAR)
+        played = len([b for b in bars_of(new, prompt, 3 * BAR, 11 * BAR) if b.onsets])
+        copied.append(round(figures_["verbatim_share"] * played))
+        rhythms.append(figures_["rhythm_reuse"])
+    return copied, float(np.nanmean(rhythms))
+
+
+def test_repeat_restates_the_motif_without_looping_the_prompt_bar_after_bar() -> None:
+    """Under "repeat" the bias restates the prompt's bars, but once one new bar has copied
+    a prompt bar note for note it favours no unmoved bar any more (a bar that starts unmoved
+    keeps its model's rhythm, not its pitches): copies stay rare, the rhythms keep coming."""
+    copied, rhythm_reuse = _copied_bars_and_rhythm_reuse("repeat", range(6))
+    assert max(copied) <= 1                     # at most the one restatement "repeat" allows
+    free_copied, free_rhythm_reuse = _copied_bars_and_rhythm_reuse("free", range(6))
+    assert rhythm_reuse >= free_rhythm_reuse + 0.3
