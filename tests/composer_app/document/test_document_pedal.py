@@ -149,3 +149,15 @@ def test_continuing_inside_the_piece_with_shift_moves_the_pedal_and_undo_puts_it
                                             PedalSpan(950 + 1920, 1800 + 1920))
     document.undo()
     assert document.track_info(0).pedal == spans and document.track_count() == 2
+
+
+def test_the_continue_panels_prompt_reads_the_active_tracks_pedal(qtbot):
+    from composer_app.continuation.panel_prompt import JobInputs
+    from composer_app.continuation.sampling_panel import SamplingPanel
+
+    document = pedalled_document()
+    panel = SamplingPanel()
+    qtbot.addWidget(panel)
+    prompt, offset = JobInputs(document, panel).prompt()
+    assert offset == 0 and prompt.tracks[0].pedal == [PedalSpan(10, 900), PedalSpan(950, 1800)]
+    assert prompt.tracks[0].sounding_notes()[-1].end == 1800    # the pedal holds its last note
