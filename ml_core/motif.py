@@ -22,13 +22,12 @@ unmoved among the choices only in "repeat", and there only until one new bar has
 prompt bar note for note: a bar that starts unmoved after that keeps its model's rhythm but
 not its pitches, so "repeat" restates the motif without looping the prompt bar after bar;
 in a polyphonic prompt only moves that keep the bar's bass near the prompt's), and once it
-is struck, at each onset the model onset's
-pitches moved by as much, kept in the scale (its figure and voicing); and
-for a polyphonic prompt the first pitch of a bar near the prompt's bass. The boosts move
-probability within the pitches and within the tokens that move on; between the two only
-`voicing` does (an onset gets as many notes as the model bar's onset has). The generation loop
-calls `adjust()` on the
-logits before each draw and `advance()` after it; nothing else of the loop changes.
+is struck, at each onset the model onset's pitches moved by as much, kept in the scale (its
+figure and voicing); and for a polyphonic prompt the first pitch of a bar near the
+prompt's bass. The boosts move probability within the pitches and within the tokens that
+move on; between the two only `voicing` does (an onset gets as many notes as the model
+bar's onset has). The generation loop calls `adjust()` on the logits before each draw and
+`advance()` after it; nothing else of the loop changes.
 """
 
 from __future__ import annotations

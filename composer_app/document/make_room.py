@@ -5,8 +5,8 @@ same undo step that adds a model's notes: continuing at the playhead either repl
 active track's notes up to the continuation's end or shifts everything after the playhead
 later by whole bars (the sustain pedal with them: `pedal_with_room`), and either way cuts
 a note still sounding across the playhead; a Fill removes the active track's notes starting
-inside its span. It reads, never writes: the
-`ContinuationCommand` that `Document.add_generated` pushes applies the result.
+inside its span. It reads, never writes: the `ContinuationCommand` that
+`Document.add_generated` pushes applies the result.
 """
 
 from __future__ import annotations
