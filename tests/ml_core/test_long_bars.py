@@ -1,5 +1,5 @@
-"""Bars up to 16 quarters (issue 41): a new REMI model continues 9/4 and 5/2 prompts; a
-stored 8-quarter model refuses them in one line that says why."""
+"""Bars up to 16 quarters (issue 41): a new REMI model and the shipped default continue 9/4
+and 5/2 prompts; a stored 8-quarter model refuses them in one line that says why."""
 
 from __future__ import annotations
 
@@ -33,10 +33,22 @@ def test_a_16_quarter_model_continues_long_bars(tmp_path, meter) -> None:
     assert all(prompt.end_tick <= n.start < target_tick(prompt, 1) for n in result.new_notes[0])
 
 
-def test_the_shipped_8_quarter_default_refuses_9_4_in_one_line() -> None:
+@pytest.mark.parametrize("meter", [(9, 4), (5, 2)])
+def test_the_shipped_default_continues_long_bars(meter) -> None:
     from resources import MODELS_DIR
 
     loaded = bundle.load(MODELS_DIR / "default")
+    prompt = prompt_in(meter)
+    result = continue_score(loaded, prompt, GenerationOptions(bars=2, seed=0))
+    new = result.new_notes[0]
+    assert result.scores[0].time_signature == meter
+    assert new and all(prompt.end_tick <= n.start < target_tick(prompt, 2) for n in new)
+
+
+def test_a_stored_8_quarter_model_refuses_9_4_in_one_line() -> None:
+    from resources import MODELS_DIR
+
+    loaded = bundle.load(MODELS_DIR / "bach-chorales")
     with pytest.raises(TokenizerError) as caught:
         continue_score(loaded, prompt_in((9, 4)), GenerationOptions(bars=1, seed=0))
     message = str(caught.value)
