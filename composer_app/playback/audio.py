@@ -23,7 +23,7 @@ import sys
 import tempfile
 import wave
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
@@ -251,8 +251,7 @@ class Schedule:
     velocity: np.ndarray     # int (1..127 for note-ons)
     programs: dict[int, tuple[int, bool]]  # channel -> (GM program, is drum)
     end_seconds: float       # when the last note ends (or the pedal holding it comes up)
-    pedal: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # ^ int: CC64 value on pedal rows (127 down, 0 up), -1 on note rows
+    pedal: np.ndarray        # int: the CC64 value on pedal rows (127 down, 0 up), -1 on notes
 
     def __len__(self) -> int:
         return len(self.seconds)

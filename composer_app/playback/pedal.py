@@ -14,7 +14,7 @@ pedal goes down is not held; a re-pedal lets the notes held so far ring out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +54,8 @@ class PedalEvents:
 
 
 def pedal_events(score: Score, channels: Sequence[int], note_tracks: np.ndarray,
-                 note_ends: np.ndarray, seconds_of: object) -> PedalEvents:
+                 note_ends: np.ndarray,
+                 seconds_of: Callable[[np.ndarray], np.ndarray]) -> PedalEvents:
     """The pedal events of `score`'s tracks on their `channels`. `note_tracks` and
     `note_ends` (seconds) are the scheduled notes' track indices and releases;
     `seconds_of(ticks)` is the score's tempo map (`audio.TempoMap.seconds`)."""
