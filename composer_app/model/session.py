@@ -339,7 +339,8 @@ class ContinueSession:
     def _accept_generated(self) -> None:
         """The document's Accept step, keeping what is pending for its undo to bring back."""
         pending = None
-        if self.state is SessionState.PENDING and self.command is not None and self.result:
+        if (self.state is SessionState.PENDING and self.command is not None
+                and self.result is not None):   # our step is in the document
             pending = PendingSession(self.result, self.selected, self.comp, self.command_comp,
                                      self.command, self.last_job)
         self.document.accept_generated(self if pending else None, pending)
