@@ -111,7 +111,7 @@ class ContinuePanel(QWidget):
         self.status = StatusView(self.session, document, StatusWidgets(
             self.continue_button, self.fill_button, self.stop_button, self.reroll_button,
             self.accept_button, self.previous_button, self.next_button, self.audition_button,
-            self.variation_label, self.status_label, self.confidence_view),
+            self.variation_label, self.status_label, self.confidence_view, self.progress_bar),
             lambda: self.abilities, self.status_message.emit)
         self._connect()
         # What the model can do, the prompt's key (stay in key is on from the start) and the
@@ -370,8 +370,6 @@ class ContinuePanel(QWidget):
     def _on_finished(self, result: ContinueResult) -> None:
         if result.job is not self.session.job:
             return
-        if not result.cancelled:
-            self.progress_bar.setValue(1000)
         try:
             message = self.session.finish(result)
         except ContinuationRefused as error:
@@ -382,7 +380,6 @@ class ContinuePanel(QWidget):
 
     def _on_failed(self, job: ContinueJob, message: str) -> None:
         if self.session.fail(job):
-            self.progress_bar.setValue(0)
             self._fail(message)
 
     def _on_preload_failed(self, message: str) -> None:

@@ -3,10 +3,10 @@
 `StatusView` is a collaborator of `panel.ContinuePanel` that renders the `ContinueSession`
 on the panel's widgets (`StatusWidgets`): which buttons are enabled (Continue and Fill
 while idle and as the model allows, Stop while running, Re-roll, Accept, Previous/Next among
-several variations, Audition), the "Variation i / n" label, the status line and the
-confidence view of the chosen variation. A message said (`say`) stands while the document
-stays as it was when it was said; after an undo, redo, edit, New or Open the line says where
-the continuation now stands.
+several variations, Audition), the "Variation i / n" label, the status line, the
+confidence view of the chosen variation and the progress bar (empty when no job runs). A
+message said (`say`) stands while the document stays as it was when it was said; after an
+undo, redo, edit, New or Open the line says where the continuation now stands.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from composer_app.continuation.confidence_view import ConfidenceView
 from composer_app.continuation.controls import ModelAbilities
@@ -38,6 +38,7 @@ class StatusWidgets:
     variation_label: QLabel
     status_label: QLabel
     confidence_view: ConfidenceView
+    progress_bar: QProgressBar      # a job's progress; empty whenever none runs
 
 
 class StatusView:
@@ -54,6 +55,7 @@ class StatusView:
         self.resets = 0                # documents loaded (New, Open...) so far
         self.said_at: tuple[int, int] | None = None   # (undo index, resets) of the last message
         self.stopped = False           # the panel shut down: nothing is shown any more
+        self.confidence_of: tuple[object, int] | None = None   # (result, variation) shown
 
     def update_buttons(self, *_args: Any) -> None:
         if self.stopped:
@@ -65,6 +67,8 @@ class StatusView:
         widgets.continue_button.setEnabled(not running)
         widgets.fill_button.setEnabled(not running and self.abilities().fill)
         widgets.stop_button.setEnabled(running)
+        if not running:   # finished, accepted, undone or re-rolled: no stale 100 %
+            widgets.progress_bar.setValue(0)
         widgets.reroll_button.setEnabled(session.can_reroll())
         widgets.accept_button.setEnabled(not running and pending)
         many = not running and count > 1
@@ -103,6 +107,9 @@ class StatusView:
     def session_changed(self) -> None:
         if self.session.result is None:
             self.widgets.confidence_view.clear()
+            self.confidence_of = None
+        else:   # e.g. an undone Accept brought the variations back
+            self.show_confidence()
         self.update_buttons()
 
     def say(self, text: str) -> None:
@@ -112,7 +119,10 @@ class StatusView:
 
     def show_confidence(self) -> None:
         result = self.session.result
-        if result is not None:
+        shown = self.confidence_of
+        if result is not None and (shown is None or shown[0] is not result
+                                   or shown[1] != self.session.selected):
+            self.confidence_of = (result, self.session.selected)
             self.widgets.confidence_view.show_variations(
                 result.confidences, result.new_notes, self.document.meter(),
                 self.session.selected)

@@ -9,11 +9,13 @@ merge into one command through `merge_key`.
 
 A continuation enters as a `ContinuationCommand`: the same diff, plus an owner (the
 `ContinueSession`) told when this very command is undone or redone, so the session
-never has to guess from the undo stack's index or a command's text.
+never has to guess from the undo stack's index or a command's text. Accepting it is an
+`AcceptCommand`, which tells its owner of an undo (the variations come back) and a redo.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtGui import QUndoCommand
@@ -88,6 +90,41 @@ class ContinuationCommand(NoteEditCommand):
         super().undo()
         if self.owner is not None:
             self.owner.continuation_undone(self)
+
+
+class AcceptOwner(Protocol):
+    """Who is told when the musician undoes (or redoes) an accept of a continuation."""
+
+    def acceptance_undone(self, command: AcceptCommand) -> None: ...
+
+    def acceptance_redone(self, command: AcceptCommand) -> None: ...
+
+
+class AcceptCommand(NoteEditCommand):
+    """Generated notes made ordinary (Accept), reporting its undo and redo to its owner,
+    with what the owner had pending (`pending`, opaque here) for an undo to bring back.
+    Pushing it (its first redo) tells no one."""
+
+    def __init__(self, document: Document, ids: Iterable[int], pending: object = None,
+                 owner: AcceptOwner | None = None) -> None:
+        ids = sorted(ids)
+        super().__init__(document, "Accept continuation", {}, {},
+                         generated_before=dict.fromkeys(ids, True),
+                         generated_after=dict.fromkeys(ids, False))
+        self.pending = pending
+        self.owner = owner
+        self._pushed = False
+
+    def undo(self) -> None:
+        super().undo()
+        if self.owner is not None:
+            self.owner.acceptance_undone(self)
+
+    def redo(self) -> None:
+        super().redo()
+        if self.owner is not None and self._pushed:
+            self.owner.acceptance_redone(self)
+        self._pushed = True
 
 
 class MetaCommand(QUndoCommand):

@@ -16,6 +16,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from composer_app.document.commands import (
+    AcceptCommand,
+    AcceptOwner,
     ContinuationCommand,
     ContinuationOwner,
     Entry,
@@ -268,14 +270,14 @@ class Document(QObject):
             command.owner = owner   # after the push: pushing tells no one
         return command
 
-    def accept_generated(self) -> None:
-        """Make every generated note an ordinary note (one undo step)."""
-        ids = sorted(self._generated)
-        if ids:
-            self.undo_stack.push(NoteEditCommand(
-                self, "Accept continuation", {}, {},
-                generated_before=dict.fromkeys(ids, True),
-                generated_after=dict.fromkeys(ids, False)))
+    def accept_generated(self, owner: AcceptOwner | None = None,
+                         pending: object = None) -> AcceptCommand | None:
+        """Make every generated note an ordinary note (one undo step, None: no such note);
+        the step tells `owner` of its undo and redo, and keeps `pending` for it."""
+        if not self._generated:
+            return None
+        self.undo_stack.push(command := AcceptCommand(self, self._generated, pending, owner))
+        return command
 
     def discard_generated(self) -> None:
         """Remove every generated note (one undo step)."""

@@ -13,7 +13,8 @@ or from a command's text.
                           undo step), or preview it when the musician has edited since
     withdraw()            take the pending continuation out again (Re-roll), giving back
                           the job to repeat
-    accept()              the continuation becomes ordinary notes: ACCEPTED
+    accept()              the continuation becomes ordinary notes: ACCEPTED (one undo step
+                          that keeps the variations: its Ctrl+Z makes them PENDING again)
     set_bars(bars, k)     comping: those bars of the pending continuation taken from
                           variation k (`model.comp`; still one undo step, swapped like select)
     accept_bars(bars)     accept only those bars of the pending comp (its two edits grouped
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Protocol
 
@@ -67,7 +69,7 @@ class SessionDocument(Protocol):
 
     def is_newest_step(self, command: object) -> bool: ...
 
-    def accept_generated(self) -> None: ...
+    def accept_generated(self, owner: Any = None, pending: object = None) -> Any: ...
 
     def undo(self) -> None: ...
 
@@ -92,6 +94,19 @@ class SessionState(Enum):
     PENDING = "pending"       # a continuation is in the document, not yet accepted
     ACCEPTED = "accepted"     # the last continuation became ordinary notes
     UNDONE = "undone"         # the musician undid the last continuation
+
+
+@dataclass(frozen=True)
+class PendingSession:
+    """What a pending session holds (its fields of the same names), kept by its Accept step
+    for an undo to bring back."""
+
+    result: ContinueResult
+    selected: int
+    comp: Comp | None
+    command_comp: Comp | None
+    command: Any
+    last_job: ContinueJob | None
 
 
 class ContinuationRefused(ValueError):
@@ -298,7 +313,7 @@ class ContinueSession:
     def keep_pending(self) -> None:
         """Accept a pending continuation before continuing from it (continuing means keeping it)."""
         if self.is_pending():
-            self.document.accept_generated()
+            self._accept_generated()
         self.command = None
 
     def withdraw(self) -> ContinueJob | None:
@@ -318,8 +333,34 @@ class ContinueSession:
         """Every generated note becomes an ordinary note; the variations are done with."""
         if self.running:
             return
-        self.document.accept_generated()
+        self._accept_generated()
         self._done(SessionState.ACCEPTED)
+
+    def _accept_generated(self) -> None:
+        """The document's Accept step, keeping what is pending for its undo to bring back."""
+        pending = None
+        if (self.state is SessionState.PENDING and self.command is not None
+                and self.result is not None):   # our step is in the document
+            pending = PendingSession(self.result, self.selected, self.comp, self.command_comp,
+                                     self.command, self.last_job)
+        self.document.accept_generated(self if pending else None, pending)
+
+    def acceptance_undone(self, command: Any) -> None:
+        """The musician undid our Accept: its continuation is pending again, with its
+        variations and comp (unless a job runs now: then it stays ordinary generated notes)."""
+        pending = command.pending
+        if self.running or not isinstance(pending, PendingSession):
+            return
+        for field in fields(pending):   # the session's own fields, as they were
+            setattr(self, field.name, getattr(pending, field.name))
+        self.state = SessionState.PENDING
+        self.changed.emit()
+
+    def acceptance_redone(self, command: Any) -> None:
+        """The musician redid our Accept: the variations are done with again."""
+        pending = command.pending
+        if isinstance(pending, PendingSession) and self.command is pending.command:
+            self._done(SessionState.ACCEPTED)
 
     def forget(self) -> None:
         """The document was replaced (a file opened): nothing of ours is in it any more, and

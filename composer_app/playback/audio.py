@@ -6,8 +6,9 @@ own synth channel (FluidSynth has 256): pitched tracks on channels whose number 
 not 9, drum tracks on 9, 25, 41 ... with bank 128, so a piece never runs out of channels
 and drums are drums.
 
-`render` turns a Score into float32 stereo samples, rendering in blocks between note
-events so every note-on/off lands on its exact sample (times from the Score's tempo map).
+`render` turns a Score into float32 stereo samples, rendering in blocks between events so
+every note-on/off and sustain-pedal change (`pedal`) lands on its exact sample (times from
+the Score's tempo map).
 `write_wav` streams the same blocks into a 16-bit WAV file atomically. The real-time
 side (`LiveSynth`, audio-driver probing) is in `synth`, built on the helpers here.
 """
@@ -29,6 +30,14 @@ from types import ModuleType
 
 import numpy as np
 
+from composer_app.playback.pedal import (
+    PEDAL_DOWN,
+    PEDAL_UP,
+    SUSTAIN,
+    held_channels,
+    pedal_end_seconds,
+    pedal_events,
+)
 from ml_core.files import atomic_open
 from ml_core.music import Score, Track
 
@@ -231,25 +240,42 @@ def select_program(synth: object, soundfont_id: int, channel: int, program: int,
 
 @dataclass(frozen=True)
 class Schedule:
-    """Every note-on/off of a Score in time order; parallel arrays, one row per event.
-
-    Within one instant note-offs come before note-ons, so a repeated pitch re-strikes."""
+    """Every note-on/off and sustain-pedal change of a Score in time order; parallel arrays,
+    one row per event (`pedal`). Within one instant: pedal-ups, note-offs, pedal-downs,
+    note-ons, so a repeated pitch re-strikes and a re-pedal lets the held notes go."""
 
     seconds: np.ndarray      # float64, non-decreasing
-    is_on: np.ndarray        # bool
+    is_on: np.ndarray        # bool (False on pedal rows)
     channel: np.ndarray      # int
-    pitch: np.ndarray        # int
+    pitch: np.ndarray        # int (-1 on pedal rows)
     velocity: np.ndarray     # int (1..127 for note-ons)
     programs: dict[int, tuple[int, bool]]  # channel -> (GM program, is drum)
-    end_seconds: float       # when the last note ends
+    end_seconds: float       # when the last note ends (or the pedal holding it comes up)
+    pedal: np.ndarray        # int: the CC64 value on pedal rows (127 down, 0 up), -1 on notes
 
     def __len__(self) -> int:
         return len(self.seconds)
 
+    def ranks(self) -> np.ndarray:
+        """Each row's place within an instant: pedal-up 0, note-off 1, pedal-down 2, note-on 3."""
+        return np.where(self.pedal == PEDAL_UP, 0, np.where(
+            self.pedal > PEDAL_UP, 2, np.where(self.is_on, 3, 1)))
+
+    def pedal_channels(self) -> list[int]:
+        """The channels that have pedal events."""
+        return sorted(set(self.channel[self.pedal >= 0].tolist()))
+
+    def pedal_held_at(self, seconds: float, *, including_at: bool = False) -> list[int]:
+        """Channels whose pedal is down at `seconds` (by the events before it; with
+        `including_at`, also those at it): what a start or seek there must press first."""
+        return held_channels(self.seconds, self.channel, self.pedal, seconds,
+                             including_at=including_at)
+
 
 def by_program(score: Score) -> Score:
     """`score` with each track that changes program (arco, then pizzicato) sounding as one
-    track per program, so each program keeps a synth channel of its own."""
+    track per program, so each program keeps a synth channel of its own (each with the
+    track's sustain pedal)."""
     if not any(track.program_changes for track in score.tracks):
         return score
     tracks = []
@@ -260,13 +286,14 @@ def by_program(score: Score) -> Score:
         parts: dict[int, list] = {}
         for note in track.notes:
             parts.setdefault(track.program_at(note.start), []).append(note)
-        tracks += [Track(track.name, program, False, notes) for program, notes in parts.items()]
+        tracks += [Track(track.name, program, False, notes, [], list(track.pedal))
+                   for program, notes in parts.items()]
     return score.with_tracks(tracks)
 
 
 def build_schedule(score: Score) -> Schedule:
-    """Note events of `score` with times from its tempo map (vectorised for big scores);
-    a track's later programs play on channels of their own (`by_program`)."""
+    """Note and sustain-pedal events of `score` with times from its tempo map (vectorised
+    for big scores); a track's later programs play on channels of their own (`by_program`)."""
     score = by_program(score)
     channels = assign_channels(score.tracks)
     programs = {}
@@ -280,19 +307,32 @@ def build_schedule(score: Score) -> Schedule:
                       starts + MIN_NOTE_SECONDS)
     note_channels = np.array(channels, dtype=np.int64)[notes["track"]] if len(notes) else \
         np.zeros(0, dtype=np.int64)
-    count = len(notes)
-    seconds = np.concatenate([ends, starts])
-    is_on = np.concatenate([np.zeros(count, bool), np.ones(count, bool)])
-    order = np.lexsort((is_on, seconds))
+    pedal = pedal_events(score, channels, notes["track"], ends, tempo.seconds)
+    up, down = ~pedal.down, pedal.down
+    pitch = notes["pitch"].astype(np.int64)
     velocity = np.clip(notes["velocity"].astype(np.int64), 1, 127)
+    # (seconds, channel, pitch, velocity, CC64 value, is on), in their order within an instant
+    blocks = ((pedal.seconds[up], pedal.channel[up], -1, 0, PEDAL_UP, False),
+              (ends, note_channels, pitch, 0, -1, False),
+              (pedal.seconds[down], pedal.channel[down], -1, 0, PEDAL_DOWN, False),
+              (starts, note_channels, pitch, velocity, -1, True))
+
+    def column(field_index: int, dtype: type) -> np.ndarray:
+        return np.concatenate([np.broadcast_to(np.asarray(block[field_index], dtype),
+                                               len(block[0])) for block in blocks])
+
+    rank = np.concatenate([np.full(len(block[0]), rank) for rank, block in enumerate(blocks)])
+    seconds = column(0, np.float64)
+    order = np.lexsort((rank, seconds))
     return Schedule(
         seconds=seconds[order],
-        is_on=is_on[order],
-        channel=np.concatenate([note_channels, note_channels])[order],
-        pitch=np.concatenate([notes["pitch"], notes["pitch"]]).astype(np.int64)[order],
-        velocity=np.concatenate([np.zeros(count, np.int64), velocity])[order],
+        is_on=column(5, bool)[order],
+        channel=column(1, np.int64)[order],
+        pitch=column(2, np.int64)[order],
+        velocity=column(3, np.int64)[order],
         programs=programs,
-        end_seconds=float(ends.max()) if count else 0.0,
+        end_seconds=max(float(ends.max()) if len(notes) else 0.0, pedal_end_seconds(pedal)),
+        pedal=column(4, np.int64)[order],
     )
 
 
@@ -316,8 +356,8 @@ def _render_blocks(score: Score, sample_rate: int, soundfont: str | os.PathLike[
         raise RenderError(f"the piece lasts {schedule.end_seconds / 60:.0f} min; "
                           f"rendering is limited to {max_seconds / 60:.0f} min")
     samples = np.round(schedule.seconds * sample_rate).astype(np.int64)
-    order = np.lexsort((schedule.is_on, samples))  # re-sort: rounding may tie an off and an on
-    total = (int(samples.max()) if len(samples) else 0) + int(round(tail_seconds * sample_rate))
+    order = np.lexsort((schedule.ranks(), samples))  # re-sort: rounding may tie an off and on
+    total = int(round(schedule.end_seconds * sample_rate)) + int(round(tail_seconds * sample_rate))
 
     fluidsynth = _fluidsynth()
     synth = fluidsynth.Synth(gain=float(gain), samplerate=float(sample_rate))
@@ -333,7 +373,9 @@ def _render_blocks(score: Score, sample_rate: int, soundfont: str | os.PathLike[
                 yield _synth_samples(synth, frames)
                 position += frames
             channel, pitch = int(schedule.channel[row]), int(schedule.pitch[row])
-            if schedule.is_on[row]:
+            if schedule.pedal[row] >= 0:
+                synth.cc(channel, SUSTAIN, int(schedule.pedal[row]))
+            elif schedule.is_on[row]:
                 synth.noteon(channel, pitch, int(schedule.velocity[row]))
             else:
                 synth.noteoff(channel, pitch)

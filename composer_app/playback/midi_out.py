@@ -4,11 +4,13 @@
 that sleeps until the next message is due (the player's 10 ms timer would be too coarse),
 against the same monotonic clock and origin the player uses, so the port and the built-in
 synth stay together. Each track keeps the channel it has in the synth modulo 16 (drums on
-channel 10, a program change for every pitched channel at the start). With MIDI clock on,
+channel 10, a program change for every pitched channel at the start) and the sustain
+pedal as CC64 (pressed first when playback starts inside a held pedal). With MIDI clock on,
 it sends 24 clocks per quarter note, Start (or a Song Position Pointer on the sixteenth
 at or after the playhead and Continue), and Stop when playback stops; a loop wraps as
 Stop, Song Position Pointer, Continue. Stopping, and leaving a port, ends every sounding
-note (a note-off each, then All Notes Off on all 16 channels).
+note (a note-off each, the pedal lifted on every channel the piece pedals, then All Notes
+Off on all 16 channels); a loop's wrap and an edit lift the pedal where it is down.
 
 The port is anything with `send(message)` (a mido output port, or a test's fake); the
 clock and the waiting can be injected, so a test can run the real loop on a fake clock:
@@ -32,6 +34,7 @@ import mido
 import numpy as np
 
 from composer_app.playback.audio import Schedule, TempoMap, build_schedule
+from composer_app.playback.pedal import PEDAL_DOWN, PEDAL_UP, SUSTAIN
 from ml_core.music import Score
 
 CLOCKS_PER_QUARTER = 24
@@ -105,6 +108,7 @@ class MidiSender:
         self._next_pulse = 0
         self._end = math.inf            # where the current pass ends (the loop's end)
         self._sounding: set[tuple[int, int]] = set()
+        self._pedal_down: set[int] = set()   # port channels whose sustain pedal we pressed
         self._clock_running = False
         self.error: str | None = None   # why sending stopped (the port failed), one line
 
@@ -207,6 +211,8 @@ class MidiSender:
         self._end = self._loop[1] if self._loop is not None else math.inf
         side = "right" if skip_current else "left"
         self._next_note = int(np.searchsorted(piece.schedule.seconds, seconds, side=side))
+        for synth_channel in piece.schedule.pedal_held_at(seconds, including_at=skip_current):
+            self._send_pedal(midi_channel(synth_channel), True)   # inside a held pedal
         if not self.send_clock:
             self._pulses, self._next_pulse = np.zeros(0), 0
             return
@@ -254,7 +260,9 @@ class MidiSender:
             row = self._next_note
             self._next_note += 1
             key = (midi_channel(schedule.channel[row]), int(schedule.pitch[row]))
-            if schedule.is_on[row]:
+            if schedule.pedal[row] >= 0:
+                self._send_pedal(key[0], bool(schedule.pedal[row]))
+            elif schedule.is_on[row]:
                 self._send(mido.Message("note_on", channel=key[0], note=key[1],
                                         velocity=int(schedule.velocity[row])))
                 self._sounding.add(key)
@@ -271,10 +279,22 @@ class MidiSender:
                 self._send(mido.Message("program_change", channel=channel,
                                         program=min(127, max(0, int(program)))))
 
+    def _send_pedal(self, channel: int, down: bool) -> None:
+        self._send(mido.Message("control_change", channel=channel, control=SUSTAIN,
+                                value=PEDAL_DOWN if down else PEDAL_UP))
+        (self._pedal_down.add if down else self._pedal_down.discard)(channel)
+
     def _release_all(self, *, controllers: bool) -> None:
+        """End every sounding note and lift the pedal where it is down; with `controllers`
+        (stopping) lift it on every channel the piece pedals and send All Notes Off too."""
         for channel, pitch in sorted(self._sounding):
             self._send(mido.Message("note_off", channel=channel, note=pitch))
         self._sounding.clear()
+        lift = set(self._pedal_down)
+        if controllers:
+            lift.update(midi_channel(c) for c in self._piece.schedule.pedal_channels())
+        for channel in sorted(lift):
+            self._send_pedal(channel, False)
         if controllers:
             for channel in range(16):
                 self._send(mido.Message("control_change", channel=channel,

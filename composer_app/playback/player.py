@@ -2,9 +2,11 @@
 
 A precise ~10 ms QTimer wakes the player; each time it reads a monotonic clock
 (`time.perf_counter`), works out where in the piece that moment falls, sends FluidSynth
-every note event due up to there (from a schedule precomputed by `audio.build_schedule`)
-and writes the playhead tick into the shared `Timeline` (which the canvas and ruler
-observe; the player never touches a view), also emitting it as `position_changed`.
+every note and sustain-pedal event due up to there (from a schedule precomputed by
+`audio.build_schedule`; starting inside a held pedal presses it first; stopping, a loop's
+wrap or an edit lifts it with the notes) and writes the playhead tick into the shared
+`Timeline` (which the canvas and ruler observe; the player never touches a view), also
+emitting it as `position_changed`.
 Because position comes from the clock, not from counting timer ticks, a late timer
 never makes the playhead drift from the audio. No threads of its own: a MIDI output
 (`set_midi_output`, a `midi_out.MidiSender`) plays along on its sender's thread, started
@@ -231,10 +233,13 @@ class Player(QObject):
 
     def _restart_at(self, seconds: float, now: float, *, skip_current: bool) -> None:
         """Make `now` on the clock correspond to `seconds` into the piece. Events at exactly
-        `seconds` are still due unless `skip_current` (they have been sent already)."""
+        `seconds` are still due unless `skip_current` (they have been sent already). A
+        sustain pedal held there goes down now (the caller has released everything)."""
         self._origin_clock, self._origin_seconds = now, seconds
         side = "right" if skip_current else "left"
         self._next_event = int(np.searchsorted(self._schedule.seconds, seconds, side=side))
+        for channel in self._schedule.pedal_held_at(seconds, including_at=skip_current):
+            self._synth.sustain(channel, True)   # starting inside a held pedal: press it first
 
     def _advance(self) -> None:
         """Timer slot: send the events due by now, wrap the loop, move the playhead."""
@@ -275,7 +280,9 @@ class Player(QObject):
         synth, schedule = self._synth, self._schedule
         for row in range(self._next_event, end):
             key = (int(schedule.channel[row]), int(schedule.pitch[row]))
-            if schedule.is_on[row]:
+            if schedule.pedal[row] >= 0:
+                synth.sustain(key[0], bool(schedule.pedal[row]))
+            elif schedule.is_on[row]:
                 if self.synth_sounds:
                     synth.note_on(key[0], key[1], int(schedule.velocity[row]))
                 self._sounding.add(key)

@@ -33,6 +33,7 @@ from composer_app.playback.audio import (
     default_soundfont,
     select_program,
 )
+from composer_app.playback.pedal import PEDAL_DOWN, PEDAL_UP, SUSTAIN
 
 NO_AUDIO_MESSAGE = "No audio device: playback is silent; Export WAV still works"
 AUDIO_DRIVER_ENV = "COMPOSER_ASSISTANT_AUDIO_DRIVER"  # e.g. "alsa", or "none" for silence
@@ -106,10 +107,11 @@ def open_audio_output(synth: object,
 
 
 class LiveSynth:
-    """A FluidSynth synthesizer for real-time use: per-channel programs, note on/off,
-    all-notes-off and short preview notes. Construction never fails for lack of an audio
-    device or soundfont: `audio_available`/`status` say what works, and everything else
-    keeps running silently. Call `close()` when done (it stops the audio thread)."""
+    """A FluidSynth synthesizer for real-time use: per-channel programs, note on/off, the
+    sustain pedal, all-notes-off (which lifts the pedal too) and short preview notes.
+    Construction never fails for lack of an audio device or soundfont: `audio_available`/
+    `status` say what works, and everything else keeps running silently. Call `close()`
+    when done (it stops the audio thread)."""
 
     PREVIEW_CHANNEL = SYNTH_CHANNELS - 1  # tracks reach it only past 240 pitched tracks
 
@@ -128,6 +130,7 @@ class LiveSynth:
         self._sequencer = None
         self._soundfont_id: int | None = None
         self._programs: dict[int, tuple[int, bool]] = {}
+        self._pedal_down: set[int] = set()   # channels whose sustain pedal is down
         self.probe_messages: list[str] = []
         try:
             fluidsynth = _fluidsynth()
@@ -194,10 +197,28 @@ class LiveSynth:
         if self._synth is not None and 0 <= pitch <= 127:
             self._synth.noteoff(channel, int(pitch))
 
-    def all_notes_off(self, channel: int | None = None) -> None:
-        """Release every sounding note (of one channel, or of all); release tails ring on."""
+    def sustain(self, channel: int, down: bool) -> None:
+        """Press (`down`) or lift the sustain pedal of `channel` (CC64 127 or 0)."""
+        channel = self._check_channel(channel)
         if self._synth is not None:
-            self._synth.all_notes_off(-1 if channel is None else self._check_channel(channel))
+            self._synth.cc(channel, SUSTAIN, PEDAL_DOWN if down else PEDAL_UP)
+            (self._pedal_down.add if down else self._pedal_down.discard)(channel)
+
+    @property
+    def pedal_down(self) -> frozenset[int]:
+        """The channels whose sustain pedal is down."""
+        return frozenset(self._pedal_down)
+
+    def all_notes_off(self, channel: int | None = None) -> None:
+        """Lift the sustain pedal and release every sounding note (of one channel, or of
+        all); release tails ring on."""
+        if self._synth is None:
+            return
+        channels = sorted(self._pedal_down) if channel is None else [self._check_channel(channel)]
+        for held in channels:
+            if held in self._pedal_down:
+                self.sustain(held, False)
+        self._synth.all_notes_off(-1 if channel is None else channel)
 
     def preview_note(self, pitch: int, velocity: int = 100, duration_s: float = 0.4, *,
                      program: int = 0, is_drum: bool = False) -> None:
