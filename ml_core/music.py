@@ -76,7 +76,8 @@ class PedalSpan:
 
 def sustained(notes: Iterable[Note], pedal: Iterable[PedalSpan]) -> list[Note]:
     """`notes` as they sound under `pedal`: a note released while the pedal is down
-    rings on until the pedal comes up."""
+    rings on until the pedal comes up. A note released at the very tick the pedal goes
+    down is not held (a MIDI file releases it first, as playback does)."""
     spans = sorted((span.start, span.end) for span in pedal)
     if not spans:
         return list(notes)
@@ -84,7 +85,7 @@ def sustained(notes: Iterable[Note], pedal: Iterable[PedalSpan]) -> list[Note]:
     for note in notes:
         end = note.end
         for start, stop in spans:
-            if start <= end < stop:
+            if start < end < stop:
                 end = stop
         result.append(note if end == note.end else note.moved(duration=end - note.start))
     return result

@@ -59,6 +59,9 @@ def test_a_note_released_under_the_pedal_sounds_until_it_comes_up() -> None:
     score = pedalled_score()
     assert [n.end for n in score.tracks[0].sounding_notes()] == [400, 1800, 1800]
     assert sustained([Note(60, 0, 100)], []) == [Note(60, 0, 100)]
+    # released at the tick the pedal goes down: the note-off comes first, nothing is held
+    assert sustained([Note(60, 0, 480)], [PedalSpan(480, 960)]) == [Note(60, 0, 480)]
+    assert sustained([Note(60, 0, 481)], [PedalSpan(480, 960)]) == [Note(60, 0, 960)]
 
 
 def test_transforms_and_the_serializer_carry_the_pedal() -> None:
