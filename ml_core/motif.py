@@ -228,10 +228,11 @@ class MotifBias:
                                                                          K_TIMESIG)
         self.low, self.high = tokenizer.config.pitch_range
         self.pitch_first = int(np.flatnonzero(kinds == K_PITCH)[0])
+        # the two groups below as ids: each draw reads a few dozen logits, not the vocabulary
+        self._groups = (np.flatnonzero(kinds == K_PITCH),
+                        np.flatnonzero((kinds == K_POSITION) | (kinds == K_BAR)))
         self.pitch_ids = kinds == K_PITCH
         self.move_ids = (kinds == K_POSITION) | (kinds == K_BAR)
-        # the same groups as ids: each draw reads a few dozen logits, not the vocabulary
-        self._groups = (np.flatnonzero(self.pitch_ids), np.flatnonzero(self.move_ids))
         self.rows = [_Row(line=list(line)) for _ in range(rows)]
 
     @classmethod
