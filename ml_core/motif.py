@@ -235,6 +235,9 @@ class MotifBias:
                                                                          K_TIMESIG)
         self.low, self.high = tokenizer.config.pitch_range
         self.pitch_first = int(np.flatnonzero(kinds == K_PITCH)[0])
+        # the two groups below as ids: each draw reads a few dozen logits, not the vocabulary
+        self._groups = (np.flatnonzero(kinds == K_PITCH),
+                        np.flatnonzero((kinds == K_POSITION) | (kinds == K_BAR)))
         self.pitch_ids = kinds == K_PITCH
         self.move_ids = (kinds == K_POSITION) | (kinds == K_BAR)
         self.rows = [_Row(line=list(line)) for _ in range(rows)]
@@ -336,18 +339,22 @@ class MotifBias:
         and density), while which pitch or which position leans to the prompt's; only
         `voicing` moves probability between the groups, toward the model onset's size."""
         bias = self.logits(states, finished)
-        if not bias.any() and not self._move_on.any():
+        moving = self._move_on.any()
+        if not moving and not bias.any():
             return logits
         out = np.array(logits, dtype=np.float32)
-        out[:, self.move_ids] += self._move_on[:, None]
-        for group in (self.pitch_ids, self.move_ids):
+        if moving:
+            out[:, self._groups[1]] += self._move_on[:, None]
+        for group in self._groups:
             for r in np.flatnonzero(bias[:, group].any(axis=1)):
-                members = group & masks[r]
-                if not members.any():
+                members = group[masks[r, group]]      # the group's allowed ids, in order
+                if not members.size:
                     continue
-                before = _logsumexp(out[r, members])
-                out[r, members] += bias[r, members]
-                out[r, members] -= _logsumexp(out[r, members]) - before
+                values = out[r, members]
+                before = _logsumexp(values)
+                values += bias[r, members]
+                values -= _logsumexp(values) - before
+                out[r, members] = values
         return out
 
     def _pitch_bias(self, out: np.ndarray, row: _Row, model: BarContent | None, state: Any) -> None:

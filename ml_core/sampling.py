@@ -127,6 +127,14 @@ def sample_numpy(logits: np.ndarray, *, temperature: float = 1.0, top_k: int = 0
             raise SamplingError(f"mask has {mask.shape[-1]} entries, logits {logits.shape[-1]}")
         if not np.logical_or.reduce(mask, axis=-1).all():
             raise SamplingError("the mask allows no token in some row")
+        if logits.shape[0] == 1:
+            # one row (a Continue): only its allowed tokens, often a few dozen of the
+            # vocabulary; masked tokens have zero weight in every step below, so the draw
+            # is the same token with the same probability
+            allowed = np.flatnonzero(mask.reshape(-1, mask.shape[-1])[0])
+            ids, probabilities = sample_numpy(logits[:, allowed], temperature=temperature,
+                                              top_k=top_k, top_p=top_p, rng=rng)
+            return allowed[ids], probabilities
         x = np.where(mask, logits, -np.inf)            # a new array: the caller's is untouched
     else:
         x = np.array(logits, dtype=np.float32)

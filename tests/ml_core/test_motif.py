@@ -120,6 +120,42 @@ def test_the_bias_favours_the_model_bars_rhythm_and_figure(make: Callable) -> No
     assert int(np.argmax(added)) == tokenizer.vocab["Pitch_67"]
 
 
+def test_adjust_moves_probability_within_each_groups_allowed_tokens(monkeypatch) -> None:
+    # adjust() reads each group's allowed ids; written out over the whole vocabulary
+    # (boolean masks) it gives the very same logits, and each group keeps its mass
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    prompt = score_of([Note(60, 0, Q), Note(62, Q, Q), Note(64, 3 * Q, Q)])
+    bias = MotifBias.for_prompt(tokenizer, prompt, "repeat", 3, (0, "major"))
+    rng = np.random.default_rng(2)
+    vocab = tokenizer.vocab_size
+    for case in range(20):
+        added = np.where(rng.random((3, vocab)) < 0.05, rng.normal(0, 4, (3, vocab)), 0.0)
+        added = added.astype(np.float32)
+        added[case % 3] = 0.0                                   # a row left alone
+        move_on = rng.choice([0.0, 4.0, -4.0], 3).astype(np.float32) * (case % 2)
+        monkeypatch.setattr(bias, "logits", lambda states, finished, a=added, m=move_on:
+                            (setattr(bias, "_move_on", m), a)[1])
+        logits = rng.normal(0, 2, (3, vocab)).astype(np.float32)
+        masks = rng.random((3, vocab)) < 0.6
+        out = bias.adjust(logits, [None] * 3, [False] * 3, masks)
+        expected = logits.copy()
+        expected[:, bias.move_ids] += move_on[:, None]
+        for group in (bias.pitch_ids, bias.move_ids):
+            for r in range(3):
+                members = group & masks[r]
+                if not added[r, group].any() or not members.any():
+                    continue
+                before = np.logaddexp.reduce(expected[r, members].astype(np.float64))
+                expected[r, members] += added[r, members]
+                after = np.logaddexp.reduce(expected[r, members].astype(np.float64))
+                expected[r, members] -= np.float32(after - before)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
+        if not move_on.any():
+            mass = [np.logaddexp.reduce(x[r, bias.pitch_ids & masks[r]].astype(np.float64))
+                    for x in (logits, out) for r in range(3)]
+            np.testing.assert_allclose(mass[:3], mass[3:], atol=1e-5)
+
+
 def test_an_unknown_motif_mode_is_refused() -> None:
     with pytest.raises(GenerationError, match="motif"):
         GenerationOptions(motif="loop").validated()

@@ -83,6 +83,67 @@ def test_quantized_blocks_hold_the_weights_within_half_a_step():
     assert np.all(codes.reshape(5, 256)[:, 200:] == 128)               # padding codes zero
 
 
+def _unpacked(nibbles: np.ndarray) -> np.ndarray:
+    """Two 4-bit codes a byte back to one a byte (the even one from the low half)."""
+    return np.stack([nibbles & 15, nibbles >> 4], axis=-1).reshape(*nibbles.shape[:-1], -1)
+
+
+def test_4bit_blocks_hold_the_weights_within_half_a_step():
+    weight = np.random.default_rng(4).standard_normal((200, 5)).astype(np.float32)
+    weight[:64, 0] = np.abs(weight[:64, 0])                 # a block of positive weights only
+    codes, scales, zero_points = onnx_stepper.quantized_blocks(weight, block=64, bits=4)
+    assert codes.shape == (5, 4, 32) and scales.shape == (5, 4) and zero_points.shape == (5, 2)
+    codes, zero_points = _unpacked(codes), _unpacked(zero_points)
+    assert codes.max() <= 15 and zero_points[0, 0] == 0     # 0 is the positive block's bottom
+    restored = (codes.astype(np.float32) - zero_points[:, :, None]) * scales[:, :, None]
+    restored = restored.reshape(5, 256)
+    step = np.repeat(scales, 64, axis=1)
+    assert np.all(np.abs(restored[:, :200].T - weight) <= step[:, :200].T / 2 + 1e-6)
+    assert np.all(restored[:, 200:] == 0)                   # the padding restores to zero
+
+
+@needs_runtime
+@pytest.mark.parametrize("bits", [8, 4])
+def test_the_runtime_multiplies_the_stored_codes(bits):
+    # the graph's product is x @ (the weights the codes restore) + b: the layout (nibble
+    # order, zero points) is what MatMulNBits reads; its int8 activations cost ~1%
+    rng = np.random.default_rng(bits)
+    weight = rng.standard_normal((256, 48)).astype(np.float32)
+    bias = rng.standard_normal(48).astype(np.float32)
+    graph = onnx_stepper._Graph("g", 256, int8_min_weights=1, int4_min_weights=1 if bits == 4
+                                else 10**9)
+    session = graph.session({"x": 256}, {"y": graph.linear("x", (weight, bias))})
+    codes, scales, zero_points = onnx_stepper.quantized_blocks(weight, bits=bits)
+    if bits == 4:
+        codes, zero_points = _unpacked(codes), _unpacked(zero_points)
+    restored = ((codes.astype(np.float32) - zero_points[:, :, None]) * scales[:, :, None])
+    restored = restored.reshape(48, 256).T
+    x = rng.standard_normal((3, 256)).astype(np.float32)
+    (y,) = session.run(None, {"x": x})
+    expected = x @ restored + bias
+    assert np.abs(y - expected).max() < 0.02 * np.abs(expected).max()
+    assert np.abs(expected - (x @ weight + bias)).max() > (0.05 if bits == 4 else 0.002)
+
+
+@needs_runtime
+def test_4bit_products_stay_close_to_torch(monkeypatch):
+    monkeypatch.setattr(onnx_stepper, "INT8_MIN_WEIGHTS", 1024)
+    monkeypatch.setattr(onnx_stepper, "INT4_MIN_WEIGHTS", 16 * 1024)  # the feed-forward pair
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=40, d_model=64, num_layers=2, num_heads=4,
+                        ff_size=256, context=24, dropout=0.0).eval()
+    rng = np.random.default_rng(1)
+    prompt, tokens = rng.integers(0, 40, 6).tolist(), rng.integers(0, 40, 30).tolist()
+    with torch.inference_mode():
+        stepper = make_stepper(model, CPU, "onnx")
+        assert "int4 from 16384" in stepper.variant()
+        quantized = _stepped(stepper, prompt, tokens)
+        reference = _stepped(TorchStepper(model, CPU), prompt, tokens)
+    spread = reference.max() - reference.min()          # 16 levels a block: looser than int8
+    assert 0 < np.abs(quantized - reference).max() < 0.1 * spread
+    assert (quantized.argmax(-1) == reference.argmax(-1)).mean() > 0.85
+
+
 def _tiny_remi_bundle():
     tokenizer = get_tokenizer("remi")
     torch.manual_seed(3)

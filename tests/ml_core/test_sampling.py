@@ -165,6 +165,28 @@ def test_numpy_sampling_applies_mask_top_k_top_p_and_greedy_like_torch() -> None
     assert float(torch_probabilities[0]) in [pytest.approx(p) for p in expected[expected > 0]]
 
 
+def test_one_masked_row_draws_what_the_whole_vocabulary_draws() -> None:
+    # a single row samples among its allowed tokens only: the same token with the same
+    # probability as masking the whole vocabulary (two rows take the whole-vocabulary path)
+    import numpy as np
+
+    from ml_core.sampling import sample_numpy
+
+    rng = np.random.default_rng(5)
+    for case in range(300):
+        logits = rng.normal(0, 3, (1, 97)).astype(np.float32)
+        mask = rng.random((1, 97)) < rng.choice([0.05, 0.3, 0.9])
+        mask[0, rng.integers(97)] = True
+        settings = [{"top_p": 0.95}, {"top_k": 5}, {"top_k": 200}, {"temperature": 0.7},
+                    {"temperature": 0}, {"top_k": 3, "top_p": 0.8}][case % 6]
+        one = sample_numpy(logits, mask=mask, rng=np.random.default_rng(case), **settings)
+        both = sample_numpy(np.repeat(logits, 2, axis=0), mask=np.repeat(mask, 2, axis=0),
+                            rng=np.random.default_rng(case), **settings)
+        assert mask[0, one[0][0]]
+        assert one[0][0] == both[0][0]
+        assert one[1][0] == pytest.approx(both[1][0], rel=1e-6)
+
+
 def test_numpy_sampling_errors_are_clear() -> None:
     import numpy as np
 
