@@ -166,6 +166,17 @@ def _logsumexp(values: np.ndarray) -> float:
     return top + float(np.log(np.exp(finite - top).sum()))
 
 
+def add_within(out: np.ndarray, row: int, members: np.ndarray, bias: np.ndarray) -> None:
+    """Add `bias` to `out[row]` over the tokens `members` (a boolean mask), keeping the
+    probability the group of those tokens had: which member is drawn leans, whether the
+    group is drawn does not."""
+    if not members.any():
+        return
+    before = _logsumexp(out[row, members])
+    out[row, members] += bias[members]
+    out[row, members] -= _logsumexp(out[row, members]) - before
+
+
 @dataclass(frozen=True)
 class MotifStrength:
     """Logit boosts of one Motif mode (0 = off)."""
@@ -334,12 +345,7 @@ class MotifBias:
         out[:, self.move_ids] += self._move_on[:, None]
         for group in (self.pitch_ids, self.move_ids):
             for r in np.flatnonzero(bias[:, group].any(axis=1)):
-                members = group & masks[r]
-                if not members.any():
-                    continue
-                before = _logsumexp(out[r, members])
-                out[r, members] += bias[r, members]
-                out[r, members] -= _logsumexp(out[r, members]) - before
+                add_within(out, r, group & masks[r], bias[r])
         return out
 
     def _pitch_bias(self, out: np.ndarray, row: _Row, model: BarContent | None, state: Any) -> None:

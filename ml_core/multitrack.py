@@ -48,7 +48,15 @@ from ml_core.generation import (
 )
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 from ml_core.options import GenerationError, GenerationOptions
-from ml_core.part_schedule import FREE, ExitMerge, ScheduleGrammar, Write, written_plan
+from ml_core.part_schedule import (
+    FREE,
+    ExitMerge,
+    ScheduleGrammar,
+    Write,
+    forced_score,
+    written_plan,
+)
+from ml_core.part_voicing import Hooks, PartVoicing
 from ml_core.tokenizers.remi_tracks import (
     DRUMS,
     FAMILIES,
@@ -75,11 +83,13 @@ def knows_tracks(tokenizer: Any) -> bool:
 
 def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: int,
                     options: GenerationOptions, cancel: threading.Event | None,
+                    voicing: float = 1.0,
                     ) -> tuple[Iterator[GenerationUpdate],
                                Callable[[list[int]], dict[int, list[Note]]]]:
     """Write `writes` (ticks at 480 per quarter) up to `end_tick` (a bar line): (updates whose
     scores are `score` with the new notes in their tracks, a row's sampled tokens -> its new
-    notes per track index at the score's resolution)."""
+    notes per track index at the score's resolution). `voicing` scales the voice-leading
+    bias (`ml_core.part_voicing`; 0 = off)."""
     tokenizer = bundle.tokenizer
     options = options.validated()
     cancel = cancel or threading.Event()
@@ -119,9 +129,12 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
             track.notes = sorted(track.notes + at_resolution(made, score.ticks_per_quarter))
         return result
 
+    slots, kept = forced_score(tokenizer, source, writes, end_tick)
+    voices = PartVoicing.build(tokenizer, grammar, kept, slots,
+                               {w.slot: w.start for w in writes}, options.variations, voicing)
     plan = _TokenPlan(context=context, state=grammar.start_from(inner), target=end_tick,
                       notes=notes, assemble=assemble, grammar=grammar,
-                      motif=ExitMerge(grammar))  # type: ignore[arg-type]
+                      motif=Hooks([voices, ExitMerge(grammar)]))  # type: ignore[arg-type]
     free = steps.count(FREE)
     options = replace(options, max_tokens=options.max_tokens
                       or len(steps) + free * TOKENS_PER_BAR_CAP)
@@ -185,9 +198,11 @@ def _check_track(score: Score, index: int) -> None:
 def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
                    options: GenerationOptions | None = None,
                    cancel: threading.Event | None = None, *,
-                   end_tick: int | None = None) -> GenerationResult:
+                   end_tick: int | None = None, voicing: float = 1.0) -> GenerationResult:
     """Continue each of `tracks` from its own end to `end_tick` (480 per quarter; default
-    `options.bars` bars after the end of those tracks), the other tracks as context."""
+    `options.bars` bars after the end of those tracks), the other tracks as context.
+    `voicing` (here and below): the strength of the voice-leading bias, 1 by default, 0 off
+    (`ml_core.part_voicing`)."""
     started = time.perf_counter()
     options = (options or GenerationOptions()).validated()
     source = _at_480(score)
@@ -205,20 +220,23 @@ def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
     if end_tick is None:
         end_tick = target_tick(source.with_tracks([source.tracks[w.index] for w in writes]),
                                options.bars)
-    return _result(_generate_parts(bundle, score, writes, end_tick, options, cancel), started)
+    return _result(_generate_parts(bundle, score, writes, end_tick, options, cancel, voicing),
+                   started)
 
 
 def continue_active(bundle: Any, score: Score, index: int,
                     options: GenerationOptions | None = None,
-                    cancel: threading.Event | None = None) -> GenerationResult:
+                    cancel: threading.Event | None = None, *,
+                    voicing: float = 1.0) -> GenerationResult:
     """Continue track `index` from its own end for `options.bars` bars, the others as
     accompaniment (their notes in those bars are read, not imitated)."""
-    return continue_parts(bundle, score, [index], options, cancel)
+    return continue_parts(bundle, score, [index], options, cancel, voicing=voicing)
 
 
 def continue_all(bundle: Any, score: Score, tracks: Sequence[int] | None = None,
                  options: GenerationOptions | None = None,
-                 cancel: threading.Event | None = None) -> GenerationResult:
+                 cancel: threading.Event | None = None, *,
+                 voicing: float = 1.0) -> GenerationResult:
     """Continue every track with notes (or `tracks`), each from its own end to the bar
     `options.bars` bars after the piece's end."""
     options = (options or GenerationOptions()).validated()
@@ -226,7 +244,8 @@ def continue_all(bundle: Any, score: Score, tracks: Sequence[int] | None = None,
     source = _at_480(score)
     end = target_tick(source.with_tracks([source.tracks[i] for i in chosen]), options.bars) \
         if chosen else 0
-    return continue_parts(bundle, score, chosen, options, cancel, end_tick=end)
+    return continue_parts(bundle, score, chosen, options, cancel, end_tick=end,
+                          voicing=voicing)
 
 
 def _span(source: Score, bars: tuple[int, int] | None) -> tuple[int, int]:
@@ -242,7 +261,8 @@ def _span(source: Score, bars: tuple[int, int] | None) -> tuple[int, int]:
 
 def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: int,
                options: GenerationOptions | None = None,
-               cancel: threading.Event | None = None) -> GenerationResult:
+               cancel: threading.Event | None = None, *,
+               voicing: float = 1.0) -> GenerationResult:
     """Rewrite track `index` in bars `start_bar..end_bar-1` given every other track (and
     its own bars before); its notes starting in those bars are replaced."""
     started = time.perf_counter()
@@ -261,7 +281,8 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
         bundle.tokenizer, source, "melody", source.tracks[index].program)
     own = [n for n in source.tracks[index].notes if n.start < start]
     writes = [Write(index, slot, start, max([n.start + 1 for n in own], default=0))]
-    return _result(_generate_parts(bundle, cleared, writes, end, options, cancel), started)
+    return _result(_generate_parts(bundle, cleared, writes, end, options, cancel, voicing),
+                   started)
 
 
 def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None) -> int:
@@ -296,7 +317,7 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
 
 def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None,
              bars: tuple[int, int] | None = None, options: GenerationOptions | None = None,
-             cancel: threading.Event | None = None) -> GenerationResult:
+             cancel: threading.Event | None = None, voicing: float = 1.0) -> GenerationResult:
     """A new track (the last one of the result's scores) playing `role` over bars
     `bars` = (first, end) (default: the whole piece), written given the other tracks."""
     started = time.perf_counter()
@@ -312,4 +333,5 @@ def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None
     grown = score.with_tracks([t.emptied(list(t.notes)) for t in score.tracks] + [track])
     start, end = _span(source, bars)
     writes = [Write(len(grown.tracks) - 1, slot, start, start)]
-    return _result(_generate_parts(bundle, grown, writes, end, options, cancel), started)
+    return _result(_generate_parts(bundle, grown, writes, end, options, cancel, voicing),
+                   started)

@@ -189,20 +189,26 @@ def _bars(tokenizer: Any, source: Score, end_tick: int) -> list[tuple[int, int, 
         raise GenerationError(str(error)) from None
 
 
+def forced_score(tokenizer: Any, source: Score, writes: list[Write], end_tick: int
+                 ) -> tuple[list[int | None], Score]:
+    """(each track's slot, the score as the schedule forces it: written parts cut at their
+    start, every part at `end_tick`)."""
+    slots = checked_slots(tokenizer, source, {w.index: w.slot for w in writes})
+    written = {w.slot: w for w in writes}
+    return slots, source.with_tracks([
+        t.emptied([n for n in t.notes if n.start < end_tick
+                   and (slots[i] not in written or n.start < written[slots[i]].start)])
+        for i, t in enumerate(source.tracks)])
+
+
 def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: int,
                   options: GenerationOptions):
     """(context ids, schedule steps, own ends) writing `writes` up to `end_tick`."""
-    slots = checked_slots(tokenizer, source, {w.index: w.slot for w in writes})
+    slots, kept = forced_score(tokenizer, source, writes, end_tick)
     bars = _bars(tokenizer, source, end_tick)
     starts = [bar_start for bar_start, _, _ in bars]
     first = max(0, int(np.searchsorted(starts, min(w.start for w in writes), side="right")) - 1)
     context_end = starts[first]
-    written = {w.slot: w for w in writes}
-    # the score as the schedule forces it: written parts cut at their start, all at the end
-    kept = source.with_tracks([
-        t.emptied([n for n in t.notes if n.start < end_tick
-                   and (slots[i] not in written or n.start < written[slots[i]].start)])
-        for i, t in enumerate(source.tracks)])
     before = kept.sliced(0, context_end, shift=False, clip=False)
     before.tempo_changes = [c for c in before.tempo_changes if c.tick < context_end]
     last = writes[0].slot if len(writes) == 1 else None
