@@ -17,8 +17,9 @@ note, the texture and density, stays the model's):
   by interval class, as `bench/multitrack_quality.py` counts), up to two; on a quarter-note
   beat in full, between beats OFFBEAT_WEIGHT of it: passing notes stay possible;
 - register: once the part's new notes (REGISTER_MIN_NOTES of them) have a median more
-  than REGISTER_SLACK semitones from the median of its own last bars, its pitches are
-  tilted back toward that median (by up to `register` per octave).
+  than REGISTER_SLACK semitones from the median of its own last bars, the pitches beyond
+  that median on the side they drifted to lose up to `register` per octave from it (at
+  most `register`).
 
 All of it is a bias, never a mask. `VOICING` holds the strengths chosen on the bench;
 `PartVoicing.build(..., scale)` multiplies them (0 turns it off).
@@ -55,7 +56,7 @@ class VoicingStrength:
     order: float = 6.0         # a pitch crossing a part above or below
     unison: float = 3.0        # a pitch on the nearest note of a part above or below
     dissonance: float = 2.5    # per dissonant interval with a sounding note, on a beat
-    register: float = 3.0      # per octave from the part's register, once it drifts
+    register: float = 3.0      # per octave beyond the part's register, once it drifts
 
 
 VOICING = VoicingStrength()
@@ -188,9 +189,9 @@ class PartVoicing:
         if target is not None and s.register and len(made) >= REGISTER_MIN_NOTES:
             drift = float(statistics.median(made)) - target
             tilt = min(1.0, (abs(drift) - REGISTER_SLACK) / REGISTER_RAMP)
-            if tilt > 0:
-                bias -= np.float32(np.sign(drift) * tilt * s.register) * \
-                    ((pitches - target) / 12.0).astype(np.float32)
+            if tilt > 0:   # the side it drifted to loses, up to an octave's worth
+                away = np.clip(np.sign(drift) * (pitches - target) / 12.0, 0.0, 1.0)
+                bias -= (tilt * s.register * away).astype(np.float32)
         return bias
 
     # -------------------------------------------------------------- the loop's calls
