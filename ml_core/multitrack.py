@@ -96,8 +96,9 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
     device, seed = _ready(bundle, options)
     source = score if score.ticks_per_quarter == TICKS_PER_QUARTER else \
         score.resampled(TICKS_PER_QUARTER)
-    context, steps, own_ends = written_plan(tokenizer, source, writes, end_tick, options)
-    grammar = ScheduleGrammar(tokenizer, steps, own_ends)
+    context, steps, own_ends, optional = written_plan(tokenizer, source, writes, end_tick,
+                                                     options)
+    grammar = ScheduleGrammar(tokenizer, steps, own_ends, optional)
     inner = _start_state(tokenizer.grammar(), context)
     dynamics = {w.slot: _dynamics(tokenizer, source, seed, w.index) for w in writes}
     split: dict[int, dict[int, list[Note]]] = {}

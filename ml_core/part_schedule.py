@@ -65,13 +65,18 @@ class OwnEnd:
 class ScheduleGrammar:
     """The tokenizer's grammar walking a schedule: forced steps allow their token only;
     a FREE step allows what the grammar allows except structure (bar lines, sections,
-    meters, EOS), plus the next step's token, which ends it."""
+    meters, EOS), plus the next step's token, which ends it. `optional` maps the step of
+    a written part's Track token that may be left out (a part that rests whole bars) to
+    the step after its section: there, the token of that step is allowed too (the part
+    rests in this bar), and so on down a run of such parts."""
 
-    def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd]) -> None:
+    def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd],
+                 optional: dict[int, int] | None = None) -> None:
         self._t = tokenizer
         self._inner = tokenizer.grammar()
         self.steps = list(steps)
         self._own_ends = own_ends
+        self._optional = dict(optional or {})
         structure = (K_BAR, K_TIMESIG, K_TRACK, K_BOS, K_EOS, K_PAD, K_HOLE, K_FILL_START,
                      K_FILL_END)
         self._body = ~np.isin(tokenizer.kind_array, structure)
@@ -85,11 +90,17 @@ class ScheduleGrammar:
         if index >= len(steps):
             return self._inner.allowed(state.inner)
         if steps[index] != FREE:
-            return self._one_hot(steps[index])
+            if index not in self._optional:
+                return self._one_hot(steps[index])
+            inner = self._inner.allowed(state.inner)
+            mask = self._one_hot(steps[index]).copy()
+            for token, _ in self._exits(index)[1:]:
+                mask[token] |= inner[token]
+            return mask
         inner = self._inner.allowed(state.inner)
         mask = inner & self._body
-        if index + 1 < len(steps) and inner[steps[index + 1]]:
-            mask[steps[index + 1]] = True
+        for token, _ in self._exits(index + 1):
+            mask[token] |= inner[token]
         own = self._own_ends.get(state.inner.section)
         if own is not None:
             section = self._inner.section_state(state.inner)
@@ -100,12 +111,30 @@ class ScheduleGrammar:
                     mask = narrowed
         return mask if mask.any() else inner
 
+    def _exits(self, index: int) -> list[tuple[int, int]]:
+        """(token, step after it) of the ways on from step `index`: its own token, and
+        where its part may rest, the tokens after its section (and after theirs)."""
+        exits = []
+        while index < len(self.steps):
+            exits.append((self.steps[index], index + 1))
+            if index not in self._optional:
+                break
+            index = self._optional[index]
+        return exits
+
     def exit_of(self, state: ScheduleState) -> int | None:
         """In a FREE step, the token that ends it (None elsewhere)."""
         index = state.index
         if index + 1 < len(self.steps) and self.steps[index] == FREE:
             return self.steps[index + 1]
         return None
+
+    def rests_of(self, state: ScheduleState) -> list[int]:
+        """In a FREE step, the tokens that end it leaving the next parts out (they rest)."""
+        index = state.index
+        if index + 1 < len(self.steps) and self.steps[index] == FREE:
+            return [token for token, _ in self._exits(index + 1)[1:]]
+        return []
 
     def closing(self, state: ScheduleState) -> np.ndarray:
         """The structural tokens the grammar allows at `state` (a section's end: a bar line,
@@ -126,9 +155,9 @@ class ScheduleGrammar:
         steps, index = self.steps, state.index
         if index < len(steps):
             if steps[index] != FREE:
-                index += 1
-            elif index + 1 < len(steps) and token == steps[index + 1]:
-                index += 2
+                index = dict(self._exits(index)).get(token, index + 1)
+            elif index + 1 < len(steps):
+                index = dict(self._exits(index + 1)).get(token, index)
         return ScheduleState(inner, index)
 
 
@@ -150,6 +179,8 @@ class ExitMerge:
             if exit_token is None or not masks[row, exit_token]:
                 continue
             closing = self._grammar.closing(state)
+            for rest in self._grammar.rests_of(state):   # a part left out keeps its own
+                closing[rest] = False
             if not closing.any():
                 continue
             out = np.array(logits, dtype=np.float32) if out is None else out
@@ -203,7 +234,11 @@ def forced_score(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
 
 def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: int,
                   options: GenerationOptions):
-    """(context ids, schedule steps, own ends) writing `writes` up to `end_tick`."""
+    """(context ids, schedule steps, own ends, optional steps: see `ScheduleGrammar`)
+    writing `writes` up to `end_tick`. A written part that rests a whole bar somewhere in
+    its own music before its start (from where the piece's music begins) may rest in the
+    bars it writes too (its section is
+    left out when the model means it to be); the others play in every bar."""
     slots, kept = forced_score(tokenizer, source, writes, end_tick)
     bars = _bars(tokenizer, source, end_tick)
     starts = [bar_start for bar_start, _, _ in bars]
@@ -218,6 +253,9 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     tempo_at = tokenizer._tempo_tokens(kept)
     controls = {}
     own_ends = {}
+    since = min((n.start for t in kept.tracks for n in t.notes), default=0)
+    resting = {w.slot for w in writes if _rests(kept.tracks[w.index].notes, since, bars)}
+    optional: dict[int, int] = {}
     for w in writes:
         own = kept.with_tracks([kept.tracks[w.index]])
         controls[w.slot] = tokenizer.control_tokens(_controls(tokenizer, options, own, w.start)
@@ -240,10 +278,28 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
             if section.slot not in active_slots:
                 steps += section.tokens(tokenizer.track_first)
         for w in active:
+            at = len(steps)
             steps += [tokenizer.slot_token(w.slot)] + controls[w.slot]
-            if w.slot in by_slot and w.start > bar_start:
+            own = w.slot in by_slot and w.start > bar_start
+            if own:
                 steps += by_slot[w.slot].tokens(tokenizer.track_first, before=w.start)[
                     1 + len(by_slot[w.slot].controls):]
             steps.append(FREE)
+            if w.slot in resting and not own:
+                optional[at] = len(steps)
     steps.append(tokenizer.bar_id)
-    return context, steps, own_ends
+    return context, steps, own_ends, optional
+
+
+def _rests(notes: Sequence[Note], since: int,
+           bars: Sequence[tuple[int, int, tuple[int, int]]]) -> bool:
+    """Whether `notes` leave a whole bar of `bars` silent from tick `since` (where the
+    piece's music begins) to their last onset."""
+    if not notes:
+        return False
+    last = max(n.start for n in notes)
+    for bar_start, length, _ in bars:
+        if since <= bar_start and bar_start + length <= last and not any(
+                n.start < bar_start + length and n.end > bar_start for n in notes):
+            return True
+    return False

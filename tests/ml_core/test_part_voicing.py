@@ -89,7 +89,7 @@ def test_the_bias_moves_probability_among_the_pitches_only(tokenizer) -> None:
     probability the model gave them (whether the onset gets a note stays the model's)."""
     score = trio()     # at bar 2 the soprano sounds C5 (72), the tenor A3 (57)
     writes = [Write(1, ALTO, 2 * BAR, 2 * BAR)]
-    context, steps, own_ends = written_plan(tokenizer, score, writes, 3 * BAR,
+    context, steps, own_ends, _ = written_plan(tokenizer, score, writes, 3 * BAR,
                                             GenerationOptions(bars=1))
     grammar = ScheduleGrammar(tokenizer, steps, own_ends)
     slots, kept = forced_score(tokenizer, score, writes, 3 * BAR)
@@ -167,3 +167,34 @@ def test_parts_continued_together_lean_on_the_notes_written_before_them(tiny) ->
     assert soprano and alto
     new_bars = [n for n in alto if n.start >= 4 * BAR]
     assert new_bars and _crossings(new_bars, soprano) == 0
+
+
+def test_a_part_that_rests_whole_bars_may_rest_in_the_bars_it_writes(tokenizer) -> None:
+    score = trio()
+    writes = [Write(0, SOPRANO, 3 * BAR, 3 * BAR), Write(1, ALTO, 4 * BAR, 4 * BAR)]
+    *_, optional = written_plan(tokenizer, score, writes, 6 * BAR, GenerationOptions())
+    assert optional == {}                      # every part plays in every bar: all written
+    score.tracks[1].notes = [n for n in score.tracks[1].notes if not BAR <= n.start < 2 * BAR]
+    context, steps, own_ends, optional = written_plan(tokenizer, score, writes, 6 * BAR,
+                                                      GenerationOptions())
+    alto, soprano = tokenizer.slot_token(ALTO), tokenizer.slot_token(SOPRANO)
+    assert optional and all(steps[at] == alto for at in optional)   # the alto rested a bar
+    grammar = ScheduleGrammar(tokenizer, steps, own_ends, optional)
+    state = grammar.start_from(_start_state(tokenizer.grammar(), context))
+    at = min(optional)
+    while state.index < at - 1:             # up to the FREE step of the soprano before it
+        token = steps[state.index]
+        if token == FREE:                   # earlier bars: a note, then on
+            for name in ("Position_0", "Pitch_72", "Duration_4"):
+                state = grammar.advance(state, tokenizer.vocab[name])
+            token = steps[state.index + 1]
+        state = grammar.advance(state, token)
+    for name in ("Position_0", "Pitch_72", "Duration_4"):
+        state = grammar.advance(state, tokenizer.vocab[name])
+    assert grammar.exit_of(state) == alto and grammar.rests_of(state) == [steps[optional[at]]]
+    allowed = grammar.allowed(state)
+    assert allowed[alto] and allowed[tokenizer.bar_id]     # the alto plays, or rests
+    rested = grammar.advance(state, tokenizer.bar_id)
+    assert rested.index == optional[at] + 1 and rested.inner.bar_start > state.inner.bar_start
+    assert grammar.advance(state, alto).index == at + 1
+    assert not allowed[soprano]
