@@ -92,6 +92,8 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
     bias (`ml_core.part_voicing`; 0 = off)."""
     tokenizer = bundle.tokenizer
     options = options.validated()
+    if not voicing >= 0:
+        raise GenerationError(f"voicing must be 0 (off) or more, got {voicing}")
     cancel = cancel or threading.Event()
     device, seed = _ready(bundle, options)
     source = score if score.ticks_per_quarter == TICKS_PER_QUARTER else \
