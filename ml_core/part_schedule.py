@@ -37,6 +37,7 @@ from ml_core.tokenizers.remi import (
 from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token
+PLAY_SHARE_BOUNDS = (0.1, 0.9)   # a resting part's share of bars playing, as ExitMerge uses it
 
 
 class ScheduleState(NamedTuple):
@@ -67,16 +68,18 @@ class ScheduleGrammar:
     a FREE step allows what the grammar allows except structure (bar lines, sections,
     meters, EOS), plus the next step's token, which ends it. `optional` maps the step of
     a written part's Track token that may be left out (a part that rests whole bars) to
-    the step after its section: there, the token of that step is allowed too (the part
-    rests in this bar), and so on down a run of such parts."""
+    (the step after its section, the share of bars the part plays in its own music):
+    there, the token of the step after is allowed too (the part rests in this bar), and so
+    on down a run of such parts."""
 
     def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd],
-                 optional: dict[int, int] | None = None) -> None:
+                 optional: dict[int, tuple[int, float]] | None = None) -> None:
         self._t = tokenizer
         self._inner = tokenizer.grammar()
         self.steps = list(steps)
         self._own_ends = own_ends
-        self._optional = dict(optional or {})
+        self._optional = {step: after for step, (after, _) in (optional or {}).items()}
+        self._plays = {step: share for step, (_, share) in (optional or {}).items()}
         structure = (K_BAR, K_TIMESIG, K_TRACK, K_BOS, K_EOS, K_PAD, K_HOLE, K_FILL_START,
                      K_FILL_END)
         self._body = ~np.isin(tokenizer.kind_array, structure)
@@ -129,6 +132,17 @@ class ScheduleGrammar:
             return self.steps[index + 1]
         return None
 
+    def rest_choice(self, state: ScheduleState) -> tuple[int, list[int], float] | None:
+        """Where the next part may rest (at its Track step, or ending the FREE step before
+        it): (its Track token, the tokens that leave it out, the share of bars it plays)."""
+        index = state.index
+        if index < len(self.steps) and self.steps[index] == FREE:
+            index += 1
+        if index not in self._optional:
+            return None
+        exits = self._exits(index)
+        return exits[0][0], [token for token, _ in exits[1:]], self._plays[index]
+
     def rests_of(self, state: ScheduleState) -> list[int]:
         """In a FREE step, the tokens that end it leaving the next parts out (they rest)."""
         index = state.index
@@ -166,31 +180,57 @@ class ExitMerge:
     ends it takes the probability of every way the model would end the section there (a
     bar line, any other part's section, EOS). A part the model rarely saw last in a bar,
     or a next section token it never learned, then ends when the model means to end the
-    part, instead of the part running on to the token cap."""
+    part, instead of the part running on to the token cap. Where the next part may rest,
+    whether it plays leans halfway (in log-odds) from the model's odds to the share of
+    bars it plays in its own music: a part that joins in now and then keeps doing so."""
 
     def __init__(self, grammar: ScheduleGrammar) -> None:
         self._grammar = grammar
 
     def adjust(self, logits: np.ndarray, states: Sequence[ScheduleState],
                finished: Sequence[bool], masks: np.ndarray) -> np.ndarray:
-        out = None
+        out = np.array(logits, dtype=np.float32)
+        changed = False
         for row, state in enumerate(states):
-            exit_token = None if finished[row] else self._grammar.exit_of(state)
-            if exit_token is None or not masks[row, exit_token]:
+            if finished[row]:
                 continue
-            closing = self._grammar.closing(state)
-            for rest in self._grammar.rests_of(state):   # a part left out keeps its own
-                closing[rest] = False
-            if not closing.any():
-                continue
-            out = np.array(logits, dtype=np.float32) if out is None else out
-            values = out[row, closing]
-            top = float(values.max())
-            out[row, exit_token] = top + float(np.log(np.exp(values - top).sum()))
-        return logits if out is None else out
+            exit_token = self._grammar.exit_of(state)
+            if exit_token is not None and masks[row, exit_token]:
+                closing = self._grammar.closing(state)
+                for rest in self._grammar.rests_of(state):   # a part left out keeps its own
+                    closing[rest] = False
+                if closing.any():
+                    out[row, exit_token] = _logsumexp(out[row, closing])
+                    changed = True
+            choice = self._grammar.rest_choice(state)
+            if choice is not None:
+                changed |= _lean_to_share(out[row], masks[row], *choice)
+        return out if changed else logits
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Nothing to follow (the grammar's state holds the schedule)."""
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    top = float(values.max())
+    return top + float(np.log(np.exp(values - top).sum()))
+
+
+def _lean_to_share(row: np.ndarray, allowed: np.ndarray, play: int, rests: list[int],
+                   share: float) -> bool:
+    """Set the odds of `play` against the (allowed) `rests` halfway, in log-odds, to `share`
+    (their total probability kept); whether anything changed."""
+    rests = [token for token in rests if allowed[token]]
+    if not allowed[play] or not rests:
+        return False
+    share = min(max(share, PLAY_SHARE_BOUNDS[0]), PLAY_SHARE_BOUNDS[1])
+    rest = _logsumexp(row[rests])
+    total = _logsumexp(np.array([row[play], rest]))
+    odds = (float(row[play]) - rest + float(np.log(share / (1.0 - share)))) / 2.0
+    plays = 1.0 / (1.0 + float(np.exp(-odds)))
+    row[rests] += total + float(np.log(1.0 - plays)) - rest
+    row[play] = total + float(np.log(plays))
+    return True
 
 
 # ----------------------------------------------------------------------- the plan
@@ -254,8 +294,9 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     controls = {}
     own_ends = {}
     since = min((n.start for t in kept.tracks for n in t.notes), default=0)
-    resting = {w.slot for w in writes if _rests(kept.tracks[w.index].notes, since, bars)}
-    optional: dict[int, int] = {}
+    plays = {w.slot: share for w in writes
+             if (share := _playing_share(kept.tracks[w.index].notes, since, bars)) < 1.0}
+    optional: dict[int, tuple[int, float]] = {}
     for w in writes:
         own = kept.with_tracks([kept.tracks[w.index]])
         controls[w.slot] = tokenizer.control_tokens(_controls(tokenizer, options, own, w.start)
@@ -285,21 +326,20 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
                 steps += by_slot[w.slot].tokens(tokenizer.track_first, before=w.start)[
                     1 + len(by_slot[w.slot].controls):]
             steps.append(FREE)
-            if w.slot in resting and not own:
-                optional[at] = len(steps)
+            if w.slot in plays and not own:
+                optional[at] = (len(steps), plays[w.slot])
     steps.append(tokenizer.bar_id)
     return context, steps, own_ends, optional
 
 
-def _rests(notes: Sequence[Note], since: int,
-           bars: Sequence[tuple[int, int, tuple[int, int]]]) -> bool:
-    """Whether `notes` leave a whole bar of `bars` silent from tick `since` (where the
-    piece's music begins) to their last onset."""
+def _playing_share(notes: Sequence[Note], since: int,
+                   bars: Sequence[tuple[int, int, tuple[int, int]]]) -> float:
+    """The share of the bars of `bars` from tick `since` (where the piece's music begins)
+    to the last onset of `notes` in which they sound (1 without notes)."""
     if not notes:
-        return False
+        return 1.0
     last = max(n.start for n in notes)
-    for bar_start, length, _ in bars:
-        if since <= bar_start and bar_start + length <= last and not any(
-                n.start < bar_start + length and n.end > bar_start for n in notes):
-            return True
-    return False
+    spanned = [(start, length) for start, length, _ in bars if since <= start <= last]
+    sounding = sum(any(n.start < start + length and n.end > start for n in notes)
+                   for start, length in spanned)
+    return sounding / len(spanned) if spanned else 1.0

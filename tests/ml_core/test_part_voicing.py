@@ -179,6 +179,7 @@ def test_a_part_that_rests_whole_bars_may_rest_in_the_bars_it_writes(tokenizer) 
                                                       GenerationOptions())
     alto, soprano = tokenizer.slot_token(ALTO), tokenizer.slot_token(SOPRANO)
     assert optional and all(steps[at] == alto for at in optional)   # the alto rested a bar
+    assert {share for _, share in optional.values()} == {0.75}         # and played 3 of 4
     grammar = ScheduleGrammar(tokenizer, steps, own_ends, optional)
     state = grammar.start_from(_start_state(tokenizer.grammar(), context))
     at = min(optional)
@@ -191,10 +192,23 @@ def test_a_part_that_rests_whole_bars_may_rest_in_the_bars_it_writes(tokenizer) 
         state = grammar.advance(state, token)
     for name in ("Position_0", "Pitch_72", "Duration_4"):
         state = grammar.advance(state, tokenizer.vocab[name])
-    assert grammar.exit_of(state) == alto and grammar.rests_of(state) == [steps[optional[at]]]
+    assert grammar.exit_of(state) == alto and grammar.rests_of(state) == [steps[optional[at][0]]]
     allowed = grammar.allowed(state)
     assert allowed[alto] and allowed[tokenizer.bar_id]     # the alto plays, or rests
     rested = grammar.advance(state, tokenizer.bar_id)
-    assert rested.index == optional[at] + 1 and rested.inner.bar_start > state.inner.bar_start
+    assert rested.index == optional[at][0] + 1 and rested.inner.bar_start > state.inner.bar_start
     assert grammar.advance(state, alto).index == at + 1
     assert not allowed[soprano]
+
+
+def test_whether_a_resting_part_plays_leans_to_how_often_it_played() -> None:
+    from ml_core.part_schedule import _lean_to_share
+
+    row = np.array([0.0, 0.0, 0.0, 5.0], dtype=np.float32)    # play, rest, rest, a note
+    allowed = np.array([True, True, False, True])
+    assert _lean_to_share(row, allowed, 0, [1, 2], share=0.9)
+    played = np.exp(row[0]) / (np.exp(row[0]) + np.exp(row[1]))
+    assert played == pytest.approx(1 / (1 + np.exp(-np.log(9) / 2)), rel=1e-5)   # 0.75
+    assert np.exp(row[0]) + np.exp(row[1]) == pytest.approx(2.0, rel=1e-5)   # mass kept
+    assert row[2] == 0.0 and row[3] == 5.0
+    assert not _lean_to_share(row, np.array([True, False, False, True]), 0, [1, 2], 0.5)
