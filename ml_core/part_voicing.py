@@ -9,7 +9,10 @@ pitches keep the probability the model gave them together, so whether the onset 
 note, the texture and density, stays the model's):
 
 - order: a pitch above the lowest note of a part that sounds above this one, or below the
-  highest note of a part below it, loses `order` (a voice crossing). Parts are ordered by
+  highest note of a part below it (a voice crossing), ends up `order` below every pitch
+  that keeps the order, whatever the other terms give them (on the nearest note of such a
+  part, a unison, it loses `unison`). A part silent for less than ORDER_MEMORY keeps its
+  place with the notes it played last. Parts are ordered by
   the median pitch of their known notes; a part with none (a new part) by its role: the
   melody above the counter-melody above the harmony above the bass;
 - consonance: a pitch loses `dissonance` for each note of another part it forms a
@@ -44,7 +47,7 @@ OFFBEAT_WEIGHT = 0.35           # share of the consonance bias between quarter-n
 MAX_DISSONANCES = 2             # notes a pitch is penalised for clashing with, at most
 ORDER_MEMORY = 2 * TICKS_PER_QUARTER   # a part silent for less than this keeps its place
 REGISTER_BARS = 2               # a part's register: the median of its last bars with notes
-REGISTER_SLACK = 3.0            # semitones the new notes' median may drift before the tilt
+REGISTER_SLACK = 2.0            # semitones the new notes' median may drift before the tilt
 REGISTER_RAMP = 6.0             # ... and beyond it, the drift at which the tilt is full
 REGISTER_MIN_NOTES = 4          # new notes needed before the drift is trusted
 
@@ -56,7 +59,7 @@ class VoicingStrength:
     order: float = 6.0         # a pitch crossing a part above or below
     unison: float = 3.0        # a pitch on the nearest note of a part above or below
     dissonance: float = 2.5    # per dissonant interval with a sounding note, on a beat
-    register: float = 3.0      # per octave beyond the part's register, once it drifts
+    register: float = 6.0      # per octave beyond the part's register, once it drifts
 
 
 VOICING = VoicingStrength()
@@ -171,13 +174,14 @@ class PartVoicing:
         pitches = self._pitch_values
         bias = np.zeros(pitches.shape, dtype=np.float32)
         weight = 1.0 if (tick - bar_start) % TICKS_PER_QUARTER == 0 else OFFBEAT_WEIGHT
+        crossing = np.zeros(pitches.shape, dtype=bool)
         for other, others in self.sounding(row, slot, tick, ORDER_MEMORY).items():
             side = self.above(slot, other)
             if side is True:
-                bias[pitches > others.min()] -= s.order
+                crossing |= pitches > others.min()
                 bias[pitches == others.min()] -= s.unison
             elif side is False:
-                bias[pitches < others.max()] -= s.order
+                crossing |= pitches < others.max()
                 bias[pitches == others.max()] -= s.unison
         clashes = np.zeros(pitches.shape, dtype=np.int64)
         for others in self.sounding(row, slot, tick).values():
@@ -192,6 +196,9 @@ class PartVoicing:
             if tilt > 0:   # the side it drifted to loses, up to an octave's worth
                 away = np.clip(np.sign(drift) * (pitches - target) / 12.0, 0.0, 1.0)
                 bias -= (tilt * s.register * away).astype(np.float32)
+        if crossing.any() and s.order:   # below every pitch that keeps the order, by `order`
+            floor = float(bias[~crossing].min()) if not crossing.all() else 0.0
+            bias[crossing] = np.minimum(bias[crossing], floor) - s.order
         return bias
 
     # -------------------------------------------------------------- the loop's calls

@@ -45,15 +45,17 @@ def test_an_inner_part_is_kept_under_the_part_above_and_off_its_dissonances(toke
     pitches = _pitches(tokenizer)
     bias = voicing.pitch_bias(0, ALTO, 0, 0)
     expected = np.zeros(pitches.shape)
-    expected[pitches > 72] -= 6.0                     # above the soprano: a crossing
-    expected[pitches == 72] -= 3.0                    # on it: a unison
+    expected[pitches == 72] -= 3.0                    # on the soprano's note: a unison
     expected[np.isin(np.abs(pitches - 72) % 12, DISSONANT)] -= 2.0
+    above = pitches > 72                              # above it: a crossing, under them all
+    expected[above] = np.minimum(expected[above], -3.0) - 6.0
     assert np.allclose(bias, expected)
     assert bias[pitches == 67] == 0 and bias[pitches == 71] == -2.0 and bias[pitches == 60] == 0
+    assert bias[pitches == 79] == -9.0 and bias[pitches == 73] == -9.0
     # between beats the consonance bias is weaker, the order of the parts is not
     between = voicing.pitch_bias(0, ALTO, Q // 2, 0)
     assert between[pitches == 71] == pytest.approx(-2.0 * OFFBEAT_WEIGHT)
-    assert between[pitches == 80] == pytest.approx(-6.0)
+    assert between[pitches == 80] == pytest.approx(-9.0)
     # once the soprano has ended (and a half note later), the alto is free
     assert not voicing.pitch_bias(0, ALTO, 4 * Q, 0).any()
 
@@ -66,7 +68,7 @@ def test_a_new_part_takes_its_place_by_role(tokenizer) -> None:
     voicing.rows[0].sounding[ALTO] = [Note(62, 0, Q)]      # written earlier in the bar
     pitches = _pitches(tokenizer)
     bias = voicing.pitch_bias(0, BASS, 0, 0)
-    assert (bias[pitches > 62] <= -6.0).all()           # under the alto (and the soprano)
+    assert (bias[pitches > 62] <= bias[pitches <= 62].min() - 6.0).all()   # under the alto
     assert bias[pitches == 50] == 0                      # an octave and a fourth below: free
 
 
@@ -111,10 +113,14 @@ def test_the_bias_moves_probability_among_the_pitches_only(tokenizer) -> None:
         return float(weights[pitch[mask[0]]].sum() / weights.sum())
 
     assert share(adjusted[0]) == pytest.approx(share(logits[0]), rel=1e-5)
-    ids = {tokenizer.vocab[f"Pitch_{p}"]: p for p in (64, 84, 73)}
-    moved = {p: adjusted[0, i] - logits[0, i] for i, p in ids.items()}
-    assert moved[84] - moved[64] == pytest.approx(-VOICING.order)     # above the soprano
-    assert moved[73] - moved[64] == pytest.approx(-VOICING.order - VOICING.dissonance)
+    moved = adjusted[0] - logits[0]
+    values = np.asarray(tokenizer.values)
+    crossing = pitch & ((values > 72) | (values < 57))    # above the soprano, under the tenor
+    assert crossing.any() and (pitch & ~crossing).any()
+    assert moved[crossing].max() <= moved[pitch & ~crossing].min() - VOICING.order + 1e-4
+    ids = {p: tokenizer.vocab[f"Pitch_{p}"] for p in (64, 65, 66)}   # consonant, C-F, C-F#
+    assert moved[ids[64]] == pytest.approx(moved[ids[65]])
+    assert moved[ids[66]] - moved[ids[64]] == pytest.approx(-VOICING.dissonance)
     others = ~pitch
     assert np.array_equal(adjusted[0, others], logits[0, others])
 
