@@ -43,6 +43,7 @@ from ml_core.tokenizers.remi import K_BAR, K_DURATION, K_PITCH
 from ml_core.tokenizers.remi_tracks import DRUMS, SLOTS
 
 DISSONANT = (1, 2, 6, 10, 11)   # interval classes (semitones mod 12) counted as dissonant
+_DISSONANT_CLASS = np.isin(np.arange(12), DISSONANT)   # by (a - b) % 12 (symmetric)
 OFFBEAT_WEIGHT = 0.35           # share of the consonance bias between quarter-note beats
 MAX_DISSONANCES = 2             # notes a pitch is penalised for clashing with, at most
 ORDER_MEMORY = 2 * TICKS_PER_QUARTER   # a part silent for less than this keeps its place
@@ -186,7 +187,7 @@ class PartVoicing:
         clashes = np.zeros(pitches.shape, dtype=np.int64)
         for others in self.sounding(row, slot, tick).values():
             for pitch in others.tolist():
-                clashes += np.isin(np.abs(pitches - pitch) % 12, DISSONANT)
+                clashes += _DISSONANT_CLASS[(pitches - pitch) % 12]
         bias -= s.dissonance * weight * np.minimum(clashes, MAX_DISSONANCES)
         target = self._registers.get(slot)
         made = self.rows[row].pitches.get(slot, [])
