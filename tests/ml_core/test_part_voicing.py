@@ -218,3 +218,22 @@ def test_whether_a_resting_part_plays_leans_to_how_often_it_played() -> None:
     assert np.exp(row[0]) + np.exp(row[1]) == pytest.approx(2.0, rel=1e-5)   # mass kept
     assert row[2] == 0.0 and row[3] == 5.0
     assert not _lean_to_share(row, np.array([True, False, False, True]), 0, [1, 2], 0.5)
+
+
+def test_a_filled_inner_part_stays_between_its_neighbours(tiny) -> None:
+    from ml_core.multitrack import fill_track
+
+    score = trio()
+    options = GenerationOptions(seed=4, device="cpu", temperature=1.0, top_p=1.0)
+
+    def alto(voicing: float) -> list[Note]:
+        return fill_track(tiny, score, 1, 1, 3, options, voicing=voicing).new_notes[0]
+
+    soprano, tenor = score.tracks[0].notes, score.tracks[2].notes
+    free = alto(0)
+    assert _crossings(free, soprano) + _crossings([n.moved(pitch=-n.pitch) for n in free],
+                                                  [n.moved(pitch=-n.pitch) for n in tenor]) > 0
+    led = alto(10)
+    assert led and _crossings(led, soprano) == 0
+    assert _crossings([n.moved(pitch=-n.pitch) for n in led],      # nothing under the tenor
+                      [n.moved(pitch=-n.pitch) for n in tenor]) == 0
