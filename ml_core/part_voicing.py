@@ -128,8 +128,10 @@ class PartVoicing:
     def build(cls, tokenizer: Any, grammar: Any, kept: Score, slots: Sequence[int | None],
               starts: dict[int, int], rows: int, scale: float = 1.0) -> PartVoicing | None:
         """The hook for a schedule over `kept` (the score as the schedule forces it, 480
-        ticks per quarter; `slots` per track), or None when `scale` is 0."""
-        if scale <= 0:
+        ticks per quarter; `slots` per track), or None when `scale` is 0 or only drums are
+        written."""
+        starts = {slot: tick for slot, tick in starts.items() if slot // SLOTS != DRUMS}
+        if scale <= 0 or not starts:   # drums have no pitches to lean
             return None
         known: dict[int, list[Note]] = {}
         for track, slot in zip(kept.tracks, slots, strict=True):

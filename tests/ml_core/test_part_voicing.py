@@ -237,3 +237,14 @@ def test_a_filled_inner_part_stays_between_its_neighbours(tiny) -> None:
     assert led and _crossings(led, soprano) == 0
     assert _crossings([n.moved(pitch=-n.pitch) for n in led],      # nothing under the tenor
                       [n.moved(pitch=-n.pitch) for n in tenor]) == 0
+
+
+def test_drums_are_left_alone(tokenizer) -> None:
+    from ml_core.tokenizers.remi_tracks import DRUMS, SLOTS, slot_id
+
+    score = trio()
+    slots = tokenizer.slots_of(score)
+    assert PartVoicing.build(tokenizer, None, score, slots, {slot_id(DRUMS, 0): 0}, 1) is None
+    assert PartVoicing.build(tokenizer, None, score, slots, {ALTO: 0}, 1, scale=0) is None
+    both = PartVoicing.build(tokenizer, None, score, slots, {ALTO: 0, DRUMS * SLOTS: 0}, 1)
+    assert both is not None and set(both._starts) == {ALTO}
