@@ -143,7 +143,7 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
                                {w.slot: w.start for w in writes}, options.variations, voicing)
     plan = _TokenPlan(context=context, state=grammar.start_from(inner), target=end_tick,
                       notes=notes, assemble=assemble, grammar=grammar,
-                      motif=Hooks([voices, ExitMerge(grammar)]))  # type: ignore[arg-type]
+                      motif=Hooks([ExitMerge(grammar), voices]))  # type: ignore[arg-type]
     free = steps.count(FREE)
     options = replace(options, max_tokens=options.max_tokens
                       or len(steps) + free * TOKENS_PER_BAR_CAP)

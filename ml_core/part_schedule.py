@@ -38,6 +38,8 @@ from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token
 PLAY_SHARE_BOUNDS = (0.1, 0.9)   # a resting part's share of bars playing, as ExitMerge uses it
+PLAY_LEAN = 0.5                  # how far (log-odds) whether it plays leans from the model's
+                                 # odds to that share
 
 
 class ScheduleState(NamedTuple):
@@ -226,7 +228,8 @@ def _lean_to_share(row: np.ndarray, allowed: np.ndarray, play: int, rests: list[
     share = min(max(share, PLAY_SHARE_BOUNDS[0]), PLAY_SHARE_BOUNDS[1])
     rest = _logsumexp(row[rests])
     total = _logsumexp(np.array([row[play], rest]))
-    odds = (float(row[play]) - rest + float(np.log(share / (1.0 - share)))) / 2.0
+    odds = (1.0 - PLAY_LEAN) * (float(row[play]) - rest) \
+        + PLAY_LEAN * float(np.log(share / (1.0 - share)))
     plays = 1.0 / (1.0 + float(np.exp(-odds)))
     row[rests] += total + float(np.log(1.0 - plays)) - rest
     row[play] = total + float(np.log(plays))

@@ -51,6 +51,7 @@ REGISTER_BARS = 2               # a part's register: the median of its last bars
 REGISTER_SLACK = 2.0            # semitones the new notes' median may drift before the tilt
 REGISTER_RAMP = 6.0             # ... and beyond it, the drift at which the tilt is full
 REGISTER_MIN_NOTES = 4          # new notes needed before the drift is trusted
+DENSITY_CAP = 2.0               # the most the density keeper adds to (or takes from) an end
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class VoicingStrength:
 
     order: float = 6.0         # a pitch crossing a part above or below
     unison: float = 3.0        # a pitch on the nearest note of a part above or below
-    dissonance: float = 2.5    # per dissonant interval with a sounding note, on a beat
+    dissonance: float = 2.0    # per dissonant interval with a sounding note, on a beat
     register: float = 6.0      # per octave beyond the part's register, once it drifts
+    density: float = 2.0       # x log(onsets per bar / the part's rate), on ending a section
 
 
 VOICING = VoicingStrength()
@@ -74,6 +76,7 @@ class _Row:
 
     sounding: dict[int, list[Note]] = field(default_factory=dict)
     pitches: dict[int, list[int]] = field(default_factory=dict)
+    onsets: dict[int, dict[int, set[int]]] = field(default_factory=dict)   # slot, bar: ticks
     pending: int | None = None
 
 
@@ -105,7 +108,8 @@ class PartVoicing:
 
     def __init__(self, tokenizer: Any, grammar: Any, known: dict[int, list[Note]],
                  starts: dict[int, int], registers: dict[int, float],
-                 strength: VoicingStrength, rows: int) -> None:
+                 strength: VoicingStrength, rows: int,
+                 rates: dict[int, float] | None = None) -> None:
         self._grammar = grammar            # a ScheduleGrammar: FREE steps are where it acts
         self._inner = tokenizer.grammar()
         self._kinds = tokenizer.kinds
@@ -119,6 +123,7 @@ class PartVoicing:
                        if slot // SLOTS != DRUMS}
         self._starts = starts
         self._registers = registers
+        self._rates = rates or {}
         self._strength = strength
         self._height = {slot: float(statistics.median(n.pitch for n in notes))
                         for slot, notes in known.items() if notes}
@@ -139,8 +144,10 @@ class PartVoicing:
                 known.setdefault(slot, []).extend(track.notes)
         registers = {slot: median for slot in starts
                      if (median := _recent_median(kept, known.get(slot, []))) is not None}
+        rates = {slot: rate for slot in starts
+                 if (rate := _recent_rate(kept, known.get(slot, []))) is not None}
         strength = VoicingStrength(*(value * scale for value in astuple(VOICING)))
-        return cls(tokenizer, grammar, known, starts, registers, strength, rows)
+        return cls(tokenizer, grammar, known, starts, registers, strength, rows, rates)
 
     # -------------------------------------------------------------- order of the parts
     def above(self, slot: int, other: int) -> bool | None:
@@ -215,6 +222,12 @@ class PartVoicing:
             slot = inner.section
             if slot not in self._starts:
                 continue
+            keep = self.density_bias(row, slot, inner.bar_start)
+            ends = [token for token in [self._grammar.exit_of(state)]
+                    + self._grammar.rests_of(state) if masks[row, token]]
+            if keep and ends:
+                out = np.array(logits, dtype=np.float32) if out is None else out
+                out[row, ends] += keep
             members = self._pitch_mask & masks[row]
             if not members.any():
                 continue
@@ -226,6 +239,17 @@ class PartVoicing:
             full[self._pitch_ids] = bias
             add_within(out, row, members, full)
         return logits if out is None else out
+
+    def density_bias(self, row: int, slot: int, bar_start: int) -> float:
+        """The addition to the tokens that end `slot`'s section in `row` (0 until a bar
+        of its own is complete): `density` x log(its onsets per bar so far / its rate)."""
+        target = self._rates.get(slot)
+        bars = [len(ticks) for bar, ticks in self.rows[row].onsets.get(slot, {}).items()
+                if bar < bar_start]
+        if not target or not bars or not self._strength.density:
+            return 0.0
+        ratio = sum(bars) / len(bars) / target
+        return float(np.clip(self._strength.density * np.log(ratio), -DENSITY_CAP, DENSITY_CAP))
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Follow each row's new notes (a Pitch, then its Duration)."""
@@ -242,6 +266,7 @@ class PartVoicing:
                     note = Note(data.pending, start, self._values[token] * self._step)
                     data.sounding.setdefault(slot, []).append(note)
                     data.pitches.setdefault(slot, []).append(note.pitch)
+                    data.onsets.setdefault(slot, {}).setdefault(inner.bar_start, set()).add(start)
                 data.pending = None
             elif kind == K_BAR:
                 bar = state.inner.bar_start
@@ -249,12 +274,25 @@ class PartVoicing:
                                  for s, notes in data.sounding.items()}
 
 
+def _recent(score: Score, notes: Sequence[Note]) -> tuple[int, list[Note]]:
+    """(how many, the notes of) the last REGISTER_BARS bars of `notes` with notes."""
+    bars = sorted({score.bar_at(n.start)[0] for n in notes})[-REGISTER_BARS:]
+    return len(bars), [n for n in notes if score.bar_at(n.start)[0] in bars]
+
+
 def _recent_median(score: Score, notes: Sequence[Note]) -> float | None:
     """The median pitch of `notes` in their last REGISTER_BARS bars with notes."""
     if not notes:
         return None
-    bars = sorted({score.bar_at(n.start)[0] for n in notes})[-REGISTER_BARS:]
-    return float(statistics.median(n.pitch for n in notes if score.bar_at(n.start)[0] in bars))
+    return float(statistics.median(n.pitch for n in _recent(score, notes)[1]))
+
+
+def _recent_rate(score: Score, notes: Sequence[Note]) -> float | None:
+    """Onsets per bar of `notes` in their last REGISTER_BARS bars with notes."""
+    if not notes:
+        return None
+    bars, recent = _recent(score, notes)
+    return len({n.start for n in recent}) / bars
 
 
 class Hooks:

@@ -10,6 +10,7 @@ from ml_core.multitrack import add_part, continue_active, continue_all
 from ml_core.music import Note, Score, Track
 from ml_core.part_schedule import FREE, ScheduleGrammar, Write, forced_score, written_plan
 from ml_core.part_voicing import (
+    DENSITY_CAP,
     DISSONANT,
     OFFBEAT_WEIGHT,
     REGISTER_MIN_NOTES,
@@ -248,3 +249,15 @@ def test_drums_are_left_alone(tokenizer) -> None:
     assert PartVoicing.build(tokenizer, None, score, slots, {ALTO: 0}, 1, scale=0) is None
     both = PartVoicing.build(tokenizer, None, score, slots, {ALTO: 0, DRUMS * SLOTS: 0}, 1)
     assert both is not None and set(both._starts) == {ALTO}
+
+
+def test_a_part_behind_its_rate_is_kept_from_ending_its_bars_early(tokenizer) -> None:
+    voicing = PartVoicing(tokenizer, None, {}, {ALTO: 0}, {}, VOICING, rows=1,
+                          rates={ALTO: 4.0})
+    assert voicing.density_bias(0, ALTO, BAR) == 0.0          # no bar of its own yet
+    voicing.rows[0].onsets[ALTO] = {0: {0, Q}, BAR: {BAR}}    # 2 onsets in bar 0 (4 asked)
+    assert voicing.density_bias(0, ALTO, BAR) == pytest.approx(VOICING.density * np.log(0.5))
+    voicing.rows[0].onsets[ALTO] = {0: set(range(0, BAR, Q // 4))}   # 16: far ahead
+    assert voicing.density_bias(0, ALTO, BAR) == DENSITY_CAP
+    assert PartVoicing(tokenizer, None, {}, {ALTO: 0}, {}, VOICING, rows=1).density_bias(
+        0, ALTO, BAR) == 0.0                                   # a new part: no rate to keep
