@@ -4,17 +4,17 @@ When the sampling loop is about to draw a pitch for a written part, the notes th
 parts sound at that onset are known: the parts it does not write (forced from the score,
 held over from earlier bars), and the written parts whose sections came earlier in the
 bar or held notes into it. `PartVoicing` (a logit hook of the loop, the `motif` slot,
-chained with `ExitMerge`) leans the part's pitches on them, within the pitches only (the
-pitches keep the probability the model gave them together, so whether the onset gets a
-note, the texture and density, stays the model's):
+after `ExitMerge`) leans the part's pitches on them, within the pitches only (the pitches
+keep the probability the model gave them together, so whether the onset gets a note, the
+texture, stays the model's):
 
 - order: a pitch above the lowest note of a part that sounds above this one, or below the
   highest note of a part below it (a voice crossing), ends up `order` below every pitch
   that keeps the order, whatever the other terms give them (on the nearest note of such a
   part, a unison, it loses `unison`). A part silent for less than ORDER_MEMORY keeps its
-  place with the notes it played last. Parts are ordered by
-  the median pitch of their known notes; a part with none (a new part) by its role: the
-  melody above the counter-melody above the harmony above the bass;
+  place with the notes it played last. Parts are ordered by the median pitch of their
+  known notes; a part with none (a new part) by its role: the melody above the
+  counter-melody above the harmony above the bass;
 - consonance: a pitch loses `dissonance` for each note of another part it forms a
   dissonant interval with (a minor or major second, a tritone, a minor or major seventh,
   by interval class, as `bench/multitrack_quality.py` counts), up to two; on a quarter-note
@@ -23,6 +23,12 @@ note, the texture and density, stays the model's):
   than REGISTER_SLACK semitones from the median of its own last bars, the pitches beyond
   that median on the side they drifted to lose up to `register` per octave from it (at
   most `register`).
+
+And one term outside the pitches, on the tokens that end the part's section in a bar
+(a density keeper): once a bar of its own is complete, they gain `density` x log(its new
+onsets per bar / its rate in its own last bars), within +-DENSITY_CAP, so a part that
+writes fewer onsets than its music had ends its bars later (where in the bar the next
+onset comes stays the model's).
 
 All of it is a bias, never a mask. `VOICING` holds the strengths chosen on the bench;
 `PartVoicing.build(..., scale)` multiplies them (0 turns it off).
