@@ -191,8 +191,7 @@ class ExitMerge:
 
     def adjust(self, logits: np.ndarray, states: Sequence[ScheduleState],
                finished: Sequence[bool], masks: np.ndarray) -> np.ndarray:
-        out = np.array(logits, dtype=np.float32)
-        changed = False
+        out = None
         for row, state in enumerate(states):
             if finished[row]:
                 continue
@@ -202,12 +201,13 @@ class ExitMerge:
                 for rest in self._grammar.rests_of(state):   # a part left out keeps its own
                     closing[rest] = False
                 if closing.any():
+                    out = np.array(logits, dtype=np.float32) if out is None else out
                     out[row, exit_token] = _logsumexp(out[row, closing])
-                    changed = True
             choice = self._grammar.rest_choice(state)
             if choice is not None:
-                changed |= _lean_to_share(out[row], masks[row], *choice)
-        return out if changed else logits
+                out = np.array(logits, dtype=np.float32) if out is None else out
+                _lean_to_share(out[row], masks[row], *choice)
+        return logits if out is None else out
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Nothing to follow (the grammar's state holds the schedule)."""
