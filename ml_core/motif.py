@@ -168,6 +168,19 @@ def _logsumexp(values: np.ndarray) -> float:
     return top + float(np.log(np.exp(finite - top).sum()))
 
 
+def add_within(out: np.ndarray, row: int, members: np.ndarray, bias: np.ndarray) -> None:
+    """Add `bias` to `out[row]` over the tokens `members` (a boolean mask or token ids),
+    keeping the probability the group of those tokens had: which member is drawn leans,
+    whether the group is drawn does not."""
+    if members.dtype == bool:
+        members = np.flatnonzero(members)
+    if not members.size:
+        return
+    before = _logsumexp(out[row, members])
+    out[row, members] += bias[members]
+    out[row, members] -= _logsumexp(out[row, members]) - before
+
+
 @dataclass(frozen=True)
 class MotifStrength:
     """Logit boosts of one Motif mode (0 = off)."""
@@ -347,14 +360,7 @@ class MotifBias:
             out[:, self._groups[1]] += self._move_on[:, None]
         for group in self._groups:
             for r in np.flatnonzero(bias[:, group].any(axis=1)):
-                members = group[masks[r, group]]      # the group's allowed ids, in order
-                if not members.size:
-                    continue
-                values = out[r, members]
-                before = _logsumexp(values)
-                values += bias[r, members]
-                values -= _logsumexp(values) - before
-                out[r, members] = values
+                add_within(out, r, group[masks[r, group]], bias[r])
         return out
 
     def _pitch_bias(self, out: np.ndarray, row: _Row, model: BarContent | None, state: Any) -> None:

@@ -21,7 +21,11 @@ pitch it still holds.
   bars `first..end-1`, given the others.
 
 Each returns a GenerationResult whose scores are the whole piece with the new notes in
-their own tracks, `extra["per_track"]` the new notes per track index.
+their own tracks, `extra["per_track"]` the new notes per track index; with `on_update`,
+results of the same form with the notes so far come while it runs (streaming). While a
+part is sampled, `ml_core.part_voicing` leans its pitches on what the other parts sound
+(`voicing`), and a part that rests whole bars in its own music may rest in the bars it
+writes (`ml_core.part_schedule`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from ml_core.generation import (
     TOKENS_PER_BAR_CAP,
+    UPDATE_INTERVAL_S,
     GenerationResult,
     GenerationUpdate,
     _cpu_threads,
@@ -48,7 +53,15 @@ from ml_core.generation import (
 )
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 from ml_core.options import GenerationError, GenerationOptions
-from ml_core.part_schedule import FREE, ExitMerge, ScheduleGrammar, Write, written_plan
+from ml_core.part_schedule import (
+    FREE,
+    ExitMerge,
+    ScheduleGrammar,
+    Write,
+    forced_score,
+    written_plan,
+)
+from ml_core.part_voicing import Hooks, PartVoicing
 from ml_core.tokenizers.remi_tracks import (
     DRUMS,
     FAMILIES,
@@ -75,19 +88,25 @@ def knows_tracks(tokenizer: Any) -> bool:
 
 def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: int,
                     options: GenerationOptions, cancel: threading.Event | None,
+                    voicing: float = 1.0, streaming: bool = False,
                     ) -> tuple[Iterator[GenerationUpdate],
                                Callable[[list[int]], dict[int, list[Note]]]]:
     """Write `writes` (ticks at 480 per quarter) up to `end_tick` (a bar line): (updates whose
     scores are `score` with the new notes in their tracks, a row's sampled tokens -> its new
-    notes per track index at the score's resolution)."""
+    notes per track index at the score's resolution). `voicing` scales the voice-leading
+    bias (`ml_core.part_voicing`; 0 = off); `streaming`: an update every UPDATE_INTERVAL_S
+    (else only the last)."""
     tokenizer = bundle.tokenizer
     options = options.validated()
+    if not voicing >= 0:
+        raise GenerationError(f"voicing must be 0 (off) or more, got {voicing}")
     cancel = cancel or threading.Event()
     device, seed = _ready(bundle, options)
     source = score if score.ticks_per_quarter == TICKS_PER_QUARTER else \
         score.resampled(TICKS_PER_QUARTER)
-    context, steps, own_ends = written_plan(tokenizer, source, writes, end_tick, options)
-    grammar = ScheduleGrammar(tokenizer, steps, own_ends)
+    context, steps, own_ends, optional = written_plan(tokenizer, source, writes, end_tick,
+                                                     options)
+    grammar = ScheduleGrammar(tokenizer, steps, own_ends, optional)
     inner = _start_state(tokenizer.grammar(), context)
     dynamics = {w.slot: _dynamics(tokenizer, source, seed, w.index) for w in writes}
     split: dict[int, dict[int, list[Note]]] = {}
@@ -119,9 +138,12 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
             track.notes = sorted(track.notes + at_resolution(made, score.ticks_per_quarter))
         return result
 
+    slots, kept = forced_score(tokenizer, source, writes, end_tick)
+    voices = PartVoicing.build(tokenizer, grammar, kept, slots,
+                               {w.slot: w.start for w in writes}, options.variations, voicing)
     plan = _TokenPlan(context=context, state=grammar.start_from(inner), target=end_tick,
                       notes=notes, assemble=assemble, grammar=grammar,
-                      motif=ExitMerge(grammar))  # type: ignore[arg-type]
+                      motif=Hooks([ExitMerge(grammar), voices]))  # type: ignore[arg-type]
     free = steps.count(FREE)
     options = replace(options, max_tokens=options.max_tokens
                       or len(steps) + free * TOKENS_PER_BAR_CAP)
@@ -130,7 +152,8 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
     def updates() -> Iterator[GenerationUpdate]:
         with _cpu_threads(device, 1):
             yield from _generate_tokens(bundle.model, tokenizer, plan, options, cancel, device,
-                                        seed, key, float("inf"))
+                                        seed, key,
+                                        UPDATE_INTERVAL_S if streaming else float("inf"))
 
     def new_notes(tokens: list[int]) -> dict[int, list[Note]]:
         return {i: at_resolution(n, score.ticks_per_quarter)
@@ -138,22 +161,34 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
     return updates(), new_notes
 
 
-def _result(generated: tuple[Iterator[GenerationUpdate], Callable], started: float
-            ) -> GenerationResult:
+OnUpdate = Callable[[GenerationResult], None]
+
+
+def _result(generated: tuple[Iterator[GenerationUpdate], Callable], started: float,
+            on_update: OnUpdate | None = None) -> GenerationResult:
     updates, new_notes = generated
     last = None
     for update in updates:
         last = update
+        if on_update is not None and not update.done:
+            on_update(_as_result(update, new_notes, started))
     assert last is not None   # the sampling loop always ends with a done update
-    rows = [new_notes(tokens) for tokens in last.tokens]
+    return _as_result(last, new_notes, started)
+
+
+def _as_result(update: GenerationUpdate, new_notes: Callable, started: float
+               ) -> GenerationResult:
+    """An update as a GenerationResult: its notes per track (`extra["per_track"]`) and how
+    far it has come (`extra["fraction"]`)."""
+    rows = [new_notes(tokens) for tokens in update.tokens]
     per_track: dict[int, list[list[Note]]] = {}
     for row in rows:
         for index, made in row.items():
             per_track.setdefault(index, []).append(made)
     new = [sorted(n for made in row.values() for n in made) for row in rows]
-    return GenerationResult(last.scores, new, last.confidences, last.tokens_generated,
-                            time.perf_counter() - started, last.cancelled, last.seed,
-                            last.key, {"per_track": per_track})
+    return GenerationResult(update.scores, new, update.confidences, update.tokens_generated,
+                            time.perf_counter() - started, update.cancelled, update.seed,
+                            update.key, {"per_track": per_track, "fraction": update.fraction})
 
 
 def _own_end(score: Score, index: int) -> tuple[int, int]:
@@ -185,9 +220,14 @@ def _check_track(score: Score, index: int) -> None:
 def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
                    options: GenerationOptions | None = None,
                    cancel: threading.Event | None = None, *,
-                   end_tick: int | None = None) -> GenerationResult:
+                   end_tick: int | None = None, voicing: float = 1.0,
+                   on_update: OnUpdate | None = None) -> GenerationResult:
     """Continue each of `tracks` from its own end to `end_tick` (480 per quarter; default
-    `options.bars` bars after the end of those tracks), the other tracks as context."""
+    `options.bars` bars after the end of those tracks), the other tracks as context.
+    Here and below: `voicing`, the strength of the voice-leading bias, 1 by default, 0 off
+    (`ml_core.part_voicing`); `on_update`, called on the generating thread with the notes
+    so far (a GenerationResult, `extra["fraction"]` of the way) every UPDATE_INTERVAL_S
+    before the finished result is returned."""
     started = time.perf_counter()
     options = (options or GenerationOptions()).validated()
     source = _at_480(score)
@@ -205,20 +245,24 @@ def continue_parts(bundle: Any, score: Score, tracks: Sequence[int],
     if end_tick is None:
         end_tick = target_tick(source.with_tracks([source.tracks[w.index] for w in writes]),
                                options.bars)
-    return _result(_generate_parts(bundle, score, writes, end_tick, options, cancel), started)
+    return _result(_generate_parts(bundle, score, writes, end_tick, options, cancel, voicing,
+                                   on_update is not None), started, on_update)
 
 
 def continue_active(bundle: Any, score: Score, index: int,
                     options: GenerationOptions | None = None,
-                    cancel: threading.Event | None = None) -> GenerationResult:
+                    cancel: threading.Event | None = None, *, voicing: float = 1.0,
+                    on_update: OnUpdate | None = None) -> GenerationResult:
     """Continue track `index` from its own end for `options.bars` bars, the others as
     accompaniment (their notes in those bars are read, not imitated)."""
-    return continue_parts(bundle, score, [index], options, cancel)
+    return continue_parts(bundle, score, [index], options, cancel, voicing=voicing,
+                          on_update=on_update)
 
 
 def continue_all(bundle: Any, score: Score, tracks: Sequence[int] | None = None,
                  options: GenerationOptions | None = None,
-                 cancel: threading.Event | None = None) -> GenerationResult:
+                 cancel: threading.Event | None = None, *, voicing: float = 1.0,
+                 on_update: OnUpdate | None = None) -> GenerationResult:
     """Continue every track with notes (or `tracks`), each from its own end to the bar
     `options.bars` bars after the piece's end."""
     options = (options or GenerationOptions()).validated()
@@ -226,7 +270,8 @@ def continue_all(bundle: Any, score: Score, tracks: Sequence[int] | None = None,
     source = _at_480(score)
     end = target_tick(source.with_tracks([source.tracks[i] for i in chosen]), options.bars) \
         if chosen else 0
-    return continue_parts(bundle, score, chosen, options, cancel, end_tick=end)
+    return continue_parts(bundle, score, chosen, options, cancel, end_tick=end,
+                          voicing=voicing, on_update=on_update)
 
 
 def _span(source: Score, bars: tuple[int, int] | None) -> tuple[int, int]:
@@ -242,7 +287,8 @@ def _span(source: Score, bars: tuple[int, int] | None) -> tuple[int, int]:
 
 def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: int,
                options: GenerationOptions | None = None,
-               cancel: threading.Event | None = None) -> GenerationResult:
+               cancel: threading.Event | None = None, *, voicing: float = 1.0,
+               on_update: OnUpdate | None = None) -> GenerationResult:
     """Rewrite track `index` in bars `start_bar..end_bar-1` given every other track (and
     its own bars before); its notes starting in those bars are replaced."""
     started = time.perf_counter()
@@ -261,7 +307,8 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
         bundle.tokenizer, source, "melody", source.tracks[index].program)
     own = [n for n in source.tracks[index].notes if n.start < start]
     writes = [Write(index, slot, start, max([n.start + 1 for n in own], default=0))]
-    return _result(_generate_parts(bundle, cleared, writes, end, options, cancel), started)
+    return _result(_generate_parts(bundle, cleared, writes, end, options, cancel, voicing,
+                                   on_update is not None), started, on_update)
 
 
 def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None) -> int:
@@ -296,7 +343,8 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
 
 def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None,
              bars: tuple[int, int] | None = None, options: GenerationOptions | None = None,
-             cancel: threading.Event | None = None) -> GenerationResult:
+             cancel: threading.Event | None = None, voicing: float = 1.0,
+             on_update: OnUpdate | None = None) -> GenerationResult:
     """A new track (the last one of the result's scores) playing `role` over bars
     `bars` = (first, end) (default: the whole piece), written given the other tracks."""
     started = time.perf_counter()
@@ -312,4 +360,5 @@ def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None
     grown = score.with_tracks([t.emptied(list(t.notes)) for t in score.tracks] + [track])
     start, end = _span(source, bars)
     writes = [Write(len(grown.tracks) - 1, slot, start, start)]
-    return _result(_generate_parts(bundle, grown, writes, end, options, cancel), started)
+    return _result(_generate_parts(bundle, grown, writes, end, options, cancel, voicing,
+                                   on_update is not None), started, on_update)

@@ -37,6 +37,9 @@ from ml_core.tokenizers.remi import (
 from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token
+PLAY_SHARE_BOUNDS = (0.1, 0.9)   # a resting part's share of bars playing, as ExitMerge uses it
+PLAY_LEAN = 0.5                  # how far (log-odds) whether it plays leans from the model's
+                                 # odds to that share
 
 
 class ScheduleState(NamedTuple):
@@ -65,13 +68,20 @@ class OwnEnd:
 class ScheduleGrammar:
     """The tokenizer's grammar walking a schedule: forced steps allow their token only;
     a FREE step allows what the grammar allows except structure (bar lines, sections,
-    meters, EOS), plus the next step's token, which ends it."""
+    meters, EOS), plus the next step's token, which ends it. `optional` maps the step of
+    a written part's Track token that may be left out (a part that rests whole bars) to
+    (the step after its section, the share of bars the part plays in its own music):
+    there, the token of the step after is allowed too (the part rests in this bar), and so
+    on down a run of such parts."""
 
-    def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd]) -> None:
+    def __init__(self, tokenizer: Any, steps: Sequence[int], own_ends: dict[int, OwnEnd],
+                 optional: dict[int, tuple[int, float]] | None = None) -> None:
         self._t = tokenizer
         self._inner = tokenizer.grammar()
         self.steps = list(steps)
         self._own_ends = own_ends
+        self._optional = {step: after for step, (after, _) in (optional or {}).items()}
+        self._plays = {step: share for step, (_, share) in (optional or {}).items()}
         structure = (K_BAR, K_TIMESIG, K_TRACK, K_BOS, K_EOS, K_PAD, K_HOLE, K_FILL_START,
                      K_FILL_END)
         self._body = ~np.isin(tokenizer.kind_array, structure)
@@ -85,11 +95,17 @@ class ScheduleGrammar:
         if index >= len(steps):
             return self._inner.allowed(state.inner)
         if steps[index] != FREE:
-            return self._one_hot(steps[index])
+            if index not in self._optional:
+                return self._one_hot(steps[index])
+            inner = self._inner.allowed(state.inner)
+            mask = self._one_hot(steps[index]).copy()
+            for token, _ in self._exits(index)[1:]:
+                mask[token] |= inner[token]
+            return mask
         inner = self._inner.allowed(state.inner)
         mask = inner & self._body
-        if index + 1 < len(steps) and inner[steps[index + 1]]:
-            mask[steps[index + 1]] = True
+        for token, _ in self._exits(index + 1):
+            mask[token] |= inner[token]
         own = self._own_ends.get(state.inner.section)
         if own is not None:
             section = self._inner.section_state(state.inner)
@@ -100,12 +116,41 @@ class ScheduleGrammar:
                     mask = narrowed
         return mask if mask.any() else inner
 
+    def _exits(self, index: int) -> list[tuple[int, int]]:
+        """(token, step after it) of the ways on from step `index`: its own token, and
+        where its part may rest, the tokens after its section (and after theirs)."""
+        exits = []
+        while index < len(self.steps):
+            exits.append((self.steps[index], index + 1))
+            if index not in self._optional:
+                break
+            index = self._optional[index]
+        return exits
+
     def exit_of(self, state: ScheduleState) -> int | None:
         """In a FREE step, the token that ends it (None elsewhere)."""
         index = state.index
         if index + 1 < len(self.steps) and self.steps[index] == FREE:
             return self.steps[index + 1]
         return None
+
+    def rest_choice(self, state: ScheduleState) -> tuple[int, list[int], float] | None:
+        """Where the next part may rest (at its Track step, or ending the FREE step before
+        it): (its Track token, the tokens that leave it out, the share of bars it plays)."""
+        index = state.index
+        if index < len(self.steps) and self.steps[index] == FREE:
+            index += 1
+        if index not in self._optional:
+            return None
+        exits = self._exits(index)
+        return exits[0][0], [token for token, _ in exits[1:]], self._plays[index]
+
+    def rests_of(self, state: ScheduleState) -> list[int]:
+        """In a FREE step, the tokens that end it leaving the next parts out (they rest)."""
+        index = state.index
+        if index + 1 < len(self.steps) and self.steps[index] == FREE:
+            return [token for token, _ in self._exits(index + 1)[1:]]
+        return []
 
     def closing(self, state: ScheduleState) -> np.ndarray:
         """The structural tokens the grammar allows at `state` (a section's end: a bar line,
@@ -126,9 +171,9 @@ class ScheduleGrammar:
         steps, index = self.steps, state.index
         if index < len(steps):
             if steps[index] != FREE:
-                index += 1
-            elif index + 1 < len(steps) and token == steps[index + 1]:
-                index += 2
+                index = dict(self._exits(index)).get(token, index + 1)
+            elif index + 1 < len(steps):
+                index = dict(self._exits(index + 1)).get(token, index)
         return ScheduleState(inner, index)
 
 
@@ -137,7 +182,9 @@ class ExitMerge:
     ends it takes the probability of every way the model would end the section there (a
     bar line, any other part's section, EOS). A part the model rarely saw last in a bar,
     or a next section token it never learned, then ends when the model means to end the
-    part, instead of the part running on to the token cap."""
+    part, instead of the part running on to the token cap. Where the next part may rest,
+    whether it plays leans halfway (in log-odds) from the model's odds to the share of
+    bars it plays in its own music: a part that joins in now and then keeps doing so."""
 
     def __init__(self, grammar: ScheduleGrammar) -> None:
         self._grammar = grammar
@@ -146,20 +193,47 @@ class ExitMerge:
                finished: Sequence[bool], masks: np.ndarray) -> np.ndarray:
         out = None
         for row, state in enumerate(states):
-            exit_token = None if finished[row] else self._grammar.exit_of(state)
-            if exit_token is None or not masks[row, exit_token]:
+            if finished[row]:
                 continue
-            closing = self._grammar.closing(state)
-            if not closing.any():
-                continue
-            out = np.array(logits, dtype=np.float32) if out is None else out
-            values = out[row, closing]
-            top = float(values.max())
-            out[row, exit_token] = top + float(np.log(np.exp(values - top).sum()))
+            exit_token = self._grammar.exit_of(state)
+            if exit_token is not None and masks[row, exit_token]:
+                closing = self._grammar.closing(state)
+                for rest in self._grammar.rests_of(state):   # a part left out keeps its own
+                    closing[rest] = False
+                if closing.any():
+                    out = np.array(logits, dtype=np.float32) if out is None else out
+                    out[row, exit_token] = _logsumexp(out[row, closing])
+            choice = self._grammar.rest_choice(state)
+            if choice is not None:
+                out = np.array(logits, dtype=np.float32) if out is None else out
+                _lean_to_share(out[row], masks[row], *choice)
         return logits if out is None else out
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Nothing to follow (the grammar's state holds the schedule)."""
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    top = float(values.max())
+    return top + float(np.log(np.exp(values - top).sum()))
+
+
+def _lean_to_share(row: np.ndarray, allowed: np.ndarray, play: int, rests: list[int],
+                   share: float) -> bool:
+    """Set the odds of `play` against the (allowed) `rests` halfway, in log-odds, to `share`
+    (their total probability kept); whether anything changed."""
+    rests = [token for token in rests if allowed[token]]
+    if not allowed[play] or not rests:
+        return False
+    share = min(max(share, PLAY_SHARE_BOUNDS[0]), PLAY_SHARE_BOUNDS[1])
+    rest = _logsumexp(row[rests])
+    total = _logsumexp(np.array([row[play], rest]))
+    odds = (1.0 - PLAY_LEAN) * (float(row[play]) - rest) \
+        + PLAY_LEAN * float(np.log(share / (1.0 - share)))
+    plays = 1.0 / (1.0 + float(np.exp(-odds)))
+    row[rests] += total + float(np.log(1.0 - plays)) - rest
+    row[play] = total + float(np.log(plays))
+    return True
 
 
 # ----------------------------------------------------------------------- the plan
@@ -189,20 +263,30 @@ def _bars(tokenizer: Any, source: Score, end_tick: int) -> list[tuple[int, int, 
         raise GenerationError(str(error)) from None
 
 
+def forced_score(tokenizer: Any, source: Score, writes: list[Write], end_tick: int
+                 ) -> tuple[list[int | None], Score]:
+    """(each track's slot, the score as the schedule forces it: written parts cut at their
+    start, every part at `end_tick`)."""
+    slots = checked_slots(tokenizer, source, {w.index: w.slot for w in writes})
+    written = {w.slot: w for w in writes}
+    return slots, source.with_tracks([
+        t.emptied([n for n in t.notes if n.start < end_tick
+                   and (slots[i] not in written or n.start < written[slots[i]].start)])
+        for i, t in enumerate(source.tracks)])
+
+
 def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: int,
                   options: GenerationOptions):
-    """(context ids, schedule steps, own ends) writing `writes` up to `end_tick`."""
-    slots = checked_slots(tokenizer, source, {w.index: w.slot for w in writes})
+    """(context ids, schedule steps, own ends, optional steps: see `ScheduleGrammar`)
+    writing `writes` up to `end_tick`. A written part that rests a whole bar somewhere in
+    its own music before its start (from where the piece's music begins) may rest in the
+    bars it writes too (its section is
+    left out when the model means it to be); the others play in every bar."""
+    slots, kept = forced_score(tokenizer, source, writes, end_tick)
     bars = _bars(tokenizer, source, end_tick)
     starts = [bar_start for bar_start, _, _ in bars]
     first = max(0, int(np.searchsorted(starts, min(w.start for w in writes), side="right")) - 1)
     context_end = starts[first]
-    written = {w.slot: w for w in writes}
-    # the score as the schedule forces it: written parts cut at their start, all at the end
-    kept = source.with_tracks([
-        t.emptied([n for n in t.notes if n.start < end_tick
-                   and (slots[i] not in written or n.start < written[slots[i]].start)])
-        for i, t in enumerate(source.tracks)])
     before = kept.sliced(0, context_end, shift=False, clip=False)
     before.tempo_changes = [c for c in before.tempo_changes if c.tick < context_end]
     last = writes[0].slot if len(writes) == 1 else None
@@ -212,6 +296,10 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     tempo_at = tokenizer._tempo_tokens(kept)
     controls = {}
     own_ends = {}
+    since = min((n.start for t in kept.tracks for n in t.notes), default=0)
+    plays = {w.slot: share for w in writes
+             if (share := _playing_share(kept.tracks[w.index].notes, since, bars)) < 1.0}
+    optional: dict[int, tuple[int, float]] = {}
     for w in writes:
         own = kept.with_tracks([kept.tracks[w.index]])
         controls[w.slot] = tokenizer.control_tokens(_controls(tokenizer, options, own, w.start)
@@ -234,10 +322,27 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
             if section.slot not in active_slots:
                 steps += section.tokens(tokenizer.track_first)
         for w in active:
+            at = len(steps)
             steps += [tokenizer.slot_token(w.slot)] + controls[w.slot]
-            if w.slot in by_slot and w.start > bar_start:
+            own = w.slot in by_slot and w.start > bar_start
+            if own:
                 steps += by_slot[w.slot].tokens(tokenizer.track_first, before=w.start)[
                     1 + len(by_slot[w.slot].controls):]
             steps.append(FREE)
+            if w.slot in plays and not own:
+                optional[at] = (len(steps), plays[w.slot])
     steps.append(tokenizer.bar_id)
-    return context, steps, own_ends
+    return context, steps, own_ends, optional
+
+
+def _playing_share(notes: Sequence[Note], since: int,
+                   bars: Sequence[tuple[int, int, tuple[int, int]]]) -> float:
+    """The share of the bars of `bars` from tick `since` (where the piece's music begins)
+    to the last onset of `notes` in which they sound (1 without notes)."""
+    if not notes:
+        return 1.0
+    last = max(n.start for n in notes)
+    spanned = [(start, length) for start, length, _ in bars if since <= start <= last]
+    sounding = sum(any(n.start < start + length and n.end > start for n in notes)
+                   for start, length in spanned)
+    return sounding / len(spanned) if spanned else 1.0

@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "drums) given the others (a model with the remi_tracks tokenizer)")
     generate.add_argument("--program", type=int, metavar="P",
                           help="with --add-part: the new track's General MIDI program (0-127)")
+    generate.add_argument("--voicing", type=float, default=1.0, metavar="S",
+                          help="with --tracks or --add-part and a model that knows tracks: the "
+                          "strength of the voice leading against the other parts (parts kept "
+                          "in order, consonant on beats, in their register and rate); 0 = off, "
+                          "1 = default")
     generate.set_defaults(run=commands.generate)
 
     export = sub.add_parser("export", help="copy a model bundle under a new name, weights in "

@@ -201,13 +201,14 @@ def _multitrack(args: argparse.Namespace, loaded, prompt, options, tracks: str |
 
     if args.add_part:
         return multitrack.add_part(loaded, prompt, args.add_part, program=args.program,
-                                   bars=part_bars, options=options)
+                                   bars=part_bars, options=options, voicing=args.voicing)
     if not multitrack.knows_tracks(loaded.tokenizer) or tracks is None:
         return None
     if tracks == "all":
-        return multitrack.continue_all(loaded, prompt, pitched_tracks(prompt), options)
+        return multitrack.continue_all(loaded, prompt, pitched_tracks(prompt), options,
+                                       voicing=args.voicing)
     index = args.track if args.track is not None else next(iter(pitched_tracks(prompt)), 0)
-    return multitrack.continue_active(loaded, prompt, index, options)
+    return multitrack.continue_active(loaded, prompt, index, options, voicing=args.voicing)
 
 
 def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float | str | None:

@@ -177,8 +177,9 @@ class ContinueWorker(threads.WorkerSignals):
                 return
             self.post("loaded", device)
             options = replace(job.options, device=device)
-            over_tracks = track_runs.run(bundle, job, options, cancel)
-            if over_tracks is not None:   # a job over tracks: its notes at the end
+            over_tracks = track_runs.run(bundle, job, options, cancel,
+                                         progress=lambda shown: self.post("progress", shown))
+            if over_tracks is not None:   # a job over tracks: streamed, then its notes placed
                 self.post("finished", track_runs.to_result(job, over_tracks, device,
                                                            time.perf_counter() - began))
                 return

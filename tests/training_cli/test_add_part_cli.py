@@ -77,3 +77,22 @@ def test_a_model_that_knows_tracks_continues_each_track_given_the_others(tmp_pat
     assert after.tracks[0].notes == before.tracks[0].notes
     assert after.tracks[2].notes == before.tracks[2].notes
     assert len(after.tracks[1].notes) > len(before.tracks[1].notes)
+
+
+def test_voicing_keeps_the_new_part_under_the_melody(tmp_path, capsys) -> None:
+    model, prompt, out = _tiny(tmp_path), _melody(tmp_path), tmp_path / "out.mid"
+    base = ["generate", "--prompt", str(prompt), "--out", str(out), "--model", str(model),
+            "--add-part", "bass", "--seed", "3", "--device", "cpu", "--top-p", "1"]
+    melody = read_midi(prompt).tracks[0].notes
+
+    def crossings(voicing: str) -> int:
+        assert main([*base, "--voicing", voicing]) == 0
+        added = read_midi(out).tracks[1].notes
+        assert added
+        return sum(any(m.start <= n.start < m.end and n.pitch >= m.pitch for m in melody)
+                   for n in added)
+
+    assert crossings("0") > 0 and crossings("10") == 0
+    assert main([*base, "--voicing", "-1"]) == 2
+    error = capsys.readouterr().err
+    assert "voicing" in error and len(error.strip().splitlines()) == 1
