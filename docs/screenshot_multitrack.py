@@ -6,11 +6,11 @@ with a model that knows tracks (the remi_tracks tokenizer):
   read as accompaniment;
 - Generate > Add Part (bass) under an 8-bar melody: a new Bass track.
 
-No such model is bundled yet: pass a trained bundle folder (config.json +
-model.safetensors). It is linked into a throw-away user model folder for the picture only.
+With the bundled `default-next` (no argument), or a trained bundle folder (config.json +
+model.safetensors), linked into a throw-away user model folder for the picture only.
 
     xvfb-run -a -s "-screen 0 1280x760x24" .venv/bin/python -m docs.screenshot_multitrack \\
-        /path/to/a/remi_tracks/bundle
+        [/path/to/a/remi_tracks/bundle]
 """
 
 from __future__ import annotations
@@ -76,18 +76,21 @@ def _window(app, score: Score, model: str):
 
 
 def main() -> None:
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/data/runs/mt-pilot2").resolve()
+    source = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else None
     os.environ["COMPOSER_ASSISTANT_DATA_DIR"] = tempfile.mkdtemp(prefix="screenshot-")
     from composer_app.app import create_application
     from composer_app.continuation.add_part import AddPartAction
     from composer_app.model.jobs import PartRequest
     from ml_core import paths
 
-    paths.user_models_dir().mkdir(parents=True, exist_ok=True)
-    (paths.user_models_dir() / source.name).symlink_to(source, target_is_directory=True)
+    model = "default-next"
+    if source is not None:
+        paths.user_models_dir().mkdir(parents=True, exist_ok=True)
+        (paths.user_models_dir() / source.name).symlink_to(source, target_is_directory=True)
+        model = source.name
     app = create_application()
 
-    window, panel = _window(app, melody_over_bass(), source.name)
+    window, panel = _window(app, melody_over_bass(), model)
     window.document.set_active_track(0)
     panel.sampling_panel.bars.setValue(4)
     window.canvas.view.scroll_to(0, 80)
@@ -96,7 +99,7 @@ def main() -> None:
     window.canvas.view.scroll_to(6 * BAR, 62)   # both tracks: bars 7-14, E2 up to A5
     save_and_close(app, window, ROOT / "docs" / "screenshot-multitrack-continue.png")
 
-    window, panel = _window(app, melody_only(), source.name)
+    window, panel = _window(app, melody_only(), model)
     window.canvas.view.scroll_to(0, 80)
     AddPartAction(panel).run(PartRequest("bass", 33, "Bass", None))   # as the dialog's OK
     _wait(app, panel)
