@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true")
     generate.add_argument("--fill-bars", metavar="A:B",
                           help="regenerate bars A..B-1 of the prompt (1-based, B exclusive) "
-                          "instead of continuing")
+                          "instead of continuing; with --track N, only that track's, given the "
+                          "others (a model with the remi_tracks tokenizer)")
     generate.add_argument("--texture", default="auto",
                           help="new bars' notes per onset: auto (follow the prompt), any, 1-4")
     generate.add_argument("--density", default="auto",
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "for a multi-track prompt) or only --track (active: the default when "
                           "--track is given)")
     generate.add_argument("--track", type=int, metavar="N",
-                          help="the active track (from 0): continued from its own end")
+                          help="the active track (from 0): continued from its own end (with "
+                          "--fill-bars: the track whose bars are rewritten)")
     generate.add_argument("--add-part", metavar="ROLE",
                           choices=("melody", "counter", "harmony", "bass", "drums"),
                           help="write a new track playing ROLE (melody, counter, harmony, bass, "
@@ -200,10 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--program", type=int, metavar="P",
                           help="with --add-part: the new track's General MIDI program (0-127)")
     generate.add_argument("--voicing", type=float, default=1.0, metavar="S",
-                          help="with --tracks or --add-part and a model that knows tracks: the "
-                          "strength of the voice leading against the other parts (parts kept "
-                          "in order, consonant on beats, in their register and rate); 0 = off, "
-                          "1 = default")
+                          help="with --tracks, --add-part or --fill-bars --track and a model "
+                          "that knows tracks: the strength of the voice leading against the "
+                          "other parts (parts kept in order, consonant on beats, in their "
+                          "register and rate); 0 = off, 1 = default")
     generate.set_defaults(run=commands.generate)
 
     export = sub.add_parser("export", help="copy a model bundle under a new name, weights in "

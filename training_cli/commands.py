@@ -192,16 +192,39 @@ def parse_bars(text: str | None, adding: bool) -> tuple[int, tuple[int, int] | N
         raise ValueError(f"--bars expects a number of bars{also}, got '{text}'") from None
 
 
+def needs_tracks(loaded, what: str) -> None:
+    """Refuse `what` with a model that reads one stream of notes, naming the models that
+    know tracks (the remi_tracks tokenizer)."""
+    from ml_core import multitrack
+    from ml_core.bundle import find_bundles
+
+    if multitrack.knows_tracks(loaded.tokenizer):
+        return
+    aware = [info.name for info in find_bundles()
+             if (info.config.get("tokenizer") or {}).get("name") == "remi_tracks"]
+    which = f"--model {' or '.join(aware[:3])}" if aware else \
+        "train one with composer-train prepare --tokenizer remi_tracks"
+    raise ValueError(f"model '{getattr(loaded, 'name', '?')}' reads one stream of notes: {what} "
+                     f"needs a model that knows tracks (the remi_tracks tokenizer): {which}")
+
+
 def _multitrack(args: argparse.Namespace, loaded, prompt, options, tracks: str | None,
-                part_bars: tuple[int, int] | None):
-    """The result of --add-part, or of --tracks with a model that knows tracks (the other
-    tracks read as context); None for a single-stream model's continuation."""
+                bars: tuple[int, int] | None):
+    """The result of --add-part (over `bars`), of --fill-bars with --track (`bars`), or of
+    --tracks with a model that knows tracks (the other tracks read as context); None for a
+    single-stream model's continuation."""
     from ml_core import multitrack
     from ml_core.tracks import pitched_tracks
 
     if args.add_part:
+        needs_tracks(loaded, "--add-part")
         return multitrack.add_part(loaded, prompt, args.add_part, program=args.program,
-                                   bars=part_bars, options=options, voicing=args.voicing)
+                                   bars=bars, options=options, voicing=args.voicing)
+    if tracks == "fill":
+        assert bars is not None
+        needs_tracks(loaded, "--fill-bars with --track")
+        return multitrack.fill_track(loaded, prompt, args.track, *bars, options,
+                                     voicing=args.voicing)
     if not multitrack.knows_tracks(loaded.tokenizer) or tracks is None:
         return None
     if tracks == "all":
@@ -231,15 +254,35 @@ def parse_control(text: str, flag: str, *, pitch: bool = False) -> int | float |
     raise ValueError(f"{flag} expects auto, any or a number, got '{text}'")
 
 
-def track_mode(args: argparse.Namespace, prompt, filling: bool) -> str | None:
-    """"active", "all", or None (one pitched track: the prompt continued as before)."""
+def fill_mode(args: argparse.Namespace, prompt, fill_bars: tuple[int, int]) -> str | None:
+    """"fill" (--track N: that track's bars rewritten given the others), or None (the
+    whole prompt's bars rewritten as one stream)."""
+    if args.track is None:
+        if args.tracks:
+            raise ValueError("--tracks applies to a continuation; with --fill-bars, --track N "
+                             "picks the track to fill")
+        return None
+    if args.tracks == "all":
+        raise ValueError("--fill-bars with --track N rewrites one track: leave out --tracks all")
+    count = len(prompt.tracks)
+    if not 0 <= args.track < count:
+        raise ValueError(f"--track {args.track}: the prompt's tracks are 0..{count - 1}")
+    bars = len(prompt.bar_starts())
+    if not prompt.notes() or fill_bars[0] >= bars:
+        raise ValueError(f"--fill-bars {args.fill_bars}: no bars of the prompt there (it has "
+                         f"{bars if prompt.notes() else 0} bars)")
+    return "fill"
+
+
+def track_mode(args: argparse.Namespace, prompt, fill_bars: tuple[int, int] | None
+               ) -> str | None:
+    """"active", "all", "fill" (--fill-bars with --track), or None (one pitched track: the
+    prompt continued, or filled, as before)."""
     from ml_core.tracks import pitched_tracks
 
+    if fill_bars is not None:
+        return fill_mode(args, prompt, fill_bars)
     mode = args.tracks or ("active" if args.track is not None else None)
-    if filling:
-        if mode is not None:
-            raise ValueError("--tracks and --track apply to a continuation, not to --fill-bars")
-        return None
     if args.track is not None:
         if mode == "all":
             raise ValueError("--track N continues one track: use --tracks active (or leave "
@@ -281,11 +324,11 @@ def generate(args: argparse.Namespace) -> int:
     if args.add_part and (fill_bars is not None or args.tracks or args.track is not None):
         raise ValueError("--add-part writes a new track: leave out --fill-bars, --tracks and "
                          "--track")
-    tracks = None if args.add_part else track_mode(args, prompt, fill_bars is not None)
+    tracks = None if args.add_part else track_mode(args, prompt, fill_bars)
     loaded = _load_bundle(args.model, args.device)
-    result = _multitrack(args, loaded, prompt, options, tracks, part_bars)
+    result = _multitrack(args, loaded, prompt, options, tracks, part_bars or fill_bars)
     if result is not None:
-        pass   # a part added, or parts continued given the others
+        pass   # a part added, a track filled, or parts continued given the others
     elif fill_bars is not None:
         result = fill_score(loaded, prompt, *fill_bars, options)
     elif tracks == "all":

@@ -65,6 +65,6 @@ def test_track_flags_refuse_clearly(tmp_path, capsys) -> None:
     assert "--track 7" in capsys.readouterr().err
     assert main([*base, "--tracks", "all", "--track", "1"]) == 2
     assert "--tracks active" in capsys.readouterr().err
-    assert main([*base, "--track", "0", "--fill-bars", "1:2"]) == 2
-    assert "not to --fill-bars" in capsys.readouterr().err
+    assert main([*base, "--tracks", "all", "--fill-bars", "1:2"]) == 2
+    assert "--tracks applies to a continuation" in capsys.readouterr().err
     assert not (tmp_path / "out.mid").exists()
