@@ -37,7 +37,7 @@ All of it is a bias, never a mask. `VOICING` holds the strengths chosen on the b
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
@@ -169,7 +169,13 @@ class PartVoicing:
         """The pitches each other part sounds at `tick` in `row` (parts with none left out);
         with `memory`, a part silent at `tick` gives those of its last onset that ended less
         than `memory` ticks before."""
-        result = {}
+        return {other: pitches for other, _, pitches in self._voices(row, slot, tick, memory)
+                if pitches.size}
+
+    def _voices(self, row: int, slot: int, tick: int, memory: int
+                ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(part, the pitches it sounds at `tick`, those with `memory` as in `sounding`) of
+        each other part in `row`, in one pass for both."""
         new = self.rows[row].sounding
         for other in set(self._known) | set(new):
             if other == slot or other // SLOTS == DRUMS:
@@ -177,12 +183,11 @@ class PartVoicing:
             parts = [_Known(new.get(other, ()))] + (
                 [self._known[other]] if other in self._known else [])
             pitches = np.concatenate([part.at(tick) for part in parts])
+            recalled = pitches
             if not pitches.size and memory:
-                pitches = max((part.last_before(tick, memory) for part in parts),
-                              key=lambda last: last[0])[1]
-            if pitches.size:
-                result[other] = pitches
-        return result
+                recalled = max((part.last_before(tick, memory) for part in parts),
+                               key=lambda last: last[0])[1]
+            yield other, pitches, recalled
 
     def pitch_bias(self, row: int, slot: int, tick: int, bar_start: int) -> np.ndarray:
         """(pitch tokens,) additions for the next pitch of `slot` at `tick` in `row`."""
@@ -191,17 +196,16 @@ class PartVoicing:
         bias = np.zeros(pitches.shape, dtype=np.float32)
         weight = 1.0 if (tick - bar_start) % TICKS_PER_QUARTER == 0 else OFFBEAT_WEIGHT
         crossing = np.zeros(pitches.shape, dtype=bool)
-        for other, others in self.sounding(row, slot, tick, ORDER_MEMORY).items():
-            side = self.above(slot, other)
-            if side is True:
-                crossing |= pitches > others.min()
-                bias[pitches == others.min()] -= s.unison
-            elif side is False:
-                crossing |= pitches < others.max()
-                bias[pitches == others.max()] -= s.unison
         clashes = np.zeros(pitches.shape, dtype=np.int64)
-        for others in self.sounding(row, slot, tick).values():
-            for pitch in others.tolist():
+        for other, now, recalled in self._voices(row, slot, tick, ORDER_MEMORY):
+            side = self.above(slot, other) if recalled.size else None
+            if side is True:
+                crossing |= pitches > recalled.min()
+                bias[pitches == recalled.min()] -= s.unison
+            elif side is False:
+                crossing |= pitches < recalled.max()
+                bias[pitches == recalled.max()] -= s.unison
+            for pitch in now.tolist():
                 clashes += _DISSONANT_CLASS[(pitches - pitch) % 12]
         bias -= s.dissonance * weight * np.minimum(clashes, MAX_DISSONANCES)
         target = self._registers.get(slot)
