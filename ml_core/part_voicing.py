@@ -122,8 +122,7 @@ class PartVoicing:
         self._values = tokenizer.values
         self._step = tokenizer.ticks_per_position
         kinds = tokenizer.kind_array
-        self._pitch_mask = kinds == K_PITCH
-        self._pitch_ids = np.flatnonzero(self._pitch_mask)
+        self._pitch_ids = np.flatnonzero(kinds == K_PITCH)
         self._pitch_values = np.asarray(tokenizer.values)[self._pitch_ids].astype(np.int64)
         self._known = {slot: _Known(notes) for slot, notes in known.items()
                        if slot // SLOTS != DRUMS}
@@ -226,20 +225,21 @@ class PartVoicing:
                masks: np.ndarray) -> np.ndarray:
         out = None
         for row, state in enumerate(states):
-            if finished[row] or self._grammar.exit_of(state) is None:
+            exit_token = None if finished[row] else self._grammar.exit_of(state)
+            if exit_token is None:
                 continue   # only FREE steps (a written part's own notes) are leaned on
             inner = state.inner
             slot = inner.section
             if slot not in self._starts:
                 continue
             keep = self.density_bias(row, slot, inner.bar_start)
-            ends = [token for token in [self._grammar.exit_of(state)]
-                    + self._grammar.rests_of(state) if masks[row, token]]
-            if keep and ends:
+            ends = [token for token in [exit_token] + self._grammar.rests_of(state)
+                    if masks[row, token]] if keep else []
+            if ends:
                 out = np.array(logits, dtype=np.float32) if out is None else out
                 out[row, ends] += keep
-            members = self._pitch_mask & masks[row]
-            if not members.any():
+            members = self._pitch_ids[masks[row, self._pitch_ids]]   # ids: not the vocabulary
+            if not members.size:
                 continue
             bias = self.pitch_bias(row, slot, self._inner.time_of(inner), inner.bar_start)
             if not bias.any():
