@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ml_core.generation import _controls
+from ml_core.motif import _logsumexp
 from ml_core.music import Note, Score
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.tokenizers.base import TokenizerError
@@ -211,11 +212,6 @@ class ExitMerge:
 
     def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
         """Nothing to follow (the grammar's state holds the schedule)."""
-
-
-def _logsumexp(values: np.ndarray) -> float:
-    top = float(values.max())
-    return top + float(np.log(np.exp(values - top).sum()))
 
 
 def _lean_to_share(row: np.ndarray, allowed: np.ndarray, play: int, rests: list[int],
