@@ -147,10 +147,11 @@ class PartVoicing:
         for track, slot in zip(kept.tracks, slots, strict=True):
             if slot is not None and not track.is_drum:
                 known.setdefault(slot, []).extend(track.notes)
-        registers = {slot: median for slot in starts
-                     if (median := _recent_median(kept, known.get(slot, []))) is not None}
-        rates = {slot: rate for slot in starts
-                 if (rate := _recent_rate(kept, known.get(slot, []))) is not None}
+        recent = {slot: _recent(kept, known[slot]) for slot in starts if known.get(slot)}
+        registers = {slot: float(statistics.median(n.pitch for n in notes))
+                     for slot, (_, notes) in recent.items()}
+        rates = {slot: len({n.start for n in notes}) / bars
+                 for slot, (bars, notes) in recent.items()}
         strength = VoicingStrength(*(value * scale for value in astuple(VOICING)))
         return cls(tokenizer, grammar, known, starts, registers, strength, rows, rates)
 
@@ -285,24 +286,11 @@ class PartVoicing:
 
 
 def _recent(score: Score, notes: Sequence[Note]) -> tuple[int, list[Note]]:
-    """(how many, the notes of) the last REGISTER_BARS bars of `notes` with notes."""
-    bars = sorted({score.bar_at(n.start)[0] for n in notes})[-REGISTER_BARS:]
-    return len(bars), [n for n in notes if score.bar_at(n.start)[0] in bars]
-
-
-def _recent_median(score: Score, notes: Sequence[Note]) -> float | None:
-    """The median pitch of `notes` in their last REGISTER_BARS bars with notes."""
-    if not notes:
-        return None
-    return float(statistics.median(n.pitch for n in _recent(score, notes)[1]))
-
-
-def _recent_rate(score: Score, notes: Sequence[Note]) -> float | None:
-    """Onsets per bar of `notes` in their last REGISTER_BARS bars with notes."""
-    if not notes:
-        return None
-    bars, recent = _recent(score, notes)
-    return len({n.start for n in recent}) / bars
+    """(how many, the notes of) the last REGISTER_BARS bars of `notes` with notes: a part's
+    register is their median pitch, its rate their onsets per bar."""
+    bar_of = [score.bar_at(n.start)[0] for n in notes]
+    bars = sorted(set(bar_of))[-REGISTER_BARS:]
+    return len(bars), [n for n, bar in zip(notes, bar_of, strict=True) if bar in bars]
 
 
 class Hooks:
