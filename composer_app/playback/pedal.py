@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_core.midi_io import SUSTAIN_PEDAL
 from ml_core.music import PedalSpan, Score
 
-SUSTAIN = 64        # the sustain (damper) pedal's controller number
+SUSTAIN = SUSTAIN_PEDAL   # the sustain (damper) pedal's controller number, as files carry it
 PEDAL_DOWN = 127
 PEDAL_UP = 0
 
