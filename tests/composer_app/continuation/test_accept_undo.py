@@ -187,3 +187,13 @@ def test_the_panel_shows_the_variations_again_after_an_undone_accept(panel):
     assert panel.accept_button.isEnabled() and panel.reroll_button.isEnabled()
     assert len(panel.confidence_view.summary) == len(result.new_notes)
     assert panel.progress_bar.value() == 0
+
+
+def test_the_status_line_follows_an_undone_accept(panel):
+    run_by_hand(panel, 40, 60, 80)
+    panel.accept()
+    assert panel.status_label.text() == "Continuation accepted."
+    panel.document.undo()
+    assert panel.status_label.text().endswith("pending: Accept keeps them, Ctrl+Z removes them.")
+    panel.document.undo_stack.redo()
+    assert panel.status_label.text() == "Continuation accepted."
