@@ -24,7 +24,11 @@ def main() -> None:
 
     os.environ["COMPOSER_ASSISTANT_DATA_DIR"] = tempfile.mkdtemp(prefix="screenshot-")
     from ml_core import paths
-    from tests.composer_app.continuation.conftest import chord_bar, line_bar, train_steerable_bundle
+    from tests.composer_app.continuation.continuation_helpers import (
+        chord_bar,
+        line_bar,
+        train_steerable_bundle,
+    )
 
     bundle = train_steerable_bundle(Path(tempfile.mkdtemp(prefix="fill-model-")), steps=240)
     shutil.copytree(bundle, paths.user_models_dir() / "steerable")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import make_panel
+from continuation_helpers import make_panel
 from PySide6.QtCore import Qt
 
 from composer_app.continuation import panel as continue_panel

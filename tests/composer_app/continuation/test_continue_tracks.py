@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from conftest import make_panel
+from continuation_helpers import make_panel
 from PySide6.QtCore import Qt
 
 from ml_core.music import Note, Score, Track

@@ -6,7 +6,7 @@ undo step; models without controls or infilling get disabled controls that say w
 from __future__ import annotations
 
 import pytest
-from conftest import chord_bar, line_bar, make_panel
+from continuation_helpers import chord_bar, line_bar, make_panel
 from PySide6.QtCore import Qt
 
 from composer_app.continuation import panel as continue_panel

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_panel
+from continuation_helpers import make_panel
 
 from composer_app.continuation.add_part import SHORTCUT, AddPartAction, AddPartDialog
 from composer_app.model.jobs import PartRequest
