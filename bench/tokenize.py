@@ -32,7 +32,8 @@ def write_chorales(folder: Path, count: int) -> list[Path]:
         return existing[:count]
     from music21 import converter, corpus
 
-    from ml_core.midi_io import score_from_music21, write_midi
+    from ml_core.midi_io import write_midi
+    from ml_core.notation_io import score_from_music21
 
     paths = []
     for source in corpus.getComposer("bach"):

@@ -18,8 +18,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ml_core.midi_io import score_from_music21, write_musicxml
+from ml_core.midi_io import write_musicxml
 from ml_core.music import Note, Score, Track
+from ml_core.notation_io import score_from_music21
 
 OUTPUT = Path(__file__).resolve().parent / "notation"
 RESOLUTION_DPI = 60          # a readable page of about 500 x 700 pixels

@@ -63,7 +63,7 @@ def test_scale_of_a_key() -> None:
 
 def test_at_least_eight_of_ten_analysed_chorales() -> None:
     corpus = pytest.importorskip("music21.corpus")
-    from ml_core.midi_io import score_from_music21
+    from ml_core.notation_io import score_from_music21
 
     folder = Path(corpus.getComposer("bach")[0]).parent / "choraleAnalyses"
     analyses = sorted(folder.glob("riemenschneider*.rntxt"))[:10]

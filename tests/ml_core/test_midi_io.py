@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_core import midi_io
+from ml_core import midi_io, notation_io
 from ml_core.midi_io import (
     SUPPORTED_EXTENSIONS,
     MidiFileError,
@@ -523,12 +523,13 @@ def test_musicxml_export_into_missing_folder_is_a_clear_error(tmp_path):
 def test_score_from_music21_reads_a_corpus_piece_directly():
     from music21 import corpus
 
-    score = midi_io.score_from_music21(corpus.parse("bach/bwv66.6"))
+    score = notation_io.score_from_music21(corpus.parse("bach/bwv66.6"))
     assert len(score.tracks) == 4 and score.note_count == 163
 
 
 def test_import_is_fast_and_pulls_no_music21():
-    code = ("import time, sys; t = time.perf_counter(); import ml_core.music, ml_core.midi_io; "
+    code = ("import time, sys; t = time.perf_counter(); import ml_core.music, ml_core.midi_io, "
+            "ml_core.notation_io; "
             "print(time.perf_counter() - t, 'music21' in sys.modules, 'pretty_midi' in "
             "sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,9 +9,10 @@ import re
 
 import pytest
 
-from ml_core.midi_io import read_score, score_from_music21, write_musicxml
+from ml_core.midi_io import read_score, write_musicxml
 from ml_core.music import KeySignature, Note, Score, Track
 from ml_core.musicxml_export import clef_for
+from ml_core.notation_io import score_from_music21
 
 # "Ode to Joy" in C major: four bars that never leave the key
 ODE = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62]

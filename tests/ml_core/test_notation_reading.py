@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_core import midi_io
+from ml_core import midi_io, notation_io
 from ml_core.midi_io import MidiFileError, read_score, read_scores
 
 # Corpus pieces picked for what they hold: ties across bars, tied chords, grace notes,
@@ -72,8 +72,8 @@ def _two_voice_measures():
 
 def test_tie_merging_matches_strip_ties_on_voices_chords_and_odd_ties():
     score = _two_voice_measures()
-    ours = midi_io.score_from_music21(score)
-    reference = midi_io.score_from_music21(score, part_notes=midi_io._part_notes_strip_ties)
+    ours = notation_io.score_from_music21(score)
+    reference = notation_io.score_from_music21(score, part_notes=notation_io._part_notes_strip_ties)
     assert ours == reference
     durations = sorted({n.duration for n in ours.tracks[0].notes})
     assert max(durations) > 2 * 480        # some ties were merged across bars
@@ -116,7 +116,7 @@ def _zeros(megabytes: int) -> bytes:
 
 
 def test_archive_bomb_is_refused_by_its_declared_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_BYTES", 4 * 2**20)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_BYTES", 4 * 2**20)
     path = tmp_path / "bomb.mxl"
     path.write_bytes(_mxl({"score.xml": _zeros(5)}))
     assert path.stat().st_size < 50_000
@@ -126,7 +126,7 @@ def test_archive_bomb_is_refused_by_its_declared_size(tmp_path, monkeypatch):
 
 
 def test_archive_bomb_with_forged_sizes_is_refused_while_inflating(tmp_path, monkeypatch):
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_BYTES", 4 * 2**20)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_BYTES", 4 * 2**20)
     path = tmp_path / "liar.mxl"
     path.write_bytes(_mxl({"score.xml": _zeros(3), "more.xml": _zeros(3)}, forged_sizes=True))
     with pytest.raises(MidiFileError) as caught:
@@ -139,7 +139,7 @@ def test_archive_bomb_with_forged_sizes_is_refused_while_inflating(tmp_path, mon
 
 
 def test_bomb_of_many_members_is_refused_by_their_total(tmp_path, monkeypatch):
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_BYTES", 4 * 2**20)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_BYTES", 4 * 2**20)
     path = tmp_path / "many.mxl"
     path.write_bytes(_mxl({f"part{i}.xml": _zeros(1) for i in range(5)}))
     with pytest.raises(MidiFileError,
@@ -162,7 +162,7 @@ def _musicxml(notes: int) -> bytes:
 
 
 def test_huge_valid_musicxml_is_refused_by_size_before_parsing(tmp_path, monkeypatch):
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_BYTES", 2**20)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_BYTES", 2**20)
     data = _musicxml(12_000)
     assert len(data) > 2**20
     (tmp_path / "huge.musicxml").write_bytes(data)
@@ -177,7 +177,7 @@ def test_huge_valid_musicxml_is_refused_by_size_before_parsing(tmp_path, monkeyp
 
 def test_valid_musicxml_with_too_many_notes_is_refused_and_one_under_the_cap_reads(tmp_path,
                                                                                    monkeypatch):
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", 200)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_NOTES", 200)
     (tmp_path / "many.musicxml").write_bytes(_musicxml(201))
     with pytest.raises(MidiFileError,
                        match=r"^many.musicxml: the score has too many notes \(more than 200\)$"):
@@ -191,12 +191,12 @@ def test_valid_musicxml_with_too_many_notes_is_refused_and_one_under_the_cap_rea
 
 def test_note_count_survives_chunk_borders():
     chunks = [b"<no", b"te>", b"<note ", b"x><notations/><note>", b"<not", b"e>"]
-    assert midi_io._count_xml_notes(chunks) == 4
+    assert notation_io._count_xml_notes(chunks) == 4
 
 
 @pytest.mark.parametrize("name", ["big.abc", "big.krn"])
 def test_oversized_abc_and_humdrum_are_refused_before_parsing(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(midi_io, "MAX_TEXT_NOTATION_BYTES", 2**20)
+    monkeypatch.setattr(notation_io, "MAX_TEXT_NOTATION_BYTES", 2**20)
     (tmp_path / name).write_bytes(b"X:1\nK:C\n" + b"C D E F|" * 140_000)
     kind = "ABC" if name.endswith(".abc") else "Humdrum"
     with pytest.raises(MidiFileError, match=rf"^{name}: the {kind} file is larger than 1 MB$"):
@@ -208,7 +208,7 @@ def test_utf16_musicxml_is_read_and_its_notes_counted(tmp_path, monkeypatch):
     text = _musicxml(8).decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
     (tmp_path / "wide.xml").write_bytes(text.encode("utf-16"))
     assert read_score(tmp_path / "wide.xml").note_count == 8
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", 7)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_NOTES", 7)
     with pytest.raises(MidiFileError, match="too many notes"):
         read_score(tmp_path / "wide.xml")
 
@@ -224,10 +224,10 @@ def test_abc_and_humdrum_with_too_many_notes_are_refused_before_parsing(tmp_path
                                                                          events, notes):
     """Issue 39: every reader within a note budget, ABC and Humdrum counted without music21."""
     # fields, chord symbols, comments skipped
-    assert midi_io._count_text_events(data, name[-4:]) == events
+    assert notation_io._count_text_events(data, name[-4:]) == events
     (tmp_path / name).write_bytes(data)
     assert read_score(tmp_path / name).note_count == notes
-    monkeypatch.setattr(midi_io, "MAX_NOTATION_NOTES", events - 1)
+    monkeypatch.setattr(notation_io, "MAX_NOTATION_NOTES", events - 1)
     with pytest.raises(MidiFileError,
                        match=rf"^{name}: the score has too many notes \(more than {events - 1}\)$"):
         read_score(tmp_path / name)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_core.midi_io import _ticks, score_from_music21
 from ml_core.music import Note, Score, TimeSignatureChange, Track
+from ml_core.notation_io import _ticks, score_from_music21
 
 FIRST_PIECES = [
     "bach/bwv66.6.mxl", "bach/bwv1.6.mxl", "bach/bwv101.7.mxl",   # the three
