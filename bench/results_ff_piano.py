@@ -50,10 +50,14 @@ class FfPianoError(RuntimeError):
 
 def prepare(data: Path, work: Path):
     """The paper's split in bar_offset tokens under `work` (cached): a PrepareResult."""
-    from ml_core.data import PrepareOptions, prepare_dataset
+    from ml_core.data import MANIFEST, PrepareOptions, PrepareResult, prepare_dataset
 
     for split in ("train", "test"):
         if not (data / split).is_dir():
+            prepared = work / "bar_offset"
+            if (prepared / MANIFEST).is_file():   # carried to a machine without ../shared
+                manifest = json.loads((prepared / MANIFEST).read_text(encoding="utf-8"))
+                return PrepareResult(prepared, manifest, reused=True)
             raise FfPianoError(f"no {data / split}: the paper's data is not there")
     options = PrepareOptions(tokenizer="bar_offset", val_sources=(str(data / "test"),),
                              workers=1, score_cache=work / "score_cache")

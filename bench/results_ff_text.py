@@ -96,7 +96,16 @@ def section(record: dict[str, Any], curve: str | None) -> str:
                   *[f"OMP_NUM_THREADS=1 nohup nice -n 15 .venv/bin/python -m "
                     f"bench.results_ff_piano train --model {name} --resume "
                     f"> ../data/logs/ff-piano-{name}.log 2>&1 &" for name in records.PRESETS],
-                  ".venv/bin/python -m bench.results_ff_piano report   # this section", "```"]
+                  ".venv/bin/python -m bench.results_ff_piano report   # this section", "```",
+                  "", "On a lent GPU machine (no `../shared` there: the prepared tokens, 3 MB, "
+                  "travel as an ignored folder of the checkout, and `prepare` reuses them):",
+                  "", "```",
+                  "mkdir -p data/ff-piano-prep && cp -r ../data/ff-piano-prep/bar_offset "
+                  "data/ff-piano-prep/",
+                  "# device run, carry [\"data/ff-piano-prep/bar_offset\"]:",
+                  "python3 -m bench.results_ff_piano train --model both --device cuda "
+                  "--work-dir data/ff-piano-prep; cp docs/results/ff-piano.json $OUT/",
+                  "```"]
     if curve:
         lines += ["", f"![test NLL per epoch on the paper's data](results/{curve})"]
     lines += demise_lines(record.get("demise"))

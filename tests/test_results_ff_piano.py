@@ -155,6 +155,16 @@ def test_the_study_keeps_the_section_when_it_rewrites_the_page(tmp_path):
     assert "not run yet" in written and "Ordering: not yet" in written
 
 
+def test_prepare_reuses_a_carried_dataset_where_the_raw_files_are_absent(tmp_path, data):
+    # a GPU machine gets the prepared tokens (carried), not ../shared: the same dataset is used
+    first = ff.prepare(data, tmp_path / "work")
+    again = ff.prepare(tmp_path / "not-here", tmp_path / "work")
+    assert again.directory == first.directory and again.reused
+    assert again.manifest["splits"] == first.manifest["splits"]
+    with pytest.raises(ff.FfPianoError, match="the paper's data is not there"):
+        ff.prepare(tmp_path / "not-here", tmp_path / "empty-work")
+
+
 def test_composer_train_prepare_takes_a_given_validation_split(tmp_path, data, capsys):
     from training_cli.__main__ import main as composer_train
 
