@@ -412,11 +412,17 @@ def _with_bar_controls(tokenizer, source: Score, target: int,
 
 
 def _no_end_mask(tokenizer) -> np.ndarray:
-    """Everything but EOS: the musician asked for a number of bars, and a row that ended
-    its piece would only repeat EOS until the token cap."""
+    """Everything but EOS and tempo changes. EOS: the musician asked for a number of bars,
+    and a row that ended its piece would only repeat EOS until the token cap. Tempo: new
+    notes keep the prompt's tempo (only notes are added to the piece), yet a sampled tempo
+    change takes an onset's place: models that learned ritardandos at phrase ends (the
+    chorales' fermatas) spent a bar's first beats on `Position Tempo` and wrote nothing
+    there (docs/PRESETS.md, link 5)."""
     mask = np.ones(tokenizer.vocab_size, dtype=bool)
     if "EOS" in tokenizer.vocab:
         mask[tokenizer.vocab["EOS"]] = False
+    mask[[index for index, name in enumerate(tokenizer.vocab.tokens)
+          if name.startswith("Tempo_")]] = False
     if hasattr(tokenizer, "one_stream_mask"):   # remi_tracks: one stream stays one stream
         mask &= tokenizer.one_stream_mask()
     return mask

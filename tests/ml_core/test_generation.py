@@ -200,3 +200,37 @@ def test_new_notes_are_sorted_and_never_double_strike_a_key():
         assert len(onsets) == len(set(onsets))
         prompt_onsets = {(n.pitch, n.start) for n in motif().notes()}
         assert not prompt_onsets & set(onsets)
+
+
+def test_continue_spends_no_onset_on_a_tempo_change(monkeypatch):
+    # a model that would write a tempo change at every position: new notes keep the prompt's
+    # tempo, so Continue masks Tempo tokens and every position it writes carries notes
+    from ml_core import generation
+    from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+    tokenizer = RemiTokenizer(RemiConfig(use_tempo=True))
+    bundle = token_bundle(tokenizer)
+    names = tokenizer.vocab.tokens
+    tempo_ids = [i for i, name in enumerate(names) if name.startswith("Tempo_")]
+    with torch.no_grad():
+        bundle.model.head.bias[tempo_ids] += 30.0
+    written: list[list[int]] = []
+    make_plan = generation._continue_plan
+
+    def recording_plan(*args, **kwargs):
+        plan = make_plan(*args, **kwargs)
+        notes = plan.notes
+        plan.notes = lambda tokens: (written.append(list(tokens)), notes(tokens))[1]
+        return plan
+
+    monkeypatch.setattr(generation, "_continue_plan", recording_plan)
+    prompt = motif(time_signature=(4, 4))
+    result = continue_score(bundle, prompt, GenerationOptions(bars=2, seed=1))
+    out = result.scores[0]
+    assert_prompt_kept(prompt, out)
+    assert out.tempo_changes == prompt.tempo_changes and result.new_notes[0]
+    stream = [names[i] for i in written[-1]]
+    assert stream and not any(name.startswith("Tempo_") for name in stream)
+    positions = [i for i, name in enumerate(stream) if name.startswith("Position_")]
+    assert all(stream[i + 1].startswith(("Pitch_", "Chord_")) for i in positions
+               if i + 1 < len(stream))
