@@ -32,12 +32,18 @@ from ml_core.tokenizers.remi import (
     K_FILL_START,
     K_HOLE,
     K_PAD,
+    K_DENSITY,
+    K_REGISTER,
+    K_TEXTURE,
     K_TIMESIG,
+    ANY,
     BarControls,
 )
 from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token
+CHOSEN = -2  # a written part's control the model chooses (a value, never "any"): step
+             # CHOSEN - kind for the control kind `kind` (see `chosen_step`)
 PLAY_SHARE_BOUNDS = (0.1, 0.9)   # a resting part's share of bars playing, as ExitMerge uses it
 PLAY_LEAN = 0.5                  # how far (log-odds) whether it plays leans from the model's
                                  # odds to that share
@@ -95,6 +101,8 @@ class ScheduleGrammar:
         steps, index = self.steps, state.index
         if index >= len(steps):
             return self._inner.allowed(state.inner)
+        if steps[index] < FREE:
+            return self._chosen_mask(CHOSEN - steps[index])
         if steps[index] != FREE:
             if index not in self._optional:
                 return self._one_hot(steps[index])
@@ -158,6 +166,18 @@ class ScheduleGrammar:
         another section, EOS)."""
         return self._inner.allowed(state.inner) & ~self._body
 
+    def _chosen_mask(self, kind: int) -> np.ndarray:
+        """The values (not "any") of control kind `kind`."""
+        key = -1 - kind
+        mask = self._forced.get(key)
+        if mask is None:
+            ids = self._t.control_ids[kind]
+            mask = np.zeros(self._t.vocab_size, dtype=bool)
+            mask[[token for value, token in ids.items() if value != ANY]] = True
+            mask.setflags(write=False)
+            self._forced[key] = mask
+        return mask
+
     def _one_hot(self, token: int) -> np.ndarray:
         mask = self._forced.get(token)
         if mask is None:
@@ -171,7 +191,9 @@ class ScheduleGrammar:
         inner = self._inner.advance(state.inner, token)
         steps, index = self.steps, state.index
         if index < len(steps):
-            if steps[index] != FREE:
+            if steps[index] < FREE:
+                index += 1
+            elif steps[index] != FREE:
                 index = dict(self._exits(index)).get(token, index + 1)
             elif index + 1 < len(steps):
                 index = dict(self._exits(index + 1)).get(token, index)
@@ -298,8 +320,7 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     optional: dict[int, tuple[int, float]] = {}
     for w in writes:
         own = kept.with_tracks([kept.tracks[w.index]])
-        controls[w.slot] = tokenizer.control_tokens(_controls(tokenizer, options, own, w.start)
-                                                    or BarControls())
+        controls[w.slot] = _written_controls(tokenizer, options, own, w.start)
         notes = own.tracks[0].notes
         if notes:
             last_onset = max(n.start for n in notes)
@@ -329,6 +350,29 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
                 optional[at] = (len(steps), plays[w.slot])
     steps.append(tokenizer.bar_id)
     return context, steps, own_ends, optional
+
+
+def chosen_step(kind: int) -> int:
+    """The schedule step where the model chooses a value of control kind `kind`."""
+    return CHOSEN - kind
+
+
+def _written_controls(tokenizer: Any, options: GenerationOptions, own: Score,
+                      start: int) -> list[int]:
+    """A written part's section controls: what the musician set, else those of the part's
+    own music before `start`. A new part (no notes of its own) has nothing to follow: the
+    model chooses each control the musician left to it, bar by bar, after reading the other
+    parts' sections, as every section of its training data had them measured (forcing "any"
+    on all three, which training shows in only 2.7% of sections, left added chorale basses
+    a sixth sparser than the true ones, a bar at a time empty: docs/PRESETS.md)."""
+    forced = tokenizer.control_tokens(_controls(tokenizer, options, own, start)
+                                      or BarControls())
+    if any(t.notes for t in own.tracks):
+        return forced
+    given = {K_TEXTURE: options.texture, K_DENSITY: options.density,
+             K_REGISTER: options.register}
+    return [chosen_step(tokenizer.kinds[token]) if given.get(tokenizer.kinds[token]) is None
+            else token for token in forced]
 
 
 def _playing_share(notes: Sequence[Note], since: int,

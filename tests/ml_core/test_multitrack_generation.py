@@ -138,3 +138,56 @@ def test_a_single_stream_model_refuses_in_one_line(tmp_path) -> None:
                                     name="plain"))
     with pytest.raises(GenerationError, match="remi_tracks"):
         add_part(plain, trio(), "bass")
+
+
+def _sections_written(monkeypatch, bundle, run) -> list[list[str]]:
+    """The control tokens after each Track_ensemble_3 (the added bass) in the sampled row."""
+    from ml_core import multitrack
+
+    rows: list[list[int]] = []
+    as_result = multitrack._as_result
+
+    def recording(update, new_notes, started):
+        rows.append(list(update.tokens[0]))
+        return as_result(update, new_notes, started)
+
+    monkeypatch.setattr(multitrack, "_as_result", recording)
+    run()
+    names = [bundle.tokenizer.vocab.string(t) for t in rows[-1]]
+    return [names[i + 1:i + 4] for i, name in enumerate(names) if name == "Track_ensemble_3"]
+
+
+def _any_biased(tmp_path):
+    """A tiny model that would write "any" for every section control it may choose."""
+    made = tiny_bundle(tmp_path)
+    names = made.tokenizer.vocab.tokens
+    with torch.no_grad():
+        made.model.head.bias[[i for i, n in enumerate(names) if n.endswith("_any")]] += 30.0
+    return made
+
+
+def test_a_new_part_has_its_controls_chosen_by_the_model_never_any(tmp_path, monkeypatch
+                                                                     ) -> None:
+    # A part added where it had no notes has nothing to follow: the model chooses its
+    # texture, density and register bar by bar, after reading the other parts' sections
+    # (forced "any" on all three, chorale basses came out a sixth sparser than the truth).
+    made = _any_biased(tmp_path)
+    score = trio()
+    sections = _sections_written(monkeypatch, made, lambda: add_part(
+        made, score, "bass", bars=(0, 3), options=OPTIONS))
+    assert len(sections) == 3          # one section a bar
+    for controls in sections:
+        assert [c.split("_")[0] for c in controls] == ["Texture", "Density", "Register"]
+        assert not any(c.endswith("_any") for c in controls), controls
+
+
+def test_a_new_part_keeps_the_controls_the_musician_set(tmp_path, monkeypatch) -> None:
+    made = _any_biased(tmp_path)
+    score = trio()
+    steered = GenerationOptions(bars=2, seed=1, device="cpu", density=1.0, texture=1)
+    sections = _sections_written(monkeypatch, made, lambda: add_part(
+        made, score, "bass", bars=(0, 2), options=steered))
+    assert len(sections) == 2
+    for texture, density, register in sections:
+        assert (texture, density) == ("Texture_1", "Density_2")   # 1 onset a beat: level 2
+        assert register != "Register_any"                         # left to the model
