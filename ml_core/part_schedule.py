@@ -3,8 +3,8 @@
 `written_plan` turns a score, the parts to write (each from a tick) and an end bar line
 into the tokens the model reads first and a schedule of steps: per bar, its bar line,
 meter, "any" bar controls and tempo, the sections of the parts not written (their tokens,
-forced one by one), then each written part's Track token and controls followed by a FREE
-step. `ScheduleGrammar` walks it over the tokenizer's grammar: a forced step allows its
+forced one by one), then each written part's Track token and controls (a new part's
+chosen by the model: `CHOSEN` steps) followed by a FREE step. `ScheduleGrammar` walks it over the tokenizer's grammar: a forced step allows its
 token only; a FREE step allows the part's notes and the next step's token, which ends it
 (`ExitMerge` gives that token the probability of every way the model would end the
 section). A written part with notes before its start has them forced too, and no onset
