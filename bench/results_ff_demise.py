@@ -11,6 +11,7 @@ bundles (labelled so) while the real runs are not finished.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -105,7 +106,9 @@ def demise(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, An
             say(f"{name}: no bundle in {bundle_dir} yet")
             continue
         made = continuations(bundle_dir, ids, args.seeds)
-        label = f"ours: {name}" + (" (pilot)" if args.demise_from == "pilot" else "")
+        metrics = json.loads((bundle_dir / "config.json").read_text()).get("metrics", {})
+        label = f"ours: {name}" + (" (pilot)" if args.demise_from == "pilot" else
+                                   f" (epoch {metrics.get('best_epoch', '?')})")
         rows[f"{label} (mean of {len(made)} samples)"] = mean_figures(
             [figures(prompt_notes, notes, piece, start, end) for notes in made])
     for label, values in rows.items():

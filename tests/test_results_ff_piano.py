@@ -191,3 +191,31 @@ def test_the_pilot_hint_names_the_model_lower_at_every_shared_epoch():
     pilot["lstm"] = entry(2.5, 2.6)
     assert "neither model" in " ".join(text.pilot_ordering(pilot))
     assert text.pilot_ordering({"transformer": entry(2.0)}) == []
+
+
+def test_demise_measures_the_truth_the_paper_samples_and_our_trained_runs(tmp_path, data):
+    # the paper's conditioning piece (here a random 24-bar one under its name) and one
+    # sample of the paper's, continued by our tiny trained run; each row names its source
+    from bench.train_throughput import synthetic_sources
+
+    long = synthetic_sources(tmp_path / "long", pieces=1, bars=24) / "piece0.mid"
+    (data / "test" / "piece0.mid").rename(data / "test" / "FF10-2PC_09_Demise.mid")
+    (data / "test" / "FF10-2PC_09_Demise.mid").write_bytes(long.read_bytes())
+    (data / "paper-outputs").mkdir()
+    (data / "paper-outputs" / "transformer-cond-1.mid").write_bytes(long.read_bytes())
+    args = _args_list(tmp_path, data, "--cap-epochs", "1")
+    assert ff.main(["train", *args]) == 0
+    assert ff.main(["demise", *args, "--seeds", "2"]) == 0
+    demise = json.loads((tmp_path / "ff-piano.json").read_text())["demise"]
+    assert demise["source"] == "our models from the runs' best epochs"
+    rows = demise["rows"]
+    assert set(rows) == {"truth (the piece)", "paper's transformer (mean of 1 samples)",
+                         "ours: transformer (epoch 1) (mean of 2 samples)"}
+    # the paper's "sample" is the piece itself: it repeats the truth's figures exactly
+    truth = rows["truth (the piece)"]
+    paper = rows["paper's transformer (mean of 1 samples)"]
+    assert paper["rhythm_reuse"] == truth["rhythm_reuse"]
+    assert paper["new_notes"] == truth["new_notes"] > 0
+    ours = rows["ours: transformer (epoch 1) (mean of 2 samples)"]
+    assert ours["samples"] == 2 and ours["new_notes"] > 0
+    assert 0.0 <= ours["rhythm_reuse"] <= 1.0
