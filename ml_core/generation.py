@@ -360,7 +360,13 @@ def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: i
         return None
     from functools import partial
 
-    from ml_core.tokenizers.remi import ANY, BarControls, density_bin, register_bin, texture_bin
+    from ml_core.tokenizers.remi_controls import (
+        ANY,
+        BarControls,
+        density_bin,
+        register_bin,
+        texture_bin,
+    )
 
     extended = getattr(tokenizer.config, "extended_levels", False)
     chosen = {}

@@ -4,11 +4,12 @@
 into the tokens the model reads first and a schedule of steps: per bar, its bar line,
 meter, "any" bar controls and tempo, the sections of the parts not written (their tokens,
 forced one by one), then each written part's Track token and controls (a new part's
-chosen by the model: `CHOSEN` steps) followed by a FREE step. `ScheduleGrammar` walks it over the tokenizer's grammar: a forced step allows its
-token only; a FREE step allows the part's notes and the next step's token, which ends it
-(`ExitMerge` gives that token the probability of every way the model would end the
-section). A written part with notes before its start has them forced too, and no onset
-before its own last notes end (`OwnEnd`).
+chosen by the model: `CHOSEN` steps) followed by a FREE step. `ScheduleGrammar` walks it
+over the tokenizer's grammar: a forced step allows its token only; a CHOSEN step any
+value of its control kind; a FREE step allows the part's notes and the next step's token,
+which ends it (`ExitMerge` gives that token the probability of every way the model would
+end the section). A written part with notes before its start has them forced too, and no
+onset before its own last notes end (`OwnEnd`).
 """
 
 from __future__ import annotations
@@ -27,18 +28,17 @@ from ml_core.tokenizers.base import TokenizerError
 from ml_core.tokenizers.remi import (
     K_BAR,
     K_BOS,
+    K_DENSITY,
     K_EOS,
     K_FILL_END,
     K_FILL_START,
     K_HOLE,
     K_PAD,
-    K_DENSITY,
     K_REGISTER,
     K_TEXTURE,
     K_TIMESIG,
-    ANY,
-    BarControls,
 )
+from ml_core.tokenizers.remi_controls import ANY, BarControls
 from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ml_core.pitch import pitch_name
-from ml_core.tokenizers.remi import (
+from ml_core.tokenizers.remi_controls import (
     ANY,
     REGISTER_EDGES,
     density_bin,

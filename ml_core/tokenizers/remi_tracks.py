@@ -70,16 +70,13 @@ from ml_core.tokenizers.remi import (
     K_TIMESIG,
     K_VELOCITY,
     UNENCODED_VELOCITY,
-    BarControls,
     RemiConfig,
     RemiGrammar,
     RemiState,
     RemiTokenizer,
     build_score,
-    density_bin,
-    register_bin,
-    texture_bin,
 )
+from ml_core.tokenizers.remi_controls import BarControls, density_bin, register_bin, texture_bin
 
 FAMILIES = ("piano", "chromatic", "organ", "guitar", "bass", "strings", "ensemble", "brass",
             "reed", "pipe", "lead", "pad", "effects", "ethnic", "percussive", "sfx", "drums")

@@ -103,7 +103,7 @@ def test_a_followed_texture_1_is_a_promise_only_for_a_single_line() -> None:
     """Texture 1 also names a melody with a few double stops: followed from one, it does
     not hold the continuation to one note per onset; asked for, or from a line, it does."""
     from ml_core.generation import SingleLine
-    from ml_core.tokenizers.remi import BarControls
+    from ml_core.tokenizers.remi_controls import BarControls
 
     tokenizer = RemiTokenizer()
     melody = [Note(72 + i % 4, i * 240, 240) for i in range(16)]

@@ -9,12 +9,10 @@ import pytest
 from ml_core.generation import GenerationOptions, continue_score
 from ml_core.music import Note, Score, Track
 from ml_core.tokenizers.base import TokenizerError
-from ml_core.tokenizers.remi import (
+from ml_core.tokenizers.remi import K_TIMESIG, RemiConfig, RemiTokenizer
+from ml_core.tokenizers.remi_controls import (
     ANY,
-    K_TIMESIG,
     BarShape,
-    RemiConfig,
-    RemiTokenizer,
     bass_bin,
     density_bin,
     repetition_controls,

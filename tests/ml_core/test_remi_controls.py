@@ -11,10 +11,10 @@ import pytest
 
 from ml_core.music import Note, Score, Track
 from ml_core.tokenizers import from_dict, get_tokenizer
-from ml_core.tokenizers.remi import (
+from ml_core.tokenizers.remi import RemiTokenizer
+from ml_core.tokenizers.remi_controls import (
     ANY,
     BarControls,
-    RemiTokenizer,
     density_bin,
     register_bin,
     texture_bin,

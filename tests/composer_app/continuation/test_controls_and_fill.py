@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from composer_app.continuation import panel as continue_panel
 from ml_core.generation import GenerationOptions
 from ml_core.music import Score, Track
-from ml_core.tokenizers.remi import BarControls
+from ml_core.tokenizers.remi_controls import BarControls
 
 
 @pytest.fixture
