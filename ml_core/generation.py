@@ -305,12 +305,33 @@ class _TokenPlan:
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
     single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    onsets: OnsetTokens | None = None         # no pitch struck twice at one onset
     row_contexts: list[list[int]] | None = None   # per row instead (equal lengths), and
     row_states: list[Any] | None = None           # their grammar states (evaluation)
     grammar_mask: bool = True                 # False: sample unmasked (grammar-error counts)
     motif: MotifBias | None = None            # logit bias toward the prompt's material
     grammar: Any = None                       # the grammar to sample under (default: the
                                               # tokenizer's; ml_core.multitrack forces parts)
+
+
+@dataclass(frozen=True)
+class OnsetTokens:
+    """The Pitch tokens and the tokens that start a new onset (Position, Bar) of a tokenizer
+    that writes onsets on a grid, for the sampling loop's per-onset rules: a pitch struck
+    twice at one onset is one note (decoding keeps the first), so a second strike is only a
+    way to stall. Without this rule a row could loop on `Pitch_62 Duration_2` at one
+    position until the token cap ended the generation bars early (a POP909 piano part, seed
+    0: 2,200 strikes of one key, the last 4 of 8 bars empty in every part)."""
+
+    pitches: np.ndarray      # (V,) True for the Pitch tokens
+    starts: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> OnsetTokens | None:
+        tokens = tokenizer.vocab.tokens
+        pitches = np.array([t.startswith("Pitch_") for t in tokens])
+        starts = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
+        return cls(pitches, starts) if pitches.any() and starts.any() else None
 
 
 @dataclass(frozen=True)
@@ -472,6 +493,7 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         fixed_mask=fixed,
         timing=_with_bar_controls(tokenizer, own, target,
                                   None if options.allow_overlap else _onset_timing(tokenizer, own)),
+        onsets=OnsetTokens.for_tokenizer(tokenizer),
         single_line=SingleLine.for_tokenizer(tokenizer, controls,
                                              None if options.texture == 1 else own),
         motif=MotifBias.for_prompt(tokenizer, own, options.motif,
@@ -497,6 +519,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
     struck = [False] * rows   # single line: the row has a pitch at its current onset
+    held: list[list[int]] = [[] for _ in range(rows)]   # pitch tokens at the current onset
 
     generated = 0
     last_update = time.perf_counter()
@@ -547,6 +570,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 no_pitch = ~line.pitches
                 masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch)
                                               for hit in struck]))
+            if plan.onsets is not None and any(held):
+                again = np.ones_like(masks)
+                for row, pitches in enumerate(held):
+                    again[row, pitches] = False
+                masks = soft(masks, again)
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
             if plan.motif is not None:
@@ -567,6 +595,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                         struck[row] = True
                     elif line.onsets[token]:
                         struck[row] = False
+                if plan.onsets is not None:
+                    if plan.onsets.pitches[token]:
+                        held[row].append(token)
+                    elif plan.onsets.starts[token]:
+                        held[row] = []
                 if states[row].tick >= target:
                     finished[row] = True
                     continue  # the token that crosses the target (a bar line) is not kept
@@ -671,7 +704,8 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble,
                       fixed_mask=fixed,
-                      single_line=SingleLine.for_tokenizer(tokenizer, controls))
+                      single_line=SingleLine.for_tokenizer(tokenizer, controls),
+                      onsets=OnsetTokens.for_tokenizer(tokenizer))
 
 
 def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1) -> Score:

@@ -41,6 +41,7 @@ from ml_core.generation import (
     UPDATE_INTERVAL_S,
     GenerationResult,
     GenerationUpdate,
+    OnsetTokens,
     _cpu_threads,
     _dynamics,
     _generate_tokens,
@@ -143,6 +144,7 @@ def _generate_parts(bundle: Any, score: Score, writes: list[Write], end_tick: in
                                {w.slot: w.start for w in writes}, options.variations, voicing)
     plan = _TokenPlan(context=context, state=grammar.start_from(inner), target=end_tick,
                       notes=notes, assemble=assemble, grammar=grammar,
+                      onsets=OnsetTokens.for_tokenizer(tokenizer),
                       motif=Hooks([ExitMerge(grammar), voices]))  # type: ignore[arg-type]
     free = steps.count(FREE)
     options = replace(options, max_tokens=options.max_tokens

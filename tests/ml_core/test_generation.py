@@ -234,3 +234,22 @@ def test_continue_spends_no_onset_on_a_tempo_change(monkeypatch):
     positions = [i for i, name in enumerate(stream) if name.startswith("Position_")]
     assert all(stream[i + 1].startswith(("Pitch_", "Chord_")) for i in positions
                if i + 1 < len(stream))
+
+
+def test_a_pitch_is_struck_once_per_onset_so_a_looping_model_still_reaches_the_end():
+    # a model that would strike one key again and again at one onset (a second strike is
+    # the same note): each onset takes the pitch once, and the continuation fills its bars
+    from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
+    bundle = token_bundle(tokenizer)
+    with torch.no_grad():
+        bundle.model.head.bias[tokenizer.vocab["Pitch_62"]] += 30.0
+    prompt = motif(time_signature=(4, 4))
+    options = GenerationOptions(bars=2, seed=1, max_tokens=400)
+    result = continue_score(bundle, prompt, options)
+    new = result.new_notes[0]
+    assert new and len(new) == len({(n.pitch, n.start) for n in new})
+    bar = 4 * prompt.ticks_per_quarter
+    end = prompt.end_tick + (-prompt.end_tick) % bar
+    assert max(n.start for n in new) >= end + bar   # the second new bar has notes too

@@ -191,3 +191,18 @@ def test_a_new_part_keeps_the_controls_the_musician_set(tmp_path, monkeypatch) -
     for texture, density, register in sections:
         assert (texture, density) == ("Texture_1", "Density_2")   # 1 onset a beat: level 2
         assert register != "Register_any"                         # left to the model
+
+
+def test_parts_written_by_a_looping_model_still_fill_every_bar(tmp_path) -> None:
+    # a model that would strike one key again and again at one onset used up the token cap
+    # in a bar and left the rest empty in every part; each onset now takes a pitch once
+    made = tiny_bundle(tmp_path)
+    with torch.no_grad():
+        made.model.head.bias[made.tokenizer.vocab["Pitch_62"]] += 30.0
+    score = trio()
+    result = continue_all(made, score, options=GenerationOptions(bars=2, seed=1,
+                                                                 device="cpu"))
+    new = _new(score, result.scores[0])
+    for part in new:
+        assert len(part) == len({(n.pitch, n.start) for n in part})
+    assert any(n.start >= 5 * BAR for part in new for n in part)   # the last bar too
