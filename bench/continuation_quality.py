@@ -234,18 +234,25 @@ _clean = quality.json_ready
 
 
 def card_figures(summary: dict[str, Any], prompts: int, seeds: list[int], bars: int,
-                 sampling: dict[str, Any]) -> dict[str, Any]:
-    """What a model card keeps of one model's run: the checks' values, the means, speed."""
+                 sampling: dict[str, Any], card: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """What a model card keeps of one model's run: the checks' values, the means, speed.
+    Fills left out of this run (`--no-fill`) keep the fill figures `card` (the card's
+    previous entry) holds."""
     infill = summary["infill"]
+    if isinstance(infill, dict):
+        fill_criteria: Any = {k: v["value"] for k, v in infill["criteria"].items()}
+    elif infill == "not measured" and isinstance((card or {}).get("fill_criteria"), dict):
+        fill_criteria = card["fill_criteria"]
+    else:
+        fill_criteria = infill
     return {
         "bench": f"bench/continuation_quality.py ({prompts} prompts, seeds "
         f"{' and '.join(map(str, seeds))}, "
         f"{bars} bars, no key mask)",
         "sampling": sampling or "app default",
         "criteria": {k: v["value"] for k, v in summary["criteria"].items()},
-        "fill_criteria": infill
-        if isinstance(infill, str)
-        else {k: v["value"] for k, v in infill["criteria"].items()},
+        "fill_criteria": fill_criteria,
         "mean": summary["mean"],
         "tokens_per_s": summary["tokens_per_s"],
     }
@@ -313,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         print(format_summary(name, summary), flush=True)
         results[name] = summary
         if args.record:
+            card = bundles.read_config(folder).get("metrics", {}).get("continuation_quality")
             bundles.record_metrics(folder, "continuation_quality", _clean(card_figures(
-                summary, len(prompts), seeds, bars, sampling)))
+                summary, len(prompts), seeds, bars, sampling, card)))
     print(motif_table(results))
     print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts),
                              "seeds": seeds,

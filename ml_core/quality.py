@@ -430,6 +430,7 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
                               **mean_figures(fills),
                               "min_gap_beats": 0.0})
     return {"rows": rows, "fill_rows": fill_rows if can_fill else None,
+            "fill_skipped": not with_fill and trained_with_infilling(bundle),
             "tokens_per_s": tokens / seconds if seconds else float("nan")}
 
 
@@ -485,7 +486,8 @@ def motif_summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]
 
 def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     """Aggregates of measure_model's rows: means overall and per group, issue 13's checks,
-    and the same for fills ("not supported" for a model without infilling)."""
+    and the same for fills ("not supported" for a model without infilling, "not measured"
+    when they were left out)."""
     rows = measured["rows"]
     numeric = [{k: v for k, v in r.items() if isinstance(v, float)} for r in rows]
     summary: dict[str, Any] = {"prompts": len(rows), "mean": mean_figures(numeric),
@@ -499,7 +501,7 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
                                "tokens_per_s": measured["tokens_per_s"]}
     fill_rows = measured["fill_rows"]
     if fill_rows is None:
-        summary["infill"] = "not supported"
+        summary["infill"] = "not measured" if measured.get("fill_skipped") else "not supported"
     else:
         fill_checks = criteria(fill_rows)
         fill_checks.pop("first_note_within_a_beat")

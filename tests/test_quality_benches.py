@@ -70,6 +70,12 @@ def test_continuation_quality_quick(tiny_models, capsys, score_cache) -> None:
     assert card["criteria"] == {k: v["value"]
                                 for k, v in report["models"]["fills"]["criteria"].items()}
     assert card["fill_criteria"]["outside_span_unchanged"] == 1.0
+    # a later run without fills keeps the card's fill figures (it did not measure them)
+    assert script.main(["--quick", "--models", str(tiny_models["fills"]), "--no-fill",
+                        "--score-cache", str(score_cache), "--record"]) == 0
+    assert last_json(capsys.readouterr().out)["models"]["fills"]["infill"] == "not measured"
+    kept = bundle.read_config(tiny_models["fills"])["metrics"]["continuation_quality"]
+    assert kept["fill_criteria"] == card["fill_criteria"]
     assert (
         bundle.read_config(tiny_models["plain"])["metrics"]["continuation_quality"]["fill_criteria"]
         == "not supported"
