@@ -42,10 +42,18 @@ import torch
 
 from ml_core.keys import prompt_key, scale_pitch_classes
 from ml_core.models.stepping import SteppingError, make_stepper
-from ml_core.motif import MotifBias, merged_notes_per_onset, onset_groups
+from ml_core.motif import MotifBias
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
+from ml_core.sampling_rules import (
+    OnsetTokens,
+    SingleLine,
+    chosen_controls,
+    no_end_mask,
+    onset_timing,
+    with_bar_controls,
+)
 
 UPDATE_INTERVAL_S = 0.03     # how often streaming updates are yielded
 TOKENS_PER_BAR_CAP = 160     # default max_tokens = bars x this: a model that never moves on stops
@@ -314,147 +322,6 @@ class _TokenPlan:
                                               # tokenizer's; ml_core.multitrack forces parts)
 
 
-@dataclass(frozen=True)
-class OnsetTokens:
-    """The Pitch tokens and the tokens that start a new onset (Position, Bar) of a tokenizer
-    that writes onsets on a grid, for the sampling loop's per-onset rules: a pitch struck
-    twice at one onset is one note (decoding keeps the first), so a second strike is only a
-    way to stall. Without this rule a row could loop on `Pitch_62 Duration_2` at one
-    position until the token cap ended the generation bars early (a POP909 piano part, seed
-    0: 2,200 strikes of one key, the last 4 of 8 bars empty in every part)."""
-
-    pitches: np.ndarray      # (V,) True for the Pitch tokens
-    starts: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
-
-    @classmethod
-    def for_tokenizer(cls, tokenizer) -> OnsetTokens | None:
-        tokens = tokenizer.vocab.tokens
-        pitches = np.array([t.startswith("Pitch_") for t in tokens])
-        starts = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
-        return cls(pitches, starts) if pitches.any() and starts.any() else None
-
-
-@dataclass(frozen=True)
-class SingleLine:
-    """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
-
-    A texture control is a hint the model learned to follow; "a single line stays a single
-    line" is a promise, so a row that has struck a pitch at the current position may only
-    move on (a new position or bar). Applied softly, like every other mask. (Limiting a
-    followed texture of 2-4 voices to the prompt's fullest chord was measured too, and
-    left out: it thinned continuations below the prompt's density, docs/QUALITY.md.)"""
-
-    pitches: np.ndarray      # (V,) True for the Pitch tokens
-    onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
-
-    @classmethod
-    def for_tokenizer(cls, tokenizer, controls, followed: Score | None = None
-                      ) -> SingleLine | None:
-        """The promise where `controls` ask for texture 1; where that value was followed
-        from `followed` (not chosen), only if that music is itself one line: texture 1
-        also names a melody with a few double stops (under 1.5 notes per onset), whose
-        continuation may have them too."""
-        if controls is None or controls.texture != 1:
-            return None
-        if followed is not None and merged_notes_per_onset(
-                [n for t in followed.tracks if not t.is_drum for n in t.notes], followed) > 1.0:
-            return None
-        tokens = tokenizer.vocab.tokens
-        pitches = np.array([t.startswith("Pitch_") for t in tokens])
-        onsets = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
-        return cls(pitches, onsets) if pitches.any() and onsets.any() else None
-
-
-def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
-    """The control values "follow the prompt" forces on the new bars of a continuation of
-    `prompt` (a REMI `BarControls` of bins; ANY where the prompt says nothing), or None when
-    the tokenizer has no controls. The app shows these next to its "follow" choices."""
-    if not getattr(tokenizer, "control_ids", None):
-        return None
-    return tokenizer.controls_of(prompt, end_tick=end_tick)
-
-
-def _controls(tokenizer, options: GenerationOptions, context: Score, end_tick: int | None):
-    """The BarControls to force on new bars, or None when the tokenizer has none."""
-    follow = followed_controls(tokenizer, context, end_tick)
-    if follow is None:
-        return None
-    from functools import partial
-
-    from ml_core.tokenizers.remi_controls import (
-        ANY,
-        BarControls,
-        density_bin,
-        register_bin,
-        texture_bin,
-    )
-
-    extended = getattr(tokenizer.config, "extended_levels", False)
-    chosen = {}
-    for name, binning in (("texture", partial(texture_bin, extended=extended)),
-                          ("density", partial(density_bin, extended=extended)),
-                          ("register", register_bin)):
-        value = getattr(options, name)
-        chosen[name] = (getattr(follow, name) if value is None else ANY if value == "any"
-                        else binning(value))
-    return BarControls(**chosen)
-
-
-def _onset_timing(tokenizer, source: Score) -> Callable[[Any], np.ndarray | None] | None:
-    """The per-state mask that makes Continue start where the prompt ends: no onset before
-    the notes of the prompt's last onset stop sounding (a chord played in is one onset; the
-    sustain pedal holds a released note on), no pitch struck while the prompt sounds it."""
-    notes = [n for t in source.tracks if not t.is_drum for n in t.sounding_notes()]
-    if not notes or not hasattr(tokenizer, "onset_mask"):
-        return None
-    earliest = max(n.end for n in onset_groups(notes, source)[-1])
-    latest = max(n.end for n in notes)
-
-    def timing(state) -> np.ndarray | None:
-        if state.tick >= latest:
-            return None  # nothing of the prompt sounds any more
-        sounding = [n.pitch for n in notes if n.start <= state.tick < n.end]
-        return tokenizer.onset_mask(state, earliest, sounding)
-    return timing
-
-
-def _with_bar_controls(tokenizer, source: Score, target: int,
-                       timing: Callable[[Any], np.ndarray | None] | None
-                       ) -> Callable[[Any], np.ndarray | None] | None:
-    """`timing` and the per-bar controls (REMI configs with repetition or bass controls)
-    followed from `source` on each new bar up to `target`, as one per-state mask. Bars
-    are found by the tick they start at in the prompt's meter: after a meter change the
-    model makes, they are left to it."""
-    follow = getattr(tokenizer, "followed_bar_controls", None)
-    by_bar = follow(source, target) if follow is not None else {}
-    if not by_bar:
-        return timing
-    masks = {tick: tokenizer.control_mask(controls) for tick, controls in by_bar.items()}
-
-    def combined(state) -> np.ndarray | None:
-        own = masks.get(state.bar_start)
-        other = timing(state) if timing is not None else None
-        return other if own is None else own if other is None else own & other
-    return combined
-
-
-def _no_end_mask(tokenizer) -> np.ndarray:
-    """Everything but EOS and tempo changes. EOS: the musician asked for a number of bars,
-    and a row that ended its piece would only repeat EOS until the token cap. Tempo: new
-    notes keep the prompt's tempo (only notes are added to the piece), yet a sampled tempo
-    change takes an onset's place: models that learned ritardandos at phrase ends (the
-    chorales' fermatas) spent a bar's first beats on `Position Tempo` and wrote nothing
-    there (docs/PRESETS.md, link 5)."""
-    mask = np.ones(tokenizer.vocab_size, dtype=bool)
-    if "EOS" in tokenizer.vocab:
-        mask[tokenizer.vocab["EOS"]] = False
-    mask[[index for index, name in enumerate(tokenizer.vocab.tokens)
-          if name.startswith("Tempo_")]] = False
-    if hasattr(tokenizer, "one_stream_mask"):   # remi_tracks: one stream stays one stream
-        mask &= tokenizer.one_stream_mask()
-    return mask
-
-
 def _start_state(grammar, ids: Sequence[int]):
     state = grammar.start()
     for token in ids:  # tokens the grammar refuses are skipped, as validate() does
@@ -476,8 +343,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
     prompt_notes = Counter(n for t in tokenizer.decode(prompt_ids).tracks if not t.is_drum
                            for n in t.notes)
     target = target_tick(source, options.bars) if options.bars >= 1 else 2**62
-    controls = _controls(tokenizer, options, own, None)
-    fixed = _no_end_mask(tokenizer)
+    controls = chosen_controls(tokenizer, options, own, None)
+    fixed = no_end_mask(tokenizer)
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
     dynamics = _dynamics(tokenizer, own, seed, _continuation_track_index(own))
@@ -491,8 +358,8 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         notes=notes,
         assemble=lambda notes: _assemble(prompt, notes),
         fixed_mask=fixed,
-        timing=_with_bar_controls(tokenizer, own, target,
-                                  None if options.allow_overlap else _onset_timing(tokenizer, own)),
+        timing=with_bar_controls(tokenizer, own, target,
+                                  None if options.allow_overlap else onset_timing(tokenizer, own)),
         onsets=OnsetTokens.for_tokenizer(tokenizer),
         single_line=SingleLine.for_tokenizer(tokenizer, controls,
                                              None if options.texture == 1 else own),
@@ -692,7 +559,8 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                 track.notes = [n for n in track.notes if not low <= n.start < high]
         return _assemble(kept, new_notes)
 
-    controls = _controls(tokenizer, options, _fill_neighbours(source, start_bar, end_bar), None)
+    controls = chosen_controls(tokenizer, options,
+                               _fill_neighbours(source, start_bar, end_bar), None)
     fixed = tokenizer.fill_mask()
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)

@@ -41,7 +41,6 @@ from ml_core.generation import (
     UPDATE_INTERVAL_S,
     GenerationResult,
     GenerationUpdate,
-    OnsetTokens,
     _cpu_threads,
     _dynamics,
     _generate_tokens,
@@ -63,6 +62,7 @@ from ml_core.part_schedule import (
     written_plan,
 )
 from ml_core.part_voicing import Hooks, PartVoicing
+from ml_core.sampling_rules import OnsetTokens
 from ml_core.tokenizers.remi_tracks import (
     DRUMS,
     FAMILIES,

@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ml_core.generation import _controls
 from ml_core.motif import _logsumexp
 from ml_core.music import Note, Score
 from ml_core.options import GenerationError, GenerationOptions
+from ml_core.sampling_rules import chosen_controls
 from ml_core.tokenizers.base import TokenizerError
 from ml_core.tokenizers.remi import (
     K_BAR,
@@ -365,7 +365,7 @@ def _written_controls(tokenizer: Any, options: GenerationOptions, own: Score,
     parts' sections, as every section of its training data had them measured (forcing "any"
     on all three, which training shows in only 2.7% of sections, left added chorale basses
     a sixth sparser than the true ones, a bar at a time empty: docs/PRESETS.md)."""
-    forced = tokenizer.control_tokens(_controls(tokenizer, options, own, start)
+    forced = tokenizer.control_tokens(chosen_controls(tokenizer, options, own, start)
                                       or BarControls())
     if any(t.notes for t in own.tracks):
         return forced

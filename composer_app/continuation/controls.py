@@ -6,7 +6,7 @@ whether it learned the infilling objective (`ml_core.generation.trained_with_inf
 with a sentence saying why not when it cannot.
 
 The control choices map to `GenerationOptions` values: None = follow the prompt (the value
-`ml_core.generation.followed_controls` measures, shown next to the choice), "any" = leave
+`ml_core.sampling_rules.followed_controls` measures, shown next to the choice), "any" = leave
 it to the model, or a number inside the bin the musician picked.
 """
 

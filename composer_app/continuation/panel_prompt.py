@@ -51,7 +51,7 @@ def _estimate(prompt: Score | None, tokenizer: Any) -> tuple[Any, str, Any]:
         key, source = None, "estimated"
     followed = None
     if prompt is not None and tokenizer is not None:
-        from ml_core.generation import followed_controls
+        from ml_core.sampling_rules import followed_controls
 
         followed = followed_controls(tokenizer, prompt)
     return key, source, followed

@@ -10,7 +10,7 @@ prompt's own rhythms, figures and bass.
 
 Texture, density and register (models trained with attribute controls): each follows the
 prompt by default, showing the value it follows (measured by
-`ml_core.generation.followed_controls`, as generation measures it), or takes a chosen
+`ml_core.sampling_rules.followed_controls`, as generation measures it), or takes a chosen
 value; for a model without controls the three are disabled with a tooltip saying why.
 
 `option_values()` gives the `GenerationOptions` keyword arguments as a plain dict;

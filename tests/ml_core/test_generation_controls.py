@@ -102,7 +102,7 @@ def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_
 def test_a_followed_texture_1_is_a_promise_only_for_a_single_line() -> None:
     """Texture 1 also names a melody with a few double stops: followed from one, it does
     not hold the continuation to one note per onset; asked for, or from a line, it does."""
-    from ml_core.generation import SingleLine
+    from ml_core.sampling_rules import SingleLine
     from ml_core.tokenizers.remi_controls import BarControls
 
     tokenizer = RemiTokenizer()

@@ -127,7 +127,7 @@ def test_a_model_without_controls_or_infilling_says_why(qtbot, tiny_bundle, erro
 
 
 def test_follow_the_prompt_shows_what_generation_forces():
-    from ml_core.generation import followed_controls
+    from ml_core.sampling_rules import followed_controls
     from ml_core.tokenizers.remi import RemiTokenizer
 
     assert followed_controls(RemiTokenizer(), chords(2)) == BarControls(3, 2, 2)
