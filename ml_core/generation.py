@@ -322,6 +322,18 @@ class _TokenPlan:
                                               # tokenizer's; ml_core.multitrack forces parts)
 
 
+def one_stream(tokenizer, score: Score, **encode: Any) -> list[int]:
+    """`score` as the one stream Continue and Fill write: a tokenizer that can write parts
+    in sections (remi_tracks) reads the prompt merged too, as its training merged a share
+    of its multi-track pieces. Read in sections and continued merged, a four-part chorale
+    switched form mid-piece, which no training piece does: the first new bar often began
+    three beats late and bars of one chord followed (default-next: density in bounds 0.42
+    on chorale prompts, docs/PRESETS.md)."""
+    if hasattr(tokenizer, "one_stream_mask"):
+        return list(tokenizer.encode(score, tracked=False, **encode))
+    return list(tokenizer.encode(score, **encode))
+
+
 def _start_state(grammar, ids: Sequence[int]):
     state = grammar.start()
     for token in ids:  # tokens the grammar refuses are skipped, as validate() does
@@ -334,7 +346,7 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
                    seed: int = 0, focus: Score | None = None) -> _TokenPlan:
     source = _prompt_at_model_resolution(prompt)
     own = source if focus is None else _prompt_at_model_resolution(focus)
-    prompt_ids = list(tokenizer.encode(source))
+    prompt_ids = list(one_stream(tokenizer, source))
     if not prompt_ids:
         if "BOS" not in tokenizer.vocab:
             raise GenerationError("the prompt encodes to no tokens and the tokenizer has no BOS "
@@ -523,11 +535,11 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                                   "meter's bars separately")
     # What the model reads: a few bars before, Hole, a few bars after, FillStart.
     before = source.bar_start(max(0, start_bar - FILL_CONTEXT_BARS))
-    prefix = [tokenizer.bos_id] if start_bar == 0 else tokenizer.encode(
-        source.sliced(before, span_start, clip=False), end_tick=span_start - before)
+    prefix = [tokenizer.bos_id] if start_bar == 0 else one_stream(
+        tokenizer, source.sliced(before, span_start, clip=False), end_tick=span_start - before)
     after_end = source.bar_start(end_bar + FILL_CONTEXT_BARS)
     suffix_score = source.sliced(span_end, after_end, clip=False)
-    suffix = tokenizer.encode(suffix_score)[1:] if not suffix_score.is_empty else []
+    suffix = one_stream(tokenizer, suffix_score)[1:] if not suffix_score.is_empty else []
     hole, fill_start, _ = tokenizer.infill_ids
     context = list(prefix) + [hole] + list(suffix) + [fill_start]
 

@@ -206,3 +206,24 @@ def test_parts_written_by_a_looping_model_still_fill_every_bar(tmp_path) -> None
     for part in new:
         assert len(part) == len({(n.pitch, n.start) for n in part})
     assert any(n.start >= 5 * BAR for part in new for n in part)   # the last bar too
+
+
+def test_continue_and_fill_read_a_multi_part_prompt_as_the_one_stream_they_write(tiny
+                                                                                  ) -> None:
+    # single-stream Continue and Fill write plain REMI; a prompt read in track sections
+    # would switch form mid-piece (which no training piece does: first bars began late)
+    from ml_core.generation import _continue_plan, _fill_plan, continue_score
+
+    tokenizer = tiny.tokenizer
+    score = trio()
+    assert any(tokenizer.vocab.string(t).startswith("Track_") for t in tokenizer.encode(score))
+    options = GenerationOptions(bars=1, seed=1, device="cpu")
+    for plan in (_continue_plan(tokenizer, score, options),
+                 _fill_plan(tokenizer, score, 1, 2, options)):
+        names = [tokenizer.vocab.string(t) for t in plan.context]
+        assert names.count("Bar") >= 1 and sum(n.startswith("Pitch_") for n in names) > 0
+        assert not any(n.startswith("Track_") for n in names)
+    result = continue_score(tiny, score, OPTIONS)
+    assert [set(t.notes) <= set(after.notes) for t, after in
+            zip(score.tracks, result.scores[0].tracks, strict=True)] == [True] * 3
+    assert result.new_notes[0] and min(n.start for n in result.new_notes[0]) >= 4 * BAR
