@@ -137,12 +137,16 @@ def _moved_rows(source: torch.Tensor, tensor: torch.Tensor,
 
 def link_record(*, source: str | None, data: list[str] | None, tokens_seen: int, steps: int,
                 wall_seconds: float, machine: str, precision: str, compiled: bool,
-                parameters: int) -> dict[str, Any]:
-    """One link of a chain as the model card stores it."""
-    return {"init_from": source, "data": data, "tokens_seen": int(tokens_seen), "steps": int(steps),
-            "wall_seconds": round(float(wall_seconds), 2), "machine": machine,
-            "precision": precision,
-            "compiled": bool(compiled), "parameters": int(parameters)}
+                parameters: int, parts: dict[str, int] | None = None) -> dict[str, Any]:
+    """One link of a chain as the model card stores it; `parts`: how many bar sections of
+    each part (a remi_tracks `Track_*` token) its training data held."""
+    record = {"init_from": source, "data": data, "tokens_seen": int(tokens_seen),
+              "steps": int(steps), "wall_seconds": round(float(wall_seconds), 2),
+              "machine": machine, "precision": precision,
+              "compiled": bool(compiled), "parameters": int(parameters)}
+    if parts:
+        record["parts"] = {name: int(count) for name, count in parts.items()}
+    return record
 
 
 def earlier_links(folder: str | Path) -> list[dict[str, Any]]:
@@ -171,10 +175,22 @@ def chain_record(links: list[dict[str, Any]]) -> dict[str, Any]:
     for link in links:
         if link.get("machine") and link["machine"] not in machines:
             machines.append(link["machine"])
-    return {"links": links,
-            "totals": {"links": len(links),
-                       "tokens_seen": sum(int(link.get("tokens_seen") or 0) for link in links),
-                       "steps": sum(int(link.get("steps") or 0) for link in links),
-                       "wall_seconds": round(sum(float(link.get("wall_seconds") or 0)
-                                                 for link in links), 2),
-                       "machines": machines}}
+    totals = {"links": len(links),
+              "tokens_seen": sum(int(link.get("tokens_seen") or 0) for link in links),
+              "steps": sum(int(link.get("steps") or 0) for link in links),
+              "wall_seconds": round(sum(float(link.get("wall_seconds") or 0)
+                                        for link in links), 2),
+              "machines": machines}
+    parts = _parts(links)
+    if parts:
+        totals["parts"] = parts
+    return {"links": links, "totals": totals}
+
+
+def _parts(links: list[dict[str, Any]]) -> dict[str, int]:
+    """The bar sections of each part over every link's data, most first."""
+    total: dict[str, int] = {}
+    for link in links:
+        for name, count in (link.get("parts") or {}).items():
+            total[name] = total.get(name, 0) + int(count)
+    return dict(sorted(total.items(), key=lambda item: -item[1]))

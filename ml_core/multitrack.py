@@ -54,6 +54,7 @@ from ml_core.generation import (
 from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.part_schedule import (
+    ENSEMBLE_FAMILIES,
     FREE,
     ExitMerge,
     ScheduleGrammar,
@@ -74,9 +75,6 @@ from ml_core.tokenizers.remi_tracks import (
 )
 
 PART_ROLES = ROLES + ("drums",)
-# families whose fourth part is the bass of the ensemble (a choir, a quartet...)
-_ENSEMBLE_FAMILIES = tuple(FAMILIES.index(f) for f in ("strings", "ensemble", "brass", "reed",
-                                                       "pipe", "organ"))
 _ROLE_FAMILIES = {"melody": "piano", "counter": "strings", "harmony": "piano",
                   "bass": "ensemble"}
 BASS_PROGRAM = 33   # an electric bass (finger)
@@ -313,13 +311,33 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
                                    on_update is not None), started, on_update)
 
 
-def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None) -> int:
+KNOWN_PART_SECTIONS = 1000   # bar sections of a part in a model's training data that make
+                             # it a part the model knows (fewer: it writes that part blind)
+
+
+def known_parts(bundle: Any) -> set[int] | None:
+    """The slots a bundle's training data taught it (at least KNOWN_PART_SECTIONS bar
+    sections, over every link of its chain), or None where its card does not say."""
+    chain = ((getattr(bundle, "config", None) or {}).get("training") or {}).get("chain") or {}
+    parts = (chain.get("totals") or {}).get("parts")
+    if not isinstance(parts, dict):
+        return None
+    first = bundle.tokenizer.track_first
+    return {bundle.tokenizer.vocab[name] - first for name, count in parts.items()
+            if name in bundle.tokenizer.vocab and count >= KNOWN_PART_SECTIONS}
+
+
+def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None,
+              known: set[int] | None = None) -> int:
     """The slot a new part takes. With `program`: that program's family. Else, when every
     pitched track shares a family of like instruments (a choir, a quartet, POP909's three
     pianos), that family; a bass outside such an ensemble takes the ensemble family's
     fourth part, the lowest voice the corpus teaches best (its track plays a bass
     program). The rank is the role's (melody 0, counter 1, harmony 2, bass 3) where free in
-    that family, else the next free one."""
+    that family, else the next free one. With `known` (the slots the model was taught), a
+    program's family the model never learned (an electric bass: no bass-family part in the
+    music21 corpus or POP909) gives way to the slot the role would take without a program:
+    the track still plays the program, and the model writes a part it knows."""
     if role not in PART_ROLES:
         raise GenerationError(f"unknown part role {role!r} (choose from {', '.join(PART_ROLES)})")
     used = {s for s in tokenizer.slots_of(score) if s is not None}
@@ -331,11 +349,14 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
         if not 0 <= program <= 127:
             raise GenerationError(f"a GM program is 0..127, got {program}")
         family = program // 8
-    elif shared in _ENSEMBLE_FAMILIES or (shared == 0 and role != "bass"):
+        if known is not None and not any(slot_id(family, rank) in known
+                                         for rank in range(SLOTS)):
+            return part_slot(tokenizer, score, role, None, known)
+    elif shared in ENSEMBLE_FAMILIES or (shared == 0 and role != "bass"):
         family = shared
     else:
         family = FAMILIES.index(_ROLE_FAMILIES[role])
-    preferred = ROLES.index(role) if role in ROLES and family in _ENSEMBLE_FAMILIES + (0,) \
+    preferred = ROLES.index(role) if role in ROLES and family in ENSEMBLE_FAMILIES + (0,) \
         else 0
     for rank in [preferred] + list(range(SLOTS)):
         if slot_id(family, rank) not in used:
@@ -353,7 +374,7 @@ def add_part(bundle: Any, score: Score, role: str, *, program: int | None = None
     options = (options or GenerationOptions()).validated()
     _need_tracks(bundle, "add a part")
     source = _at_480(score)
-    slot = part_slot(bundle.tokenizer, source, role, program)
+    slot = part_slot(bundle.tokenizer, source, role, program, known_parts(bundle))
     if program is None:   # a bass under other instruments plays a bass, not a choir's voice
         shared = {track_family(t) for t in score.tracks if t.notes and not t.is_drum}
         program = BASS_PROGRAM if role == "bass" and shared != {slot // SLOTS} \

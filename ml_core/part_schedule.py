@@ -39,11 +39,23 @@ from ml_core.tokenizers.remi import (
     K_TIMESIG,
 )
 from ml_core.tokenizers.remi_controls import ANY, BarControls
-from ml_core.tokenizers.remi_tracks import K_TRACK, TracksState, canonical_rank
+from ml_core.tokenizers.remi_tracks import (
+    FAMILIES,
+    K_TRACK,
+    ROLES,
+    SLOTS,
+    TracksState,
+    canonical_rank,
+)
 
 FREE = -1   # a schedule step where the model samples until it writes the next step's token
 CHOSEN = -2  # a written part's control the model chooses (a value, never "any"): step
              # CHOSEN - kind for the control kind `kind` (see `chosen_step`)
+LOW = 64     # chosen_step(K_REGISTER, low=True): a bass's register, BASS_REGISTERS only
+BASS_REGISTERS = (0, 1)   # Register values a new bass part may choose: median below G3
+# families whose fourth part is the bass of the ensemble (a choir, a quartet...)
+ENSEMBLE_FAMILIES = tuple(FAMILIES.index(f) for f in ("strings", "ensemble", "brass", "reed",
+                                                      "pipe", "organ"))
 PLAY_SHARE_BOUNDS = (0.1, 0.9)   # a resting part's share of bars playing, as ExitMerge uses it
 PLAY_LEAN = 0.5                  # how far (log-odds) whether it plays leans from the model's
                                  # odds to that share
@@ -166,14 +178,16 @@ class ScheduleGrammar:
         another section, EOS)."""
         return self._inner.allowed(state.inner) & ~self._body
 
-    def _chosen_mask(self, kind: int) -> np.ndarray:
-        """The values (not "any") of control kind `kind`."""
-        key = -1 - kind
+    def _chosen_mask(self, code: int) -> np.ndarray:
+        """The values (not "any") of the control kind `code` names (`chosen_step`)."""
+        key = -1 - code
         mask = self._forced.get(key)
         if mask is None:
+            kind, low = code % LOW, code >= LOW
             ids = self._t.control_ids[kind]
             mask = np.zeros(self._t.vocab_size, dtype=bool)
-            mask[[token for value, token in ids.items() if value != ANY]] = True
+            mask[[token for value, token in ids.items()
+                  if value != ANY and (not low or value in BASS_REGISTERS)]] = True
             mask.setflags(write=False)
             self._forced[key] = mask
         return mask
@@ -320,7 +334,8 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     optional: dict[int, tuple[int, float]] = {}
     for w in writes:
         own = kept.with_tracks([kept.tracks[w.index]])
-        controls[w.slot] = _written_controls(tokenizer, options, own, w.start)
+        controls[w.slot] = _written_controls(tokenizer, options, own, w.start,
+                                             is_bass_slot(w.slot))
         notes = own.tracks[0].notes
         if notes:
             last_onset = max(n.start for n in notes)
@@ -352,27 +367,37 @@ def written_plan(tokenizer: Any, source: Score, writes: list[Write], end_tick: i
     return context, steps, own_ends, optional
 
 
-def chosen_step(kind: int) -> int:
-    """The schedule step where the model chooses a value of control kind `kind`."""
-    return CHOSEN - kind
+def chosen_step(kind: int, low: bool = False) -> int:
+    """The schedule step where the model chooses a value of control kind `kind` (`low`: of
+    the register, one of BASS_REGISTERS)."""
+    return CHOSEN - kind - (LOW if low else 0)
+
+
+def is_bass_slot(slot: int) -> bool:
+    """Whether `slot` is a bass: a bass instrument's, or an ensemble's fourth part."""
+    family, rank = divmod(slot, SLOTS)
+    return family == FAMILIES.index("bass") or (family in ENSEMBLE_FAMILIES
+                                                and rank == ROLES.index("bass"))
 
 
 def _written_controls(tokenizer: Any, options: GenerationOptions, own: Score,
-                      start: int) -> list[int]:
+                      start: int, bass: bool = False) -> list[int]:
     """A written part's section controls: what the musician set, else those of the part's
     own music before `start`. A new part (no notes of its own) has nothing to follow: the
     model chooses each control the musician left to it, bar by bar, after reading the other
     parts' sections, as every section of its training data had them measured (forcing "any"
     on all three, which training shows in only 2.7% of sections, left added chorale basses
-    a sixth sparser than the true ones, a bar at a time empty: docs/PRESETS.md)."""
+    a sixth sparser than the true ones, a bar at a time empty: docs/PRESETS.md). A new
+    `bass` chooses its register among BASS_REGISTERS: under a piano melody alone the model
+    chose registers 2-3 for it (medians G3-C4, up to A4: a tenor, not a bass)."""
     forced = tokenizer.control_tokens(chosen_controls(tokenizer, options, own, start)
                                       or BarControls())
     if any(t.notes for t in own.tracks):
         return forced
     given = {K_TEXTURE: options.texture, K_DENSITY: options.density,
              K_REGISTER: options.register}
-    return [chosen_step(tokenizer.kinds[token]) if given.get(tokenizer.kinds[token]) is None
-            else token for token in forced]
+    return [chosen_step(tokenizer.kinds[token], bass and tokenizer.kinds[token] == K_REGISTER)
+            if given.get(tokenizer.kinds[token]) is None else token for token in forced]
 
 
 def _playing_share(notes: Sequence[Note], since: int,

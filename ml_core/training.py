@@ -683,8 +683,18 @@ class Trainer:
             machine=machine_description(self.device) + (f" x {self.context.world_size}"
                                                         if self.context.world_size > 1 else ""),
             precision=self.precision, compiled=self.compiled_loss is not None,
-            parameters=count_parameters(self.model))
+            parameters=count_parameters(self.model), parts=self._parts())
         return chain.chain_record([*self.earlier_links, link])
+
+    def _parts(self) -> dict[str, int] | None:
+        """Bar sections of each part (`Track_*` tokens) in the training data, once a run."""
+        if not hasattr(self, "_part_counts"):
+            vocab = self._vocabulary() or []
+            tracks = [(i, name) for i, name in enumerate(vocab) if name.startswith("Track_")]
+            counts = self.dataset.token_counts() if tracks else None
+            self._part_counts = {name: int(counts[i]) for i, name in tracks
+                                 if i < len(counts) and counts[i]} if tracks else None
+        return self._part_counts
 
     def _write_loss_curve(self) -> None:
         if self.context.is_main and self.run_log.path.is_file():

@@ -13,6 +13,7 @@ from ml_core.multitrack import (
     continue_active,
     continue_all,
     fill_track,
+    known_parts,
     part_slot,
 )
 from ml_core.music import Note, Score, Track
@@ -227,3 +228,55 @@ def test_continue_and_fill_read_a_multi_part_prompt_as_the_one_stream_they_write
     assert [set(t.notes) <= set(after.notes) for t, after in
             zip(score.tracks, result.scores[0].tracks, strict=True)] == [True] * 3
     assert result.new_notes[0] and min(n.start for n in result.new_notes[0]) >= 4 * BAR
+
+
+def test_a_new_part_in_a_family_the_model_never_learned_takes_a_part_it_knows(tmp_path
+                                                                             ) -> None:
+    # no bass-family part in the model's data (the music21 corpus and POP909 have none):
+    # an electric bass added under a piano melody is written as the ensemble's bass, the
+    # lowest voice the model knows, and still plays the electric bass
+    from ml_core import chain
+
+    made = tiny_bundle(tmp_path)
+    tokenizer = made.tokenizer
+    name = tokenizer.vocab.string
+    melody = Score([Track("Melody", 0, False, trio().tracks[0].notes)], 100.0, (4, 4), Q)
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass", 33))) == \
+        "Track_bass_0"                                          # the card says nothing
+    taught = {"Track_piano_0": 5000, "Track_ensemble_3": 4000, "Track_bass_0": 12}
+    made.config["training"] = {"chain": chain.chain_record([chain.link_record(
+        source=None, data=None, tokens_seen=1, steps=1, wall_seconds=1.0, machine="m",
+        precision="fp32", compiled=False, parameters=1, parts=taught)])}
+    known = known_parts(made)
+    assert {name(tokenizer.slot_token(s)) for s in known} == {"Track_piano_0",
+                                                              "Track_ensemble_3"}
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass", 33, known))) == \
+        "Track_ensemble_3"
+    # a family it knows keeps the program's family
+    assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "melody", 1, known))) == \
+        "Track_piano_1"
+    result = add_part(made, melody, "bass", program=33, bars=(0, 1), options=OPTIONS)
+    assert result.scores[0].tracks[-1].program == 33
+
+
+def test_a_new_bass_chooses_a_bass_register(tmp_path, monkeypatch) -> None:
+    # a model that would put every new part high: the bass still sits low (median under
+    # G3), while a new counter-melody takes the register the model chooses
+    made = tiny_bundle(tmp_path)
+    with torch.no_grad():
+        made.model.head.bias[made.tokenizer.vocab["Register_5"]] += 30.0
+    score = trio()
+    sections = _sections_written(monkeypatch, made, lambda: add_part(
+        made, score.with_tracks(score.tracks[:2]), "bass", bars=(0, 2), options=OPTIONS))
+    assert len(sections) == 2
+    assert all(register in ("Register_0", "Register_1") for _, _, register in sections)
+    melody = Score([Track("Melody", 0, False, score.tracks[0].notes)], 100.0, (4, 4), Q)
+    rows: list[list[int]] = []
+    from ml_core import multitrack
+
+    as_result = multitrack._as_result
+    monkeypatch.setattr(multitrack, "_as_result", lambda update, notes, started: (
+        rows.append(list(update.tokens[0])), as_result(update, notes, started))[1])
+    add_part(made, melody, "counter", bars=(0, 1), options=OPTIONS)
+    names = [made.tokenizer.vocab.string(t) for t in rows[-1]]
+    assert "Register_5" in names

@@ -246,3 +246,29 @@ def test_init_moves_rows_by_token_name_when_options_insert_tokens(tmp_path):
 def test_init_refuses_a_vocabulary_that_drops_old_tokens():
     with pytest.raises(chain.InitError, match="lacks 1"):
         chain.token_rows(["Bar", "Pitch_60", "Pitch_61"], ["Bar", "Pitch_60", "Extra"])
+
+
+def test_a_link_records_the_parts_its_data_held_and_the_chain_adds_them_up(tmp_path):
+    # a remi_tracks dataset of duets: the card says which parts (Track tokens) the model
+    # was taught, how many bar sections each, so that generation can keep to them
+    root = tmp_path / "duets"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(4):
+        top = [Note(int(rng.choice([67, 69, 71, 72])), i * 480, 480, 90) for i in range(24)]
+        low = [Note(int(rng.choice([43, 45, 47, 48])), i * 960, 960, 90) for i in range(12)]
+        write_midi(Score([Track("violin", 40, False, top), Track("cello", 42, False, low)],
+                         tempo_bpm=100), root / f"duet{index}.mid")
+    prepare_dataset([str(root)], root / "data", PrepareOptions(
+        "remi_tracks", val_fraction=0.25, augmentation=Augmentation(transpose=False),
+        tokenizer_config={"use_controls": False, "merge_share": 0.0}))
+    first = train(_options(root / "data", tmp_path / "one", max_steps=2))
+    card = json.loads((first.bundle_path / "config.json").read_text())
+    parts = card["training"]["chain"]["links"][0]["parts"]
+    assert set(parts) == {"Track_strings_0", "Track_strings_1"}
+    assert parts["Track_strings_0"] == parts["Track_strings_1"] >= 3 * 6   # a section a bar
+    second = train(_options(root / "data", tmp_path / "two", max_steps=2, arch=None,
+                            init_from=str(first.bundle_path)))
+    totals = json.loads((second.bundle_path / "config.json").read_text())[
+        "training"]["chain"]["totals"]
+    assert totals["parts"] == {name: 2 * count for name, count in parts.items()}
