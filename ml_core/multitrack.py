@@ -345,6 +345,9 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
     shared = families.pop() if len(families) == 1 else None
     if role == "drums":
         family = DRUMS
+        if known is not None and not any(slot_id(DRUMS, rank) in known for rank in range(SLOTS)):
+            raise GenerationError("this model was never taught drums (its training data had "
+                                  "no drum parts): choose a model trained with drums")
     elif program is not None:
         if not 0 <= program <= 127:
             raise GenerationError(f"a GM program is 0..127, got {program}")

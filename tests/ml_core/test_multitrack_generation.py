@@ -257,6 +257,9 @@ def test_a_new_part_in_a_family_the_model_never_learned_takes_a_part_it_knows(tm
         "Track_piano_1"
     result = add_part(made, melody, "bass", program=33, bars=(0, 1), options=OPTIONS)
     assert result.scores[0].tracks[-1].program == 33
+    # drums it was never taught: a clear refusal, not a part written blind
+    with pytest.raises(GenerationError, match="never taught drums"):
+        add_part(made, melody, "drums", bars=(0, 1), options=OPTIONS)
 
 
 def test_a_new_bass_chooses_a_bass_register(tmp_path, monkeypatch) -> None:
