@@ -25,6 +25,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +140,32 @@ def held_out_run(argv: list[str] | None, description: str) -> tuple[argparse.Nam
     parser.add_argument("--per-group", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--score-cache", type=Path)
+    parser.add_argument("--instruments", choices=("as-written", "band"), default="as-written",
+                        help="band: POP909's MELODY played by a flute, BRIDGE and PIANO by "
+                             "guitars (families no bundled model was taught)")
+    parser.add_argument("--untaught", choices=("mapped", "as-is"), default="mapped",
+                        help="as-is: tracks of families the model was never taught keep "
+                             "their own (untaught) parts instead of the piano parts it knows")
     args = parser.parse_args(argv)
     from ml_core import bundle as bundles
 
     bundle = bundles.load(bundles.resolve(args.model))
-    return args, bundle, pieces(args.per_group, args.score_cache)
+    if args.untaught == "as-is" and hasattr(bundle.tokenizer, "taught"):
+        bundle.tokenizer.taught = None
+    chosen = pieces(args.per_group, args.score_cache)
+    if args.instruments == "band":
+        chosen = [(name, as_band(piece) if name.startswith("pop909") else piece, active)
+                  for name, piece, active in chosen]
+    return args, bundle, chosen
+
+
+BAND = {"MELODY": 73, "BRIDGE": 27, "PIANO": 24}   # flute, clean and nylon guitars
+
+
+def as_band(piece: Score) -> Score:
+    """A POP909 song with its parts given band instruments (BAND), the notes unchanged."""
+    return piece.with_tracks([replace(t, program=BAND.get(t.name.upper(), t.program))
+                              for t in piece.tracks])
 
 
 def main(argv: list[str] | None = None) -> int:

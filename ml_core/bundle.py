@@ -222,6 +222,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     if expected is not None and expected != actual:
         raise BundleError(f"{folder}: config says {expected} parameters, the weights have {actual}")
     tokenizer = _rebuild_tokenizer(config["tokenizer"], folder)
+    if hasattr(tokenizer, "learn_taught"):   # remi_tracks: the parts its training taught
+        tokenizer.learn_taught(config)
     vocab_size = config["hparams"].get("vocab_size")
     if model.kind == "token" and getattr(tokenizer, "vocab_size", vocab_size) != vocab_size:
         raise BundleError(f"{folder}: the model has {vocab_size} tokens, its tokenizer "

@@ -311,20 +311,11 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
                                    on_update is not None), started, on_update)
 
 
-KNOWN_PART_SECTIONS = 1000   # bar sections of a part in a model's training data that make
-                             # it a part the model knows (fewer: it writes that part blind)
-
-
 def known_parts(bundle: Any) -> set[int] | None:
     """The slots a bundle's training data taught it (at least KNOWN_PART_SECTIONS bar
     sections, over every link of its chain), or None where its card does not say."""
-    chain = ((getattr(bundle, "config", None) or {}).get("training") or {}).get("chain") or {}
-    parts = (chain.get("totals") or {}).get("parts")
-    if not isinstance(parts, dict):
-        return None
-    first = bundle.tokenizer.track_first
-    return {bundle.tokenizer.vocab[name] - first for name, count in parts.items()
-            if name in bundle.tokenizer.vocab and count >= KNOWN_PART_SECTIONS}
+    taught = bundle.tokenizer.taught_slots(getattr(bundle, "config", None) or {})
+    return None if taught is None else set(taught)
 
 
 def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = None,
@@ -341,7 +332,7 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
     if role not in PART_ROLES:
         raise GenerationError(f"unknown part role {role!r} (choose from {', '.join(PART_ROLES)})")
     used = {s for s in tokenizer.slots_of(score) if s is not None}
-    families = {track_family(t) for t in score.tracks if t.notes and not t.is_drum}
+    families = {s // SLOTS for s in used if s // SLOTS != DRUMS}   # as the model reads them
     shared = families.pop() if len(families) == 1 else None
     if role == "drums":
         family = DRUMS
@@ -355,7 +346,8 @@ def part_slot(tokenizer: Any, score: Score, role: str, program: int | None = Non
         if known is not None and not any(slot_id(family, rank) in known
                                          for rank in range(SLOTS)):
             return part_slot(tokenizer, score, role, None, known)
-    elif shared in ENSEMBLE_FAMILIES or (shared == 0 and role != "bass"):
+    elif (shared in ENSEMBLE_FAMILIES or (shared == 0 and role != "bass")) and (
+            known is None or any(slot_id(shared, rank) in known for rank in range(SLOTS))):
         family = shared
     else:
         family = FAMILIES.index(_ROLE_FAMILIES[role])

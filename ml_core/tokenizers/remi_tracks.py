@@ -99,6 +99,8 @@ _NAMED_FAMILIES = (
     ("brass", ("trumpet", "horn", "trombone", "tuba")),
 )
 
+KNOWN_PART_SECTIONS = 1000   # bar sections of a part in a model's training data that make
+                             # it a part the model knows (fewer: it would write it blind)
 K_TRACK = 32   # clear of REMI's kinds and phases (its per-bar controls take 17..19)
 AFTER_TRACK, AFTER_S_TEXTURE, AFTER_S_DENSITY, AFTER_S_REGISTER = range(32, 36)
 _SECTION_NEXT = {K_TEXTURE: AFTER_S_TEXTURE, K_DENSITY: AFTER_S_DENSITY,
@@ -272,6 +274,24 @@ class RemiTracksTokenizer(RemiTokenizer):
         self.track_first = self.vocab[f"Track_{FAMILIES[0]}_0"]
         self.slot_count = len(FAMILIES) * SLOTS
         self._grammar = TracksGrammar(self)
+        # the slots a trained model was taught (`learn_taught`, from its card); None: all
+        self.taught: frozenset[int] | None = None
+
+    def taught_slots(self, card: dict) -> frozenset[int] | None:
+        """The slots a bundle's card says its training data held at least
+        KNOWN_PART_SECTIONS bar sections of (over every link of its chain); None where the
+        card does not say."""
+        chain = ((card or {}).get("training") or {}).get("chain") or {}
+        parts = (chain.get("totals") or {}).get("parts")
+        if not isinstance(parts, dict):
+            return None
+        return frozenset(self.vocab[name] - self.track_first for name, count in parts.items()
+                         if name in self.vocab and count >= KNOWN_PART_SECTIONS)
+
+    def learn_taught(self, card: dict) -> None:
+        """Read a trained bundle's parts from its card: `slots_of` then gives a track of a
+        family the model never learned a slot it knows (`bundle.load` calls this)."""
+        self.taught = self.taught_slots(card)
 
     def _build_vocab(self) -> Vocab:
         remi = super()._build_vocab()
@@ -298,7 +318,38 @@ class RemiTracksTokenizer(RemiTokenizer):
 
     # ------------------------------------------------------------------ encode
     def slots_of(self, score: Score) -> list[int | None]:
-        """The slot of each track (None for a track without notes in the pitch range)."""
+        """The slot of each track (None for a track without notes in the pitch range). With
+        `taught` (a trained model's), a pitched track of a family the model never learned
+        (a flute, a bass guitar: no such parts in the music21 corpus or POP909) takes a
+        free slot of the piano family, POP909's layout, by its place in the piece: the
+        highest part the melody's, the lowest the accompaniment's, another the middle one."""
+        slots = self._family_slots(score)
+        return slots if self.taught is None else self._taught_slots(score, slots)
+
+    def _taught_slots(self, score: Score, slots: list[int | None]) -> list[int | None]:
+        taught = self.taught or frozenset()
+        known = {slot // SLOTS for slot in taught}
+        untaught = [i for i, slot in enumerate(slots) if slot is not None
+                    and slot // SLOTS not in known and slot // SLOTS != DRUMS]
+        if not untaught or not any(slot_id(0, rank) in taught for rank in range(SLOTS)):
+            return slots
+        height = {i: float(np.median([n.pitch for n in score.tracks[i].notes]))
+                  for i, slot in enumerate(slots) if slot is not None
+                  and slot // SLOTS != DRUMS}
+        highest, lowest = max(height, key=height.get), min(height, key=height.get)
+        free = [rank for rank in range(SLOTS)
+                if slot_id(0, rank) in taught and slot_id(0, rank) not in slots]
+        mapped = list(slots)
+        for i in sorted(untaught, key=lambda i: -height[i]):
+            wanted = 0 if i == highest else 2 if i == lowest else 1
+            rank = wanted if wanted in free else (free[0] if free else None)
+            if rank is not None:
+                mapped[i] = slot_id(0, rank)
+                free.remove(rank)
+        return mapped
+
+    def _family_slots(self, score: Score) -> list[int | None]:
+        """Each track's slot: its family's, ranked among that family's tracks in order."""
         low, high = self.config.pitch_range
         ranks: dict[int, int] = {}
         slots: list[int | None] = []

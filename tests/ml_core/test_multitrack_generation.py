@@ -252,6 +252,12 @@ def test_a_new_part_in_a_family_the_model_never_learned_takes_a_part_it_knows(tm
                                                               "Track_ensemble_3"}
     assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "bass", 33, known))) == \
         "Track_ensemble_3"
+    # a harmony under a flute (a family it never learned): the role's known family
+    flute = Score([Track("Flute", 73, False, melody.tracks[0].notes)], 100.0, (4, 4), Q)
+    assert name(tokenizer.slot_token(part_slot(tokenizer, flute, "harmony"))) == \
+        "Track_pipe_2"                                          # the card says nothing
+    assert name(tokenizer.slot_token(part_slot(tokenizer, flute, "harmony", None, known))) \
+        == "Track_piano_2"
     # a family it knows keeps the program's family
     assert name(tokenizer.slot_token(part_slot(tokenizer, melody, "melody", 1, known))) == \
         "Track_piano_1"

@@ -149,3 +149,42 @@ def test_a_remi_bundle_grows_into_remi_tracks_keeping_its_rows_by_name(tmp_path)
     new_ids = [tracks.vocab[t] for t in remi.vocab.tokens]
     assert torch.equal(grown.embedding.weight[new_ids], old.embedding.weight)
     assert grown.embedding.weight.shape[0] == tracks.vocab_size > remi.vocab_size + 60
+
+
+def test_a_trained_models_untaught_families_read_as_the_piano_parts_it_knows(tmp_path
+                                                                           ) -> None:
+    """A flute melody over an electric bass (families no bundled model was taught): with
+    the card's parts, the melody reads as POP909's melody and the bass as its accompaniment;
+    a family the model knows keeps its slot; a card without parts changes nothing."""
+    import torch
+
+    from ml_core import bundle, chain
+    from ml_core.models import build_model
+
+    tracks = RemiTracksTokenizer(RemiTracksConfig(use_velocity=False))
+    name = tracks.vocab.string
+    flute = Track("Flute", 73, False, [Note(76 + i % 3, i * 480, 480) for i in range(8)])
+    bass = Track("Bass", 33, False, [Note(40 + i % 2, i * 960, 960) for i in range(4)])
+    guitar = Track("Guitar", 25, False, [Note(60 + i % 4, i * 480, 480) for i in range(8)])
+    strings = Track("Strings", 48, False, [Note(55, 0, 1920)])
+    score = Score([bass, flute, guitar, strings], 100.0, (4, 4), 480)
+    assert [name(tracks.slot_token(s)) for s in tracks.slots_of(score)] == [
+        "Track_bass_0", "Track_pipe_0", "Track_guitar_0", "Track_ensemble_0"]
+    taught = {"Track_piano_0": 9000, "Track_piano_1": 8000, "Track_piano_2": 9000,
+              "Track_ensemble_0": 5000, "Track_bass_0": 20}
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=tracks.vocab_size, d_model=16,
+                        num_layers=1, num_heads=2, ff_size=32, context=64)
+    folder = bundle.save(tmp_path / "taught", model.eval(), tracks.to_dict(), name="taught",
+                         training={"chain": chain.chain_record([chain.link_record(
+                             source=None, data=None, tokens_seen=1, steps=1,
+                             wall_seconds=1.0, machine="m", precision="fp32",
+                             compiled=False, parameters=1, parts=taught)])})
+    loaded = bundle.load(folder).tokenizer
+    assert {name(loaded.slot_token(s)) for s in loaded.taught} == {
+        "Track_piano_0", "Track_piano_1", "Track_piano_2", "Track_ensemble_0"}
+    assert [name(loaded.slot_token(s)) for s in loaded.slots_of(score)] == [
+        "Track_piano_2", "Track_piano_0", "Track_piano_1", "Track_ensemble_0"]
+    ids = loaded.encode(score)
+    assert "Track_bass_0" not in {name(t) for t in ids}
+    assert sorted(loaded.decode(ids).notes()) == sorted(score.notes())
