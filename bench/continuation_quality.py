@@ -55,7 +55,8 @@ COLUMNS = (("new_npo", "npo", "{:.2f}"), ("prompt_npo", "p.npo", "{:.2f}"),
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MOTIF_COLUMNS = (("rhythm_reuse", "rhythm"), ("figure_reuse", "figure"), ("bass_kept", "bass"),
-                 ("density_in_bounds", "dens.ok"), ("verbatim_share", "verbatim"))
+                 ("density_in_bounds", "dens.ok"), ("register_in_bounds", "reg.ok"),
+                 ("verbatim_share", "verbatim"))
 
 
 def _from_first_note(score: Any) -> Any:

@@ -47,7 +47,9 @@ from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
 from ml_core.sampling_rules import (
+    Hooks,
     OnsetTokens,
+    RegisterKeeper,
     SingleLine,
     chosen_controls,
     no_end_mask,
@@ -375,8 +377,10 @@ def _continue_plan(tokenizer, prompt: Score, options: GenerationOptions,
         onsets=OnsetTokens.for_tokenizer(tokenizer),
         single_line=SingleLine.for_tokenizer(tokenizer, controls,
                                              None if options.texture == 1 else own),
-        motif=MotifBias.for_prompt(tokenizer, own, options.motif,
-                                   options.variations, options.key))
+        motif=Hooks([MotifBias.for_prompt(tokenizer, own, options.motif,
+                                          options.variations, options.key),
+                     RegisterKeeper.for_prompt(tokenizer, own, options.variations,
+                                               options.register)]))
 
 
 def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOptions,

@@ -62,8 +62,8 @@ from ml_core.part_schedule import (
     forced_score,
     written_plan,
 )
-from ml_core.part_voicing import Hooks, PartVoicing
-from ml_core.sampling_rules import OnsetTokens
+from ml_core.part_voicing import PartVoicing
+from ml_core.sampling_rules import Hooks, OnsetTokens
 from ml_core.tokenizers.remi_tracks import (
     DRUMS,
     FAMILIES,

@@ -291,20 +291,3 @@ def _recent(score: Score, notes: Sequence[Note]) -> tuple[int, list[Note]]:
     bar_of = [score.bar_at(n.start)[0] for n in notes]
     bars = sorted(set(bar_of))[-REGISTER_BARS:]
     return len(bars), [n for n, bar in zip(notes, bar_of, strict=True) if bar in bars]
-
-
-class Hooks:
-    """Several logit hooks of the sampling loop (its `motif` slot) as one, in order."""
-
-    def __init__(self, hooks: Sequence[Any]) -> None:
-        self.hooks = [h for h in hooks if h is not None]
-
-    def adjust(self, logits: np.ndarray, states: Sequence[Any], finished: Sequence[bool],
-               masks: np.ndarray) -> np.ndarray:
-        for hook in self.hooks:
-            logits = hook.adjust(logits, states, finished, masks)
-        return logits
-
-    def advance(self, tokens: Sequence[int], states: Sequence[Any], skip: Sequence[bool]) -> None:
-        for hook in self.hooks:
-            hook.advance(tokens, states, skip)

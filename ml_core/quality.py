@@ -450,12 +450,14 @@ def truth_figures(prompt: Prompt, end: int) -> dict[str, float]:
     bar_end = prompt_bar_end(prompt.score)
     true_notes = [n for n in pitched_notes(prompt.piece) if bar_end <= n.start < end]
     figures = motif_figures(pitched_notes(prompt.score), true_notes, prompt.score, bar_end, end)
-    figures["density_ratio"] = continuation_figures(prompt.score, true_notes, end,
-                                                    reference=prompt.reference)["density_ratio"]
+    measured = continuation_figures(prompt.score, true_notes, end, reference=prompt.reference)
+    figures["density_ratio"] = measured["density_ratio"]
+    figures["register_shift"] = measured["register_shift"]
     return {f"truth_{k}": v for k, v in figures.items()}
 
 
-MOTIF_KEYS = ("rhythm_reuse", "figure_reuse", "bass_kept", "density_in_bounds", "verbatim_share")
+MOTIF_KEYS = ("rhythm_reuse", "figure_reuse", "bass_kept", "density_in_bounds", "verbatim_share",
+              "register_in_bounds")
 
 
 def motif_summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -472,6 +474,11 @@ def motif_summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]
                 if key == "density_in_bounds":
                     values = [in_bounds(r.get(prefix + "density_ratio", float("nan")))
                               for r in selected]
+                elif key == "register_in_bounds":   # the register criterion, the truth's too
+                    values = [float(shift <= REGISTER_BOUND) if np.isfinite(shift)
+                              else float("nan")
+                              for shift in (r.get(prefix + "register_shift", float("nan"))
+                                            for r in selected)]
                 else:
                     values = [r.get(prefix + key, float("nan")) for r in selected]
                 finite = [v for v in values if np.isfinite(v)]

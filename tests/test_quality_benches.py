@@ -61,6 +61,10 @@ def test_continuation_quality_quick(tiny_models, capsys, score_cache) -> None:
         assert 0.0 <= checks["in_scale_mean"]["value"] <= 1.0
         assert set(summary["by_group"]) == {"example", "folk", "chorale"}
         assert summary["mean"]["new_notes"] > 0
+        # the register criterion beside what the held-out pieces' own next bars do
+        held_out = summary["motif"]["chorale"]
+        assert 0.0 <= held_out["register_in_bounds"] <= 1.0
+        assert 0.0 <= held_out["truth_register_in_bounds"] <= 1.0
     assert report["models"]["plain"]["infill"] == "not supported"
     fills = report["models"]["fills"]["infill"]
     assert fills["pieces"] == 2

@@ -253,3 +253,32 @@ def test_a_pitch_is_struck_once_per_onset_so_a_looping_model_still_reaches_the_e
     bar = 4 * prompt.ticks_per_quarter
     end = prompt.end_tick + (-prompt.end_tick) % bar
     assert max(n.start for n in new) >= end + bar   # the second new bar has notes too
+
+
+def test_a_continuation_that_drifts_from_the_prompts_register_is_tilted_back():
+    # a model leaning to high notes: following the prompt's register (no register chosen)
+    # the new notes' median stays nearer the prompt's last bars' than with a register set
+    # (which turns the keeper off; this tokenizer has no Register control to obey)
+    import statistics
+
+    from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False, use_controls=False))
+    bundle = token_bundle(tokenizer)
+    high = [tokenizer.vocab[f"Pitch_{p}"] for p in range(84, 100)]
+    with torch.no_grad():
+        bundle.model.head.bias[high] += 3.0
+    prompt = motif(time_signature=(4, 4))
+    target = statistics.median(n.pitch for t in prompt.tracks for n in t.notes)
+
+    def drift(register) -> float:
+        shifts = []
+        for seed in range(3):
+            new = continue_score(bundle, prompt, GenerationOptions(
+                bars=4, seed=seed, register=register)).new_notes[0]
+            shifts.append(statistics.median(n.pitch for n in new) - target)
+        return statistics.fmean(shifts)
+
+    free, kept = drift(60), drift(None)
+    assert free > 12                     # the model alone runs off upwards
+    assert kept < free - 6               # the keeper pulls it most of the way back
