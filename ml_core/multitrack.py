@@ -314,7 +314,7 @@ def fill_track(bundle: Any, score: Score, index: int, start_bar: int, end_bar: i
 def known_parts(bundle: Any) -> set[int] | None:
     """The slots a bundle's training data taught it (at least KNOWN_PART_SECTIONS bar
     sections, over every link of its chain), or None where its card does not say."""
-    taught = bundle.tokenizer.taught_slots(getattr(bundle, "config", None) or {})
+    taught = getattr(bundle.tokenizer, "taught", None)   # read from the card at load
     return None if taught is None else set(taught)
 
 

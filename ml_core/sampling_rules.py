@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_core.motif import merged_notes_per_onset, onset_groups
+from ml_core.motif import add_within, merged_notes_per_onset, onset_groups
 from ml_core.music import Score
 from ml_core.options import GenerationOptions
 
@@ -178,9 +178,6 @@ class RegisterKeeper:
 
     def __init__(self, tokenizer, target: float, rows: int,
                  strength: float = STRENGTH) -> None:
-        from ml_core.motif import add_within
-
-        self._add_within = add_within
         self.target = target
         self.strength = strength
         names = tokenizer.vocab.tokens
@@ -222,7 +219,7 @@ class RegisterKeeper:
             bias = np.zeros(out.shape[1], dtype=np.float32)
             bias[self._pitch_ids] = -tilt * self.strength * away
             allowed = self._pitch_ids[masks[row, self._pitch_ids]]
-            self._add_within(out, row, allowed, bias)
+            add_within(out, row, allowed, bias)
         return logits if out is None else out
 
     def advance(self, tokens, states, skip) -> None:
