@@ -7,6 +7,7 @@ kept exactly (`SingleLine`) and a pitch struck once per onset (`OnsetTokens`).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,8 +184,12 @@ class RegisterKeeper:
         names = tokenizer.vocab.tokens
         self._pitch_ids = np.array([i for i, n in enumerate(names) if n.startswith("Pitch_")])
         self._pitch_of = {int(i): int(names[i].split("_")[1]) for i in self._pitch_ids}
-        self._pitches = np.array([self._pitch_of[int(i)] for i in self._pitch_ids], dtype=float)
-        self.made: list[list[int]] = [[] for _ in range(rows)]
+        pitches = np.array([self._pitch_of[int(i)] for i in self._pitch_ids], dtype=float)
+        # per direction of drift (index 0 down, 1 up): how far past the register each pitch
+        # lies, in octaves up to 1, and the bias it gets at full tilt
+        self._away = [np.clip(side * (pitches - target) / 12.0, 0.0, 1.0) for side in (-1, 1)]
+        self._full = [(-strength * away).astype(np.float32) for away in self._away]
+        self.made: list[list[int]] = [[] for _ in range(rows)]   # each row's pitches, sorted
 
     @classmethod
     def for_prompt(cls, tokenizer, prompt: Score, rows: int, register: Any
@@ -206,18 +211,21 @@ class RegisterKeeper:
     def adjust(self, logits: np.ndarray, states, finished, masks: np.ndarray) -> np.ndarray:
         out = None
         for row, made in enumerate(self.made):
-            if finished[row] or len(made) < self.MIN_NOTES:
+            count = len(made)
+            if finished[row] or count < self.MIN_NOTES:
                 continue
-            drift = float(np.median(made)) - self.target
+            median = made[count // 2] if count % 2 else 0.5 * (made[count // 2 - 1]
+                                                               + made[count // 2])
+            drift = median - self.target
             tilt = min(1.0, (abs(drift) - self.SLACK) / self.RAMP)
             if tilt <= 0:
                 continue
-            away = np.clip(np.sign(drift) * (self._pitches - self.target) / 12.0, 0.0, 1.0)
-            if not away.any():
+            side = int(drift > 0)
+            if not self._away[side].any():
                 continue
             out = np.array(logits, dtype=np.float32) if out is None else out
             bias = np.zeros(out.shape[1], dtype=np.float32)
-            bias[self._pitch_ids] = -tilt * self.strength * away
+            bias[self._pitch_ids] = tilt * self._full[side]
             allowed = self._pitch_ids[masks[row, self._pitch_ids]]
             add_within(out, row, allowed, bias)
         return logits if out is None else out
@@ -226,7 +234,7 @@ class RegisterKeeper:
         for row, token in enumerate(tokens):
             pitch = self._pitch_of.get(int(token))
             if pitch is not None and not skip[row]:
-                self.made[row].append(pitch)
+                bisect.insort(self.made[row], pitch)
 
 
 class Hooks:

@@ -282,3 +282,33 @@ def test_a_continuation_that_drifts_from_the_prompts_register_is_tilted_back():
     free, kept = drift(60), drift(None)
     assert free > 12                     # the model alone runs off upwards
     assert kept < free - 6               # the keeper pulls it most of the way back
+
+
+def test_the_register_keeper_tilts_exactly_when_the_median_of_the_new_notes_drifts():
+    # the keeper keeps each row's pitches sorted and reads the median from them: the tilt
+    # starts where numpy's median of the same pitches leaves the slack, on that side
+    import numpy as np
+
+    from ml_core.sampling_rules import RegisterKeeper
+    from ml_core.tokenizers.remi import RemiConfig, RemiTokenizer
+
+    tokenizer = RemiTokenizer(RemiConfig(use_velocity=False, use_controls=False))
+    ids = {p: tokenizer.vocab[f"Pitch_{p}"] for p in range(40, 90)}
+    rng = np.random.default_rng(0)
+    masks = np.ones((1, tokenizer.vocab_size), dtype=bool)
+    for _ in range(40):
+        keeper = RegisterKeeper(tokenizer, 64.0, rows=1)
+        centre = int(rng.integers(55, 74))
+        made = []
+        for _ in range(int(rng.integers(1, 12))):
+            pitch = int(np.clip(centre + rng.integers(-5, 6), 40, 89))
+            made.append(pitch)
+            keeper.advance([ids[pitch]], [None], [False])
+        logits = np.zeros((1, tokenizer.vocab_size), dtype=np.float32)
+        out = keeper.adjust(logits, [None], [False], masks)
+        drift = float(np.median(made)) - 64.0
+        tilted = len(made) >= RegisterKeeper.MIN_NOTES and abs(drift) > RegisterKeeper.SLACK
+        assert (out is not logits) == tilted, (made, drift)
+        if tilted:   # the pitches on the side it drifted to lose, the others keep their share
+            far, near = (ids[88], ids[45]) if drift > 0 else (ids[41], ids[82])
+            assert out[0, far] < out[0, near]
