@@ -37,6 +37,14 @@ torch model reads it, as in the NumPy engine).
 
 `onnxruntime` is optional: without it `available()` is False and generation steps in
 NumPy. The graphs are written as protobuf bytes by `ml_core.models.onnx_proto`.
+
+A mixture-of-experts feed-forward (the 2816 units split into experts, a few run per token)
+would cut the bytes a step streams, but not with these kernels at this size. Measured on
+the same 2-core EPYC (CPU time per call, one token, 256 -> units -> 256 with GELU):
+`MatMulNBits` pair 2816 units int4 36.6 us (blocks of 256: 31.9), 1024 units int8 18.0;
+ONNX Runtime 1.32's `QMoE` (8-bit experts, top-k routing) 117 us for one expert of 1024
+units and 117 for 3 of 8 experts of 352 (it dequantizes per call); `MatMulNBits` with the
+selected experts' codes gathered at run time (not prepacked) 650-1,000 us.
 """
 
 from __future__ import annotations
