@@ -12,7 +12,8 @@ the prompt's last onset have ended, and no new note on a pitch the prompt still 
 
 With a tokenizer that has attribute controls (REMI `use_controls`), every new bar is
 forced to chosen Texture/Density/Register values: the prompt's last bars' by default,
-or the options' own. Texture 1 is also a limit (`SingleLine`): one pitch per onset.
+or the options' own. Texture 1 is also a limit (`SingleLine`): one pitch per onset (two
+after a melody with double stops).
 
 With a tokenizer that carries no velocity (REMI without `use_velocity`, and the schemes
 that never had it), new notes take the prompt's dynamics (`PromptDynamics`): the level of
@@ -314,7 +315,7 @@ class _TokenPlan:
     assemble: Callable[[list[Note]], Score]   # the finished score around those notes
     fixed_mask: np.ndarray | None = None      # always applied (controls, what a fill may use)
     timing: Callable[[Any], np.ndarray | None] | None = None  # per-state mask (where to start)
-    single_line: SingleLine | None = None     # one pitch per onset (texture "single line")
+    single_line: SingleLine | None = None     # pitches per onset limited (texture 1)
     onsets: OnsetTokens | None = None         # no pitch struck twice at one onset
     row_contexts: list[list[int]] | None = None   # per row instead (equal lengths), and
     row_states: list[Any] | None = None           # their grammar states (evaluation)
@@ -401,7 +402,7 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
     read = len(contexts[0])
     confidences: list[list[float]] = [[] for _ in range(rows)]
     finished = [state.tick >= target for _ in range(rows)]
-    struck = [False] * rows   # single line: the row has a pitch at its current onset
+    struck = [0] * rows       # single line: the pitches the row has at its current onset
     held: list[list[int]] = [[] for _ in range(rows)]   # pitch tokens at the current onset
 
     generated = 0
@@ -449,10 +450,10 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     masks = soft(masks, np.stack([np.ones_like(masks[0]) if t is None else t
                                                   for t in timings]))
             line = plan.single_line
-            if line is not None and any(struck):
+            if line is not None and max(struck) >= line.limit:
                 no_pitch = ~line.pitches
-                masks = soft(masks, np.stack([no_pitch if hit else np.ones_like(no_pitch)
-                                              for hit in struck]))
+                masks = soft(masks, np.stack([no_pitch if hits >= line.limit
+                                              else np.ones_like(no_pitch) for hits in struck]))
             if plan.onsets is not None and any(held):
                 again = np.ones_like(masks)
                 for row, pitches in enumerate(held):
@@ -475,9 +476,9 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                     states[row] = grammar.advance(states[row], token)
                 if line is not None:
                     if line.pitches[token]:
-                        struck[row] = True
+                        struck[row] += 1
                     elif line.onsets[token]:
-                        struck[row] = False
+                        struck[row] = 0
                 if plan.onsets is not None:
                     if plan.onsets.pitches[token]:
                         held[row].append(token)
@@ -575,8 +576,8 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                 track.notes = [n for n in track.notes if not low <= n.start < high]
         return _assemble(kept, new_notes)
 
-    controls = chosen_controls(tokenizer, options,
-                               _fill_neighbours(source, start_bar, end_bar), None)
+    neighbours = _fill_neighbours(source, start_bar, end_bar)
+    controls = chosen_controls(tokenizer, options, neighbours, None)
     fixed = tokenizer.fill_mask()
     if controls is not None:
         fixed &= tokenizer.control_mask(controls)
@@ -588,7 +589,8 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
                       target=span_end - span_start, notes=notes, assemble=assemble,
                       fixed_mask=fixed,
-                      single_line=SingleLine.for_tokenizer(tokenizer, controls),
+                      single_line=SingleLine.for_tokenizer(
+                          tokenizer, controls, None if options.texture == 1 else neighbours),
                       onsets=OnsetTokens.for_tokenizer(tokenizer))
 
 

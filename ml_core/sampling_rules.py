@@ -1,6 +1,6 @@
 """The rules Continue and Fill sample under, beside the tokenizer's grammar: the bar
 controls forced on new bars (the prompt's, followed, or the musician's), where a
-continuation may start (`onset_timing`), no EOS or tempo change (`no_end_mask`), texture 1
+continuation may start (`onset_timing`), no EOS, tempo or meter change (`no_end_mask`), texture 1
 kept exactly (`SingleLine`) and a pitch struck once per onset (`OnsetTokens`).
 `ml_core.generation` builds its plans from them; `ml_core.part_schedule` uses the controls.
 """
@@ -41,33 +41,40 @@ class OnsetTokens:
 
 @dataclass(frozen=True)
 class SingleLine:
-    """Texture 1 kept exactly: once an onset has its pitch, no second pitch at that onset.
+    """Texture 1 kept: once an onset has `limit` pitches, no more at that onset.
 
     A texture control is a hint the model learned to follow; "a single line stays a single
     line" is a promise, so a row that has struck a pitch at the current position may only
-    move on (a new position or bar). Applied softly, like every other mask. (Limiting a
-    followed texture of 2-4 voices to the prompt's fullest chord was measured too, and
-    left out: it thinned continuations below the prompt's density, docs/QUALITY.md.)"""
+    move on (a new position or bar). Texture 1 also names a melody with a few double stops
+    (under 1.5 notes per onset): followed from such music, an onset may have two pitches,
+    not more (without the limit the model wrote chords of three under Texture_1 in Fill:
+    a Schubert song's fill at 2.9 notes an onset between bars of 1.75). Applied softly, like
+    every other mask. (Limiting a followed texture of 2-4 voices to the prompt's fullest
+    chord was measured too, and left out: it thinned continuations below the prompt's
+    density, docs/QUALITY.md.)"""
 
     pitches: np.ndarray      # (V,) True for the Pitch tokens
     onsets: np.ndarray       # (V,) True for the tokens that start a new onset (Position, Bar)
+    limit: int = 1           # pitches an onset may have
+
+    DOUBLE_STOPS = 2         # the limit after a melody with double stops
 
     @classmethod
     def for_tokenizer(cls, tokenizer, controls, followed: Score | None = None
                       ) -> SingleLine | None:
-        """The promise where `controls` ask for texture 1; where that value was followed
-        from `followed` (not chosen), only if that music is itself one line: texture 1
-        also names a melody with a few double stops (under 1.5 notes per onset), whose
-        continuation may have them too."""
+        """The limit where `controls` ask for texture 1: one pitch an onset where it was
+        asked for or followed from one line, two where it was followed from a melody with
+        double stops (`followed` more than one note an onset)."""
         if controls is None or controls.texture != 1:
             return None
+        limit = 1
         if followed is not None and merged_notes_per_onset(
                 [n for t in followed.tracks if not t.is_drum for n in t.notes], followed) > 1.0:
-            return None
+            limit = cls.DOUBLE_STOPS
         tokens = tokenizer.vocab.tokens
         pitches = np.array([t.startswith("Pitch_") for t in tokens])
         onsets = np.array([t.startswith("Position_") or t == "Bar" for t in tokens])
-        return cls(pitches, onsets) if pitches.any() and onsets.any() else None
+        return cls(pitches, onsets, limit) if pitches.any() and onsets.any() else None
 
 
 def followed_controls(tokenizer, prompt: Score, end_tick: int | None = None):
@@ -144,17 +151,20 @@ def with_bar_controls(tokenizer, source: Score, target: int,
 
 
 def no_end_mask(tokenizer) -> np.ndarray:
-    """Everything but EOS and tempo changes. EOS: the musician asked for a number of bars,
-    and a row that ended its piece would only repeat EOS until the token cap. Tempo: new
-    notes keep the prompt's tempo (only notes are added to the piece), yet a sampled tempo
-    change takes an onset's place: models that learned ritardandos at phrase ends (the
-    chorales' fermatas) spent a bar's first beats on `Position Tempo` and wrote nothing
-    there (docs/PRESETS.md, link 5)."""
+    """Everything but EOS, tempo and meter changes. EOS: the musician asked for a number of
+    bars, and a row that ended its piece would only repeat EOS until the token cap. Tempo:
+    new notes keep the prompt's tempo (only notes are added to the piece), yet a sampled
+    tempo change takes an onset's place: models that learned ritardandos at phrase ends
+    (the chorales' fermatas) spent a bar's first beats on `Position Tempo` and wrote nothing
+    there (docs/PRESETS.md, link 5). Meter: the new bars keep the prompt's (a `TimeSig`
+    token is written only where the meter changes); a sampled `TimeSig_8_2` made the next
+    bar four times as long, so the notes fell across the piece's own bar lines and a
+    Continue of 2 bars ended after one."""
     mask = np.ones(tokenizer.vocab_size, dtype=bool)
     if "EOS" in tokenizer.vocab:
         mask[tokenizer.vocab["EOS"]] = False
     mask[[index for index, name in enumerate(tokenizer.vocab.tokens)
-          if name.startswith("Tempo_")]] = False
+          if name.startswith(("Tempo_", "TimeSig_"))]] = False
     if hasattr(tokenizer, "one_stream_mask"):   # remi_tracks: one stream stays one stream
         mask &= tokenizer.one_stream_mask()
     return mask

@@ -164,3 +164,31 @@ def test_a_fill_stays_within_the_range_of_the_bars_around_it() -> None:
                         GenerationOptions(seed=2, variations=3))
     for new in result.new_notes:
         assert new and all(60 - FILL_RANGE_MARGIN <= n.pitch <= 64 + FILL_RANGE_MARGIN for n in new)
+
+
+def test_a_fill_between_bars_with_double_stops_may_have_them_too() -> None:
+    """Texture 1 also names a melody with a few double stops (under 1.5 notes an onset):
+    followed from such bars, a fill may strike two notes at an onset, never three (as
+    Continue); followed from a plain line, or asked for, one."""
+    length = bar_ticks((4, 4))
+    line = [Note(72 + step % 4, bar * length + step * 480, 480, 80) for bar in range(6)
+            for step in range(4)]
+    stops = line + [Note(60, bar * length, 480, 80) for bar in range(6)]  # one each bar
+    tokenizer = RemiTokenizer(RemiConfig())
+    assert tokenizer.controls_of(Score([Track("p", 0, False, stops)])).texture == 1
+
+    def chords(notes: list[Note], texture: int | None = None) -> int:
+        together = 0
+        for seed in range(4):
+            result = fill_score(infill_bundle(tokenizer), Score([Track("p", 0, False, notes)]),
+                                2, 4, GenerationOptions(seed=seed, variations=3,
+                                                        texture=texture))
+            for new in result.new_notes:
+                starts = [n.start for n in new]
+                together += len(starts) - len(set(starts))
+                assert max(starts.count(s) for s in starts) <= 2
+        return together
+
+    assert chords(stops) > 0                 # the untrained model strikes several at once
+    assert chords(line) == 0                 # ... but not after a plain line
+    assert chords(stops, texture=1) == 0     # ... nor when a single line is asked for

@@ -100,8 +100,8 @@ def test_a_single_line_texture_gives_one_pitch_per_onset_even_from_an_untrained_
 
 
 def test_a_followed_texture_1_is_a_promise_only_for_a_single_line() -> None:
-    """Texture 1 also names a melody with a few double stops: followed from one, it does
-    not hold the continuation to one note per onset; asked for, or from a line, it does."""
+    """Texture 1 also names a melody with a few double stops: followed from one, it holds
+    the continuation to two notes per onset; asked for, or from a line, to one."""
     from ml_core.sampling_rules import SingleLine
     from ml_core.tokenizers.remi_controls import BarControls
 
@@ -112,7 +112,27 @@ def test_a_followed_texture_1_is_a_promise_only_for_a_single_line() -> None:
     line = Score([Track("p", 0, False, melody)])
     stops = Score([Track("p", 0, False, double_stops)])
     assert tokenizer.controls_of(stops).texture == 1
-    assert SingleLine.for_tokenizer(tokenizer, controls, line) is not None
-    assert SingleLine.for_tokenizer(tokenizer, controls, stops) is None
-    assert SingleLine.for_tokenizer(tokenizer, controls) is not None      # asked for
+    assert SingleLine.for_tokenizer(tokenizer, controls, line).limit == 1
+    assert SingleLine.for_tokenizer(tokenizer, controls, stops).limit == 2
+    assert SingleLine.for_tokenizer(tokenizer, controls).limit == 1       # asked for
     assert SingleLine.for_tokenizer(tokenizer, BarControls(texture=2), line) is None
+
+
+def test_continue_keeps_the_prompts_meter_even_from_a_model_that_would_change_it() -> None:
+    """Only notes are added to the piece: a model leaning to a meter change writes none
+    (a `TimeSig_8_2` would have made a bar four times as long), and the new notes fill
+    the bars asked for in the prompt's meter."""
+    tokenizer = RecordingRemi(RemiConfig(use_velocity=False))
+    bundle = token_bundle(tokenizer)
+    import torch
+
+    with torch.no_grad():
+        bundle.model.head.bias[tokenizer.vocab["TimeSig_8_2"]] += 30.0
+    prompt = Score([Track("p", 0, False, [Note(72 + i % 3, i * 480, 480) for i in range(8)])])
+    prompt_length = len(tokenizer.encode(prompt))
+    for seed in range(3):
+        tokenizer.last = []
+        result = continue_score(bundle, prompt, GenerationOptions(bars=2, seed=seed))
+        strings = tokenizer.tokens_to_strings(tokenizer.last[prompt_length:])
+        assert "Bar" in strings and not [s for s in strings if s.startswith("TimeSig_")]
+        assert max(n.start for n in result.new_notes[0]) >= 3 * 1920   # the second new bar
