@@ -135,8 +135,8 @@ def with_bar_controls(tokenizer, source: Score, target: int,
                        ) -> Callable[[Any], np.ndarray | None] | None:
     """`timing` and the per-bar controls (REMI configs with repetition or bass controls)
     followed from `source` on each new bar up to `target`, as one per-state mask. Bars
-    are found by the tick they start at in the prompt's meter: after a meter change the
-    model makes, they are left to it."""
+    are found by the tick they start at in the prompt's meter (new bars keep it:
+    `no_end_mask`)."""
     follow = getattr(tokenizer, "followed_bar_controls", None)
     by_bar = follow(source, target) if follow is not None else {}
     if not by_bar:
