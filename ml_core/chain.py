@@ -47,9 +47,9 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], old_arch: str,
     if old_arch != new_arch:
         raise InitError(f"--init-from: the bundle is a {old_arch}, the model to train a {new_arch}")
     for name in sorted(set(old) | set(new)):
-        if name in FREE:
+        if name in FREE or name.endswith("_dropout"):   # the LSTM's embedding/lstm/fc dropouts
             continue
-        before, after = old.get(name), new.get(name)
+        before, after = _plain(old.get(name)), _plain(new.get(name))
         if name in GROWABLE:
             if before is not None and after is not None and after < before:
                 raise InitError(f"--init-from: {name} can grow but not shrink ({before} -> "
@@ -57,6 +57,14 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], old_arch: str,
         elif before != after:
             raise InitError(f"--init-from: {name} differs ({before} in the bundle, {after} here); "
                             f"only {', '.join(GROWABLE)} may change")
+
+
+def _plain(value: Any) -> Any:
+    """A value as its card stores it: sequences as lists (a preset's `(512,)` is the card's
+    `[512]`)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def token_rows(old_tokens: list[str], new_tokens: list[str]) -> tuple[list[int], list[int]]:

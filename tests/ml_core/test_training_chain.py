@@ -151,6 +151,23 @@ def test_init_refuses_a_model_it_cannot_grow_into(tmp_path):
             chain.init_weights(model, folder)
 
 
+def test_an_lstm_bundle_starts_its_preset_whose_sizes_are_tuples(tmp_path):
+    # the card stores fc_sizes as [512], the lstm-default preset as (512,): the same model;
+    # its dropouts only shape training; a different hidden size is still refused
+    from ml_core.models.presets import get_preset
+
+    preset = get_preset("lstm-default")
+    small = {**preset.hparams, "hidden_size": 16, "embedding_dim": 8, "fc_sizes": (16,)}
+    old = build_model("lstm", vocab_size=20, **small)
+    folder = bundle.save(tmp_path / "lstm", old, get_tokenizer("remi").to_dict(), name="lstm")
+    assert bundle.read_config(folder)["hparams"]["fc_sizes"] == [16]      # JSON: a list
+    grown = build_model("lstm", vocab_size=24, **{**small, "lstm_dropout": 0.1})
+    chain.init_weights(grown, folder)
+    with pytest.raises(chain.InitError, match="hidden_size differs"):
+        chain.init_weights(build_model("lstm", vocab_size=24, **{**small, "hidden_size": 32}),
+                           folder)
+
+
 def test_init_from_trains_on_with_a_warm_up_and_the_card_adds_up_the_chain(dataset_dir, tmp_path):
     first = train(_options(dataset_dir, tmp_path / "first", max_steps=4))
     first_card = json.loads((first.bundle_path / "config.json").read_text())
