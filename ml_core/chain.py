@@ -29,7 +29,7 @@ import torch
 
 # hparams a link may change: these three grow, the rest only shape training or inference
 GROWABLE = ("vocab_size", "ff_size", "num_layers")
-FREE = ("dropout", "attention_dropout", "context")
+FREE = ("context",)   # and every dropout (`dropout`, `attention_dropout`, the LSTM's three)
 # weights that write into the residual stream: zero in a new block, zero on new inputs
 _RESIDUAL_WRITERS = ("attention.out", "feed_forward_out")
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
@@ -47,7 +47,7 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], old_arch: str,
     if old_arch != new_arch:
         raise InitError(f"--init-from: the bundle is a {old_arch}, the model to train a {new_arch}")
     for name in sorted(set(old) | set(new)):
-        if name in FREE or name.endswith("_dropout"):   # the LSTM's embedding/lstm/fc dropouts
+        if name in FREE or name.endswith("dropout"):
             continue
         before, after = _plain(old.get(name)), _plain(new.get(name))
         if name in GROWABLE:

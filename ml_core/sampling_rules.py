@@ -190,15 +190,14 @@ class RegisterKeeper:
     def __init__(self, tokenizer, target: float, rows: int,
                  strength: float = STRENGTH) -> None:
         self.target = target
-        self.strength = strength
         names = tokenizer.vocab.tokens
         self._pitch_ids = np.array([i for i, n in enumerate(names) if n.startswith("Pitch_")])
         self._pitch_of = {int(i): int(names[i].split("_")[1]) for i in self._pitch_ids}
         pitches = np.array([self._pitch_of[int(i)] for i in self._pitch_ids], dtype=float)
-        # per direction of drift (index 0 down, 1 up): how far past the register each pitch
-        # lies, in octaves up to 1, and the bias it gets at full tilt
-        self._away = [np.clip(side * (pitches - target) / 12.0, 0.0, 1.0) for side in (-1, 1)]
-        self._full = [(-strength * away).astype(np.float32) for away in self._away]
+        # per direction of drift (index 0 down, 1 up): the bias each pitch gets at full
+        # tilt, by how far past the register it lies (in octaves, up to 1)
+        away = [np.clip(side * (pitches - target) / 12.0, 0.0, 1.0) for side in (-1, 1)]
+        self._full = [(-strength * a).astype(np.float32) if a.any() else None for a in away]
         self.made: list[list[int]] = [[] for _ in range(rows)]   # each row's pitches, sorted
 
     @classmethod
@@ -230,12 +229,12 @@ class RegisterKeeper:
             tilt = min(1.0, (abs(drift) - self.SLACK) / self.RAMP)
             if tilt <= 0:
                 continue
-            side = int(drift > 0)
-            if not self._away[side].any():
+            full = self._full[int(drift > 0)]
+            if full is None:      # no pitch lies beyond the register on that side
                 continue
             out = np.array(logits, dtype=np.float32) if out is None else out
             bias = np.zeros(out.shape[1], dtype=np.float32)
-            bias[self._pitch_ids] = tilt * self._full[side]
+            bias[self._pitch_ids] = tilt * full
             allowed = self._pitch_ids[masks[row, self._pitch_ids]]
             add_within(out, row, allowed, bias)
         return logits if out is None else out
