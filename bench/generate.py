@@ -23,9 +23,11 @@ With `--baseline MODEL` that model's pipeline runs in the same rounds (same prom
 and lengths) with every CPU engine it can use, and its fastest one is the baseline (the
 issue-43 check: a new default against `bach-chorales`, today's 2.5M architecture, each
 with its own best engine); the JSON line adds "baseline_tokens_per_s",
-"ratio_vs_baseline", each baseline engine's rate, and the same ratio counted in this
+"ratio_vs_baseline", each baseline engine's rate, the same ratio counted in this
 process's CPU seconds, which a machine shared with other work disturbs less than the
-wall clock. Ends with one JSON line:
+wall clock, and notes written per second by each (a tokenizer with bar controls spends
+more tokens on a bar, though the grammar forces those: see `extend` in
+ml_core.models.stepping). Ends with one JSON line:
 {"engine": ..., "tokens_per_s": ..., "recompute_tokens_per_s": ..., "ratio": ...,
  "batched4_tokens_per_s": ..., "torch_tokens_per_s": ..., "ratio_vs_torch": ...}
 """
@@ -53,14 +55,20 @@ _HERE = Path(__file__).resolve().parent
 ROOT = _HERE.parent
 
 
-def pipeline_rate(bundle, prompt, tokens: int, engine: str, variations: int = 1,
-                  clock=time.perf_counter) -> float:
-    """Generated tokens per second (all rows) of the Continue pipeline, prompt included."""
+def pipeline_run(bundle, prompt, tokens: int, engine: str, variations: int = 1,
+                 clock=time.perf_counter) -> tuple[float, int]:
+    """(generated tokens per second of all rows, notes written) of the Continue pipeline,
+    prompt included."""
     options = GenerationOptions(bars=10_000, max_tokens=tokens, seed=0, stay_in_key=True,
                                 variations=variations, engine=engine)
     started = clock()
     result = continue_score(bundle, prompt, options)
-    return variations * result.tokens_generated / max(clock() - started, 1e-9)
+    rate = variations * result.tokens_generated / max(clock() - started, 1e-9)
+    return rate, sum(len(notes) for notes in result.new_notes)
+
+
+def pipeline_rate(bundle, prompt, tokens: int, engine: str, variations: int = 1) -> float:
+    return pipeline_run(bundle, prompt, tokens, engine, variations)[0]
 
 
 def load_bundle(name: str):
@@ -114,12 +122,14 @@ class Clocks:
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.notes: dict[str, int] = {}
 
     def run(self, label: str, bundle, prompt, tokens: int, engine: str,
             variations: int = 1) -> None:
         started = time.process_time()
-        wall = variations * tokens / pipeline_rate(bundle, prompt, tokens, engine, variations)
-        self.wall[label] = self.wall.get(label, 0.0) + wall
+        rate, notes = pipeline_run(bundle, prompt, tokens, engine, variations)
+        self.wall[label] = self.wall.get(label, 0.0) + variations * tokens / rate
+        self.notes[label] = self.notes.get(label, 0) + notes
         self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - started
 
     def rate(self, label: str, tokens: int) -> float:
@@ -127,6 +137,11 @@ class Clocks:
 
     def cpu_rate(self, label: str, tokens: int) -> float:
         return tokens / self.cpu[label]
+
+    def note_rate(self, label: str) -> float:
+        """Notes written per second: tokenizers spend different numbers of tokens on a
+        note (bar controls, track sections), so this compares what a musician waits for."""
+        return self.notes[label] / self.wall[label]
 
 
 def main() -> None:
@@ -204,12 +219,18 @@ def main() -> None:
         print(f"baseline {args.baseline}: " + ", ".join(
             f"{label.split()[1]} {clocks.rate(label, total):.0f} tokens/s" for label in labels)
               + f"; this model ({engines[0]}) {fast_rate / base_rate:.2f}x its fastest "
-              f"({best.split()[1]}); in CPU seconds {cpu_ratio:.2f}x", file=sys.stderr)
+              f"({best.split()[1]}); in CPU seconds {cpu_ratio:.2f}x; notes written per second "
+              f"{clocks.note_rate(engines[0]):.0f} against {clocks.note_rate(best):.0f} "
+              f"({clocks.note_rate(engines[0]) / clocks.note_rate(best):.2f}x)", file=sys.stderr)
         figures.update({"baseline": args.baseline, "baseline_engine": best.split()[1],
                         "baseline_tokens_per_s": round(base_rate, 1),
                         "ratio_vs_baseline": round(fast_rate / base_rate, 3),
                         "cpu_tokens_per_s": round(clocks.cpu_rate(engines[0], total), 1),
-                        "cpu_ratio_vs_baseline": round(cpu_ratio, 3)})
+                        "cpu_ratio_vs_baseline": round(cpu_ratio, 3),
+                        "notes_per_s": round(clocks.note_rate(engines[0]), 1),
+                        "baseline_notes_per_s": round(clocks.note_rate(best), 1),
+                        "notes_ratio_vs_baseline": round(clocks.note_rate(engines[0])
+                                                         / clocks.note_rate(best), 3)})
         for label in labels:
             engine = label.split()[1]
             figures[f"baseline_{engine}_tokens_per_s"] = round(clocks.rate(label, total), 1)

@@ -429,13 +429,11 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
             raise GenerationError(str(error)) from None
         # Read the context once; every variation (row) starts from its state.
         logits = stepper.start(contexts)
-        chosen_list: list[int] = []
+        unread: list[list[int]] = [[] for _ in range(rows)]   # chosen, not yet fed
         while not all(finished) and generated < max_tokens:
             if cancel.is_set():
                 yield snapshot(True, True)
                 return
-            if generated:
-                logits = stepper.step(chosen_list, sequences)
             if not plan.grammar_mask:
                 masks = np.ones((rows, tokenizer.vocab_size), dtype=bool)
             elif rows == 1:
@@ -461,12 +459,23 @@ def _generate_tokens(model, tokenizer, plan: _TokenPlan, options: GenerationOpti
                 masks = soft(masks, again)
             if key_mask is not None:  # a row whose allowed tokens are all out of key keeps them
                 masks = soft(masks, key_mask)
-            if plan.motif is not None:
-                logits = plan.motif.adjust(logits, states, finished, masks)
-            chosen, probabilities = sample_numpy(
-                logits, temperature=options.temperature, top_k=options.top_k,
-                top_p=options.top_p, mask=masks, rng=rng)
-            chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
+            counts = masks.sum(axis=1)
+            if all(finished[row] or counts[row] == 1 for row in range(rows)):
+                # The grammar leaves one token in every row (a bar's controls): it needs no
+                # prediction, so no step; it is fed with the next one that does.
+                chosen_list, probability_list = masks.argmax(axis=1).tolist(), [1.0] * rows
+            else:
+                if unread[0]:
+                    logits = stepper.extend(unread, sequences)
+                if plan.motif is not None:
+                    logits = plan.motif.adjust(logits, states, finished, masks)
+                chosen, probabilities = sample_numpy(
+                    logits, temperature=options.temperature, top_k=options.top_k,
+                    top_p=options.top_p, mask=masks, rng=rng)
+                chosen_list, probability_list = chosen.tolist(), probabilities.tolist()
+                unread = [[] for _ in range(rows)]
+            for row, token in enumerate(chosen_list):
+                unread[row].append(token)
             skipped = list(finished)
             for row in range(rows):
                 if finished[row]:

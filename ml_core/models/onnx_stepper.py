@@ -328,3 +328,16 @@ class OnnxTransformer(NumpyTransformer):
                 x, qkv = outputs
         self.length, self.position = self.length + 1, self.position + 1
         return outputs[0]
+
+    def _block(self, ids: np.ndarray) -> np.ndarray:
+        """`_step` for a (rows, count) block through the same graphs, every position a row."""
+        rows, count = ids.shape
+        x, rotation = self._block_inputs(ids)
+        (qkv,) = self.entry.run(None, {"x": x})
+        for cache, session in zip(self.caches, self.sessions, strict=True):
+            attended = self._attend_block(cache, qkv, rotation, rows, count)
+            outputs = session.run(None, {"x": x, "attended": attended})
+            if len(outputs) == 2:
+                x, qkv = outputs
+        self.length, self.position = self.length + count, self.position + count
+        return outputs[0].reshape(rows, count, -1)[:, -1]

@@ -6,6 +6,13 @@
                                                 # context (one list of ids per row)
     logits = stepper.step(tokens, history)      # tokens: one id per row; history: every
                                                 # row's ids so far (for a re-encode)
+    logits = stepper.extend(block, history)     # block: several ids per row (as many in
+                                                # each), fed in order; logits after the last
+
+`extend` is how the sampling loop feeds tokens the grammar forced (a bar's controls, which
+need no prediction) together with the sampled token before them. The Transformers read such
+a block in one pass, all its positions as rows of the same products (with causal attention
+among them), which costs less than a step each; the others step through it.
 
 Rows that share one context (the variations of a Continue) read it once; rows with their
 own contexts of equal length (evaluation's prompts) are read as one batch.
@@ -143,6 +150,25 @@ class TorchStepper:
         self.used += 1
         return _to_numpy(logits[:, -1, :])
 
+    def extend(self, block: Sequence[Sequence[int]], history: Sequence[Sequence[int]]
+               ) -> np.ndarray:
+        return _extend_by_steps(self, block, history)
+
+
+def _extend_by_steps(stepper: Any, block: Sequence[Sequence[int]],
+                     history: Sequence[Sequence[int]]) -> np.ndarray:
+    """`extend` as one `step` per column of `block` (each row's history cut to end at the
+    token it feeds, as a step's history does)."""
+    columns = np.asarray(block, dtype=np.int64)
+    count = columns.shape[1]
+    if count == 0:
+        raise ValueError("extend needs at least one token per row")
+    for column in range(count):
+        later = count - 1 - column
+        logits = stepper.step(columns[:, column],
+                              [row[:len(row) - later] if later else row for row in history])
+    return logits
+
 
 def _feeds(contexts: Sequence[Sequence[int]], limit: int | None) -> tuple[list[list[int]], bool]:
     """The ids to read first (the last `limit` of each context) and whether every row shares
@@ -171,6 +197,14 @@ def _window(history: Sequence[Sequence[int]], keep: int, device: torch.device) -
 
 
 # ----------------------------------------------------------------------------- numpy helpers
+@functools.lru_cache(maxsize=16)
+def _causal(count: int) -> np.ndarray:
+    """(count, count) additions that hide a block's later positions from its earlier ones."""
+    mask = np.zeros((count, count), np.float32)
+    mask[np.triu_indices(count, 1)] = -np.inf
+    return mask
+
+
 def _array(tensor: torch.Tensor) -> np.ndarray:
     """A float32 NumPy copy (never a view: the stepper may scale it in place)."""
     return np.array(tensor.detach().cpu().float().numpy(), dtype=np.float32, order="C", copy=True)
@@ -472,6 +506,84 @@ class NumpyTransformer:
             raise ValueError(f"token ids must be in 0..{self.embedding.shape[0] - 1}")
         return self._step(ids)
 
+    def extend(self, block: Sequence[Sequence[int]], history: Sequence[Sequence[int]]
+               ) -> np.ndarray:
+        ids = np.asarray(block, dtype=np.int64)
+        if ids.ndim != 2 or ids.shape[1] == 0:
+            raise ValueError("extend needs a (rows, tokens) block of at least one token")
+        count = ids.shape[1]
+        if (count == 1 or self.length + count > self.limit or "relative" in self.layers[0]
+                or self.config.realformer):
+            return _extend_by_steps(self, ids, history)
+        if ids.min() < 0 or ids.max() >= self.embedding.shape[0]:
+            raise ValueError(f"token ids must be in 0..{self.embedding.shape[0] - 1}")
+        return self._block(ids)
+
+    def _block_inputs(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rows * count, d) embeddings of a block at the next positions, and its RoPE
+        rotations (1, count, 1, head_dim / 2) or None."""
+        rows, count = ids.shape
+        x = self.embedding[ids.reshape(-1)]
+        if self.positions is not None:
+            x += np.tile(self.positions[self.position:self.position + count], (rows, 1))
+        if self.config.positions != "rope":
+            return x, None
+        return x, self._rotation(self.position + count)[self.position:][None, :, None]
+
+    def _block(self, ids: np.ndarray) -> np.ndarray:
+        """`_step` for a (rows, count) block: every position a row of each product."""
+        rows, count = ids.shape
+        x, rotation = self._block_inputs(ids)
+        for layer, cache in zip(self.layers, self.caches, strict=True):
+            h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
+            weight, bias = layer["qkv"]
+            qkv = h @ weight
+            qkv += bias
+            weight, bias = layer["out"]
+            attended = self._attend_block(cache, qkv, rotation, rows, count) @ weight
+            attended += bias
+            if self.pre_norm:
+                x = x + attended
+                x += self._feed_forward(_layer_norm(x, *layer["norm2"]), layer)
+            else:
+                x = _layer_norm(x + attended, *layer["norm1"])
+                x = _layer_norm(x + self._feed_forward(x, layer), *layer["norm2"])
+        self.length, self.position = self.length + count, self.position + count
+        x = x.reshape(rows, count, -1)[:, -1]
+        if self.final_norm is not None:
+            x = _layer_norm(x, *self.final_norm)
+        weight, bias = self.head
+        logits = x @ weight
+        logits += bias
+        return logits
+
+    def _attend_block(self, cache: tuple[np.ndarray, np.ndarray], qkv: np.ndarray,
+                      rotation: np.ndarray | None, rows: int, count: int) -> np.ndarray:
+        """`_attend` for a block's (rows * count, 3d) q, k, v: its keys and values fill the
+        cache's next `count` slots, each position attends to the cache and to the block's
+        positions up to its own. Returns the (rows * count, d) attended values."""
+        heads, head_dim, d = self.heads, self.head_dim, self.d_model
+        keys, values = cache
+        start, total = self.length, self.length + count
+        qkv = qkv.reshape(rows, count, 3 * d)
+        if rotation is not None:
+            pairs = qkv[..., :2 * d].view(np.complex64).reshape(rows, count, 2 * heads, -1)
+            rotated = (pairs * rotation).view(np.float32).reshape(rows, count, 2 * d)
+            q, k = rotated[..., :d], rotated[..., d:]
+        else:
+            q, k = qkv[..., :d], qkv[..., d:2 * d]
+        keys[..., start:total] = k.reshape(rows, count, heads, head_dim).transpose(0, 2, 3, 1)
+        values[:, :, start:total] = qkv[..., 2 * d:].reshape(
+            rows, count, heads, head_dim).transpose(0, 2, 1, 3)
+        q = q.reshape(rows, count, heads, head_dim).transpose(0, 2, 1, 3)   # (B, H, n, hd)
+        scores = np.matmul(q, keys[..., :total])                           # (B, H, n, T)
+        scores[..., start:] += _causal(count)
+        scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= np.add.reduce(scores, axis=-1, keepdims=True)
+        attended = np.matmul(scores, values[:, :, :total])                 # (B, H, n, hd)
+        return attended.transpose(0, 2, 1, 3).reshape(rows * count, d)
+
     def _rotation(self, count: int | None = None) -> np.ndarray:
         """e^(i p w) for this position p, one per frequency w (a table grown by doubling),
         or with `count`, the (count, head_dim / 2) rows of positions 0..count-1."""
@@ -645,3 +757,7 @@ class NumpyLSTM:
             else:
                 x = _relu(x)
         return x
+
+    def extend(self, block: Sequence[Sequence[int]], history: Sequence[Sequence[int]]
+               ) -> np.ndarray:
+        return _extend_by_steps(self, block, history)

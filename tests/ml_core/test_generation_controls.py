@@ -136,3 +136,60 @@ def test_continue_keeps_the_prompts_meter_even_from_a_model_that_would_change_it
         strings = tokenizer.tokens_to_strings(tokenizer.last[prompt_length:])
         assert "Bar" in strings and not [s for s in strings if s.startswith("TimeSig_")]
         assert max(n.start for n in result.new_notes[0]) >= 3 * 1920   # the second new bar
+
+
+class CountingStepper:
+    """A stepper that counts its passes (start excluded) and the tokens they feed; with
+    `one_by_one`, a block is fed a token at a time (as before forced tokens were batched)."""
+
+    def __init__(self, inner, one_by_one: bool) -> None:
+        self.inner, self.one_by_one = inner, one_by_one
+        self.passes = self.fed = 0
+
+    def start(self, contexts):
+        return self.inner.start(contexts)
+
+    def step(self, tokens, history):
+        return self.extend([[t] for t in tokens], history)
+
+    def extend(self, block, history):
+        self.passes += len(block[0]) if self.one_by_one else 1
+        self.fed += len(block[0])
+        if self.one_by_one:
+            from ml_core.models.stepping import _extend_by_steps
+            return _extend_by_steps(self.inner, block, history)
+        return self.inner.extend(block, history)
+
+
+def test_forced_controls_are_fed_with_the_next_token_not_stepped_alone(monkeypatch) -> None:
+    """The bar controls Continue forces need no prediction: no pass of the model is spent on
+    them alone (they ride with the next sampled token's pass), and the continuation is the
+    one that stepping every token gives."""
+    import ml_core.generation as generation
+
+    made: list[CountingStepper] = []
+    real = generation.make_stepper
+
+    def counting(model, device, engine="auto", one_by_one=False):
+        made.append(CountingStepper(real(model, device, engine), one_by_one))
+        return made[-1]
+
+    tokenizer = RecordingRemi(RemiConfig())
+    bundle = token_bundle(tokenizer)
+    prompt = Score([Track("p", 0, False, [Note(74 + i % 3, i * 240, 240) for i in range(16)])])
+    prompt_length = len(tokenizer.encode(prompt))
+    results, sequences = [], []
+    for one_by_one in (False, True):
+        monkeypatch.setattr(generation, "make_stepper",
+                            lambda m, d, e="auto", o=one_by_one: counting(m, d, e, o))
+        tokenizer.last = []
+        results.append(continue_score(bundle, prompt, GenerationOptions(bars=3, seed=1)))
+        sequences.append(tokenizer.last[prompt_length:])
+    batched, stepped = made
+    forced = 3 * len(new_bar_controls(tokenizer, prompt_length))
+    generated = results[0].tokens_generated
+    assert forced >= 6 and stepped.fed == batched.fed
+    assert batched.passes == stepped.passes - forced        # one pass fewer per forced token
+    assert batched.passes + forced == generated - 1         # the last token is never fed
+    assert results[0].new_notes == results[1].new_notes and results[0].new_notes[0]
+    assert sequences[0] == sequences[1]

@@ -20,7 +20,12 @@ from ml_core.models import build_model, onnx_stepper
 from ml_core.models.stepping import NumpyTransformer, SteppingError, TorchStepper, make_stepper
 from ml_core.music import Note, Score, Track
 from ml_core.tokenizers import get_tokenizer
-from tests.ml_core.test_stepping import TRANSFORMER_VARIANTS, largest_difference, transformer
+from tests.ml_core.test_stepping import (
+    TRANSFORMER_VARIANTS,
+    blocks_against_steps,
+    largest_difference,
+    transformer,
+)
 
 CPU = torch.device("cpu")
 needs_runtime = pytest.mark.skipif(not onnx_stepper.available(),
@@ -51,6 +56,12 @@ def _stepped(stepper, prompt: list[int], tokens: list[int], rows: int = 2) -> np
 def test_float_graphs_match_torch_through_the_sliding_window(variant):
     # the test model's matrices (at most 32 x 96) are far below INT8_MIN_WEIGHTS: float32
     assert largest_difference(transformer(**TRANSFORMER_VARIANTS[variant]), engine="onnx") < 1e-4
+
+
+@needs_runtime
+@pytest.mark.parametrize("variant", TRANSFORMER_VARIANTS)
+def test_float_graphs_read_a_block_as_its_tokens_one_at_a_time(variant):
+    assert blocks_against_steps(transformer(**TRANSFORMER_VARIANTS[variant]), "onnx") < 1e-4
 
 
 @needs_runtime

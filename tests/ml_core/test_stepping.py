@@ -157,3 +157,47 @@ def test_rows_with_their_own_contexts_start_as_each_context_alone(make):
             assert np.abs(together[0] - together[1]).max() > 1e-3   # the rows differ
     with pytest.raises(ValueError, match="equal length"):
         make_stepper(model, CPU).start([[1, 2], [1, 2, 3]])
+
+
+def blocks_against_steps(model: torch.nn.Module, engine: str, rows: int = 2) -> float:
+    """Feed random tokens in blocks of 1 to 5 to a stepper's `extend` (`engine`) and one at a
+    time to the torch stepper, through the sliding window; the largest logit gap after each
+    block."""
+    rng = np.random.default_rng(4)
+    prompt = rng.integers(0, VOCAB, 10).tolist()
+    fast, reference = make_stepper(model, CPU, engine), TorchStepper(model, CPU)
+    history = [list(prompt) for _ in range(rows)]
+    worst = 0.0
+    with torch.inference_mode():
+        fast.start([prompt] * rows)
+        reference.start([prompt] * rows)
+        for size in [1, 3, 5, 2, 4, 5, 5, 1, 4, 3, 5, 2, 4]:      # 43 tokens: slides twice
+            block = rng.integers(0, VOCAB, (rows, size))
+            for column in block.T:
+                for row, token in zip(history, column.tolist(), strict=True):
+                    row.append(token)
+                expected = reference.step(column, history)
+            got = fast.extend(block.tolist(), history)
+            assert got.shape == (rows, VOCAB)
+            worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+@pytest.mark.parametrize("variant", TRANSFORMER_VARIANTS)
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_block_reads_as_its_tokens_one_at_a_time(variant, engine):
+    """`extend` (the grammar's forced tokens fed with the sampled one before them) gives the
+    logits that stepping through the block gives, in every variant and across the slide."""
+    assert blocks_against_steps(transformer(**TRANSFORMER_VARIANTS[variant]), engine) < 1e-4
+
+
+def test_an_lstm_reads_a_block_as_its_tokens_one_at_a_time():
+    assert blocks_against_steps(lstm(), "numpy") < 1e-4
+
+
+def test_a_block_needs_a_token_per_row():
+    stepper = make_stepper(transformer(), CPU, "numpy")
+    with torch.inference_mode():
+        stepper.start([[1, 2, 3]])
+        with pytest.raises(ValueError, match="at least one token"):
+            stepper.extend([[]], [[1, 2, 3]])
