@@ -151,15 +151,7 @@ def test_a_bass_added_under_a_melody_never_crosses_it(tiny) -> None:
 
 
 def test_a_continued_inner_part_stays_under_the_given_soprano(tmp_path) -> None:
-    # the untrained model, leaning to move on (a new onset, bar or part) as a trained one
-    # does: left alone it strikes up to 17 keys at one onset, more than the 10 between the
-    # tenor and the soprano, and with each key struck once per onset some of them must
-    # cross (the bias moves probability among the pitches, never away from them)
-    tiny = tiny_bundle(tmp_path)
-    names = tiny.tokenizer.vocab.tokens
-    with torch.no_grad():
-        tiny.model.head.bias[[i for i, n in enumerate(names)
-                              if n.startswith(("Position_", "Track_")) or n == "Bar"]] += 2.0
+    tiny = moving_on(tiny_bundle(tmp_path))
     score = trio()
     soprano = [Note(67 + i % 3, 3 * BAR + i * Q, Q) for i in range(12)]
     score.tracks[0].notes = sorted(score.tracks[0].notes + soprano)
@@ -231,9 +223,22 @@ def test_whether_a_resting_part_plays_leans_to_how_often_it_played() -> None:
     assert not _lean_to_share(row, np.array([True, False, False, True]), 0, [1, 2], 0.5)
 
 
-def test_a_filled_inner_part_stays_between_its_neighbours(tiny) -> None:
+def moving_on(tiny):
+    """The untrained model leaning to move on (a new onset, bar or part) as a trained one
+    does: left alone it may strike 26 keys at one onset, more than lie between two parts,
+    and with each key struck once per onset some must cross whatever the bias (which moves
+    probability among the pitches, never away from them)."""
+    names = tiny.tokenizer.vocab.tokens
+    with torch.no_grad():
+        tiny.model.head.bias[[i for i, n in enumerate(names)
+                              if n.startswith(("Position_", "Track_")) or n == "Bar"]] += 2.0
+    return tiny
+
+
+def test_a_filled_inner_part_stays_between_its_neighbours(tmp_path) -> None:
     from ml_core.multitrack import fill_track
 
+    tiny = moving_on(tiny_bundle(tmp_path))
     score = trio()
     options = GenerationOptions(seed=4, device="cpu", temperature=1.0, top_p=1.0)
 
