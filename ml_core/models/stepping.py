@@ -535,27 +535,11 @@ class NumpyTransformer:
         rows, count = ids.shape
         x, rotation = self._block_inputs(ids)
         for layer, cache in zip(self.layers, self.caches, strict=True):
-            h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
-            weight, bias = layer["qkv"]
-            qkv = h @ weight
-            qkv += bias
-            weight, bias = layer["out"]
-            attended = self._attend_block(cache, qkv, rotation, rows, count) @ weight
-            attended += bias
-            if self.pre_norm:
-                x = x + attended
-                x += self._feed_forward(_layer_norm(x, *layer["norm2"]), layer)
-            else:
-                x = _layer_norm(x + attended, *layer["norm1"])
-                x = _layer_norm(x + self._feed_forward(x, layer), *layer["norm2"])
+            qkv = self._qkv(x, layer)
+            x = self._after_attention(x, self._attend_block(cache, qkv, rotation, rows, count),
+                                      layer)
         self.length, self.position = self.length + count, self.position + count
-        x = x.reshape(rows, count, -1)[:, -1]
-        if self.final_norm is not None:
-            x = _layer_norm(x, *self.final_norm)
-        weight, bias = self.head
-        logits = x @ weight
-        logits += bias
-        return logits
+        return self._logits(x.reshape(rows, count, -1)[:, -1])
 
     def _attend_block(self, cache: tuple[np.ndarray, np.ndarray], qkv: np.ndarray,
                       rotation: np.ndarray | None, rows: int, count: int) -> np.ndarray:
@@ -601,21 +585,32 @@ class NumpyTransformer:
         rotation = self._rotation() if self.config.positions == "rope" else None
         residual = None
         for layer, cache in zip(self.layers, self.caches, strict=True):
-            h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
-            weight, bias = layer["qkv"]
-            qkv = h @ weight
-            qkv += bias                                   # (B, 3d)
+            qkv = self._qkv(x, layer)                     # (B, 3d)
             attended, residual = self._attend(layer, cache, qkv, rotation, residual)
-            weight, bias = layer["out"]
-            attended = attended @ weight
-            attended += bias
-            if self.pre_norm:
-                x = x + attended
-                x += self._feed_forward(_layer_norm(x, *layer["norm2"]), layer)
-            else:
-                x = _layer_norm(x + attended, *layer["norm1"])
-                x = _layer_norm(x + self._feed_forward(x, layer), *layer["norm2"])
+            x = self._after_attention(x, attended, layer)
         self.length, self.position = self.length + 1, self.position + 1
+        return self._logits(x)
+
+    def _qkv(self, x: np.ndarray, layer: dict) -> np.ndarray:
+        h = _layer_norm(x, *layer["norm1"]) if self.pre_norm else x
+        weight, bias = layer["qkv"]
+        qkv = h @ weight
+        qkv += bias
+        return qkv
+
+    def _after_attention(self, x: np.ndarray, attended: np.ndarray, layer: dict) -> np.ndarray:
+        """The output projection, the residuals and the feed-forward block of a layer."""
+        weight, bias = layer["out"]
+        attended = attended @ weight
+        attended += bias
+        if self.pre_norm:
+            x = x + attended
+            x += self._feed_forward(_layer_norm(x, *layer["norm2"]), layer)
+            return x
+        x = _layer_norm(x + attended, *layer["norm1"])
+        return _layer_norm(x + self._feed_forward(x, layer), *layer["norm2"])
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
         if self.final_norm is not None:
             x = _layer_norm(x, *self.final_norm)
         weight, bias = self.head
