@@ -202,6 +202,7 @@ def _causal(count: int) -> np.ndarray:
     """(count, count) additions that hide a block's later positions from its earlier ones."""
     mask = np.zeros((count, count), np.float32)
     mask[np.triu_indices(count, 1)] = -np.inf
+    mask.flags.writeable = False           # shared by every caller (cached)
     return mask
 
 
