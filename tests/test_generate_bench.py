@@ -35,3 +35,30 @@ def test_without_the_runtime_the_bench_times_numpy_alone(monkeypatch):
     finally:
         onnx_stepper.available.cache_clear()
 
+
+
+def test_a_run_reports_its_rate_and_the_notes_it_wrote():
+    """The bench's notes per second count the notes the continuation holds (what a musician
+    waits for), beside the tokens per second."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bench.generate import Clocks
+    from ml_core.generation import GenerationOptions, continue_score
+    from ml_core.music import Note, Score, Track
+    from ml_core.tokenizers import get_tokenizer
+
+    tokenizer = get_tokenizer("remi")
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=tokenizer.vocab_size, d_model=32,
+                        num_layers=1, num_heads=2, ff_size=64, context=64).eval()
+    bundle = SimpleNamespace(model=model, tokenizer=tokenizer, name="tiny")
+    prompt = Score([Track("p", 0, False, [Note(60 + i % 5, i * 480, 480, 80) for i in range(8)])])
+    clocks = Clocks()
+    clocks.run("numpy", bundle, prompt, 48, "numpy")
+    expected = continue_score(bundle, prompt, GenerationOptions(
+        bars=10_000, max_tokens=48, seed=0, stay_in_key=True, engine="numpy"))
+    assert clocks.notes["numpy"] == len(expected.new_notes[0]) > 0
+    assert clocks.note_rate("numpy") == clocks.notes["numpy"] / clocks.wall["numpy"]
+    assert clocks.rate("numpy", 48) > 0
