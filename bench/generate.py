@@ -3,7 +3,8 @@
 - `auto`: what the app and `composer-train generate` do on a CPU: the whole Continue
   pipeline (`ml_core.generation.continue_score`: grammar mask, stay in key, Motif bias,
   sampling, decoding) with the engine `make_stepper` picks (`onnx`: ONNX Runtime's 8-bit
-  kernels for the dense products, where installed on a CPU with int8 dot products;
+  kernels for the dense products, where installed on a CPU with fast int8 products (AVX2,
+  VNNI, Arm dot product);
   else `numpy`, `ml_core.models.stepping`);
 - `numpy`: the same pipeline stepped in NumPy (when `auto` is another engine);
 - `torch`: the same pipeline with the model's own incremental torch forward (KV cache);

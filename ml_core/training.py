@@ -423,6 +423,9 @@ class Trainer:
             return resolve_precision(self.options.precision, self.device, recurrent)
         candidates = precision_candidates(self.device, recurrent)
         if len(candidates) == 1:
+            self.log(f"precision auto: {candidates[0]}, the only precision this "
+                     f"{self.device.type} offers for this model (no bf16 matrix instructions"
+                     + (", or recurrent layers" if recurrent else "") + ")")
             return candidates[0]
         import copy
 
