@@ -233,7 +233,19 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     except (RuntimeError, AssertionError) as error:  # e.g. CUDA not available
         raise BundleError(f"cannot move the model to device '{device}': {error}") from None
     model.eval()
+    _limit_to_trained_window(model, config)
     return Bundle(config["name"], folder, config, model, tokenizer)
+
+
+def _limit_to_trained_window(model: Any, config: dict[str, Any]) -> None:
+    """A Transformer trained on windows shorter than its context generates from at most
+    that many tokens (`TransformerModel.max_context`): the card's `training.recipe.window`."""
+    if not hasattr(model, "trained_window"):
+        return
+    recipe = (config.get("training") or {}).get("recipe") or {}
+    window = recipe.get("window") if isinstance(recipe, dict) else None
+    if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+        model.trained_window = window
 
 
 def export(source: str | Path, destination: str | Path, *, name: str | None = None,

@@ -434,7 +434,7 @@ class NumpyTransformer:
         self.heads = config.num_heads
         self.head_dim = config.d_model // config.num_heads
         self.d_model = config.d_model
-        self.limit = config.context
+        self.limit = model.max_context     # the trained window where that is shorter
         self.pre_norm = config.norm == "pre"
         self.activation = _gelu if config.activation == "gelu" else _relu
         self.__dict__.update(_converted(model, self._weights, self.variant()))
