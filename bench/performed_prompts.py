@@ -17,7 +17,9 @@ versions of each, all deterministic:
 For each bundle (default: the shipped `default`): bits per note (the model's total NLL on
 the piece's tokens, first window of the model's context, divided by the notes those tokens
 hold, in bits) and the share of that loss by token type (Pitch, Velocity, Duration,
-Position...), per version; then the continuation-quality checks of issue 13
+Position...), per version; the same pieces read as generation reads them (no token seeing
+more than the model's `max_context`, its trained window where that is shorter than its
+context: `bits_per_note_generated`); then the continuation-quality checks of issue 13
 (ml_core.quality) for the first 4 bars of each piece as prompt, per version (features
 compared with the clean prompt), one seed by default. Ends with one JSON line:
 {"bench": "performed_prompts", "models": {NAME: {"bits_per_note": {"clean": ..,
@@ -110,15 +112,45 @@ def token_type(tokenizer: Any, token: int) -> str:
     return tokenizer.vocab.string(token).split("_")[0]
 
 
-def loss_by_type(bundle: Any, score: Score) -> tuple[dict[str, float], int]:
-    """(NLL in nats by token type, notes) over the first window of the piece's tokens."""
+def _token_nll(model: Any, ids: list[int]) -> np.ndarray:
+    """NLL (nats) of ids[1:], each predicted from the ids before it, in one forward."""
+    with torch.inference_mode():
+        logits, _ = model(torch.tensor([ids[:-1]]))                       # (1, T, V)
+        return (-torch.log_softmax(logits[0].float(), -1)[torch.arange(len(ids) - 1),
+                                                          torch.tensor(ids[1:])]).numpy()
+
+
+def windowed_nll(model: Any, ids: list[int], reach: int) -> np.ndarray:
+    """NLL of ids[1:] with no token seeing more than `reach` tokens before it, as the
+    steppers generate from a model capped at its trained window (`max_context`): windows
+    of reach + 1 ids every reach / 2, each token scored in the first window that gives
+    it at least reach / 2 tokens of context (the first window scores all of its own)."""
+    nll = _token_nll(model, ids[:reach + 1])
+    if len(ids) <= reach + 1:
+        return nll
+    half = max(1, reach // 2)
+    parts, scored = [nll], len(nll)
+    start = half
+    while scored < len(ids) - 1:
+        window = _token_nll(model, ids[start:start + reach + 1])
+        # window[i] is the target ids[start + i + 1]; keep those not scored yet
+        parts.append(window[scored - start:])
+        scored = start + len(window)
+        start += half
+    return np.concatenate(parts)
+
+
+def loss_by_type(bundle: Any, score: Score, generated: bool = False
+                 ) -> tuple[dict[str, float], int]:
+    """(NLL in nats by token type, notes) over the first window of the piece's tokens;
+    `generated`: each token reading at most the model's `max_context` (its trained window
+    where that is shorter than its context), as generation does."""
     tokenizer, model = bundle.tokenizer, bundle.model
     context = int(bundle.config.get("hparams", {}).get("context", 512))
     ids = list(tokenizer.encode(score))[:context + 1]
-    with torch.inference_mode():
-        logits, _ = model(torch.tensor([ids[:-1]]))                       # (1, T, V)
-        nll = -torch.log_softmax(logits[0].float(), -1)[torch.arange(len(ids) - 1),
-                                                        torch.tensor(ids[1:])]
+    reach = getattr(model, "max_context", None) or context
+    nll = windowed_nll(model, ids, reach) if generated and reach < context else _token_nll(model,
+                                                                                            ids)
     totals: dict[str, float] = {}
     for token, value in zip(ids[1:], nll.tolist(), strict=True):
         kind = token_type(tokenizer, token)
@@ -141,6 +173,17 @@ def bits_per_note(bundle: Any, pieces: list[quality.Prompt]) -> dict[str, Any]:
         result["bits_per_note"][which] = total / math.log(2) / max(1, notes)
         result["loss_share"][which] = {k: v / total
                                        for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+    # the same pieces read as generation reads them (differs only for a model capped at a
+    # trained window shorter than its context)
+    result["bits_per_note_generated"] = {}
+    for which in VERSIONS:
+        total, notes = 0.0, 0
+        for prompt in pieces:
+            part, count = loss_by_type(bundle, version(prompt.piece, prompt.name, which),
+                                       generated=True)
+            total += sum(part.values())
+            notes += count
+        result["bits_per_note_generated"][which] = total / math.log(2) / max(1, notes)
     clean = result["bits_per_note"]["clean"]
     result["ratio_to_clean"] = {w: result["bits_per_note"][w] / clean for w in VERSIONS
                                 + FLAT_VERSIONS}
@@ -220,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {which:13s} {figures['bits_per_note'][which]:6.2f} bits/note  "
                   f"x{figures['ratio_to_clean'][which]:.2f}"
                   f"  +{figures['share_excess_points'][which]:.0f} pts   [{shares}]")
+        reach = getattr(bundle.model, "max_context", None)
+        print("  as generated (each token reading at most " + (f"{reach}" if reach else "all")
+              + " tokens): " + ", ".join(f"{w} {v:.2f}" for w, v in
+                                          figures["bits_per_note_generated"].items()))
         if not args.no_continuation:
             chosen = _spread(pieces, args.continuation_pieces)
             figures["continuation"] = continuation(bundle, chosen, args.seeds, bars)
@@ -233,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = figures
         if args.record:
             card = {key: figures[key]
-                    for key in ("bits_per_note", "ratio_to_clean", "share_excess_points")}
+                    for key in ("bits_per_note", "bits_per_note_generated", "ratio_to_clean",
+                                "share_excess_points")}
             if "continuation" in figures:
                 card["continuation"] = figures["continuation"]
             bundles.record_metrics(folder, "performed_prompts", _clean(

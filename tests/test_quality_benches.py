@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,6 +107,11 @@ def test_performed_prompts_quick(tiny_models, capsys, score_cache) -> None:
     assert plain["bits_per_note"]["app"] != pytest.approx(plain["bits_per_note"]["clean"])
     assert "Velocity" not in fills["loss_share"]["performed"]
     assert fills["bits_per_note"]["app"] == fills["bits_per_note"]["app_v80"]
+    # the tiny models carry no trained window: generation reads what the first window reads
+    for figures in (plain, fills):
+        for which in ("clean", "performed", "app"):
+            assert figures["bits_per_note_generated"][which] == pytest.approx(
+                figures["bits_per_note"][which])
     card = bundle.read_config(tiny_models["plain"])["metrics"]["performed_prompts"]
     assert card["bits_per_note"] == plain["bits_per_note"]
     points = "max_points_from_clean"
@@ -121,3 +127,24 @@ def test_continuation_quality_skips_the_data_groups_without_the_data(tmp_path, s
     performed = [p for p in prompts if p.group == "perf"]
     assert performed and all(p.reference is not None and p.piece is not None for p in performed)
     assert {p.group for p in prompts} <= {"perf", "dense"}
+
+
+def test_windowed_reading_gives_each_token_the_window_it_would_be_generated_from() -> None:
+    """reach 8 over 20 ids: targets 1-8 from the first window, then each window of 9 ids
+    every 4 scores only the targets that have at least 4 ids before them in it."""
+    script = importlib.import_module("bench.performed_prompts")
+    torch.manual_seed(0)
+    model = build_model("transformer", vocab_size=40, d_model=16, num_layers=1, num_heads=2,
+                        ff_size=32, context=32, dropout=0.0).eval()
+    ids = [int(t) for t in torch.randint(0, 40, (20,))]
+    expected = np.concatenate([script._token_nll(model, ids[0:9]),         # targets ids[1..8]
+                               script._token_nll(model, ids[4:13])[4:],    # ids[9..12]
+                               script._token_nll(model, ids[8:17])[4:],    # ids[13..16]
+                               script._token_nll(model, ids[12:20])[4:]])  # ids[17..19]
+    got = script.windowed_nll(model, ids, 8)
+    assert got.shape == (19,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # every token far enough in reads less than all before it: not the one-pass reading
+    assert not np.allclose(got[8:], script._token_nll(model, ids)[8:], rtol=1e-3)
+    np.testing.assert_allclose(script.windowed_nll(model, ids, 32), script._token_nll(model, ids),
+                               rtol=1e-5)
