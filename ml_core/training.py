@@ -694,6 +694,11 @@ class Trainer:
             + (" (auto)" if self.options.precision == "auto" else "")
             + (", compiled" if self.compiled_loss is not None else ", eager")
         )
+        context = getattr(self.model, "max_context", None)
+        if hasattr(self.model, "trained_window") and context and self.recipe.window < context:
+            self.log(f"note: windows of {self.recipe.window} tokens: the bundle will generate "
+                     f"from at most {self.recipe.window} (positions past a trained window read "
+                     f"worse); --window {context} trains all of its {context}-token context")
         self.model.train()
         self._epoch_mark = (state.tokens_seen, state.wall_seconds)
         progress = _progress_bar(self.total_steps, state.step, self.context.is_main)

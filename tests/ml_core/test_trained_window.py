@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from ml_core import bundle
-from ml_core.models import build_model
-from ml_core.models import onnx_stepper
+from ml_core.models import build_model, onnx_stepper
 from ml_core.models.stepping import make_stepper
 from ml_core.tokenizers import get_tokenizer
 

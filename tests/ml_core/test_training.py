@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml_core import checkpoint
+from ml_core.bundle import load as load_bundle
 from ml_core.data import Augmentation, PrepareOptions, prepare_dataset
 from ml_core.losses import IGNORE_INDEX
 from ml_core.midi_io import write_midi
@@ -359,3 +360,22 @@ def test_training_a_fixed_window_model_counts_one_target_per_window(dataset_dir,
     trainer.run()
     assert trainer.state.step == 3 and trainer.state.tokens_seen == 3 * 4
     assert math.isfinite(trainer.state.best_val_nll)
+
+
+def test_a_transformer_trained_on_short_windows_is_said_and_generates_from_them(dataset_dir,
+                                                                                tmp_path):
+    """Windows shorter than the context: the trainer says the bundle will generate from at
+    most the window, and the bundle it writes does (its card's recipe window)."""
+    context = TINY_TRANSFORMER["context"]
+    messages: list[str] = []
+    short = train(_options(dataset_dir, tmp_path / "short", arch="transformer",
+                           hparams=TINY_TRANSFORMER, window=context // 2, max_steps=2),
+                  log=messages.append)
+    assert any(f"generate from at most {context // 2}" in m for m in messages)
+    assert load_bundle(short.bundle_path).model.max_context == context // 2
+    messages.clear()
+    whole = train(_options(dataset_dir, tmp_path / "whole", arch="transformer",
+                           hparams=TINY_TRANSFORMER, window=context, max_steps=2),
+                  log=messages.append)
+    assert not any("generate from at most" in m for m in messages)
+    assert load_bundle(whole.bundle_path).model.max_context == context
