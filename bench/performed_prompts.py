@@ -140,15 +140,21 @@ def windowed_nll(model: Any, ids: list[int], reach: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _context_and_reach(bundle: Any) -> tuple[int, int]:
+    """The model's context (the first window read) and how many tokens back generation
+    reads (`max_context`: the trained window where that is shorter)."""
+    context = int(bundle.config.get("hparams", {}).get("context", 512))
+    return context, min(context, getattr(bundle.model, "max_context", None) or context)
+
+
 def loss_by_type(bundle: Any, score: Score, generated: bool = False
                  ) -> tuple[dict[str, float], int]:
     """(NLL in nats by token type, notes) over the first window of the piece's tokens;
     `generated`: each token reading at most the model's `max_context` (its trained window
     where that is shorter than its context), as generation does."""
     tokenizer, model = bundle.tokenizer, bundle.model
-    context = int(bundle.config.get("hparams", {}).get("context", 512))
+    context, reach = _context_and_reach(bundle)
     ids = list(tokenizer.encode(score))[:context + 1]
-    reach = getattr(model, "max_context", None) or context
     nll = windowed_nll(model, ids, reach) if generated and reach < context else _token_nll(model,
                                                                                             ids)
     totals: dict[str, float] = {}
@@ -173,10 +179,14 @@ def bits_per_note(bundle: Any, pieces: list[quality.Prompt]) -> dict[str, Any]:
         result["bits_per_note"][which] = total / math.log(2) / max(1, notes)
         result["loss_share"][which] = {k: v / total
                                        for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
-    # the same pieces read as generation reads them (differs only for a model capped at a
-    # trained window shorter than its context)
+    # the same pieces read as generation reads them: only a model capped at a trained
+    # window shorter than its context reads them otherwise than in one pass
+    context, reach = _context_and_reach(bundle)
     result["bits_per_note_generated"] = {}
     for which in VERSIONS:
+        if reach >= context:
+            result["bits_per_note_generated"][which] = result["bits_per_note"][which]
+            continue
         total, notes = 0.0, 0
         for prompt in pieces:
             part, count = loss_by_type(bundle, version(prompt.piece, prompt.name, which),
