@@ -9,12 +9,15 @@ in-scale share of the new notes, notes per onset of prompt and continuation, den
 register shift, IOI-histogram overlap, the gap (beats) from the prompt's end to the first
 new note, and for held-out pieces the overlap of the continuation's pitch-class,
 pitch-range and IOI distributions with the piece's true next 8 bars. Infilling: bars 4-5
-of each held-out piece (first 12 bars) refilled, the same features against the true bars,
-and whether every note outside them came back unchanged ("not supported" for a model not
+of each held-out piece (first 12 bars) refilled with seeds 0-3, the same features against
+the true bars, and whether every note outside them came back unchanged; beside the density
+check, how often the bar before and the bar after the span are themselves within its
+bounds of the true bars (what following the surroundings can reach) ("not supported" for a model not
 trained to fill). The figures are defined in `ml_core/quality.py`.
 
     .venv/bin/python -m bench.continuation_quality [--models NAME_OR_PATH ...] [--quick]
-                                                   [--seeds 0 1] [--score-cache DIR]
+                                                   [--seeds 0 1] [--fill-seeds 0 1 2 3]
+                                                   [--score-cache DIR]
                                                    [--temperature T] [--top-p P]
 
 Issue 41 (does the continuation pick up the motif?): per prompt and per group, rhythm
@@ -53,6 +56,8 @@ COLUMNS = (("new_npo", "npo", "{:.2f}"), ("prompt_npo", "p.npo", "{:.2f}"),
            ("true_range_overlap", "t.rng", "{:.2f}"), ("true_ioi_overlap", "t.ioi", "{:.2f}"))
 
 
+FILL_SEEDS = [0, 1, 2, 3]   # fills' seeds unless --fill-seeds: 2 seeds left the fill
+                            # density check 0.74-0.85 for the same model
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MOTIF_COLUMNS = (("rhythm_reuse", "rhythm"), ("figure_reuse", "figure"), ("bass_kept", "bass"),
                  ("density_in_bounds", "dens.ok"), ("register_in_bounds", "reg.ok"),
@@ -226,8 +231,10 @@ def format_summary(name: str, summary: dict[str, Any]) -> str:
         lines.append(f"  infilling: {infill}")
     else:
         for check, result in infill["criteria"].items():
+            baseline = (f"; the surroundings' own density: {result['surroundings']:.2f}"
+                        if "surroundings" in result else "")
             lines.append(f"  [{'pass' if result['pass'] else 'FAIL'}] fill {check}: "
-                         f"{result['value']:.2f} ({result['bound']})")
+                         f"{result['value']:.2f} ({result['bound']}{baseline})")
     return "\n".join(lines)
 
 
@@ -235,8 +242,8 @@ _clean = quality.json_ready
 
 
 def card_figures(summary: dict[str, Any], prompts: int, seeds: list[int], bars: int,
-                 sampling: dict[str, Any], card: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 sampling: dict[str, Any], card: dict[str, Any] | None = None,
+                 fill_seeds: list[int] | None = None) -> dict[str, Any]:
     """What a model card keeps of one model's run: the checks' values, the means, speed.
     Fills left out of this run (`--no-fill`) keep the fill figures `card` (the card's
     previous entry) holds."""
@@ -250,7 +257,9 @@ def card_figures(summary: dict[str, Any], prompts: int, seeds: list[int], bars: 
     return {
         "bench": f"bench/continuation_quality.py ({prompts} prompts, seeds "
         f"{' and '.join(map(str, seeds))}, "
-        f"{bars} bars, no key mask)",
+        + (f"fills seeds {' '.join(map(str, fill_seeds))}, "
+           if fill_seeds is not None and list(fill_seeds) != list(seeds) else "")
+        + f"{bars} bars, no key mask)",
         "sampling": sampling or "app default",
         "criteria": {k: v["value"] for k, v in summary["criteria"].items()},
         "fill_criteria": fill_criteria,
@@ -280,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", nargs="+", default=None,
                         help="measure only these prompt groups")
     parser.add_argument("--no-fill", action="store_true", help="skip the fill measurements")
+    parser.add_argument("--fill-seeds", nargs="+", type=int, default=None,
+                        help="seeds of the fills (default 0 1 2 3; --quick: the seeds): a "
+                             "2-bar fill's density moves more from seed to seed than a "
+                             "continuation's")
     parser.add_argument("--record", action="store_true",
                         help="write each model's figures into its model card (config.json metrics)")
     args = parser.parse_args(argv)
@@ -287,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 if v is not None}
     seeds = args.seeds or ([0] if args.quick else [0, 1])
     bars = 2 if args.quick else quality.CONTINUATION_BARS
+    fill_seeds = args.fill_seeds or (seeds if args.quick else FILL_SEEDS)
     started = time.perf_counter()
     prompts = quality.benchmark_prompts(args.quick, args.score_cache)
     if not args.quick:
@@ -297,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.groups:
         prompts = [p for p in prompts if p.group in args.groups]
     print(f"{len(prompts)} prompts ({time.perf_counter() - started:.1f} s to read), seeds {seeds}, "
-          f"{bars} bars each, no key mask", flush=True)
+          f"{bars} bars each, no key mask; fills seeds {fill_seeds}", flush=True)
     results = {}
     runs = [(name, motif) for name in args.models or default_models()
             for motif in (args.motif or [None])]
@@ -310,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         model_started = time.perf_counter()
         measured = quality.measure_model(bundle, prompts, seeds=seeds, bars=bars,
                                          fill_bars=(2, 3) if args.quick else quality.FILL_BARS,
-                                         with_fill=not args.no_fill,
+                                         with_fill=not args.no_fill, fill_seeds=fill_seeds,
                                          sampling=sampling if motif is None
                                          else {**sampling, "motif": motif})
         summary = quality.summarise(measured)
@@ -323,10 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             card = bundles.read_config(folder).get("metrics", {}).get("continuation_quality")
             bundles.record_metrics(folder, "continuation_quality", _clean(card_figures(
-                summary, len(prompts), seeds, bars, sampling, card)))
+                summary, len(prompts), seeds, bars, sampling, card, fill_seeds)))
     print(motif_table(results))
     print(json.dumps(_clean({"bench": "continuation_quality", "prompts": len(prompts),
-                             "seeds": seeds,
+                             "seeds": seeds, "fill_seeds": fill_seeds,
                              "bars": bars, "sampling": sampling or "app default",
                              "models": results})))
     return 0

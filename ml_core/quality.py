@@ -215,6 +215,21 @@ def fill_figures(piece: Score, filled: Score, start: int, end: int) -> dict[str,
     return figures
 
 
+def surroundings_density_ratio(piece: Score, start_bar: int, end_bar: int) -> float:
+    """The density (notes per beat) of the bar before and the bar after bars `start_bar`
+    .. `end_bar - 1` of `piece`, over the true bars' own: what a fill that keeps its
+    surroundings' density would score as `density_ratio` (NaN where the true bars are
+    empty). The baseline of the fill density check: Fill follows those bars' controls."""
+    true = span_of(piece, piece.bar_start(start_bar), piece.bar_start(end_bar))
+    around = [span_of(piece, piece.bar_start(max(0, start_bar - 1)), piece.bar_start(start_bar)),
+              span_of(piece, piece.bar_start(end_bar), piece.bar_start(end_bar + 1))]
+    around = [s for s in around if s.notes]
+    if not true.notes or not around or not true.beats:
+        return float("nan")
+    density = sum(len(s.notes) for s in around) / sum(s.beats for s in around)
+    return density / (len(true.notes) / true.beats)
+
+
 def mean_figures(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     """Per-key mean over rows, ignoring NaN (a figure a take could not have)."""
     keys = sorted({k for row in rows for k in row})
@@ -379,11 +394,13 @@ def benchmark_prompts(quick: bool = False, cache: Any = None) -> list[Prompt]:
 
 def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int] = (0, 1),
                   bars: int = CONTINUATION_BARS, fill_bars: tuple[int, int] = FILL_BARS,
-                  with_fill: bool = True, sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+                  with_fill: bool = True, sampling: dict[str, Any] | None = None,
+                  fill_seeds: Sequence[int] | None = None) -> dict[str, Any]:
     """Continue every prompt `bars` bars once per seed (no key mask, the app's default
     sampling unless `sampling` gives GenerationOptions fields such as temperature or top_p)
-    and fill `fill_bars` of every held-out piece; per-prompt rows (figures averaged over
-    seeds) for continuation and fill, and tokens per second."""
+    and fill `fill_bars` of every held-out piece once per fill seed (`fill_seeds`, `seeds`
+    when None); per-prompt rows (figures averaged over seeds) for continuation and fill,
+    and tokens per second."""
     import time
 
     from ml_core.generation import (
@@ -424,10 +441,13 @@ def measure_model(bundle: Any, prompts: Sequence[Prompt], *, seeds: Sequence[int
             fills = [fill_figures(truth, fill_score(bundle, truth, *fill_bars,
                                                     GenerationOptions(seed=seed,
                                                                       **sampling)).scores[0],
-                                  start, stop) for seed in seeds]
+                                  start, stop) for seed in (seeds if fill_seeds is None
+                                                            else fill_seeds)]
             fill_rows.append({"name": prompt.name, "group": prompt.group,
                               "single_line": is_single_line(pitched_notes(truth)),
                               **mean_figures(fills),
+                              "surroundings_density_ratio": surroundings_density_ratio(
+                                  truth, *fill_bars),
                               "min_gap_beats": 0.0})
     return {"rows": rows, "fill_rows": fill_rows if can_fill else None,
             "fill_skipped": not with_fill and trained_with_infilling(bundle),
@@ -516,6 +536,10 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
         unchanged = _share([r["outside_unchanged"] == 1.0 for r in fill_rows])
         fill_checks["outside_span_unchanged"] = {"value": unchanged, "bound": "== 1.00",
                                                  "pass": unchanged == 1.0}
+        surroundings = [r["surroundings_density_ratio"] for r in fill_rows
+                        if np.isfinite(r.get("surroundings_density_ratio", float("nan")))]
+        fill_checks["density_ratio_in_bounds"]["surroundings"] = _share(
+            [DENSITY_BOUNDS[0] <= v <= DENSITY_BOUNDS[1] for v in surroundings])
         summary["infill"] = {"pieces": len(fill_rows),
                              "mean": mean_figures([{k: v for k, v in r.items()
                                                     if isinstance(v, float)}

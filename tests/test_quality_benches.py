@@ -148,3 +148,39 @@ def test_windowed_reading_gives_each_token_the_window_it_would_be_generated_from
     assert not np.allclose(got[8:], script._token_nll(model, ids)[8:], rtol=1e-3)
     np.testing.assert_allclose(script.windowed_nll(model, ids, 32), script._token_nll(model, ids),
                                rtol=1e-5)
+
+
+def test_surroundings_density_ratio_is_the_bars_around_over_the_true_bars() -> None:
+    from ml_core import quality
+    from ml_core.music import Note, Score, Track
+
+    bar = 4 * 480   # 4/4 at 480 ticks a quarter
+
+    def notes_in(index: int, count: int) -> list[Note]:
+        return [Note(60 + k, index * bar + k * (bar // count), bar // count)
+                for k in range(count)]
+
+    # bar 3: 4 notes, bars 4-5 (the span): 8 notes each, bar 6: 2 notes
+    piece = Score([Track("p", 0, False,
+                         notes_in(3, 4) + notes_in(4, 8) + notes_in(5, 8) + notes_in(6, 2))])
+    # around: 6 notes over 8 beats; the true bars: 16 notes over 8 beats
+    assert quality.surroundings_density_ratio(piece, 4, 6) == pytest.approx((6 / 8) / (16 / 8))
+    # an empty bar on one side is left out (the other side's density alone): bar 6's 8
+    # notes over 4 beats against the span's 4 notes over 8
+    sparse = Score([Track("p", 0, False, notes_in(4, 4) + notes_in(6, 8))])
+    assert quality.surroundings_density_ratio(sparse, 4, 6) == pytest.approx(2.0 / 0.5)
+    # nothing to compare with: empty true bars
+    assert math.isnan(quality.surroundings_density_ratio(sparse, 5, 6))
+
+
+def test_continuation_quality_fills_with_their_own_seeds(tiny_models, capsys, score_cache) -> None:
+    script = importlib.import_module("bench.continuation_quality")
+    assert script.main(["--quick", "--models", str(tiny_models["fills"]), "--fill-seeds", "0", "1",
+                        "--score-cache", str(score_cache)]) == 0
+    output = capsys.readouterr().out
+    report = last_json(output)
+    assert report["seeds"] == [0] and report["fill_seeds"] == [0, 1]
+    density = report["models"]["fills"]["infill"]["criteria"]["density_ratio_in_bounds"]
+    # the baseline beside the check: how often the surroundings' own density is in bounds
+    assert 0.0 <= density["surroundings"] <= 1.0
+    assert "the surroundings' own density" in output
