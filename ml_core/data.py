@@ -775,6 +775,9 @@ class Batch:
     # (B, preceding) ids just before each window in its piece, -1 where the piece had not
     # begun: only from a sampler asked for them (fixed-window models, see `context_window`)
     preceding: np.ndarray | None = None
+    # (B, window + 1) bool: the items that count as targets, where a training objective
+    # reads some it does not score (a dropped control); None: every valid one
+    scored: np.ndarray | None = None
 
 
 class WindowSampler:

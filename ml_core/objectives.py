@@ -4,7 +4,11 @@ The trainer draws windows of plain token sequences; `BatchTransform` rewrites so
 
 - control dropout: each attribute-control token (REMI `Texture_*`, `Density_*`,
   `Register_*`) becomes its kind's `*_any` token with probability `control_dropout`, so
-  the model also learns to write bars with a value left open;
+  the model also learns to write bars with a value left open. A dropped control is read
+  but never a target (`scored` False there): "any" is what a musician or Fill forces, never
+  what a piece holds, and a model taught to predict it put the dropout's 0.29 of its
+  probability on "any" at every real control (0.06 nats a token of validation NLL,
+  docs/PRESETS.md);
 - bar infilling: with probability `infill_rate` a row whose window holds at least two
   bar lines is rearranged to
 
@@ -34,7 +38,9 @@ DEFAULT_MAX_FILL_BARS = 4       # the longest span an infilling example leaves o
 
 @dataclass
 class BatchTransform:
-    """Rewrites token windows (items (B, T+1) int, valid (B, T+1) bool) in place of new arrays."""
+    """Rewrites token windows (items (B, T+1) int, valid (B, T+1) bool) into new arrays,
+    with `scored` (B, T+1) bool: the items that count as targets (valid, not a dropped
+    control)."""
 
     vocab_size: int
     bar_id: int
@@ -46,17 +52,15 @@ class BatchTransform:
     max_fill_bars: int = DEFAULT_MAX_FILL_BARS
 
     def describe(self) -> dict[str, Any]:
-        return {"control_dropout": self.control_dropout if (self.any_of >= 0).any() else 0.0,
+        controls = bool((self.any_of >= 0).any())
+        return {"control_dropout": self.control_dropout if controls else 0.0,
+                "dropped_controls_scored": False if controls else None,
                 "infill_rate": self.infill_rate if self.infill_ids else 0.0,
                 "max_fill_bars": self.max_fill_bars}
 
     def __call__(self, items: np.ndarray, valid: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         items, valid = items.copy(), valid.copy()
-        if self.control_dropout > 0:
-            replacement = self.any_of[items]
-            drop = (replacement >= 0) & valid & (rng.random(items.shape) < self.control_dropout)
-            items[drop] = replacement[drop]
         if self.infill_rate > 0 and self.infill_ids:
             for row in np.flatnonzero(rng.random(items.shape[0]) < self.infill_rate):
                 rearranged = self.infill_row(items[row][valid[row]], rng)
@@ -65,7 +69,13 @@ class BatchTransform:
                     items[row, :rearranged.size] = rearranged
                     valid[row, :] = False
                     valid[row, :rearranged.size] = True
-        return items, valid
+        scored = valid.copy()
+        if self.control_dropout > 0:
+            replacement = self.any_of[items]
+            drop = (replacement >= 0) & valid & (rng.random(items.shape) < self.control_dropout)
+            items[drop] = replacement[drop]
+            scored &= ~drop
+        return items, valid, scored
 
     def infill_row(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
         """One window as an infilling example, or None when it holds under two bar lines."""

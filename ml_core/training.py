@@ -466,7 +466,8 @@ class Trainer:
         rng = np.random.default_rng(_step_seed(self.options.seed, self.context.rank, step))
         batch = self.sampler.sample(rng, self.recipe.batch_size)
         if self.batch_transform is not None:  # control dropout, bar infilling
-            batch = Batch(*self.batch_transform(batch.items, batch.valid, rng), batch.preceding)
+            items, valid, scored = self.batch_transform(batch.items, batch.valid, rng)
+            batch = Batch(items, valid, batch.preceding, scored)
         return batch
 
     def _batches(self, first: int, last: int) -> Iterator[tuple[int, Batch]]:
@@ -489,7 +490,9 @@ class Trainer:
         valid = torch.from_numpy(batch.valid).to(self.device, non_blocking=True)[:, 1:]
         targets = items[:, 1:]
         if self.dataset.kind == "token":
-            targets = targets.masked_fill(~valid, IGNORE_INDEX)
+            scored = valid if batch.scored is None else torch.from_numpy(batch.scored).to(
+                self.device, non_blocking=True)[:, 1:]
+            targets = targets.masked_fill(~scored, IGNORE_INDEX)
         return items[:, :-1], targets, valid  # inputs (B, T), targets (B, T), valid (B, T)
 
     # ------------------------------------------------------------ loss

@@ -106,8 +106,12 @@ def test_training_transform_builds_infilling_rows_and_drops_controls() -> None:
     window = 129
     items = np.stack([ids[i:i + window] for i in (5, 40, 90)])
     valid = np.ones_like(items, dtype=bool)
-    out, out_valid = transform(items, valid, np.random.default_rng(0))
+    out, out_valid, scored = transform(items, valid, np.random.default_rng(0))
     assert out.shape == items.shape and out_valid.all()
+    # a control shown as "any" is read, never a target; every other token is a target
+    # (this piece has no empty bar, so every "any" here is a dropped control)
+    dropped = np.isin(out, [ids[-1] for ids in tokenizer.control_ids.values()])
+    assert dropped.any() and np.array_equal(scored, out_valid & ~dropped)
     hole, fill_start, fill_end = tokenizer.infill_ids
     strings = [tokenizer.tokens_to_strings(row.tolist()) for row in out]
     for row in out:
@@ -120,6 +124,7 @@ def test_training_transform_builds_infilling_rows_and_drops_controls() -> None:
         assert 1 <= fill_part.count(tokenizer.bar_id) <= objectives.DEFAULT_MAX_FILL_BARS
     assert any(s.endswith("_any") for row in strings for s in row)
     assert transform.describe()["infill_rate"] == 1.0
+    assert transform.describe()["dropped_controls_scored"] is False
 
 
 def test_no_transform_for_old_tokenizers_and_a_clear_error_for_infilling() -> None:

@@ -16,6 +16,7 @@ from ml_core.midi_io import write_midi
 from ml_core.models import build_model
 from ml_core.models.base import window_logits
 from ml_core.music import Note, Score, Track
+from ml_core.tokenizers import from_dict
 from ml_core.training import (
     Recipe,
     Trainer,
@@ -379,3 +380,33 @@ def test_a_transformer_trained_on_short_windows_is_said_and_generates_from_them(
                   log=messages.append)
     assert not any("generate from at most" in m for m in messages)
     assert load_bundle(whole.bundle_path).model.max_context == context
+
+
+def test_dropped_controls_are_read_but_never_targets(tmp_path):
+    """Control dropout shows some controls as "any": the model reads them, but the loss
+    never asks it to predict "any" (a piece never holds it); real controls stay targets."""
+    root = tmp_path / "songs"
+    root.mkdir()
+    for index in range(3):
+        write_midi(_song(index + 20), root / f"song{index}.mid")
+    data = root / "data"
+    prepare_dataset([str(root)], data, PrepareOptions("remi", val_fraction=0.34,
+                                                      augmentation=Augmentation(transpose=False)))
+    trainer = Trainer(_options(data, tmp_path / "run", arch="transformer",
+                               hparams=TINY_TRANSFORMER, window=32, batch_size=8),
+                      log=lambda message: None)
+    tokenizer = from_dict(trainer.dataset.manifest["tokenizer"])
+    any_ids = [ids[-1] for ids in tokenizer.control_ids.values()]
+    real_ids = [t for ids in tokenizer.control_ids.values() for k, t in ids.items() if k != -1]
+    dropped = scored_controls = 0
+    for step in range(4):
+        batch = trainer._batch(step)
+        _, targets, valid = trainer._tensors(batch)
+        items = torch.from_numpy(batch.items)[:, 1:]
+        shown_any = torch.isin(items, torch.tensor(any_ids)) & valid
+        assert (targets[shown_any] == IGNORE_INDEX).all()
+        dropped += int(shown_any.sum())
+        real = torch.isin(items, torch.tensor(real_ids)) & valid
+        assert (targets[real] == items[real]).all()
+        scored_controls += int(real.sum())
+    assert dropped > 0 and scored_controls > dropped     # dropout 0.3 of them
