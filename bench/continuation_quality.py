@@ -10,10 +10,10 @@ register shift, IOI-histogram overlap, the gap (beats) from the prompt's end to 
 new note, and for held-out pieces the overlap of the continuation's pitch-class,
 pitch-range and IOI distributions with the piece's true next 8 bars. Infilling: bars 4-5
 of each held-out piece (first 12 bars) refilled with seeds 0-7, the same features against
-the true bars, and whether every note outside them came back unchanged; beside the density
-check, how often the bar before and the bar after the span are themselves within its
-bounds of the true bars (what following the surroundings can reach) ("not supported" for a model not
-trained to fill). The figures are defined in `ml_core/quality.py`.
+the true bars, and whether every note outside them came back unchanged ("not supported"
+for a model not trained to fill); beside the density check, how often the bar before and
+the bar after the span are themselves within its bounds of the true bars' density (what
+following the surroundings can reach). The figures are defined in `ml_core/quality.py`.
 
     .venv/bin/python -m bench.continuation_quality [--models NAME_OR_PATH ...] [--quick]
                                                    [--seeds 0 1] [--fill-seeds 0 ... 7]
