@@ -20,7 +20,8 @@ import numpy as np
 
 IR_VERSION = 8
 FLOAT = 1                                   # TensorProto.DataType
-_DATA_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint8): 2, np.dtype(np.int64): 7}
+_DATA_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint8): 2, np.dtype(np.int8): 3,
+               np.dtype(np.int64): 7}
 _ATTRIBUTE_FLOAT, _ATTRIBUTE_INT = 1, 2     # AttributeProto.AttributeType
 
 

@@ -65,9 +65,11 @@ def test_float_graphs_read_a_block_as_its_tokens_one_at_a_time(variant):
 
 
 @needs_runtime
+@pytest.mark.parametrize("kernel", onnx_stepper.KERNELS)
 @pytest.mark.parametrize("variant", ["rope", "post-ln-relu", "relative-realformer"])
-def test_int8_products_stay_close_to_torch(monkeypatch, variant):
+def test_int8_products_stay_close_to_torch(monkeypatch, variant, kernel):
     monkeypatch.setattr(onnx_stepper, "INT8_MIN_WEIGHTS", 1024)   # every matrix of this model
+    monkeypatch.setattr(onnx_stepper, "KERNEL", kernel)
     torch.manual_seed(0)
     model = build_model("transformer", vocab_size=40, d_model=64, num_layers=2, num_heads=4,
                         ff_size=256, context=24, dropout=0.0,
@@ -76,7 +78,7 @@ def test_int8_products_stay_close_to_torch(monkeypatch, variant):
     prompt, tokens = rng.integers(0, 40, 6).tolist(), rng.integers(0, 40, 30).tolist()
     with torch.inference_mode():
         stepper = make_stepper(model, CPU, "onnx")
-        assert stepper.engine == "onnx"
+        assert stepper.engine == "onnx" and stepper.variant().startswith(kernel)
         quantized = _stepped(stepper, prompt, tokens)
         reference = _stepped(TorchStepper(model, CPU), prompt, tokens)
     spread = reference.max() - reference.min()
@@ -122,7 +124,7 @@ def test_the_runtime_multiplies_the_stored_codes(bits):
     weight = rng.standard_normal((256, 48)).astype(np.float32)
     bias = rng.standard_normal(48).astype(np.float32)
     graph = onnx_stepper._Graph("g", 256, int8_min_weights=1, int4_min_weights=1 if bits == 4
-                                else 10**9)
+                                else 10**9, kernel_name="nbits")
     session = graph.session({"x": 256}, {"y": graph.linear("x", (weight, bias))})
     codes, scales, zero_points = onnx_stepper.quantized_blocks(weight, bits=bits)
     if bits == 4:
@@ -138,6 +140,7 @@ def test_the_runtime_multiplies_the_stored_codes(bits):
 
 @needs_runtime
 def test_4bit_products_stay_close_to_torch(monkeypatch):
+    monkeypatch.setattr(onnx_stepper, "KERNEL", "nbits")
     monkeypatch.setattr(onnx_stepper, "INT8_MIN_WEIGHTS", 1024)
     monkeypatch.setattr(onnx_stepper, "INT4_MIN_WEIGHTS", 16 * 1024)  # the feed-forward pair
     torch.manual_seed(0)
@@ -153,6 +156,47 @@ def test_4bit_products_stay_close_to_torch(monkeypatch):
     spread = reference.max() - reference.min()          # 16 levels a block: looser than int8
     assert 0 < np.abs(quantized - reference).max() < 0.1 * spread
     assert (quantized.argmax(-1) == reference.argmax(-1)).mean() > 0.85
+
+
+def test_column_codes_hold_the_weights_within_half_a_step_in_7_bits():
+    weight = np.random.default_rng(5).standard_normal((200, 5)).astype(np.float32)
+    weight[:, 4] = 0.0                                      # an all-zero column stays zero
+    codes, scales = onnx_stepper.column_codes(weight)
+    assert codes.dtype == np.int8 and codes.shape == (200, 5) and scales.shape == (5,)
+    assert np.abs(codes).max() == onnx_stepper.DYNAMIC_LEVELS == 63   # each column's peak
+    assert np.all(np.abs(codes * scales - weight) <= scales / 2 + 1e-7)
+    assert np.all(codes[:, 4] == 0)
+
+
+@needs_runtime
+def test_the_dynamic_kernel_multiplies_the_stored_codes():
+    # DynamicQuantizeMatMul reads int8 codes and a scale per output column: its product is
+    # x @ (codes * scales) + b, up to the activations' own 8-bit rounding
+    rng = np.random.default_rng(6)
+    weight = rng.standard_normal((256, 48)).astype(np.float32)
+    bias = rng.standard_normal(48).astype(np.float32)
+    graph = onnx_stepper._Graph("g", 256, int8_min_weights=1, kernel_name="dynamic")
+    session = graph.session({"x": 256}, {"y": graph.linear("x", (weight, bias))})
+    codes, scales = onnx_stepper.column_codes(weight)
+    x = rng.standard_normal((3, 256)).astype(np.float32)
+    (y,) = session.run(None, {"x": x})
+    expected = x @ (codes * scales) + bias
+    assert np.abs(y - expected).max() < 0.02 * np.abs(expected).max()
+    assert np.abs(expected - (x @ weight + bias)).max() > 0.01   # the 7-bit codes, not W
+    with pytest.raises(ValueError, match="unknown kernel"):
+        onnx_stepper._Graph("g", 256, int8_min_weights=1, kernel_name="int3")
+
+
+def test_the_kernel_follows_the_cpu(monkeypatch):
+    def cpu(**flags):
+        monkeypatch.setattr(onnx_stepper, "_cpu_features", lambda: flags)
+        return onnx_stepper.kernel()
+    assert cpu(AVX2=True) == "dynamic"                      # AVX2 alone: measured faster
+    assert cpu(AVX2=True, AVX512VNNI=True) == "nbits"
+    assert cpu(AVX2=True, AVXVNNI=True) == "nbits"
+    assert cpu(ASIMDDP=True) == "nbits"
+    monkeypatch.setattr(onnx_stepper, "KERNEL", "nbits")
+    assert cpu(AVX2=True) == "nbits"                        # a set KERNEL wins
 
 
 def _tiny_remi_bundle():
