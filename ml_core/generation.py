@@ -48,6 +48,7 @@ from ml_core.music import TICKS_PER_QUARTER, Note, Score, Track, bar_ticks
 from ml_core.options import GenerationError, GenerationOptions
 from ml_core.sampling import sample_numpy
 from ml_core.sampling_rules import (
+    DensityKeeper,
     Hooks,
     OnsetTokens,
     RegisterKeeper,
@@ -595,9 +596,12 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
     if around:
         fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN,
                                       max(around) + FILL_RANGE_MARGIN)
-    return _TokenPlan(context=context, state=tokenizer.grammar().fill_start(meter),
+    state = tokenizer.grammar().fill_start(meter)
+    return _TokenPlan(context=context, state=state,
                       target=span_end - span_start, notes=notes, assemble=assemble,
                       fixed_mask=fixed,
+                      motif=Hooks([DensityKeeper.for_fill(tokenizer, source, start_bar, end_bar,
+                                                          options.variations, state.tick)]),
                       single_line=SingleLine.for_tokenizer(
                           tokenizer, controls, None if options.texture == 1 else neighbours),
                       onsets=OnsetTokens.for_tokenizer(tokenizer))

@@ -1,7 +1,8 @@
 """The rules Continue and Fill sample under, beside the tokenizer's grammar: the bar
 controls forced on new bars (the prompt's, followed, or the musician's), where a
 continuation may start (`onset_timing`), no EOS, tempo or meter change (`no_end_mask`), texture 1
-kept exactly (`SingleLine`) and a pitch struck once per onset (`OnsetTokens`).
+kept exactly (`SingleLine`), a pitch struck once per onset (`OnsetTokens`), and the
+hooks that lean the logits: the register (`RegisterKeeper`), a fill's pace (`DensityKeeper`).
 `ml_core.generation` builds its plans from them; `ml_core.part_schedule` uses the controls.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ml_core.motif import add_within, merged_notes_per_onset, onset_groups
-from ml_core.music import Score
+from ml_core.music import TICKS_PER_QUARTER, Score
 from ml_core.options import GenerationOptions
 
 
@@ -244,6 +245,95 @@ class RegisterKeeper:
             pitch = self._pitch_of.get(int(token))
             if pitch is not None and not skip[row]:
                 bisect.insort(self.made[row], pitch)
+
+
+class DensityKeeper:
+    """A fill keeps the density of the bars around it. Where a row's notes so far (at the
+    onsets before the current one) run more than `SLACK` below (above) the pace of the bar
+    before and the bar after, every Pitch token leans up (down) by up to `STRENGTH` logits,
+    and every onset token (Position, or Bar for the bar's end) down (up) by `GAP_WEIGHT`
+    times that per beat it lies ahead: more notes at this onset and the next one sooner (or
+    fewer and later), the lean full at `RAMP` beyond the slack. The bar controls Fill
+    follows are bins: within them the model wrote dense polyphony thin (a Monteverdi
+    madrigal filled at 2.1 notes a beat between bars of 2.75 and 3.0: fewer notes an onset
+    and fewer onsets), and the pace of notes is what a listener hears as density. The
+    pitches among themselves keep the model's odds. (docs/QUALITY.md, "Fill keeps its
+    surroundings' pace".)"""
+
+    SLACK = 0.1        # share of the pace below or above the surroundings' before leaning
+    RAMP = 0.3         # ... and beyond it, the share at which the lean is full
+    MIN_NOTES = 3.0    # notes the pace asks for before a row's own pace is trusted
+    STRENGTH = 1.0     # logit added to (taken from) every Pitch token at full lean
+    GAP_WEIGHT = 2.0   # ... and, times this, taken from (added to) an onset per beat away
+    GAP_BEATS = 4.0    # gaps counted up to this many beats
+
+    def __init__(self, tokenizer, notes_per_tick: float, start_tick: int, rows: int,
+                 strength: float | None = None) -> None:
+        names = tokenizer.vocab.tokens
+        self.pitches = np.array([n.startswith("Pitch_") for n in names])
+        # the grid's onset tokens and the position each names (the Bar token: its bar's end)
+        self.step = getattr(tokenizer, "ticks_per_position", 0)
+        self.onset_ids = np.array([i for i, n in enumerate(names)
+                                   if n.startswith("Position_") or n == "Bar"], dtype=np.int64)
+        self.onset_positions = np.array([int(names[i].split("_")[1]) if names[i] != "Bar"
+                                         else -1 for i in self.onset_ids], dtype=np.int64)
+        self.rate = notes_per_tick
+        self.start_tick = start_tick
+        self.strength = self.STRENGTH if strength is None else strength
+        self.made = [0] * rows          # notes at the onsets before the current one
+        self.current = [0] * rows       # ... and at the current one
+        self.is_onset = np.zeros(len(names), dtype=bool)
+        self.is_onset[self.onset_ids] = True
+
+    @classmethod
+    def for_fill(cls, tokenizer, source: Score, start_bar: int, end_bar: int, rows: int,
+                 start_tick: int) -> DensityKeeper | None:
+        """The keeper of a fill of bars `start_bar` .. `end_bar - 1` of `source` (in the
+        model's ticks): the pace of its bar before and bar after, those with pitched notes
+        (None where neither has any, or the tokenizer writes no Pitch tokens)."""
+        sides = [(source.bar_start(max(0, start_bar - 1)), source.bar_start(start_bar)),
+                 (source.bar_start(end_bar), source.bar_start(end_bar + 1))]
+        notes = [n.start for t in source.tracks if not t.is_drum for n in t.notes]
+        counts = [(sum(low <= start < high for start in notes), high - low)
+                  for low, high in sides if high > low]
+        counts = [(n, ticks) for n, ticks in counts if n]
+        keeper = cls(tokenizer, sum(n for n, _ in counts) / sum(t for _, t in counts),
+                     start_tick, rows) if counts else None
+        return keeper if keeper is not None and keeper.pitches.any() else None
+
+    def adjust(self, logits: np.ndarray, states, finished, masks: np.ndarray) -> np.ndarray:
+        out = None
+        for row, made in enumerate(self.made):
+            expected = self.rate * (states[row].tick - self.start_tick)
+            if finished[row] or expected < self.MIN_NOTES:
+                continue
+            share = made / expected
+            if abs(share - 1.0) <= self.SLACK:
+                continue
+            lean = min(1.0, (abs(share - 1.0) - self.SLACK) / self.RAMP)
+            lean = (lean if share < 1.0 else -lean) * self.strength
+            out = np.array(logits, dtype=np.float32) if out is None else out
+            out[row, self.pitches] += lean
+            state = states[row]
+            if self.step and self.onset_ids.size and hasattr(state, "bar_positions"):
+                # the next onset nearer (further) the more the row is behind (ahead)
+                here = max(state.position, 0)
+                targets = np.where(self.onset_positions < 0, state.bar_positions,
+                                   self.onset_positions)
+                beats = np.clip((targets - here) * self.step / TICKS_PER_QUARTER, 0.0,
+                                self.GAP_BEATS)
+                out[row, self.onset_ids] -= lean * self.GAP_WEIGHT * beats
+        return logits if out is None else out
+
+    def advance(self, tokens, states, skip) -> None:
+        for row, token in enumerate(tokens):
+            if skip[row]:
+                continue
+            if self.pitches[int(token)]:
+                self.current[row] += 1
+            elif self.is_onset[int(token)]:
+                self.made[row] += self.current[row]
+                self.current[row] = 0
 
 
 class Hooks:
