@@ -257,8 +257,9 @@ class DensityKeeper:
     follows are bins: within them the model wrote dense polyphony thin (a Monteverdi
     madrigal filled at 2.1 notes a beat between bars of 2.75 and 3.0: fewer notes an onset
     and fewer onsets), and the pace of notes is what a listener hears as density. The
-    pitches among themselves keep the model's odds. (docs/QUALITY.md, "Fill keeps its
-    surroundings' pace".)"""
+    pitches among themselves keep the model's odds. Fill uses it where density and texture
+    follow the surroundings (not under a value the musician chose, nor "any").
+    (docs/QUALITY.md, "Fill keeps its surroundings' pace".)"""
 
     SLACK = 0.1        # share of the pace below or above the surroundings' before leaning
     RAMP = 0.3         # ... and beyond it, the share at which the lean is full

@@ -272,3 +272,21 @@ def test_a_fill_keeps_the_pace_of_the_bars_around_it(monkeypatch) -> None:
     monkeypatch.setattr(DensityKeeper, "STRENGTH", 0.0)
     free = miss()
     assert kept < 0.6 * free, (kept, free)       # measured 0.62 against 1.48
+
+
+def test_the_pace_is_kept_only_where_density_and_texture_follow() -> None:
+    """A density or texture the musician chose (or left to the model) is not pulled back
+    toward the surroundings' pace."""
+    from ml_core.generation import _fill_plan
+    from ml_core.sampling_rules import DensityKeeper
+
+    tokenizer = RemiTokenizer(RemiConfig())
+    score = piece((4, 4))
+
+    def keepers(**chosen) -> list:
+        plan = _fill_plan(tokenizer, score, 2, 4, GenerationOptions(**chosen))
+        return [h for h in plan.motif.hooks if isinstance(h, DensityKeeper)]
+
+    assert len(keepers()) == 1 and keepers()[0].rate > 0
+    assert keepers(density=2.0) == [] and keepers(density="any") == []
+    assert keepers(texture=1) == []
