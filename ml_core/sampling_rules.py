@@ -268,14 +268,13 @@ class DensityKeeper:
     GAP_WEIGHT = 2.0   # ... and, times this, taken from (added to) an onset per beat away
     GAP_BEATS = 4.0    # gaps counted up to this many beats
 
-    def __init__(self, tokenizer, notes_per_tick: float, start_tick: int, rows: int,
-                 strength: float | None = None) -> None:
+    def __init__(self, onsets: OnsetTokens, tokenizer, notes_per_tick: float,
+                 start_tick: int, rows: int, strength: float | None = None) -> None:
         names = tokenizer.vocab.tokens
-        self.pitches = np.array([n.startswith("Pitch_") for n in names])
+        self.pitches, self.is_onset = onsets.pitches, onsets.starts
         # the grid's onset tokens and the position each names (the Bar token: its bar's end)
         self.step = getattr(tokenizer, "ticks_per_position", 0)
-        self.onset_ids = np.array([i for i, n in enumerate(names)
-                                   if n.startswith("Position_") or n == "Bar"], dtype=np.int64)
+        self.onset_ids = np.flatnonzero(onsets.starts)
         self.onset_positions = np.array([int(names[i].split("_")[1]) if names[i] != "Bar"
                                          else -1 for i in self.onset_ids], dtype=np.int64)
         self.rate = notes_per_tick
@@ -283,24 +282,24 @@ class DensityKeeper:
         self.strength = self.STRENGTH if strength is None else strength
         self.made = [0] * rows          # notes at the onsets before the current one
         self.current = [0] * rows       # ... and at the current one
-        self.is_onset = np.zeros(len(names), dtype=bool)
-        self.is_onset[self.onset_ids] = True
 
     @classmethod
     def for_fill(cls, tokenizer, source: Score, start_bar: int, end_bar: int, rows: int,
                  start_tick: int) -> DensityKeeper | None:
         """The keeper of a fill of bars `start_bar` .. `end_bar - 1` of `source` (in the
         model's ticks): the pace of its bar before and bar after, those with pitched notes
-        (None where neither has any, or the tokenizer writes no Pitch tokens)."""
+        (None where neither has any, or the tokenizer has no Pitch and onset tokens)."""
+        onsets = OnsetTokens.for_tokenizer(tokenizer)
         sides = [(source.bar_start(max(0, start_bar - 1)), source.bar_start(start_bar)),
                  (source.bar_start(end_bar), source.bar_start(end_bar + 1))]
         notes = [n.start for t in source.tracks if not t.is_drum for n in t.notes]
         counts = [(sum(low <= start < high for start in notes), high - low)
                   for low, high in sides if high > low]
         counts = [(n, ticks) for n, ticks in counts if n]
-        keeper = cls(tokenizer, sum(n for n, _ in counts) / sum(t for _, t in counts),
-                     start_tick, rows) if counts else None
-        return keeper if keeper is not None and keeper.pitches.any() else None
+        if onsets is None or not counts:
+            return None
+        return cls(onsets, tokenizer, sum(n for n, _ in counts) / sum(t for _, t in counts),
+                   start_tick, rows)
 
     def adjust(self, logits: np.ndarray, states, finished, masks: np.ndarray) -> np.ndarray:
         out = None
@@ -316,7 +315,7 @@ class DensityKeeper:
             out = np.array(logits, dtype=np.float32) if out is None else out
             out[row, self.pitches] += lean
             state = states[row]
-            if self.step and self.onset_ids.size and hasattr(state, "bar_positions"):
+            if self.step and hasattr(state, "bar_positions"):
                 # the next onset nearer (further) the more the row is behind (ahead)
                 here = max(state.position, 0)
                 targets = np.where(self.onset_positions < 0, state.bar_positions,

@@ -208,13 +208,14 @@ def test_the_density_keeper_leans_toward_the_surroundings_pace() -> None:
     """Behind the pace of the bars around a fill, Pitch tokens gain and nearer onsets gain
     over farther ones; ahead of it, the reverse; within the slack, or before the pace asks
     for MIN_NOTES notes, nothing moves. Notes at the current onset count from the next."""
-    from ml_core.sampling_rules import DensityKeeper
+    from ml_core.sampling_rules import DensityKeeper, OnsetTokens
 
     tokenizer = _keeper_tokenizer()
     names = tokenizer.vocab.tokens
     pitch, near, far = names.index("Pitch_60"), names.index("Position_5"), \
         names.index("Position_12")
-    keeper = DensityKeeper(tokenizer, 2 / 480, 0, rows=3)        # 2 notes a quarter
+    keeper = DensityKeeper(OnsetTokens.for_tokenizer(tokenizer), tokenizer, 2 / 480, 0,
+                           rows=3)                                # 2 notes a quarter
     here = SimpleNamespace(tick=4 * 480, position=4, bar_positions=16)   # 8 notes asked
     for row, notes in enumerate((4, 8, 12)):                      # behind, on pace, ahead
         for _ in range(notes):
