@@ -8,8 +8,11 @@ quantises to sequences a model has seen (issue 19; the why is in docs/DYNAMICS.m
 
 - dynamics: a level per piece, slow crescendo/diminuendo curves, accents on bar lines,
   a little noise per note (they only matter to tokenizers that encode velocity);
-- articulation: each note's length scaled by a per-piece factor (staccato .. legato)
-  and a per-note wobble;
+- articulation: each note's length scaled by a factor (staccato .. legato) and a
+  per-note wobble; the factor is one for the piece, or, in a share of pieces, one per
+  phrase of 1-4 bars (players change articulation by phrase: a legato line, then a
+  detached answer), so that a model does not learn to copy a prompt's articulation
+  blindly into the next phrase;
 - onset jitter: a small normal offset per onset (chord notes move together, as a
   played chord does), clipped so that a note rarely leaves its neighbourhood;
 - tempo: the piece's tempo scaled, and in some pieces a drifting tempo map (a tempo
@@ -38,7 +41,9 @@ class PerformanceOptions:
     swell: float = 18.0                          # largest crescendo/diminuendo amplitude
     accent: float = 10.0                         # largest extra velocity on a bar line
     velocity_noise: float = 5.0                  # std of per-note velocity noise
-    articulation: tuple[float, float] = (0.45, 1.15)  # per-piece length factor: staccato .. legato
+    articulation: tuple[float, float] = (0.45, 1.15)  # length factor: staccato .. legato
+    phrase_share: float = 0.5                    # share of pieces articulated phrase by phrase
+    phrase_bars: tuple[int, int] = (1, 4)        # a phrase's length in bars (drawn per piece)
     length_wobble: float = 0.12                  # std of the per-note length factor
     jitter: float = 0.045                        # std of onset jitter, in quarters (~22 ticks)
     max_jitter: float = 0.2                      # clip, in quarters (under a sixteenth's span)
@@ -75,6 +80,9 @@ def perform(score: Score, seed: int, options: PerformanceOptions = DEFAULT_OPTIO
     on_bar_line = bar_lines[bars] == notes["start"]
     loudness = (level + swell * np.sin(2 * np.pi * bars / swell_bars + swell_phase)
                 + accent * on_bar_line + rng.normal(0, options.velocity_noise, notes.size))
+    if notes.size and rng.random() < options.phrase_share:
+        phrase = bars // rng.integers(options.phrase_bars[0], options.phrase_bars[1] + 1)
+        factor = rng.uniform(*options.articulation, int(phrase.max()) + 1)[phrase]
     lengths = notes["duration"] * factor * (1 + rng.normal(0, options.length_wobble, notes.size))
     # One jitter per distinct onset tick (a chord's notes move together).
     onsets, onset_index = np.unique(notes["start"], return_inverse=True)

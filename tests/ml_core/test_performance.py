@@ -42,6 +42,38 @@ def test_a_rendition_is_deterministic_and_keeps_pitches_meter_and_chords_togethe
     assert {n.duration for n in first.notes()} != {480}
 
 
+def _phrase_articulation(played: Score, bars_per_phrase: int) -> list[float]:
+    """The median length factor (played / notated, notated = 480) of each phrase."""
+    by_phrase: dict[int, list[float]] = {}
+    for note in played.notes():
+        by_phrase.setdefault(note.start // (4 * 480 * bars_per_phrase), []).append(
+            note.duration / 480)
+    return [float(np.median(by_phrase[p])) for p in sorted(by_phrase)]
+
+
+def test_articulation_changes_by_phrase_in_a_share_of_pieces() -> None:
+    from dataclasses import replace
+    score = chorale(bars=16)
+    by_phrase = replace(DEFAULT_OPTIONS, phrase_share=1.0, phrase_bars=(2, 2), jitter=0.0)
+    whole = replace(DEFAULT_OPTIONS, phrase_share=0.0, jitter=0.0)
+    spreads_phrase, spreads_whole = [], []
+    for seed in range(6):
+        medians = _phrase_articulation(perform(score, seed, by_phrase), 2)
+        assert all(0.3 < m < 1.35 for m in medians)            # within staccato .. legato
+        spreads_phrase.append(max(medians) - min(medians))
+        medians = _phrase_articulation(perform(score, seed, whole), 2)
+        spreads_whole.append(max(medians) - min(medians))
+    # one factor a piece: the phrases differ only by the per-note wobble
+    assert max(spreads_whole) < 0.15
+    # a factor a phrase: eight phrases drawn over 0.45 .. 1.15 spread far wider
+    assert min(spreads_phrase) > 0.3
+    # the default mixes both kinds of piece
+    spreads = [np.ptp(_phrase_articulation(perform(score, seed,
+                                                   replace(DEFAULT_OPTIONS, jitter=0.0)), 1))
+               for seed in range(24)]
+    assert sum(s > 0.3 for s in spreads) >= 4 and sum(s < 0.2 for s in spreads) >= 4
+
+
 def test_renditions_quantise_back_near_the_notation() -> None:
     tokenizer = RemiTokenizer(RemiConfig(use_velocity=False))
     score = chorale()
