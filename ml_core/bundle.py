@@ -33,6 +33,9 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 DEFAULT_NAME = "default"
+# The bundled model the app selects at first start (where it is installed; else DEFAULT_NAME):
+# the default chain's model since it met issue 43's criteria (README, "What the models are").
+APP_DEFAULT_NAME = "default-next"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 # field -> accepted types (required fields of config.json)
 _REQUIRED: dict[str, tuple[type, ...]] = {
@@ -340,6 +343,14 @@ def find_bundles(problems: list[str] | None = None) -> list[BundleInfo]:
                 continue
             found.append(BundleInfo(config["name"], folder, source, config))
     return found
+
+
+def app_default() -> str:
+    """The name of the model the app and `composer-train generate` use unless told
+    otherwise: APP_DEFAULT_NAME where it is installed among the bundled models, else
+    DEFAULT_NAME."""
+    bundled = {info.name for info in find_bundles() if info.source == "bundled"}
+    return APP_DEFAULT_NAME if APP_DEFAULT_NAME in bundled else DEFAULT_NAME
 
 
 def resolve(name_or_path: str | Path) -> Path:

@@ -57,7 +57,8 @@ def test_the_app_starts_with_the_bundled_default_selected(qtbot):
     panel = ModelPanel()
     qtbot.addWidget(panel)
     selected = panel.selected_bundle()
-    assert selected is not None and selected.name == "default" and selected.source == "bundled"
+    assert selected is not None and selected.name == "default-next"
+    assert selected.source == "bundled"
 
 
 def test_the_default_writes_a_chosen_texture_and_fills_bars():
@@ -80,3 +81,40 @@ def test_the_default_writes_a_chosen_texture_and_fills_bars():
     kept = [n for t in filled.scores[0].tracks for n in t.notes if not bar <= n.start < 2 * bar]
     assert sorted(kept) == sorted(outside)
     assert filled.new_notes[0] and all(bar <= n.start < 2 * bar for n in filled.new_notes[0])
+
+
+def test_without_the_app_default_the_older_default_is_selected(qtbot, monkeypatch):
+    from composer_app.continuation.model_panel import ModelPanel
+    from ml_core import bundle
+
+    everything = bundle.find_bundles
+    monkeypatch.setattr(bundle, "find_bundles", lambda problems=None: [
+        info for info in everything(problems) if info.name != bundle.APP_DEFAULT_NAME])
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    selected = panel.selected_bundle()
+    assert selected is not None and selected.name == "default" and selected.source == "bundled"
+
+
+def test_headless_generate_uses_the_app_default(monkeypatch, tmp_path):
+    from ml_core import bundle
+    from ml_core.midi_io import write_midi
+    from ml_core.music import Note, Score, Track
+    from training_cli.__main__ import main
+
+    assert bundle.app_default() == bundle.APP_DEFAULT_NAME == "default-next"
+    prompt = tmp_path / "motif.mid"
+    write_midi(Score([Track("Piano", 0, False, [Note(60 + i, i * 480, 480, 90)
+                                                for i in range(8)])], 120.0, (4, 4)), prompt)
+    loaded = []
+    real_load = bundle.load
+    monkeypatch.setattr(bundle, "load", lambda folder, *a, **k: (loaded.append(Path(folder).name),
+                                                                 real_load(folder, *a, **k))[1])
+    out = tmp_path / "out.mid"
+    assert main(["generate", "--prompt", str(prompt), "--out", str(out), "--bars", "1",
+                 "--seed", "1"]) == 0
+    assert loaded == ["default-next"] and out.is_file()
+    everything = bundle.find_bundles
+    monkeypatch.setattr(bundle, "find_bundles", lambda problems=None: [
+        info for info in everything(problems) if info.name != bundle.APP_DEFAULT_NAME])
+    assert bundle.app_default() == "default"

@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "part's bars (1-based, B excluded; default the whole piece)")
     generate.add_argument("--out", required=True,
                           help="output .mid (out-1.mid ... with variations)")
-    generate.add_argument("--model", default="default", help="default, a bundle name or a folder")
+    generate.add_argument("--model", help="a bundle name or folder (default: the app's "
+                          "default model, default-next)")
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--top-k", type=int, default=0)
     generate.add_argument("--top-p", type=float, default=0.95,

@@ -134,11 +134,12 @@ def train(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- evaluate
 
 
-def _load_bundle(name: str, device_name: str):
+def _load_bundle(name: str | None, device_name: str):
+    """The bundle `name` (None: the app's default model) on the device."""
     from ml_core import bundle
     from ml_core.generation import resolve_device
 
-    return bundle.load(bundle.resolve(name), resolve_device(device_name))
+    return bundle.load(bundle.resolve(name or bundle.app_default()), resolve_device(device_name))
 
 
 def evaluate(args: argparse.Namespace) -> int:
