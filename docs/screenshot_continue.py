@@ -36,6 +36,9 @@ def continued(app, window, variations: int = 3, bars: int = 4, seed: int = 3):
 def main() -> None:
     app, window = open_window(MOTIF, 1280, 760)
     continued(app, window)
+    # the roll paged along with the notes; show the motif and its continuation together
+    window.canvas.view.zoom_by(0.6)
+    window.canvas.view.scroll_to(0, 62)
     save_and_close(app, window, OUTPUT)
 
 

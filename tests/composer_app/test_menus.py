@@ -151,8 +151,8 @@ def test_the_roll_shades_the_key_continue_stays_in_and_view_show_scale_hides_it(
 
 
 def test_a_disabled_generate_item_says_why_when_hovered(window, qtbot):
-    """Add Part with the single-stream default model: greyed out, and hovering it showed
-    nothing (a menu shows no status tip for a disabled item); its tooltip says why."""
+    """Add Part with a single-stream model: greyed out, and hovering it showed nothing (a
+    menu shows no status tip for a disabled item); its tooltip says why."""
     from PySide6.QtCore import QEvent, QPoint
     from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QToolTip
@@ -161,6 +161,10 @@ def test_a_disabled_generate_item_says_why_when_hovered(window, qtbot):
 
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Generate")
     action = next(a for a in menu.actions() if a.text() == MENU_TEXT)
+    models = window.findChild(ContinuePanel).model_panel
+    # the app's default knows tracks: Add Part is there from the first start
+    assert models.selected_bundle().name == "default-next" and action.isEnabled()
+    assert models.select("default")                    # the older, single-stream model
     # the reason names the bundled model that knows tracks
     assert not action.isEnabled() and "choose 'default-next'" in action.toolTip()
     menu.popup(window.mapToGlobal(QPoint(200, 30)))
