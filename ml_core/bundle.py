@@ -345,18 +345,19 @@ def find_bundles(problems: list[str] | None = None) -> list[BundleInfo]:
     return found
 
 
-def app_default() -> str:
+def app_default(bundles: list[BundleInfo] | None = None) -> str:
     """The name of the model the app and `composer-train generate` use unless told
-    otherwise: APP_DEFAULT_NAME where it is installed among the bundled models, else
-    DEFAULT_NAME."""
-    bundled = {info.name for info in find_bundles() if info.source == "bundled"}
+    otherwise: APP_DEFAULT_NAME where it is among the bundled models (of `bundles`, else of
+    find_bundles()), else DEFAULT_NAME."""
+    found = find_bundles() if bundles is None else bundles
+    bundled = {info.name for info in found if info.source == "bundled"}
     return APP_DEFAULT_NAME if APP_DEFAULT_NAME in bundled else DEFAULT_NAME
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """The folder of a bundle given as a folder path, `default` (the bundled default) or a
-    bundle's folder name in the user or bundled model folder (user first, except for
-    `default`). BundleError listing the known bundles when nothing matches."""
+    """The folder of a bundle given as a folder path, `default` or `default-next` (the
+    bundled ones) or a bundle's folder name in the user or bundled model folder (user
+    first, except for those two). BundleError listing the known bundles when nothing matches."""
     text = str(name_or_path)
     if not text.strip():
         raise BundleError("no model given")
@@ -365,7 +366,7 @@ def resolve(name_or_path: str | Path) -> Path:
         return candidate
     looks_like_name = "/" not in text and "\\" not in text and text not in (".", "..")
     if looks_like_name:
-        roots = _roots() if text == DEFAULT_NAME else list(reversed(_roots()))
+        roots = _roots() if text in (DEFAULT_NAME, APP_DEFAULT_NAME) else list(reversed(_roots()))
         for _, root in roots:
             folder = root / text
             if folder.is_dir() and (folder / CONFIG_FILE).is_file():

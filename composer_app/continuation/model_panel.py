@@ -193,21 +193,18 @@ class ModelPanel(QWidget):
         self._watch()
         self.list.blockSignals(True)
         self.list.clear()
-        from ml_core.bundle import APP_DEFAULT_NAME, DEFAULT_NAME
+        from ml_core.bundle import app_default
 
         restore_row = 0
-        # first start: the app's bundled default is selected (the older default without it)
-        firsts = (APP_DEFAULT_NAME, DEFAULT_NAME)
-        first_rank = len(firsts)
+        first = app_default(self._bundles)   # first start: the app's bundled default model
         for row, info in enumerate(self._bundles):
             item = QListWidgetItem(f"{info.name}  [{info.source}]")
             item.setToolTip(str(info.path))
             self.list.addItem(item)
             if selected_path is not None and str(info.path) == selected_path:
                 restore_row = row
-            elif (selected_path is None and info.source == "bundled" and info.name in firsts
-                  and firsts.index(info.name) < first_rank):
-                restore_row, first_rank = row, firsts.index(info.name)
+            elif selected_path is None and info.source == "bundled" and info.name == first:
+                restore_row = row
         if self._bundles:
             self.list.setCurrentRow(restore_row)
         self.list.blockSignals(False)

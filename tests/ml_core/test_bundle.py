@@ -260,3 +260,16 @@ def test_resolve_names_and_paths(model_folders, tmp_path: Path) -> None:
         resolve("absent")
     with pytest.raises(BundleError, match="config.json is missing"):
         resolve(str(user / "broken" / ".."))
+
+
+def test_the_app_default_is_the_bundled_default_next_where_installed(model_folders,
+                                                                     tokenizer) -> None:
+    bundled, user = model_folders
+    assert bundles.app_default() == "default"                  # not installed: the older one
+    model = small_transformer(tokenizer.vocab_size)
+    save(user / "default-next", model, tokenizer.to_dict(), name="default-next")
+    assert bundles.app_default() == "default"                  # a user's model of that name
+    save(bundled / "default-next", model, tokenizer.to_dict(), name="default-next")
+    assert bundles.app_default() == bundles.APP_DEFAULT_NAME == "default-next"
+    # the bundled one, as for `default`, even where the user folder has one of that name
+    assert resolve("default-next") == bundled / "default-next"
