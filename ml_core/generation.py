@@ -597,9 +597,10 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
         fixed &= tokenizer.range_mask(min(around) - FILL_RANGE_MARGIN,
                                       max(around) + FILL_RANGE_MARGIN)
     state = tokenizer.grammar().fill_start(meter)
+    onsets = OnsetTokens.for_tokenizer(tokenizer)
     # the pace of the bars around, where the musician left density and texture to follow
     keeper = (DensityKeeper.for_fill(tokenizer, source, start_bar, end_bar, options.variations,
-                                     state.tick)
+                                     state.tick, onsets)
               if options.density is None and options.texture is None else None)
     return _TokenPlan(context=context, state=state,
                       target=span_end - span_start, notes=notes, assemble=assemble,
@@ -607,7 +608,7 @@ def _fill_plan(tokenizer, score: Score, start_bar: int, end_bar: int,
                       motif=Hooks([keeper]),
                       single_line=SingleLine.for_tokenizer(
                           tokenizer, controls, None if options.texture == 1 else neighbours),
-                      onsets=OnsetTokens.for_tokenizer(tokenizer))
+                      onsets=onsets)
 
 
 def _fill_neighbours(source: Score, start_bar: int, end_bar: int, bars: int = 1) -> Score:

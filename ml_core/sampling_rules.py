@@ -285,11 +285,12 @@ class DensityKeeper:
 
     @classmethod
     def for_fill(cls, tokenizer, source: Score, start_bar: int, end_bar: int, rows: int,
-                 start_tick: int) -> DensityKeeper | None:
+                 start_tick: int, onsets: OnsetTokens | None = None) -> DensityKeeper | None:
         """The keeper of a fill of bars `start_bar` .. `end_bar - 1` of `source` (in the
         model's ticks): the pace of its bar before and bar after, those with pitched notes
-        (None where neither has any, or the tokenizer has no Pitch and onset tokens)."""
-        onsets = OnsetTokens.for_tokenizer(tokenizer)
+        (None where neither has any, or the tokenizer has no Pitch and onset tokens).
+        `onsets`: the tokenizer's OnsetTokens where the caller has them already."""
+        onsets = onsets or OnsetTokens.for_tokenizer(tokenizer)
         sides = [(source.bar_start(max(0, start_bar - 1)), source.bar_start(start_bar)),
                  (source.bar_start(end_bar), source.bar_start(end_bar + 1))]
         notes = [n.start for t in source.tracks if not t.is_drum for n in t.notes]
